@@ -27,7 +27,7 @@ def analyze_cmd(model: Path = MODEL_TFLITE, as_json: bool = JSON) -> None:
         return
     t = Table(title=f"{Path(model).name}  ({len(a.layers)} layers, {a.aliased_ops} reshapes aliased)")
     for col, just in [("#", "right"), ("op", "left"), ("input", "left"), ("output", "left"), ("MACs", "right"), ("weights B", "right"), ("activations B", "right")]:
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+        t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     for L in a.layers:
         t.add_row(str(L.index), L.op, ", ".join(_shape(s) for s in L.inputs), _shape(L.output), f"{L.macs:,}", f"{L.weight_bytes:,}", f"{L.activation_bytes:,}")
     t.add_section()

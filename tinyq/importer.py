@@ -28,6 +28,7 @@ NUMPY_DTYPES = {
     "int32": np.int32,
     "int64": np.int64,
     "float32": np.float32,
+    "float16": np.float16,  # read so that the type check can name a float16 model; never compiled
     "bool": np.bool_,
 }
 

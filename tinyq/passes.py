@@ -28,6 +28,21 @@ def fold_constants(g: Graph) -> Graph:
 
 
 def check_types(g: Graph) -> Graph:
+    """Reject what is not full-integer, naming which kind of model it is and what to run instead."""
+    half = next((t for t in g.tensors if t.dtype == "float16"), None)
+    if half is not None:
+        raise UnsupportedModel(
+            f"tensor {half.index} '{half.name}' is float16: this is a float16 model; "
+            "run `tinyq convert MODEL -c CALIB` for a full-int8 one"
+        )
+    # Dynamic-range (hybrid) models keep float activations but store some weights as int8.
+    hybrid = any(
+        g.tensor(j).is_const and g.tensor(j).dtype == "int8"
+        for op in g.ops
+        if op.kind not in EDGE_OPS and any(i >= 0 and g.tensor(i).dtype == "float32" for i in op.outputs)
+        for j in op.inputs
+        if j >= 0
+    )
     for op in g.ops:
         if op.kind.startswith("CUSTOM:"):
             raise UnsupportedModel(
@@ -37,19 +52,10 @@ def check_types(g: Graph) -> Graph:
         if op.kind in EDGE_OPS:
             continue
         for i in op.inputs + op.outputs:
-            if i < 0:
-                continue
-            t = g.tensor(i)
-            if t.dtype == "float16":
+            if i >= 0 and g.tensor(i).dtype == "float32":
+                kind = "a dynamic-range (hybrid) model" if hybrid else "a float model"
                 raise UnsupportedModel(
-                    f"operator {op.index} ({op.kind}) uses float16 tensor '{t.name}': this is a float16 model; "
-                    "run `tinyq convert` for a full-int8 one"
-                )
-            if t.dtype == "float32":
-                w = [g.tensor(j) for j in op.inputs if j >= 0 and g.tensor(j).is_const and g.tensor(j).dtype == "int8"]
-                kind = "a dynamic-range (hybrid) model" if w else "a float model"
-                raise UnsupportedModel(
-                    f"operator {op.index} ({op.kind}) computes in float32 (tensor '{t.name}'): this is {kind}; "
+                    f"operator {op.index} ({op.kind}) computes in float32 (tensor '{g.tensor(i).name}'): this is {kind}; "
                     "run `tinyq convert MODEL -c CALIB` for a full-int8 one"
                 )
     if op_kinds_unsupported(g):

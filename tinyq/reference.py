@@ -46,14 +46,17 @@ def tflm_arena_bytes(path: Path) -> int | None:
         from tflite_micro.python.tflite_micro import runtime
     except Exception:
         return None
-    # print_allocations() writes from C++ to fd 1: capture it through a temporary file.
-    with tempfile.TemporaryFile(mode="w+b") as cap:
-        saved = os.dup(1)
-        try:
-            import sys
+    # print_allocations() writes from C++ straight to fd 1 or fd 2 (it changed between releases):
+    # capture both through a temporary file.
+    import sys
 
-            sys.stdout.flush()
+    with tempfile.TemporaryFile(mode="w+b") as cap:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+        try:
             os.dup2(cap.fileno(), 1)
+            os.dup2(cap.fileno(), 2)
             try:
                 it = runtime.Interpreter.from_file(str(path))
                 it.print_allocations()
@@ -67,8 +70,10 @@ def tflm_arena_bytes(path: Path) -> int | None:
                 except Exception:
                     pass
         finally:
-            os.dup2(saved, 1)
-            os.close(saved)
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
         cap.seek(0)
         text = cap.read().decode("utf-8", "replace")
     m = re.search(r"Arena allocation total (\d+) bytes", text)

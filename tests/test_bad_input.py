@@ -1,0 +1,103 @@
+"""Bad input to the compile-side commands: one clear line, exit 2, no traceback, nothing written."""
+
+import numpy as np
+import pytest
+
+from .conftest import run_tinyq
+
+
+def _assert_clean_failure(r, *words, code=2):
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for w in words:
+        assert w.lower() in lines[0].lower(), lines[0]
+
+
+def _keras_model():
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            # 144 x 64 weights: past the converter's 1024-element floor, so dynamic-range really quantizes them.
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+def _tflite(model, mode):
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32)
+    fn = tf.function(lambda x: model(x), input_signature=[spec]).get_concrete_function()
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(fn)])
+    if mode == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    return conv.convert()
+
+
+@pytest.mark.parametrize("verb", ["generate", "verify", "analyze"])
+def test_missing_file(tmp_path, verb):
+    args = [verb, tmp_path / "nope.tflite"] + (["-o", tmp_path / "out"] if verb == "generate" else [])
+    r = run_tinyq(*args)
+    _assert_clean_failure(r, "no such file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_a_flatbuffer(tmp_path):
+    p = tmp_path / "garbage.tflite"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    r = run_tinyq("generate", p, "-o", tmp_path / "out")
+    _assert_clean_failure(r, "not a tflite")
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated(tmp_path, kws):
+    p = tmp_path / "half.tflite"
+    p.write_bytes(kws.read_bytes()[: kws.stat().st_size // 2])
+    r = run_tinyq("generate", p, "-o", tmp_path / "out")
+    _assert_clean_failure(r, "half.tflite")
+    assert "re-export" in r.stderr or "corrupt" in r.stderr or "truncated" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mode,words", [("float", ["float model", "tinyq convert"]), ("dynamic", ["dynamic-range", "tinyq convert"]), ("float16", ["float", "tinyq convert"])])
+def test_not_full_integer(tmp_path, mode, words):
+    p = tmp_path / f"{mode}.tflite"
+    p.write_bytes(_tflite(_keras_model(), mode))
+    r = run_tinyq("generate", p, "-o", tmp_path / "out")
+    _assert_clean_failure(r, *words)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unsupported_op(tmp_path):
+    import keras
+
+    from tinyq.convert import convert_keras
+
+    m = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Conv2D(2, 1), keras.layers.Resizing(8, 8, interpolation="bilinear"), keras.layers.Conv2D(2, 1)])
+    p = tmp_path / "resize.tflite"
+    p.write_bytes(convert_keras(m, [np.random.default_rng(0).random((8, 4, 4, 2), dtype=np.float32)]))
+    r = run_tinyq("verify", p)
+    _assert_clean_failure(r, "RESIZE_BILINEAR", "supported:", "CONV_2D")
+
+
+def test_directory_given(tmp_path):
+    r = run_tinyq("analyze", tmp_path)
+    _assert_clean_failure(r, "directory")
+
+
+def test_bad_name(tmp_path, kws):
+    r = run_tinyq("generate", kws, "-o", tmp_path / "out", "--name", "9-lives")
+    _assert_clean_failure(r, "C identifier")
+    assert not (tmp_path / "out").exists()

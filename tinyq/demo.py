@@ -1,0 +1,90 @@
+"""`make demo`: the main job end to end, as a user types it.
+
+Trains the digits CNN (scikit-learn's bundled 8x8 digits, a few seconds on a CPU), then runs the
+`tinyq` commands a user would, printing each one before it runs: convert with a calibration set and
+an accuracy check, verify bit-exact on the host, analyze, and (when the board steps are there) build
+for the emulated Cortex-M4, run the test set on it over the serial protocol and report.
+
+Everything lands in out/demo/ (or the directory given as the first argument).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+CALIB_SAMPLES = 300
+BOARD = "qemu-m4"
+
+
+def _tinyq() -> list[str]:
+    exe = Path(sys.executable).with_name("tinyq")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "tinyq"]
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def run(*args, capture_json: bool = False) -> dict | None:
+    """Run one tinyq command the way a user does; stop the demo on failure."""
+    words = [_rel(a) if isinstance(a, Path) else str(a) for a in args]
+    print(f"\n$ tinyq {' '.join(shlex.quote(w) for w in words)}", flush=True)
+    cmd = _tinyq() + words + (["--json"] if capture_json else [])
+    r = subprocess.run(cmd, stdout=subprocess.PIPE if capture_json else None, text=True)
+    if r.returncode != 0:
+        print(f"demo: `tinyq {words[0]}` failed with exit code {r.returncode}", file=sys.stderr)
+        sys.exit(r.returncode)
+    return json.loads(r.stdout) if capture_json else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    work = Path(argv[0]) if argv else Path("out/demo")
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+
+    from .datasets import digits_dataset, train_digits_cnn
+
+    print("training the digits CNN (scikit-learn digits, 1437 train / 360 test images) ...", flush=True)
+    x_train, _, x_test, y_test = digits_dataset()
+    model = train_digits_cnn()
+    model.save(work / "digits.keras")
+    np.save(work / "calib.npy", x_train[:CALIB_SAMPLES])
+    np.savez(work / "test.npz", x=x_test, y=y_test)
+    print(f"saved {_rel(work / 'digits.keras')}, {CALIB_SAMPLES} calibration samples and the test set")
+
+    tflite = work / "digits.tflite"
+    conv = run("convert", work / "digits.keras", "-c", work / "calib.npy", "-o", tflite, "--eval", work / "test.npz", capture_json=True)
+    ev = conv.get("eval") or {}
+    print(f"float accuracy {100 * ev['float_accuracy']:.2f}%   int8 accuracy {100 * ev['int8_accuracy']:.2f}%   "
+          f"top-1 agreement {100 * ev['agreement']:.2f}%")
+    run("analyze", tflite)
+    ver = run("verify", tflite, capture_json=True)
+    print(f"host C vs TFLite reference: {'bit-exact' if ver['bit_exact'] else 'MISMATCH'} over {ver['samples']} inputs; "
+          f"arena {ver['arena_bytes']:,} B vs TFLM {ver['tflm_arena_bytes']:,} B")
+    gen = run("generate", tflite, "-o", work / "c", "--name", "digits", capture_json=True)
+
+    print("\nsummary")
+    print(f"  accuracy      float {100 * ev['float_accuracy']:.2f}%  int8 {100 * ev['int8_accuracy']:.2f}%  (test set, {len(y_test)} images)")
+    print(f"  bit-exact     {ver['bit_exact']} ({ver['samples']} inputs, host C vs TFLite reference kernels)")
+    print(f"  arena         {ver['arena_bytes']:,} B (TFLM {ver['tflm_arena_bytes']:,} B)")
+    print(f"  weights       {gen['weight_bytes']:,} B of flash")
+    print(f"  time          {time.monotonic() - t0:.0f} s")
+    return 0 if ver["bit_exact"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
