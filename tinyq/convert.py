@@ -762,3 +762,15 @@ def evaluate(lm: LoadedModel, data: bytes, ev: EvalData, progress: Progress | No
         task="regression", samples=n,
         float_rmse=rmse(yf, ev.y), int8_rmse=rmse(yq, ev.y), float_int8_rmse=rmse(yf, yq),
     )
+
+
+def convert_file(model: Path | str, calib: Path | str, calib_limit: int | None = None, float_io: bool = False,
+                 quiet: bool = True) -> bytes:
+    """File to file without the report: what `tinyq build MODEL.keras --calib` runs first."""
+    arrays = read_arrays(calib, "calibration")
+    if calib_limit is not None:
+        arrays = {k: v[:calib_limit] if v.ndim else v for k, v in arrays.items()}
+    check_arrays_early(arrays, calib, "calibration")
+    lm = load_model(model, quiet=quiet)
+    samples = load_calibration(calib, lm.inputs, arrays=arrays)
+    return convert_model(lm, samples, float_io=float_io, quiet=quiet)

@@ -30,6 +30,16 @@ typedef struct {
 #define TQ_ALIGN(n)
 #endif
 
+/*
+ * Weights, biases and requantization tables of a generated model. A firmware build defines
+ * TQ_WEIGHTS_SECTION so the linker script can place (and the size report count) them apart from code.
+ */
+#if defined(TQ_WEIGHTS_SECTION) && (defined(__GNUC__) || defined(__clang__))
+#define TQ_WEIGHTS __attribute__((section(".tq_weights")))
+#else
+#define TQ_WEIGHTS
+#endif
+
 #define TQ_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TQ_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TQ_CLAMP(x, lo, hi) TQ_MIN(TQ_MAX((x), (lo)), (hi))

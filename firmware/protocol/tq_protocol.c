@@ -1,0 +1,536 @@
+/* The command loop of a tinyq firmware (see tq_protocol.h for the commands). */
+#include "tq_protocol.h"
+
+#include <stddef.h>
+
+#include "tq_board.h"
+#include "tq_hal.h"
+
+#ifndef TQ_CMD_MAX
+#define TQ_CMD_MAX 512 /* longer than EEMBC's 80 so the host can send 250 bytes per db line */
+#endif
+#ifndef TQ_MAX_LAYERS
+#define TQ_MAX_LAYERS 256
+#endif
+
+static char cmd[TQ_CMD_MAX + 1];
+static uint32_t db_expected; /* bytes announced by `db load` */
+static uint32_t db_loaded;
+static uint64_t layer_cycles[TQ_MAX_LAYERS];
+static uint32_t layer_count;
+static uint64_t layer_mark;
+static int have_result;
+
+/* ------------------------------------------------------------------------------- output */
+
+static void put_str(const char *s)
+{
+    while (*s) {
+        tq_putc(*s++);
+    }
+}
+
+static void put_line(const char *s)
+{
+    put_str(s);
+    put_str("\r\n");
+}
+
+static void put_u64(uint64_t v)
+{
+    char buf[21];
+    int n = 0;
+    do {
+        buf[n++] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v);
+    while (n) {
+        tq_putc(buf[--n]);
+    }
+}
+
+static void put_i64(int64_t v)
+{
+    if (v < 0) {
+        tq_putc('-');
+        put_u64((uint64_t)(-(v + 1)) + 1u);
+    } else {
+        put_u64((uint64_t)v);
+    }
+}
+
+static void put_hex8(uint8_t b)
+{
+    static const char digits[] = "0123456789abcdef";
+    tq_putc(digits[b >> 4]);
+    tq_putc(digits[b & 0xFu]);
+}
+
+/* printf("%0.3f") without printf: sign, integer part, three decimals rounded half away from zero. */
+static void put_fixed3(float v)
+{
+    if (v != v) {
+        put_str("nan");
+        return;
+    }
+    if (v < 0.0f) {
+        tq_putc('-');
+        v = -v;
+    }
+    if (v > 9.0e15f) {
+        put_str("inf");
+        return;
+    }
+    const uint64_t milli = (uint64_t)((double)v * 1000.0 + 0.5);
+    put_u64(milli / 1000u);
+    tq_putc('.');
+    const uint32_t frac = (uint32_t)(milli % 1000u);
+    tq_putc((char)('0' + frac / 100u));
+    tq_putc((char)('0' + frac / 10u % 10u));
+    tq_putc((char)('0' + frac % 10u));
+}
+
+static void put_error(const char *what, const char *detail)
+{
+    put_str("e-[");
+    put_str(what);
+    if (detail) {
+        put_str(detail);
+    }
+    put_line("]");
+}
+
+/* ------------------------------------------------------------------------------- timing */
+
+static uint64_t lap_us(void)
+{
+    return tq_cycles() * 1000000u / (uint64_t)tq_fw_model_info.clock_hz;
+}
+
+static void put_lap(void)
+{
+    put_str("m-lap-us-");
+    put_u64(lap_us());
+    put_str("\r\n");
+}
+
+/* Called by the generated schedule after every layer (TQ_TRACE builds). */
+void tq_trace(int layer, const void *data, uint32_t bytes)
+{
+    (void)layer;
+    (void)data;
+    (void)bytes;
+    const uint64_t now = tq_cycles();
+    if (layer_count < TQ_MAX_LAYERS) {
+        layer_cycles[layer_count] = now - layer_mark;
+    }
+    layer_count++;
+    layer_mark = tq_cycles(); /* the bookkeeping above is not charged to the next layer */
+}
+
+static int run_once(uint64_t *cycles)
+{
+    layer_count = 0;
+    const uint64_t start = tq_cycles();
+    layer_mark = start;
+    const int status = tq_fw_invoke();
+    const uint64_t end = tq_cycles();
+    if (cycles) {
+        *cycles = end - start;
+    }
+    have_result = status == 0;
+    return status;
+}
+
+/* ------------------------------------------------------------------------------- parsing */
+
+static int streq(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+
+/* Split cmd in place on spaces; returns the word count (at most max). */
+static int split(char *s, char **words, int max)
+{
+    int n = 0;
+    while (*s) {
+        while (*s == ' ') {
+            *s++ = '\0';
+        }
+        if (!*s) {
+            break;
+        }
+        if (n == max) {
+            return max + 1;
+        }
+        words[n++] = s;
+        while (*s && *s != ' ') {
+            s++;
+        }
+    }
+    return n;
+}
+
+/* Decimal integer; returns 0 and leaves *out alone unless the whole word is a number. */
+static int parse_int(const char *s, int64_t *out)
+{
+    int64_t v = 0;
+    int neg = 0;
+    if (*s == '-') {
+        neg = 1;
+        s++;
+    }
+    if (!*s) {
+        return 0;
+    }
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 100000000000LL) {
+            return 0;
+        }
+        v = v * 10 + (*s - '0');
+    }
+    *out = neg ? -v : v;
+    return 1;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------- commands */
+
+static void cmd_db(char **w, int n)
+{
+    const tq_fw_model *m = &tq_fw_model_info;
+    if (n < 2) {
+        put_error("Command 'db' requires a subcommand", NULL);
+        return;
+    }
+    if (streq(w[1], "load")) {
+        int64_t bytes;
+        if (n != 3 || !parse_int(w[2], &bytes)) {
+            put_error("Command 'db load' requires the # of bytes", NULL);
+        } else if (bytes <= 0) {
+            put_error("Command 'db load' must be >0 bytes", NULL);
+        } else if ((uint64_t)bytes > m->input_bytes) {
+            put_str("e-[db load ");
+            put_i64(bytes);
+            put_str(" exceeds the model input of ");
+            put_u64(m->input_bytes);
+            put_line(" bytes]");
+        } else {
+            db_expected = (uint32_t)bytes;
+            db_loaded = 0;
+            put_str("m-[Expecting ");
+            put_u64(db_expected);
+            put_line(" bytes]");
+        }
+        return;
+    }
+    if (streq(w[1], "print")) {
+        for (uint32_t i = 0; i < db_loaded; i += 8) {
+            put_str("m-buffer");
+            for (uint32_t k = i; k < i + 8 && k < db_loaded; k++) {
+                tq_putc('-');
+                put_hex8(m->input[k]);
+            }
+            put_str("\r\n");
+        }
+        return;
+    }
+    if (n != 2) {
+        put_error("Command 'db' takes one word of hex digits", NULL);
+        return;
+    }
+    const char *hex = w[1];
+    uint32_t digits = 0;
+    for (const char *p = hex; *p; p++) {
+        if (hex_value(*p) < 0) {
+            char bad[2] = {*p, '\0'};
+            put_str("e-[Invalid hex digit '");
+            put_str(bad);
+            put_line("']");
+            return;
+        }
+        digits++;
+    }
+    if (digits % 2u) {
+        put_error("Insufficent number of hex digits", NULL); /* sic: the EEMBC spelling */
+        return;
+    }
+    if (db_expected == 0 || db_loaded >= db_expected) {
+        put_error("db: no load in progress; send 'db load N' first", NULL);
+        return;
+    }
+    uint32_t bytes = digits / 2u;
+    uint32_t extra = 0;
+    if (bytes > db_expected - db_loaded) {
+        extra = bytes - (db_expected - db_loaded);
+        bytes -= extra;
+    }
+    for (uint32_t i = 0; i < bytes; i++) {
+        m->input[db_loaded++] = (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+    }
+    if (extra) {
+        put_str("e-[db: ");
+        put_u64(extra);
+        put_str(" bytes past the ");
+        put_u64(db_expected);
+        put_line(" expected were ignored]");
+    }
+    if (db_loaded == db_expected) {
+        put_line("m-load-done");
+    }
+}
+
+static void put_results(void)
+{
+    const tq_fw_model *m = &tq_fw_model_info;
+    put_str("m-results-[");
+    for (uint32_t i = 0; i < m->results; i++) {
+        float v;
+        if (m->results_float) {
+            const float *f = (const float *)(const void *)m->output;
+            v = f[i];
+        } else {
+            v = (float)((int32_t)(int8_t)m->output[i] - m->results_zero_point) * m->results_scale;
+        }
+        if (i) {
+            tq_putc(',');
+        }
+        put_fixed3(v);
+    }
+    put_line("]");
+}
+
+static int check_loaded(void)
+{
+    const tq_fw_model *m = &tq_fw_model_info;
+    if (db_loaded != m->input_bytes) {
+        put_str("e-[Input db has ");
+        put_u64(db_loaded);
+        put_str(" bytes, expected ");
+        put_u64(m->input_bytes);
+        put_line("]");
+        return 0;
+    }
+    return 1;
+}
+
+static int run_checked(uint64_t *cycles)
+{
+    const int status = run_once(cycles);
+    if (status != 0) {
+        put_str("e-[Inference failed with status ");
+        put_i64(status);
+        put_line("]");
+    }
+    return status == 0;
+}
+
+static void cmd_infer(char **w, int n)
+{
+    int64_t iters = 1, warmup = 10;
+    if (n > 3 || (n > 1 && !parse_int(w[1], &iters)) || (n > 2 && !parse_int(w[2], &warmup))) {
+        put_error("Usage: infer N W (N inferences after W warmups)", NULL);
+        return;
+    }
+    if (iters <= 0) {
+        put_error("Inference iterations must be >0", NULL);
+        return;
+    }
+    if (warmup < 0) {
+        put_error("Inference warmup must be >=0", NULL);
+        return;
+    }
+    if (!check_loaded()) {
+        return;
+    }
+    put_str("m-warmup-start-");
+    put_i64(warmup);
+    put_str("\r\n");
+    for (int64_t i = 0; i < warmup; i++) {
+        if (!run_checked(NULL)) {
+            return;
+        }
+    }
+    put_line("m-warmup-done");
+    put_str("m-infer-start-");
+    put_i64(iters);
+    put_str("\r\n");
+    put_lap();
+    for (int64_t i = 0; i < iters; i++) {
+        if (!run_checked(NULL)) {
+            return;
+        }
+    }
+    put_lap();
+    put_line("m-infer-done");
+    put_results();
+}
+
+static void put_output_hex(void)
+{
+    const tq_fw_model *m = &tq_fw_model_info;
+    put_str("m-tq-out-[");
+    for (uint32_t i = 0; i < m->output_bytes; i++) {
+        put_hex8(m->output[i]);
+    }
+    put_line("]");
+}
+
+static void cmd_tq_infer(void)
+{
+    uint64_t cycles;
+    if (!check_loaded() || !run_checked(&cycles)) {
+        return;
+    }
+    put_str("m-tq-cycles-");
+    put_u64(cycles);
+    put_str("\r\n");
+    put_str("m-tq-layers-[");
+    const uint32_t shown = layer_count < TQ_MAX_LAYERS ? layer_count : TQ_MAX_LAYERS;
+    for (uint32_t i = 0; i < shown; i++) {
+        if (i) {
+            tq_putc(',');
+        }
+        put_u64(layer_cycles[i]);
+    }
+    put_line("]");
+    put_output_hex();
+}
+
+static void cmd_tq_info(void)
+{
+    const tq_fw_model *m = &tq_fw_model_info;
+    put_str("m-tq-info-[model=");
+    put_str(m->model);
+    put_str(",board=");
+    put_str(m->board);
+    put_str(",input=");
+    put_u64(m->input_bytes);
+    put_str(",output=");
+    put_u64(m->output_bytes);
+    put_str(",layers=");
+    put_u64(m->layers);
+    put_str(",arena=");
+    put_u64(m->arena_bytes);
+    put_str(",unit=");
+    put_str(m->cycles_unit);
+    put_str(",clock=");
+    put_u64(m->clock_hz);
+    put_line("]");
+}
+
+static void cmd_help(void)
+{
+    put_line("ULPMark for tinyML Firmware V0.0.1");
+    put_line("");
+    put_line("help         : Print this information");
+    put_line("name         : Print the name of the device");
+    put_line("profile      : Print the benchmark profile and model");
+    put_line("timestamp    : Generate a timestamp");
+    put_line("db SUBCMD    : Manipulate a generic byte buffer");
+    put_line("  load N     : Allocate N bytes and set load counter");
+    put_line("  db HH[HH]* : Load 8-bit hex byte(s) until N bytes");
+    put_line("  print      : Print the buffer");
+    put_line("infer N W    : Load input, execute N inferences after W warmup loops");
+    put_line("results      : Return the result fp32 vector");
+    put_line("tq-info      : Model, board and cycle unit");
+    put_line("tq-infer     : One inference: cycles, cycles per layer, raw output");
+    put_line("tq-out       : Raw output bytes of the last inference");
+}
+
+static void dispatch(char *line)
+{
+    char *w[4];
+    const int n = split(line, w, 3);
+    if (n == 0) {
+        put_error("Empty command", NULL);
+        return;
+    }
+    if (n > 3) {
+        put_error("Too many words in command: ", w[0]);
+        return;
+    }
+    if (streq(w[0], "name") && n == 1) {
+        put_line("m-name-dut-[tinyq]");
+    } else if (streq(w[0], "profile") && n == 1) {
+        put_line("m-profile-[ULPMark for tinyML Firmware V0.0.1]");
+        put_str("m-model-[");
+        put_str(tq_fw_model_info.mlperf_model);
+        put_line("]");
+    } else if (streq(w[0], "timestamp") && n == 1) {
+        put_lap();
+    } else if (streq(w[0], "db")) {
+        cmd_db(w, n);
+    } else if (streq(w[0], "infer")) {
+        cmd_infer(w, n);
+    } else if (streq(w[0], "results") && n == 1) {
+        if (have_result) {
+            put_results();
+        } else {
+            put_error("No results: run infer first", NULL);
+        }
+    } else if (streq(w[0], "help") && n == 1) {
+        cmd_help();
+    } else if (streq(w[0], "tq-info") && n == 1) {
+        cmd_tq_info();
+    } else if (streq(w[0], "tq-infer") && n == 1) {
+        cmd_tq_infer();
+    } else if (streq(w[0], "tq-out") && n == 1) {
+        if (have_result) {
+            put_output_hex();
+        } else {
+            put_error("No results: run infer or tq-infer first", NULL);
+        }
+    } else {
+        put_error("Unknown command: ", w[0]);
+    }
+}
+
+void tq_protocol_run(void)
+{
+    put_line("m-timestamp-mode-performance");
+    put_lap();
+    put_line("m-init-done");
+    put_line("m-ready");
+    uint32_t len = 0;
+    int too_long = 0;
+    for (;;) {
+        const int c = tq_getc();
+        if (c == '%') {
+            cmd[len] = '\0';
+            if (too_long) {
+                put_str("e-[Command too long: at most ");
+                put_u64(TQ_CMD_MAX);
+                put_line(" characters]");
+            } else {
+                dispatch(cmd);
+            }
+            put_line("m-ready");
+            len = 0;
+            too_long = 0;
+        } else if (c == '\r' || c == '\n' || c == '\0') {
+            continue;
+        } else if (len < TQ_CMD_MAX) {
+            cmd[len++] = (char)c;
+        } else {
+            too_long = 1;
+        }
+    }
+}

@@ -1,0 +1,138 @@
+"""Boards as data: one schema-validated JSON file per board in boards/ (STYLE rule 1).
+
+Code reads a board's fields (core flags, memory map, console, cycle counter, emulator) and never
+branches on its name. `tinyq boards` lists them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from math import gcd
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+from .paths import BOARDS
+
+SCHEMA = BOARDS / "schema.json"
+
+
+@dataclass(frozen=True)
+class Region:
+    origin: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    core: str
+    fpu: str | None
+    extensions: tuple[str, ...]
+    clock_hz: int
+    flash: Region
+    ram: Region
+    stack_bytes: int
+    console: dict[str, Any]
+    cycle_counter: dict[str, Any]
+    cflags: tuple[str, ...]
+    emulator: dict[str, Any] | None
+    flasher: dict[str, Any] | None
+    path: Path
+
+    @property
+    def emulated(self) -> bool:
+        return self.emulator is not None
+
+    @property
+    def cycle_unit(self) -> str:
+        return self.cycle_counter["unit"]
+
+    @property
+    def cycle_source(self) -> str:
+        """"icount" when the counter counts instructions under the emulator, else "dwt"/"systick"."""
+        return "icount" if self.cycle_unit == "instructions" else self.cycle_counter["driver"]
+
+    def cycles_ratio(self) -> tuple[int, int]:
+        """(num, den): counter ticks x num / den = cycles (or instructions under QEMU -icount)."""
+        tick = int(self.cycle_counter["tick_hz"])
+        if self.cycle_unit == "instructions":
+            shift = int(self.emulator["icount_shift"]) if self.emulator else 0
+            num, den = 10**9, tick << shift  # -icount shift=N: one instruction = 2^N ns
+        else:
+            num, den = self.clock_hz, tick
+        k = gcd(num, den)
+        return num // k, den // k
+
+    def to_json(self) -> dict:
+        return json.loads(self.path.read_text())
+
+
+def _validator():
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - a dependency of tinyq
+        raise BadInput("the jsonschema package is missing: reinstall tinyq (`pip install -e .`)") from None
+    schema = json.loads(SCHEMA.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def validate(data: dict, where: str) -> None:
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        at = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise BadInput(f"{where}: {at}: {e.message} (see boards/schema.json)")
+
+
+def load_board_file(path: Path) -> Board:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{path}: not valid JSON ({e.msg} at line {e.lineno}): fix the board file") from None
+    validate(data, str(path))
+    if data["name"] != path.stem:
+        raise BadInput(f"{path}: name '{data['name']}' differs from the file name: rename one of them")
+    m = data["memory"]
+    return Board(
+        name=data["name"],
+        description=data["description"],
+        core=data["core"],
+        fpu=data["fpu"],
+        extensions=tuple(data["extensions"]),
+        clock_hz=int(data["clock_hz"]),
+        flash=Region(int(m["flash"]["origin"], 16), int(m["flash"]["length"])),
+        ram=Region(int(m["ram"]["origin"], 16), int(m["ram"]["length"])),
+        stack_bytes=int(data["stack_bytes"]),
+        console=dict(data["console"]),
+        cycle_counter=dict(data["cycle_counter"]),
+        cflags=tuple(data["cflags"]),
+        emulator=data["emulator"],
+        flasher=data["flasher"],
+        path=path,
+    )
+
+
+def board_files() -> list[Path]:
+    return sorted(p for p in BOARDS.glob("*.json") if p.name != SCHEMA.name)
+
+
+@lru_cache(maxsize=None)
+def all_boards() -> dict[str, Board]:
+    return {b.name: b for b in (load_board_file(p) for p in board_files())}
+
+
+def get_board(name: str) -> Board:
+    """A board by name, or a file path to a board description of one's own."""
+    if name.endswith(".json") and Path(name).exists():
+        return load_board_file(Path(name))
+    boards = all_boards()
+    if name not in boards:
+        raise BadInput(f"unknown board '{name}': choose one of {', '.join(boards)} (`tinyq boards` lists them)")
+    return boards[name]
