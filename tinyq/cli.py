@@ -32,7 +32,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-out = Console(highlight=False, soft_wrap=True)
+# Off a terminal (pipes, CI logs) rich would assume 80 columns and squeeze the tables: use 120.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STATE = {"verbose": False}
@@ -62,7 +64,7 @@ def _register_commands() -> None:
     # Importing a command module registers its verb on `app`.
     import importlib
 
-    for name in ("convert", "generate", "verify", "analyze"):
+    for name in ("convert", "generate", "verify", "analyze", "boards", "build", "emulate", "profile"):
         importlib.import_module(f"tinyq.cmd_{name}")
 
 

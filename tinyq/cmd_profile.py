@@ -1,0 +1,66 @@
+"""`tinyq profile`: cycles per inference and per layer on a board, outputs checked bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from .build import load_manifest
+from .cli import app, emit_json, err, out
+from .errors import CheckFailed
+from .options import JSON
+from .profile import run_on_device
+
+
+@app.command("profile")
+def profile_cmd(
+    build_dir: Path = typer.Argument(..., help="A build directory from `tinyq build`.", show_default=False),
+    board: Optional[str] = typer.Option(None, "--board", "-b", help="Board (defaults to the build's; must match it)."),
+    port: Optional[str] = typer.Option(None, "--port", "-p", help="Serial port of a running board (a device path or socket://HOST:PORT). Emulated boards need none: QEMU is started."),
+    runs: int = typer.Option(5, "--runs", "-n", min=1, help="Inferences to run (random inputs); cycles are the median."),
+    inputs: Optional[Path] = typer.Option(None, "--inputs", help="Run these inputs instead: .npy (N x input shape) or .npz (one array per input)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+    as_json: bool = JSON,
+) -> None:
+    """Measure a build on its board and check the device's outputs against TFLite's reference.
+
+    Loads each input over the serial protocol, runs one inference, and reads back the cycle count
+    (instructions under QEMU -icount, DWT cycles on hardware), the cycles of every layer and the raw
+    output, which must equal the reference interpreter's byte for byte. Exit 1 on any mismatch.
+    """
+    manifest = load_manifest(build_dir)
+    show = not as_json and err.is_terminal
+    with Progress(TextColumn("running on the device"), BarColumn(), MofNCompleteColumn(), console=err, transient=True, disable=not show) as bar:
+        task = bar.add_task("run", total=None)
+        res = run_on_device(build_dir, board, port, runs=runs, inputs=inputs, seed=seed,
+                            progress=lambda d, t: bar.update(task, completed=d, total=t))
+    sizes = manifest["sizes"]
+    if as_json:
+        emit_json(res.to_json(sizes))
+        if not res.bit_exact:
+            raise typer.Exit(1)
+        return
+    unit = res.cycle_unit
+    t = Table(title=f"{Path(manifest['model']['source']).name} on {res.board}: {unit} per layer (median of {len(res.cycles)} runs)", title_justify="left")
+    for col, just in [("#", "right"), ("op", "left"), (unit, "right"), ("share", "right")]:
+        t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    total = max(res.median_cycles, 1)
+    for L in res.layer_table():
+        t.add_row(str(L["index"]), L["op"], f"{L['cycles']:,}", f"{100.0 * L['cycles'] / total:.1f}%")
+    t.add_section()
+    t.add_row("", "[bold]inference[/]", f"[bold]{res.median_cycles:,}[/]", "")
+    out.print(t)
+    out.print(f"{unit} per inference: {res.median_cycles:,} ({res.cycle_source}); latency at {res.clock_hz / 1e6:g} MHz: {res.latency_ms:.2f} ms")
+    out.print(f"flash: {sizes['flash']:,} B (code {sizes['code']:,}, weights {sizes['weights']:,})   "
+              f"RAM: {sizes['ram']:,} B (arena {sizes['arena']:,}, stack {sizes['stack']:,}, other {sizes['ram_other']:,})")
+    if not res.bit_exact:
+        f = res.first_mismatch
+        raise CheckFailed(
+            f"device output differs from the TFLite reference on {res.mismatches} of {res.samples} inputs; first at input "
+            f"{f['sample']}, output {f['output']}[{f['index']}]: got {f['got']:g}, want {f['want']:g}"
+        )
+    out.print(f"bit-exact: {res.samples} inputs, device output identical to the TFLite reference")
