@@ -123,6 +123,12 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
     """Generate, compile and link `model` (a .tflite, or its bytes) for `board` into `out_dir`."""
     if mlperf_model not in MLPERF_MODELS:
         raise BadInput(f"--mlperf-model {mlperf_model}: choose one of {', '.join(MLPERF_MODELS)}")
+    if tflite_bytes is None:
+        model = Path(model)
+        if model.is_dir():
+            raise BadInput(f"{model} is a directory: give a .tflite file (or a Keras model with --calib)")
+        if not model.is_file():
+            raise BadInput(f"{model}: no such file: give a .tflite model (from `tinyq convert`)")
     gcc = arm_gcc()
     out_dir = Path(out_dir)
     command = command or f"tinyq build {model} --board {board.name} -o {out_dir}"

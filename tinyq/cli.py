@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 
 # Off a terminal (pipes, CI logs) rich would assume 80 columns and squeeze the tables: use 120.
-_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+_WIDTH = None if sys.stdout.isatty() else 120
 out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

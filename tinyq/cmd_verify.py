@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from .cli import app, emit_json, err, out
 from .errors import CheckFailed
 from .options import JSON, MODEL_TFLITE
-from .verify import verify_tflite
+from .verify import verify_on_board, verify_tflite
 
 
 @app.command("verify")
@@ -20,6 +20,7 @@ def verify_cmd(
     samples: int = typer.Option(100, "--samples", "-n", min=0, help="Random inputs to try (plus 3 edge inputs: all min, all max, all zero point)."),
     inputs: Optional[Path] = typer.Option(None, "--inputs", help="Your own inputs instead: .npy (N x input shape) or .npz (one array per input)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+    board: Optional[str] = typer.Option(None, "--board", "-b", help="Run the check on an emulated core instead of the host (e.g. qemu-m4)."),
     as_json: bool = JSON,
 ) -> None:
     """Check the generated C against TFLite's reference kernels, bit for bit.
@@ -27,6 +28,7 @@ def verify_cmd(
     Generates the C library, compiles it with the host compiler, runs every input through it and
     through ai_edge_litert's reference interpreter (BUILTIN_REF), and compares every output byte.
     Exit 0 only if all are identical; on a mismatch it names the first layer that diverges.
+    With --board, the firmware is built for that emulated core and the inputs run on it in QEMU.
     """
     show = not as_json and err.is_terminal
     with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), console=err, transient=True, disable=not show) as bar:
@@ -35,7 +37,10 @@ def verify_cmd(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        res = verify_tflite(model, samples=samples, inputs=inputs, seed=seed, tflm=True, progress=progress)
+        if board is not None:
+            res = verify_on_board(model, board, samples=samples, inputs=inputs, seed=seed, progress=progress)
+        else:
+            res = verify_tflite(model, samples=samples, inputs=inputs, seed=seed, tflm=True, progress=progress)
     if as_json:
         emit_json(res.to_json())
         if not res.bit_exact:

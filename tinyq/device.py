@@ -10,13 +10,11 @@ import re
 import time
 from dataclasses import dataclass
 
-from .errors import BadInput, CheckFailed, TinyqError
+from .errors import BadInput
 
 
-class DeviceError(TinyqError):
-    """The device answered, but not as the protocol says (exit 1: a failed check)."""
-
-    exit_code = 1
+class DeviceError(BadInput):
+    """The device is silent, sends garbage or answers outside the protocol (exit 2, like bad input)."""
 
 
 class NoDevice(BadInput):

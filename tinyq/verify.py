@@ -39,6 +39,7 @@ class VerifyResult:
     first: Divergence | None = None
     edge_samples: int = 0
     layers: int = 0
+    board: str | None = None  # None: the host; else the emulated board the C ran on
 
     @property
     def bit_exact(self) -> bool:
@@ -56,6 +57,7 @@ class VerifyResult:
             "arena_lower_bound": self.arena_lower_bound,
             "tflm_arena_bytes": self.tflm_arena_bytes,
             "layers": self.layers,
+            "board": self.board,
             "first_mismatch": None,
         }
         if self.first is not None:
@@ -73,12 +75,13 @@ class VerifyResult:
         return d
 
     def summary(self) -> str:
+        where = f" on {self.board}" if self.board else ""
         if self.bit_exact:
-            return f"bit-exact: {self.samples} inputs, every output identical"
+            return f"bit-exact{where}: {self.samples} inputs, every output identical"
         f = self.first
         where = f"layer {f.layer} ({f.layer_kind}, tensor '{f.tensor}')" if f and f.layer is not None else "an unknown layer"
         return (
-            f"NOT bit-exact: {self.mismatches} of {self.samples} inputs differ (max |diff| {self.max_abs_diff:g}); "
+            f"NOT bit-exact{where}: {self.mismatches} of {self.samples} inputs differ (max |diff| {self.max_abs_diff:g}); "
             f"first at input {f.sample}, output {f.output}[{f.index}]: got {f.got:g}, want {f.want:g}; "
             f"first diverging: {where}"
         )
@@ -258,3 +261,36 @@ def _locate(host: HostModel, ref: Reference, g: Graph, x: list[np.ndarray], d: D
         if mine.size != theirs.size or not np.all(_same(mine, theirs)):
             d.layer, d.layer_kind, d.tensor = op.index, op.kind, t.name
             return
+
+
+def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Path | None = None, seed: int = 0,
+                    progress=None) -> VerifyResult:
+    """Build `path` for an emulated board, run the inputs on the core and compare with the reference."""
+    import tempfile
+
+    from .boards import get_board
+    from .build import build
+    from .profile import run_on_device
+
+    board = get_board(board_name)
+    if not board.emulated:
+        raise BadInput(
+            f"board {board.name} is real hardware: build it (`tinyq build {path} --board {board.name}`), flash it, "
+            "then `tinyq profile BUILD --port PORT` checks it bit for bit"
+        )
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="tinyq-verify-") as tmp:
+        built = build(path, board, Path(tmp) / "build", command=f"tinyq verify {path} --board {board.name}")
+        run = run_on_device(built.out_dir, board.name, runs=samples, inputs=inputs, seed=seed, edges=True, progress=progress)
+    res = VerifyResult(
+        model=str(path), samples=run.samples, edge_samples=0 if inputs is not None else 3, mismatches=run.mismatches,
+        arena_bytes=built.manifest["arena_bytes"], arena_lower_bound=built.manifest["arena_lower_bound"],
+        layers=len(built.manifest["layers"]),
+    )
+    if run.first_mismatch is not None:
+        f = run.first_mismatch
+        res.first = Divergence(sample=f["sample"], output=f["output"], index=f["index"], got=f["got"], want=f["want"])
+        res.max_abs_diff = abs(f["got"] - f["want"])
+    res.board = board.name
+    res.tflm_arena_bytes = tflm_arena_bytes(path)
+    return res

@@ -1,0 +1,97 @@
+"""Boards are data: every file matches the schema, and code reads fields instead of names."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tinyq.boards import all_boards, board_files, get_board, load_board_file, validate
+from tinyq.errors import BadInput
+
+from .conftest import ROOT, run_tinyq
+
+EMULATED = ["qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
+
+
+@pytest.mark.parametrize("path", board_files(), ids=lambda p: p.stem)
+def test_every_board_file_validates(path):
+    b = load_board_file(path)
+    assert b.name == path.stem
+    assert b.flash.length > 0 and b.ram.length > b.stack_bytes
+    num, den = b.cycles_ratio()
+    assert num > 0 and den > 0
+
+
+def test_the_emulated_cores_are_there():
+    boards = all_boards()
+    for name in EMULATED:
+        assert boards[name].emulated, name
+    machines = {boards[n].emulator["machine"] for n in EMULATED}
+    assert machines == {"mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"}
+
+
+def test_icount_turns_ticks_into_instructions():
+    # -icount shift=0: one instruction per ns; SysTick at 25 MHz ticks every 40 instructions.
+    assert get_board("qemu-m4").cycles_ratio() == (40, 1)
+    assert get_board("qemu-m55").cycles_ratio() == (125, 4)
+
+
+@pytest.mark.parametrize(
+    "mutate,words",
+    [
+        (lambda d: d.update(colour="red"), "Additional properties"),
+        (lambda d: d["memory"]["flash"].update(origin="0xZZ"), "memory/flash/origin"),
+        (lambda d: d.update(core="cortex-a53"), "core"),
+        (lambda d: d.pop("console"), "console"),
+        (lambda d: d["cycle_counter"].update(driver="rdtsc"), "cycle_counter/driver"),
+    ],
+)
+def test_schema_rejects_bad_boards(mutate, words):
+    d = json.loads((ROOT / "boards" / "qemu-m4.json").read_text())
+    mutate(d)
+    with pytest.raises(BadInput) as e:
+        validate(d, "test.json")
+    assert words in str(e.value)
+
+
+def test_board_file_of_ones_own(tmp_path):
+    d = json.loads((ROOT / "boards" / "qemu-m4.json").read_text())
+    d["name"] = "my-board"
+    p = tmp_path / "my-board.json"
+    p.write_text(json.dumps(d))
+    assert get_board(str(p)).name == "my-board"
+    (tmp_path / "other.json").write_text(json.dumps(d))
+    with pytest.raises(BadInput, match="differs from the file name"):
+        get_board(str(tmp_path / "other.json"))
+
+
+def test_unknown_board_names_the_choices():
+    r = run_tinyq("build", ROOT / "README.md", "--board", "nano99")
+    assert r.returncode == 2
+    assert "unknown board 'nano99'" in r.stderr and "qemu-m4" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_code_never_branches_on_a_board_name():
+    """Board knowledge lives in boards/*.json: no board name appears in the package's logic."""
+    names = [b for b in all_boards()]
+    for src in sorted((ROOT / "tinyq").rglob("*.py")):
+        if src.name == "demo.py":  # the demo is a user of the boards, like the README
+            continue
+        text = src.read_text()
+        for n in names:
+            assert not re.search(rf"['\"]{re.escape(n)}['\"]", text), f"{src.relative_to(ROOT)} names board {n}"
+    for src in sorted((ROOT / "firmware").rglob("*.[ch]")):
+        text = src.read_text()
+        for n in names:
+            assert n not in text, f"{src.relative_to(ROOT)} names board {n}"
+
+
+def test_boards_command_table_and_json():
+    r = run_tinyq("boards")
+    assert r.returncode == 0, r.stderr
+    for n in EMULATED:
+        assert n in r.stdout
+    r = run_tinyq("boards", "--json")
+    d = json.loads(r.stdout)
+    assert sorted(b["name"] for b in d) == sorted(all_boards())
