@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from .build import load_manifest
 from .cli import app, emit_json, err, out
-from .errors import CheckFailed
+from .errors import BadInput, CheckFailed
 from .options import JSON
 from .profile import run_on_device
+from .verify import load_labels
 
 
 @app.command("profile")
@@ -22,7 +24,11 @@ def profile_cmd(
     board: Optional[str] = typer.Option(None, "--board", "-b", help="Board (defaults to the build's; must match it)."),
     port: Optional[str] = typer.Option(None, "--port", "-p", help="Serial port of a running board (a device path or socket://HOST:PORT). Emulated boards need none: QEMU is started."),
     runs: int = typer.Option(5, "--runs", "-n", min=1, help="Inferences to run (random inputs); cycles are the median."),
-    inputs: Optional[Path] = typer.Option(None, "--inputs", help="Run these inputs instead: .npy (N x input shape) or .npz (one array per input)."),
+    inputs: Optional[Path] = typer.Option(
+        None, "--inputs",
+        help="Run these inputs instead: .npy (N x input shape), .npz (one array per input), or an .npz with x and y "
+             "(class ids): then the device's top-1 accuracy is reported too.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
     as_json: bool = JSON,
 ) -> None:
@@ -39,8 +45,18 @@ def profile_cmd(
         res = run_on_device(build_dir, board, port, runs=runs, inputs=inputs, seed=seed,
                             progress=lambda d, t: bar.update(task, completed=d, total=t))
     sizes = manifest["sizes"]
+    labels = load_labels(inputs) if inputs is not None else None
+    accuracy = None
+    if labels is not None:
+        if len(labels) != res.samples:
+            raise BadInput(f"{inputs}: y has {len(labels)} labels for {res.samples} inputs: give one class id per sample")
+        pred = np.array([int(np.argmax(o[0].reshape(-1))) for o in res.outputs])
+        accuracy = float(np.mean(pred == labels))
     if as_json:
-        emit_json(res.to_json(sizes))
+        d = res.to_json(sizes)
+        if accuracy is not None:
+            d["accuracy"] = accuracy
+        emit_json(d)
         if not res.bit_exact:
             raise typer.Exit(1)
         return
@@ -63,4 +79,6 @@ def profile_cmd(
             f"device output differs from the TFLite reference on {res.mismatches} of {res.samples} inputs; first at input "
             f"{f['sample']}, output {f['output']}[{f['index']}]: got {f['got']:g}, want {f['want']:g}"
         )
+    if accuracy is not None:
+        out.print(f"top-1 accuracy on the device: {100 * accuracy:.2f}% ({res.samples} labelled inputs)")
     out.print(f"bit-exact: {res.samples} inputs, device output identical to the TFLite reference")

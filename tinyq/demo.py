@@ -2,8 +2,9 @@
 
 Trains the digits CNN (scikit-learn's bundled 8x8 digits, a few seconds on a CPU), then runs the
 `tinyq` commands a user would, printing each one before it runs: convert with a calibration set and
-an accuracy check, verify bit-exact on the host, analyze, and (when the board steps are there) build
-for the emulated Cortex-M4, run the test set on it over the serial protocol and report.
+an accuracy check, verify bit-exact on the host, analyze, build firmware for the emulated Cortex-M4,
+profile it in QEMU over the serial protocol and run the whole test set on it, checking every output
+against TFLite's reference kernels.
 
 Everything lands in out/demo/ (or the directory given as the first argument).
 """
@@ -77,13 +78,27 @@ def main(argv: list[str] | None = None) -> int:
           f"arena {ver['arena_bytes']:,} B vs TFLM {ver['tflm_arena_bytes']:,} B")
     gen = run("generate", tflite, "-o", work / "c", "--name", "digits", capture_json=True)
 
+    build_dir = work / f"build-{BOARD}"
+    built = run("build", tflite, "--board", BOARD, "-o", build_dir, "--name", "digits", capture_json=True)
+    run("profile", build_dir, "--runs", "5")
+    dev = run("profile", build_dir, "--inputs", work / "test.npz", capture_json=True)
+    sizes = built["sizes"]
+
     print("\nsummary")
-    print(f"  accuracy      float {100 * ev['float_accuracy']:.2f}%  int8 {100 * ev['int8_accuracy']:.2f}%  (test set, {len(y_test)} images)")
-    print(f"  bit-exact     {ver['bit_exact']} ({ver['samples']} inputs, host C vs TFLite reference kernels)")
-    print(f"  arena         {ver['arena_bytes']:,} B (TFLM {ver['tflm_arena_bytes']:,} B)")
-    print(f"  weights       {gen['weight_bytes']:,} B of flash")
+    print(f"  accuracy      float {100 * ev['float_accuracy']:.2f}%   int8 (reference) {100 * ev['int8_accuracy']:.2f}%   "
+          f"on {BOARD} {100 * dev['accuracy']:.2f}%   ({len(y_test)} test images)")
+    print(f"  bit-exact     host C: {ver['bit_exact']} ({ver['samples']} inputs)   "
+          f"{BOARD}: {dev['bit_exact']} ({dev['samples']} inputs, device vs TFLite reference kernels)")
+    print(f"  speed         {dev['cycles']:,} instructions per inference on {BOARD} (QEMU -icount); "
+          f"{dev['latency_ms']:.2f} ms at {dev['clock_hz'] / 1e6:g} MHz")
+    print(f"  flash         {sizes['flash']:,} B = code {sizes['code']:,} + weights {sizes['weights']:,} "
+          f"(the C library alone: {gen['weight_bytes']:,} B of weights)")
+    print(f"  RAM           {sizes['ram']:,} B = arena {sizes['arena']:,} + stack {sizes['stack']:,} + other {sizes['ram_other']:,}   "
+          f"(TFLM's arena: {ver['tflm_arena_bytes']:,} B)")
     print(f"  time          {time.monotonic() - t0:.0f} s")
-    return 0 if ver["bit_exact"] else 1
+    ok = ver["bit_exact"] and dev["bit_exact"]
+    print("\nthe device matched the host bit for bit" if ok else "\nMISMATCH between the device and the host reference")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -154,7 +154,9 @@ def load_inputs(path: Path, g: Graph) -> list[list[np.ndarray]]:
     try:
         if path.suffix == ".npz":
             with np.load(path) as z:
-                arrays = [z[k] for k in z.files]
+                # An evaluation set (x, y) gives its x; labels are read by load_labels.
+                keys = ["x"] if "x" in z.files else [k for k in z.files if k != "y"]
+                arrays = [z[k] for k in keys]
         else:
             arrays = [np.load(path)]
     except FileNotFoundError:
@@ -175,13 +177,25 @@ def load_inputs(path: Path, g: Graph) -> list[list[np.ndarray]]:
                 f"{path}: input {k} has shape {tuple(a.shape)} but the model expects (N, {', '.join(map(str, t.shape[1:]))}): reshape the samples"
             )
         if t.dtype != "float32" and a.dtype.kind == "f":
+            # As TFLite's QUANTIZE (and `tinyq convert --eval`): float32 divide, round half away from zero.
             q = t.quant
-            a = np.clip(np.round(a / q.s) + q.zp, *_qrange(t)).astype(NUMPY_DTYPES[t.dtype])
+            v = a.astype(np.float32) / np.float32(q.s)
+            r = (np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))).astype(np.int64)
+            a = np.clip(r + q.zp, *_qrange(t)).astype(NUMPY_DTYPES[t.dtype])
         for n in range(a.shape[0]):
             if len(out) <= n:
                 out.append([])
             out[n].append(a[n : n + 1].astype(NUMPY_DTYPES[t.dtype]))
     return out
+
+
+def load_labels(path: Path) -> np.ndarray | None:
+    """Class ids from an .npz evaluation set's `y`, if it has one."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        return None
+    with np.load(path) as z:
+        return np.asarray(z["y"]).reshape(-1) if "y" in z.files else None
 
 
 def verify_tflite(

@@ -77,11 +77,13 @@ static void put_fixed3(float v)
         tq_putc('-');
         v = -v;
     }
-    if (v > 9.0e15f) {
+    if (v > 1.0e15f) {
         put_str("inf");
         return;
     }
-    const uint64_t milli = (uint64_t)((double)v * 1000.0 + 0.5);
+    /* Single precision on purpose: double arithmetic would pull ~2 KB of soft-float code into flash.
+       Results are probabilities or small scores, where float's 24 bits give the three decimals. */
+    const uint64_t milli = (uint64_t)(v * 1000.0f + 0.5f);
     put_u64(milli / 1000u);
     tq_putc('.');
     const uint32_t frac = (uint32_t)(milli % 1000u);
