@@ -256,3 +256,23 @@ def test_emulate_serves_any_serial_tool_and_stops_on_ctrl_c(kws_m4_build, mode):
         rc = p.wait(timeout=10)
     assert rc == 0
     assert "stopped" in p.stdout.read()
+
+
+def test_bench_against_the_tflm_baseline(kws):
+    base = ROOT.parent / "shared" / "baseline" / "tflm_cortex_m4.json"
+    r = run_tinyq("bench", kws, "--board", "qemu-m4", "--baseline", base, "--runs", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)["models"][0]
+    assert m["model"] == "kws_ref_model" and m["bit_exact"] and m["runs"] == 2
+    assert m["tflm"]["cmsis"]["instructions"] == 7846720 and m["tflm"]["ref"]["instructions"] == 48640160
+    assert m["ratios"]["instructions_vs_tflm_cmsis"] == pytest.approx(m["instructions"] / 7846720, rel=1e-3)
+    assert m["instructions_per_mac"] == pytest.approx(m["instructions"] / m["macs"], rel=1e-3)
+    assert m["arena_bytes"] <= m["tflm"]["cmsis"]["arena_bytes"]
+    md = run_tinyq("bench", kws, "--board", "qemu-m4", "--baseline", base, "--runs", "1", "--markdown").stdout
+    assert md.startswith("### qemu-m4: ") and "| kws_ref_model | " in md and "`tinyq bench " in md
+
+
+def test_bench_bad_baseline(tmp_path, kws):
+    (tmp_path / "b.json").write_text("{}")
+    r = run_tinyq("bench", kws, "--board", "qemu-m4", "--baseline", tmp_path / "b.json")
+    assert r.returncode == 2 and "is not a TFLM baseline" in r.stderr
