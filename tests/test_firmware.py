@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -241,12 +242,19 @@ def test_emulate_serves_any_serial_tool_and_stops_on_ctrl_c(kws_m4_build, mode):
     args = ["--serial", "pty"] if mode == "pty" else ["--serial", f"tcp:{free_port()}"]
     p, port = _start_emulate(kws_m4_build, *args)
     try:
-        s = serial.serial_for_url(port, baudrate=115200, timeout=5)
-        s.write(b"name%")
+        if mode == "tcp":
+            # A plain socket keeps every byte (pyserial's socket:// drops what arrives before open() returns).
+            s = socket.create_connection(("127.0.0.1", int(port.rsplit(":", 1)[1])), timeout=5)
+            s.sendall(b"name%")
+            read = lambda: s.recv(4096)  # noqa: E731
+        else:
+            s = serial.serial_for_url(port, baudrate=115200, timeout=5)
+            s.write(b"name%")
+            read = lambda: s.read(s.in_waiting or 1)  # noqa: E731
         text = b""
         deadline = time.monotonic() + 10
         while b"m-name-dut-[tinyq]\r\nm-ready" not in text and time.monotonic() < deadline:
-            text += s.read(s.in_waiting or 1)
+            text += read()
         s.close()
         assert b"m-name-dut-[tinyq]\r\nm-ready" in text, text
         if mode == "tcp":

@@ -52,11 +52,7 @@ class Link:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            chunk = self.ser.read(max(1, self.ser.in_waiting or 1))
-            if chunk:
-                self._buf += chunk
-            elif self.ser.timeout is not None and left > 0:
-                continue
+            self._buf += self.ser.read(max(1, self.ser.in_waiting))  # waits up to the port's 50 ms timeout
         line, self._buf = self._buf.split(b"\n", 1)
         try:
             return line.decode("ascii").strip("\r\0")
@@ -90,9 +86,19 @@ class Dut:
         self.timeout = timeout
         self.infer_timeout = infer_timeout
 
-    def wait_boot(self, timeout: float = 10.0) -> list[str]:
-        """Read the boot banner up to its m-ready (a freshly started or reset firmware)."""
-        return self._until_ready("boot", timeout)
+    def wait_boot(self, timeout: float = 10.0, quiet: float = 0.5) -> None:
+        """Wait for a freshly started firmware's boot banner to end, then make sure it answers.
+
+        The port may open mid-banner (pyserial's socket:// discards what arrived before open()
+        returned), so banner lines are not checked: the banner ends at its m-ready, or when the line
+        is quiet; then `name` confirms the firmware serves.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.link.readline(min(quiet, max(0.0, deadline - time.monotonic())))
+            if line is None or line == "m-ready":
+                break
+        self.sync()
 
     def sync(self) -> None:
         """Bring a device that may be mid-session to a known state: ask its name."""
