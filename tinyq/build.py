@@ -24,6 +24,7 @@ from .compiler import generate_library
 from .errors import BadInput, CheckFailed, ToolMissing
 from .fileio import staged_dir
 from .paths import FIRMWARE
+from .target import Target
 
 ELF = "firmware.elf"
 MANIFEST = "build.json"
@@ -119,7 +120,8 @@ def _buffer_bytes(rows: list[dict], kind: str) -> int:
 
 
 def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_model: str = "unspecified",
-          command: str | None = None, tflite_bytes: bytes | None = None, verbose: bool = False) -> BuildResult:
+          command: str | None = None, tflite_bytes: bytes | None = None, verbose: bool = False,
+          kernels: str = "fast") -> BuildResult:
     """Generate, compile and link `model` (a .tflite, or its bytes) for `board` into `out_dir`."""
     if mlperf_model not in MLPERF_MODELS:
         raise BadInput(f"--mlperf-model {mlperf_model}: choose one of {', '.join(MLPERF_MODELS)}")
@@ -135,7 +137,7 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
     with staged_dir(out_dir) as stage:
         tflite = stage / MODEL_COPY
         tflite.write_bytes(tflite_bytes if tflite_bytes is not None else Path(model).read_bytes())
-        gen = generate_library(tflite, name=name, command=command)
+        gen = generate_library(tflite, name=name, command=command, target=Target.for_extensions(board.extensions, kernels))
         g = gen.graph
         src = stage / "src"
         write_library(gen, src)
@@ -174,8 +176,10 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
             if over:
                 sizes = _oversize_report(stage, src, link, ctx, env, board, g)
                 raise BadInput(_too_big_message(board, sizes))
-            first = next((ln for ln in r.stderr.splitlines() if "error" in ln), r.stderr.strip()[-400:])
-            raise CheckFailed(f"the firmware does not build for {board.name}: {first} (run with -v for the compiler output)")
+            lines = r.stderr.splitlines()
+            first = next((ln for ln in lines if ": error:" in ln or "undefined reference" in ln),
+                         next((ln for ln in lines if "error" in ln), r.stderr.strip()[-400:]))
+            raise CheckFailed(f"the firmware does not build for {board.name}: {first} (run with -v for the compiler output)", detail=r.stderr)
         objcopy = gcc.replace("gcc", "objcopy")
         for fmt, ext in (("binary", "bin"), ("ihex", "hex")):
             subprocess.run([objcopy, "-O", fmt, str(stage / ELF), str(stage / f"firmware.{ext}")], check=True)

@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+            if getattr(e, "detail", ""):
+                print(e.detail, file=sys.stderr)
         err.print(f"[bold red]error:[/] {e}", markup=True) if sys.stderr.isatty() else print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except typer.Exit as e:

@@ -11,8 +11,8 @@ from .ir import Graph
 from .passes import compile_graph
 
 
-def compile_tflite(path: Path) -> Graph:
-    return compile_graph(import_model(Path(path)))
+def compile_tflite(path: Path, target=None) -> Graph:
+    return compile_graph(import_model(Path(path)), target)
 
 
 def header_lines(graph: Graph, model: Path, command: str) -> list[str]:
@@ -23,7 +23,7 @@ def header_lines(graph: Graph, model: Path, command: str) -> list[str]:
     ]
 
 
-def generate_library(path: Path, name: str = "model", command: str | None = None) -> Generated:
-    g = compile_tflite(path)
+def generate_library(path: Path, name: str = "model", command: str | None = None, target=None) -> Generated:
+    g = compile_tflite(path, target)
     cmd = command or f"tinyq generate {path} -o OUT --name {name}"
     return generate(g, name, header_lines(g, path, cmd))

@@ -9,6 +9,10 @@ class TinyqError(RuntimeError):
 
     exit_code = 2
 
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail  # longer output (a compiler log, say), shown with -v
+
 
 class BadInput(TinyqError):
     """The user gave tinyq something it cannot use (exit 2)."""

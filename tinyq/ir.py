@@ -97,9 +97,17 @@ class Graph:
     # Lower bound of the arena: the largest set of activation bytes live at one time.
     arena_lower_bound: int = 0
     notes: list[str] = field(default_factory=list)
+    # What the code is generated for (tinyq.target.Target); set by compile_graph.
+    target: Any = None
 
     def tensor(self, i: int) -> Tensor:
         return self.tensors[i]
+
+    def add_scratch(self, name: str, nbytes: int) -> int:
+        """A new activation tensor for a kernel's working memory; the planner gives it arena space."""
+        t = Tensor(index=len(self.tensors), name=name, shape=(nbytes,), dtype="int8")
+        self.tensors.append(t)
+        return t.index
 
     def base(self, i: int) -> Tensor:
         """Follow aliases to the tensor that owns the storage."""

@@ -128,11 +128,13 @@ def buffers(g: Graph) -> list[planner.Buffer]:
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for pos, op in enumerate(g.ops):
-        for o in op.outputs:
+        # The kernel call's tensors: the op's, plus any scratch the lowering added.
+        ins, outs = (op.call.inputs, op.call.outputs) if op.call is not None else (op.inputs, op.outputs)
+        for o in outs:
             b = g.base(o).index
             first.setdefault(b, pos)
             last[b] = max(last.get(b, pos), pos)
-        for i in op.inputs:
+        for i in ins:
             if i >= 0:
                 b = g.base(i).index
                 last[b] = max(last.get(b, pos), pos)
@@ -166,7 +168,10 @@ PIPELINE: list[tuple[str, Callable[[Graph], Graph]]] = [
 ]
 
 
-def compile_graph(g: Graph) -> Graph:
+def compile_graph(g: Graph, target=None) -> Graph:
+    from .target import HOST
+
+    g.target = target or HOST
     for _, fn in PIPELINE:
         g = fn(g)
     return g

@@ -232,6 +232,9 @@ def lower_conv(g: Graph, op: Op) -> KernelCall:
         **_common_params(inp, out, _check_fused(op), bias, w),
         **FIXED_POINT,
     }
+    requant = _requant_arrays(inp, w, out, oc, op)
+    if _fast(g) and params["groups"] == 1 and _right_shifts_only(requant):
+        return _lower_conv_fast(g, op, params, inp, out, w, bias, requant)
     return KernelCall(
         func="tq_conv_s8",
         params_type="tq_conv_s8_params",
@@ -240,7 +243,72 @@ def lower_conv(g: Graph, op: Op) -> KernelCall:
         params=params,
         inputs=[inp.index],
         outputs=[out.index],
-        arrays=_requant_arrays(inp, w, out, oc, op),
+        arrays=requant,
+    )
+
+
+def _fast(g: Graph) -> bool:
+    return g.target is not None and g.target.kernels == "fast"
+
+
+def _right_shifts_only(requant: list[ConstArray]) -> bool:
+    """The fast kernels requantize with right shifts only (tq_requantize_rs): scales below 1."""
+    shift = next(a for a in requant if a.name == "shift")
+    return bool(np.all(shift.values <= 0))
+
+
+def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor | None, requant: list[ConstArray]) -> tuple[dict, list[ConstArray]]:
+    """Weight rows padded to the inner-loop width, the input offset folded into the bias."""
+    rows = w.data.reshape(w.shape[0], -1).astype(np.int64)
+    oc, depth = rows.shape
+    align = g.target.k_align
+    k = -(-depth // align) * align
+    padded = np.zeros((oc, k), dtype=np.int8)
+    padded[:, :depth] = rows
+    b = bias.data.astype(np.int64) if bias is not None else np.zeros(oc, dtype=np.int64)
+    folded = b + int(params["in_offset"]) * rows.sum(axis=1)
+    need(bool(np.all(np.abs(folded) < 2**31)), op, "bias plus the folded input offset overflows int32")
+    gemm = {
+        "out_c": oc,
+        "k": k,
+        "out_offset": params["out_offset"],
+        "act_min": params["act_min"],
+        "act_max": params["act_max"],
+        "weights": ArrayRef("w"),
+        "bias": ArrayRef("bias"),
+        "mult": ArrayRef("mult"),
+        "shift": ArrayRef("shift"),
+    }
+    arrays = [ConstArray("w", "int8_t", padded), ConstArray("bias", "int32_t", folded.astype(np.int32)), *requant]
+    return gemm, arrays
+
+
+def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
+                     requant: list[ConstArray]) -> KernelCall:
+    gemm, arrays = _gemm(g, op, params, inp, w, bias, requant)
+    geometry = {k: params[k] for k in ("in", "out")}
+    if params["kh"] == params["kw"] == 1 and gemm["k"] == params["in"]["c"]:
+        return KernelCall(
+            func="tq_conv_1x1_s8",
+            params_type="tq_conv_1x1_s8_params",
+            header=HEADER,
+            sources=("conv/tq_conv_1x1_s8.c", "include/tq_gemm.h"),
+            params={**geometry, "stride_h": params["stride_h"], "stride_w": params["stride_w"], "gemm": gemm},
+            inputs=[inp.index],
+            outputs=[out.index],
+            arrays=arrays,
+        )
+    scratch = g.add_scratch(f"im2col@{op.index}", 2 * gemm["k"])
+    window = {k: params[k] for k in ("kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
+    return KernelCall(
+        func="tq_conv_im2col_s8",
+        params_type="tq_conv_im2col_s8_params",
+        header=HEADER,
+        sources=("conv/tq_conv_im2col_s8.c", "include/tq_gemm.h"),
+        params={**geometry, **window, "in_zp": -params["in_offset"], "gemm": gemm},
+        inputs=[inp.index],
+        outputs=[out.index, scratch],
+        arrays=arrays,
     )
 
 
@@ -291,6 +359,18 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         **_common_params(inp, out, _check_fused(op), bias, w),
         **FIXED_POINT,
     }
+    requant = _requant_arrays(inp, w, out, oc, op)
+    if _fast(g) and params["depth_mult"] == 1 and _right_shifts_only(requant):
+        return KernelCall(
+            func="tq_depthwise_conv_fast_s8",
+            params_type="tq_depthwise_conv_fast_s8_params",
+            header=HEADER,
+            sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h"),
+            params={k: v for k, v in params.items() if k != "depth_mult"},
+            inputs=[inp.index],
+            outputs=[out.index],
+            arrays=requant,
+        )
     return KernelCall(
         func="tq_depthwise_conv_s8",
         params_type="tq_depthwise_conv_s8_params",
@@ -299,7 +379,7 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         params=params,
         inputs=[inp.index],
         outputs=[out.index],
-        arrays=_requant_arrays(inp, w, out, oc, op),
+        arrays=requant,
     )
 
 

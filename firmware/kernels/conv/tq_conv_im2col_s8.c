@@ -1,0 +1,63 @@
+/* CONV_2D through im2col columns and the shared matrix-product core (see tq_conv.h). */
+#include "tq_conv.h"
+
+/* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then zeros to k. */
+static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, int8_t *col)
+{
+    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int8_t pad = (int8_t)p->in_zp;
+    int8_t *dst = col;
+    int32_t fy, fx, i;
+
+    for (fy = 0; fy < p->kh; ++fy) {
+        const int32_t iy = iy0 + fy * p->dil_h;
+        for (fx = 0; fx < p->kw; ++fx) {
+            const int32_t ix = ix0 + fx * p->dil_w;
+            if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
+                const int8_t *src = input + (((size_t)b * in_h + iy) * in_w + ix) * in_c;
+                if (in_c < 8) {
+                    for (i = 0; i < in_c; ++i) {
+                        dst[i] = src[i];
+                    }
+                } else {
+                    memcpy(dst, src, (size_t)in_c);
+                }
+            } else {
+                for (i = 0; i < in_c; ++i) {
+                    dst[i] = pad;
+                }
+            }
+            dst += in_c;
+        }
+    }
+    for (i = (int32_t)(dst - col); i < p->gemm.k; ++i) {
+        col[i] = 0; /* the weight rows are zero here too */
+    }
+}
+
+tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const int32_t k = p->gemm.k, out_c = p->out.c;
+    const int32_t pixels = p->out.n * p->out.h * p->out.w;
+    int32_t b = 0, oy = 0, ox = 0;
+    int32_t n;
+
+    for (n = 0; n < pixels; n += 2) {
+        int32_t j;
+        const int32_t count = pixels - n >= 2 ? 2 : 1;
+        for (j = 0; j < count; ++j) {
+            tq_im2col(p, input, b, oy, ox, scratch + j * k);
+            if (++ox == p->out.w) {
+                ox = 0;
+                if (++oy == p->out.h) {
+                    oy = 0;
+                    ++b;
+                }
+            }
+        }
+        tq_gemm_pixels(&p->gemm, scratch, count == 2 ? scratch + k : NULL, output + (size_t)n * out_c,
+                       output + (size_t)(n + 1) * out_c);
+    }
+    return TQ_OK;
+}
