@@ -56,8 +56,10 @@ def _only_op(path, kind):
 
 
 def _verify(path):
-    r = verify_tflite(path, samples=20)
-    assert r.bit_exact, r.summary()
+    """Both kernel sets: the reference loops and the fast kernels (their portable C path on the host)."""
+    for kernels in ("ref", "fast"):
+        r = verify_tflite(path, samples=20, kernels=kernels)
+        assert r.bit_exact, f"{kernels}: {r.summary()}"
 
 
 def _rewrite(src, dst, edit):
@@ -278,8 +280,9 @@ def test_requantization_ties(tmp_path, kind):
     src = _convert(tmp_path, [make()], in_shape, seed=11)
     path = _rewrite(src, tmp_path / "ties.tflite", _tie_scales(kind, seed=12))
     _only_op(path, kind)
-    r = verify_tflite(path, samples=40)
-    assert r.bit_exact, r.summary()
+    for kernels in ("ref", "fast"):
+        r = verify_tflite(path, samples=40, kernels=kernels)
+        assert r.bit_exact, f"{kernels}: {r.summary()}"
 
 
 # --------------------------------------------------------------------------- rejection and MACs

@@ -24,7 +24,7 @@ from .compiler import generate_library
 from .errors import BadInput, CheckFailed, ToolMissing
 from .fileio import staged_dir
 from .paths import FIRMWARE
-from .target import Target
+from .target import target_for
 
 ELF = "firmware.elf"
 MANIFEST = "build.json"
@@ -137,7 +137,7 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
     with staged_dir(out_dir) as stage:
         tflite = stage / MODEL_COPY
         tflite.write_bytes(tflite_bytes if tflite_bytes is not None else Path(model).read_bytes())
-        gen = generate_library(tflite, name=name, command=command, target=Target.for_extensions(board.extensions, kernels))
+        gen = generate_library(tflite, name=name, command=command, target=target_for(kernels, board.extensions))
         g = gen.graph
         src = stage / "src"
         write_library(gen, src)

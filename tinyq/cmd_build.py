@@ -14,7 +14,7 @@ from .boards import get_board
 from .build import MLPERF_MODELS, Sizes, build
 from .cli import STATE, app, emit_json, out
 from .errors import BadInput
-from .options import JSON
+from .options import JSON, KERNELS
 
 
 def _pct(n: int, limit: int) -> str:
@@ -60,6 +60,7 @@ def build_cmd(
     calib_limit: Optional[int] = typer.Option(None, "--calib-limit", help="Use only the first N calibration samples."),
     name: str = typer.Option("model", "--name", "-n", help="C prefix of the generated library."),
     mlperf_model: str = typer.Option("unspecified", "--mlperf-model", help=f"What `profile%` answers the MLPerf Tiny runner: {', '.join(MLPERF_MODELS)}."),
+    kernels: str = KERNELS,
     as_json: bool = JSON,
 ) -> None:
     """Build firmware for a board: ELF, BIN, HEX, map file, the generated sources and a size report.
@@ -73,7 +74,7 @@ def build_cmd(
     data, kind = model_bytes(model, calib, calib_limit)
     argv = ["tinyq", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("tinyq") else ["tinyq", "build", str(model), "--board", board, "-o", str(out_dir)]
     command = " ".join(shlex.quote(a) for a in argv if a not in ("--json", "-v", "--verbose"))
-    res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data)
+    res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data, kernels=kernels)
     if as_json:
         emit_json({"board": b.name, "output": str(out_dir), "model": str(model), "converted": kind == "keras",
                    "files": sorted(p.name for p in out_dir.iterdir()), "sizes": res.sizes.to_json(),

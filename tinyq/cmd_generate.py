@@ -10,7 +10,8 @@ import typer
 from .cli import app, emit_json, out
 from .codegen import write
 from .compiler import generate_library
-from .options import JSON, MODEL_TFLITE
+from .options import JSON, KERNELS, MODEL_TFLITE
+from .target import target_for
 
 
 @app.command("generate")
@@ -18,6 +19,7 @@ def generate_cmd(
     model: Path = MODEL_TFLITE,
     output: Path = typer.Option(..., "--output", "-o", help="Directory for NAME.h, NAME.c and the kernels they call."),
     name: str = typer.Option("model", "--name", "-n", help="C prefix: NAME_invoke(), NAME_ARENA_SIZE, NAME.h."),
+    kernels: str = KERNELS,
     as_json: bool = JSON,
 ) -> None:
     """Generate C: weights as const arrays, a static schedule, the kernels it needs.
@@ -26,7 +28,9 @@ def generate_cmd(
     Build it with any C99 compiler, e.g. `cc -std=c99 -O2 -c OUT/*.c`.
     """
     command = "tinyq generate " + " ".join(shlex.quote(a) for a in [str(model), "-o", str(output), "--name", name])
-    gen = generate_library(model, name=name, command=command)
+    if kernels != "fast":
+        command += f" --kernels {kernels}"
+    gen = generate_library(model, name=name, command=command, target=target_for(kernels))
     files = write(gen, output)
     g = gen.graph
     report = {

@@ -5,6 +5,10 @@ from pathlib import Path
 import typer
 
 JSON = typer.Option(False, "--json", help="Print one JSON object on stdout instead of tables.")
+KERNELS = typer.Option(
+    "fast", "--kernels",
+    help="fast: kernels specialized at generation time (SIMD on DSP/Helium cores); ref: TFLite's reference loops. Same bits either way.",
+)
 MODEL_TFLITE = typer.Argument(..., help="A full-int8 .tflite model (from `tinyq convert`).", show_default=False)
 
 

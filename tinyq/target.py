@@ -24,3 +24,12 @@ class Target:
 
 
 HOST = Target()
+
+
+def target_for(kernels: str, extensions=()) -> Target:
+    """The target for a --kernels choice (checked) and a core's extensions."""
+    if kernels not in KERNEL_SETS:
+        from .errors import BadInput
+
+        raise BadInput(f"--kernels {kernels}: choose one of {', '.join(KERNEL_SETS)}")
+    return Target.for_extensions(extensions, kernels)

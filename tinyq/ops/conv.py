@@ -37,6 +37,7 @@ from .base import (
 )
 
 HEADER = "tq_conv.h"
+FAST_HEADER = "tq_conv_fast.h"
 PADDING_SAME, PADDING_VALID = 0, 1
 SUPPORTED_FUSED = (0, 1, 2, 3)  # NONE, RELU, RELU_N1_TO_1, RELU6
 
@@ -291,7 +292,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
         return KernelCall(
             func="tq_conv_1x1_s8",
             params_type="tq_conv_1x1_s8_params",
-            header=HEADER,
+            header=FAST_HEADER,
             sources=("conv/tq_conv_1x1_s8.c", "include/tq_gemm.h"),
             params={**geometry, "stride_h": params["stride_h"], "stride_w": params["stride_w"], "gemm": gemm},
             inputs=[inp.index],
@@ -303,7 +304,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     return KernelCall(
         func="tq_conv_im2col_s8",
         params_type="tq_conv_im2col_s8_params",
-        header=HEADER,
+        header=FAST_HEADER,
         sources=("conv/tq_conv_im2col_s8.c", "include/tq_gemm.h"),
         params={**geometry, **window, "in_zp": -params["in_offset"], "gemm": gemm},
         inputs=[inp.index],
@@ -364,7 +365,7 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         return KernelCall(
             func="tq_depthwise_conv_fast_s8",
             params_type="tq_depthwise_conv_fast_s8_params",
-            header=HEADER,
+            header=FAST_HEADER,
             sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h"),
             params={k: v for k, v in params.items() if k != "depth_mult"},
             inputs=[inp.index],

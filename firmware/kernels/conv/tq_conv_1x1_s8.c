@@ -1,5 +1,5 @@
 /* CONV_2D 1x1 as a matrix product read in place from the NHWC input (see tq_conv.h). */
-#include "tq_conv.h"
+#include "tq_conv_fast.h"
 
 tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output)
 {

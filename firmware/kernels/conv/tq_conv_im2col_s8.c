@@ -1,5 +1,5 @@
 /* CONV_2D through im2col columns and the shared matrix-product core (see tq_conv.h). */
-#include "tq_conv.h"
+#include "tq_conv_fast.h"
 
 /* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then zeros to k. */
 static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, int8_t *col)

@@ -1,5 +1,5 @@
 /* DEPTHWISE_CONV_2D, depth multiplier 1, channels four at a time (see tq_conv.h). */
-#include "tq_conv.h"
+#include "tq_conv_fast.h"
 
 /* Four channels [c, c + 4) of one output pixel over the valid taps: acc[j] += sum (x + off) * w. */
 static inline void tq_dw_block4(const tq_depthwise_conv_fast_s8_params *p, const int8_t *in_b, int32_t c, int32_t iy0,
@@ -23,8 +23,8 @@ static inline void tq_dw_block4(const tq_depthwise_conv_fast_s8_params *p, const
             a = vaddq_s32(a, vmulq_s32(vaddq_n_s32(vldrbq_s32(x), off), vldrbq_s32(w)));
 #elif defined(TQ_GEMM_DSP)
             const int32_t xv = tq_read_s8x4(x), wv = tq_read_s8x4(w);
-            const int32_t xe = __sadd16(__sxtb16(xv), off2), xo = __sadd16(__sxtb16(tq_ror(xv, 8)), off2);
-            const int32_t we = __sxtb16(wv), wo = __sxtb16(tq_ror(wv, 8));
+            const int32_t xe = __sadd16(__sxtb16(xv), off2), xo = __sadd16(tq_sxtb16_ror8(xv), off2);
+            const int32_t we = __sxtb16(wv), wo = tq_sxtb16_ror8(wv);
             a0 = __smlabb(xe, we, a0);
             a2 = __smlatt(xe, we, a2);
             a1 = __smlabb(xo, wo, a1);

@@ -84,12 +84,21 @@ static inline int32_t tq_mul_by_quantized_mult(int32_t x, int32_t mult, int32_t 
  */
 static inline int32_t tq_requantize_rs(int32_t acc, int32_t mult, int32_t e)
 {
-    int64_t t = (int64_t)acc * (int64_t)mult + ((int64_t)1 << 30);
-    if (e == 0) {
-        return (int32_t)(t >> 31);
+    const int64_t t = (int64_t)acc * (int64_t)mult + ((int64_t)1 << 30);
+    const int32_t hi = (int32_t)(t >> 32);
+    const uint32_t lo = (uint32_t)t;
+    if (e >= 2) {
+        /* u = t + 2^31 * (2^(e-1) - [t < 0]); result = u >> (31 + e) = high word of u >> (e - 1).
+           Adding 2^(30+e) raises the high word by 2^(e-2); taking 2^31 back when t < 0 borrows
+           from it exactly when the low word is below 2^31. */
+        const int32_t borrow = (int32_t)(((uint32_t)hi & ~lo) >> 31);
+        return (hi + ((int32_t)1 << (e - 2)) - borrow) >> (e - 1);
     }
-    t += ((int64_t)1 << (30 + e)) - (t < 0 ? ((int64_t)1 << 31) : 0);
-    return (int32_t)(t >> (31 + e));
+    if (e == 1) {
+        /* u = t + 2^31 when t >= 0, t otherwise: carry into the high word from the low word. */
+        return hi + (int32_t)((~(uint32_t)hi & lo) >> 31);
+    }
+    return (int32_t)(t >> 31);
 }
 
 /* Saturating left shift used before a high multiply (gemmlowp ShiftLeft on int32). */

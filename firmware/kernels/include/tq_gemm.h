@@ -40,12 +40,15 @@ typedef struct {
     const int32_t *shift;   /* [out_c], all <= 0 */
 } tq_gemm_s8_params;
 
-/* Rotate right; GCC folds it into the operand of SXTB16 (the ACLE's __ror is missing from GCC 12). */
-static inline int32_t tq_ror(int32_t x, uint32_t n)
+#if defined(TQ_GEMM_DSP)
+/* SXTB16 of bytes 1 and 3: one instruction (GCC 12 does not fold a rotate into SXTB16's operand). */
+static inline int32_t tq_sxtb16_ror8(int32_t x)
 {
-    const uint32_t u = (uint32_t)x;
-    return (int32_t)((u >> n) | (u << (32u - n)));
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
 }
+#endif
 
 static inline int32_t tq_read_s8x4(const int8_t *p)
 {
@@ -76,10 +79,10 @@ static inline void tq_dot_2x2(const int8_t *w0, const int8_t *w1, const int8_t *
     for (; i < k; i += 4) {
         const int32_t x0 = tq_read_s8x4(w0 + i), x1 = tq_read_s8x4(w1 + i);
         const int32_t c0 = tq_read_s8x4(a0 + i), c1 = tq_read_s8x4(a1 + i);
-        const int32_t x0e = __sxtb16(x0), x0o = __sxtb16(tq_ror(x0, 8));
-        const int32_t x1e = __sxtb16(x1), x1o = __sxtb16(tq_ror(x1, 8));
-        const int32_t c0e = __sxtb16(c0), c0o = __sxtb16(tq_ror(c0, 8));
-        const int32_t c1e = __sxtb16(c1), c1o = __sxtb16(tq_ror(c1, 8));
+        const int32_t x0e = __sxtb16(x0), x0o = tq_sxtb16_ror8(x0);
+        const int32_t x1e = __sxtb16(x1), x1o = tq_sxtb16_ror8(x1);
+        const int32_t c0e = __sxtb16(c0), c0o = tq_sxtb16_ror8(c0);
+        const int32_t c1e = __sxtb16(c1), c1o = tq_sxtb16_ror8(c1);
         r00 = __smlad(x0e, c0e, r00);
         r00 = __smlad(x0o, c0o, r00);
         r01 = __smlad(x0e, c1e, r01);
@@ -118,7 +121,7 @@ static inline int32_t tq_dot_1x1(const int8_t *w, const int8_t *a, int32_t k, in
     for (; i < k; i += 4) {
         const int32_t x = tq_read_s8x4(w + i), c = tq_read_s8x4(a + i);
         s = __smlad(__sxtb16(x), __sxtb16(c), s);
-        s = __smlad(__sxtb16(tq_ror(x, 8)), __sxtb16(tq_ror(c, 8)), s);
+        s = __smlad(tq_sxtb16_ror8(x), tq_sxtb16_ror8(c), s);
     }
 #else
     for (; i < k; ++i) {
