@@ -262,16 +262,19 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
     """Weight rows padded to the inner-loop width, the input offset folded into the bias."""
     rows = w.data.reshape(w.shape[0], -1).astype(np.int64)
     oc, depth = rows.shape
-    align = g.target.k_align
-    k = -(-depth // align) * align
-    padded = np.zeros((oc, k), dtype=np.int8)
-    padded[:, :depth] = rows
+    group = g.target.k_align
+    k = -(-depth // group) * group
+    padded = np.zeros((oc + oc % 2, k), dtype=np.int8)  # an even row count: a zero row ends an odd one
+    padded[:oc, :depth] = rows
+    # Pairs of rows interleaved `group` bytes at a time: [pair][k / group][2][group] (see tq_gemm.h).
+    packed = padded.reshape(-1, 2, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
     b = bias.data.astype(np.int64) if bias is not None else np.zeros(oc, dtype=np.int64)
     folded = b + int(params["in_offset"]) * rows.sum(axis=1)
     need(bool(np.all(np.abs(folded) < 2**31)), op, "bias plus the folded input offset overflows int32")
     gemm = {
         "out_c": oc,
         "k": k,
+        "group": group,
         "out_offset": params["out_offset"],
         "act_min": params["act_min"],
         "act_max": params["act_max"],
@@ -280,7 +283,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         "mult": ArrayRef("mult"),
         "shift": ArrayRef("shift"),
     }
-    arrays = [ConstArray("w", "int8_t", padded), ConstArray("bias", "int32_t", folded.astype(np.int32)), *requant]
+    arrays = [ConstArray("w", "int8_t", packed), ConstArray("bias", "int32_t", folded.astype(np.int32)), *requant]
     return gemm, arrays
 
 
@@ -289,6 +292,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     gemm, arrays = _gemm(g, op, params, inp, w, bias, requant)
     geometry = {k: params[k] for k in ("in", "out")}
     if params["kh"] == params["kw"] == 1 and gemm["k"] == params["in"]["c"]:
+        scratch = g.add_scratch(f"pixels@{op.index}", 2 * gemm["k"])
         return KernelCall(
             func="tq_conv_1x1_s8",
             params_type="tq_conv_1x1_s8_params",
@@ -296,10 +300,10 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
             sources=("conv/tq_conv_1x1_s8.c", "include/tq_gemm.h"),
             params={**geometry, "stride_h": params["stride_h"], "stride_w": params["stride_w"], "gemm": gemm},
             inputs=[inp.index],
-            outputs=[out.index],
+            outputs=[out.index, scratch],
             arrays=arrays,
         )
-    scratch = g.add_scratch(f"im2col@{op.index}", 2 * gemm["k"])
+    scratch = g.add_scratch(f"im2col@{op.index}", 4 * gemm["k"])
     window = {k: params[k] for k in ("kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
     return KernelCall(
         func="tq_conv_im2col_s8",

@@ -1,7 +1,7 @@
-/* CONV_2D 1x1 as a matrix product read in place from the NHWC input (see tq_conv.h). */
+/* CONV_2D 1x1 as a matrix product over pairs of input pixels (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
 
-tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output)
+tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     const int32_t in_c = p->in.c, out_c = p->out.c;
     const int32_t pixels = p->out.n * p->out.h * p->out.w;
@@ -23,8 +23,8 @@ tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, in
                 }
             }
         }
-        tq_gemm_pixels(&p->gemm, col[0], count == 2 ? col[1] : NULL, output + (size_t)n * out_c,
-                       output + (size_t)(n + 1) * out_c);
+        tq_interleave_pair(col[0], col[count - 1], p->gemm.k, p->gemm.group, scratch);
+        tq_gemm_pair(&p->gemm, scratch, output + (size_t)n * out_c, output + (size_t)(n + count - 1) * out_c);
     }
     return TQ_OK;
 }

@@ -40,6 +40,7 @@ tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *inp
 {
     const int32_t k = p->gemm.k, out_c = p->out.c;
     const int32_t pixels = p->out.n * p->out.h * p->out.w;
+    int8_t *const pair = scratch + 2 * k; /* scratch: two plain columns, then their interleaved pair */
     int32_t b = 0, oy = 0, ox = 0;
     int32_t n;
 
@@ -56,8 +57,8 @@ tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *inp
                 }
             }
         }
-        tq_gemm_pixels(&p->gemm, scratch, count == 2 ? scratch + k : NULL, output + (size_t)n * out_c,
-                       output + (size_t)(n + 1) * out_c);
+        tq_interleave_pair(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);
+        tq_gemm_pair(&p->gemm, pair, output + (size_t)n * out_c, output + (size_t)(n + count - 1) * out_c);
     }
     return TQ_OK;
 }

@@ -1,11 +1,20 @@
-/* DEPTHWISE_CONV_2D, depth multiplier 1, channels four at a time (see tq_conv.h). */
+/* DEPTHWISE_CONV_2D, depth multiplier 1, channels four at a time (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
 
-/* Four channels [c, c + 4) of one output pixel over the valid taps: acc[j] += sum (x + off) * w. */
-static inline void tq_dw_block4(const tq_depthwise_conv_fast_s8_params *p, const int8_t *in_b, int32_t c, int32_t iy0,
-                                int32_t ix0, int32_t fy_lo, int32_t fy_hi, int32_t fx_lo, int32_t fx_hi, int32_t *acc)
+/* Where the valid taps of one output pixel start and how to step through them. */
+typedef struct {
+    const int8_t *x;        /* input at the first valid tap, channel 0 */
+    const int8_t *w;        /* weights at the first valid tap, channel 0 */
+    int32_t rows, cols;     /* valid taps */
+    int32_t x_col, x_row;   /* input steps between taps along a row, and between rows */
+    int32_t w_row;          /* weight step between rows (along a row it is the channel count) */
+    int32_t ch;
+} tq_dw_taps;
+
+/* acc[j] += sum over the taps of (x[c + j] + off) * w[c + j], j < 4. */
+static inline void tq_dw_block4(const tq_dw_taps *t, int32_t c, int32_t off, int32_t *acc)
 {
-    const int32_t in_w = p->in.w, ch = p->in.c, off = p->in_offset;
+    const int8_t *xr = t->x + c, *wr = t->w + c;
     int32_t fy, fx;
 #if defined(TQ_GEMM_MVE)
     int32x4_t a = vld1q_s32(acc);
@@ -13,12 +22,9 @@ static inline void tq_dw_block4(const tq_depthwise_conv_fast_s8_params *p, const
     const int32_t off2 = (int32_t)(((uint32_t)(uint16_t)off << 16) | (uint16_t)off);
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
 #endif
-    for (fy = fy_lo; fy < fy_hi; ++fy) {
-        const int8_t *row = in_b + ((size_t)(iy0 + fy * p->dil_h) * in_w) * ch + c;
-        const int8_t *wrow = p->weights + (size_t)fy * p->kw * ch + c;
-        for (fx = fx_lo; fx < fx_hi; ++fx) {
-            const int8_t *x = row + (size_t)(ix0 + fx * p->dil_w) * ch;
-            const int8_t *w = wrow + (size_t)fx * ch;
+    for (fy = 0; fy < t->rows; ++fy, xr += t->x_row, wr += t->w_row) {
+        const int8_t *x = xr, *w = wr;
+        for (fx = 0; fx < t->cols; ++fx, x += t->x_col, w += t->ch) {
 #if defined(TQ_GEMM_MVE)
             a = vaddq_s32(a, vmulq_s32(vaddq_n_s32(vldrbq_s32(x), off), vldrbq_s32(w)));
 #elif defined(TQ_GEMM_DSP)
@@ -47,57 +53,69 @@ static inline void tq_dw_block4(const tq_depthwise_conv_fast_s8_params *p, const
 #endif
 }
 
+/* The valid taps [lo, hi) of a window starting at `origin` over an axis of `size`. */
+static inline void tq_dw_range(int32_t origin, int32_t dil, int32_t taps, int32_t size, int32_t *lo, int32_t *hi)
+{
+    int32_t a = 0, b = taps;
+    while (a < b && origin + a * dil < 0) {
+        ++a;
+    }
+    while (b > a && origin + (b - 1) * dil >= size) {
+        --b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
 tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output)
 {
+    /* Locals, not p->...: the int8 output stores may alias anything, which would force reloads. */
     const int32_t in_h = p->in.h, in_w = p->in.w, ch = p->in.c;
-    const int32_t off = p->in_offset;
-    int32_t b, oy, ox, c, fy, fx;
+    const int32_t off = p->in_offset, zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
+    const int8_t *const weights = p->weights;
+    tq_dw_taps t;
+    int32_t b, oy, ox, c, j;
 
+    t.x_col = p->dil_w * ch;
+    t.x_row = p->dil_h * in_w * ch;
+    t.w_row = p->kw * ch;
+    t.ch = ch;
     for (b = 0; b < p->out.n; ++b) {
         const int8_t *in_b = input + (size_t)b * in_h * in_w * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            int32_t fy_lo = 0, fy_hi = p->kh;
-            while (fy_lo < fy_hi && iy0 + fy_lo * p->dil_h < 0) {
-                ++fy_lo;
-            }
-            while (fy_hi > fy_lo && iy0 + (fy_hi - 1) * p->dil_h >= in_h) {
-                --fy_hi;
-            }
+            int32_t fy_lo, fy_hi;
+            tq_dw_range(iy0, p->dil_h, p->kh, in_h, &fy_lo, &fy_hi);
             for (ox = 0; ox < p->out.w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                int32_t fx_lo = 0, fx_hi = p->kw;
-                while (fx_lo < fx_hi && ix0 + fx_lo * p->dil_w < 0) {
-                    ++fx_lo;
-                }
-                while (fx_hi > fx_lo && ix0 + (fx_hi - 1) * p->dil_w >= in_w) {
-                    --fx_hi;
-                }
-                c = 0;
-                for (; c + 4 <= ch; c += 4) {
+                int32_t fx_lo, fx_hi;
+                tq_dw_range(ix0, p->dil_w, p->kw, in_w, &fx_lo, &fx_hi);
+                t.rows = fy_hi - fy_lo;
+                t.cols = fx_hi - fx_lo;
+                t.x = in_b + ((size_t)(iy0 + fy_lo * p->dil_h) * in_w + (ix0 + fx_lo * p->dil_w)) * ch;
+                t.w = weights + ((size_t)fy_lo * p->kw + fx_lo) * ch;
+                for (c = 0; c + 4 <= ch; c += 4) {
                     int32_t acc[4];
-                    int32_t j;
                     for (j = 0; j < 4; ++j) {
-                        acc[j] = p->bias != NULL ? p->bias[c + j] : 0;
+                        acc[j] = bias != NULL ? bias[c + j] : 0;
                     }
-                    tq_dw_block4(p, in_b, c, iy0, ix0, fy_lo, fy_hi, fx_lo, fx_hi, acc);
+                    tq_dw_block4(&t, c, off, acc);
                     for (j = 0; j < 4; ++j) {
-                        int32_t v = tq_requantize_rs(acc[j], p->mult[c + j], -p->shift[c + j]) + p->out_offset;
-                        output[c + j] = (int8_t)TQ_CLAMP(v, p->act_min, p->act_max);
+                        const int32_t v = tq_requantize_rs(acc[j], mult[c + j], -shift[c + j]) + zo;
+                        output[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
                     }
                 }
                 for (; c < ch; ++c) {
-                    int32_t acc = p->bias != NULL ? p->bias[c] : 0;
-                    int32_t v;
-                    for (fy = fy_lo; fy < fy_hi; ++fy) {
-                        const int32_t iy = iy0 + fy * p->dil_h;
-                        for (fx = fx_lo; fx < fx_hi; ++fx) {
-                            const int32_t ix = ix0 + fx * p->dil_w;
-                            acc += ((int32_t)in_b[((size_t)iy * in_w + ix) * ch + c] + off) * p->weights[((size_t)fy * p->kw + fx) * ch + c];
+                    int32_t acc = bias != NULL ? bias[c] : 0;
+                    int32_t fy, fx, v;
+                    for (fy = 0; fy < t.rows; ++fy) {
+                        for (fx = 0; fx < t.cols; ++fx) {
+                            acc += ((int32_t)t.x[fy * t.x_row + fx * t.x_col + c] + off) * t.w[fy * t.w_row + fx * ch + c];
                         }
                     }
-                    v = tq_requantize_rs(acc, p->mult[c], -p->shift[c]) + p->out_offset;
-                    output[c] = (int8_t)TQ_CLAMP(v, p->act_min, p->act_max);
+                    v = tq_requantize_rs(acc, mult[c], -shift[c]) + zo;
+                    output[c] = (int8_t)TQ_CLAMP(v, lo, hi);
                 }
                 output += ch;
             }

@@ -10,9 +10,9 @@
 #include "tq_gemm.h"
 
 /**
- * CONV_2D with a 1x1 filter over channels that are a multiple of the inner-loop width: every
- * output pixel is a dot product of the weight rows with the input pixel's channels, read in place.
- * gemm.k == in.c; any stride.
+ * CONV_2D with a 1x1 filter over channels that are a multiple of the group: the channels of two
+ * input pixels are interleaved into `scratch` (2 * gemm.k bytes) and multiplied with the weight
+ * rows. gemm.k == in.c; any stride.
  */
 typedef struct {
     tq_dims in;
@@ -21,12 +21,12 @@ typedef struct {
     tq_gemm_s8_params gemm;
 } tq_conv_1x1_s8_params;
 
-tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output);
+tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /**
  * CONV_2D, one group, any filter: two output pixels at a time are gathered (im2col) into
- * `scratch` (2 * gemm.k bytes) as [kh][kw][in.c] columns, padding taps set to in_zp and the tail
- * up to gemm.k to 0, then multiplied with the weight rows.
+ * `scratch` as [kh][kw][in.c] columns, padding taps set to in_zp and the tail up to gemm.k to 0,
+ * interleaved, and multiplied with the weight rows. `scratch` holds 4 * gemm.k bytes.
  */
 typedef struct {
     tq_dims in;

@@ -3,16 +3,20 @@
  * two rows by two columns at a time, then requantization. Shared (static inline) by the fast
  * CONV_2D kernels (tq_conv_1x1_s8, tq_conv_im2col_s8).
  *
- * What generation prepares (tinyq/ops/conv.py), so that the inner loop is branch-free:
- * - weights as rows [out_c][k], the OHWI filter flattened, zero-padded to k, a multiple of 4
- *   (16 on Helium builds);
+ * What generation prepares (tinyq/ops/conv.py), so that the inner loop is branch-free and reads
+ * each operand with one pointer:
+ * - weight rows: the OHWI filter flattened to [out_c][k], zero-padded to k (a multiple of the
+ *   group g: 4, or 16 on Helium builds) and to an even row count, then stored by pairs of rows
+ *   interleaved g bytes at a time: row 2i bytes [0, g), row 2i+1 bytes [0, g), row 2i [g, 2g), ...
  * - bias[c] + input_offset * sum(weights[c]): the input offset is folded into the bias, and the
- *   columns hold raw input bytes, padding taps filled with the input zero point, which is exact:
+ *   columns hold raw input bytes, padding taps set to the input zero point, which is exact:
  *   sum_valid w (x + off) = sum_all w x' + off * sum_all w when padding x' = -off;
  * - per-channel multipliers with right shifts only (shift <= 0), requantized by tq_requantize_rs.
+ * Columns come in pairs interleaved the same way (tq_interleave_pair); a last odd pixel is paired
+ * with itself.
  *
- * ISA paths: Helium (MVE, k % 16 == 0): VMLADAVA, 16 MACs an instruction; DSP extension
- * (Cortex-M4/M7/M33): SXTB16 + SMLAD, two MACs an instruction; otherwise portable C.
+ * ISA paths: Helium (MVE): VMLADAVA, 16 MACs an instruction; DSP extension (Cortex-M4/M7/M33):
+ * SXTB16 + SMLAD, two MACs an instruction, in a scheduled loop; otherwise portable C.
  */
 #ifndef TQ_GEMM_H
 #define TQ_GEMM_H
@@ -24,17 +28,18 @@
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #include <arm_mve.h>
 #define TQ_GEMM_MVE 1
-#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
 #include <arm_acle.h>
 #define TQ_GEMM_DSP 1
 #endif
 
 typedef struct {
-    int32_t out_c;          /* rows */
-    int32_t k;              /* inner length: a multiple of 4 (of 16 when built for Helium) */
+    int32_t out_c;          /* output channels (rows actually stored) */
+    int32_t k;              /* row length: a multiple of group */
+    int32_t group;          /* interleave width g: 4, or 16 when built for Helium */
     int32_t out_offset;
     int32_t act_min, act_max;
-    const int8_t *weights;  /* [out_c][k] */
+    const int8_t *weights;  /* [ceil(out_c / 2)][k / g][2][g]: pairs of rows, interleaved */
     const int32_t *bias;    /* [out_c], input offset folded in */
     const int32_t *mult;    /* [out_c] */
     const int32_t *shift;   /* [out_c], all <= 0 */
@@ -57,113 +62,134 @@ static inline int32_t tq_read_s8x4(const int8_t *p)
     return v;
 }
 
-/* s[r][c] += dot(row r, column c) for rows w0, w1 and columns a0, a1 (k a multiple of 4). */
-static inline void tq_dot_2x2(const int8_t *w0, const int8_t *w1, const int8_t *a0, const int8_t *a1, int32_t k,
-                              int32_t *s00, int32_t *s01, int32_t *s10, int32_t *s11)
+/* dst = columns a and b interleaved g bytes at a time (k a multiple of g). */
+static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst)
 {
-    int32_t r00 = *s00, r01 = *s01, r10 = *s10, r11 = *s11;
-    int32_t i = 0;
-#if defined(TQ_GEMM_MVE)
-    if ((k & 15) == 0) {
-        for (; i < k; i += 16) {
-            const int8x16_t x0 = vldrbq_s8(w0 + i), x1 = vldrbq_s8(w1 + i);
-            const int8x16_t c0 = vldrbq_s8(a0 + i), c1 = vldrbq_s8(a1 + i);
-            r00 = vmladavaq_s8(r00, x0, c0);
-            r01 = vmladavaq_s8(r01, x0, c1);
-            r10 = vmladavaq_s8(r10, x1, c0);
-            r11 = vmladavaq_s8(r11, x1, c1);
-        }
-    }
-#endif
-#if defined(TQ_GEMM_DSP)
-    for (; i < k; i += 4) {
-        const int32_t x0 = tq_read_s8x4(w0 + i), x1 = tq_read_s8x4(w1 + i);
-        const int32_t c0 = tq_read_s8x4(a0 + i), c1 = tq_read_s8x4(a1 + i);
-        const int32_t x0e = __sxtb16(x0), x0o = tq_sxtb16_ror8(x0);
-        const int32_t x1e = __sxtb16(x1), x1o = tq_sxtb16_ror8(x1);
-        const int32_t c0e = __sxtb16(c0), c0o = tq_sxtb16_ror8(c0);
-        const int32_t c1e = __sxtb16(c1), c1o = tq_sxtb16_ror8(c1);
-        r00 = __smlad(x0e, c0e, r00);
-        r00 = __smlad(x0o, c0o, r00);
-        r01 = __smlad(x0e, c1e, r01);
-        r01 = __smlad(x0o, c1o, r01);
-        r10 = __smlad(x1e, c0e, r10);
-        r10 = __smlad(x1o, c0o, r10);
-        r11 = __smlad(x1e, c1e, r11);
-        r11 = __smlad(x1o, c1o, r11);
-    }
-#else
-    for (; i < k; ++i) {
-        r00 += (int32_t)w0[i] * a0[i];
-        r01 += (int32_t)w0[i] * a1[i];
-        r10 += (int32_t)w1[i] * a0[i];
-        r11 += (int32_t)w1[i] * a1[i];
-    }
-#endif
-    *s00 = r00;
-    *s01 = r01;
-    *s10 = r10;
-    *s11 = r11;
-}
-
-/* s += dot(w, a) for one row and one column (k a multiple of 4). */
-static inline int32_t tq_dot_1x1(const int8_t *w, const int8_t *a, int32_t k, int32_t s)
-{
-    int32_t i = 0;
-#if defined(TQ_GEMM_MVE)
-    if ((k & 15) == 0) {
-        for (; i < k; i += 16) {
-            s = vmladavaq_s8(s, vldrbq_s8(w + i), vldrbq_s8(a + i));
-        }
-    }
-#endif
-#if defined(TQ_GEMM_DSP)
-    for (; i < k; i += 4) {
-        const int32_t x = tq_read_s8x4(w + i), c = tq_read_s8x4(a + i);
-        s = __smlad(__sxtb16(x), __sxtb16(c), s);
-        s = __smlad(tq_sxtb16_ror8(x), tq_sxtb16_ror8(c), s);
-    }
-#else
-    for (; i < k; ++i) {
-        s += (int32_t)w[i] * a[i];
-    }
-#endif
-    return s;
-}
-
-static inline int8_t tq_gemm_out(const tq_gemm_s8_params *g, int32_t c, int32_t acc)
-{
-    int32_t v = tq_requantize_rs(acc, g->mult[c], -g->shift[c]) + g->out_offset;
-    v = TQ_CLAMP(v, g->act_min, g->act_max);
-    return (int8_t)v;
-}
-
-/*
- * All out_c outputs of one or two pixels: out0[c] from column a0 and, when a1 != NULL,
- * out1[c] from column a1.
- */
-static inline void tq_gemm_pixels(const tq_gemm_s8_params *g, const int8_t *a0, const int8_t *a1, int8_t *out0, int8_t *out1)
-{
-    const int32_t k = g->k;
-    const int8_t *w = g->weights;
-    int32_t c = 0;
-    if (a1 != NULL) {
-        for (; c + 1 < g->out_c; c += 2, w += 2 * k) {
-            int32_t s00 = g->bias[c], s01 = g->bias[c], s10 = g->bias[c + 1], s11 = g->bias[c + 1];
-            tq_dot_2x2(w, w + k, a0, a1, k, &s00, &s01, &s10, &s11);
-            out0[c] = tq_gemm_out(g, c, s00);
-            out1[c] = tq_gemm_out(g, c, s01);
-            out0[c + 1] = tq_gemm_out(g, c + 1, s10);
-            out1[c + 1] = tq_gemm_out(g, c + 1, s11);
-        }
-        if (c < g->out_c) {
-            out0[c] = tq_gemm_out(g, c, tq_dot_1x1(w, a0, k, g->bias[c]));
-            out1[c] = tq_gemm_out(g, c, tq_dot_1x1(w, a1, k, g->bias[c]));
+    int32_t i;
+    if (g == 4) {
+        int32_t *d = (int32_t *)(void *)dst; /* dst is 8-byte aligned arena space */
+        for (i = 0; i < k; i += 4) {
+            *d++ = tq_read_s8x4(a + i);
+            *d++ = tq_read_s8x4(b + i);
         }
         return;
     }
-    for (; c < g->out_c; ++c, w += k) {
-        out0[c] = tq_gemm_out(g, c, tq_dot_1x1(w, a0, k, g->bias[c]));
+    for (i = 0; i < k; i += g) {
+        memcpy(dst, a + i, (size_t)g);
+        memcpy(dst + g, b + i, (size_t)g);
+        dst += 2 * g;
+    }
+}
+
+/*
+ * acc[0] += row0 . col0, acc[1] += row0 . col1, acc[2] += row1 . col0, acc[3] += row1 . col1,
+ * for a pair of rows w and a pair of columns a, both interleaved with group g, length k.
+ */
+static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32_t g, int32_t *acc)
+{
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+#if defined(TQ_GEMM_MVE)
+    if (g == 16) {
+        const int8_t *end = a + 2 * k;
+        for (; a != end; a += 32, w += 32) {
+            const int8x16_t c0 = vldrbq_s8(a), c1 = vldrbq_s8(a + 16);
+            const int8x16_t x0 = vldrbq_s8(w), x1 = vldrbq_s8(w + 16);
+            s00 = vmladavaq_s8(s00, x0, c0);
+            s01 = vmladavaq_s8(s01, x0, c1);
+            s10 = vmladavaq_s8(s10, x1, c0);
+            s11 = vmladavaq_s8(s11, x1, c1);
+        }
+        acc[0] = s00;
+        acc[1] = s01;
+        acc[2] = s10;
+        acc[3] = s11;
+        return;
+    }
+#elif defined(TQ_GEMM_DSP)
+    if (g == 4) {
+        /* Per 4 of k: 3 loads, 8 SXTB16, 8 SMLAD (16 MACs), 2 for the loop. */
+        const int8_t *end = a + 2 * k;
+        int32_t c0, c1, x, y, wv, t;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd   %[c0], %[c1], [%[a]], #8\n\t"
+            "ldr    %[wv], [%[w]], #4\n\t"
+            "sxtb16 %[x], %[c0]\n\t"
+            "sxtb16 %[y], %[c1]\n\t"
+            "sxtb16 %[c0], %[c0], ror #8\n\t"
+            "sxtb16 %[c1], %[c1], ror #8\n\t"
+            "sxtb16 %[t], %[wv], ror #8\n\t"
+            "sxtb16 %[wv], %[wv]\n\t"
+            "smlad  %[s00], %[wv], %[x], %[s00]\n\t"
+            "smlad  %[s01], %[wv], %[y], %[s01]\n\t"
+            "smlad  %[s00], %[t], %[c0], %[s00]\n\t"
+            "smlad  %[s01], %[t], %[c1], %[s01]\n\t"
+            "ldr    %[wv], [%[w]], #4\n\t"
+            "sxtb16 %[t], %[wv], ror #8\n\t"
+            "sxtb16 %[wv], %[wv]\n\t"
+            "smlad  %[s10], %[wv], %[x], %[s10]\n\t"
+            "smlad  %[s11], %[wv], %[y], %[s11]\n\t"
+            "smlad  %[s10], %[t], %[c0], %[s10]\n\t"
+            "smlad  %[s11], %[t], %[c1], %[s11]\n\t"
+            "cmp    %[a], %[end]\n\t"
+            "bne    1b\n\t"
+            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [w] "+r"(w),
+              [c0] "=&r"(c0), [c1] "=&r"(c1), [x] "=&r"(x), [y] "=&r"(y), [wv] "=&r"(wv), [t] "=&r"(t)
+            : [end] "r"(end), "m"(*(const int8_t(*)[])a), "m"(*(const int8_t(*)[])w)
+            : "cc");
+        acc[0] = s00;
+        acc[1] = s01;
+        acc[2] = s10;
+        acc[3] = s11;
+        return;
+    }
+#endif
+    {
+        int32_t i, j;
+        for (i = 0; i < k; i += g, a += 2 * g, w += 2 * g) {
+            for (j = 0; j < g; ++j) {
+                s00 += (int32_t)w[j] * a[j];
+                s01 += (int32_t)w[j] * a[g + j];
+                s10 += (int32_t)w[g + j] * a[j];
+                s11 += (int32_t)w[g + j] * a[g + j];
+            }
+        }
+    }
+    acc[0] = s00;
+    acc[1] = s01;
+    acc[2] = s10;
+    acc[3] = s11;
+}
+
+/* Requantize and clamp one accumulator (the arguments are locals: int8 stores alias everything). */
+static inline int8_t tq_gemm_out(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset, int32_t lo, int32_t hi)
+{
+    const int32_t v = tq_requantize_rs(acc, mult, -shift) + out_offset;
+    return (int8_t)TQ_CLAMP(v, lo, hi);
+}
+
+/*
+ * All out_c outputs of two pixels from their interleaved column pair: out0[c] and out1[c].
+ * For a last odd pixel the pair holds its column twice and out1 == out0.
+ */
+static inline void tq_gemm_pair(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
+{
+    const int32_t k = g->k, group = g->group, out_c = g->out_c, step = 2 * k;
+    const int32_t zo = g->out_offset, lo = g->act_min, hi = g->act_max;
+    const int8_t *w = g->weights;
+    const int32_t *bias = g->bias, *mult = g->mult, *shift = g->shift;
+    int32_t c;
+    for (c = 0; c < out_c; c += 2, w += step) {
+        int32_t acc[4];
+        acc[0] = acc[1] = bias[c];
+        acc[2] = acc[3] = c + 1 < out_c ? bias[c + 1] : 0;
+        tq_dot_2x2(w, cols, k, group, acc);
+        out0[c] = tq_gemm_out(acc[0], mult[c], shift[c], zo, lo, hi);
+        out1[c] = tq_gemm_out(acc[1], mult[c], shift[c], zo, lo, hi);
+        if (c + 1 < out_c) { /* an odd row count ends with a zero row: nothing to store */
+            out0[c + 1] = tq_gemm_out(acc[2], mult[c + 1], shift[c + 1], zo, lo, hi);
+            out1[c + 1] = tq_gemm_out(acc[3], mult[c + 1], shift[c + 1], zo, lo, hi);
+        }
     }
 }
 
