@@ -94,7 +94,7 @@ def test_model_too_big_for_the_board(tmp_path, resnet):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in r.stderr
     assert re.search(r"flash needs [\d,]+ B \(weights [\d,]+ \+ code [\d,]+\) but tiny-board has 65,536 B", lines[0])
-    assert re.search(r"RAM needs [\d,]+ B \(arena 49,152", lines[0])
+    assert re.search(r"RAM needs [\d,]+ B \(arena [\d,]+ \+ stack 8,192", lines[0])
     assert not out.exists()
 
 
