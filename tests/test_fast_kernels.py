@@ -91,7 +91,7 @@ def test_helium_rows_are_padded_to_16(models):
     assert Target.for_extensions(["dsp"]).k_align == 4
 
 
-@pytest.mark.parametrize("core", CORES)
+@pytest.mark.parametrize("core", [c if c == "qemu-m4" else pytest.param(c, marks=pytest.mark.slow) for c in CORES])
 @pytest.mark.parametrize("name", NAMES)
 def test_fast_kernels_bit_exact_on_every_core(models, name, core, tmp_path):
     res = build(models[name], get_board(core), tmp_path / "b")
