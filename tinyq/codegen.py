@@ -27,7 +27,7 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Ptr:
     """Where a tensor's bytes are at run time, for the templates."""
 
-    kind: str  # "const" | "input" | "output" | "arena"
+    kind: str  # "const" | "input" | "output" | "arena" | "none" (NULL: an empty scratch)
     ctype: str
     name: str = ""  # C identifier for const/input/output
     offset: int = 0
@@ -129,6 +129,8 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
 
     def ptr(i: int) -> Ptr:
         t = g.tensor(i)
+        if t.nbytes == 0:  # a scratch the kernel does not use in this layout
+            return Ptr("none", _ctype(t), "NULL")
         if t.is_const:
             return Ptr("const", _ctype(t), tensor_names[i])
         b = g.base(i)

@@ -4,7 +4,8 @@
 2. check_types     reject float, hybrid and float16 models; require full-integer int8
 3. alias           RESHAPE / EXPAND_DIMS / SQUEEZE become views of their input (no copy)
 4. lower           every op -> a kernel call with requantization constants computed once
-5. plan_memory     one arena; every activation gets an offset from tensor lifetimes
+5. in_place        kernels that can write their output over a dying input do so
+6. plan_memory     one arena; every activation gets an offset from tensor lifetimes
 """
 
 from __future__ import annotations
@@ -147,6 +148,50 @@ def buffers(g: Graph) -> list[planner.Buffer]:
     return sorted(out, key=lambda x: x.key)
 
 
+def in_place(g: Graph) -> Graph:
+    """Let a kernel write its output over an input that dies with it (KernelCall.in_place).
+
+    The output becomes a view of the input's storage when the input lives in the arena, is read by
+    no later op and by no other input of this one, and is at least as large. Ring-staging kernels
+    that stay out of place get ring_rows 0 and their scratch shrunk to what they still use.
+    """
+    where = storage(g)
+
+    def last_read(base: int) -> int:  # bases change as outputs become views: look each time
+        return max(pos for pos, op in enumerate(g.ops) if any(i >= 0 and g.base(i).index == base for i in op.call.inputs))
+
+    for pos, op in enumerate(g.ops):
+        call = op.call
+        if call.in_place is None:
+            continue
+        dst = g.tensor(call.outputs[0])
+        # "direct" kernels (elementwise) may overwrite any input; ring kernels their first.
+        candidates = [i for i in call.inputs if i >= 0 and not g.tensor(i).is_const] if call.in_place == "direct" else call.inputs[:1]
+
+        def fits(i: int) -> bool:
+            src = g.base(i)
+            return (
+                where.get(src.index, ("",))[0] == "arena"
+                and where.get(dst.index, ("",))[0] == "arena"
+                and last_read(src.index) == pos
+                and sum(1 for j in call.inputs if j >= 0 and g.base(j).index == src.index) == 1
+                and dst.nbytes <= src.nbytes
+            )
+
+        chosen = next((i for i in candidates if fits(i)), None)
+        ok = chosen is not None
+        if ok:
+            src = g.base(chosen)
+            dst.alias_of = src.index
+            g.notes.append(f"layer {op.index} ({op.kind}) writes its output over its input")
+        elif call.in_place == "ring":
+            scratch = g.tensor(call.outputs[1])
+            ring_bytes = call.params["ring_rows"] * call.params["out"]["w"] * call.params["out"]["c"]
+            scratch.shape = (scratch.shape[0] - ring_bytes,)
+            call.params["ring_rows"] = 0
+    return g
+
+
 def plan_memory(g: Graph) -> Graph:
     bufs = buffers(g)
     p = planner.plan(bufs)
@@ -164,6 +209,7 @@ PIPELINE: list[tuple[str, Callable[[Graph], Graph]]] = [
     ("check_types", check_types),
     ("alias", alias),
     ("lower", lower),
+    ("in_place", in_place),
     ("plan_memory", plan_memory),
 ]
 

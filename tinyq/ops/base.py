@@ -66,6 +66,10 @@ class KernelCall:
     arrays: list[ConstArray] = field(default_factory=list)
     # Pass the input pointers as one array (`const int8_t *const in[]`), for CONCATENATION.
     inputs_as_array: bool = False
+    # The kernel may write outputs[0] over inputs[0] when that input dies here (the in_place pass
+    # decides): "direct" as it is; "ring" by staging output rows in the tail of outputs[1], the
+    # scratch, params["ring_rows"] of them (set to 0, and the scratch shrunk, when not in place).
+    in_place: str | None = None
 
 
 @dataclass

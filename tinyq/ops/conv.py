@@ -302,19 +302,39 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
             inputs=[inp.index],
             outputs=[out.index, scratch],
             arrays=arrays,
+            # Both pixels of a pair are copied out before their outputs land, at or behind them.
+            in_place="direct" if params["out"]["c"] <= params["in"]["c"] else None,
         )
-    scratch = g.add_scratch(f"im2col@{op.index}", 4 * gemm["k"])
+    # Pairs of pixels may straddle two rows: one ring row more than the delay needs.
+    ring = ring_rows(params) + 1
+    scratch = g.add_scratch(f"im2col@{op.index}", 4 * gemm["k"] + ring * params["out"]["w"] * params["out"]["c"])
     window = {k: params[k] for k in ("kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
     return KernelCall(
         func="tq_conv_im2col_s8",
         params_type="tq_conv_im2col_s8_params",
         header=FAST_HEADER,
         sources=("conv/tq_conv_im2col_s8.c", "include/tq_gemm.h"),
-        params={**geometry, **window, "in_zp": -params["in_offset"], "gemm": gemm},
+        params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm},
         inputs=[inp.index],
         outputs=[out.index, scratch],
         arrays=arrays,
+        in_place="ring",
     )
+
+
+def ring_rows(params: dict) -> int:
+    """Output rows a kernel must hold back to write its output over its input (tq_row_stage).
+
+    Output row r covers the input rows up to last_in(r); those are last read by output row
+    (last_in + pad_h) / stride_h, so row r waits until that row is computed.
+    """
+    oh, orb = params["out"]["h"], params["out"]["w"] * params["out"]["c"]
+    irb = params["in"]["w"] * params["in"]["c"]
+    delay = 0
+    for r in range(oh):
+        last_in = ((r + 1) * orb - 1) // irb
+        delay = max(delay, min(oh - 1, (last_in + params["pad_h"]) // params["stride_h"]) - r)
+    return delay + 1
 
 
 def macs_conv(g: Graph, op: Op) -> int:
@@ -366,15 +386,18 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
     }
     requant = _requant_arrays(inp, w, out, oc, op)
     if _fast(g) and params["depth_mult"] == 1 and _right_shifts_only(requant):
+        ring = ring_rows(params)
+        scratch = g.add_scratch(f"rows@{op.index}", ring * params["out"]["w"] * params["out"]["c"])
         return KernelCall(
             func="tq_depthwise_conv_fast_s8",
             params_type="tq_depthwise_conv_fast_s8_params",
             header=FAST_HEADER,
             sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h"),
-            params={k: v for k, v in params.items() if k != "depth_mult"},
+            params={**{k: v for k, v in params.items() if k != "depth_mult"}, "ring_rows": ring},
             inputs=[inp.index],
-            outputs=[out.index],
+            outputs=[out.index, scratch],
             arrays=requant,
+            in_place="ring",
         )
     return KernelCall(
         func="tq_depthwise_conv_s8",

@@ -114,14 +114,17 @@ def check_add(g: Graph, op: Op) -> None:
 
 
 def lower_add(g: Graph, op: Op) -> KernelCall:
+    params = _add_params(g, op)
     return KernelCall(
         func="tq_add_s8",
         params_type="tq_add_s8_params",
         header=HEADER,
         sources=("elementwise/tq_add_s8.c",),
-        params=_add_params(g, op),
+        params=params,
         inputs=[op.inputs[0], op.inputs[1]],
         outputs=[op.outputs[0]],
+        # The flat loop reads element i of both inputs before it writes element i.
+        in_place=None if params["shape"]["broadcast"] else "direct",
     )
 
 

@@ -38,27 +38,40 @@ static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, in
 
 tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    const int32_t k = p->gemm.k, out_c = p->out.c;
-    const int32_t pixels = p->out.n * p->out.h * p->out.w;
-    int8_t *const pair = scratch + 2 * k; /* scratch: two plain columns, then their interleaved pair */
+    const int32_t k = p->gemm.k, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
+    const int32_t pixels = p->out.n * out_h * out_w;
+    int8_t *const pair = scratch + 2 * k; /* scratch: two plain columns, their interleaved pair, the ring */
+    int8_t *dst[2];
+    tq_row_stage stage;
     int32_t b = 0, oy = 0, ox = 0;
     int32_t n;
 
+    tq_stage_init(&stage, scratch + 4 * k, p->ring_rows, out_w * out_c, p->in.w * p->in.c, out_h, p->pad_h, p->stride_h);
     for (n = 0; n < pixels; n += 2) {
         int32_t j;
         const int32_t count = pixels - n >= 2 ? 2 : 1;
+        int32_t row_done[2] = {-1, -1};
+        int8_t *img[2];
         for (j = 0; j < count; ++j) {
             tq_im2col(p, input, b, oy, ox, scratch + j * k);
-            if (++ox == p->out.w) {
+            img[j] = output + (size_t)b * out_h * out_w * out_c;
+            dst[j] = tq_stage_row(&stage, img[j], oy) + (size_t)ox * out_c;
+            if (++ox == out_w) {
+                row_done[j] = oy;
                 ox = 0;
-                if (++oy == p->out.h) {
+                if (++oy == out_h) {
                     oy = 0;
                     ++b;
                 }
             }
         }
         tq_interleave_pair(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);
-        tq_gemm_pair(&p->gemm, pair, output + (size_t)n * out_c, output + (size_t)(n + count - 1) * out_c);
+        tq_gemm_pair(&p->gemm, pair, dst[0], dst[count - 1]);
+        for (j = 0; j < count; ++j) {
+            if (row_done[j] >= 0) {
+                tq_stage_flush(&stage, img[j], row_done[j]);
+            }
+        }
     }
     return TQ_OK;
 }

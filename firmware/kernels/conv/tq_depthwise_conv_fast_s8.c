@@ -67,7 +67,8 @@ static inline void tq_dw_range(int32_t origin, int32_t dil, int32_t taps, int32_
     *hi = b;
 }
 
-tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output)
+tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
+                                    int8_t *scratch)
 {
     /* Locals, not p->...: the int8 output stores may alias anything, which would force reloads. */
     const int32_t in_h = p->in.h, in_w = p->in.w, ch = p->in.c;
@@ -75,15 +76,19 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
     const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
     const int8_t *const weights = p->weights;
     tq_dw_taps t;
+    tq_row_stage stage;
     int32_t b, oy, ox, c, j;
 
     t.x_col = p->dil_w * ch;
     t.x_row = p->dil_h * in_w * ch;
     t.w_row = p->kw * ch;
     t.ch = ch;
+    tq_stage_init(&stage, scratch, p->ring_rows, p->out.w * ch, in_w * ch, p->out.h, p->pad_h, p->stride_h);
     for (b = 0; b < p->out.n; ++b) {
         const int8_t *in_b = input + (size_t)b * in_h * in_w * ch;
+        int8_t *const out_b = output + (size_t)b * p->out.h * p->out.w * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
+            int8_t *out = tq_stage_row(&stage, out_b, oy);
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             int32_t fy_lo, fy_hi;
             tq_dw_range(iy0, p->dil_h, p->kh, in_h, &fy_lo, &fy_hi);
@@ -103,7 +108,7 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                     tq_dw_block4(&t, c, off, acc);
                     for (j = 0; j < 4; ++j) {
                         const int32_t v = tq_requantize_rs(acc[j], mult[c + j], -shift[c + j]) + zo;
-                        output[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
+                        out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
                     }
                 }
                 for (; c < ch; ++c) {
@@ -115,10 +120,11 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                         }
                     }
                     v = tq_requantize_rs(acc, mult[c], -shift[c]) + zo;
-                    output[c] = (int8_t)TQ_CLAMP(v, lo, hi);
+                    out[c] = (int8_t)TQ_CLAMP(v, lo, hi);
                 }
-                output += ch;
+                out += ch;
             }
+            tq_stage_flush(&stage, out_b, oy);
         }
     }
     return TQ_OK;
