@@ -97,3 +97,49 @@ def test_fast_kernels_bit_exact_on_every_core(models, name, core, tmp_path):
     res = build(models[name], get_board(core), tmp_path / "b")
     run = run_on_device(res.out_dir, runs=3, edges=True)
     assert run.bit_exact, run.first_mismatch
+
+
+@pytest.fixture(scope="module")
+def residual(tmp_path_factory):
+    """A residual block: ADD over 32x32x8 (8,192 elements, the tabulated path) and a small ADD."""
+    import keras
+
+    from tinyq.convert import convert_keras
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((32, 32, 8))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    y = keras.layers.Conv2D(8, 3, padding="same")(x)
+    z = keras.layers.ReLU()(keras.layers.Add()([x, y]))
+    p = keras.layers.AveragePooling2D(8)(z)
+    q = keras.layers.Conv2D(8, 1)(p)
+    out = keras.layers.Add()([p, q])
+    m = keras.Model(inp, out)
+    path = tmp_path_factory.mktemp("res") / "res.tflite"
+    path.write_bytes(convert_keras(m, [np.random.default_rng(1).normal(0, 1, (16, 32, 32, 8)).astype(np.float32)]))
+    return path
+
+
+def test_residual_adds_in_place_and_bit_exact(residual):
+    g = compile_tflite(residual, Target())
+    adds = [op for op in g.ops if op.kind == "ADD"]
+    assert [op.call.func for op in adds] == ["tq_add_fast_s8", "tq_add_fast_s8"]
+    assert [g.tensor(op.call.outputs[1]).nbytes for op in adds] == [2048, 0]  # tables only for the large one
+    assert any("writes its output over its input" in n for n in g.notes)
+    for kernels in ("fast", "ref"):
+        r = verify_tflite(residual, samples=20, kernels=kernels)
+        assert r.bit_exact, f"{kernels}: {r.summary()}"
+
+
+@pytest.mark.parametrize("core", ["qemu-m4", pytest.param("qemu-m55", marks=pytest.mark.slow)])
+def test_residual_bit_exact_on_core(residual, core, tmp_path):
+    run = run_on_device(build(residual, get_board(core), tmp_path / "b").out_dir, runs=3, edges=True)
+    assert run.bit_exact, run.first_mismatch
+
+
+def test_in_place_keeps_the_arena_at_one_activation_for_a_chain(models):
+    """conv -> depthwise -> 1x1 chains need one activation buffer plus scratch, not two buffers."""
+    g = compile_tflite(models["kws-like"], Target())
+    biggest = max(t.nbytes for t in g.tensors if not t.is_const and t.index not in g.inputs)
+    assert g.arena_size < 2 * biggest, (g.arena_size, biggest)
+    assert compile_tflite(models["kws-like"], Target(kernels="ref")).arena_size >= 2 * biggest

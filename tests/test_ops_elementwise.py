@@ -26,10 +26,12 @@ def convert(model, shapes, tmp_path, name, seed=0):
 
 
 def verify(path):
+    """Both kernel sets: the reference loops and the fast kernels (their portable C on the host)."""
     from tinyq.verify import verify_tflite
 
-    r = verify_tflite(path, samples=20)
-    assert r.bit_exact, r.summary()
+    for kernels in ("ref", "fast"):
+        r = verify_tflite(path, samples=20, kernels=kernels)
+        assert r.bit_exact, f"{kernels}: {r.summary()}"
     return r
 
 

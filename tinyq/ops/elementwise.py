@@ -115,6 +115,23 @@ def check_add(g: Graph, op: Op) -> None:
 
 def lower_add(g: Graph, op: Op) -> KernelCall:
     params = _add_params(g, op)
+    flat = not params["shape"]["broadcast"]
+    if flat and g.target is not None and g.target.kernels == "fast":
+        # Tabulating each input's rescale (2 x 256 values) pays once there are more elements than that.
+        table = params["shape"]["size"] >= 1024
+        scratch = g.add_scratch(f"add-tables@{op.index}", 2048 if table else 0)
+        g.tensor(scratch).dtype = "int32"
+        g.tensor(scratch).shape = (512 if table else 0,)
+        return KernelCall(
+            func="tq_add_fast_s8",
+            params_type="tq_add_s8_params",
+            header=HEADER,
+            sources=("elementwise/tq_add_fast_s8.c",),
+            params=params,
+            inputs=[op.inputs[0], op.inputs[1]],
+            outputs=[op.outputs[0], scratch],
+            in_place="direct",  # reads element i of both inputs before writing element i
+        )
     return KernelCall(
         func="tq_add_s8",
         params_type="tq_add_s8_params",
@@ -123,8 +140,7 @@ def lower_add(g: Graph, op: Op) -> KernelCall:
         params=params,
         inputs=[op.inputs[0], op.inputs[1]],
         outputs=[op.outputs[0]],
-        # The flat loop reads element i of both inputs before it writes element i.
-        in_place=None if params["shape"]["broadcast"] else "direct",
+        in_place="direct" if flat else None,  # the flat loop reads element i before writing it
     )
 
 

@@ -45,6 +45,14 @@ typedef struct {
 
 tq_status tq_add_s8(const tq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
+/*
+ * ADD with equal input shapes (shape.broadcast == 0), the same bits as tq_add_s8 through the
+ * one-step tq_requantize_rs (ADD's shifts are all <= 0). `scratch` (512 int32, or NULL for small
+ * tensors) holds both inputs' rescaled values per byte, computed once per call. `out` may be
+ * either input.
+ */
+tq_status tq_add_fast_s8(const tq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t *scratch);
+
 /**
  * MUL: (in1 + in1_offset) * (in2 + in2_offset) scaled by out_mult/out_shift
  * (in1_scale * in2_scale / out_scale), offset by the output zero point, clamped to
