@@ -252,10 +252,18 @@ def _fast(g: Graph) -> bool:
     return g.target is not None and g.target.kernels == "fast"
 
 
+def _fast_requant(requant: list[ConstArray]) -> list[ConstArray]:
+    """mult, and for tq_requantize_rs2 the rounding 2^(e-2) and shift e-1 of each right shift e."""
+    mult = next(a for a in requant if a.name == "mult")
+    e = -next(a for a in requant if a.name == "shift").values.astype(np.int64)
+    return [mult, ConstArray("rnd", "int32_t", (1 << (e - 2)).astype(np.int32)), ConstArray("rsh", "int32_t", (e - 1).astype(np.int32))]
+
+
 def _right_shifts_only(requant: list[ConstArray]) -> bool:
-    """The fast kernels requantize with right shifts only (tq_requantize_rs): scales below 1."""
+    """The fast kernels requantize with right shifts of 2 or more (tq_requantize_rs2): every
+    effective scale below 1/4, as in practice (input x weight scale over output scale)."""
     shift = next(a for a in requant if a.name == "shift")
-    return bool(np.all(shift.values <= 0))
+    return bool(np.all(shift.values <= -2))
 
 
 def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor | None, requant: list[ConstArray]) -> tuple[dict, list[ConstArray]]:
@@ -281,9 +289,10 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         "weights": ArrayRef("w"),
         "bias": ArrayRef("bias"),
         "mult": ArrayRef("mult"),
-        "shift": ArrayRef("shift"),
+        "rnd": ArrayRef("rnd"),
+        "rsh": ArrayRef("rsh"),
     }
-    arrays = [ConstArray("w", "int8_t", packed), ConstArray("bias", "int32_t", folded.astype(np.int32)), *requant]
+    arrays = [ConstArray("w", "int8_t", packed), ConstArray("bias", "int32_t", folded.astype(np.int32)), *_fast_requant(requant)]
     return gemm, arrays
 
 
@@ -393,10 +402,11 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
             params_type="tq_depthwise_conv_fast_s8_params",
             header=FAST_HEADER,
             sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h"),
-            params={**{k: v for k, v in params.items() if k != "depth_mult"}, "ring_rows": ring},
+            params={**{k: v for k, v in params.items() if k not in ("depth_mult", "shift")}, "rnd": ArrayRef("rnd"),
+                    "rsh": ArrayRef("rsh"), "ring_rows": ring},
             inputs=[inp.index],
             outputs=[out.index, scratch],
-            arrays=requant,
+            arrays=_fast_requant(requant),
             in_place="ring",
         )
     return KernelCall(

@@ -73,7 +73,7 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
     /* Locals, not p->...: the int8 output stores may alias anything, which would force reloads. */
     const int32_t in_h = p->in.h, in_w = p->in.w, ch = p->in.c;
     const int32_t off = p->in_offset, zo = p->out_offset, lo = p->act_min, hi = p->act_max;
-    const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
+    const int32_t *const bias = p->bias, *const mult = p->mult, *const rnd = p->rnd, *const rsh = p->rsh;
     const int8_t *const weights = p->weights;
     tq_dw_taps t;
     tq_row_stage stage;
@@ -107,7 +107,7 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                     }
                     tq_dw_block4(&t, c, off, acc);
                     for (j = 0; j < 4; ++j) {
-                        const int32_t v = tq_requantize_rs(acc[j], mult[c + j], -shift[c + j]) + zo;
+                        const int32_t v = tq_requantize_rs2(acc[j], mult[c + j], rnd[c + j], rsh[c + j]) + zo;
                         out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
                     }
                 }
@@ -119,7 +119,7 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                             acc += ((int32_t)t.x[fy * t.x_row + fx * t.x_col + c] + off) * t.w[fy * t.w_row + fx * ch + c];
                         }
                     }
-                    v = tq_requantize_rs(acc, mult[c], -shift[c]) + zo;
+                    v = tq_requantize_rs2(acc, mult[c], rnd[c], rsh[c]) + zo;
                     out[c] = (int8_t)TQ_CLAMP(v, lo, hi);
                 }
                 out += ch;

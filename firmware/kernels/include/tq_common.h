@@ -101,6 +101,18 @@ static inline int32_t tq_requantize_rs(int32_t acc, int32_t mult, int32_t e)
     return (int32_t)(t >> 31);
 }
 
+/*
+ * tq_requantize_rs for e >= 2 only (the fast kernels' case, checked at generation), with the
+ * per-channel constants precomputed: rnd = 2^(e-2), rsh = e - 1.
+ */
+static inline int32_t tq_requantize_rs2(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh)
+{
+    const int64_t t = (int64_t)acc * (int64_t)mult + ((int64_t)1 << 30);
+    const int32_t hi = (int32_t)(t >> 32);
+    const int32_t borrow = (int32_t)(((uint32_t)hi & ~(uint32_t)t) >> 31);
+    return (hi + rnd - borrow) >> rsh;
+}
+
 /* Saturating left shift used before a high multiply (gemmlowp ShiftLeft on int32). */
 static inline int32_t tq_sat_left_shift(int32_t x, int32_t shift)
 {

@@ -98,8 +98,8 @@ tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *inp
 
 /**
  * DEPTHWISE_CONV_2D with depth multiplier 1: channels four at a time (SXTB16 + SMLABB/SMLATT on the
- * DSP extension, widening loads and VMLA on Helium), requantized with tq_requantize_rs (all
- * shifts <= 0). Layouts and ranges as tq_depthwise_conv_s8.
+ * DSP extension, widening loads and VMLA on Helium), requantized with tq_requantize_rs2 (all
+ * shifts <= -2). Layouts and ranges as tq_depthwise_conv_s8.
  */
 typedef struct {
     tq_dims in;
@@ -114,7 +114,8 @@ typedef struct {
     const int8_t *weights;   /* [kh][kw][c] */
     const int32_t *bias;     /* [c], or NULL */
     const int32_t *mult;     /* [c] */
-    const int32_t *shift;    /* [c], all <= 0 */
+    const int32_t *rnd;      /* [c] 2^(e-2) for the right shift e = -shift >= 2 */
+    const int32_t *rsh;      /* [c] e - 1 */
     int32_t ring_rows;       /* output rows staged in scratch (0: written directly, scratch unused) */
 } tq_depthwise_conv_fast_s8_params;
 

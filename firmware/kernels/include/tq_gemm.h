@@ -11,7 +11,8 @@
  * - bias[c] + input_offset * sum(weights[c]): the input offset is folded into the bias, and the
  *   columns hold raw input bytes, padding taps set to the input zero point, which is exact:
  *   sum_valid w (x + off) = sum_all w x' + off * sum_all w when padding x' = -off;
- * - per-channel multipliers with right shifts only (shift <= 0), requantized by tq_requantize_rs.
+ * - per-channel multipliers with right shifts e of at least 2 (shift <= -2), requantized by
+ *   tq_requantize_rs2 with rnd = 2^(e-2) and rsh = e - 1 precomputed.
  * Columns come in pairs interleaved the same way (tq_interleave_pair); a last odd pixel is paired
  * with itself.
  *
@@ -42,7 +43,8 @@ typedef struct {
     const int8_t *weights;  /* [ceil(out_c / 2)][k / g][2][g]: pairs of rows, interleaved */
     const int32_t *bias;    /* [out_c], input offset folded in */
     const int32_t *mult;    /* [out_c] */
-    const int32_t *shift;   /* [out_c], all <= 0 */
+    const int32_t *rnd;     /* [out_c] 2^(e-2) for the right shift e = -shift >= 2 */
+    const int32_t *rsh;     /* [out_c] e - 1 */
 } tq_gemm_s8_params;
 
 #if defined(TQ_GEMM_DSP)
@@ -161,11 +163,38 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
     acc[3] = s11;
 }
 
-/* Requantize and clamp one accumulator (the arguments are locals: int8 stores alias everything). */
-static inline int8_t tq_gemm_out(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset, int32_t lo, int32_t hi)
+/* Requantize and clamp one accumulator; `full` (a constant per loop) skips the clamp for -128..127. */
+static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh, int32_t zo,
+                                                                int32_t lo, int32_t hi, int full)
 {
-    const int32_t v = tq_requantize_rs(acc, mult, -shift) + out_offset;
+    const int32_t v = tq_requantize_rs2(acc, mult, rnd, rsh) + zo;
+    if (full) {
+        return (int8_t)TQ_CLAMP(v, -128, 127); /* SSAT #8 */
+    }
     return (int8_t)TQ_CLAMP(v, lo, hi);
+}
+
+static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
+                                                                    int8_t *out1, int full)
+{
+    /* Locals: the int8 stores alias everything, which would force reloads of g->... */
+    const int32_t k = g->k, group = g->group, out_c = g->out_c, step = 2 * k;
+    const int32_t zo = g->out_offset, lo = g->act_min, hi = g->act_max;
+    const int8_t *w = g->weights;
+    const int32_t *bias = g->bias, *mult = g->mult, *rnd = g->rnd, *rsh = g->rsh;
+    int32_t c;
+    for (c = 0; c < out_c; c += 2, w += step) {
+        int32_t acc[4];
+        acc[0] = acc[1] = bias[c];
+        acc[2] = acc[3] = c + 1 < out_c ? bias[c + 1] : 0;
+        tq_dot_2x2(w, cols, k, group, acc);
+        out0[c] = tq_gemm_out(acc[0], mult[c], rnd[c], rsh[c], zo, lo, hi, full);
+        out1[c] = tq_gemm_out(acc[1], mult[c], rnd[c], rsh[c], zo, lo, hi, full);
+        if (c + 1 < out_c) { /* an odd row count ends with a zero row: nothing to store */
+            out0[c + 1] = tq_gemm_out(acc[2], mult[c + 1], rnd[c + 1], rsh[c + 1], zo, lo, hi, full);
+            out1[c + 1] = tq_gemm_out(acc[3], mult[c + 1], rnd[c + 1], rsh[c + 1], zo, lo, hi, full);
+        }
+    }
 }
 
 /*
@@ -174,22 +203,10 @@ static inline int8_t tq_gemm_out(int32_t acc, int32_t mult, int32_t shift, int32
  */
 static inline void tq_gemm_pair(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
 {
-    const int32_t k = g->k, group = g->group, out_c = g->out_c, step = 2 * k;
-    const int32_t zo = g->out_offset, lo = g->act_min, hi = g->act_max;
-    const int8_t *w = g->weights;
-    const int32_t *bias = g->bias, *mult = g->mult, *shift = g->shift;
-    int32_t c;
-    for (c = 0; c < out_c; c += 2, w += step) {
-        int32_t acc[4];
-        acc[0] = acc[1] = bias[c];
-        acc[2] = acc[3] = c + 1 < out_c ? bias[c + 1] : 0;
-        tq_dot_2x2(w, cols, k, group, acc);
-        out0[c] = tq_gemm_out(acc[0], mult[c], shift[c], zo, lo, hi);
-        out1[c] = tq_gemm_out(acc[1], mult[c], shift[c], zo, lo, hi);
-        if (c + 1 < out_c) { /* an odd row count ends with a zero row: nothing to store */
-            out0[c + 1] = tq_gemm_out(acc[2], mult[c + 1], shift[c + 1], zo, lo, hi);
-            out1[c + 1] = tq_gemm_out(acc[3], mult[c + 1], shift[c + 1], zo, lo, hi);
-        }
+    if (g->act_min == -128 && g->act_max == 127) {
+        tq_gemm_pair_impl(g, cols, out0, out1, 1);
+    } else {
+        tq_gemm_pair_impl(g, cols, out0, out1, 0);
     }
 }
 
