@@ -143,3 +143,56 @@ def test_in_place_keeps_the_arena_at_one_activation_for_a_chain(models):
     biggest = max(t.nbytes for t in g.tensors if not t.is_const and t.index not in g.inputs)
     assert g.arena_size < 2 * biggest, (g.arena_size, biggest)
     assert compile_tflite(models["kws-like"], Target(kernels="ref")).arena_size >= 2 * biggest
+
+
+FC_ROUND_HARNESS = r"""
+#include <math.h>
+#include <stdio.h>
+#include "tq_fully_connected_s8.c" /* the reference's static tq_fc_requantize, in double */
+#include "tq_conv_fast.h"
+
+static uint64_t state = 88172645463325252ull;
+static uint64_t next(void) { state ^= state << 13; state ^= state >> 7; state ^= state << 17; return state; }
+
+int main(void)
+{
+    long bad = 0, i;
+    for (i = 0; i < 2000000; ++i) {
+        int32_t acc;
+        double scale;
+        int e, ex = -(int)(next() % 40);
+        switch (next() % 4) {
+        case 0: acc = (int32_t)(uint32_t)next(); break;
+        case 1: acc = (int32_t)(next() % 200001) - 100000; break;
+        case 2: acc = (int32_t)(next() % 2001) - 1000; break;
+        default: acc = (int32_t)(1u << (next() % 31)) * ((next() & 1) ? 1 : -1);
+        }
+        switch (next() % 3) {
+        case 0: scale = ldexp(1.0, ex); break;                           /* ties everywhere */
+        case 1: scale = ldexp((double)(next() % 64 + 1), ex); break;     /* few significant bits */
+        default: scale = ldexp(0.5 + (double)(next() >> 11) / 18014398509481984.0, ex);
+        }
+        double f = frexp(scale, &e);
+        if (tq_fc_requantize(acc, scale) != tq_fc_round(acc, (uint64_t)ldexp(f, 53), e - 53)) {
+            if (bad++ < 3) printf("acc %d scale %a\n", acc, scale);
+        }
+    }
+    printf("%ld\n", bad);
+    return bad != 0;
+}
+"""
+
+
+def test_integer_fc_rounding_matches_the_double_reference(tmp_path):
+    """tq_fc_round against the reference kernel's double arithmetic on 2 M operand pairs, ties included."""
+    import subprocess
+
+    from tinyq.paths import KERNELS
+
+    (tmp_path / "h.c").write_text(FC_ROUND_HARNESS)
+    exe = tmp_path / "h"
+    inc = ["-I", str(KERNELS / "include"), "-I", str(KERNELS / "conv")]
+    r = subprocess.run(["cc", "-O2", "-std=c99", *inc, str(tmp_path / "h.c"), "-o", str(exe), "-lm"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout

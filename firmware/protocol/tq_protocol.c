@@ -36,13 +36,33 @@ static void put_line(const char *s)
     put_str("\r\n");
 }
 
+/*
+ * v / d and v % d by shift-and-subtract: the runtime's only 64-bit divisions, kept out of libgcc's
+ * __udivmoddi4 (about 700 bytes of flash for what prints a number now and then).
+ */
+static uint64_t udiv64(uint64_t v, uint32_t d, uint32_t *rem)
+{
+    uint64_t q = 0, r = 0;
+    int i;
+    for (i = 63; i >= 0; --i) {
+        r = (r << 1) | ((v >> i) & 1u);
+        if (r >= d) {
+            r -= d;
+            q |= (uint64_t)1 << i;
+        }
+    }
+    *rem = (uint32_t)r;
+    return q;
+}
+
 static void put_u64(uint64_t v)
 {
     char buf[21];
     int n = 0;
     do {
-        buf[n++] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
+        uint32_t digit;
+        v = udiv64(v, 10u, &digit);
+        buf[n++] = (char)('0' + (int)digit);
     } while (v);
     while (n) {
         tq_putc(buf[--n]);
@@ -77,16 +97,23 @@ static void put_fixed3(float v)
         tq_putc('-');
         v = -v;
     }
-    if (v > 1.0e15f) {
+    if (v >= 4.0e9f) {
         put_str("inf");
         return;
     }
-    /* Single precision on purpose: double arithmetic would pull ~2 KB of soft-float code into flash.
+    /* Single precision and 32-bit conversions on purpose: double arithmetic (or a float to 64-bit
+       conversion, which libgcc does in double) would pull ~2 KB of soft-float code into flash.
        Results are probabilities or small scores, where float's 24 bits give the three decimals. */
-    const uint64_t milli = (uint64_t)(v * 1000.0f + 0.5f);
-    put_u64(milli / 1000u);
+    uint32_t whole, frac = 0;
+    if (v < 4.0e6f) {
+        const uint32_t milli = (uint32_t)(v * 1000.0f + 0.5f);
+        whole = milli / 1000u;
+        frac = milli % 1000u;
+    } else {
+        whole = (uint32_t)v;
+    }
+    put_u64(whole);
     tq_putc('.');
-    const uint32_t frac = (uint32_t)(milli % 1000u);
     tq_putc((char)('0' + frac / 100u));
     tq_putc((char)('0' + frac / 10u % 10u));
     tq_putc((char)('0' + frac % 10u));
@@ -106,7 +133,8 @@ static void put_error(const char *what, const char *detail)
 
 static uint64_t lap_us(void)
 {
-    return tq_cycles() * 1000000u / (uint64_t)tq_fw_model_info.clock_hz;
+    uint32_t rem;
+    return udiv64(tq_cycles() * 1000000u, tq_fw_model_info.clock_hz, &rem);
 }
 
 static void put_lap(void)

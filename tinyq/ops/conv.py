@@ -19,6 +19,8 @@ FullyConnectedPerChannel. Everything Prepare computes is done here once:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import Graph, Op, Tensor
@@ -474,6 +476,23 @@ def lower_fc(g: Graph, op: Op) -> KernelCall:
         "scale": ArrayRef("scale"),
     }
     scales = np.asarray(effective_scales(inp, w, out, units), dtype=np.float64)
+    if _fast(g):
+        # Each double scale as m * 2^e, 2^52 <= m < 2^53, for the integer tq_fc_round.
+        parts = [math.frexp(float(s)) for s in scales]
+        m = np.asarray([int(f * 2**53) for f, _ in parts], dtype=np.uint64)
+        e = np.asarray([x - 53 for _, x in parts], dtype=np.int32)
+        need(bool(np.all((m >= 2**52) & (m < 2**53))), op, "a requantization scale is not a normal double")
+        fast = {k: v for k, v in params.items() if k != "scale"}
+        return KernelCall(
+            func="tq_fully_connected_fast_s8",
+            params_type="tq_fully_connected_fast_s8_params",
+            header=FAST_HEADER,
+            sources=("conv/tq_fully_connected_fast_s8.c", "include/tq_gemm.h"),
+            params={**fast, "scale_m": ArrayRef("scale_m"), "scale_e": ArrayRef("scale_e")},
+            inputs=[inp.index],
+            outputs=[out.index],
+            arrays=[ConstArray("scale_m", "uint64_t", m), ConstArray("scale_e", "int32_t", e)],
+        )
     return KernelCall(
         func="tq_fully_connected_s8",
         params_type="tq_fully_connected_s8_params",

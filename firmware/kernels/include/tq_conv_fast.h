@@ -122,4 +122,92 @@ typedef struct {
 tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
                                     int8_t *scratch);
 
+/*
+ * round((double)acc * scale) with |result| capped at 2^30, as tq_fully_connected_s8 computes it,
+ * in integers: scale = m * 2^e with 2^52 <= m < 2^53 (generation splits the double). The product
+ * acc * m is exact (< 2^84), rounded to 53 bits to nearest-even as the double multiply does, then to
+ * an integer half away from zero as std::round does. No soft-float library is linked.
+ */
+static inline int32_t tq_fc_round(int32_t acc, uint64_t m, int32_t e)
+{
+    const uint32_t a = acc < 0 ? (uint32_t)0 - (uint32_t)acc : (uint32_t)acc;
+    const uint64_t lo_part = (uint64_t)a * (uint32_t)m;          /* < 2^63 */
+    const uint64_t hi_part = (uint64_t)a * (uint32_t)(m >> 32);  /* < 2^52 */
+    const uint64_t p_lo = lo_part + (hi_part << 32);
+    const uint64_t p_hi = (hi_part >> 32) + (p_lo < lo_part ? 1u : 0u);
+    uint64_t man, q;
+    int32_t s = 0, t;
+    if (a == 0) {
+        return 0;
+    }
+    if (p_hi != 0) { /* 65..84 bits: keep 53, s = bits - 53 <= 31 */
+        int32_t bits = 64;
+        uint64_t h = p_hi, rem, half;
+        while (h) {
+            ++bits;
+            h >>= 1;
+        }
+        s = bits - 53;
+        man = (p_hi << (64 - s)) | (p_lo >> s);
+        rem = p_lo & (((uint64_t)1 << s) - 1u);
+        half = (uint64_t)1 << (s - 1);
+        if (rem > half || (rem == half && (man & 1u))) {
+            if (++man == ((uint64_t)1 << 53)) {
+                man >>= 1;
+                ++s;
+            }
+        }
+    } else if (p_lo >> 53) { /* 54..64 bits */
+        int32_t bits = 53;
+        uint64_t rem, half;
+        while (bits < 64 && (p_lo >> bits) != 0u) {
+            ++bits;
+        }
+        s = bits - 53;
+        man = p_lo >> s;
+        rem = p_lo & (((uint64_t)1 << s) - 1u);
+        half = (uint64_t)1 << (s - 1);
+        if (rem > half || (rem == half && (man & 1u))) {
+            if (++man == ((uint64_t)1 << 53)) {
+                man >>= 1;
+                ++s;
+            }
+        }
+    } else {
+        man = p_lo; /* exact in a double */
+    }
+    t = s + e; /* |value| = man * 2^t */
+    if (t >= 0) {
+        q = t > 30 ? ((uint64_t)1 << 30) : man << t;
+    } else if (t <= -54) {
+        q = 0;
+    } else {
+        q = (man + ((uint64_t)1 << (-t - 1))) >> -t;
+    }
+    if (q > ((uint64_t)1 << 30)) {
+        q = (uint64_t)1 << 30;
+    }
+    return acc < 0 ? -(int32_t)q : (int32_t)q;
+}
+
+/**
+ * FULLY_CONNECTED with tq_fully_connected_s8's results (TFLite's double-precision requantization)
+ * computed in integers by tq_fc_round; scale_m / scale_e split each channel's double scale.
+ */
+typedef struct {
+    int32_t batches;
+    int32_t accum_depth;
+    int32_t out_depth;
+    int32_t in_offset;
+    int32_t w_offset;
+    int32_t out_offset;
+    int32_t act_min, act_max;
+    const int8_t *weights;    /* [out_depth][accum_depth] */
+    const int32_t *bias;      /* [out_depth], or NULL */
+    const uint64_t *scale_m;  /* [out_depth] */
+    const int32_t *scale_e;   /* [out_depth] */
+} tq_fully_connected_fast_s8_params;
+
+tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p, const int8_t *input, int8_t *output);
+
 #endif /* TQ_CONV_FAST_H */
