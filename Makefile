@@ -48,6 +48,9 @@ benchmarks: setup
 	for core in m4 m7 m33 m55 m3; do \
 	  base=$(BASELINE)/tflm_cortex_$$core.json; [ -f $$base ] && opt="--baseline $$base" || opt=""; \
 	  echo >> $$tmp; $(VENV)/bin/tinyq bench $(MODELS) --board qemu-$$core $$opt --markdown >> $$tmp; \
+	done; \
+	for variant in --wide-weights "--kernels ref"; do \
+	  echo >> $$tmp; $(VENV)/bin/tinyq bench $(MODELS) --board qemu-m4 --baseline $(BASELINE)/tflm_cortex_m4.json $$variant --markdown >> $$tmp; \
 	done; mv $$tmp BENCHMARKS.md
 
 clean:

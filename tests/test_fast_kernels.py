@@ -196,3 +196,26 @@ def test_integer_fc_rounding_matches_the_double_reference(tmp_path):
     assert r.returncode == 0, r.stderr
     r = subprocess.run([str(exe)], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout
+
+
+@pytest.mark.parametrize("name", ["kws-like", "wide", "random-1"])
+def test_wide_weights_same_bits_host(models, name):
+    g = compile_tflite(models[name], Target(wide=True))
+    assert {"tq_conv_1x1_wide_s8", "tq_conv_im2col_wide_s8"} & {op.call.func for op in g.ops}
+    r = verify_tflite(models[name], samples=20, wide=True)
+    assert r.bit_exact, r.summary()
+
+
+@pytest.mark.parametrize("core", ["qemu-m4", pytest.param("qemu-m33", marks=pytest.mark.slow)])
+def test_wide_weights_trade_flash_for_instructions_on_core(models, core, tmp_path):
+    narrow = build(models["wide"], get_board(core), tmp_path / "n")
+    wide = build(models["wide"], get_board(core), tmp_path / "w", wide=True)
+    assert wide.sizes.weights > narrow.sizes.weights  # the cost, in the size report
+    a = run_on_device(narrow.out_dir, runs=2)
+    b = run_on_device(wide.out_dir, runs=2)
+    assert a.bit_exact and b.bit_exact
+    assert b.median_cycles < a.median_cycles
+
+
+def test_wide_weights_ignored_on_helium():
+    assert Target.for_extensions(["dsp", "mve"], wide=True).wide is False

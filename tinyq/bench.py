@@ -80,11 +80,12 @@ def load_baseline(path: Path) -> dict[str, dict[str, Tflm]]:
         raise BadInput(f"{path} is not a TFLM baseline (a JSON object with results[] of model, variant, instructions, ...)") from None
 
 
-def bench_model(model: Path, board: Board, runs: int = 3, baseline: dict[str, dict[str, Tflm]] | None = None) -> BenchRow:
+def bench_model(model: Path, board: Board, runs: int = 3, baseline: dict[str, dict[str, Tflm]] | None = None,
+                kernels: str = "fast", wide: bool = False) -> BenchRow:
     model = Path(model)
     a = analyze(model, tflm=False)
     with tempfile.TemporaryDirectory(prefix="tinyq-bench-") as tmp:
-        res = build(model, board, Path(tmp) / "build", command=f"tinyq bench {model} --board {board.name}")
+        res = build(model, board, Path(tmp) / "build", command=f"tinyq bench {model} --board {board.name}", kernels=kernels, wide=wide)
         run = run_on_device(res.out_dir, board.name, runs=runs)
     return BenchRow(
         model=model.stem, board=board.name, macs=a.macs, instructions=run.median_cycles, cycle_unit=run.cycle_unit,
@@ -96,7 +97,8 @@ def bench_model(model: Path, board: Board, runs: int = 3, baseline: dict[str, di
 
 def markdown(rows: list[BenchRow], board: Board, command: str) -> str:
     unit = rows[0].cycle_unit if rows else "instructions"
-    lines = [f"### {board.name}: {board.description}", "", f"`{command}`", ""]
+    variant = " (`--kernels ref`)" if "--kernels ref" in command else " (`--wide-weights`)" if "--wide-weights" in command else ""
+    lines = [f"### {board.name}{variant}: {board.description}", "", f"`{command}`", ""]
     head = f"| model | MACs | tinyq {unit} | per MAC | bit-exact | arena B (lower bound) | code B | weights B |"
     has_tflm = any(r.tflm for r in rows)
     if has_tflm:

@@ -125,7 +125,7 @@ def _buffer_bytes(rows: list[dict], kind: str) -> int:
 
 def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_model: str = "unspecified",
           command: str | None = None, tflite_bytes: bytes | None = None, verbose: bool = False,
-          kernels: str = "fast") -> BuildResult:
+          kernels: str = "fast", wide: bool = False) -> BuildResult:
     """Generate, compile and link `model` (a .tflite, or its bytes) for `board` into `out_dir`."""
     if mlperf_model not in MLPERF_MODELS:
         raise BadInput(f"--mlperf-model {mlperf_model}: choose one of {', '.join(MLPERF_MODELS)}")
@@ -141,7 +141,7 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
     with staged_dir(out_dir) as stage:
         tflite = stage / MODEL_COPY
         tflite.write_bytes(tflite_bytes if tflite_bytes is not None else Path(model).read_bytes())
-        gen = generate_library(tflite, name=name, command=command, target=target_for(kernels, board.extensions))
+        gen = generate_library(tflite, name=name, command=command, target=target_for(kernels, board.extensions, wide))
         g = gen.graph
         src = stage / "src"
         write_library(gen, src)
@@ -211,6 +211,8 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
             "arena_bytes": g.arena_size,
             "arena_lower_bound": g.arena_lower_bound,
             "sizes": sizes.to_json(),
+            "kernels": kernels,
+            "wide_weights": gen.graph.target.wide,
             "cycle_unit": board.cycle_unit,
             "cycle_source": board.cycle_source,
             "compile": " ".join(link),

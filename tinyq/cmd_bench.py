@@ -13,7 +13,7 @@ from .bench import bench_model, load_baseline, markdown
 from .boards import get_board
 from .cli import app, emit_json, err, out
 from .errors import CheckFailed
-from .options import JSON
+from .options import JSON, KERNELS, WIDE
 
 
 @app.command("bench")
@@ -23,6 +23,8 @@ def bench_cmd(
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="A TFLM baseline JSON (../shared/baseline/tflm_cortex_m4.json) to compare with."),
     runs: int = typer.Option(3, "--runs", "-n", min=1, help="Inferences per model (random inputs); the median counts."),
     md: bool = typer.Option(False, "--markdown", help="Print a Markdown section (what BENCHMARKS.md is made of)."),
+    kernels: str = KERNELS,
+    wide: bool = WIDE,
     as_json: bool = JSON,
 ) -> None:
     """Benchmark models on a board: instructions (or cycles), per MAC, arena, code and weight bytes.
@@ -36,8 +38,9 @@ def bench_cmd(
     for m in models:
         if not as_json and not md:
             err.print(f"benchmarking {m.name} on {b.name} ...")
-        rows.append(bench_model(m, b, runs=runs, baseline=base))
+        rows.append(bench_model(m, b, runs=runs, baseline=base, kernels=kernels, wide=wide))
     command = "tinyq bench " + " ".join(shlex.quote(str(m)) for m in models) + f" --board {b.name}" + (f" --baseline {baseline}" if baseline else "") + f" --runs {runs}"
+    command += (f" --kernels {kernels}" if kernels != "fast" else "") + (" --wide-weights" if wide else "")
     if as_json:
         emit_json({"board": b.name, "command": command, "models": [r.to_json() for r in rows]})
     elif md:

@@ -14,19 +14,20 @@ from .boards import get_board
 from .build import MLPERF_MODELS, Sizes, build
 from .cli import STATE, app, emit_json, out
 from .errors import BadInput
-from .options import JSON, KERNELS
+from .options import JSON, KERNELS, WIDE
 
 
 def _pct(n: int, limit: int) -> str:
     return f"{100.0 * n / limit:.1f}%" if limit else "-"
 
 
-def size_table(title: str, s: Sizes) -> Table:
+def size_table(title: str, s: Sizes, wide: bool = False) -> Table:
     t = Table(title=title, title_justify="left")
     for col, just in [("memory", "left"), ("part", "left"), ("bytes", "right"), ("of board", "right")]:
         t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     t.add_row("flash", "code (runtime, kernels, protocol)", f"{s.code:,}", _pct(s.code, s.flash_limit))
-    t.add_row("", "weights (model constants)", f"{s.weights:,}", _pct(s.weights, s.flash_limit))
+    label = "weights (int16 rows: --wide-weights)" if wide else "weights (model constants)"
+    t.add_row("", label, f"{s.weights:,}", _pct(s.weights, s.flash_limit))
     t.add_row("", "[bold]total[/]", f"[bold]{s.flash:,}[/]", f"{_pct(s.flash, s.flash_limit)} of {s.flash_limit:,}")
     t.add_section()
     t.add_row("RAM", "arena (activations)", f"{s.arena:,}", _pct(s.arena, s.ram_limit))
@@ -61,6 +62,7 @@ def build_cmd(
     name: str = typer.Option("model", "--name", "-n", help="C prefix of the generated library."),
     mlperf_model: str = typer.Option("unspecified", "--mlperf-model", help=f"What `profile%` answers the MLPerf Tiny runner: {', '.join(MLPERF_MODELS)}."),
     kernels: str = KERNELS,
+    wide: bool = WIDE,
     as_json: bool = JSON,
 ) -> None:
     """Build firmware for a board: ELF, BIN, HEX, map file, the generated sources and a size report.
@@ -74,13 +76,14 @@ def build_cmd(
     data, kind = model_bytes(model, calib, calib_limit)
     argv = ["tinyq", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("tinyq") else ["tinyq", "build", str(model), "--board", board, "-o", str(out_dir)]
     command = " ".join(shlex.quote(a) for a in argv if a not in ("--json", "-v", "--verbose"))
-    res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data, kernels=kernels)
+    res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data, kernels=kernels, wide=wide)
     if as_json:
         emit_json({"board": b.name, "output": str(out_dir), "model": str(model), "converted": kind == "keras",
                    "files": sorted(p.name for p in out_dir.iterdir()), "sizes": res.sizes.to_json(),
                    "arena_bytes": res.manifest["arena_bytes"], "arena_lower_bound": res.manifest["arena_lower_bound"]})
         return
-    out.print(size_table(f"tinyq build: {model.name} for {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz)", res.sizes))
+    out.print(size_table(f"tinyq build: {model.name} for {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz)", res.sizes,
+                         wide=res.manifest["wide_weights"]))
     out.print(f"wrote {out_dir}/firmware.elf, .bin, .hex, .map, src/ and build.json")
     run = f"tinyq profile {out_dir}" if b.emulated else f"tinyq flash {out_dir} --board {b.name}, then tinyq profile {out_dir}"
     out.print(f"next: {run}")

@@ -10,7 +10,7 @@ import typer
 from .cli import app, emit_json, out
 from .codegen import write
 from .compiler import generate_library
-from .options import JSON, KERNELS, MODEL_TFLITE
+from .options import JSON, KERNELS, MODEL_TFLITE, WIDE
 from .target import target_for
 
 
@@ -20,6 +20,7 @@ def generate_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="Directory for NAME.h, NAME.c and the kernels they call."),
     name: str = typer.Option("model", "--name", "-n", help="C prefix: NAME_invoke(), NAME_ARENA_SIZE, NAME.h."),
     kernels: str = KERNELS,
+    wide: bool = WIDE,
     as_json: bool = JSON,
 ) -> None:
     """Generate C: weights as const arrays, a static schedule, the kernels it needs.
@@ -30,7 +31,9 @@ def generate_cmd(
     command = "tinyq generate " + " ".join(shlex.quote(a) for a in [str(model), "-o", str(output), "--name", name])
     if kernels != "fast":
         command += f" --kernels {kernels}"
-    gen = generate_library(model, name=name, command=command, target=target_for(kernels))
+    if wide:
+        command += " --wide-weights"
+    gen = generate_library(model, name=name, command=command, target=target_for(kernels, wide=wide))
     files = write(gen, output)
     g = gen.graph
     report = {

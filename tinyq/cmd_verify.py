@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .cli import app, emit_json, err, out
 from .errors import CheckFailed
-from .options import JSON, KERNELS, MODEL_TFLITE
+from .options import JSON, KERNELS, MODEL_TFLITE, WIDE
 from .verify import verify_on_board, verify_tflite
 
 
@@ -22,6 +22,7 @@ def verify_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
     board: Optional[str] = typer.Option(None, "--board", "-b", help="Run the check on an emulated core instead of the host (e.g. qemu-m4)."),
     kernels: str = KERNELS,
+    wide: bool = WIDE,
     as_json: bool = JSON,
 ) -> None:
     """Check the generated C against TFLite's reference kernels, bit for bit.
@@ -39,9 +40,9 @@ def verify_cmd(
             bar.update(task, completed=done, total=total)
 
         if board is not None:
-            res = verify_on_board(model, board, samples=samples, inputs=inputs, seed=seed, progress=progress, kernels=kernels)
+            res = verify_on_board(model, board, samples=samples, inputs=inputs, seed=seed, progress=progress, kernels=kernels, wide=wide)
         else:
-            res = verify_tflite(model, samples=samples, inputs=inputs, seed=seed, tflm=True, progress=progress, kernels=kernels)
+            res = verify_tflite(model, samples=samples, inputs=inputs, seed=seed, tflm=True, progress=progress, kernels=kernels, wide=wide)
     if as_json:
         emit_json(res.to_json())
         if not res.bit_exact:

@@ -5,6 +5,10 @@ from pathlib import Path
 import typer
 
 JSON = typer.Option(False, "--json", help="Print one JSON object on stdout instead of tables.")
+WIDE = typer.Option(
+    False, "--wide-weights",
+    help="Flash for speed: store convolution weights as int16 (about twice their flash) so Cortex-M4/M7/M33 skip a sign extension per pair of MACs. Same bits.",
+)
 KERNELS = typer.Option(
     "fast", "--kernels",
     help="fast: kernels specialized at generation time (SIMD on DSP/Helium cores); ref: TFLite's reference loops. Same bits either way.",

@@ -17,19 +17,23 @@ KERNEL_SETS = ("fast", "ref")
 class Target:
     kernels: str = "fast"
     k_align: int = 4
+    # Flash for speed: convolution weights stored as int16 (twice the bytes) so the DSP loop skips
+    # their sign extension. Only where the layout is the DSP one (k_align 4); off by default.
+    wide: bool = False
 
     @classmethod
-    def for_extensions(cls, extensions, kernels: str = "fast") -> "Target":
-        return cls(kernels=kernels, k_align=16 if "mve" in extensions else 4)
+    def for_extensions(cls, extensions, kernels: str = "fast", wide: bool = False) -> "Target":
+        mve = "mve" in extensions
+        return cls(kernels=kernels, k_align=16 if mve else 4, wide=wide and not mve)
 
 
 HOST = Target()
 
 
-def target_for(kernels: str, extensions=()) -> Target:
-    """The target for a --kernels choice (checked) and a core's extensions."""
+def target_for(kernels: str, extensions=(), wide: bool = False) -> Target:
+    """The target for a --kernels choice (checked), a core's extensions and --wide-weights."""
     if kernels not in KERNEL_SETS:
         from .errors import BadInput
 
         raise BadInput(f"--kernels {kernels}: choose one of {', '.join(KERNEL_SETS)}")
-    return Target.for_extensions(extensions, kernels)
+    return Target.for_extensions(extensions, kernels, wide)

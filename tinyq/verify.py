@@ -206,12 +206,13 @@ def verify_tflite(
     tflm: bool = False,
     progress=None,
     kernels: str = "fast",
+    wide: bool = False,
 ) -> VerifyResult:
     """Generate C for `path`, run it on the host and compare with the reference interpreter."""
     path = Path(path)
     from .target import target_for
 
-    gen = generate_library(path, name="tq_model", target=target_for(kernels))
+    gen = generate_library(path, name="tq_model", target=target_for(kernels, wide=wide))
     g = gen.graph
     _attach_float_edges(g)
     host = HostModel(gen, "tq_model")
@@ -281,7 +282,7 @@ def _locate(host: HostModel, ref: Reference, g: Graph, x: list[np.ndarray], d: D
 
 
 def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Path | None = None, seed: int = 0,
-                    progress=None, kernels: str = "fast") -> VerifyResult:
+                    progress=None, kernels: str = "fast", wide: bool = False) -> VerifyResult:
     """Build `path` for an emulated board, run the inputs on the core and compare with the reference."""
     import tempfile
 
@@ -297,7 +298,7 @@ def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Pat
         )
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="tinyq-verify-") as tmp:
-        built = build(path, board, Path(tmp) / "build", command=f"tinyq verify {path} --board {board.name}", kernels=kernels)
+        built = build(path, board, Path(tmp) / "build", command=f"tinyq verify {path} --board {board.name}", kernels=kernels, wide=wide)
         run = run_on_device(built.out_dir, board.name, runs=samples, inputs=inputs, seed=seed, edges=True, progress=progress)
     res = VerifyResult(
         model=str(path), samples=run.samples, edge_samples=0 if inputs is not None else 3, mismatches=run.mismatches,

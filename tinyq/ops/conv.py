@@ -289,12 +289,19 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         "act_min": params["act_min"],
         "act_max": params["act_max"],
         "weights": ArrayRef("w"),
+        "weights16": 0,
         "bias": ArrayRef("bias"),
         "mult": ArrayRef("mult"),
         "rnd": ArrayRef("rnd"),
         "rsh": ArrayRef("rsh"),
     }
-    arrays = [ConstArray("w", "int8_t", packed), ConstArray("bias", "int32_t", folded.astype(np.int32)), *_fast_requant(requant)]
+    weights = ConstArray("w", "int8_t", packed)
+    if g.target.wide and group == 4:
+        # int16 per pair of rows and 4 of k: row 0 (w0, w2), (w1, w3), then row 1 (see tq_gemm.h).
+        quads = padded.astype(np.int16).reshape(-1, 2, k // 4, 4)[..., [0, 2, 1, 3]]
+        weights = ConstArray("w16", "int16_t", quads.transpose(0, 2, 1, 3).reshape(-1))
+        gemm["weights"], gemm["weights16"] = 0, ArrayRef("w16")
+    arrays = [weights, ConstArray("bias", "int32_t", folded.astype(np.int32)), *_fast_requant(requant)]
     return gemm, arrays
 
 
@@ -304,11 +311,12 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     geometry = {k: params[k] for k in ("in", "out")}
     if params["kh"] == params["kw"] == 1 and gemm["k"] == params["in"]["c"]:
         scratch = g.add_scratch(f"pixels@{op.index}", 2 * gemm["k"])
+        wide = gemm["weights16"] != 0
         return KernelCall(
-            func="tq_conv_1x1_s8",
+            func="tq_conv_1x1_wide_s8" if wide else "tq_conv_1x1_s8",
             params_type="tq_conv_1x1_s8_params",
             header=FAST_HEADER,
-            sources=("conv/tq_conv_1x1_s8.c", "include/tq_gemm.h"),
+            sources=("conv/tq_conv_1x1_s8.c", "include/tq_gemm.h") + (("conv/tq_conv_1x1_wide_s8.c",) if wide else ()),
             params={**geometry, "stride_h": params["stride_h"], "stride_w": params["stride_w"], "gemm": gemm},
             inputs=[inp.index],
             outputs=[out.index, scratch],
@@ -320,11 +328,12 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     ring = ring_rows(params) + 1
     scratch = g.add_scratch(f"im2col@{op.index}", 4 * gemm["k"] + ring * params["out"]["w"] * params["out"]["c"])
     window = {k: params[k] for k in ("kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
+    wide = gemm["weights16"] != 0
     return KernelCall(
-        func="tq_conv_im2col_s8",
+        func="tq_conv_im2col_wide_s8" if wide else "tq_conv_im2col_s8",
         params_type="tq_conv_im2col_s8_params",
         header=FAST_HEADER,
-        sources=("conv/tq_conv_im2col_s8.c", "include/tq_gemm.h"),
+        sources=("conv/tq_conv_im2col_s8.c", "include/tq_gemm.h") + (("conv/tq_conv_im2col_wide_s8.c",) if wide else ()),
         params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm},
         inputs=[inp.index],
         outputs=[out.index, scratch],

@@ -1,7 +1,13 @@
 /* CONV_2D 1x1 as a matrix product over pairs of input pixels (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
 
-tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
+/* tq_conv_1x1_wide_s8.c builds this file again under its own name, reading int16 weights. */
+#ifndef TQ_KERNEL_NAME
+#define TQ_KERNEL_NAME tq_conv_1x1_s8
+#define TQ_GEMM_PAIR tq_gemm_pair
+#endif
+
+tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     const int32_t in_c = p->in.c, out_c = p->out.c;
     const int32_t pixels = p->out.n * p->out.h * p->out.w;
@@ -24,7 +30,7 @@ tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, in
             }
         }
         tq_interleave_pair(col[0], col[count - 1], p->gemm.k, p->gemm.group, scratch);
-        tq_gemm_pair(&p->gemm, scratch, output + (size_t)n * out_c, output + (size_t)(n + count - 1) * out_c);
+        TQ_GEMM_PAIR(&p->gemm, scratch, output + (size_t)n * out_c, output + (size_t)(n + count - 1) * out_c);
     }
     return TQ_OK;
 }

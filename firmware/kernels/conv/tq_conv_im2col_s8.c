@@ -1,6 +1,12 @@
 /* CONV_2D through im2col columns and the shared matrix-product core (see tq_conv.h). */
 #include "tq_conv_fast.h"
 
+/* tq_conv_im2col_wide_s8.c builds this file again under its own name, reading int16 weights. */
+#ifndef TQ_KERNEL_NAME
+#define TQ_KERNEL_NAME tq_conv_im2col_s8
+#define TQ_GEMM_PAIR tq_gemm_pair
+#endif
+
 /* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then zeros to k. */
 static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, int8_t *col)
 {
@@ -36,7 +42,7 @@ static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, in
     }
 }
 
-tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
+tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     const int32_t k = p->gemm.k, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
     const int32_t pixels = p->out.n * out_h * out_w;
@@ -66,7 +72,7 @@ tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *inp
             }
         }
         tq_interleave_pair(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);
-        tq_gemm_pair(&p->gemm, pair, dst[0], dst[count - 1]);
+        TQ_GEMM_PAIR(&p->gemm, pair, dst[0], dst[count - 1]);
         for (j = 0; j < count; ++j) {
             if (row_done[j] >= 0) {
                 tq_stage_flush(&stage, img[j], row_done[j]);

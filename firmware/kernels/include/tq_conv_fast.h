@@ -75,6 +75,7 @@ typedef struct {
 } tq_conv_1x1_s8_params;
 
 tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
+tq_status tq_conv_1x1_wide_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /**
  * CONV_2D, one group, any filter: two output pixels at a time are gathered (im2col) into
@@ -95,6 +96,7 @@ typedef struct {
 } tq_conv_im2col_s8_params;
 
 tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
+tq_status tq_conv_im2col_wide_s8(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /**
  * DEPTHWISE_CONV_2D with depth multiplier 1: channels four at a time (SXTB16 + SMLABB/SMLATT on the

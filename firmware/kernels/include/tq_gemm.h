@@ -41,6 +41,9 @@ typedef struct {
     int32_t out_offset;
     int32_t act_min, act_max;
     const int8_t *weights;  /* [ceil(out_c / 2)][k / g][2][g]: pairs of rows, interleaved */
+    /* Or, with --wide-weights on the DSP extension (then weights is NULL): int16, per pair of rows
+       and 4 of k: row 0 (w0, w2), (w1, w3), row 1 the same; SMLAD reads them without SXTB16. */
+    const int16_t *weights16;
     const int32_t *bias;    /* [out_c], input offset folded in */
     const int32_t *mult;    /* [out_c] */
     const int32_t *rnd;     /* [out_c] 2^(e-2) for the right shift e = -shift >= 2 */
@@ -80,6 +83,58 @@ static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t 
         memcpy(dst, a + i, (size_t)g);
         memcpy(dst + g, b + i, (size_t)g);
         dst += 2 * g;
+    }
+}
+
+#if defined(TQ_GEMM_DSP)
+/* tq_dot_2x2 from int16 weights (weights16): per 4 of k, 3 LDRD, 4 SXTB16, 8 SMLAD, 2 for the loop. */
+static inline void tq_dot_2x2_wide(const int16_t *w, const int8_t *a, int32_t k, int32_t *acc)
+{
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+    const int8_t *end = a + 2 * k;
+    int32_t c0, c1, x, y, we, wo;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrd   %[c0], %[c1], [%[a]], #8\n\t"
+        "ldrd   %[we], %[wo], [%[w]], #8\n\t"
+        "sxtb16 %[x], %[c0]\n\t"
+        "sxtb16 %[y], %[c1]\n\t"
+        "sxtb16 %[c0], %[c0], ror #8\n\t"
+        "sxtb16 %[c1], %[c1], ror #8\n\t"
+        "smlad  %[s00], %[we], %[x], %[s00]\n\t"
+        "smlad  %[s01], %[we], %[y], %[s01]\n\t"
+        "smlad  %[s00], %[wo], %[c0], %[s00]\n\t"
+        "smlad  %[s01], %[wo], %[c1], %[s01]\n\t"
+        "ldrd   %[we], %[wo], [%[w]], #8\n\t"
+        "smlad  %[s10], %[we], %[x], %[s10]\n\t"
+        "smlad  %[s11], %[we], %[y], %[s11]\n\t"
+        "smlad  %[s10], %[wo], %[c0], %[s10]\n\t"
+        "smlad  %[s11], %[wo], %[c1], %[s11]\n\t"
+        "cmp    %[a], %[end]\n\t"
+        "bne    1b\n\t"
+        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [w] "+r"(w),
+          [c0] "=&r"(c0), [c1] "=&r"(c1), [x] "=&r"(x), [y] "=&r"(y), [we] "=&r"(we), [wo] "=&r"(wo)
+        : [end] "r"(end), "m"(*(const int8_t(*)[])a), "m"(*(const int16_t(*)[])w)
+        : "cc");
+    acc[0] = s00;
+    acc[1] = s01;
+    acc[2] = s10;
+    acc[3] = s11;
+}
+#endif
+
+/* The portable reading of the int16 layout (group 4), for hosts and cores without the DSP extension. */
+static inline void tq_dot_2x2_wide_c(const int16_t *w, const int8_t *a, int32_t k, int32_t *acc)
+{
+    int32_t i, r, c;
+    for (i = 0; i < k; i += 4, a += 8, w += 8) {
+        for (r = 0; r < 2; ++r) {
+            const int16_t *x = w + 4 * r; /* (w0, w2), (w1, w3) */
+            for (c = 0; c < 2; ++c) {
+                const int8_t *v = a + 4 * c;
+                acc[2 * r + c] += x[0] * v[0] + x[1] * v[2] + x[2] * v[1] + x[3] * v[3];
+            }
+        }
     }
 }
 
@@ -175,19 +230,29 @@ static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int
 }
 
 static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
-                                                                    int8_t *out1, int full)
+                                                                    int8_t *out1, int full, int wide)
 {
     /* Locals: the int8 stores alias everything, which would force reloads of g->... */
     const int32_t k = g->k, group = g->group, out_c = g->out_c, step = 2 * k;
     const int32_t zo = g->out_offset, lo = g->act_min, hi = g->act_max;
     const int8_t *w = g->weights;
+    const int16_t *w16 = g->weights16;
     const int32_t *bias = g->bias, *mult = g->mult, *rnd = g->rnd, *rsh = g->rsh;
     int32_t c;
-    for (c = 0; c < out_c; c += 2, w += step) {
+    size_t off;
+    for (c = 0, off = 0; c < out_c; c += 2, off += (size_t)step) {
         int32_t acc[4];
         acc[0] = acc[1] = bias[c];
         acc[2] = acc[3] = c + 1 < out_c ? bias[c + 1] : 0;
-        tq_dot_2x2(w, cols, k, group, acc);
+        if (wide) {
+#if defined(TQ_GEMM_DSP)
+            tq_dot_2x2_wide(w16 + off, cols, k, acc);
+#else
+            tq_dot_2x2_wide_c(w16 + off, cols, k, acc);
+#endif
+        } else {
+            tq_dot_2x2(w + off, cols, k, group, acc);
+        }
         out0[c] = tq_gemm_out(acc[0], mult[c], rnd[c], rsh[c], zo, lo, hi, full);
         out1[c] = tq_gemm_out(acc[1], mult[c], rnd[c], rsh[c], zo, lo, hi, full);
         if (c + 1 < out_c) { /* an odd row count ends with a zero row: nothing to store */
@@ -204,9 +269,19 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
 static inline void tq_gemm_pair(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
 {
     if (g->act_min == -128 && g->act_max == 127) {
-        tq_gemm_pair_impl(g, cols, out0, out1, 1);
+        tq_gemm_pair_impl(g, cols, out0, out1, 1, 0);
     } else {
-        tq_gemm_pair_impl(g, cols, out0, out1, 0);
+        tq_gemm_pair_impl(g, cols, out0, out1, 0, 0);
+    }
+}
+
+/* tq_gemm_pair from int16 weights (g->weights16), for the *_wide_s8 kernels. */
+static inline void tq_gemm_pair_wide(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
+{
+    if (g->act_min == -128 && g->act_max == 127) {
+        tq_gemm_pair_impl(g, cols, out0, out1, 1, 1);
+    } else {
+        tq_gemm_pair_impl(g, cols, out0, out1, 0, 1);
     }
 }
 
