@@ -22,6 +22,28 @@ static inline void tq_dw_block4(const tq_dw_taps *t, int32_t c, int32_t off, int
     const int32_t off2 = (int32_t)(((uint32_t)(uint16_t)off << 16) | (uint16_t)off);
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
 #endif
+#if defined(TQ_GEMM_DSP)
+    if (t->cols == 3) { /* the common 3-wide window, unrolled: no inner loop, offsets in registers */
+        const int32_t xc = t->x_col, wc = t->ch;
+        for (fy = 0; fy < t->rows; ++fy, xr += t->x_row, wr += t->w_row) {
+            int32_t i;
+            for (i = 0; i < 3; ++i) {
+                const int32_t xv = tq_read_s8x4(xr + i * xc), wv = tq_read_s8x4(wr + i * wc);
+                const int32_t xe = __sadd16(__sxtb16(xv), off2), xo = __sadd16(tq_sxtb16_ror8(xv), off2);
+                const int32_t we = __sxtb16(wv), wo = tq_sxtb16_ror8(wv);
+                a0 = __smlabb(xe, we, a0);
+                a2 = __smlatt(xe, we, a2);
+                a1 = __smlabb(xo, wo, a1);
+                a3 = __smlatt(xo, wo, a3);
+            }
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        return;
+    }
+#endif
     for (fy = 0; fy < t->rows; ++fy, xr += t->x_row, wr += t->w_row) {
         const int8_t *x = xr, *w = wr;
         for (fx = 0; fx < t->cols; ++fx, x += t->x_col, w += t->ch) {
@@ -75,6 +97,7 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
     const int32_t off = p->in_offset, zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int32_t *const bias = p->bias, *const mult = p->mult, *const rnd = p->rnd, *const rsh = p->rsh;
     const int8_t *const weights = p->weights;
+    const int full = lo == -128 && hi == 127; /* the clamp is a saturation */
     tq_dw_taps t;
     tq_row_stage stage;
     int32_t b, oy, ox, c, j;
@@ -106,9 +129,16 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                         acc[j] = bias != NULL ? bias[c + j] : 0;
                     }
                     tq_dw_block4(&t, c, off, acc);
-                    for (j = 0; j < 4; ++j) {
-                        const int32_t v = tq_requantize_rs2(acc[j], mult[c + j], rnd[c + j], rsh[c + j]) + zo;
-                        out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
+                    if (full) {
+                        for (j = 0; j < 4; ++j) {
+                            const int32_t v = tq_requantize_rs2(acc[j], mult[c + j], rnd[c + j], rsh[c + j]) + zo;
+                            out[c + j] = (int8_t)TQ_CLAMP(v, -128, 127); /* SSAT #8 */
+                        }
+                    } else {
+                        for (j = 0; j < 4; ++j) {
+                            const int32_t v = tq_requantize_rs2(acc[j], mult[c + j], rnd[c + j], rsh[c + j]) + zo;
+                            out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
+                        }
                     }
                 }
                 for (; c < ch; ++c) {
