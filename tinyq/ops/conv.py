@@ -405,19 +405,26 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
-    if _fast(g) and params["depth_mult"] == 1 and _right_shifts_only(requant):
+    if _fast(g) and params["depth_mult"] == 1 and kh * kw <= 64 and _right_shifts_only(requant):
         ring = ring_rows(params)
-        scratch = g.add_scratch(f"rows@{op.index}", ring * params["out"]["w"] * params["out"]["c"])
+        row = params["out"]["w"] * params["out"]["c"]
+        # The input offset folded into the bias over every tap: padding taps read the zero point.
+        wsum = w.data.reshape(kh * kw, oc).astype(np.int64).sum(axis=0)
+        b = bias.data.astype(np.int64) if bias is not None else np.zeros(oc, dtype=np.int64)
+        folded = b + int(params["in_offset"]) * wsum
+        need(bool(np.all(np.abs(folded) < 2**31)), op, "bias plus the folded input offset overflows int32")
+        scratch = g.add_scratch(f"rows@{op.index}", -(-oc // 8) * 8 + ring * row)
+        fast = {k: v for k, v in params.items() if k not in ("depth_mult", "shift", "in_offset", "bias")}
         return KernelCall(
             func="tq_depthwise_conv_fast_s8",
             params_type="tq_depthwise_conv_fast_s8_params",
             header=FAST_HEADER,
             sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h"),
-            params={**{k: v for k, v in params.items() if k not in ("depth_mult", "shift")}, "rnd": ArrayRef("rnd"),
+            params={**fast, "in_zp": -params["in_offset"], "bias": ArrayRef("bias"), "rnd": ArrayRef("rnd"),
                     "rsh": ArrayRef("rsh"), "ring_rows": ring},
             inputs=[inp.index],
             outputs=[out.index, scratch],
-            arrays=_fast_requant(requant),
+            arrays=[ConstArray("bias", "int32_t", folded.astype(np.int32)), *_fast_requant(requant)],
             in_place="ring",
         )
     return KernelCall(

@@ -99,10 +99,14 @@ tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *inp
 tq_status tq_conv_im2col_wide_s8(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /**
- * DEPTHWISE_CONV_2D with depth multiplier 1: channels four at a time (SXTB16 + SMLABB/SMLATT on the
- * DSP extension, widening loads and VMLA on Helium), requantized with tq_requantize_rs2 (all
- * shifts <= -2). Layouts and ranges as tq_depthwise_conv_s8.
+ * DEPTHWISE_CONV_2D with depth multiplier 1, channels four at a time (SXTB16 + SMLABB/SMLATT on the
+ * DSP extension, widening loads on Helium). The input offset is folded into the bias over all
+ * kh * kw taps, and taps outside the image read a row of input zero points, so every pixel runs the
+ * same loop over a table of tap pointers. Requantized with tq_requantize_rs2 (all shifts <= -2).
+ * `scratch`: in.c zero points (rounded up to 8 bytes), then ring_rows output rows (tq_row_stage).
+ * kh * kw <= TQ_DW_MAX_TAPS.
  */
+#define TQ_DW_MAX_TAPS 64
 typedef struct {
     tq_dims in;
     tq_dims out;
@@ -110,15 +114,15 @@ typedef struct {
     int32_t stride_h, stride_w;
     int32_t dil_h, dil_w;
     int32_t pad_h, pad_w;
-    int32_t in_offset;
+    int32_t in_zp;
     int32_t out_offset;
     int32_t act_min, act_max;
     const int8_t *weights;   /* [kh][kw][c] */
-    const int32_t *bias;     /* [c], or NULL */
+    const int32_t *bias;     /* [c]: bias + input offset * sum of the channel's kh * kw weights */
     const int32_t *mult;     /* [c] */
     const int32_t *rnd;      /* [c] 2^(e-2) for the right shift e = -shift >= 2 */
     const int32_t *rsh;      /* [c] e - 1 */
-    int32_t ring_rows;       /* output rows staged in scratch (0: written directly, scratch unused) */
+    int32_t ring_rows;       /* output rows staged in scratch (0: written directly) */
 } tq_depthwise_conv_fast_s8_params;
 
 tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
