@@ -13,20 +13,6 @@ static inline void tq_dw_block4(const int8_t *const *tap, int32_t taps, const in
     vst1q_s32(acc, a);
 #elif defined(TQ_GEMM_DSP)
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    if (taps == 9) { /* 3x3, unrolled */
-        const int8_t *wc = w + c;
-#pragma GCC unroll 9
-        for (t = 0; t < 9; ++t) {
-            const int32_t xv = tq_read_s8x4(tap[t] + c), wv = tq_read_s8x4(wc + t * ch);
-            const int32_t xe = __sxtb16(xv), xo = tq_sxtb16_ror8(xv);
-            const int32_t we = __sxtb16(wv), wo = tq_sxtb16_ror8(wv);
-            a0 = __smlabb(xe, we, a0);
-            a2 = __smlatt(xe, we, a2);
-            a1 = __smlabb(xo, wo, a1);
-            a3 = __smlatt(xo, wo, a3);
-        }
-        taps = 0;
-    }
     for (t = 0; t < taps; ++t, w += ch) {
         const int32_t xv = tq_read_s8x4(tap[t] + c), wv = tq_read_s8x4(w + c);
         const int32_t xe = __sxtb16(xv), xo = tq_sxtb16_ror8(xv);
