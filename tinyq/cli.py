@@ -24,7 +24,10 @@ app = typer.Typer(
         "Keras model -> bit-exact int8 C for Arm Cortex-M.\n\n"
         "Typical flow: `tinyq convert model.keras -c calib.npy -o model.tflite`, then "
         "`tinyq verify model.tflite` (bit-exact check on the host), `tinyq analyze model.tflite` "
-        "(per-layer MACs and memory) and `tinyq generate model.tflite -o out/` (C library)."
+        "(per-layer MACs and memory) and `tinyq generate model.tflite -o out/` (C library).\n\n"
+        "On a board: `tinyq boards`, `tinyq build model.tflite --board qemu-m4 -o build/m4` (firmware "
+        "and flash/RAM report), `tinyq profile build/m4` (runs it, cycles per layer, bit-exact check "
+        "against the reference), `tinyq bench` (figures beside TFLM)."
     ),
     no_args_is_help=True,
     add_completion=False,
