@@ -124,7 +124,7 @@ def _buffer_bytes(rows: list[dict], kind: str) -> int:
 
 
 def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_model: str = "unspecified",
-          command: str | None = None, tflite_bytes: bytes | None = None, verbose: bool = False,
+          command: str | None = None, tflite_bytes: bytes | None = None,
           kernels: str = "fast", wide: bool = False) -> BuildResult:
     """Generate, compile and link `model` (a .tflite, or its bytes) for `board` into `out_dir`."""
     if mlperf_model not in MLPERF_MODELS:
