@@ -103,9 +103,10 @@ class Graph:
     def tensor(self, i: int) -> Tensor:
         return self.tensors[i]
 
-    def add_scratch(self, name: str, nbytes: int) -> int:
-        """A new activation tensor for a kernel's working memory; the planner gives it arena space."""
-        t = Tensor(index=len(self.tensors), name=name, shape=(nbytes,), dtype="int8")
+    def add_scratch(self, name: str, count: int, dtype: str = "int8") -> int:
+        """A new activation tensor of `count` elements for a kernel's working memory; the planner
+        gives it arena space."""
+        t = Tensor(index=len(self.tensors), name=name, shape=(count,), dtype=dtype)
         self.tensors.append(t)
         return t.index
 

@@ -268,6 +268,15 @@ def _right_shifts_only(requant: list[ConstArray]) -> bool:
     return bool(np.all(shift.values <= -2))
 
 
+def _fold_input_offset(op: Op, bias: Tensor | None, in_offset: int, weight_sums: np.ndarray) -> np.ndarray:
+    """bias[c] + in_offset * sum of channel c's weights: the fast kernels then read raw input bytes
+    (padding taps hold the input zero point, so they add nothing)."""
+    b = bias.data.astype(np.int64) if bias is not None else np.zeros(len(weight_sums), dtype=np.int64)
+    folded = b + in_offset * np.asarray(weight_sums, dtype=np.int64)
+    need(bool(np.all(np.abs(folded) < 2**31)), op, "bias plus the folded input offset overflows int32")
+    return folded.astype(np.int32)
+
+
 def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor | None, requant: list[ConstArray]) -> tuple[dict, list[ConstArray]]:
     """Weight rows padded to the inner-loop width, the input offset folded into the bias."""
     rows = w.data.reshape(w.shape[0], -1).astype(np.int64)
@@ -278,9 +287,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
     padded[:oc, :depth] = rows
     # Pairs of rows interleaved `group` bytes at a time: [pair][k / group][2][group] (see tq_gemm.h).
     packed = padded.reshape(-1, 2, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
-    b = bias.data.astype(np.int64) if bias is not None else np.zeros(oc, dtype=np.int64)
-    folded = b + int(params["in_offset"]) * rows.sum(axis=1)
-    need(bool(np.all(np.abs(folded) < 2**31)), op, "bias plus the folded input offset overflows int32")
+    folded = _fold_input_offset(op, bias, int(params["in_offset"]), rows.sum(axis=1))
     gemm = {
         "out_c": oc,
         "k": k,
@@ -301,7 +308,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         quads = padded.astype(np.int16).reshape(-1, 2, k // 4, 4)[..., [0, 2, 1, 3]]
         weights = ConstArray("w16", "int16_t", quads.transpose(0, 2, 1, 3).reshape(-1))
         gemm["weights"], gemm["weights16"] = 0, ArrayRef("w16")
-    arrays = [weights, ConstArray("bias", "int32_t", folded.astype(np.int32)), *_fast_requant(requant)]
+    arrays = [weights, ConstArray("bias", "int32_t", folded), *_fast_requant(requant)]
     return gemm, arrays
 
 
@@ -409,10 +416,7 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         ring = ring_rows(params)
         row = params["out"]["w"] * params["out"]["c"]
         # The input offset folded into the bias over every tap: padding taps read the zero point.
-        wsum = w.data.reshape(kh * kw, oc).astype(np.int64).sum(axis=0)
-        b = bias.data.astype(np.int64) if bias is not None else np.zeros(oc, dtype=np.int64)
-        folded = b + int(params["in_offset"]) * wsum
-        need(bool(np.all(np.abs(folded) < 2**31)), op, "bias plus the folded input offset overflows int32")
+        folded = _fold_input_offset(op, bias, int(params["in_offset"]), w.data.reshape(kh * kw, oc).astype(np.int64).sum(axis=0))
         scratch = g.add_scratch(f"rows@{op.index}", -(-oc // 8) * 8 + ring * row)
         fast = {k: v for k, v in params.items() if k not in ("depth_mult", "shift", "in_offset", "bias")}
         return KernelCall(
@@ -424,7 +428,7 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
                     "rsh": ArrayRef("rsh"), "ring_rows": ring},
             inputs=[inp.index],
             outputs=[out.index, scratch],
-            arrays=[ConstArray("bias", "int32_t", folded.astype(np.int32)), *_fast_requant(requant)],
+            arrays=[ConstArray("bias", "int32_t", folded), *_fast_requant(requant)],
             in_place="ring",
         )
     return KernelCall(

@@ -119,9 +119,7 @@ def lower_add(g: Graph, op: Op) -> KernelCall:
     if flat and g.target is not None and g.target.kernels == "fast":
         # Tabulating each input's rescale (2 x 256 values) pays once there are more elements than that.
         table = params["shape"]["size"] >= 1024
-        scratch = g.add_scratch(f"add-tables@{op.index}", 2048 if table else 0)
-        g.tensor(scratch).dtype = "int32"
-        g.tensor(scratch).shape = (512 if table else 0,)
+        scratch = g.add_scratch(f"add-tables@{op.index}", 512 if table else 0, dtype="int32")
         return KernelCall(
             func="tq_add_fast_s8",
             params_type="tq_add_s8_params",
