@@ -7,7 +7,7 @@ branches on its name. `tinyq boards` lists them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from math import gcd
 from pathlib import Path
@@ -17,6 +17,7 @@ from .errors import BadInput
 from .paths import BOARDS
 
 SCHEMA = BOARDS / "schema.json"
+DEFAULT_CONSOLE = "default"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class Board:
     emulator: dict[str, Any] | None
     flasher: dict[str, Any] | None
     path: Path
+    soc: dict[str, Any] | None = None  # {"family", "params"}: firmware/hal/soc_<family>.c
+    irqs: int = 0  # interrupt entries after the 16 system ones in the vector table
+    relocate_vectors: bool = False  # the reset handler writes VTOR
+    boot2: dict[str, Any] | None = None  # {"source", "bytes", "checksum"}: a boot block before the vectors
+    console_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    console_name: str = DEFAULT_CONSOLE  # which console `console` is: the default or a console_options key
+    usb_ids: tuple[str, ...] = ()
 
     @property
     def emulated(self) -> bool:
@@ -69,6 +77,21 @@ class Board:
 
     def to_json(self) -> dict:
         return json.loads(self.path.read_text())
+
+    @property
+    def consoles(self) -> list[str]:
+        """Console names `tinyq build --console` takes: "default" first, then the board's options."""
+        return [DEFAULT_CONSOLE, *self.console_options]
+
+    def with_console(self, name: str | None) -> "Board":
+        """This board with console `name` (None or "default": the board's `console`) in `console`."""
+        if name is None or name == self.console_name:
+            return self
+        if name == DEFAULT_CONSOLE:
+            return replace(self, console=dict(self.to_json()["console"]), console_name=DEFAULT_CONSOLE)
+        if name not in self.console_options:
+            raise BadInput(f"--console {name}: board {self.name} has the consoles {', '.join(self.consoles)}: choose one of them")
+        return replace(self, console=dict(self.console_options[name]), console_name=name)
 
 
 def _validator():
@@ -116,6 +139,12 @@ def load_board_file(path: Path) -> Board:
         emulator=data["emulator"],
         flasher=data["flasher"],
         path=path,
+        soc=data.get("soc"),
+        irqs=int(data.get("vectors", {}).get("irqs", 0)),
+        relocate_vectors=bool(data.get("vectors", {}).get("relocate", False)),
+        boot2=data.get("boot2"),
+        console_options={k: dict(v) for k, v in data.get("console_options", {}).items()},
+        usb_ids=tuple(data.get("usb_ids", [])),
     )
 
 
