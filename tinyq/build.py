@@ -84,20 +84,80 @@ def arm_gcc() -> str:
 
 
 def _firmware_sources(board: Board) -> list[Path]:
-    """The static firmware files this board links: startup, its console and counter drivers, protocol."""
+    """The static firmware files this board links: startup (and boot2), soc bring-up, its console and
+    counter drivers, protocol. A console driver's directory hal/console_<driver>/, if there is one,
+    adds its .c/.h files (copied flat into src/)."""
+    hal = FIRMWARE / "hal"
+    driver = board.console["driver"]
     files = [
         FIRMWARE / "main.c",
         FIRMWARE / "startup" / "tq_startup.c",
-        FIRMWARE / "hal" / "tq_hal.h",
-        FIRMWARE / "hal" / f"console_{board.console['driver']}.c",
-        FIRMWARE / "hal" / f"cycles_{board.cycle_counter['driver']}.c",
+        hal / "tq_hal.h",
+        hal / f"console_{driver}.c",
+        hal / f"cycles_{board.cycle_counter['driver']}.c",
         FIRMWARE / "protocol" / "tq_protocol.h",
         FIRMWARE / "protocol" / "tq_protocol.c",
     ]
+    if board.soc:
+        files.append(hal / f"soc_{board.soc['family']}.c")
+    if board.boot2:
+        files.append(FIRMWARE / "startup" / f"boot2_{board.boot2['source']}.S")
+    if (hal / f"console_{driver}").is_dir():
+        files += sorted(p for p in (hal / f"console_{driver}").iterdir() if p.suffix in (".c", ".h"))
     for f in files:
         if not f.exists():
-            raise RuntimeError(f"firmware file {f.relative_to(FIRMWARE)} named by board {board.name} is missing")
+            other = [c for c in board.consoles if c != board.console_name]
+            hint = f" or pick another console (--console {' / '.join(other)})" if other and f.name.startswith("console_") else ""
+            raise CheckFailed(f"firmware file firmware/{f.relative_to(FIRMWARE)} named by board {board.name} is missing: "
+                              f"add it to firmware/{hint}")
+    names = [f.name for f in files]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise RuntimeError(f"firmware files of board {board.name} share the names {', '.join(clash)}: rename them")
     return files
+
+
+def _macro_value(v) -> str:
+    """A board param as a C constant: 123u, 0x40008000u."""
+    return f"{v}u" if isinstance(v, int) else f"{int(v, 16):#010x}u"
+
+
+def _macros(params: dict | None) -> list[tuple[str, str]]:
+    return [(k, _macro_value(v)) for k, v in sorted((params or {}).items())]
+
+
+def _vector_align(board: Board) -> int:
+    """VTOR needs the table aligned to its size rounded up to a power of two (at least 128 bytes)."""
+    size = 4 * (16 + board.irqs)
+    return max(128, 1 << (size - 1).bit_length())
+
+
+def crc32_msb(data: bytes) -> int:
+    """CRC-32, polynomial 0x04C11DB7, MSB first (no reflection), init 0xFFFFFFFF, no final xor."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else (crc << 1)
+            crc &= 0xFFFFFFFF
+    return crc
+
+
+def _seal_boot2(elf: Path, board: Board) -> int:
+    """Write the boot2 block's checksum (its last 4 bytes, little-endian) into the ELF; returns it."""
+    from elftools.elf.elffile import ELFFile
+
+    n = int(board.boot2["bytes"])
+    with open(elf, "r+b") as f:
+        sec = ELFFile(f).get_section_by_name(".tq_boot2")
+        if sec is None or int(sec["sh_size"]) != n or int(sec["sh_addr"]) != board.flash.origin:
+            raise CheckFailed(f"the firmware for {board.name} has no {n}-byte .tq_boot2 at the start of flash: check templates/link.ld.j2")
+        offset = int(sec["sh_offset"])
+        f.seek(offset)
+        crc = crc32_msb(f.read(n - 4))
+        f.seek(offset + n - 4)
+        f.write(crc.to_bytes(4, "little"))
+    return crc
 
 
 def _io_layout(g) -> list[dict]:
@@ -125,8 +185,12 @@ def _buffer_bytes(rows: list[dict], kind: str) -> int:
 
 def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_model: str = "unspecified",
           command: str | None = None, tflite_bytes: bytes | None = None,
-          kernels: str = "fast", wide: bool = False) -> BuildResult:
-    """Generate, compile and link `model` (a .tflite, or its bytes) for `board` into `out_dir`."""
+          kernels: str = "fast", wide: bool = False, console: str | None = None) -> BuildResult:
+    """Generate, compile and link `model` (a .tflite, or its bytes) for `board` into `out_dir`.
+
+    `console` picks one of the board's consoles (`Board.consoles`); None keeps the one `board` has.
+    """
+    board = board.with_console(console)
     if mlperf_model not in MLPERF_MODELS:
         raise BadInput(f"--mlperf-model {mlperf_model}: choose one of {', '.join(MLPERF_MODELS)}")
     if tflite_bytes is None:
@@ -137,7 +201,7 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
             raise BadInput(f"{model}: no such file: give a .tflite model (from `tinyq convert`)")
     gcc = arm_gcc()
     out_dir = Path(out_dir)
-    command = command or f"tinyq build {model} --board {board.name} -o {out_dir}"
+    command = command or f"tinyq build {model} --board {board.name} -o {out_dir}" + (f" --console {board.console_name}" if console else "")
     with staged_dir(out_dir) as stage:
         tflite = stage / MODEL_COPY
         tflite.write_bytes(tflite_bytes if tflite_bytes is not None else Path(model).read_bytes())
@@ -155,6 +219,8 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
         ctx = {
             "header_lines": header, "board": board, "name": name, "NAME": name.upper(),
             "console_base": int(board.console["base"], 16), "cycles_num": num, "cycles_den": den,
+            "console_params": _macros(board.console.get("params")), "soc_params": _macros((board.soc or {}).get("params")),
+            "vector_align": _vector_align(board), "boot2_bytes": int(board.boot2["bytes"]) if board.boot2 else 0,
             "flash_origin": board.flash.origin, "flash_length": board.flash.length,
             "ram_origin": board.ram.origin, "ram_length": board.ram.length, "stack_bytes": board.stack_bytes,
             "input_bytes": _buffer_bytes(layout, "input"), "output_bytes": _buffer_bytes(layout, "output"),
@@ -173,14 +239,14 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
 
         cflags = [*board.cflags, *COMMON_CFLAGS]
         runtime = {f.name for f in _firmware_sources(board)} | {"tq_fw_model.c"}
-        sources = sorted(p.name for p in src.glob("*.c"))
+        sources = sorted(p.name for p in src.iterdir() if p.suffix in (".c", ".S"))
         objects = []
         r = subprocess.CompletedProcess([], 0, "", "")
         for group, opt in ((sorted(set(sources) - runtime), OPT_MODEL), (sorted(set(sources) & runtime), OPT_RUNTIME)):
             r = subprocess.run([gcc, *cflags, opt, "-I", ".", "-c", *group], cwd=src, capture_output=True, text=True)
             if r.returncode != 0:
                 break
-            objects += [n[:-2] + ".o" for n in group]
+            objects += [n.rsplit(".", 1)[0] + ".o" for n in group]
         link = [gcc, *cflags, *objects, "-T", "../link.ld", *LDFLAGS, "-Wl,-Map=../firmware.map", "-o", f"../{ELF}", "-lm"]
         if r.returncode == 0:
             r = subprocess.run(link, cwd=src, capture_output=True, text=True)
@@ -195,6 +261,7 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
             raise CheckFailed(f"the firmware does not build for {board.name}: {first} (run with -v for the compiler output)", detail=r.stderr)
         for o in objects:
             (src / o).unlink()  # src/ keeps sources only
+        boot2_crc = _seal_boot2(stage / ELF, board) if board.boot2 else None
         objcopy = gcc.replace("gcc", "objcopy")
         for fmt, ext in (("binary", "bin"), ("ihex", "hex")):
             subprocess.run([objcopy, "-O", fmt, str(stage / ELF), str(stage / f"firmware.{ext}")], check=True)
@@ -202,6 +269,8 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
         manifest = {
             "tinyq": __version__,
             "board": board.name,
+            "console": {"name": board.console_name, "driver": board.console["driver"], "baud": board.console["baud"]},
+            "boot2_crc": f"{boot2_crc:#010x}" if boot2_crc is not None else None,
             "model": {"name": name, "source": str(model), "sha256": hashlib.sha256(tflite.read_bytes()).hexdigest(), "file": MODEL_COPY},
             "mlperf_model": mlperf_model,
             "io": layout,
@@ -233,7 +302,7 @@ def elf_sizes(elf: Path, board: Board, arena_bytes: int) -> Sizes:
         def size(n: str) -> int:
             return int(sec[n]["sh_size"]) if n in sec else 0
 
-        flash = sum(size(n) for n in (".tq_vectors", ".text", ".ARM.exidx", ".rodata", ".tq_weights", ".data"))
+        flash = sum(size(n) for n in (".tq_boot2", ".tq_vectors", ".text", ".ARM.exidx", ".rodata", ".tq_weights", ".data"))
         weights = size(".tq_weights")
         stack = size(".tq_stack")
         data_bss = size(".data") + size(".bss")
