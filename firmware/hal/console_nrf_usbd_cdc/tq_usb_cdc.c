@@ -312,7 +312,10 @@ static struct tq_usb_reply standard_request(struct tq_usb_cdc *u, uint8_t rt, ui
             r.value = u->address;
             return r;
         case SET_CONFIGURATION:
-            if (in || wlength != 0u || (wvalue != 0u && wvalue != CONFIG_VALUE) || u->address == 0u) {
+            /* Accepted in the default state too, which USB 2.0 leaves unspecified: the nRF answers
+               SET_ADDRESS in hardware, so a polled driver can miss that SETUP when the next one
+               follows before it looks. */
+            if (in || wlength != 0u || (wvalue != 0u && wvalue != CONFIG_VALUE)) {
                 return reply(TQ_USB_STALL);
             }
             /* Setting a configuration, even the current one, resets the endpoints (USB 2.0 9.1.1.5). */
