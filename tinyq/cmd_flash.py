@@ -19,7 +19,8 @@ def flash_cmd(
     board: Optional[str] = typer.Option(None, "--board", "-b", help="Board (defaults to the build's; must match it)."),
     port: Optional[str] = typer.Option(
         None, "--port", "-p",
-        help="Serial port of the board (e.g. /dev/ttyACM0; found by its USB id when omitted), or the mount point of a UF2 drive.",
+        help="Serial port of the board (e.g. /dev/ttyACM0; found by its USB id when omitted), or the mount point of a UF2 drive. "
+             "openocd and st-flash find their probe themselves.",
     ),
     tool: Optional[str] = typer.Option(None, "--tool", "-t", help=f"Flasher to use ({', '.join(TOOLS)}) instead of the first installed one the board lists."),
     as_json: bool = JSON,

@@ -109,13 +109,15 @@ def touch_1200(port: str) -> None:
     s.close()
 
 
-def wait_for_bootloader(app_port: str, boot_ids: list[str], timeout: float = WAIT_TIMEOUT, settle: float = SETTLE) -> str:
+def wait_for_bootloader(app_port: str, boot_ids: list[str], timeout: float | None = None, settle: float | None = None) -> str:
     """The bootloader's port after a touch on `app_port`.
 
     A port with one of `boot_ids` wins. Otherwise the board re-enumerates under the same name: the
     path goes away and comes back. If it never goes away within `settle` seconds, the board was in its
     bootloader already (or ignored the touch; the handshake then says so) and the same path is used.
     """
+    timeout = WAIT_TIMEOUT if timeout is None else timeout
+    settle = SETTLE if settle is None else settle
     t0 = time.monotonic()
     vanished = False
     while True:
@@ -144,16 +146,16 @@ def wait_for_bootloader(app_port: str, boot_ids: list[str], timeout: float = WAI
 class Samba:
     """A SAM-BA session on an open port; every reply is checked, every wait bounded."""
 
-    def __init__(self, port: str, timeout: float = TIMEOUT, erase_timeout: float = ERASE_TIMEOUT, open_timeout: float = OPEN_TIMEOUT):
+    def __init__(self, port: str, timeout: float | None = None, erase_timeout: float | None = None, open_timeout: float | None = None):
         import serial
 
         self.port = port
-        self.timeout = timeout
-        self.erase_timeout = erase_timeout
-        deadline = time.monotonic() + open_timeout
+        self.timeout = TIMEOUT if timeout is None else timeout
+        self.erase_timeout = ERASE_TIMEOUT if erase_timeout is None else erase_timeout
+        deadline = time.monotonic() + (OPEN_TIMEOUT if open_timeout is None else open_timeout)
         while True:
             try:
-                self.ser = serial.Serial(port, BAUD, timeout=0.05, write_timeout=max(timeout, 5.0))
+                self.ser = serial.Serial(port, BAUD, timeout=0.05, write_timeout=max(self.timeout, 5.0))
                 break
             except (serial.SerialException, OSError, ValueError) as e:
                 if time.monotonic() < deadline:
@@ -289,8 +291,8 @@ def handshake(s: Samba, chip: str = CHIP) -> tuple[str, str]:
     missing = [c for c in EXTENSIONS if c not in ext]
     if missing:
         raise SambaError(
-            f"the bootloader on {s.port} ({ver or 'no version'}) lacks the Arduino SAM-BA commands {', '.join(missing)}: "
-            "check --port, or flash with --tool bossac"
+            f"{s.port} does not answer as the Arduino SAM-BA bootloader (version {ver[:40]!r}, lacking {''.join(missing)}): "
+            "double-tap the board's reset button to enter it, and check --port"
         )
     ident = s.identify()
     if not ident.startswith(chip):
