@@ -37,6 +37,9 @@
  *
  * The 1200-baud touch (host sets 1200 baud, then drops DTR) acknowledges the request, detaches from
  * the bus and resets with GPREGRET=0xB0, which keeps the Arduino bootloader in its upload mode.
+ *
+ * Not done: interrupts, remote wakeup, the USBD low-power mode during bus suspend (a suspend only
+ * stops output), SERIAL_STATE notifications (the interrupt endpoint exists and stays silent).
  */
 #include "tq_board.h"
 #include "tq_hal.h"
