@@ -16,10 +16,12 @@
  *   TQ_CLOCK_HZ       core clock (64 MHz): scales the spin bounds below (required).
  *   TQ_CONSOLE_BAUD   line coding reported to GET_LINE_CODING before the host sets one (required;
  *                     USB itself ignores it).
- *   TQ_USB_VID, TQ_USB_PID, TQ_USB_PRODUCT (optional): default 0x2341, 0x805A (the Nano 33 BLE's
- *                     application IDs, which the 1200-baud touch and the upload tools look for) and
- *                     "tinyq"; the serial number is the chip's FICR DEVICEID in hex.
- *   TQ_USB_TX_TIMEOUT_MS (optional, default 50): how long tq_putc waits for the host to take a packet.
+ * Optional, from the board file's console "params" (emitted as TQ_CONSOLE_<KEY>):
+ *   TQ_CONSOLE_USB_VID, TQ_CONSOLE_USB_PID   default 0x2341, 0x805A (the Nano 33 BLE's application
+ *                     IDs, which the upload tools look for);
+ *   TQ_CONSOLE_USB_PRODUCT   product string, default "tinyq" (manufacturer "tinyq"; the serial
+ *                     number is the chip's FICR DEVICEID in hex);
+ *   TQ_CONSOLE_USB_TX_TIMEOUT_MS   how long tq_putc waits for the host to take a packet (default 50).
  *
  * How it runs: no interrupts. The firmware is single-threaded and spends its idle time in tq_getc,
  * so tq_getc and tq_putc poll the USBD events and serve enumeration, control requests and the bulk
@@ -31,8 +33,8 @@
  * bulk IN halted), which is how the boot banner goes when no terminal is open. Bytes are gathered in
  * a 64-byte packet, sent when it fills, on '\n' and when tq_getc starts waiting, so a reply line is
  * never stuck; a full packet that ends a burst is followed by a zero-length packet so the host's
- * read completes. If the port is open but the host takes no packet for TQ_USB_TX_TIMEOUT_MS
- * (measured in USB frames), tq_putc gives up on that packet and drops output until the host takes
+ * read completes. If the port is open but the host takes no packet for TQ_CONSOLE_USB_TX_TIMEOUT_MS
+ * (counted in USB frames), tq_putc gives up on that packet and drops output until the host takes
  * the pending one: a stalled terminal slows the firmware by one timeout, it never hangs it.
  *
  * The 1200-baud touch (host sets 1200 baud, then drops DTR) acknowledges the request, detaches from
@@ -48,17 +50,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef TQ_USB_VID
-#define TQ_USB_VID 0x2341u
+#ifndef TQ_CONSOLE_USB_VID
+#define TQ_CONSOLE_USB_VID 0x2341u
 #endif
-#ifndef TQ_USB_PID
-#define TQ_USB_PID 0x805Au
+#ifndef TQ_CONSOLE_USB_PID
+#define TQ_CONSOLE_USB_PID 0x805Au
 #endif
-#ifndef TQ_USB_PRODUCT
-#define TQ_USB_PRODUCT "tinyq"
+#ifndef TQ_CONSOLE_USB_PRODUCT
+#define TQ_CONSOLE_USB_PRODUCT "tinyq"
 #endif
-#ifndef TQ_USB_TX_TIMEOUT_MS
-#define TQ_USB_TX_TIMEOUT_MS 50u
+#ifndef TQ_CONSOLE_USB_TX_TIMEOUT_MS
+#define TQ_CONSOLE_USB_TX_TIMEOUT_MS 50u
 #endif
 
 #define REG32(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
@@ -481,7 +483,7 @@ static int tx_wait_free(void)
         if (!port_open()) {
             return 0;
         }
-        if (((USBD_FRAMECNTR - start) & 0x7FFu) > TQ_USB_TX_TIMEOUT_MS || --turns == 0u) {
+        if (((USBD_FRAMECNTR - start) & 0x7FFu) > TQ_CONSOLE_USB_TX_TIMEOUT_MS || --turns == 0u) {
             tx_stuck = 1;
         }
     }
@@ -556,11 +558,11 @@ void tq_console_init(void)
         serial[i] = hex[(words[i / 8u] >> (28u - 4u * (i % 8u))) & 0xFu];
     }
     serial[16] = '\0';
-    id.vid = (uint16_t)TQ_USB_VID;
-    id.pid = (uint16_t)TQ_USB_PID;
+    id.vid = (uint16_t)TQ_CONSOLE_USB_VID;
+    id.pid = (uint16_t)TQ_CONSOLE_USB_PID;
     id.bcd_device = 0x0100u;
     id.manufacturer = "tinyq";
-    id.product = TQ_USB_PRODUCT;
+    id.product = TQ_CONSOLE_USB_PRODUCT;
     id.serial = serial;
     id.baud = TQ_CONSOLE_BAUD;
     tq_usb_cdc_init(&usb, &id);
