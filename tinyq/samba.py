@@ -248,10 +248,9 @@ class Samba:
         self._expect_ack(f"X{addr:08X}#", "X", self.erase_timeout)
 
     def load_buffer(self, buf_addr: int, data: bytes) -> None:
-        self._send(f"S{buf_addr:08X},{len(data):08X}#")
-        time.sleep(0.001)  # command and data in separate USB packets
         import serial
 
+        self._send(f"S{buf_addr:08X},{len(data):08X}#")  # drained: the data goes in packets of its own
         try:
             self.ser.write(data)
             self.ser.flush()
