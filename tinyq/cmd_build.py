@@ -14,7 +14,7 @@ from .boards import get_board
 from .build import MLPERF_MODELS, Sizes, build
 from .cli import STATE, app, emit_json, out
 from .errors import BadInput
-from .options import JSON, KERNELS, WIDE
+from .options import CONSOLE, JSON, KERNELS, WIDE
 
 
 def _pct(n: int, limit: int) -> str:
@@ -63,6 +63,7 @@ def build_cmd(
     mlperf_model: str = typer.Option("unspecified", "--mlperf-model", help=f"What `profile%` answers the MLPerf Tiny runner: {', '.join(MLPERF_MODELS)}."),
     kernels: str = KERNELS,
     wide: bool = WIDE,
+    console: Optional[str] = CONSOLE,
     as_json: bool = JSON,
 ) -> None:
     """Build firmware for a board: ELF, BIN, HEX, map file, the generated sources and a size report.
@@ -71,18 +72,19 @@ def build_cmd(
     `tinyq emulate` or measure it with `tinyq profile BUILD`. A model that does not fit the board's
     flash or RAM fails with the numbers.
     """
-    b = get_board(board)
+    b = get_board(board).with_console(console)
     out_dir = output or Path("build") / f"{model.stem}-{b.name}"
     data, kind = model_bytes(model, calib, calib_limit)
     argv = ["tinyq", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("tinyq") else ["tinyq", "build", str(model), "--board", board, "-o", str(out_dir)]
     command = " ".join(shlex.quote(a) for a in argv if a not in ("--json", "-v", "--verbose"))
     res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data, kernels=kernels, wide=wide)
     if as_json:
-        emit_json({"board": b.name, "output": str(out_dir), "model": str(model), "converted": kind == "keras",
+        emit_json({"board": b.name, "console": b.console_name, "output": str(out_dir), "model": str(model), "converted": kind == "keras",
                    "files": sorted(p.name for p in out_dir.iterdir()), "sizes": res.sizes.to_json(),
                    "arena_bytes": res.manifest["arena_bytes"], "arena_lower_bound": res.manifest["arena_lower_bound"]})
         return
-    out.print(size_table(f"tinyq build: {model.name} for {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz)", res.sizes,
+    on = f", console {b.console_name}: {b.console['driver']}" if b.console_options else ""
+    out.print(size_table(f"tinyq build: {model.name} for {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz{on})", res.sizes,
                          wide=res.manifest["wide_weights"]))
     out.print(f"wrote {out_dir}/firmware.elf, .bin, .hex, .map, src/ and build.json")
     run = f"tinyq profile {out_dir}" if b.emulated else f"tinyq flash {out_dir} --board {b.name}, then tinyq profile {out_dir}"

@@ -13,6 +13,10 @@ KERNELS = typer.Option(
     "fast", "--kernels",
     help="fast: kernels specialized at generation time (SIMD on DSP/Helium cores); ref: TFLite's reference loops. Same bits either way.",
 )
+CONSOLE = typer.Option(
+    None, "--console",
+    help="Which of the board's consoles the firmware serves the protocol on: `default` or a name from its console_options (`tinyq boards --json` lists them).",
+)
 MODEL_TFLITE = typer.Argument(..., help="A full-int8 .tflite model (from `tinyq convert`).", show_default=False)
 
 
