@@ -278,3 +278,12 @@ def test_armv6m_kernels_are_bit_exact_on_a_cortex_m0(tmp_path, kws):
     res = build(kws, board, tmp_path / "b")
     assert res.sizes.fits
     _run_bit_exact(res.out_dir, board, kws, runs=3)
+
+
+def test_sealed_image_is_deterministic(builds, tmp_path):
+    """A second build of the same model for the pico gives the same image, CRC included."""
+    first = builds["pico", "kws"]
+    again = build(shared_model(MODELS["kws"]), get_board("pico"), tmp_path / "again")
+    for name in ("firmware.bin", "firmware.hex"):
+        assert (again.out_dir / name).read_bytes() == (first.out_dir / name).read_bytes(), name
+    assert again.manifest["boot2_crc"] == first.manifest["boot2_crc"]

@@ -4,9 +4,9 @@
  *
  *   SYSCLK = TQ_SOC_HSE_HZ / TQ_SOC_PLL_M * TQ_SOC_PLL_N / TQ_SOC_PLL_P     (48 MHz domain: / PLL_Q)
  *
- * Params: HSE_HZ, HSE_BYPASS (1: an external clock on OSC_IN, 0: a crystal), PLL_M (2..63),
- * PLL_N (50..432), PLL_P (2, 4, 6, 8), PLL_Q (2..15), FLASH_WS (7 at 216 MHz), APB1_DIV, APB2_DIV
- * (1, 2, 4, 8, 16). Order (RM0385 "Entering Over-drive mode"): HSE on, PLL configured and on,
+ * Params: HSE_HZ, HSE_BYPASS (1: an external clock on OSC_IN, 0: a crystal; the other kind is
+ * tried if the HSE does not start), PLL_M (2..63), PLL_N (50..432), PLL_P (2, 4, 6, 8),
+ * PLL_Q (2..15), FLASH_WS (7 at 216 MHz), APB1_DIV, APB2_DIV (1, 2, 4, 8, 16). Order (RM0385 "Entering Over-drive mode"): HSE on, PLL configured and on,
  * over-drive on (ODEN, wait ODRDY, ODSWEN, wait ODSWRDY), wait states and prescalers, PLL locked,
  * switch. Then the I-cache and D-cache are invalidated and enabled (no DMA uses RAM here).
  */
@@ -82,10 +82,29 @@ static void caches_on(void)
     __asm volatile("dsb\n\tisb" ::: "memory");
 }
 
+/* HSE on (bypass: an external clock rather than a crystal); 0 if not ready within ~100 ms at 16 MHz. */
+static int hse_on(uint32_t bypass)
+{
+    uint32_t n;
+    RCC_CR &= ~RCC_CR_HSEON;
+    while (RCC_CR & RCC_CR_HSERDY) { /* HSEBYP may change only while the HSE is stopped */
+    }
+    RCC_CR = (RCC_CR & ~RCC_CR_HSEBYP) | bypass;
+    RCC_CR |= RCC_CR_HSEON;
+    for (n = 0u; n < 400000u; ++n) {
+        if (RCC_CR & RCC_CR_HSERDY) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void tq_soc_init(void)
 {
-    RCC_CR |= RCC_CR_HSEON | (TQ_SOC_HSE_BYPASS ? RCC_CR_HSEBYP : 0u);
-    while (!(RCC_CR & RCC_CR_HSERDY)) {
+    if (!hse_on(TQ_SOC_HSE_BYPASS ? RCC_CR_HSEBYP : 0u)) {
+        /* A board variant with the other kind of HSE source: try it before giving up. */
+        while (!hse_on(TQ_SOC_HSE_BYPASS ? 0u : RCC_CR_HSEBYP)) {
+        }
     }
     RCC_APB1ENR |= RCC_APB1ENR_PWREN;
     (void)RCC_APB1ENR;
