@@ -80,7 +80,7 @@ NAMES = list(_cases())
 @pytest.mark.parametrize("name", NAMES)
 def test_fast_kernels_are_used_and_bit_exact_on_the_host(models, name):
     funcs = {op.call.func for op in compile_tflite(models[name], Target()).ops}
-    assert funcs & {"tq_conv_1x1_s8", "tq_conv_im2col_s8", "tq_depthwise_conv_fast_s8"}, funcs
+    assert funcs & {"tq_conv_1x1_s8", "tq_conv_im2col_s8", "tq_conv_taps_s8", "tq_depthwise_conv_fast_s8"}, funcs
     for kernels in ("fast", "ref"):
         r = verify_tflite(models[name], samples=30, kernels=kernels)
         assert r.bit_exact, f"{kernels}: {r.summary()}"
@@ -103,34 +103,57 @@ def test_fast_kernels_bit_exact_on_every_core(models, name, core, tmp_path):
 
 @pytest.fixture(scope="module")
 def residual(tmp_path_factory):
-    """A residual block: ADD over 32x32x8 (8,192 elements, the tabulated path) and a small ADD."""
+    """Residual blocks: an ADD after two 3x3 convolutions (32x32x8, fused into the second, over the
+    block's input), an ADD after a
+    depthwise one (8,192 elements: kept, tabulated, in place) and a small ADD after a 1x1 (fused)."""
     import keras
 
     from tinyq.convert import convert_keras
 
     keras.utils.set_random_seed(5)
+    L = keras.layers
     inp = keras.Input((32, 32, 8))
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
-    y = keras.layers.Conv2D(8, 3, padding="same")(x)
-    z = keras.layers.ReLU()(keras.layers.Add()([x, y]))
-    p = keras.layers.AveragePooling2D(8)(z)
-    q = keras.layers.Conv2D(8, 1)(p)
-    out = keras.layers.Add()([p, q])
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    y1 = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+    y = L.Conv2D(8, 3, padding="same")(y1)
+    z = L.ReLU()(L.Add()([x, y]))
+    w = L.DepthwiseConv2D(3, padding="same")(z)
+    z2 = L.Add()([w, z])
+    p = L.AveragePooling2D(8)(z2)
+    q = L.Conv2D(8, 1)(p)
+    out = L.Add()([p, q])
     m = keras.Model(inp, out)
     path = tmp_path_factory.mktemp("res") / "res.tflite"
     path.write_bytes(convert_keras(m, [np.random.default_rng(1).normal(0, 1, (16, 32, 32, 8)).astype(np.float32)]))
     return path
 
 
-def test_residual_adds_in_place_and_bit_exact(residual):
+def test_residual_adds_fuse_into_convolutions_and_bit_exact(residual):
     g = compile_tflite(residual, Target())
-    adds = [op for op in g.ops if op.kind == "ADD"]
-    assert [op.call.func for op in adds] == ["tq_add_fast_s8", "tq_add_fast_s8"]
-    assert [g.tensor(op.call.outputs[1]).nbytes for op in adds] == [2048, 0]  # tables only for the large one
+    funcs = [op.call.func for op in g.ops]
+    assert funcs.count("tq_add_fast_s8") == 1, funcs  # the ADD after the depthwise convolution
+    fused = [op for op in g.ops if op.call.params.get("res", {}).get("t_conv")]
+    assert [op.call.func for op in fused] == ["tq_conv_taps_s8", "tq_conv_1x1_s8"]
+    assert sum("fused into layer" in n for n in g.notes) == 2
+    # The fused 3x3 convolution writes over its residual: its own output tensor is gone.
+    first = fused[0].call
+    assert g.base(first.outputs[0]).index == g.base(first.inputs[1]).index
+    add = next(op for op in g.ops if op.call.func == "tq_add_fast_s8")
+    assert {a.name for a in add.call.arrays} == {"t1", "t2"} and len(add.call.outputs) == 1  # tables in flash, no scratch
     assert any("writes its output over its input" in n for n in g.notes)
+    ref = compile_tflite(residual, Target(kernels="ref"))
+    assert [op.kind for op in ref.ops].count("ADD") == 3  # the reference kernels fuse nothing
     for kernels in ("fast", "ref"):
         r = verify_tflite(residual, samples=20, kernels=kernels)
         assert r.bit_exact, f"{kernels}: {r.summary()}"
+
+
+def test_fused_residual_saves_an_activation(residual):
+    """With the ADD fused, a block of two convolutions needs its input, the middle activation and a
+    few bytes, not three activations (32x32x8 = 8,192 bytes each)."""
+    fast = compile_tflite(residual, Target())
+    assert fast.arena_size <= 2 * 8192 + 256, fast.arena_size
+    assert compile_tflite(residual, Target(kernels="ref")).arena_size >= 3 * 8192
 
 
 @pytest.mark.parametrize("core", ["qemu-m4", pytest.param("qemu-m55", marks=pytest.mark.slow)])

@@ -128,6 +128,8 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
     consts = [g.tensor(i) for i in sorted(used_consts)]
 
     def ptr(i: int) -> Ptr:
+        if i < 0:  # an optional input left out (e.g. no ADD fused into a convolution)
+            return Ptr("none", "int8_t", "NULL")
         t = g.tensor(i)
         if t.nbytes == 0:  # a scratch the kernel does not use in this layout
             return Ptr("none", _ctype(t), "NULL")

@@ -4,8 +4,9 @@
 2. check_types     reject float, hybrid and float16 models; require full-integer int8
 3. alias           RESHAPE / EXPAND_DIMS / SQUEEZE become views of their input (no copy)
 4. lower           every op -> a kernel call with requantization constants computed once
-5. in_place        kernels that can write their output over a dying input do so
-6. plan_memory     one arena; every activation gets an offset from tensor lifetimes
+5. fuse_residual   an ADD right after the convolution that alone feeds it runs in that kernel
+6. in_place        kernels that can write their output over a dying input do so
+7. plan_memory     one arena; every activation gets an offset from tensor lifetimes
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from . import planner
 from .errors import UnsupportedModel
 from .ir import Graph, Tensor
 from .ops import REGISTRY
+from .ops.base import ArrayRef, ConstArray
 
 ALIAS_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
 # Ops whose float tensors are legitimate in a full-integer model: the edges of a --float-io model.
@@ -108,6 +110,75 @@ def lower(g: Graph) -> Graph:
     return g
 
 
+# Kernels that take an ADD's other input as `residual` (params["res"], see tq_conv_fast.h).
+RESIDUAL_KERNELS = ("tq_conv_1x1_s8", "tq_conv_1x1_wide_s8", "tq_conv_taps_s8")
+
+
+def fuse_residual(g: Graph) -> Graph:
+    """Fold an ADD into the convolution just before it when that convolution's output feeds only
+    the ADD: the convolution stages each pixel's bytes and writes ADD(conv, residual), so its own
+    output never exists as a tensor, and the result may go over the residual (a ResNet block then
+    needs its input, the middle activation and a few bytes of stage, not a third activation)."""
+    from .ops.elementwise import residual_tables
+
+    outputs = {g.base(o).index for o in g.outputs}
+    readers: dict[int, int] = {}
+    for op in g.ops:
+        for i in op.call.inputs:
+            if i >= 0:
+                readers[g.base(i).index] = readers.get(g.base(i).index, 0) + 1
+    kept = []
+    for op in g.ops:
+        prev = kept[-1] if kept else None
+        call = op.call
+        if (
+            prev is not None
+            and call.func == "tq_add_fast_s8"
+            and prev.call.func in RESIDUAL_KERNELS
+            and prev.call.inputs[1] < 0
+        ):
+            y = prev.call.outputs[0]
+            k = call.inputs.index(y) if y in call.inputs else -1
+            x = call.inputs[1 - k] if k >= 0 else -1
+            if (
+                k >= 0
+                and x != y
+                and g.tensor(y).alias_of is None
+                and y not in outputs
+                and readers.get(y, 0) == 1
+                and g.tensor(x).shape == g.tensor(y).shape
+            ):
+                _fold_add(g, prev, op, k, x, residual_tables(call.params, k))
+                continue
+        kept.append(op)
+    g.ops = kept
+    return g
+
+
+def _fold_add(g: Graph, conv: "Op", add: "Op", k: int, x: int, tables) -> None:
+    c, a = conv.call, add.call
+    pa = a.params["add"]
+    t_conv, t_res = tables
+    out_c = c.params["out"]["c"]
+    scratch = g.tensor(c.outputs[1])
+    grow = 2 * out_c
+    if c.func == "tq_conv_taps_s8":  # written straight to its place: no ring
+        grow -= c.params["ring_rows"] * c.params["out"]["w"] * out_c
+        c.params["ring_rows"] = 0
+    scratch.shape = (scratch.shape[0] + grow,)
+    c.params["res"] = {
+        "t_conv": ArrayRef("t_conv"), "t_res": ArrayRef("t_res"),
+        "out_mult": pa["out_mult"], "out_rsh": -pa["out_shift"], "out_offset": pa["out_offset"],
+        "act_min": pa["act_min"], "act_max": pa["act_max"],
+    }
+    c.arrays += [ConstArray("t_conv", "int32_t", t_conv), ConstArray("t_res", "int32_t", t_res)]
+    c.inputs[1] = x
+    c.outputs[0] = a.outputs[0]
+    c.in_place = "residual"
+    c.alt = None
+    g.notes.append(f"layer {add.index} (ADD) fused into layer {conv.index} ({conv.kind})")
+
+
 def storage(g: Graph) -> dict[int, tuple[str, int]]:
     """Where each non-constant base tensor lives: ("input", k), ("output", k) or ("arena", 0)."""
     where: dict[int, tuple[str, int]] = {}
@@ -165,8 +236,12 @@ def in_place(g: Graph) -> Graph:
         if call.in_place is None:
             continue
         dst = g.tensor(call.outputs[0])
-        # "direct" kernels (elementwise) may overwrite any input; ring kernels their first.
-        candidates = [i for i in call.inputs if i >= 0 and not g.tensor(i).is_const] if call.in_place == "direct" else call.inputs[:1]
+        # "direct" kernels (elementwise) may overwrite any input; ring kernels their first; a
+        # convolution with a fused ADD its residual.
+        if call.in_place == "direct":
+            candidates = [i for i in call.inputs if i >= 0 and not g.tensor(i).is_const]
+        else:
+            candidates = call.inputs[1:2] if call.in_place == "residual" else call.inputs[:1]
 
         def fits(i: int) -> bool:
             src = g.base(i)
@@ -195,6 +270,26 @@ def in_place(g: Graph) -> Graph:
 def plan_memory(g: Graph) -> Graph:
     bufs = buffers(g)
     p = planner.plan(bufs)
+    # Kernels with a faster twin that needs more scratch take it where the arena stays the same.
+    for op in g.ops:
+        call = op.call
+        if call.alt is None:
+            continue
+        alt, base_bytes = call.alt
+        scratch = g.tensor(call.outputs[1])
+        ring_bytes = call.params["ring_rows"] * call.params["out"]["w"] * call.params["out"]["c"]
+        old_shape = scratch.shape
+        scratch.shape = (base_bytes + ring_bytes,)
+        trial_bufs = buffers(g)
+        trial = planner.plan(trial_bufs)
+        if trial.size <= p.size:
+            alt.params["ring_rows"] = call.params["ring_rows"]
+            alt.outputs = list(call.outputs)
+            op.call = alt
+            bufs, p = buffers(g), trial
+            g.notes.append(f"layer {op.index} ({op.kind}) runs {alt.func}: its scratch fits the arena")
+        else:
+            scratch.shape = old_shape
     planner.check(bufs, p)
     for key, off in p.offsets.items():
         g.tensor(key).offset = off
@@ -209,6 +304,7 @@ PIPELINE: list[tuple[str, Callable[[Graph], Graph]]] = [
     ("check_types", check_types),
     ("alias", alias),
     ("lower", lower),
+    ("fuse_residual", fuse_residual),
     ("in_place", in_place),
     ("plan_memory", plan_memory),
 ]

@@ -68,8 +68,12 @@ class KernelCall:
     inputs_as_array: bool = False
     # The kernel may write outputs[0] over inputs[0] when that input dies here (the in_place pass
     # decides): "direct" as it is; "ring" by staging output rows in the tail of outputs[1], the
-    # scratch, params["ring_rows"] of them (set to 0, and the scratch shrunk, when not in place).
+    # scratch, params["ring_rows"] of them (set to 0, and the scratch shrunk, when not in place);
+    # "residual" over inputs[1] (a convolution with an ADD fused, see passes.fuse_residual).
     in_place: str | None = None
+    # A faster kernel with the same tensors but a larger scratch, taken by plan_memory when the
+    # arena does not grow: (call, scratch bytes before the ring rows).
+    alt: "tuple[KernelCall, int] | None" = None
 
 
 @dataclass

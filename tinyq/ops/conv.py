@@ -42,6 +42,7 @@ HEADER = "tq_conv.h"
 FAST_HEADER = "tq_conv_fast.h"
 PADDING_SAME, PADDING_VALID = 0, 1
 SUPPORTED_FUSED = (0, 1, 2, 3)  # NONE, RELU, RELU_N1_TO_1, RELU6
+MAX_TAPS = 64  # TQ_CONV_MAX_TAPS
 
 
 # --------------------------------------------------------------------------- TFLite geometry
@@ -312,20 +313,26 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
     return gemm, arrays
 
 
+NO_RESIDUAL = {"t_conv": 0, "t_res": 0, "out_mult": 0, "out_rsh": 0, "out_offset": 0, "act_min": 0, "act_max": 0}
+
+
 def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
                      requant: list[ConstArray]) -> KernelCall:
+    """The fast CONV_2D kernels; their second input is the residual of an ADD that the
+    fuse_residual pass may fold into them (-1, NULL, until then)."""
     gemm, arrays = _gemm(g, op, params, inp, w, bias, requant)
     geometry = {k: params[k] for k in ("in", "out")}
+    wide = gemm["weights16"] != 0
     if params["kh"] == params["kw"] == 1 and gemm["k"] == params["in"]["c"]:
         scratch = g.add_scratch(f"pixels@{op.index}", 2 * gemm["k"])
-        wide = gemm["weights16"] != 0
         return KernelCall(
             func="tq_conv_1x1_wide_s8" if wide else "tq_conv_1x1_s8",
             params_type="tq_conv_1x1_s8_params",
             header=FAST_HEADER,
-            sources=("conv/tq_conv_1x1_s8.c", "include/tq_gemm.h") + (("conv/tq_conv_1x1_wide_s8.c",) if wide else ()),
-            params={**geometry, "stride_h": params["stride_h"], "stride_w": params["stride_w"], "gemm": gemm},
-            inputs=[inp.index],
+            sources=("conv/tq_conv_1x1_s8.c", "conv/tq_residual_add_s8.c", "include/tq_gemm.h") + (("conv/tq_conv_1x1_wide_s8.c",) if wide else ()),
+            params={**geometry, "stride_h": params["stride_h"], "stride_w": params["stride_w"], "gemm": gemm,
+                    "res": dict(NO_RESIDUAL)},
+            inputs=[inp.index, -1],
             outputs=[out.index, scratch],
             arrays=arrays,
             # Both pixels of a pair are copied out before their outputs land, at or behind them.
@@ -333,20 +340,42 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
         )
     # Pairs of pixels may straddle two rows: one ring row more than the delay needs.
     ring = ring_rows(params) + 1
-    scratch = g.add_scratch(f"im2col@{op.index}", 4 * gemm["k"] + ring * params["out"]["w"] * params["out"]["c"])
+    ring_bytes = ring * params["out"]["w"] * params["out"]["c"]
     window = {k: params[k] for k in ("kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
-    wide = gemm["weights16"] != 0
-    return KernelCall(
+    in_c = params["in"]["c"]
+    cols = (4 if wide else 2) * gemm["k"]  # two columns (and their interleaved pair for int16 weights)
+    im2col = KernelCall(
         func="tq_conv_im2col_wide_s8" if wide else "tq_conv_im2col_s8",
         params_type="tq_conv_im2col_s8_params",
         header=FAST_HEADER,
-        sources=("conv/tq_conv_im2col_s8.c", "include/tq_gemm.h") + (("conv/tq_conv_im2col_wide_s8.c",) if wide else ()),
+        sources=("conv/tq_conv_im2col_s8.c", "conv/tq_gemm_segs_s8.c", "include/tq_gemm.h") + (("conv/tq_conv_im2col_wide_s8.c",) if wide else ()),
         params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm},
         inputs=[inp.index],
-        outputs=[out.index, scratch],
+        outputs=[out.index, -1],
         arrays=arrays,
         in_place="ring",
     )
+    if not wide and in_c % gemm["group"] == 0 and params["kh"] * params["kw"] <= MAX_TAPS:
+        # Whole groups of channels per tap: the dot products read the input in place (a scratch
+        # of in_c bytes instead of 4 k). im2col's copies cost fewer instructions than the tap
+        # segments, so plan_memory switches to it wherever its scratch leaves the arena as it is.
+        scratch = g.add_scratch(f"taps@{op.index}", -(-in_c // 8) * 8 + ring_bytes)
+        im2col.outputs[1] = scratch
+        return KernelCall(
+            func="tq_conv_taps_s8",
+            params_type="tq_conv_taps_s8_params",
+            header=FAST_HEADER,
+            sources=("conv/tq_conv_taps_s8.c", "conv/tq_gemm_segs_s8.c", "conv/tq_residual_add_s8.c", "include/tq_gemm.h"),
+            params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm,
+                    "res": dict(NO_RESIDUAL)},
+            inputs=[inp.index, -1],
+            outputs=[out.index, scratch],
+            arrays=arrays,
+            in_place="ring",
+            alt=(im2col, cols),
+        )
+    im2col.outputs[1] = g.add_scratch(f"im2col@{op.index}", cols + ring_bytes)
+    return im2col
 
 
 def ring_rows(params: dict) -> int:

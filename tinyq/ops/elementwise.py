@@ -16,6 +16,8 @@ import numpy as np
 from ..errors import UnsupportedModel
 from ..ir import Graph, Op
 from .base import (
+    ArrayRef,
+    ConstArray,
     KernelCall,
     activation_range,
     need,
@@ -117,17 +119,21 @@ def lower_add(g: Graph, op: Op) -> KernelCall:
     params = _add_params(g, op)
     flat = not params["shape"]["broadcast"]
     if flat and g.target is not None and g.target.kernels == "fast":
-        # Tabulating each input's rescale (2 x 256 values) pays once there are more elements than that.
+        # Tabulating each input's rescale (2 x 256 int32 of flash) pays once there are more elements.
         table = params["shape"]["size"] >= 1024
-        scratch = g.add_scratch(f"add-tables@{op.index}", 512 if table else 0, dtype="int32")
+        arrays = []
+        if table:
+            arrays = [ConstArray(f"t{j}", "int32_t", add_rescale_table(params[f"in{j}_offset"], LEFT_SHIFT, params[f"in{j}_mult"],
+                                                                      params[f"in{j}_shift"])) for j in (1, 2)]
         return KernelCall(
             func="tq_add_fast_s8",
-            params_type="tq_add_s8_params",
+            params_type="tq_add_fast_s8_params",
             header=HEADER,
             sources=("elementwise/tq_add_fast_s8.c",),
-            params=params,
+            params={"add": params, "t1": ArrayRef("t1") if table else 0, "t2": ArrayRef("t2") if table else 0},
             inputs=[op.inputs[0], op.inputs[1]],
-            outputs=[op.outputs[0], scratch],
+            outputs=[op.outputs[0]],
+            arrays=arrays,
             in_place="direct",  # reads element i of both inputs before writing element i
         )
     return KernelCall(
@@ -140,6 +146,35 @@ def lower_add(g: Graph, op: Op) -> KernelCall:
         outputs=[op.outputs[0]],
         in_place="direct" if flat else None,  # the flat loop reads element i before writing it
     )
+
+
+def _srdhm(a: np.ndarray, b: int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int64 arrays holding int32 values."""
+    ab = a.astype(np.int64) * np.int64(b)
+    nudge = np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
+    t = ab + nudge
+    q = np.where(t >= 0, t >> 31, -((-t) >> 31))  # C division by 2^31 truncates toward zero
+    return np.where((a == -(2**31)) & (b == -(2**31)), np.int64(2**31 - 1), q)
+
+
+def _rounding_divide_by_pot(x: np.ndarray, e: int) -> np.ndarray:
+    mask = (1 << e) - 1
+    rem = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (rem > threshold)
+
+
+def add_rescale_table(offset: int, left_shift: int, mult: int, shift: int) -> np.ndarray:
+    """The 256 values of one ADD input's rescale, indexed by byte + 128 (tq_add_fast_s8's t1/t2)."""
+    q = np.arange(-128, 128, dtype=np.int64)
+    return _rounding_divide_by_pot(_srdhm((q + offset) << left_shift, mult), -shift).astype(np.int32)
+
+
+def residual_tables(params: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(table of input k, table of the other input) for an ADD fused into a convolution."""
+    params = params.get("add", params)
+    t = [add_rescale_table(params[f"in{j}_offset"], params["left_shift"], params[f"in{j}_mult"], params[f"in{j}_shift"]) for j in (1, 2)]
+    return t[k], t[1 - k]
 
 
 # --------------------------------------------------------------------------- MUL

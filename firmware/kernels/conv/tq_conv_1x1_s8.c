@@ -7,7 +7,8 @@
 #define TQ_GEMM_PAIR tq_gemm_pair
 #endif
 
-tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
+tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
+                         int8_t *scratch)
 {
     const int32_t in_c = p->in.c, out_c = p->out.c;
     const int32_t pixels = p->out.n * p->out.h * p->out.w;
@@ -30,7 +31,16 @@ tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, in
             }
         }
         tq_interleave_pair(col[0], col[count - 1], p->gemm.k, p->gemm.group, scratch);
-        TQ_GEMM_PAIR(&p->gemm, scratch, output + (size_t)n * out_c, output + (size_t)(n + count - 1) * out_c);
+        {
+            /* With an ADD fused the pixels go to a stage first; the ADD then writes them (over the
+               residual, maybe). */
+            const size_t at = (size_t)n * out_c;
+            int8_t *const out0 = residual != NULL ? scratch + 2 * p->gemm.k : output + at;
+            TQ_GEMM_PAIR(&p->gemm, scratch, out0, out0 + (size_t)(count - 1) * out_c);
+            if (residual != NULL) {
+                tq_residual_add_s8(&p->res, out0, residual + at, output + at, count * out_c);
+            }
+        }
     }
     return TQ_OK;
 }

@@ -1,10 +1,12 @@
-/* CONV_2D through im2col columns and the shared matrix-product core (see tq_conv.h). */
+/* CONV_2D through im2col columns and the shared matrix-product core (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
 
-/* tq_conv_im2col_wide_s8.c builds this file again under its own name, reading int16 weights. */
+/*
+ * Two plain columns go to the shared segment product (one segment each). tq_conv_im2col_wide_s8.c
+ * builds this file again under its own name with TQ_GEMM_PAIR: int16 weights read interleaved pairs.
+ */
 #ifndef TQ_KERNEL_NAME
 #define TQ_KERNEL_NAME tq_conv_im2col_s8
-#define TQ_GEMM_PAIR tq_gemm_pair
 #endif
 
 /* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then zeros to k. */
@@ -46,13 +48,19 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
 {
     const int32_t k = p->gemm.k, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
     const int32_t pixels = p->out.n * out_h * out_w;
+#if defined(TQ_GEMM_PAIR)
     int8_t *const pair = scratch + 2 * k; /* scratch: two plain columns, their interleaved pair, the ring */
+    int8_t *const ring = scratch + 4 * k;
+#else
+    int8_t *const ring = scratch + 2 * k; /* scratch: two plain columns, the ring */
+    int32_t len = k;
+#endif
     int8_t *dst[2];
     tq_row_stage stage;
     int32_t b = 0, oy = 0, ox = 0;
     int32_t n;
 
-    tq_stage_init(&stage, scratch + 4 * k, p->ring_rows, out_w * out_c, p->in.w * p->in.c, out_h, p->pad_h, p->stride_h);
+    tq_stage_init(&stage, ring, p->ring_rows, out_w * out_c, p->in.w * p->in.c, out_h, p->pad_h, p->stride_h);
     for (n = 0; n < pixels; n += 2) {
         int32_t j;
         const int32_t count = pixels - n >= 2 ? 2 : 1;
@@ -71,8 +79,15 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
                 }
             }
         }
+#if defined(TQ_GEMM_PAIR)
         tq_interleave_pair(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);
         TQ_GEMM_PAIR(&p->gemm, pair, dst[0], dst[count - 1]);
+#else
+        {
+            const int8_t *a = scratch, *bcol = scratch + (count - 1) * k;
+            tq_gemm_segs_s8(&p->gemm, &a, &bcol, &len, 1, dst[0], dst[count - 1]);
+        }
+#endif
         for (j = 0; j < count; ++j) {
             if (row_done[j] >= 0) {
                 tq_stage_flush(&stage, img[j], row_done[j]);

@@ -62,26 +62,46 @@ static inline void tq_stage_flush(tq_row_stage *s, int8_t *out_b, int32_t done)
     }
 }
 
+/*
+ * An ADD fused after a convolution (the fuse_residual pass): out = ADD(conv, residual) with
+ * tq_add_s8's arithmetic, each input's rescale (x + offset) << left_shift, requantized, tabulated
+ * at generation time (256 int32 per input, in flash, indexed by the signed byte). The convolution
+ * writes a pixel's channels to a stage first, so `out` may be the residual itself.
+ */
+typedef struct {
+    const int32_t *t_conv;  /* [256] at +128: the convolution's output byte; NULL: no ADD fused */
+    const int32_t *t_res;   /* [256] at +128: the residual byte */
+    int32_t out_mult, out_rsh, out_offset, act_min, act_max;
+} tq_residual_s8;
+
+/* out[i] = ADD(y[i], x[i]) for i < n; out may be x. */
+void tq_residual_add_s8(const tq_residual_s8 *r, const int8_t *y, const int8_t *x, int8_t *out, int32_t n);
+
 /**
  * CONV_2D with a 1x1 filter over channels that are a multiple of the group: the channels of two
- * input pixels are interleaved into `scratch` (2 * gemm.k bytes) and multiplied with the weight
- * rows. gemm.k == in.c; any stride.
+ * input pixels are interleaved into `scratch` and multiplied with the weight rows. gemm.k == in.c;
+ * any stride.
  */
 typedef struct {
     tq_dims in;
     tq_dims out;
     int32_t stride_h, stride_w;
     tq_gemm_s8_params gemm;
+    tq_residual_s8 res;     /* an ADD fused after it (res.t_conv != NULL): then `residual` is its other input */
 } tq_conv_1x1_s8_params;
 
-tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
-tq_status tq_conv_1x1_wide_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
+/* `scratch`: 2 * gemm.k bytes, then 2 * out.c when an ADD is fused. */
+tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
+                         int8_t *scratch);
+tq_status tq_conv_1x1_wide_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
+                              int8_t *scratch);
 
 /**
  * CONV_2D, one group, any filter: two output pixels at a time are gathered (im2col) into
  * `scratch` as [kh][kw][in.c] columns, padding taps set to in_zp and the tail up to gemm.k to 0,
- * interleaved, and multiplied with the weight rows. `scratch` holds 4 * gemm.k bytes, then
- * ring_rows output rows when the output overwrites the input (see tq_row_stage).
+ * and multiplied with the weight rows (tq_gemm_segs_s8). `scratch` holds 2 * gemm.k bytes (4 *
+ * gemm.k for the _wide twin, which interleaves them), then ring_rows output rows when the output
+ * overwrites the input (see tq_row_stage).
  */
 typedef struct {
     tq_dims in;
@@ -97,6 +117,30 @@ typedef struct {
 
 tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
 tq_status tq_conv_im2col_wide_s8(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
+
+/**
+ * CONV_2D, one group, any filter, input channels a multiple of the group: the dot products read
+ * each tap's in.c bytes where they are (no im2col copy); taps outside the image read a row of input
+ * zero points. Two output pixels at a time. `scratch`: in.c zero points (rounded up to 8 bytes),
+ * 2 * out.c bytes of stage when an ADD is fused, then ring_rows output rows (tq_row_stage).
+ * kh * kw <= TQ_CONV_MAX_TAPS.
+ */
+#define TQ_CONV_MAX_TAPS 64
+typedef struct {
+    tq_dims in;
+    tq_dims out;
+    int32_t kh, kw;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_h, pad_w;
+    int32_t in_zp;
+    int32_t ring_rows;
+    tq_gemm_s8_params gemm; /* gemm.k == kh * kw * in.c */
+    tq_residual_s8 res;
+} tq_conv_taps_s8_params;
+
+tq_status tq_conv_taps_s8(const tq_conv_taps_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
+                          int8_t *scratch);
 
 /**
  * DEPTHWISE_CONV_2D with depth multiplier 1, channels four at a time (SXTB16 + SMLABB/SMLATT on the

@@ -47,11 +47,18 @@ tq_status tq_add_s8(const tq_add_s8_params *p, const int8_t *in1, const int8_t *
 
 /*
  * ADD with equal input shapes (shape.broadcast == 0), the same bits as tq_add_s8 through the
- * one-step tq_requantize_rs (ADD's shifts are all <= 0). `scratch` (512 int32, or NULL for small
- * tensors) holds both inputs' rescaled values per byte, computed once per call. `out` may be
- * either input.
+ * one-step tq_requantize_rs (ADD's shifts are all <= 0). From 1,024 elements on, each input's
+ * rescaled value per byte comes from a table made at generation time (t1, t2: 256 int32 in flash,
+ * indexed by byte + 128); below, t1 == t2 == NULL and all three requantizations are computed.
+ * `out` may be either input.
  */
-tq_status tq_add_fast_s8(const tq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t *scratch);
+typedef struct {
+    tq_add_s8_params add;
+    const int32_t *t1;
+    const int32_t *t2;
+} tq_add_fast_s8_params;
+
+tq_status tq_add_fast_s8(const tq_add_fast_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
 /**
  * MUL: (in1 + in1_offset) * (in2 + in2_offset) scaled by out_mult/out_shift
