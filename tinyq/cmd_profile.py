@@ -22,7 +22,7 @@ from .verify import load_labels
 def profile_cmd(
     build_dir: Path = typer.Argument(..., help="A build directory from `tinyq build`.", show_default=False),
     board: Optional[str] = typer.Option(None, "--board", "-b", help="Board (defaults to the build's; must match it)."),
-    port: Optional[str] = typer.Option(None, "--port", "-p", help="Serial port of a running board (a device path or socket://HOST:PORT). Emulated boards need none: QEMU is started."),
+    port: Optional[str] = typer.Option(None, "--port", "-p", help="Serial port of a running board (a device path or socket://HOST:PORT). Without it, a USB board is found by its USB ids and an emulated one runs in QEMU."),
     runs: int = typer.Option(5, "--runs", "-n", min=1, help="Inferences to run (random inputs); cycles are the median."),
     inputs: Optional[Path] = typer.Option(
         None, "--inputs",

@@ -86,9 +86,9 @@ def open_device(build_dir: Path, board: Board, port: str | None = None, baud: in
     qemu = None
     link = None
     try:
+        if port is None and not board.emulated:
+            port = console_port(board)
         if port is None:
-            if not board.emulated:
-                raise BadInput(f"board {board.name} is real hardware: give its serial port with --port (e.g. /dev/ttyACM0)")
             qemu = Qemu(Path(build_dir) / ELF, board).start()
             link = Link(qemu.url, baud or board.console["baud"])
             dut = Dut(link)
@@ -103,6 +103,23 @@ def open_device(build_dir: Path, board: Board, port: str | None = None, baud: in
             link.close()
         if qemu is not None:
             qemu.stop()
+
+
+def console_port(board: Board) -> str:
+    """The serial port of a plugged-in `board`, found by the USB ids its console enumerates with."""
+    from .samba import find_ports
+
+    if not board.usb_ids:
+        raise BadInput(f"board {board.name}'s console is a UART on your own adapter: give its serial port with --port (e.g. /dev/ttyUSB0)")
+    found = find_ports(board.usb_ids)
+    if not found:
+        raise BadInput(
+            f"no {board.name} found on USB (looked for {', '.join(board.usb_ids)}): plug it in and flash it "
+            f"(`tinyq flash BUILD`), or give its serial port with --port"
+        )
+    if len(found) > 1:
+        raise BadInput(f"{len(found)} ports look like a {board.name} ({', '.join(found)}): choose one with --port")
+    return found[0]
 
 
 def resolve_board(manifest: dict, board_name: str | None) -> Board:
