@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .boards import Board
+from .boards import Board, get_board
 from .codegen import _env, write as write_library
 from .compiler import generate_library
 from .errors import BadInput, CheckFailed, ToolMissing
@@ -345,3 +345,13 @@ def load_manifest(build_dir: Path) -> dict:
         return json.loads(p.read_text())
     except json.JSONDecodeError:
         raise BadInput(f"{p} is corrupt: rebuild with `tinyq build`") from None
+
+
+def resolve_board(manifest: dict, board_name: str | None) -> Board:
+    """The build's board; --board (a name or a board file) must be the one it was built for."""
+    if board_name is None:
+        return get_board(manifest["board"])
+    b = get_board(board_name)
+    if b.name != manifest["board"]:
+        raise BadInput(f"this build is for {manifest['board']}, not {b.name}: rebuild with `tinyq build MODEL --board {board_name}`")
+    return b

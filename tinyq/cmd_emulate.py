@@ -8,11 +8,10 @@ from typing import Optional
 
 import typer
 
-from .build import ELF, load_manifest
+from .build import ELF, load_manifest, resolve_board
 from .cli import app, out
 from .emulator import Qemu
 from .errors import BadInput, CheckFailed
-from .profile import resolve_board
 
 
 @app.command("emulate")

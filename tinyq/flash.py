@@ -26,8 +26,8 @@ from typing import Any, Callable
 
 from . import samba as sb
 from . import uf2
-from .boards import Board, get_board
-from .build import ELF, load_manifest
+from .boards import Board
+from .build import ELF, load_manifest, resolve_board
 from .errors import BadInput, CheckFailed, ToolMissing
 
 TOOLS = ("samba", "bossac", "openocd", "st-flash", "uf2")
@@ -64,23 +64,6 @@ class FlashResult:
         d["address"] = f"{self.address:#010x}"
         d["seconds"] = round(self.seconds, 3)
         return d
-
-
-def resolve_board(manifest: dict, board_name: str | None) -> Board:
-    """The build's board; --board (a name or a board file) must be the one it was built for."""
-    if board_name is None:
-        return get_board(manifest["board"])
-    b = get_board(board_name)
-    if b.name != manifest["board"]:
-        raise BadInput(f"this build is for {manifest['board']}, not {b.name}: rebuild with `tinyq build MODEL --board {board_name}`")
-    return b
-
-
-def board_usb_ids(board: Board) -> list[str]:
-    ids = getattr(board, "usb_ids", None)
-    if ids is None:
-        ids = board.to_json().get("usb_ids")
-    return list(ids or [])
 
 
 def nothing_to_flash(board: Board, build_dir: Path) -> BadInput:
@@ -192,7 +175,7 @@ def serial_port(board: Board, port: str | None) -> str:
         boot = sb.find_ports(boot_ids)
         if boot:
             return boot[0]  # in its bootloader already (double-tapped reset)
-        app_ids = board_usb_ids(board)
+        app_ids = list(board.usb_ids)
         app = sb.find_ports(app_ids)
         if not app:
             looked = ", ".join(app_ids + boot_ids) or "no USB ids in the board file"

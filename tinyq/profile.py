@@ -15,8 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .boards import Board, get_board
-from .build import ELF, MODEL_COPY, load_manifest
+from .boards import Board
+from .build import ELF, MODEL_COPY, load_manifest, resolve_board
 from .compiler import compile_tflite
 from .device import Dut, DeviceError, Link
 from .emulator import Qemu
@@ -120,14 +120,6 @@ def console_port(board: Board) -> str:
     if len(found) > 1:
         raise BadInput(f"{len(found)} ports look like a {board.name} ({', '.join(found)}): choose one with --port")
     return found[0]
-
-
-def resolve_board(manifest: dict, board_name: str | None) -> Board:
-    if board_name is not None and board_name != manifest["board"]:
-        raise BadInput(
-            f"this build is for {manifest['board']}, not {board_name}: rebuild with `tinyq build MODEL --board {board_name}`"
-        )
-    return get_board(manifest["board"])
 
 
 def pack_inputs(manifest: dict, arrays: list[np.ndarray]) -> bytes:

@@ -357,8 +357,8 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     )
     if not wide and in_c % gemm["group"] == 0 and params["kh"] * params["kw"] <= MAX_TAPS:
         # Whole groups of channels per tap: the dot products read the input in place (a scratch
-        # of in_c bytes instead of 4 k). im2col's copies cost fewer instructions than the tap
-        # segments, so plan_memory switches to it wherever its scratch leaves the arena as it is.
+        # of in_c bytes instead of two columns). im2col's copies cost fewer instructions than the
+        # tap segments, so plan_memory switches to it wherever its scratch leaves the arena as it is.
         scratch = g.add_scratch(f"taps@{op.index}", -(-in_c // 8) * 8 + ring_bytes)
         im2col.outputs[1] = scratch
         return KernelCall(

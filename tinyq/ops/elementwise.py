@@ -171,8 +171,7 @@ def add_rescale_table(offset: int, left_shift: int, mult: int, shift: int) -> np
 
 
 def residual_tables(params: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(table of input k, table of the other input) for an ADD fused into a convolution."""
-    params = params.get("add", params)
+    """(table of input k, table of the other input) for an ADD (its _add_params) fused into a convolution."""
     t = [add_rescale_table(params[f"in{j}_offset"], params["left_shift"], params[f"in{j}_mult"], params[f"in{j}_shift"]) for j in (1, 2)]
     return t[k], t[1 - k]
 

@@ -70,14 +70,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
             tq_im2col(p, input, b, oy, ox, scratch + j * k);
             img[j] = output + (size_t)b * out_h * out_w * out_c;
             dst[j] = tq_stage_row(&stage, img[j], oy) + (size_t)ox * out_c;
-            if (++ox == out_w) {
-                row_done[j] = oy;
-                ox = 0;
-                if (++oy == out_h) {
-                    oy = 0;
-                    ++b;
-                }
-            }
+            row_done[j] = tq_next_pixel(&b, &oy, &ox, out_h, out_w);
         }
 #if defined(TQ_GEMM_PAIR)
         tq_interleave_pair(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);

@@ -71,14 +71,7 @@ tq_status tq_conv_taps_s8(const tq_conv_taps_s8_params *p, const int8_t *input, 
             tq_taps(p, input, scratch, b, oy, ox, taps[j]);
             img[j] = output + (size_t)b * out_h * out_w * out_c;
             dst[j] = tq_stage_row(&rows, img[j], oy) + (size_t)ox * out_c;
-            if (++ox == out_w) {
-                row_done[j] = oy;
-                ox = 0;
-                if (++oy == out_h) {
-                    oy = 0;
-                    ++b;
-                }
-            }
+            row_done[j] = tq_next_pixel(&b, &oy, &ox, out_h, out_w);
         }
         segs = tq_segments(taps[0], taps[count - 1], ntaps, in_c, sa, sb, len);
         if (residual != NULL) { /* never ring-staged: the output goes at its place (maybe over the residual) */

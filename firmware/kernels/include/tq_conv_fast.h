@@ -34,6 +34,21 @@ static inline void tq_stage_init(tq_row_stage *s, int8_t *ring, int32_t rows, in
     s->flushed = 0;
 }
 
+/* Step (b, oy, ox) to the next output pixel; returns the row just finished, or -1 inside a row. */
+static inline int32_t tq_next_pixel(int32_t *b, int32_t *oy, int32_t *ox, int32_t out_h, int32_t out_w)
+{
+    const int32_t row = *oy;
+    if (++*ox < out_w) {
+        return -1;
+    }
+    *ox = 0;
+    if (++*oy == out_h) {
+        *oy = 0;
+        ++*b;
+    }
+    return row;
+}
+
 /* Where output row oy of the image at out_b is computed. */
 static inline int8_t *tq_stage_row(const tq_row_stage *s, int8_t *out_b, int32_t oy)
 {

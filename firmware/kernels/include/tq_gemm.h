@@ -406,12 +406,6 @@ static inline void tq_gemm_pair(const tq_gemm_s8_params *g, const int8_t *cols, 
     }
 }
 
-/* tq_gemm_pair in one copy, clamping to act_min..act_max always: for kernels that run few outputs. */
-static inline void tq_gemm_pair_clamped(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
-{
-    tq_gemm_pair_impl(g, cols, out0, out1, 0, 0);
-}
-
 /* tq_gemm_pair from int16 weights (g->weights16), for the *_wide_s8 kernels. */
 static inline void tq_gemm_pair_wide(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
 {
