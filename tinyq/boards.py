@@ -50,6 +50,7 @@ class Board:
     console_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     console_name: str = DEFAULT_CONSOLE  # which console `console` is: the default or a console_options key
     usb_ids: tuple[str, ...] = ()
+    renode: dict[str, Any] | None = None  # {"platform", "cpu", "uart", "console"}: how Renode models it
 
     @property
     def emulated(self) -> bool:
@@ -123,7 +124,7 @@ def load_board_file(path: Path) -> Board:
     if data["name"] != path.stem:
         raise BadInput(f"{path}: name '{data['name']}' differs from the file name: rename one of them")
     m = data["memory"]
-    return Board(
+    board = Board(
         name=data["name"],
         description=data["description"],
         core=data["core"],
@@ -145,7 +146,12 @@ def load_board_file(path: Path) -> Board:
         boot2=data.get("boot2"),
         console_options={k: dict(v) for k, v in data.get("console_options", {}).items()},
         usb_ids=tuple(data.get("usb_ids", [])),
+        renode=data.get("renode"),
     )
+    if board.renode and board.renode["console"] not in board.consoles:
+        raise BadInput(f"{path}: renode/console '{board.renode['console']}' is not one of the board's consoles "
+                       f"({', '.join(board.consoles)}): name one of them")
+    return board
 
 
 def board_files() -> list[Path]:
