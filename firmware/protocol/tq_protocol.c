@@ -533,34 +533,45 @@ static void dispatch(char *line)
     }
 }
 
-void tq_protocol_run(void)
+/* The command being received: characters up to the next '%'. */
+static uint32_t cmd_len;
+static int cmd_too_long;
+
+void tq_protocol_start(void)
 {
     put_line("m-timestamp-mode-performance");
     put_lap();
     put_line("m-init-done");
     put_line("m-ready");
-    uint32_t len = 0;
-    int too_long = 0;
-    for (;;) {
-        const int c = tq_getc();
-        if (c == '%') {
-            cmd[len] = '\0';
-            if (too_long) {
-                put_str("e-[Command too long: at most ");
-                put_u64(TQ_CMD_MAX);
-                put_line(" characters]");
-            } else {
-                dispatch(cmd);
-            }
-            put_line("m-ready");
-            len = 0;
-            too_long = 0;
-        } else if (c == '\r' || c == '\n' || c == '\0') {
-            continue;
-        } else if (len < TQ_CMD_MAX) {
-            cmd[len++] = (char)c;
+}
+
+void tq_protocol_feed(int c)
+{
+    if (c == '%') {
+        cmd[cmd_len] = '\0';
+        if (cmd_too_long) {
+            put_str("e-[Command too long: at most ");
+            put_u64(TQ_CMD_MAX);
+            put_line(" characters]");
         } else {
-            too_long = 1;
+            dispatch(cmd);
         }
+        put_line("m-ready");
+        cmd_len = 0;
+        cmd_too_long = 0;
+    } else if (c == '\r' || c == '\n' || c == '\0') {
+        return;
+    } else if (cmd_len < TQ_CMD_MAX) {
+        cmd[cmd_len++] = (char)c;
+    } else {
+        cmd_too_long = 1;
+    }
+}
+
+void tq_protocol_run(void)
+{
+    tq_protocol_start();
+    for (;;) {
+        tq_protocol_feed(tq_getc());
     }
 }

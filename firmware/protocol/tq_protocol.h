@@ -24,6 +24,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* What the generated glue (tq_fw_model.c) tells the protocol about the model and board. */
 typedef struct {
     const char *model;        /* the generated library's NAME */
@@ -48,7 +52,17 @@ extern const tq_fw_model tq_fw_model_info;
 /* Generated: run the model once on tq_fw_model_info.input; 0 on success. */
 int tq_fw_invoke(void);
 
-/* Serve commands forever. */
+/* The boot banner (m-timestamp-mode-performance, m-lap-us, m-init-done, m-ready). */
+void tq_protocol_start(void);
+
+/* One received byte: a command runs, and its reply ends with m-ready, when its '%' arrives. */
+void tq_protocol_feed(int c);
+
+/* The banner, then serve commands from tq_getc forever (firmware/main.c). */
 void tq_protocol_run(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TQ_PROTOCOL_H */
