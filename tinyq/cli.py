@@ -67,7 +67,7 @@ def _register_commands() -> None:
     # Importing a command module registers its verb on `app`.
     import importlib
 
-    for name in ("convert", "generate", "verify", "analyze", "boards", "build", "flash", "emulate", "profile", "bench"):
+    for name in ("convert", "generate", "verify", "analyze", "boards", "build", "flash", "emulate", "profile", "bench", "export"):
         importlib.import_module(f"tinyq.cmd_{name}")
 
 
