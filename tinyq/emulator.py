@@ -34,7 +34,47 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Qemu:
+class EmulatorProcess:
+    """An emulator running in the background, its output drained into `log` (Qemu, renode.RenodeProcess).
+
+    Subclasses set `proc` (stdout a pipe) in their start() and `_stderr = []` in __init__."""
+
+    STOP_TIMEOUT = 5.0  # seconds between terminate and kill
+
+    proc: subprocess.Popen | None
+    _stderr: list[str]
+
+    def _start_draining(self) -> None:
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc and self.proc.stdout
+        for line in self.proc.stdout:
+            self._stderr.append(line.rstrip())
+
+    @property
+    def log(self) -> list[str]:
+        return list(self._stderr)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=self.STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc = None
+
+
+class Qemu(EmulatorProcess):
     """One QEMU process running a firmware ELF; `url` is what pyserial opens."""
 
     def __init__(self, elf: Path, board: Board, serial: str = "tcp"):
@@ -68,7 +108,7 @@ class Qemu:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if self.serial == "pty":
             self.url = self._wait_for_pty()
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._start_draining()
         if self.serial != "pty":
             self._wait_listening(port)
         return self
@@ -99,30 +139,6 @@ class Qemu:
             time.sleep(0.02)
         self.stop()
         raise CheckFailed(f"QEMU did not open its serial port on 127.0.0.1:{port} within {timeout:.0f} s")
-
-    def _drain(self) -> None:
-        assert self.proc and self.proc.stdout
-        for line in self.proc.stdout:
-            self._stderr.append(line.rstrip())
-
-    @property
-    def log(self) -> list[str]:
-        return list(self._stderr)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
     def __enter__(self) -> "Qemu":
         return self.start()
