@@ -45,17 +45,22 @@ def emulate_cmd(
     if write_only or test:
         raise BadInput("--write-only and --test are for --engine renode: add it, or drop them")
     q = Qemu(Path(build_dir) / ELF, b, serial=serial or "pty").start()
+    _serve(q, "QEMU", f"{b.name}: QEMU {b.emulator['machine']} running {build_dir}/{ELF}")
+
+
+def _serve(proc, engine: str, banner: str) -> None:
+    """Print where the console is and keep the emulator running until Ctrl-C."""
     try:
-        out.print(f"{b.name}: QEMU {b.emulator['machine']} running {build_dir}/{ELF}")
-        out.print(f"serial port: {q.url}")
+        out.print(banner)
+        out.print(f"serial port: {proc.url}")
         out.print("Ctrl-C stops it", style="dim")
-        while q.alive():
+        while proc.alive():
             time.sleep(0.2)
-        raise CheckFailed(f"QEMU stopped on its own: {' | '.join(q.log[-3:]) or 'no output'}")
+        raise CheckFailed(f"{engine} stopped on its own: {' | '.join(proc.log[-3:]) or 'no output'}")
     except KeyboardInterrupt:
         out.print("stopped")
     finally:
-        q.stop()
+        proc.stop()
 
 
 def _renode(build_dir: Path, b, board_opt: Optional[str], serial: Optional[str], write_only: bool, test: bool) -> None:
@@ -80,14 +85,4 @@ def _renode(build_dir: Path, b, board_opt: Optional[str], serial: Optional[str],
         return
     port = int(serial[4:]) if serial else free_port()
     r = renode.RenodeProcess(scripts, port).start()
-    try:
-        out.print(f"{b.name}: Renode {b.renode['platform']} running {build_dir}/{ELF}")
-        out.print(f"serial port: {r.url}")
-        out.print("Ctrl-C stops it", style="dim")
-        while r.alive():
-            time.sleep(0.2)
-        raise CheckFailed(f"renode stopped on its own: {' | '.join(r.log[-3:]) or 'no output'}")
-    except KeyboardInterrupt:
-        out.print("stopped")
-    finally:
-        r.stop()
+    _serve(r, "renode", f"{b.name}: Renode {b.renode['platform']} running {build_dir}/{ELF}")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from . import __version__
 from .boards import Board, all_boards
 from .build import ELF, MODEL_COPY, load_manifest
 from .codegen import _env
+from .emulator import EmulatorProcess, _is_listening
 from .errors import BadInput, CheckFailed, ToolMissing
 from .fileio import write_text
 
@@ -194,15 +194,17 @@ def failure_summary(run: RobotRun) -> str:
     return " | ".join((bad or run.log)[-3:]) or "no output"
 
 
-class RenodeProcess:
+class RenodeProcess(EmulatorProcess):
     """Renode running the .resc with the board's console on a raw TCP socket (`url` for pyserial)."""
+
+    STOP_TIMEOUT = 10.0
 
     def __init__(self, scripts: Scripts, port: int):
         self.scripts = scripts
         self.port = port
         self.url = f"socket://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-        self._log: list[str] = []
+        self.proc = None
+        self._stderr = []
 
     def command(self) -> list[str]:
         return [
@@ -214,45 +216,17 @@ class RenodeProcess:
         ]
 
     def start(self, timeout: float = 60.0) -> "RenodeProcess":
-        from .emulator import _is_listening
-
         # stdin stays an open pipe: the --console monitor reads it and must not see end-of-file.
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._start_draining()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 time.sleep(0.1)
-                raise CheckFailed(f"renode exited with code {self.proc.returncode}: {' | '.join(self._log[-3:]) or 'no output'}")
+                raise CheckFailed(f"renode exited with code {self.proc.returncode}: {' | '.join(self.log[-3:]) or 'no output'}")
             if _is_listening(self.port):
                 return self
             time.sleep(0.05)
         self.stop()
         raise CheckFailed(f"renode did not open the console socket on 127.0.0.1:{self.port} within {timeout:.0f} s")
-
-    def _drain(self) -> None:
-        assert self.proc and self.proc.stdout
-        for line in self.proc.stdout:
-            self._log.append(line.rstrip())
-
-    @property
-    def log(self) -> list[str]:
-        return list(self._log)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc = None
