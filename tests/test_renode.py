@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinyq import renode as rn
 from tinyq.boards import get_board
 from tinyq.build import build, load_manifest
 from tinyq.errors import BadInput
 from tinyq.reference import Reference
-from tinyq import renode as rn
 
 from .conftest import ROOT, TINYQ, shared_model
 
