@@ -22,3 +22,10 @@ MODEL_TFLITE = typer.Argument(..., help="A full-int8 .tflite model (from `tinyq 
 
 def model_arg(help_text: str = "A full-int8 .tflite model (from `tinyq convert`).") -> Path:
     return typer.Argument(..., help=help_text, show_default=False)
+
+
+CALIB = typer.Option(
+    None, "--calib", "-c",
+    help="Calibration inputs: .npy (samples first) or .npz (one array per input, by name or order, or key 'x').",
+)
+CALIB_LIMIT = typer.Option(None, "--calib-limit", help="Use only the first N calibration samples.")
