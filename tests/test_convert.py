@@ -181,9 +181,10 @@ def test_json_keys(work, capsys):
     d = work["dir"]
     r = _convert_json(capsys, d / "m.keras", "-c", d / "calib.npy", "-o", d / "j.tflite")
     assert set(r) == {
-        "model", "format", "output", "float_io", "calibration", "float_bytes", "tflite_bytes",
-        "inputs", "outputs", "ops", "eval",
+        "model", "format", "mode", "output", "float_io", "calibration", "float_bytes", "tflite_bytes",
+        "inputs", "outputs", "ops", "weights", "eval",
     }
+    assert r["mode"] == "int8" and r["weights"] == {"int8": 3}  # conv, depthwise and dense kernels
     assert r["tflite_bytes"] == (d / "j.tflite").stat().st_size
     assert r["float_bytes"] == work["model"].count_params() * 4
     assert r["eval"] is None

@@ -465,6 +465,17 @@ def load_calibration(path: Path | str, inputs: list[TensorInfo], limit: int | No
     return _check_samples(picked, inputs, path, "calibration")
 
 
+def read_calibration_arrays(path: Path | str, limit: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a calibration file, cut to the first `limit` samples and checked before any model loads."""
+    if limit is not None and limit < 1:
+        raise BadInput(f"--calib-limit {limit}: give a positive number of samples")
+    arrays = read_arrays(path, "calibration")
+    if limit is not None:
+        arrays = {k: v[:limit] if v.ndim else v for k, v in arrays.items()}
+    check_arrays_early(arrays, path, "calibration")
+    return arrays
+
+
 def check_arrays_early(arrays: dict[str, np.ndarray], path: Path | str, what: str) -> None:
     """Model-independent checks (emptiness, numbers, NaN) so they fail before TensorFlow loads."""
     path = Path(path)
@@ -488,44 +499,63 @@ def check_arrays_early(arrays: dict[str, np.ndarray], path: Path | str, what: st
 # ----------------------------------------------------------------------------- conversion
 
 
-def convert_keras(model, calib: Sequence[np.ndarray], float_io: bool = False) -> bytes:
-    """Quantize an in-memory Keras model. `calib` holds one array per model input, samples first."""
+def convert_keras(model, calib: Sequence[np.ndarray] | None, float_io: bool = False, mode: str = "int8") -> bytes:
+    """Convert an in-memory Keras model. `calib` (int8 only) holds one array per model input, samples first."""
     inputs = [TensorInfo(name=_kname(t, i, "input"), shape=_kshape(t)) for i, t in enumerate(model.inputs)]
     outputs = [TensorInfo(name=_kname(t, i, "output"), shape=_kshape(t)) for i, t in enumerate(model.outputs)]
     lm = LoadedModel(path=Path("the Keras model"), format="keras", inputs=inputs, outputs=outputs, param_bytes=0, keras_model=model)
     _check_static(lm)
-    return convert_model(lm, [np.asarray(c, dtype=np.float32) for c in calib], float_io=float_io)
+    samples = [np.asarray(c, dtype=np.float32) for c in calib] if calib is not None else None
+    return convert_model(lm, samples, float_io=float_io, mode=mode)
 
 
-def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray], float_io: bool = False,
-                  progress: Progress | None = None, quiet: bool = True) -> bytes:
-    """Full-integer quantization of a loaded model; returns the .tflite bytes (checked full-integer)."""
+MODES = ("int8", "dynamic", "float16")  # what `tinyq convert --mode` writes; "float" is for tinyq's own use
+_MODE_WORDS = {
+    "int8": "quantize this model to int8",
+    "dynamic": "convert this model with dynamic-range quantization",
+    "float16": "convert this model to float16",
+    "float": "convert this model to a float .tflite",
+}
+
+
+def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray] | None, float_io: bool = False,
+                  progress: Progress | None = None, quiet: bool = True, mode: str = "int8") -> bytes:
+    """Convert a loaded model; returns the .tflite bytes.
+
+    int8: full-integer quantization from `calib` (checked full-integer). dynamic: int8 weights, float
+    activations. float16: float16 weights. float: no optimization (the float reference of `tinyq analyze`).
+    """
+    if mode not in (*MODES, "float"):
+        raise BadInput(f"--mode {mode}: give one of {', '.join(MODES)}")
     with quiet_stderr(quiet):
         tf = _tf()
-        fn = lm.frozen_function()
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
-        n = int(calib[0].shape[0])
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([lm.frozen_function()])
+        if mode != "float":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if mode == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if mode == "int8":
+            n = int(calib[0].shape[0])
 
-        def representative() -> Iterable[list[np.ndarray]]:
-            for i in range(n):
-                yield [np.asarray(a[i : i + 1], dtype=np.float32) for a in calib]
-                if progress:
-                    progress(1)
+            def representative() -> Iterable[list[np.ndarray]]:
+                for i in range(n):
+                    yield [np.asarray(a[i : i + 1], dtype=np.float32) for a in calib]
+                    if progress:
+                        progress(1)
 
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if not float_io:
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if not float_io:
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
         try:
             data = bytes(converter.convert())
         except Exception as e:
-            raise UnsupportedModel(
-                f"{lm.path}: TensorFlow cannot quantize this model to int8 ({_converter_reason(e)}): "
-                "replace the layer with int8-friendly ones (Conv, Dense, pooling, ReLU, Softmax, ...)"
-            ) from None
-    check_full_integer(data, float_io=float_io, origin=str(lm.path))
+            fix = ("replace the layer with int8-friendly ones (Conv, Dense, pooling, ReLU, Softmax, ...)" if mode == "int8"
+                   else "replace the layer with builtin Keras layers")
+            raise UnsupportedModel(f"{lm.path}: TensorFlow cannot {_MODE_WORDS[mode]} ({_converter_reason(e)}): {fix}") from None
+    if mode == "int8":
+        check_full_integer(data, float_io=float_io, origin=str(lm.path))
     return data
 
 
@@ -561,6 +591,7 @@ class TfliteSummary:
     ops: dict[str, int]
     inputs: list[EdgeInfo]
     outputs: list[EdgeInfo]
+    weights: dict[str, int] = field(default_factory=dict)  # constant tensors read by ops, by type (shape constants aside)
 
 
 def summarize_tflite(data: bytes) -> TfliteSummary:
@@ -571,10 +602,20 @@ def summarize_tflite(data: bytes) -> TfliteSummary:
     kinds = op_names()
     types = type_names()
     ops: dict[str, int] = {}
+    consts: set[int] = set()
     for o in sg.operators or []:
         code = model.operatorCodes[o.opcodeIndex]
         kind = kinds.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "?")
         ops[kind] = ops.get(kind, 0) + 1
+        for i in o.inputs if o.inputs is not None else []:
+            b = sg.tensors[i].buffer if i >= 0 else 0
+            if 0 < b < len(model.buffers or []) and (model.buffers[b].data is not None or (model.buffers[b].offset or 0) > 1):
+                consts.add(int(i))
+    weights: dict[str, int] = {}
+    for i in consts:
+        t = types.get(sg.tensors[i].type, f"type{sg.tensors[i].type}")
+        if t not in ("int32", "int64"):  # shapes, axes and int32 biases are not what a mode changes
+            weights[t] = weights.get(t, 0) + 1
 
     def edge(i: int) -> EdgeInfo:
         t = sg.tensors[i]
@@ -588,7 +629,8 @@ def summarize_tflite(data: bytes) -> TfliteSummary:
             zero_point=int(q.zeroPoint[0]) if has_q and q.zeroPoint is not None and len(q.zeroPoint) else None,
         )
 
-    return TfliteSummary(ops=ops, inputs=[edge(i) for i in sg.inputs], outputs=[edge(i) for i in sg.outputs])
+    return TfliteSummary(ops=ops, inputs=[edge(i) for i in sg.inputs], outputs=[edge(i) for i in sg.outputs],
+                         weights=dict(sorted(weights.items())))
 
 
 def check_full_integer(data: bytes, float_io: bool = False, origin: str = "the model") -> None:
@@ -767,10 +809,7 @@ def evaluate(lm: LoadedModel, data: bytes, ev: EvalData, progress: Progress | No
 def convert_file(model: Path | str, calib: Path | str, calib_limit: int | None = None, float_io: bool = False,
                  quiet: bool = True) -> bytes:
     """File to file without the report: what `tinyq build MODEL.keras --calib` runs first."""
-    arrays = read_arrays(calib, "calibration")
-    if calib_limit is not None:
-        arrays = {k: v[:calib_limit] if v.ndim else v for k, v in arrays.items()}
-    check_arrays_early(arrays, calib, "calibration")
+    arrays = read_calibration_arrays(calib, calib_limit)
     lm = load_model(model, quiet=quiet)
     samples = load_calibration(calib, lm.inputs, arrays=arrays)
     return convert_model(lm, samples, float_io=float_io, quiet=quiet)

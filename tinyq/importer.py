@@ -103,7 +103,8 @@ def _quant(t) -> Quant | None:
 
 
 def import_model(path: Path) -> Graph:
-    """Read `path` into a Graph. Only structure is checked here; tinyq.check validates types."""
+    """Read `path` into a Graph. Structure is checked here, and the two TFLite modes that dequantize
+    weights at run time (dynamic-range, float16) are named; passes.check_types validates the rest."""
     model, buf = read_model(path)
     path = Path(path)
     if len(model.subgraphs) > 1:
@@ -161,7 +162,7 @@ def import_model(path: Path) -> Graph:
                 raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names tensor {x}: re-export the model")
         ops.append(Op(index=k, kind=kind, inputs=ins, outputs=outs, options=o.builtinOptions))
 
-    return Graph(
+    g = Graph(
         tensors=tensors,
         ops=ops,
         inputs=[int(x) for x in sg.inputs],
@@ -169,6 +170,48 @@ def import_model(path: Path) -> Graph:
         name="model",
         source_sha256=hashlib.sha256(buf).hexdigest(),
     )
+    reject_runtime_dequantization(g, path)
+    return g
+
+
+def quant_mode(g: Graph) -> str:
+    """Which TFLite variant the graph is: "float16" (float16 weights, DEQUANTIZE to float32 at run time),
+    "dynamic" (int8 weights, float activations), "float" or "int8" (the rest, checked by check_types)."""
+
+    def float_activation(i: int) -> bool:
+        return i >= 0 and not g.tensor(i).is_const and g.tensor(i).dtype == "float32"
+
+    if any(t.dtype == "float16" and t.is_const for t in g.tensors):
+        return "float16"
+    for op in g.ops:
+        consts = [g.tensor(i) for i in op.inputs if i >= 0 and g.tensor(i).is_const]
+        int8_weights = any(t.dtype == "int8" for t in consts)
+        if op.kind == "DEQUANTIZE" and int8_weights:
+            return "dynamic"  # weights expanded to float once per run
+        if int8_weights and any(float_activation(i) for i in op.inputs + op.outputs):
+            return "dynamic"  # hybrid kernel: float activations against int8 weights
+    if any(float_activation(i) for op in g.ops if op.kind not in ("QUANTIZE", "DEQUANTIZE") for i in op.inputs + op.outputs):
+        return "float"
+    return "int8"
+
+
+_RUNTIME_DEQUANT = {
+    "dynamic": (
+        "a dynamic-range model (int8 weights, float activations): its kernels dequantize at run time in float, "
+        "which a microcontroller build cannot run bit-exact and gains little"
+    ),
+    "float16": (
+        "a float16 model (float16 weights, DEQUANTIZE to float32 at run time): every layer computes in float, "
+        "which a microcontroller build cannot run bit-exact, and float16 only halves the weights"
+    ),
+}
+
+
+def reject_runtime_dequantization(g: Graph, path: Path) -> None:
+    """One line for the `tinyq convert --mode dynamic|float16` variants: why not, and what to run instead."""
+    why = _RUNTIME_DEQUANT.get(quant_mode(g))
+    if why is not None:
+        raise UnsupportedModel(f"{Path(path).name} is {why}; convert with `tinyq convert MODEL -c CALIB` (full int8)")
 
 
 def _name(t) -> str:
