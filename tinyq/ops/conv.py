@@ -237,7 +237,7 @@ def lower_conv(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
-    if _fast(g) and params["groups"] == 1 and _right_shifts_only(requant):
+    if _fast(g) and params["groups"] == 1 and _fast_requant_fits(requant, params, bias, w.data.reshape(oc, -1)):
         return _lower_conv_fast(g, op, params, inp, out, w, bias, requant)
     return KernelCall(
         func="tq_conv_s8",
@@ -255,18 +255,32 @@ def _fast(g: Graph) -> bool:
     return g.target is not None and g.target.kernels == "fast"
 
 
-def _fast_requant(requant: list[ConstArray]) -> list[ConstArray]:
-    """mult, and for tq_requantize_rs2 the rounding 2^(e-2) and shift e-1 of each right shift e."""
+def _fast_requant(requant: list[ConstArray], out_offset: int) -> list[ConstArray]:
+    """mult, and for tq_requant_mm the rounding and output zero point 2^(e-1) + out_offset * 2^e
+    (added to the high word) and the right shift e of each channel."""
     mult = next(a for a in requant if a.name == "mult")
     e = -next(a for a in requant if a.name == "shift").values.astype(np.int64)
-    return [mult, ConstArray("rnd", "int32_t", (1 << (e - 2)).astype(np.int32)), ConstArray("rsh", "int32_t", (e - 1).astype(np.int32))]
+    radd = (1 << (e - 1)) + out_offset * (1 << e)
+    return [mult, ConstArray("radd", "int32_t", radd.astype(np.int32)), ConstArray("rsh", "int32_t", e.astype(np.int32))]
 
 
-def _right_shifts_only(requant: list[ConstArray]) -> bool:
-    """The fast kernels requantize with right shifts of 2 or more (tq_requantize_rs2): every
-    effective scale below 1/4, as in practice (input x weight scale over output scale)."""
-    shift = next(a for a in requant if a.name == "shift")
-    return bool(np.all(shift.values <= -2))
+def _fast_requant_fits(requant: list[ConstArray], params: dict, bias: Tensor | None, rows: np.ndarray) -> bool:
+    """Whether tq_requant_mm is exact for every accumulator the layer can produce (rows: each
+    output channel's weights, [out_c][taps]): right shifts e of 1 or more (every effective scale
+    below 1/2, as in practice), |acc| < 2^30 (acc = the folded bias plus raw int8 inputs times the
+    weights, so |acc| <= |bias| + 128 * sum |w|), and radd plus the high product word inside int32."""
+    mult = next(a for a in requant if a.name == "mult").values.astype(np.int64)
+    e = -next(a for a in requant if a.name == "shift").values.astype(np.int64)
+    if not np.all(e >= 1) or np.any(e > 30):
+        return False
+    rows = rows.astype(np.int64)
+    b = bias.data.astype(np.int64) if bias is not None else np.zeros(len(rows), dtype=np.int64)
+    acc_max = np.abs(b + int(params["in_offset"]) * rows.sum(axis=1)) + 128 * np.abs(rows).sum(axis=1)
+    if not np.all(acc_max < 2**30):
+        return False
+    x_max = (acc_max * mult >> 31) + 1
+    radd = (1 << (e - 1)) + int(params["out_offset"]) * (1 << e)
+    return bool(np.all(np.abs(radd) + x_max < 2**31))
 
 
 def _fold_input_offset(op: Op, bias: Tensor | None, in_offset: int, weight_sums: np.ndarray) -> np.ndarray:
@@ -300,7 +314,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         "weights16": 0,
         "bias": ArrayRef("bias"),
         "mult": ArrayRef("mult"),
-        "rnd": ArrayRef("rnd"),
+        "radd": ArrayRef("radd"),
         "rsh": ArrayRef("rsh"),
     }
     weights = ConstArray("w", "int8_t", packed)
@@ -309,7 +323,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         quads = padded.astype(np.int16).reshape(-1, 2, k // 4, 4)[..., [0, 2, 1, 3]]
         weights = ConstArray("w16", "int16_t", quads.transpose(0, 2, 1, 3).reshape(-1))
         gemm["weights"], gemm["weights16"] = 0, ArrayRef("w16")
-    arrays = [weights, ConstArray("bias", "int32_t", folded), *_fast_requant(requant)]
+    arrays = [weights, ConstArray("bias", "int32_t", folded), *_fast_requant(requant, int(params["out_offset"]))]
     return gemm, arrays
 
 
@@ -441,23 +455,29 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
-    if _fast(g) and params["depth_mult"] == 1 and kh * kw <= 64 and _right_shifts_only(requant):
+    if (_fast(g) and params["depth_mult"] == 1 and kh * kw <= 64
+            and _fast_requant_fits(requant, params, bias, w.data.reshape(kh * kw, oc).T)):
         ring = ring_rows(params)
         row = params["out"]["w"] * params["out"]["c"]
         # The input offset folded into the bias over every tap: padding taps read the zero point.
         folded = _fold_input_offset(op, bias, int(params["in_offset"]), w.data.reshape(kh * kw, oc).astype(np.int64).sum(axis=0))
         scratch = g.add_scratch(f"rows@{op.index}", -(-oc // 8) * 8 + ring * row)
         fast = {k: v for k, v in params.items() if k not in ("depth_mult", "shift", "in_offset", "bias")}
+        # Weights by blocks of four channels, each block's taps together: [ceil(c / 4)][kh * kw][4].
+        blocks = -(-oc // 4)
+        padded = np.zeros((kh * kw, blocks * 4), dtype=np.int8)
+        padded[:, :oc] = w.data.reshape(kh * kw, oc)
+        w4 = ConstArray("w", "int8_t", padded.reshape(kh * kw, blocks, 4).transpose(1, 0, 2).reshape(-1))
         return KernelCall(
             func="tq_depthwise_conv_fast_s8",
             params_type="tq_depthwise_conv_fast_s8_params",
             header=FAST_HEADER,
             sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h"),
-            params={**fast, "in_zp": -params["in_offset"], "bias": ArrayRef("bias"), "rnd": ArrayRef("rnd"),
-                    "rsh": ArrayRef("rsh"), "ring_rows": ring},
+            params={**fast, "in_zp": -params["in_offset"], "weights": ArrayRef("w"), "bias": ArrayRef("bias"),
+                    "radd": ArrayRef("radd"), "rsh": ArrayRef("rsh"), "ring_rows": ring},
             inputs=[inp.index],
             outputs=[out.index, scratch],
-            arrays=[ConstArray("bias", "int32_t", folded), *_fast_requant(requant)],
+            arrays=[w4, ConstArray("bias", "int32_t", folded), *_fast_requant(requant, int(params["out_offset"]))],
             in_place="ring",
         )
     return KernelCall(

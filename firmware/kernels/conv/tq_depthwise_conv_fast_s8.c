@@ -1,20 +1,26 @@
 /* DEPTHWISE_CONV_2D, depth multiplier 1, channels four at a time (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
 
-/* acc[j] += sum over the taps of x[c + j] * w[c + j], j < 4; tap t reads tap[t] + c and w + t * ch + c. */
-static inline void tq_dw_block4(const int8_t *const *tap, int32_t taps, const int8_t *w, int32_t ch, int32_t c, int32_t *acc)
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && defined(__GNUC__)
+#include <arm_acle.h>
+#define TQ_DW_SIMD32 1
+#endif
+
+/* acc[j] += sum over the taps of x[c + j] * w[4 t + j], j < 4: tap t reads tap[t] + c. */
+static inline __attribute__((always_inline)) void tq_dw_block4(const int8_t *const *tap, int32_t taps, const int8_t *w,
+                                                              int32_t c, int32_t *acc)
 {
     int32_t t;
 #if defined(TQ_GEMM_MVE)
     int32x4_t a = vld1q_s32(acc);
-    for (t = 0; t < taps; ++t, w += ch) {
-        a = vaddq_s32(a, vmulq_s32(vldrbq_s32(tap[t] + c), vldrbq_s32(w + c)));
+    for (t = 0; t < taps; ++t, w += 4) {
+        a = vaddq_s32(a, vmulq_s32(vldrbq_s32(tap[t] + c), vldrbq_s32(w)));
     }
     vst1q_s32(acc, a);
 #elif defined(TQ_GEMM_DSP)
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (t = 0; t < taps; ++t, w += ch) {
-        const int32_t xv = tq_read_s8x4(tap[t] + c), wv = tq_read_s8x4(w + c);
+    for (t = 0; t < taps; ++t, w += 4) {
+        const int32_t xv = tq_read_s8x4(tap[t] + c), wv = tq_read_s8x4(w);
         const int32_t xe = __sxtb16(xv), xo = tq_sxtb16_ror8(xv);
         const int32_t we = __sxtb16(wv), wo = tq_sxtb16_ror8(wv);
         a0 = __smlabb(xe, we, a0);
@@ -27,12 +33,56 @@ static inline void tq_dw_block4(const int8_t *const *tap, int32_t taps, const in
     acc[2] = a2;
     acc[3] = a3;
 #else
-    for (t = 0; t < taps; ++t, w += ch) {
+    for (t = 0; t < taps; ++t, w += 4) {
         int32_t j;
         for (j = 0; j < 4; ++j) {
-            acc[j] += (int32_t)tap[t][c + j] * w[c + j];
+            acc[j] += (int32_t)tap[t][c + j] * w[j];
         }
     }
+#endif
+}
+
+/* tq_dw_block4 for nine taps, the loop unrolled. */
+static void tq_dw_block4_9(const int8_t *const *tap, const int8_t *w, int32_t c, int32_t *acc)
+{
+#pragma GCC unroll 9
+    for (int32_t t = 0; t < 9; ++t) {
+        tq_dw_block4(tap + t, 1, w + 4 * t, c, acc);
+    }
+}
+
+/* Four requantized outputs packed in a word (byte j: channel c + j), clamped to [lo, hi]. */
+static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *acc, const int32_t *mult, const int32_t *radd,
+                                                                const int32_t *rsh, uint32_t lo4, uint32_t hi4)
+{
+#if defined(TQ_DW_SIMD32)
+    /* SSAT to int8, three BFI to pack, then the clamp on four bytes at once: SSUB8 sets a GE flag
+       per byte where the first operand is not below the second, SEL keeps those bytes. */
+    int32_t v = __ssat(tq_requant_mm(acc[0], mult[0], radd[0], rsh[0]), 8);
+    const int32_t v1 = __ssat(tq_requant_mm(acc[1], mult[1], radd[1], rsh[1]), 8);
+    const int32_t v2 = __ssat(tq_requant_mm(acc[2], mult[2], radd[2], rsh[2]), 8);
+    const int32_t v3 = __ssat(tq_requant_mm(acc[3], mult[3], radd[3], rsh[3]), 8);
+    int32_t t;
+    __asm__("bfi    %0, %2, #8, #8\n\t"
+            "bfi    %0, %3, #16, #8\n\t"
+            "bfi    %0, %4, #24, #8\n\t"
+            "ssub8  %1, %0, %5\n\t"
+            "sel    %0, %0, %5\n\t"
+            "ssub8  %1, %6, %0\n\t"
+            "sel    %0, %0, %6"
+            : "+r"(v), "=&r"(t)
+            : "r"(v1), "r"(v2), "r"(v3), "r"(lo4), "r"(hi4)
+            : "cc");
+    return (uint32_t)v;
+#else
+    const int32_t lo = (int8_t)lo4, hi = (int8_t)hi4;
+    uint32_t word = 0;
+    int32_t j;
+    for (j = 0; j < 4; ++j) {
+        const int32_t v = tq_requant_mm(acc[j], mult[j], radd[j], rsh[j]);
+        word |= (uint32_t)(uint8_t)(int8_t)TQ_CLAMP(v, lo, hi) << (8 * j);
+    }
+    return word;
 #endif
 }
 
@@ -41,14 +91,15 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
 {
     /* Locals, not p->...: the int8 output stores may alias anything, which would force reloads. */
     const int32_t in_h = p->in.h, in_w = p->in.w, ch = p->in.c, kh = p->kh, kw = p->kw, taps = kh * kw;
-    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
-    const int32_t *const bias = p->bias, *const mult = p->mult, *const rnd = p->rnd, *const rsh = p->rsh;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
+    const int32_t *const bias = p->bias, *const mult = p->mult, *const radd = p->radd, *const rsh = p->rsh;
     const int8_t *const weights = p->weights;
-    const int full = lo == -128 && hi == 127; /* the clamp is a saturation */
+    const int32_t ch4 = ch & ~3, wstep = 4 * taps;
     int8_t *const zp_row = scratch;
     const int8_t *tap[TQ_DW_MAX_TAPS];
     tq_row_stage stage;
-    int32_t b, oy, ox, c, j, fy, fx;
+    int32_t b, oy, ox, c, fy, fx;
 
     for (c = 0; c < ch; ++c) {
         zp_row[c] = (int8_t)p->in_zp;
@@ -60,8 +111,9 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             int8_t *out = tq_stage_row(&stage, out_b, oy);
-            for (ox = 0; ox < p->out.w; ++ox) {
+            for (ox = 0; ox < p->out.w; ++ox, out += ch) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int8_t *w = weights;
                 int32_t t = 0;
                 for (fy = 0; fy < kh; ++fy) {
                     const int32_t iy = iy0 + fy * p->dil_h;
@@ -70,34 +122,29 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                         tap[t] = (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) ? in_b + ((size_t)iy * in_w + ix) * ch : zp_row;
                     }
                 }
-                for (c = 0; c + 4 <= ch; c += 4) {
+                for (c = 0; c < ch4; c += 4, w += wstep) {
                     int32_t acc[4];
+                    uint32_t word;
                     acc[0] = bias[c];
                     acc[1] = bias[c + 1];
                     acc[2] = bias[c + 2];
                     acc[3] = bias[c + 3];
-                    tq_dw_block4(tap, taps, weights, ch, c, acc);
-                    if (full) {
-                        for (j = 0; j < 4; ++j) {
-                            const int32_t v = tq_requantize_rs2(acc[j], mult[c + j], rnd[c + j], rsh[c + j]) + zo;
-                            out[c + j] = (int8_t)TQ_CLAMP(v, -128, 127); /* SSAT #8 */
-                        }
+                    if (taps == 9) { /* 3x3, unrolled */
+                        tq_dw_block4_9(tap, w, c, acc);
                     } else {
-                        for (j = 0; j < 4; ++j) {
-                            const int32_t v = tq_requantize_rs2(acc[j], mult[c + j], rnd[c + j], rsh[c + j]) + zo;
-                            out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
-                        }
+                        tq_dw_block4(tap, taps, w, c, acc);
                     }
+                    word = tq_dw_out4(acc, mult + c, radd + c, rsh + c, lo4, hi4);
+                    memcpy(out + c, &word, 4);
                 }
-                for (; c < ch; ++c) {
+                for (; c < ch; ++c) { /* the last ch % 4 channels: lanes c - ch4 of the last weight block */
                     int32_t acc = bias[c], v;
                     for (t = 0; t < taps; ++t) {
-                        acc += (int32_t)tap[t][c] * weights[(size_t)t * ch + c];
+                        acc += (int32_t)tap[t][c] * w[4 * t + (c - ch4)];
                     }
-                    v = tq_requantize_rs2(acc, mult[c], rnd[c], rsh[c]) + zo;
+                    v = tq_requant_mm(acc, mult[c], radd[c], rsh[c]);
                     out[c] = (int8_t)TQ_CLAMP(v, lo, hi);
                 }
-                out += ch;
             }
             tq_stage_flush(&stage, out_b, oy);
         }

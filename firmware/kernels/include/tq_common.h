@@ -102,15 +102,23 @@ static inline int32_t tq_requantize_rs(int32_t acc, int32_t mult, int32_t e)
 }
 
 /*
- * tq_requantize_rs for e >= 2 only (the fast kernels' case, checked at generation), with the
- * per-channel constants precomputed: rnd = 2^(e-2), rsh = e - 1.
+ * tq_mul_by_quantized_mult(acc, mult, -e) + zo for e >= 1, the fast kernels' requantization, with
+ * radd = 2^(e-1) + zo * 2^e precomputed per channel and |acc| < 2^30 (both checked at generation).
+ *
+ * x = SaturatingRoundingDoublingHighMul(acc, mult) = floor((2 acc mult + 2^31) / 2^32): the high
+ * word of SMMLAR(2 acc, mult, radd) is x + radd. RoundingDivideByPOT(x, e) + zo is then
+ * (x + radd - [x < 0]) >> e, and [x < 0] may be read as [acc < 0]: they differ only where x = 0,
+ * where both give 0 + zo. Four instructions on the DSP extension (LSL, SMMLAR, SUB, ASR).
  */
-static inline int32_t tq_requantize_rs2(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh)
+static inline int32_t tq_requant_mm(int32_t acc, int32_t mult, int32_t radd, int32_t e)
 {
-    const int64_t t = (int64_t)acc * (int64_t)mult + ((int64_t)1 << 30);
-    const int32_t hi = (int32_t)(t >> 32);
-    const int32_t borrow = (int32_t)(((uint32_t)hi & ~(uint32_t)t) >> 31);
-    return (hi + rnd - borrow) >> rsh;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+    int32_t hi;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(hi) : "r"(acc * 2), "r"(mult), "r"(radd));
+#else
+    const int32_t hi = (int32_t)(((int64_t)radd * 4294967296LL + (int64_t)(acc * 2) * mult + 2147483648LL) >> 32);
+#endif
+    return (hi - (int32_t)((uint32_t)acc >> 31)) >> e;
 }
 
 /* Saturating left shift used before a high multiply (gemmlowp ShiftLeft on int32). */

@@ -161,7 +161,8 @@ tq_status tq_conv_taps_s8(const tq_conv_taps_s8_params *p, const int8_t *input, 
  * DEPTHWISE_CONV_2D with depth multiplier 1, channels four at a time (SXTB16 + SMLABB/SMLATT on the
  * DSP extension, widening loads on Helium). The input offset is folded into the bias over all
  * kh * kw taps, and taps outside the image read a row of input zero points, so every pixel runs the
- * same loop over a table of tap pointers. Requantized with tq_requantize_rs2 (all shifts <= -2).
+ * same loop over a table of tap pointers. Requantized with tq_requant_mm (all shifts <= -1); the
+ * clamp runs on four packed outputs at once (SSUB8 + SEL) where SIMD32 is available.
  * `scratch`: in.c zero points (rounded up to 8 bytes), then ring_rows output rows (tq_row_stage).
  * kh * kw <= TQ_DW_MAX_TAPS.
  */
@@ -176,11 +177,11 @@ typedef struct {
     int32_t in_zp;
     int32_t out_offset;
     int32_t act_min, act_max;
-    const int8_t *weights;   /* [kh][kw][c] */
+    const int8_t *weights;   /* [ceil(c / 4)][kh * kw][4]: four channels' taps together, zero-padded */
     const int32_t *bias;     /* [c]: bias + input offset * sum of the channel's kh * kw weights */
     const int32_t *mult;     /* [c] */
-    const int32_t *rnd;      /* [c] 2^(e-2) for the right shift e = -shift >= 2 */
-    const int32_t *rsh;      /* [c] e - 1 */
+    const int32_t *radd;     /* [c] 2^(e-1) + out_offset * 2^e for the right shift e = -shift >= 1 */
+    const int32_t *rsh;      /* [c] e */
     int32_t ring_rows;       /* output rows staged in scratch (0: written directly) */
 } tq_depthwise_conv_fast_s8_params;
 

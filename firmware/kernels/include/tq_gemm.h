@@ -11,8 +11,8 @@
  * - bias[c] + input_offset * sum(weights[c]): the input offset is folded into the bias, and the
  *   columns hold raw input bytes, padding taps set to the input zero point, which is exact:
  *   sum_valid w (x + off) = sum_all w x' + off * sum_all w when padding x' = -off;
- * - per-channel multipliers with right shifts e of at least 2 (shift <= -2), requantized by
- *   tq_requantize_rs2 with rnd = 2^(e-2) and rsh = e - 1 precomputed.
+ * - per-channel multipliers with right shifts e of at least 1 (shift <= -1), requantized by
+ *   tq_requant_mm with radd = 2^(e-1) + out_offset * 2^e and rsh = e precomputed.
  * Columns come in pairs interleaved the same way (tq_interleave_pair); a last odd pixel is paired
  * with itself.
  *
@@ -46,8 +46,8 @@ typedef struct {
     const int16_t *weights16;
     const int32_t *bias;    /* [out_c], input offset folded in */
     const int32_t *mult;    /* [out_c] */
-    const int32_t *rnd;     /* [out_c] 2^(e-2) for the right shift e = -shift >= 2 */
-    const int32_t *rsh;     /* [out_c] e - 1 */
+    const int32_t *radd;    /* [out_c] 2^(e-1) + out_offset * 2^e for the right shift e = -shift >= 1 */
+    const int32_t *rsh;     /* [out_c] e */
 } tq_gemm_s8_params;
 
 #if defined(TQ_GEMM_DSP)
@@ -313,10 +313,10 @@ static inline void tq_dot_2x2_split(const int8_t *w, const int8_t *a, const int8
 }
 
 /* Requantize and clamp one accumulator; `full` (a constant per loop) skips the clamp for -128..127. */
-static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int32_t mult, int32_t rnd, int32_t rsh, int32_t zo,
+static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int32_t mult, int32_t radd, int32_t rsh,
                                                                 int32_t lo, int32_t hi, int full)
 {
-    const int32_t v = tq_requantize_rs2(acc, mult, rnd, rsh) + zo;
+    const int32_t v = tq_requant_mm(acc, mult, radd, rsh);
     if (full) {
         return (int8_t)TQ_CLAMP(v, -128, 127); /* SSAT #8 */
     }
@@ -328,10 +328,10 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
 {
     /* Locals: the int8 stores alias everything, which would force reloads of g->... */
     const int32_t k = g->k, group = g->group, out_c = g->out_c, step = 2 * k;
-    const int32_t zo = g->out_offset, lo = g->act_min, hi = g->act_max;
+    const int32_t lo = g->act_min, hi = g->act_max;
     const int8_t *w = g->weights;
     const int16_t *w16 = g->weights16;
-    const int32_t *bias = g->bias, *mult = g->mult, *rnd = g->rnd, *rsh = g->rsh;
+    const int32_t *bias = g->bias, *mult = g->mult, *radd = g->radd, *rsh = g->rsh;
     int32_t c;
     size_t off;
     for (c = 0, off = 0; c < out_c; c += 2, off += (size_t)step) {
@@ -347,11 +347,11 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
         } else {
             tq_dot_2x2(w + off, cols, k, group, acc);
         }
-        out0[c] = tq_gemm_out(acc[0], mult[c], rnd[c], rsh[c], zo, lo, hi, full);
-        out1[c] = tq_gemm_out(acc[1], mult[c], rnd[c], rsh[c], zo, lo, hi, full);
+        out0[c] = tq_gemm_out(acc[0], mult[c], radd[c], rsh[c], lo, hi, full);
+        out1[c] = tq_gemm_out(acc[1], mult[c], radd[c], rsh[c], lo, hi, full);
         if (c + 1 < out_c) { /* an odd row count ends with a zero row: nothing to store */
-            out0[c + 1] = tq_gemm_out(acc[2], mult[c + 1], rnd[c + 1], rsh[c + 1], zo, lo, hi, full);
-            out1[c + 1] = tq_gemm_out(acc[3], mult[c + 1], rnd[c + 1], rsh[c + 1], zo, lo, hi, full);
+            out0[c + 1] = tq_gemm_out(acc[2], mult[c + 1], radd[c + 1], rsh[c + 1], lo, hi, full);
+            out1[c + 1] = tq_gemm_out(acc[3], mult[c + 1], radd[c + 1], rsh[c + 1], lo, hi, full);
         }
     }
 }
@@ -366,9 +366,9 @@ static inline __attribute__((always_inline)) void tq_gemm_segs_impl(const tq_gem
                                                                     int8_t *out0, int8_t *out1, int full)
 {
     const int32_t group = g->group, out_c = g->out_c, step = 2 * g->k;
-    const int32_t zo = g->out_offset, lo = g->act_min, hi = g->act_max;
+    const int32_t lo = g->act_min, hi = g->act_max;
     const int8_t *w = g->weights;
-    const int32_t *bias = g->bias, *mult = g->mult, *rnd = g->rnd, *rsh = g->rsh;
+    const int32_t *bias = g->bias, *mult = g->mult, *radd = g->radd, *rsh = g->rsh;
     int32_t c, t;
     size_t off;
     for (c = 0, off = 0; c < out_c; c += 2, off += (size_t)step) {
@@ -380,11 +380,11 @@ static inline __attribute__((always_inline)) void tq_gemm_segs_impl(const tq_gem
             tq_dot_2x2_split(wt, sa[t], sb[t], len[t], group, acc);
             wt += 2 * len[t];
         }
-        out0[c] = tq_gemm_out(acc[0], mult[c], rnd[c], rsh[c], zo, lo, hi, full);
-        out1[c] = tq_gemm_out(acc[1], mult[c], rnd[c], rsh[c], zo, lo, hi, full);
+        out0[c] = tq_gemm_out(acc[0], mult[c], radd[c], rsh[c], lo, hi, full);
+        out1[c] = tq_gemm_out(acc[1], mult[c], radd[c], rsh[c], lo, hi, full);
         if (c + 1 < out_c) {
-            out0[c + 1] = tq_gemm_out(acc[2], mult[c + 1], rnd[c + 1], rsh[c + 1], zo, lo, hi, full);
-            out1[c + 1] = tq_gemm_out(acc[3], mult[c + 1], rnd[c + 1], rsh[c + 1], zo, lo, hi, full);
+            out0[c + 1] = tq_gemm_out(acc[2], mult[c + 1], radd[c + 1], rsh[c + 1], lo, hi, full);
+            out1[c + 1] = tq_gemm_out(acc[3], mult[c + 1], radd[c + 1], rsh[c + 1], lo, hi, full);
         }
     }
 }
