@@ -259,3 +259,37 @@ def test_order_fallback_and_no_guessing():
     assert rows["pad2"] == (None, None)  # nothing of its kind in the float model
     assert rows["fc3"] == (2, "order")
     assert rows["x4"] == (3, "graph") and rows["x5"] == (4, "graph")  # 'x' twice: names are not trusted
+
+
+def test_flag_rules():
+    """Below the threshold: flagged. A big loss: flagged only near the threshold, the `worst` largest."""
+    from tinyq.quant_error import LayerError, _flag
+
+    def layer(name, sqnr, drop):
+        return LayerError(index=0, op="CONV_2D", tensor=name, float_tensor=name, match="name", shape=[1], dtype="int8",
+                          scale=0.1, zero_point=0, sqnr_db=sqnr, drop_db=drop, clipped=0.0)
+
+    layers = [layer("healthy", 43.7, 12.9), layer("near", 28.0, 15.0), layer("nearer", 25.0, 13.0),
+              layer("low", 12.0, 1.0), layer("small-loss", 22.0, 5.0), layer("third", 30.0, 12.5)]
+    flagged = _flag(layers, threshold_db=20.0, worst=2)
+    by = {L.tensor: L for L in layers}
+    assert flagged == ["low", "nearer", "near"]  # lowest SQNR first
+    assert by["near"].reasons == ["loss #1: 15.0 dB"] and by["nearer"].reasons == ["loss #2: 13.0 dB"]
+    assert by["low"].reasons == ["below 20 dB"]
+    assert not by["healthy"].flagged and not by["small-loss"].flagged and not by["third"].flagged  # third: past --worst 2
+
+
+def test_float_io_model(work, report, tmp_path):
+    """A --float-io model: its QUANTIZE output stands for the float input; the layers measure the same."""
+    from tinyq.convert import convert_keras
+    from tinyq.quant_error import quant_error
+
+    p = tmp_path / "fio.tflite"
+    p.write_bytes(convert_keras(work["model"], [work["calib"]], float_io=True))
+    qe = quant_error(p, work["dir"] / "m.keras", work["dir"] / "calib.npy").to_json()
+    assert qe["unmatched"] == 0
+    first = qe["layers"][0]
+    assert first["op"] == "QUANTIZE" and first["match"] == "input"
+    for word in ("feat", "mix", "diff", "cat"):
+        a = next(L for L in qe["layers"] if L["op"] != "QUANTIZE" and word in L["tensor"]) if word != "feat" else first
+        assert a["sqnr_db"] == pytest.approx(_layer(report, word)["sqnr_db"], abs=1e-6), word

@@ -31,7 +31,7 @@ def analyze_cmd(
     calib: Optional[Path] = CALIB,
     calib_limit: Optional[int] = CALIB_LIMIT,
     threshold: float = typer.Option(20.0, "--sqnr-threshold", help="Flag layers whose SQNR is below this many dB."),
-    worst: int = typer.Option(3, "--worst", help="Also flag the N layers that lose the most SQNR against their inputs (at least 12 dB, two bits)."),
+    worst: int = typer.Option(3, "--worst", help="Also flag the N layers that lose the most SQNR against their inputs (12 dB, two bits, or more) and end within 12 dB of the threshold."),
     as_json: bool = JSON,
 ) -> None:
     """Per-layer table: op, shapes, MACs, weight bytes, activation bytes; arena beside TFLM's.
@@ -98,4 +98,4 @@ def _print_quant_error(qe) -> None:
     if qe.flagged:
         out.print(f"flagged ({len(qe.flagged)}): " + ", ".join(short_name(n) for n in qe.flagged))
     else:
-        out.print(f"flagged: none (no layer below {qe.threshold_db:g} dB, none losing two bits, 12 dB, or more)")
+        out.print(f"flagged: none (no layer below {qe.threshold_db:g} dB, none near it losing two bits, 12 dB, or more)")
