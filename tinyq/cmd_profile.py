@@ -13,7 +13,7 @@ from rich.table import Table
 from .build import load_manifest
 from .cli import app, emit_json, err, out
 from .errors import BadInput, CheckFailed
-from .options import JSON
+from .options import JSON, RETRIES, TIMEOUT
 from .profile import run_on_device
 from .verify import load_labels
 
@@ -30,6 +30,8 @@ def profile_cmd(
              "(class ids): then the device's top-1 accuracy is reported too.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+    timeout: float = TIMEOUT,
+    retries: int = RETRIES,
     as_json: bool = JSON,
 ) -> None:
     """Measure a build on its board and check the device's outputs against TFLite's reference.
@@ -37,13 +39,19 @@ def profile_cmd(
     Loads each input over the serial protocol, runs one inference, and reads back the cycle count
     (instructions under QEMU -icount, DWT cycles on hardware), the cycles of every layer and the raw
     output, which must equal the reference interpreter's byte for byte. Exit 1 on any mismatch.
+
+    On a real serial line: noise that is not the protocol is skipped; an input whose run met a board
+    reset, silence or a garbled reply is loaded and run again (--retries, each noted on stderr and
+    counted as `retries` in the JSON); anything else stops with one line naming the port, what came
+    back and what to do. Exit 2 for a silent or wrong board.
     """
     manifest = load_manifest(build_dir)
     show = not as_json and err.is_terminal
     with Progress(TextColumn("running on the device"), BarColumn(), MofNCompleteColumn(), console=err, transient=True, disable=not show) as bar:
         task = bar.add_task("run", total=None)
         res = run_on_device(build_dir, board, port, runs=runs, inputs=inputs, seed=seed,
-                            progress=lambda d, t: bar.update(task, completed=d, total=t))
+                            progress=lambda d, t: bar.update(task, completed=d, total=t),
+                            timeout=timeout, retries=retries, on_retry=lambda msg: err.print(f"retrying {msg}", markup=False))
     sizes = manifest["sizes"]
     labels = load_labels(inputs) if inputs is not None else None
     accuracy = None
@@ -81,4 +89,6 @@ def profile_cmd(
         )
     if accuracy is not None:
         out.print(f"top-1 accuracy on the device: {100 * accuracy:.2f}% ({res.samples} labelled inputs)")
+    if res.retries:
+        out.print(f"retries: {res.retries} (inputs run again after a reset, a timeout or a garbled reply)")
     out.print(f"bit-exact: {res.samples} inputs, device output identical to the TFLite reference")

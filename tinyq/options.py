@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from .device import INFER_TIMEOUT_FACTOR
+
 JSON = typer.Option(False, "--json", help="Print one JSON object on stdout instead of tables.")
 WIDE = typer.Option(
     False, "--wide-weights",
@@ -29,3 +31,12 @@ CALIB = typer.Option(
     help="Calibration inputs: .npy (samples first) or .npz (one array per input, by name or order, or key 'x').",
 )
 CALIB_LIMIT = typer.Option(None, "--calib-limit", help="Use only the first N calibration samples.")
+TIMEOUT = typer.Option(
+    10.0, "--timeout", min=0.01,
+    help=f"Seconds to wait for each reply from the board; an inference may take {INFER_TIMEOUT_FACTOR} times as long.",
+)
+RETRIES = typer.Option(
+    2, "--retries", min=0,
+    help="Run an input again, at most this many times, after the board reset, went silent or sent a garbled reply "
+         "(the input is loaded again first). 0: fail at the first fault.",
+)

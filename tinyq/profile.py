@@ -7,6 +7,7 @@ and compares every output byte with TFLite's reference interpreter.
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import numpy as np
 from .boards import Board
 from .build import ELF, MODEL_COPY, load_manifest, resolve_board
 from .compiler import compile_tflite
-from .device import Dut, DeviceError, Link
+from .device import DeviceError, Dut, Link, Retryable, WrongFirmware
 from .emulator import Qemu
 from .errors import BadInput
 from .importer import NUMPY_DTYPES
@@ -39,6 +40,7 @@ class DeviceRun:
     layer_cycles: list[list[int]] = field(default_factory=list)
     layers: list[dict] = field(default_factory=list)  # {"index", "op"} from the build manifest
     outputs: list[list[np.ndarray]] = field(default_factory=list)
+    retries: int = 0  # inputs run again after a board reset, a timeout or a garbled reply
 
     @property
     def bit_exact(self) -> bool:
@@ -75,27 +77,34 @@ class DeviceRun:
             "mismatches": self.mismatches,
             "first_mismatch": self.first_mismatch,
         }
+        if self.retries:
+            d["retries"] = self.retries
         if sizes is not None:
             d["sizes"] = sizes
         return d
 
 
 @contextmanager
-def open_device(build_dir: Path, board: Board, port: str | None = None, baud: int | None = None) -> Iterator[Dut]:
-    """A protocol client on the build's firmware: QEMU for an emulated board without --port."""
+def open_device(build_dir: Path, board: Board, port: str | None = None, baud: int | None = None,
+                timeout: float = 10.0) -> Iterator[Dut]:
+    """A protocol client on the build's firmware: QEMU for an emulated board without --port.
+
+    `timeout` bounds each reply (an inference gets INFER_TIMEOUT_FACTOR times as long).
+    """
     qemu = None
     link = None
+    fix = f"tinyq flash {build_dir}"
     try:
         if port is None and not board.emulated:
             port = console_port(board)
         if port is None:
             qemu = Qemu(Path(build_dir) / ELF, board).start()
             link = Link(qemu.url, baud or board.console["baud"])
-            dut = Dut(link)
+            dut = Dut(link, timeout=timeout, fix=fix)
             dut.wait_boot()
         else:
             link = Link(port, baud or board.console["baud"])
-            dut = Dut(link)
+            dut = Dut(link, timeout=timeout, fix=fix)
             dut.sync()
         yield dut
     finally:
@@ -141,20 +150,51 @@ def unpack_outputs(manifest: dict, data: bytes) -> list[np.ndarray]:
     ]
 
 
-def check_firmware(dut: Dut, manifest: dict) -> None:
+IDENTITY = ("board", "input", "output", "layers", "arena", "unit", "clock")  # tq-info fields a build fixes
+
+
+def build_identity(manifest: dict, board: Board) -> dict[str, str]:
+    """What `tq-info` answers on a board running this build (plus `sha`, the model's sha256)."""
+    return {
+        "board": manifest["board"], "input": str(manifest["input_bytes"]), "output": str(manifest["output_bytes"]),
+        "layers": str(len(manifest["layers"])), "arena": str(manifest["arena_bytes"]), "unit": board.cycle_unit,
+        "clock": str(board.clock_hz), "sha": manifest["model"]["sha256"],
+    }
+
+
+def _describe(ident: dict[str, str | None], with_sha: bool) -> str:
+    """`ident` as a short hash and its fields: the model's sha256 when the firmware reports it,
+    else a hash of the fields (firmwares that do not report the model's hash)."""
+    fields = {k: ident.get(k) for k in IDENTITY}
+    if with_sha:
+        tag = f"model {str(ident.get('sha'))[:12]}"
+    else:
+        tag = "signature " + hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:12]
+    return (f"{tag}: {fields['board']}, input {fields['input']} B, output {fields['output']} B, "
+            f"{fields['layers']} layers, arena {fields['arena']} B, {fields['unit']} at {fields['clock']} Hz")
+
+
+def check_firmware(dut: Dut, manifest: dict, board: Board, build_dir: Path) -> None:
+    """The board must run this build: tq-info's fields (and the model hash, where reported) agree."""
     info = dut.info()
-    want = {"input": str(manifest["input_bytes"]), "output": str(manifest["output_bytes"]), "layers": str(len(manifest["layers"]))}
-    got = {k: info.get(k) for k in want}
-    if got != want or info.get("board") != manifest["board"]:
-        raise DeviceError(
-            f"the device runs another firmware (board {info.get('board')}, input {got['input']} B, output {got['output']} B): "
-            "flash this build first (`tinyq flash`)"
+    want = build_identity(manifest, board)
+    with_sha = "sha" in info  # a prefix of the model's sha256, where the firmware reports it
+    other_model = with_sha and not (info["sha"] and want["sha"].startswith(info["sha"]))
+    if other_model or any(info.get(k) != want[k] for k in IDENTITY):
+        raise WrongFirmware(
+            f"the board on {dut.port} runs another firmware ({_describe(info, with_sha)}) than {build_dir} "
+            f"({_describe(want, with_sha)}): run `tinyq flash {build_dir}`"
         )
 
 
 def run_on_device(build_dir: Path, board_name: str | None = None, port: str | None = None, runs: int = 5,
-                  inputs: Path | None = None, seed: int = 0, edges: bool = False, progress=None) -> DeviceRun:
-    """Run inputs through the firmware and through the reference interpreter; compare and count."""
+                  inputs: Path | None = None, seed: int = 0, edges: bool = False, progress=None,
+                  timeout: float = 10.0, retries: int = 2, on_retry=None) -> DeviceRun:
+    """Run inputs through the firmware and through the reference interpreter; compare and count.
+
+    An input whose run hit a board reset, a timeout or a garbled reply is loaded and run again, at
+    most `retries` times (each reported to `on_retry(message)`); `timeout` bounds each reply.
+    """
     build_dir = Path(build_dir)
     manifest = load_manifest(build_dir)
     board = resolve_board(manifest, board_name)
@@ -170,11 +210,16 @@ def run_on_device(build_dir: Path, board_name: str | None = None, port: str | No
     ref = Reference(model)
     res = DeviceRun(board=board.name, cycle_unit=board.cycle_unit, cycle_source=board.cycle_source,
                     clock_hz=board.clock_hz, layers=manifest["layers"])
-    with open_device(build_dir, board, port) as dut:
-        check_firmware(dut, manifest)
+    with open_device(build_dir, board, port, timeout=timeout) as dut:
+        check_firmware(dut, manifest, board, build_dir)
         for n, x in enumerate(batch):
-            dut.load(pack_inputs(manifest, x))
-            inf = dut.infer()
+
+            def note(e: Retryable, k: int, n: int = n) -> None:
+                if on_retry is not None:
+                    on_retry(f"input {n + 1} of {len(batch)}: {e}; running it again ({k} of {retries})")
+
+            inf, again = dut.run(pack_inputs(manifest, x), manifest["output_bytes"], len(manifest["layers"]), retries, note)
+            res.retries += again
             got = unpack_outputs(manifest, inf.output)
             want = ref.run(x, g.inputs, g.outputs)
             res.cycles.append(inf.cycles)

@@ -1,0 +1,278 @@
+"""`tinyq profile` over a serial line that misbehaves: the fake board of fake_board.py on a pty.
+
+The fake answers as the firmware does, with outputs from TFLite's reference interpreter, and
+injects one fault at a time. Faults after which an input can be loaded and run again (a reset, a
+silence, a garbled reply, a port that re-enumerates) are retried and the run stays bit-exact with
+`retries` counted; the others stop with exit 2 (exit 1 for a wrong output) and one line naming the
+port, what came and what to do.
+"""
+
+import json
+import shutil
+
+import pytest
+
+from tinyq.device import (
+    MAX_NOISE, BadReply, BoardReset, Dut, Garbage, Link, NoReply, PortLost, Retryable, WrongFirmware, protocol_line, shown,
+)
+from tinyq.profile import run_on_device
+
+from .conftest import run_tinyq
+from .fake_board import FakeBoard, Fault
+
+T = 0.3  # seconds a reply may take: the fake answers in milliseconds
+KWS_LAYERS = 12
+KWS_CYCLES = sum(1000 + 100 * k for k in range(KWS_LAYERS)) + 50  # what the fake reports
+
+
+def run(build, board, runs=3, timeout=T, **kw):
+    notes = []
+    res = run_on_device(build, port=board.port, runs=runs, timeout=timeout, on_retry=notes.append, **kw)
+    return res, notes
+
+
+def one_error_line(stderr: str) -> str:
+    """The one error line on stderr (after any retry notes), no traceback."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("retrying input ")]
+    assert "Traceback" not in stderr and len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def tinyq_main(capsys, *args) -> tuple[int, str, str]:
+    """`tinyq ARGS` in this process (the reference interpreter is loaded already): code, stdout, stderr."""
+    from tinyq.cli import main
+
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# ---------------------------------------------------------------- clean runs and what is skipped
+
+
+def test_clean_run_is_bit_exact_with_the_boards_cycles(kws_m4_build):
+    with FakeBoard(kws_m4_build) as board:
+        res, notes = run(kws_m4_build, board)
+    assert res.bit_exact and res.samples == 3 and res.retries == 0 and not notes
+    assert res.cycles == [KWS_CYCLES] * 3 and res.layer_table()[0]["cycles"] == 1000
+    assert "retries" not in res.to_json()
+    assert [c for c in board.commands if c.startswith("db load")] == ["db load 490"] * 3
+
+
+def test_noise_before_every_reply_is_skipped(kws_m4_build):
+    with FakeBoard(kws_m4_build, [Fault("noise", on="*", count=0)]) as board:
+        res, notes = run(kws_m4_build, board)
+    assert res.bit_exact and res.retries == 0 and not notes
+
+
+def test_slow_replies_within_the_timeout(kws_m4_build):
+    with FakeBoard(kws_m4_build, [Fault("slow", on="*", count=0, delay=0.03)]) as board:
+        res, notes = run(kws_m4_build, board, runs=2)
+    assert res.bit_exact and res.retries == 0 and not notes
+
+
+def test_a_model_hash_reported_by_the_firmware_is_checked(kws_m4_build):
+    sha = json.loads((kws_m4_build / "build.json").read_text())["model"]["sha256"]
+    with FakeBoard(kws_m4_build, sha=sha[:16]) as board:
+        res, _ = run(kws_m4_build, board, runs=1)
+    assert res.bit_exact
+
+
+# ---------------------------------------------------------------- faults retried
+
+
+RETRIED = {
+    "reset during an inference": [Fault("reset", nth=2)],
+    "reset during a load": [Fault("reset", on="db", nth=2)],
+    "reset between two commands": [Fault("reset_after", on="db load", nth=2)],
+    "port re-enumerates on reset": [Fault("replug", nth=2)],
+    "one command unanswered": [Fault("silent", on="db load", nth=2)],
+    "garbage inside a reply line": [Fault("glitch", nth=3, data=b"\x00\xff\xfe")],
+    "end of a reply eaten": [Fault("glitch", on="db load", nth=2, line=-1, data=b"\xf0\r\n\xff")],
+    "start of a reply eaten": [Fault("glitch", on="db load", nth=2, data=b"\xf0\r\n\xff")],
+    "output line garbled": [Fault("bad_hex", nth=1)],
+}
+
+
+@pytest.mark.parametrize("faults", RETRIED.values(), ids=RETRIED.keys())
+def test_recoverable_faults_are_retried_and_stay_bit_exact(kws_m4_build, faults):
+    with FakeBoard(kws_m4_build, faults) as board:
+        res, notes = run(kws_m4_build, board)
+    assert res.bit_exact and res.samples == 3
+    assert res.retries == 1 and res.to_json()["retries"] == 1
+    assert len(notes) == 1 and board.port in notes[0] and "running it again (1 of 2)" in notes[0]
+    assert sum(c.startswith("db load") for c in board.commands) == 4  # the faulty input was loaded again
+    if faults[0].kind in ("reset", "reset_after", "replug"):
+        assert board.resets == 1
+
+
+def test_the_reset_is_named_in_the_retry_note(kws_m4_build):
+    with FakeBoard(kws_m4_build, [Fault("reset", nth=2)]) as board:
+        _, notes = run(kws_m4_build, board)
+    assert notes[0].startswith("input 2 of 3: the board on ")
+    assert "restarted during 'tq-infer' (its boot banner came instead of a reply)" in notes[0]
+
+
+# ---------------------------------------------------------------- faults that stop the run
+
+
+def test_resets_on_every_inference_give_up_after_the_retries(kws_m4_build):
+    with FakeBoard(kws_m4_build, [Fault("reset", count=0)]) as board:
+        with pytest.raises(BoardReset, match=r"restarted during 'tq-infer'.*gave up after 2 retries; --retries allows more"):
+            run(kws_m4_build, board)
+    assert board.resets == 3
+
+
+def test_no_retries_fails_at_the_first_fault(kws_m4_build):
+    with FakeBoard(kws_m4_build, [Fault("bad_hex")]) as board:
+        with pytest.raises(BadReply, match=r"garbled output from .*'m-tq-out-\[z80.*' is not 12 bytes of hex$"):
+            run(kws_m4_build, board, retries=0)
+
+
+def test_a_board_that_goes_dead_reports_the_first_silence(kws_m4_build):
+    # commands: name, tq-info, db load, 3 x db, tq-infer (the 7th): silent from there on
+    with FakeBoard(kws_m4_build, [Fault("silent", on="*", nth=7, count=0)]) as board:
+        with pytest.raises(NoReply) as e:
+            run(kws_m4_build, board, timeout=0.1)
+    msg = str(e.value)
+    assert msg.startswith(f"no answer to 'tq-infer' within 1.2 s from {board.port} (nothing came back): ")
+    assert "press its reset button or run `tinyq flash " in msg and msg.endswith("(and no answer to 'name' after it)")
+
+
+def test_a_reply_slower_than_the_timeout(kws_m4_build):
+    with FakeBoard(kws_m4_build, [Fault("slow", on="db load", count=0, delay=0.5)]) as board:
+        with pytest.raises(NoReply, match=r"no answer to 'db load 490' within 0.3 s"):
+            run(kws_m4_build, board, retries=0)
+
+
+def test_endless_noise_is_garbage_after_a_bound(kws_m4_build):
+    with FakeBoard(kws_m4_build, [Fault("noise", on="tq-info", data=b"\xffboot\x00\r\n" * (MAX_NOISE + 5))]) as board:
+        with pytest.raises(Garbage, match=rf"after 'tq-info': {MAX_NOISE + 1} lines that are not tinyq protocol, "
+                                          r"the first '\\xffboot\\x00': check the baud rate \(115200\)"):
+            run(kws_m4_build, board)
+
+
+def test_a_port_that_does_not_come_back(kws_m4_build):
+    board = FakeBoard(kws_m4_build)
+    link = Link(board.port)
+    with board:
+        dut = Dut(link, timeout=T)
+        dut.sync()
+    # the board is gone: its pty closed and its port removed
+    try:
+        with pytest.raises(PortLost, match=r"went away while (reading|writing) \(.*\): the board reset or was unplugged"):
+            dut.command("name")
+        with pytest.raises(PortLost, match=r"went away and did not come back within 0.3 s"):
+            link.reopen(T)
+    finally:
+        link.close()
+
+
+# ---------------------------------------------------------------- through the command line
+
+
+def test_cli_reset_mid_run_json_is_the_emulated_one_plus_retries(kws_m4_build):
+    emulated = run_on_device(kws_m4_build, runs=1).to_json({})
+    with FakeBoard(kws_m4_build, [Fault("reset", nth=2)]) as board:
+        r = run_tinyq("profile", kws_m4_build, "--port", board.port, "--json", "-n", "2", "--timeout", T)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert set(d) == set(emulated) | {"retries"}
+    assert d["retries"] == 1 and d["bit_exact"] and d["samples"] == 2 and d["mismatches"] == 0
+    assert d["cycles_all"] == [KWS_CYCLES] * 2 and d["latency_ms"] == round(1000 * KWS_CYCLES / 25e6, 4)
+    notes = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(notes) == 1 and notes[0].startswith("retrying input 2 of 2: the board on ")
+
+
+def test_cli_silent_board(kws_m4_build):
+    with FakeBoard(kws_m4_build, [Fault("silent", count=0)]) as board:
+        r = run_tinyq("profile", kws_m4_build, "--port", board.port, "--timeout", "0.1", "--retries", "1")
+    assert r.returncode == 2
+    assert r.stderr.startswith("retrying input 1 of 5: no answer to 'tq-infer'")
+    line = one_error_line(r.stderr)
+    assert f"no answer to 'tq-infer' within 1.2 s from {board.port} (nothing came back)" in line
+    assert f"run `tinyq flash {kws_m4_build}`" in line and "gave up after 1 retry" in line
+
+
+def test_cli_wrong_model_names_both(kws_m4_build):
+    sha = json.loads((kws_m4_build / "build.json").read_text())["model"]["sha256"]
+    with FakeBoard(kws_m4_build, sha="0123456789abcdef") as board:
+        r = run_tinyq("profile", kws_m4_build, "--port", board.port, "--timeout", T)
+    assert r.returncode == 2
+    line = one_error_line(r.stderr)
+    assert f"the board on {board.port} runs another firmware (model 0123456789ab: qemu-m4, input 490 B" in line
+    assert f"than {kws_m4_build} (model {sha[:12]}: qemu-m4" in line and line.endswith(f"run `tinyq flash {kws_m4_build}`")
+
+
+def test_wrong_firmware_without_a_model_hash_shows_signatures(kws_m4_build):
+    with FakeBoard(kws_m4_build, info={"arena": 9000, "layers": 11}) as board:
+        with pytest.raises(WrongFirmware) as e:
+            run(kws_m4_build, board)
+    msg = str(e.value)
+    assert "11 layers, arena 9000 B" in msg and f"{KWS_LAYERS} layers, arena 8704 B" in msg
+    sigs = [w for w in msg.replace(":", " ").split() if len(w) == 12 and all(c in "0123456789abcdef" for c in w)]
+    assert msg.count("(signature ") == 2 and len(set(sigs)) == 2
+
+
+def test_cli_wrong_baud_is_garbage(kws_m4_build, capsys):
+    with FakeBoard(kws_m4_build, [Fault("baud", on="*", count=0)]) as board:
+        code, _, stderr = tinyq_main(capsys, "profile", kws_m4_build, "--port", board.port, "--timeout", T)
+    assert code == 2
+    line = one_error_line(stderr)
+    assert f"garbage on the wire from {board.port} after 'name': '\\x" in line
+    assert "check the baud rate (115200) and that the board runs tinyq firmware" in line
+
+
+def test_cli_wrong_output_is_a_mismatch_not_a_retry(kws_m4_build, capsys):
+    with FakeBoard(kws_m4_build, [Fault("flip", count=0)]) as board:
+        code, _, stderr = tinyq_main(capsys, "profile", kws_m4_build, "--port", board.port, "--timeout", T, "-n", "2")
+    assert code == 1
+    line = one_error_line(stderr)
+    assert "device output differs from the TFLite reference on 2 of 2 inputs; first at input 0, output 0[0]" in line
+    assert board.inferences == 2
+
+
+# ---------------------------------------------------------------- a hardware board's cycles
+
+
+def test_dwt_cycles_and_milliseconds_at_the_boards_clock(kws_m4_build, tmp_path):
+    """The same build as if made for the nucleo-l4r5zi (a Cortex-M4 at 120 MHz, DWT): the host side
+    reads only build.json, and the fake answers tq-info with that board's unit and clock."""
+    hw = tmp_path / "hw"
+    shutil.copytree(kws_m4_build, hw)
+    m = json.loads((hw / "build.json").read_text())
+    m.update(board="nucleo-l4r5zi", cycle_unit="cycles", cycle_source="dwt")
+    (hw / "build.json").write_text(json.dumps(m))
+    with FakeBoard(hw) as board:
+        res, _ = run(hw, board, runs=1)
+    d = res.to_json()
+    assert (d["cycle_unit"], d["cycle_source"], d["clock_hz"]) == ("cycles", "dwt", 120_000_000)
+    assert d["cycles"] == KWS_CYCLES and d["latency_ms"] == round(1000 * KWS_CYCLES / 120e6, 4)
+    with FakeBoard(hw, info={"clock": 80_000_000}) as board:  # firmware built for another clock
+        with pytest.raises(WrongFirmware, match="cycles at 80000000 Hz.*cycles at 120000000 Hz"):
+            run(hw, board, runs=1)
+
+
+# ---------------------------------------------------------------- the line parser
+
+
+@pytest.mark.parametrize("raw,line", [
+    (b"m-ready\r", "m-ready"),
+    (b"\x00\xff\xfem-tq-cycles-42\r", "m-tq-cycles-42"),  # a glitch before the line: the line survives
+    (b"m-tq-cyc\xffles-42", None),  # inside it: not a protocol line
+    (b"Hello from another firmware", None),
+    (b"e-[Unknown command: x]", "e-[Unknown command: x]"),
+])
+def test_protocol_line(raw, line):
+    assert protocol_line(raw) == line
+
+
+def test_shown_escapes_and_shortens():
+    assert shown(b"\x00ab'\xff\r\n") == "'\\x00ab\\'\\xff\\r\\n'"
+    assert shown(b"x" * 50, 10) == "'xxxxxxxxxx'... (+40 bytes)"
+
+
+def test_every_fault_the_host_retries_is_retryable():
+    assert all(issubclass(c, Retryable) for c in (BadReply, BoardReset, Garbage, NoReply, PortLost))
+    assert not issubclass(WrongFirmware, Retryable)
