@@ -220,6 +220,7 @@ def test_table(work, capsys):
 @pytest.mark.parametrize("args,words", [
     (["--float", "W/m.keras"], ["--float needs --calib"]),
     (["-c", "W/calib.npy"], ["--calib needs --float"]),
+    (["--calib-limit", "3"], ["--calib-limit needs --calib"]),
     (["--float", "W/m.keras", "-c", "W/bad.npy"], ["calibration data has shape (5, 4, 4)", "(None, 16)"]),
     (["--float", "W/small.tflite", "-c", "W/calib.npy"], ["small.tflite has inputs [[1, 8]]", "converted from"]),
     (["--float", "W/q.tflite", "-c", "W/calib.npy"], ["int8 input", "not a float model"]),

@@ -44,6 +44,8 @@ def analyze_cmd(
     if (float_model is None) != (calib is None):
         given, missing = ("--float", "--calib CALIB") if calib is None else ("--calib", "--float FLOAT_MODEL")
         raise BadInput(f"{given} needs {missing} too: the quantization error is measured on calibration samples against the float model")
+    if calib_limit is not None and calib is None:
+        raise BadInput("--calib-limit needs --calib and --float: it limits the samples of the quantization-error table")
     if worst < 0:
         raise BadInput(f"--worst {worst}: give zero or a positive number of layers")
     a = analyze(model)

@@ -42,13 +42,13 @@ def _progress(enabled: bool) -> Iterator[Progress]:
 _MODE_LABEL = {"int8": "int8 .tflite", "dynamic": "dynamic-range .tflite", "float16": "float16 .tflite"}
 
 
-def _check_mode(mode: str, calib: Optional[Path], float_io: bool) -> None:
+def _check_mode(mode: str, calib: Optional[Path], calib_limit: Optional[int], float_io: bool) -> None:
     if mode not in cv.MODES:
         raise BadInput(f"--mode {mode}: give one of {', '.join(cv.MODES)}")
     if mode == "int8" and calib is None:
         raise BadInput("--calib is missing: give representative inputs (-c calib.npy) for a full-int8 model")
-    if mode != "int8" and calib is not None:
-        raise BadInput(f"--mode {mode} does not calibrate: drop --calib (it is for --mode int8)")
+    if mode != "int8" and (calib is not None or calib_limit is not None):
+        raise BadInput(f"--mode {mode} does not calibrate: drop --calib and --calib-limit (they are for --mode int8)")
     if mode != "int8" and float_io:
         raise BadInput(f"--mode {mode} keeps float inputs and outputs already: drop --float-io (it is for --mode int8)")
 
@@ -97,7 +97,7 @@ def convert_cmd(
     quiet = not STATE.get("verbose", False)
     if calib_limit is not None and calib_limit < 1:
         raise BadInput(f"--calib-limit {calib_limit}: give a positive number of samples")
-    _check_mode(mode, calib, float_io)
+    _check_mode(mode, calib, calib_limit, float_io)
     _check_paths(model, calib, output, eval_data)
 
     # Cheap checks first: the files are read and checked before TensorFlow starts.
