@@ -143,9 +143,7 @@ def short_name(name: str) -> str:
 
 def _key(name: str) -> str:
     """A tensor name without model scope and numeric suffixes: 'functional_1/conv1_1/Relu;...' -> 'conv1/Relu'."""
-    first = name.split(";")[0]
-    parts = [re.sub(r"(_\d+|\d+)$", "", p) for p in first.split("/")]
-    return "/".join(parts[1:] if len(parts) > 1 else parts)
+    return "/".join(re.sub(r"(_\d+|\d+)$", "", p) for p in short_name(name).split("/"))
 
 
 def match_tensors(q: _Net, f: _Net) -> list[_Row]:
@@ -307,8 +305,7 @@ def quant_error(model: Path, float_model: Path, calib: Path, calib_limit: int | 
     arrays = cv.read_calibration_arrays(calib, calib_limit)
     infos = [cv.TensorInfo(name=q.tensors[i].name, shape=(None, *q.tensors[i].shape[1:])) for i in q.inputs]
     samples = cv.load_calibration(calib, infos, arrays=arrays)
-    with cv.quiet_stderr(quiet):
-        fbuf = float_tflite(float_model, quiet=quiet)
+    fbuf = float_tflite(float_model, quiet=quiet)
     f = _net(fbuf, float_model)
     _check_pair(q, f, model, float_model)
 
