@@ -239,7 +239,7 @@ def test_bad_input(work, tmp_path, capfd, args, words):
 def test_order_fallback_and_no_guessing():
     """Unit test of the matcher on hand-made graphs: an op the float model lacks (PAD) breaks the graph
     match, so the FULLY_CONNECTED after it pairs by kind and shape in order; ambiguous names are not used."""
-    from tinyq.quant_error import _Net, _Op, _T, match_tensors
+    from tinyq.quant_error import _T, _Net, _Op, match_tensors
 
     def t(name, shape, dtype="int8", const=False):
         return _T(name=name, shape=shape, dtype=dtype, const=const, scale=0.1 if dtype == "int8" else None, zero_point=0)
