@@ -33,7 +33,6 @@ import select
 import tempfile
 import threading
 import time
-import tty
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +41,8 @@ import numpy as np
 from tinyq.boards import get_board
 from tinyq.importer import NUMPY_DTYPES
 from tinyq.reference import Reference
+
+from .fake_samba import _Pty
 
 BANNER = ["m-timestamp-mode-performance", "m-lap-us-0", "m-init-done", "m-ready"]
 KINDS = ("silent", "noise", "glitch", "reset", "reset_after", "replug", "bad_hex", "flip", "slow", "baud")
@@ -95,7 +96,7 @@ class FakeBoard:
         self._forget()
         self._dir = Path(tempfile.mkdtemp(prefix="fake-board-"))
         self.link = self._dir / "ttyACM0"  # the port: a stable name, as udev gives a USB console
-        self._pty()
+        self._plug()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -105,19 +106,12 @@ class FakeBoard:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _pty(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
+    def _plug(self) -> None:
+        """A new pty behind the port's name (after a replug, the old one is gone)."""
+        self._pty = _Pty()
         if self.link.is_symlink():
             self.link.unlink()
-        self.link.symlink_to(os.ttyname(self.slave))
-
-    def _close_pty(self) -> None:
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self.link.symlink_to(self._pty.path)
 
     def __enter__(self) -> "FakeBoard":
         self._thread.start()
@@ -126,7 +120,7 @@ class FakeBoard:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        self._close_pty()
+        self._pty.close()
         if self.link.is_symlink():
             self.link.unlink()
         self._dir.rmdir()
@@ -134,11 +128,12 @@ class FakeBoard:
     def _serve(self) -> None:
         buf = b""
         while not self._stop.is_set():
-            r, _, _ = select.select([self.master], [], [], 0.01)
+            master = self._pty.master
+            r, _, _ = select.select([master], [], [], 0.01)
             if not r:
                 continue
             try:
-                buf += os.read(self.master, 4096)
+                buf += os.read(master, 4096)
             except OSError:
                 continue
             while b"%" in buf:
@@ -159,7 +154,7 @@ class FakeBoard:
 
     def _write(self, data: bytes) -> None:
         try:
-            os.write(self.master, data)
+            os.write(self._pty.master, data)
         except OSError:
             pass
 
@@ -179,9 +174,9 @@ class FakeBoard:
             self._restart()
             return b""
         if "replug" in kinds:
-            self._close_pty()
+            self._pty.close()
             time.sleep(0.1)
-            self._pty()
+            self._plug()
             self._restart()
             return b""
         lines = self._dispatch(words) + ["m-ready"]
