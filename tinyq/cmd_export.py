@@ -20,8 +20,8 @@ def export_cmd(
     model: Path = MODEL_TFLITE,
     arduino: bool = typer.Option(False, "--arduino", help="An Arduino library (DIR/NAME/ and DIR/NAME.zip) with a sketch that serves tinyq's serial protocol."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory to write into (required)."),
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Library name, header NAME.h and C prefix NAME_invoke() [default: the model's file name]."),
-    board: str = typer.Option("nano33", "--board", "-b", help="Board the kernels are chosen for (its core's SIMD paths; they compile elsewhere too) and that tq-info names."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Library name, its header NAME.h and C prefix NAME_invoke() (default: the model's file name)."),
+    board: str = typer.Option("nano33", "--board", "-b", help="Board the library is for: the kernels for its core (the SIMD paths compile only where a core has them), and the clock and cycle unit `tinyq profile` expects."),
     kernels: str = KERNELS,
     as_json: bool = JSON,
 ) -> None:

@@ -100,7 +100,8 @@ def _glue_context(g, name: str, header: list[str]) -> dict:
 
 
 def library_files(model: Path, name: str, board: Board, command: str, out_dir: Path, kernels: str = "fast"):
-    """(library-relative path -> text, generated library): everything under DIR/NAME/."""
+    """Everything under DIR/NAME/ (library-relative path -> text, sorted), the generated library and
+    the template context (for the manifest)."""
     taken = {p.name for p in KERNELS.rglob("*")} | {f.name for f in RUNTIME} | set(OWN_FILES)
     clash = sorted({f"{name}.h", f"{name}.c", f"{name}.c.inc"} & taken)
     if clash:
