@@ -10,6 +10,7 @@ Everything a user can get wrong (paths, formats, shapes, NaNs) is reported as on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -114,6 +115,7 @@ class LoadedModel:
     input_keys: list[str] = field(default_factory=list)  # SavedModel: signature argument names
     output_keys: list[str] = field(default_factory=list)  # SavedModel: signature output names
     owner: Any = None  # SavedModel: the loaded object (keeps the signature's variables alive)
+    qat_model: Any = None  # a tinyq.qat model with its learned activation ranges: what int8 conversion converts
 
     def predict(self, xs: Sequence[np.ndarray], batch: int = 256, progress: Progress | None = None) -> list[np.ndarray]:
         """Float outputs for all samples (one array per model output)."""
@@ -253,6 +255,8 @@ def _load_keras(path: Path, fmt: str, quiet: bool) -> LoadedModel:
         _tf()
         import keras
 
+        from . import qat  # registers tinyq.qat's layers, so a saved QAT model loads
+
         try:
             model = keras.models.load_model(path, compile=False)
         except Exception as e:
@@ -263,6 +267,7 @@ def _load_keras(path: Path, fmt: str, quiet: bool) -> LoadedModel:
                     "register it with @keras.saving.register_keras_serializable and re-save"
                 ) from None
             raise BadInput(f"{path} cannot be loaded as a Keras model ({msg}): re-save it with model.save('{path.name}')") from None
+        model, qat_model = qat.for_conversion(model)
         try:
             ins, outs = list(model.inputs), list(model.outputs)
         except Exception:
@@ -274,7 +279,8 @@ def _load_keras(path: Path, fmt: str, quiet: bool) -> LoadedModel:
         inputs = [TensorInfo(name=_kname(t, i, "input"), shape=_kshape(t)) for i, t in enumerate(ins)]
         outputs = [TensorInfo(name=_kname(t, i, "output"), shape=_kshape(t)) for i, t in enumerate(outs)]
         pbytes = sum(int(np.prod(w.shape)) * np.dtype(str(w.dtype).replace("tf.", "")).itemsize for w in model.weights)
-    lm = LoadedModel(path=path, format=fmt, inputs=inputs, outputs=outputs, param_bytes=int(pbytes), keras_model=model)
+    lm = LoadedModel(path=path, format=fmt, inputs=inputs, outputs=outputs, param_bytes=int(pbytes), keras_model=model,
+                     qat_model=qat_model)
     _check_static(lm)
     return lm
 
@@ -501,9 +507,13 @@ def check_arrays_early(arrays: dict[str, np.ndarray], path: Path | str, what: st
 
 def convert_keras(model, calib: Sequence[np.ndarray] | None, float_io: bool = False, mode: str = "int8") -> bytes:
     """Convert an in-memory Keras model. `calib` (int8 only) holds one array per model input, samples first."""
+    from .qat import for_conversion
+
     inputs = [TensorInfo(name=_kname(t, i, "input"), shape=_kshape(t)) for i, t in enumerate(model.inputs)]
     outputs = [TensorInfo(name=_kname(t, i, "output"), shape=_kshape(t)) for i, t in enumerate(model.outputs)]
-    lm = LoadedModel(path=Path("the Keras model"), format="keras", inputs=inputs, outputs=outputs, param_bytes=0, keras_model=model)
+    model, qat_model = for_conversion(model)
+    lm = LoadedModel(path=Path("the Keras model"), format="keras", inputs=inputs, outputs=outputs, param_bytes=0, keras_model=model,
+                     qat_model=qat_model)
     _check_static(lm)
     samples = [np.asarray(c, dtype=np.float32) for c in calib] if calib is not None else None
     return convert_model(lm, samples, float_io=float_io, mode=mode)
@@ -527,6 +537,8 @@ def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray] | None, float_io:
     """
     if mode not in (*MODES, "float"):
         raise BadInput(f"--mode {mode}: give one of {', '.join(MODES)}")
+    if mode == "int8" and lm.qat_model is not None:
+        lm = dataclasses.replace(lm, keras_model=lm.qat_model)
     with quiet_stderr(quiet):
         tf = _tf()
         converter = tf.lite.TFLiteConverter.from_concrete_functions([lm.frozen_function()])
