@@ -38,7 +38,20 @@ class NoDevice(BadInput):
 
 
 class Retryable(DeviceError):
-    """A fault after which loading the input again and rerunning it is safe."""
+    """A fault after which loading the input again and rerunning it is safe.
+
+    The message is `problem: fix`; a retry is noted with the problem alone."""
+
+    fix = "check the board's cable and power"
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix or type(self).fix
+        super().__init__(f"{problem}: {self.fix}")
+
+    def again(self, more: str) -> "Retryable":
+        """The same fault with `more` said about it."""
+        return type(self)(f"{self.problem} {more}", self.fix)
 
 
 class NoReply(Retryable):
@@ -52,13 +65,19 @@ class Garbage(Retryable):
 class BadReply(Retryable):
     """A reply whose lines are protocol lines but malformed (a glitch inside a line)."""
 
+    fix = "a glitch on the line: check the cable, or reset the board"
+
 
 class BoardReset(Retryable):
     """The board restarted: its boot banner came back, or it no longer holds the loaded input."""
 
+    fix = "check its power supply and cable"
+
 
 class PortLost(Retryable):
     """The port went away (a USB console re-enumerates when its board resets)."""
+
+    fix = "the board reset or was unplugged: check its cable and power"
 
 
 class Refused(DeviceError):
@@ -120,8 +139,8 @@ class Link:
                     continue
                 if retry_any:
                     raise PortLost(
-                        f"{self.port} went away and did not come back within {timeout:g} s ({_port_error(e)}): "
-                        "check the board's USB cable and power, then run tinyq profile again"
+                        f"{self.port} went away and did not come back within {timeout:g} s ({_port_error(e)})",
+                        "check the board's USB cable and power, then run tinyq profile again",
                     ) from None
                 raise NoDevice(
                     f"cannot open {self.port} ({_port_error(e)}): check the board is plugged in and give its port with --port"
@@ -134,10 +153,7 @@ class Link:
         self._open(timeout, retry_any=True)
 
     def _lost(self, e: BaseException, doing: str) -> PortLost:
-        return PortLost(
-            f"{self.port} went away while {doing} ({_port_error(e)}): the board reset or was unplugged; "
-            "check its cable and power"
-        )
+        return PortLost(f"{self.port} went away while {doing} ({_port_error(e)})")
 
     def write(self, text: str) -> None:
         try:
@@ -289,20 +305,17 @@ class Dut:
             raw = self.link.readline_bytes(max(0.0, wait))
             if raw is None:
                 if noise and lines:
-                    raise BadReply(
-                        f"the answer to {what} from {self.port} was cut by garbage {shown(noise[-1])}: "
-                        "check the cable and the baud rate, or reset the board"
-                    )
+                    raise BadReply(f"the answer to {what} from {self.port} was cut by garbage {shown(noise[-1])}")
                 if noise:
                     raise Garbage(
                         f"garbage on the wire from {self.port} after {what}: {shown(noise[0])}"
-                        f"{f' and {len(noise) - 1} more lines' if len(noise) > 1 else ''}, no protocol reply: "
-                        f"check the baud rate ({self.link.baud}) and that the board runs tinyq firmware (`{self.fix}`)"
+                        f"{f' and {len(noise) - 1} more lines' if len(noise) > 1 else ''}, no protocol reply",
+                        self._garbage_fix(),
                     )
                 got = f" (got: {shown(' | '.join(lines[-3:]), 80)})" if lines else " (nothing came back)"
                 raise NoReply(
-                    f"no answer to {what} within {timeout:g} s from {self.port}{got}: is the board running tinyq "
-                    f"firmware? press its reset button or run `{self.fix}`"
+                    f"no answer to {what} within {timeout:g} s from {self.port}{got}",
+                    f"is the board running tinyq firmware? press its reset button or run `{self.fix}`",
                 )
             last = time.monotonic()
             if not raw.strip(b"\r\0"):
@@ -314,20 +327,20 @@ class Dut:
                 if len(noise) > MAX_NOISE:
                     raise Garbage(
                         f"garbage on the wire from {self.port} after {what}: {len(noise)} lines that are not tinyq "
-                        f"protocol, the first {shown(noise[0])}: check the baud rate ({self.link.baud}) and that the "
-                        f"board runs tinyq firmware (`{self.fix}`)"
+                        f"protocol, the first {shown(noise[0])}",
+                        self._garbage_fix(),
                     )
                 continue
             if line in BANNER:
                 restarted = True
             if line == "m-ready":
                 if restarted:
-                    raise BoardReset(
-                        f"the board on {self.port} restarted during {what} (its boot banner came instead of a reply): "
-                        "check its power supply and cable"
-                    )
+                    raise BoardReset(f"the board on {self.port} restarted during {what} (its boot banner came instead of a reply)")
                 return lines
             lines.append(line)
+
+    def _garbage_fix(self) -> str:
+        return f"check the baud rate ({self.link.baud}) and that the board runs tinyq firmware (`{self.fix}`)"
 
     def command(self, cmd: str, timeout: float | None = None, allow_error: bool = False) -> list[str]:
         what = f"'{cmd if len(cmd) <= 24 else cmd[:20] + '...'}'"
@@ -337,10 +350,7 @@ class Dut:
         errors = [ln for ln in lines if ln.startswith("e-")]
         if errors and not allow_error:
             if _INPUT_LOST.match(errors[0]):
-                raise BoardReset(
-                    f"the board on {self.port} lost the loaded input ({errors[0]} after {what}): it restarted; "
-                    "check its power supply and cable"
-                )
+                raise BoardReset(f"the board on {self.port} lost the loaded input ({errors[0]} after {what}): it restarted")
             raise Refused(
                 f"the device on {self.port} refused {what}: {shown(errors[0], 80)}: it may run another firmware: run `{self.fix}`"
             )
@@ -376,7 +386,7 @@ class Dut:
         try:
             return dict(kv.split("=", 1) for kv in line.split(","))
         except ValueError:
-            raise BadReply(f"garbled answer to 'tq-info' from {self.port}: {shown(line, 80)}: run tinyq profile again") from None
+            raise BadReply(f"garbled answer to 'tq-info' from {self.port}: {shown(line, 80)}") from None
 
     def load(self, data: bytes, chunk: int = 240) -> None:
         """`db load N` then `db HEX` lines of `chunk` bytes (the MLPerf Tiny runner sends 31)."""
@@ -422,7 +432,7 @@ class Dut:
             except Retryable as e:
                 if n == retries:
                     if retries:
-                        raise type(e)(f"{e} (gave up after {retries} retr{'y' if retries == 1 else 'ies'}; --retries allows more)") from None
+                        raise e.again(f"(gave up after {retries} retr{'y' if retries == 1 else 'ies'}; --retries allows more)") from None
                     raise
                 if on_retry is not None:
                     on_retry(e, n + 1)
@@ -431,7 +441,7 @@ class Dut:
                 try:
                     self.resync()
                 except DeviceError:  # still silent or raving: the first fault is the one to report
-                    raise type(e)(f"{e} (and no answer to 'name' after it)") from None
+                    raise e.again("(and no answer to 'name' after it)") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -442,6 +452,5 @@ def _one(lines: list[str], label: str, what: str, port: str) -> str:
         if m:
             return m.group(1)
     raise BadReply(
-        f"garbled answer to '{what}' from {port}: no {label} line in {shown(' | '.join(lines[:4]), 80)}: "
-        "check the cable, or flash the build again (`tinyq flash`)"
+        f"garbled answer to '{what}' from {port}: no {label} line in {shown(' | '.join(lines[:4]), 80)}"
     )

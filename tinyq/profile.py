@@ -229,7 +229,7 @@ def run_on_device(build_dir: Path, board_name: str | None = None, port: str | No
 
             def note(e: Retryable, k: int, n: int = n) -> None:
                 if on_retry is not None:
-                    on_retry(f"input {n + 1} of {len(batch)}: {e}; running it again ({k} of {retries})")
+                    on_retry(f"input {n + 1} of {len(batch)}: {e.problem}; running it again ({k} of {retries})")
 
             inf, again = dut.run(pack_inputs(manifest, x), manifest["output_bytes"], len(manifest["layers"]), retries, note)
             res.retries += again
