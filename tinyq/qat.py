@@ -338,6 +338,14 @@ class _Graph:
                     continue
                 self.nodes.append(_Node(node.operation, node, [id(t) for t in node.arguments.keras_tensors],
                                         [id(t) for t in node.outputs]))
+        seen: set[int] = set()
+        for n in self.nodes:
+            if id(n.layer) in seen:
+                raise UnsupportedModel(
+                    f"layer '{n.layer.name}' is called more than once (shared weights): tinyq.qat rewrites each "
+                    "layer once; give each call its own layer"
+                )
+            seen.add(id(n.layer))
         self.consumers: dict[int, list[_Node]] = {}
         for n in self.nodes:
             for t in n.inputs:
