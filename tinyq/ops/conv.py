@@ -255,13 +255,20 @@ def _fast(g: Graph) -> bool:
     return g.target is not None and g.target.kernels == "fast"
 
 
-def _fast_requant(requant: list[ConstArray], out_offset: int) -> list[ConstArray]:
-    """mult, and for tq_requant_mm the rounding and output zero point 2^(e-1) + out_offset * 2^e
-    (added to the high word) and the right shift e of each channel."""
-    mult = next(a for a in requant if a.name == "mult")
+def _fast_quant(requant: list[ConstArray], out_offset: int, folded_bias: np.ndarray, lanes: int) -> ConstArray:
+    """The fast kernels' per-channel constants in one array, by blocks of `lanes` channels (zero
+    past the last): bias[lanes] (input offset folded in), mult[lanes], radd[lanes] = 2^(e-1) +
+    out_offset * 2^e (tq_requant_mm's rounding and output zero point) and rsh[lanes] = e, for each
+    channel's right shift e. One pointer then walks them (see tq_gemm.h, tq_conv_fast.h)."""
+    mult = next(a for a in requant if a.name == "mult").values.astype(np.int64)
     e = -next(a for a in requant if a.name == "shift").values.astype(np.int64)
     radd = (1 << (e - 1)) + out_offset * (1 << e)
-    return [mult, ConstArray("radd", "int32_t", radd.astype(np.int32)), ConstArray("rsh", "int32_t", e.astype(np.int32))]
+    n = len(mult)
+    blocks = -(-n // lanes)
+    table = np.zeros((4, blocks * lanes), dtype=np.int64)
+    for i, values in enumerate((folded_bias, mult, radd, e)):
+        table[i, :n] = values
+    return ConstArray("quant", "int32_t", table.reshape(4, blocks, lanes).transpose(1, 0, 2).reshape(-1).astype(np.int32))
 
 
 def _fast_requant_fits(requant: list[ConstArray], params: dict, bias: Tensor | None, rows: np.ndarray) -> bool:
@@ -312,10 +319,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         "act_max": params["act_max"],
         "weights": ArrayRef("w"),
         "weights16": 0,
-        "bias": ArrayRef("bias"),
-        "mult": ArrayRef("mult"),
-        "radd": ArrayRef("radd"),
-        "rsh": ArrayRef("rsh"),
+        "quant": ArrayRef("quant"),
     }
     weights = ConstArray("w", "int8_t", packed)
     if g.target.wide and group == 4:
@@ -323,7 +327,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         quads = padded.astype(np.int16).reshape(-1, 2, k // 4, 4)[..., [0, 2, 1, 3]]
         weights = ConstArray("w16", "int16_t", quads.transpose(0, 2, 1, 3).reshape(-1))
         gemm["weights"], gemm["weights16"] = 0, ArrayRef("w16")
-    arrays = [weights, ConstArray("bias", "int32_t", folded), *_fast_requant(requant, int(params["out_offset"]))]
+    arrays = [weights, _fast_quant(requant, int(params["out_offset"]), folded, 2)]
     return gemm, arrays
 
 
@@ -338,7 +342,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     geometry = {k: params[k] for k in ("in", "out")}
     wide = gemm["weights16"] != 0
     if params["kh"] == params["kw"] == 1 and gemm["k"] == params["in"]["c"]:
-        scratch = g.add_scratch(f"pixels@{op.index}", 2 * gemm["k"])
+        scratch = g.add_scratch(f"pixels@{op.index}", 4 * gemm["k"])  # a column pair, int16 on DSP cores
         return KernelCall(
             func="tq_conv_1x1_wide_s8" if wide else "tq_conv_1x1_s8",
             params_type="tq_conv_1x1_s8_params",
@@ -357,12 +361,12 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     ring_bytes = ring * params["out"]["w"] * params["out"]["c"]
     window = {k: params[k] for k in ("kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
     in_c = params["in"]["c"]
-    cols = (4 if wide else 2) * gemm["k"]  # two columns (and their interleaved pair for int16 weights)
+    cols = (4 if wide else 6) * gemm["k"]  # two columns and their pair (int16 on DSP cores; interleaved for int16 weights)
     im2col = KernelCall(
         func="tq_conv_im2col_wide_s8" if wide else "tq_conv_im2col_s8",
         params_type="tq_conv_im2col_s8_params",
         header=FAST_HEADER,
-        sources=("conv/tq_conv_im2col_s8.c", "conv/tq_gemm_segs_s8.c", "include/tq_gemm.h") + (("conv/tq_conv_im2col_wide_s8.c",) if wide else ()),
+        sources=("conv/tq_conv_im2col_s8.c", "include/tq_gemm.h") + (("conv/tq_conv_im2col_wide_s8.c",) if wide else ()),
         params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm},
         inputs=[inp.index],
         outputs=[out.index, -1],
@@ -462,7 +466,7 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         # The input offset folded into the bias over every tap: padding taps read the zero point.
         folded = _fold_input_offset(op, bias, int(params["in_offset"]), w.data.reshape(kh * kw, oc).astype(np.int64).sum(axis=0))
         scratch = g.add_scratch(f"rows@{op.index}", -(-oc // 8) * 8 + ring * row)
-        fast = {k: v for k, v in params.items() if k not in ("depth_mult", "shift", "in_offset", "bias")}
+        fast = {k: v for k, v in params.items() if k not in ("depth_mult", "mult", "shift", "in_offset", "bias")}
         # Weights by blocks of four channels, each block's taps together: [ceil(c / 4)][kh * kw][4].
         blocks = -(-oc // 4)
         padded = np.zeros((kh * kw, blocks * 4), dtype=np.int8)
@@ -473,11 +477,11 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
             params_type="tq_depthwise_conv_fast_s8_params",
             header=FAST_HEADER,
             sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h"),
-            params={**fast, "in_zp": -params["in_offset"], "weights": ArrayRef("w"), "bias": ArrayRef("bias"),
-                    "radd": ArrayRef("radd"), "rsh": ArrayRef("rsh"), "ring_rows": ring},
+            params={**fast, "in_zp": -params["in_offset"], "weights": ArrayRef("w"), "quant": ArrayRef("quant"),
+                    "ring_rows": ring},
             inputs=[inp.index],
             outputs=[out.index, scratch],
-            arrays=[w4, ConstArray("bias", "int32_t", folded), *_fast_requant(requant, int(params["out_offset"]))],
+            arrays=[w4, _fast_quant(requant, int(params["out_offset"]), folded, 4)],
             in_place="ring",
         )
     return KernelCall(

@@ -5,6 +5,7 @@
 #ifndef TQ_KERNEL_NAME
 #define TQ_KERNEL_NAME tq_conv_1x1_s8
 #define TQ_GEMM_PAIR tq_gemm_pair
+#define TQ_GEMM_COLUMNS tq_gemm_columns
 #endif
 
 tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
@@ -30,12 +31,12 @@ tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, co
                 }
             }
         }
-        tq_interleave_pair(col[0], col[count - 1], p->gemm.k, p->gemm.group, scratch);
+        TQ_GEMM_COLUMNS(col[0], col[count - 1], p->gemm.k, p->gemm.group, scratch);
         {
             /* With an ADD fused the pixels go to a stage first; the ADD then writes them (over the
                residual, maybe). */
             const size_t at = (size_t)n * out_c;
-            int8_t *const out0 = residual != NULL ? scratch + 2 * p->gemm.k : output + at;
+            int8_t *const out0 = residual != NULL ? scratch + 4 * p->gemm.k : output + at;
             TQ_GEMM_PAIR(&p->gemm, scratch, out0, out0 + (size_t)(count - 1) * out_c);
             if (residual != NULL) {
                 tq_residual_add_s8(&p->res, out0, residual + at, output + at, count * out_c);

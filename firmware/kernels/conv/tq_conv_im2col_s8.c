@@ -2,11 +2,15 @@
 #include "tq_conv_fast.h"
 
 /*
- * Two plain columns go to the shared segment product (one segment each). tq_conv_im2col_wide_s8.c
- * builds this file again under its own name with TQ_GEMM_PAIR: int16 weights read interleaved pairs.
+ * Two plain columns, then the pair the matrix product reads (tq_gemm_columns: int16 on the DSP
+ * extension, 4 k bytes). tq_conv_im2col_wide_s8.c builds this file again under its own name: int16
+ * weights read interleaved int8 columns (2 k bytes).
  */
 #ifndef TQ_KERNEL_NAME
 #define TQ_KERNEL_NAME tq_conv_im2col_s8
+#define TQ_GEMM_PAIR tq_gemm_pair
+#define TQ_GEMM_COLUMNS tq_gemm_columns
+#define TQ_PAIR_BYTES 4 /* per byte of k */
 #endif
 
 /* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then zeros to k. */
@@ -48,13 +52,8 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
 {
     const int32_t k = p->gemm.k, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
     const int32_t pixels = p->out.n * out_h * out_w;
-#if defined(TQ_GEMM_PAIR)
-    int8_t *const pair = scratch + 2 * k; /* scratch: two plain columns, their interleaved pair, the ring */
-    int8_t *const ring = scratch + 4 * k;
-#else
-    int8_t *const ring = scratch + 2 * k; /* scratch: two plain columns, the ring */
-    int32_t len = k;
-#endif
+    int8_t *const pair = scratch + 2 * k; /* scratch: two plain columns, their pair, the ring */
+    int8_t *const ring = pair + TQ_PAIR_BYTES * k;
     int8_t *dst[2];
     tq_row_stage stage;
     int32_t b = 0, oy = 0, ox = 0;
@@ -72,15 +71,8 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
             dst[j] = tq_stage_row(&stage, img[j], oy) + (size_t)ox * out_c;
             row_done[j] = tq_next_pixel(&b, &oy, &ox, out_h, out_w);
         }
-#if defined(TQ_GEMM_PAIR)
-        tq_interleave_pair(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);
+        TQ_GEMM_COLUMNS(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);
         TQ_GEMM_PAIR(&p->gemm, pair, dst[0], dst[count - 1]);
-#else
-        {
-            const int8_t *a = scratch, *bcol = scratch + (count - 1) * k;
-            tq_gemm_segs_s8(&p->gemm, &a, &bcol, &len, 1, dst[0], dst[count - 1]);
-        }
-#endif
         for (j = 0; j < count; ++j) {
             if (row_done[j] >= 0) {
                 tq_stage_flush(&stage, img[j], row_done[j]);

@@ -1,10 +1,6 @@
 /* DEPTHWISE_CONV_2D, depth multiplier 1, channels four at a time (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
 
-#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && defined(__GNUC__)
-#include <arm_acle.h>
-#define TQ_DW_SIMD32 1
-#endif
 
 /* acc[j] += sum over the taps of x[c + j] * w[4 t + j], j < 4: tap t reads tap[t] + c. */
 static inline __attribute__((always_inline)) void tq_dw_block4(const int8_t *const *tap, int32_t taps, const int8_t *w,
@@ -55,25 +51,10 @@ static void tq_dw_block4_9(const int8_t *const *tap, const int8_t *w, int32_t c,
 static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *acc, const int32_t *mult, const int32_t *radd,
                                                                 const int32_t *rsh, uint32_t lo4, uint32_t hi4)
 {
-#if defined(TQ_DW_SIMD32)
-    /* SSAT to int8, three BFI to pack, then the clamp on four bytes at once: SSUB8 sets a GE flag
-       per byte where the first operand is not below the second, SEL keeps those bytes. */
-    int32_t v = __ssat(tq_requant_mm(acc[0], mult[0], radd[0], rsh[0]), 8);
-    const int32_t v1 = __ssat(tq_requant_mm(acc[1], mult[1], radd[1], rsh[1]), 8);
-    const int32_t v2 = __ssat(tq_requant_mm(acc[2], mult[2], radd[2], rsh[2]), 8);
-    const int32_t v3 = __ssat(tq_requant_mm(acc[3], mult[3], radd[3], rsh[3]), 8);
-    int32_t t;
-    __asm__("bfi    %0, %2, #8, #8\n\t"
-            "bfi    %0, %3, #16, #8\n\t"
-            "bfi    %0, %4, #24, #8\n\t"
-            "ssub8  %1, %0, %5\n\t"
-            "sel    %0, %0, %5\n\t"
-            "ssub8  %1, %6, %0\n\t"
-            "sel    %0, %0, %6"
-            : "+r"(v), "=&r"(t)
-            : "r"(v1), "r"(v2), "r"(v3), "r"(lo4), "r"(hi4)
-            : "cc");
-    return (uint32_t)v;
+#if defined(TQ_SIMD32)
+    return tq_pack4_clamp(__ssat(tq_requant_mm(acc[0], mult[0], radd[0], rsh[0]), 8), __ssat(tq_requant_mm(acc[1], mult[1], radd[1], rsh[1]), 8),
+                          __ssat(tq_requant_mm(acc[2], mult[2], radd[2], rsh[2]), 8), __ssat(tq_requant_mm(acc[3], mult[3], radd[3], rsh[3]), 8),
+                          lo4, hi4);
 #else
     const int32_t lo = (int8_t)lo4, hi = (int8_t)hi4;
     uint32_t word = 0;
@@ -93,7 +74,6 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
     const int32_t in_h = p->in.h, in_w = p->in.w, ch = p->in.c, kh = p->kh, kw = p->kw, taps = kh * kw;
     const int32_t lo = p->act_min, hi = p->act_max;
     const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
-    const int32_t *const bias = p->bias, *const mult = p->mult, *const radd = p->radd, *const rsh = p->rsh;
     const int8_t *const weights = p->weights;
     const int32_t ch4 = ch & ~3, wstep = 4 * taps;
     int8_t *const zp_row = scratch;
@@ -114,6 +94,7 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
             for (ox = 0; ox < p->out.w; ++ox, out += ch) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
                 const int8_t *w = weights;
+                const int32_t *q = p->quant;
                 int32_t t = 0;
                 for (fy = 0; fy < kh; ++fy) {
                     const int32_t iy = iy0 + fy * p->dil_h;
@@ -122,27 +103,28 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                         tap[t] = (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) ? in_b + ((size_t)iy * in_w + ix) * ch : zp_row;
                     }
                 }
-                for (c = 0; c < ch4; c += 4, w += wstep) {
+                for (c = 0; c < ch4; c += 4, w += wstep, q += 16) {
                     int32_t acc[4];
                     uint32_t word;
-                    acc[0] = bias[c];
-                    acc[1] = bias[c + 1];
-                    acc[2] = bias[c + 2];
-                    acc[3] = bias[c + 3];
+                    acc[0] = q[0];
+                    acc[1] = q[1];
+                    acc[2] = q[2];
+                    acc[3] = q[3];
                     if (taps == 9) { /* 3x3, unrolled */
                         tq_dw_block4_9(tap, w, c, acc);
                     } else {
                         tq_dw_block4(tap, taps, w, c, acc);
                     }
-                    word = tq_dw_out4(acc, mult + c, radd + c, rsh + c, lo4, hi4);
+                    word = tq_dw_out4(acc, q + 4, q + 8, q + 12, lo4, hi4);
                     memcpy(out + c, &word, 4);
                 }
-                for (; c < ch; ++c) { /* the last ch % 4 channels: lanes c - ch4 of the last weight block */
-                    int32_t acc = bias[c], v;
+                for (; c < ch; ++c) { /* the last ch % 4 channels: lane c - ch4 of the last block */
+                    const int32_t j = c - ch4;
+                    int32_t acc = q[j], v;
                     for (t = 0; t < taps; ++t) {
-                        acc += (int32_t)tap[t][c] * w[4 * t + (c - ch4)];
+                        acc += (int32_t)tap[t][c] * w[4 * t + j];
                     }
-                    v = tq_requant_mm(acc, mult[c], radd[c], rsh[c]);
+                    v = tq_requant_mm(acc, q[4 + j], q[8 + j], q[12 + j]);
                     out[c] = (int8_t)TQ_CLAMP(v, lo, hi);
                 }
             }

@@ -94,8 +94,8 @@ void tq_residual_add_s8(const tq_residual_s8 *r, const int8_t *y, const int8_t *
 
 /**
  * CONV_2D with a 1x1 filter over channels that are a multiple of the group: the channels of two
- * input pixels are interleaved into `scratch` and multiplied with the weight rows. gemm.k == in.c;
- * any stride.
+ * input pixels are copied into `scratch` as a column pair (tq_gemm_columns) and multiplied with the
+ * weight rows. gemm.k == in.c; any stride.
  */
 typedef struct {
     tq_dims in;
@@ -105,7 +105,7 @@ typedef struct {
     tq_residual_s8 res;     /* an ADD fused after it (res.t_conv != NULL): then `residual` is its other input */
 } tq_conv_1x1_s8_params;
 
-/* `scratch`: 2 * gemm.k bytes, then 2 * out.c when an ADD is fused. */
+/* `scratch`: 4 * gemm.k bytes (the column pair), then 2 * out.c when an ADD is fused. */
 tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
                          int8_t *scratch);
 tq_status tq_conv_1x1_wide_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
@@ -114,9 +114,9 @@ tq_status tq_conv_1x1_wide_s8(const tq_conv_1x1_s8_params *p, const int8_t *inpu
 /**
  * CONV_2D, one group, any filter: two output pixels at a time are gathered (im2col) into
  * `scratch` as [kh][kw][in.c] columns, padding taps set to in_zp and the tail up to gemm.k to 0,
- * and multiplied with the weight rows (tq_gemm_segs_s8). `scratch` holds 2 * gemm.k bytes (4 *
- * gemm.k for the _wide twin, which interleaves them), then ring_rows output rows when the output
- * overwrites the input (see tq_row_stage).
+ * made a column pair (tq_gemm_columns) and multiplied with the weight rows (tq_gemm_pair).
+ * `scratch` holds 6 * gemm.k bytes (4 * gemm.k for the _wide twin, whose pair is interleaved int8),
+ * then ring_rows output rows when the output overwrites the input (see tq_row_stage).
  */
 typedef struct {
     tq_dims in;
@@ -178,10 +178,10 @@ typedef struct {
     int32_t out_offset;
     int32_t act_min, act_max;
     const int8_t *weights;   /* [ceil(c / 4)][kh * kw][4]: four channels' taps together, zero-padded */
-    const int32_t *bias;     /* [c]: bias + input offset * sum of the channel's kh * kw weights */
-    const int32_t *mult;     /* [c] */
-    const int32_t *radd;     /* [c] 2^(e-1) + out_offset * 2^e for the right shift e = -shift >= 1 */
-    const int32_t *rsh;      /* [c] e */
+    /* Per block of four channels (zero past the last channel): bias[4] (+ input offset * sum of the
+       channel's kh * kw weights), mult[4], radd[4] (2^(e-1) + out_offset * 2^e for the right shift
+       e = -shift >= 1), rsh[4] (e): see tq_requant_mm. */
+    const int32_t *quant;
     int32_t ring_rows;       /* output rows staged in scratch (0: written directly) */
 } tq_depthwise_conv_fast_s8_params;
 

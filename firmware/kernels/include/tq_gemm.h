@@ -13,8 +13,9 @@
  *   sum_valid w (x + off) = sum_all w x' + off * sum_all w when padding x' = -off;
  * - per-channel multipliers with right shifts e of at least 1 (shift <= -1), requantized by
  *   tq_requant_mm with radd = 2^(e-1) + out_offset * 2^e and rsh = e precomputed.
- * Columns come in pairs interleaved the same way (tq_interleave_pair); a last odd pixel is paired
- * with itself.
+ * Columns come in pairs (tq_gemm_columns) interleaved the same way, or on the DSP extension
+ * sign-extended once per pixel pair to int16, per 4 of k: col 0 (x0, x2), (x1, x3), col 1 the same,
+ * so that the loop over the rows extends only the weights; a last odd pixel is paired with itself.
  *
  * ISA paths: Helium (MVE): VMLADAVA, 16 MACs an instruction; DSP extension (Cortex-M4/M7/M33):
  * SXTB16 + SMLAD, two MACs an instruction, in a scheduled loop; otherwise portable C.
@@ -34,6 +35,35 @@
 #define TQ_GEMM_DSP 1
 #endif
 
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)
+#include <arm_acle.h> /* __ssat */
+#endif
+
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && defined(__GNUC__)
+#define TQ_SIMD32 1
+/*
+ * Four int8 values (v0..v3, already saturated to int8) packed into a word, byte j = vj, each
+ * clamped to [lo, hi] given in all four bytes of lo4 and hi4: three BFI, then SSUB8 sets a GE flag
+ * per byte where its first operand is not below the second and SEL keeps those bytes.
+ */
+static inline __attribute__((always_inline)) uint32_t tq_pack4_clamp(int32_t v0, int32_t v1, int32_t v2, int32_t v3,
+                                                                    uint32_t lo4, uint32_t hi4)
+{
+    int32_t t;
+    __asm__("bfi    %0, %2, #8, #8\n\t"
+            "bfi    %0, %3, #16, #8\n\t"
+            "bfi    %0, %4, #24, #8\n\t"
+            "ssub8  %1, %0, %5\n\t"
+            "sel    %0, %0, %5\n\t"
+            "ssub8  %1, %6, %0\n\t"
+            "sel    %0, %0, %6"
+            : "+r"(v0), "=&r"(t)
+            : "r"(v1), "r"(v2), "r"(v3), "r"(lo4), "r"(hi4)
+            : "cc");
+    return (uint32_t)v0;
+}
+#endif
+
 typedef struct {
     int32_t out_c;          /* output channels (rows actually stored) */
     int32_t k;              /* row length: a multiple of group */
@@ -44,10 +74,10 @@ typedef struct {
     /* Or, with --wide-weights on the DSP extension (then weights is NULL): int16, per pair of rows
        and 4 of k: row 0 (w0, w2), (w1, w3), row 1 the same; SMLAD reads them without SXTB16. */
     const int16_t *weights16;
-    const int32_t *bias;    /* [out_c], input offset folded in */
-    const int32_t *mult;    /* [out_c] */
-    const int32_t *radd;    /* [out_c] 2^(e-1) + out_offset * 2^e for the right shift e = -shift >= 1 */
-    const int32_t *rsh;     /* [out_c] e */
+    /* Per pair of rows (the second all 0 for an odd out_c), read through one pointer: bias[2] (input
+       offset folded in), mult[2], radd[2] (2^(e-1) + out_offset * 2^e for the right shift e =
+       -shift >= 1) and rsh[2] (e): see tq_requant_mm. */
+    const int32_t *quant;
 } tq_gemm_s8_params;
 
 #if defined(TQ_GEMM_DSP)
@@ -139,8 +169,32 @@ static inline void tq_dot_2x2_wide_c(const int16_t *w, const int8_t *a, int32_t 
 }
 
 /*
+ * Columns a and b (k bytes each) as tq_dot_2x2 reads them, in `dst` (4 k bytes, 8-byte aligned):
+ * on the DSP extension int16 per 4 of k (a: (x0, x2), (x1, x3); then b), else interleaved g bytes
+ * at a time (2 k bytes).
+ */
+static inline void tq_gemm_columns(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst)
+{
+#if defined(TQ_GEMM_DSP)
+    int32_t *d = (int32_t *)(void *)dst;
+    int32_t i;
+    (void)g;
+    for (i = 0; i < k; i += 4, d += 4) {
+        const int32_t x = tq_read_s8x4(a + i), y = tq_read_s8x4(b + i);
+        d[0] = __sxtb16(x);
+        d[1] = tq_sxtb16_ror8(x);
+        d[2] = __sxtb16(y);
+        d[3] = tq_sxtb16_ror8(y);
+    }
+#else
+    tq_interleave_pair(a, b, k, g, dst);
+#endif
+}
+
+/*
  * acc[0] += row0 . col0, acc[1] += row0 . col1, acc[2] += row1 . col0, acc[3] += row1 . col1,
- * for a pair of rows w and a pair of columns a, both interleaved with group g, length k.
+ * for a pair of rows w (interleaved with group g) and a pair of columns a from tq_gemm_columns,
+ * length k.
  */
 static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32_t g, int32_t *acc)
 {
@@ -163,37 +217,34 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
         return;
     }
 #elif defined(TQ_GEMM_DSP)
-    if (g == 4) {
-        /* Per 4 of k: 3 loads, 8 SXTB16, 8 SMLAD (16 MACs), 2 for the loop. */
-        const int8_t *end = a + 2 * k;
-        int32_t c0, c1, x, y, wv, t;
+    (void)g;
+    {
+        /* Per 4 of k: 3 LDRD, 4 SXTB16 (the weights only), 8 SMLAD (16 MACs), 2 for the loop. */
+        const int8_t *end = a + 4 * k;
+        int32_t ae, ao, be, bo, w0, w1, t;
         __asm__ volatile(
             "1:\n\t"
-            "ldrd   %[c0], %[c1], [%[a]], #8\n\t"
-            "ldr    %[wv], [%[w]], #4\n\t"
-            "sxtb16 %[x], %[c0]\n\t"
-            "sxtb16 %[y], %[c1]\n\t"
-            "sxtb16 %[c0], %[c0], ror #8\n\t"
-            "sxtb16 %[c1], %[c1], ror #8\n\t"
-            "sxtb16 %[t], %[wv], ror #8\n\t"
-            "sxtb16 %[wv], %[wv]\n\t"
-            "smlad  %[s00], %[wv], %[x], %[s00]\n\t"
-            "smlad  %[s01], %[wv], %[y], %[s01]\n\t"
-            "smlad  %[s00], %[t], %[c0], %[s00]\n\t"
-            "smlad  %[s01], %[t], %[c1], %[s01]\n\t"
-            "ldr    %[wv], [%[w]], #4\n\t"
-            "sxtb16 %[t], %[wv], ror #8\n\t"
-            "sxtb16 %[wv], %[wv]\n\t"
-            "smlad  %[s10], %[wv], %[x], %[s10]\n\t"
-            "smlad  %[s11], %[wv], %[y], %[s11]\n\t"
-            "smlad  %[s10], %[t], %[c0], %[s10]\n\t"
-            "smlad  %[s11], %[t], %[c1], %[s11]\n\t"
+            "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
+            "ldrd   %[be], %[bo], [%[a]], #8\n\t"
+            "ldrd   %[w0], %[w1], [%[w]], #8\n\t"
+            "sxtb16 %[t], %[w0]\n\t"
+            "sxtb16 %[w0], %[w0], ror #8\n\t"
+            "smlad  %[s00], %[t], %[ae], %[s00]\n\t"
+            "smlad  %[s01], %[t], %[be], %[s01]\n\t"
+            "smlad  %[s00], %[w0], %[ao], %[s00]\n\t"
+            "smlad  %[s01], %[w0], %[bo], %[s01]\n\t"
+            "sxtb16 %[t], %[w1]\n\t"
+            "sxtb16 %[w1], %[w1], ror #8\n\t"
+            "smlad  %[s10], %[t], %[ae], %[s10]\n\t"
+            "smlad  %[s11], %[t], %[be], %[s11]\n\t"
+            "smlad  %[s10], %[w1], %[ao], %[s10]\n\t"
+            "smlad  %[s11], %[w1], %[bo], %[s11]\n\t"
             "cmp    %[a], %[end]\n\t"
             "bne    1b\n\t"
             : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [w] "+r"(w),
-              [c0] "=&r"(c0), [c1] "=&r"(c1), [x] "=&r"(x), [y] "=&r"(y), [wv] "=&r"(wv), [t] "=&r"(t)
-            : [end] "r"(end), "m"(*(const int8_t(*)[])a), "m"(*(const int8_t(*)[])w)
-            : "cc");
+              [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo), [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
+            : [end] "r"(end)
+            : "cc", "memory"); /* reads a and w: with 14 registers taken, no room for "m" operands */
         acc[0] = s00;
         acc[1] = s01;
         acc[2] = s10;
@@ -318,9 +369,51 @@ static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int
 {
     const int32_t v = tq_requant_mm(acc, mult, radd, rsh);
     if (full) {
-        return (int8_t)TQ_CLAMP(v, -128, 127); /* SSAT #8 */
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)
+        return (int8_t)__ssat(v, 8);
+#else
+        return (int8_t)TQ_CLAMP(v, -128, 127);
+#endif
     }
     return (int8_t)TQ_CLAMP(v, lo, hi);
+}
+
+/*
+ * The 2x2 block's outputs: rows c and c + 1 (q: their constants) of pixels 0 and 1. Every constant
+ * is read before the first store, which may alias anything; `second` is 0 for the zero row that
+ * ends an odd row count. With SIMD32 a clamp narrower than int8 runs on the four bytes at once.
+ */
+static inline __attribute__((always_inline)) void tq_gemm_store_2x2(const int32_t *acc, const int32_t *q, int8_t *out0,
+                                                                    int8_t *out1, int second, int32_t lo, int32_t hi, int full)
+{
+    const int32_t m0 = q[2], m1 = q[3], a0 = q[4], a1 = q[5], s0 = q[6], s1 = q[7];
+#if defined(TQ_SIMD32)
+    if (!full) {
+        const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
+        const uint32_t word = tq_pack4_clamp(__ssat(tq_requant_mm(acc[0], m0, a0, s0), 8), __ssat(tq_requant_mm(acc[2], m1, a1, s1), 8),
+                                             __ssat(tq_requant_mm(acc[1], m0, a0, s0), 8), __ssat(tq_requant_mm(acc[3], m1, a1, s1), 8),
+                                             lo4, hi4);
+        if (second) {
+            const uint16_t p0 = (uint16_t)word, p1 = (uint16_t)(word >> 16);
+            memcpy(out0, &p0, 2);
+            memcpy(out1, &p1, 2);
+        } else {
+            out0[0] = (int8_t)word;
+            out1[0] = (int8_t)(word >> 16);
+        }
+        return;
+    }
+#endif
+    {
+        const int8_t y00 = tq_gemm_out(acc[0], m0, a0, s0, lo, hi, full), y01 = tq_gemm_out(acc[1], m0, a0, s0, lo, hi, full);
+        const int8_t y10 = tq_gemm_out(acc[2], m1, a1, s1, lo, hi, full), y11 = tq_gemm_out(acc[3], m1, a1, s1, lo, hi, full);
+        out0[0] = y00;
+        out1[0] = y01;
+        if (second) {
+            out0[1] = y10;
+            out1[1] = y11;
+        }
+    }
 }
 
 static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
@@ -331,13 +424,13 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
     const int32_t lo = g->act_min, hi = g->act_max;
     const int8_t *w = g->weights;
     const int16_t *w16 = g->weights16;
-    const int32_t *bias = g->bias, *mult = g->mult, *radd = g->radd, *rsh = g->rsh;
+    const int32_t *q = g->quant;
     int32_t c;
     size_t off;
-    for (c = 0, off = 0; c < out_c; c += 2, off += (size_t)step) {
+    for (c = 0, off = 0; c < out_c; c += 2, off += (size_t)step, q += 8) {
         int32_t acc[4];
-        acc[0] = acc[1] = bias[c];
-        acc[2] = acc[3] = c + 1 < out_c ? bias[c + 1] : 0;
+        acc[0] = acc[1] = q[0];
+        acc[2] = acc[3] = q[1];
         if (wide) {
 #if defined(TQ_GEMM_DSP)
             tq_dot_2x2_wide(w16 + off, cols, k, acc);
@@ -347,12 +440,7 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
         } else {
             tq_dot_2x2(w + off, cols, k, group, acc);
         }
-        out0[c] = tq_gemm_out(acc[0], mult[c], radd[c], rsh[c], lo, hi, full);
-        out1[c] = tq_gemm_out(acc[1], mult[c], radd[c], rsh[c], lo, hi, full);
-        if (c + 1 < out_c) { /* an odd row count ends with a zero row: nothing to store */
-            out0[c + 1] = tq_gemm_out(acc[2], mult[c + 1], radd[c + 1], rsh[c + 1], lo, hi, full);
-            out1[c + 1] = tq_gemm_out(acc[3], mult[c + 1], radd[c + 1], rsh[c + 1], lo, hi, full);
-        }
+        tq_gemm_store_2x2(acc, q, out0 + c, out1 + c, c + 1 < out_c, lo, hi, full);
     }
 }
 
@@ -368,24 +456,19 @@ static inline __attribute__((always_inline)) void tq_gemm_segs_impl(const tq_gem
     const int32_t group = g->group, out_c = g->out_c, step = 2 * g->k;
     const int32_t lo = g->act_min, hi = g->act_max;
     const int8_t *w = g->weights;
-    const int32_t *bias = g->bias, *mult = g->mult, *radd = g->radd, *rsh = g->rsh;
+    const int32_t *q = g->quant;
     int32_t c, t;
     size_t off;
-    for (c = 0, off = 0; c < out_c; c += 2, off += (size_t)step) {
+    for (c = 0, off = 0; c < out_c; c += 2, off += (size_t)step, q += 8) {
         int32_t acc[4];
         const int8_t *wt = w + off;
-        acc[0] = acc[1] = bias[c];
-        acc[2] = acc[3] = c + 1 < out_c ? bias[c + 1] : 0;
+        acc[0] = acc[1] = q[0];
+        acc[2] = acc[3] = q[1];
         for (t = 0; t < segs; ++t) {
             tq_dot_2x2_split(wt, sa[t], sb[t], len[t], group, acc);
             wt += 2 * len[t];
         }
-        out0[c] = tq_gemm_out(acc[0], mult[c], radd[c], rsh[c], lo, hi, full);
-        out1[c] = tq_gemm_out(acc[1], mult[c], radd[c], rsh[c], lo, hi, full);
-        if (c + 1 < out_c) {
-            out0[c + 1] = tq_gemm_out(acc[2], mult[c + 1], radd[c + 1], rsh[c + 1], lo, hi, full);
-            out1[c + 1] = tq_gemm_out(acc[3], mult[c + 1], radd[c + 1], rsh[c + 1], lo, hi, full);
-        }
+        tq_gemm_store_2x2(acc, q, out0 + c, out1 + c, c + 1 < out_c, lo, hi, full);
     }
 }
 
