@@ -63,6 +63,11 @@ _FUSES_ACTIVATION = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multi
 # ----------------------------------------------------------------------------- fake quantization
 
 
+def _check_bits(bits) -> None:
+    if not isinstance(bits, (int, np.integer)) or not 2 <= int(bits) <= 8:
+        raise BadInput(f"weight_bits={bits!r}: give a whole number of bits from 2 to 8")
+
+
 def fake_quant_weights(w, channel_axes: tuple[int, ...], bits: int):
     """Symmetric per-channel fake quantization of `w`; `channel_axes` are the output-channel axes."""
     qmax = float(2 ** (bits - 1) - 1)
@@ -161,20 +166,25 @@ class QuantRange(keras.layers.Layer):
 
 
 class _QuantKernel:
-    """Shared part of the quantized Conv2D / DepthwiseConv2D / Dense: kernel folding and quantization."""
+    """Shared part of the quantized Conv2D / DepthwiseConv2D / Dense (a mixin placed before the Keras
+    layer class): the QAT options, the folded BN's variables, kernel folding and quantization."""
 
-    weight_bits: int
-    fold_bn: bool
-    bn_epsilon: float
-
-    def _init_qat(self, weight_bits: int, fold_bn: bool, bn_epsilon: float, bn_scale: bool, bn_center: bool) -> None:
-        if not 2 <= int(weight_bits) <= 8:
-            raise BadInput(f"weight_bits={weight_bits}: give a number of bits from 2 to 8")
+    def __init__(self, *args, weight_bits: int = 8, fold_bn: bool = False, bn_epsilon: float = 1e-3,
+                 bn_scale: bool = True, bn_center: bool = True, **kwargs):
+        _check_bits(weight_bits)
+        super().__init__(*args, **kwargs)
         self.weight_bits = int(weight_bits)
         self.fold_bn = bool(fold_bn)
         self.bn_epsilon = float(bn_epsilon)
         self.bn_scale = bool(bn_scale)
         self.bn_center = bool(bn_center)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._build_bn()
+
+    def get_config(self):
+        return {**super().get_config(), **self._qat_config()}
 
     def _qat_config(self) -> dict:
         return {"weight_bits": self.weight_bits, "fold_bn": self.fold_bn, "bn_epsilon": self.bn_epsilon,
@@ -236,21 +246,9 @@ class _QuantKernel:
 class QuantConv2D(_QuantKernel, keras.layers.Conv2D):
     """keras.layers.Conv2D with a fake-quantized (optionally BN-folded) kernel."""
 
-    def __init__(self, *args, weight_bits: int = 8, fold_bn: bool = False, bn_epsilon: float = 1e-3,
-                 bn_scale: bool = True, bn_center: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_qat(weight_bits, fold_bn, bn_epsilon, bn_scale, bn_center)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_bn()
-
     def call(self, inputs):
         k, b = self.quantized()
         return self._finish(self.convolution_op(inputs, k), b)
-
-    def get_config(self):
-        return {**super().get_config(), **self._qat_config()}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -261,17 +259,8 @@ class QuantDepthwiseConv2D(_QuantKernel, keras.layers.DepthwiseConv2D):
     (in, multiplier) pair is one quantization channel.
     """
 
-    def __init__(self, *args, weight_bits: int = 8, fold_bn: bool = False, bn_epsilon: float = 1e-3,
-                 bn_scale: bool = True, bn_center: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_qat(weight_bits, fold_bn, bn_epsilon, bn_scale, bn_center)
-
     def _channel_axes(self) -> tuple[int, ...]:
         return (2, 3)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_bn()
 
     def call(self, inputs):
         k, b = self.quantized()
@@ -279,29 +268,14 @@ class QuantDepthwiseConv2D(_QuantKernel, keras.layers.DepthwiseConv2D):
                                dilation_rate=self.dilation_rate, data_format=self.data_format)
         return self._finish(y, b)
 
-    def get_config(self):
-        return {**super().get_config(), **self._qat_config()}
-
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class QuantDense(_QuantKernel, keras.layers.Dense):
     """keras.layers.Dense with a fake-quantized (optionally BN-folded) kernel."""
 
-    def __init__(self, *args, weight_bits: int = 8, fold_bn: bool = False, bn_epsilon: float = 1e-3,
-                 bn_scale: bool = True, bn_center: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_qat(weight_bits, fold_bn, bn_epsilon, bn_scale, bn_center)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_bn()
-
     def call(self, inputs, training=None):
         k, b = self.quantized()
         return self._finish(ops.matmul(inputs, k), b)
-
-    def get_config(self):
-        return {**super().get_config(), **self._qat_config()}
 
 
 _QUANT_FOR = {keras.layers.Conv2D: QuantConv2D, keras.layers.DepthwiseConv2D: QuantDepthwiseConv2D, keras.layers.Dense: QuantDense}
@@ -426,8 +400,7 @@ def quantize_model(model, weight_bits: int = 8, momentum: float = 0.99):
 
     Compile and fit it as usual, then `strip` it (or save it and give the .keras to `tinyq convert`).
     """
-    if not 2 <= int(weight_bits) <= 8:
-        raise BadInput(f"weight_bits={weight_bits}: give a number of bits from 2 to 8")
+    _check_bits(weight_bits)
     if is_qat_model(model) or any(isinstance(layer, QuantRange) for layer in model.layers):
         raise BadInput(f"model '{model.name}' already holds tinyq.qat layers: give the float model")
     graph = _Graph(model)
