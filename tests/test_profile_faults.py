@@ -9,12 +9,16 @@ port, what came and what to do.
 
 import json
 import shutil
+import socket
+import time
 
 import pytest
 
+from tinyq.boards import get_board
 from tinyq.device import (
     MAX_NOISE, BadReply, BoardReset, Dut, Garbage, Link, NoReply, PortLost, Retryable, WrongFirmware, protocol_line, shown,
 )
+from tinyq.emulator import Qemu, free_port
 from tinyq.profile import run_on_device
 
 from .conftest import run_tinyq
@@ -112,6 +116,48 @@ def test_the_reset_is_named_in_the_retry_note(kws_m4_build):
         _, notes = run(kws_m4_build, board)
     assert notes == [f"input 2 of 3: the board on {board.port} restarted during 'tq-infer' (its boot banner came "
                      "instead of a reply); running it again (1 of 2)"]
+
+
+class ResettableQemu(Qemu):
+    """QEMU with its monitor on a socket, so a test can press the board's reset button."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.monitor_port = free_port()
+
+    def command(self, serial_arg: str) -> list[str]:
+        cmd = super().command(serial_arg)
+        cmd[cmd.index("-monitor") + 1] = f"tcp:127.0.0.1:{self.monitor_port},server=on,wait=off"
+        return cmd
+
+    def reset(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.monitor_port)) as s:
+            s.sendall(b"system_reset\n")
+            time.sleep(0.05)
+
+
+def test_the_real_firmware_reset_during_an_inference(kws_m4_build, monkeypatch):
+    """The real firmware under QEMU, reset as the second `tq-infer` reaches it: it boots again,
+    prints its banner and forgets the input; the input is loaded and run again, bit-exact."""
+    sent = []
+    write = Link.write
+
+    with ResettableQemu(kws_m4_build / "firmware.elf", get_board("qemu-m4")) as qemu:
+        def write_then_reset(link, text):
+            write(link, text)
+            sent.append(text)
+            if sent.count("tq-infer%") == 2 and text == "tq-infer%":
+                qemu.reset()
+
+        monkeypatch.setattr(Link, "write", write_then_reset)
+        notes = []
+        res = run_on_device(kws_m4_build, port=qemu.url, runs=3, timeout=2, on_retry=notes.append)
+    assert res.bit_exact and res.samples == 3 and res.retries == 1 and sent.count("db load 490%") == 4
+    # The reset lands during the inference (~0.2 s); on a machine slow enough that the inference
+    # finishes first, the third input's load meets the banner instead: retried the same way.
+    assert len(notes) == 1 and notes[0].endswith("(its boot banner came instead of a reply); running it again (1 of 2)")
+    assert notes[0].startswith((f"input 2 of 3: the board on {qemu.url} restarted during 'tq-infer'",
+                                f"input 3 of 3: the board on {qemu.url} restarted during 'db load 490'"))
 
 
 # ---------------------------------------------------------------- faults that stop the run
