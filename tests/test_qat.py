@@ -24,9 +24,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 keras = pytest.importorskip("keras")
 
-from tinyq import qat  # noqa: E402
-from tinyq.convert import convert_keras, run_int8, summarize_tflite  # noqa: E402
-from tinyq.errors import BadInput, UnsupportedModel  # noqa: E402
+from tinyq import qat
+from tinyq.convert import convert_keras, run_int8, summarize_tflite
+from tinyq.errors import BadInput, UnsupportedModel
 
 BITS = 3
 PTQ_DROP = 0.08  # post-training quantization to BITS-bit weights loses more than 8 points ...
@@ -206,6 +206,20 @@ def test_bn_folded_activations_fused():
     data = convert_keras(q, [x])
     assert not {"MUL", "ADD_N", "RELU", "RELU6"} & set(summarize_tflite(data).ops)
     assert summarize_tflite(data).ops["ADD"] == 1  # the residual only: every BN went into a kernel
+
+
+def test_demo_model_layers():
+    """The demo's digits CNN: its three convs and Dense quantized, one quantizer per int8 tensor, Softmax kept."""
+    from tinyq.datasets import build_digits_cnn
+
+    q = qat.quantize_model(build_digits_cnn(), weight_bits=4)
+    kinds = {layer.name: type(layer).__name__ for layer in q.layers}
+    assert [kinds[n] for n in ("conv1", "dw2", "pw2", "logits", "probs")] == [
+        "QuantConv2D", "QuantDepthwiseConv2D", "QuantConv2D", "QuantDense", "Softmax"]
+    assert all(q.get_layer(n).weight_bits == 4 for n in ("conv1", "dw2", "pw2", "logits"))
+    assert sorted(n for n, k in kinds.items() if k == "ActivationQuantizer") == [
+        "conv1_aq", "digit_aq", "dw2_aq", "logits_aq", "pw2_aq"]
+    assert q.name == "digits_cnn_qat" and qat.strip(q).name == "digits_cnn"
 
 
 def test_sequential_train_save_convert(tmp_path):

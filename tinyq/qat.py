@@ -30,8 +30,9 @@ compare with them.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,8 @@ from .errors import BadInput, UnsupportedModel
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402  (after the log level is set)
-from keras import ops  # noqa: E402
+import keras
+from keras import ops
 
 PACKAGE = "tinyq"
 ACT_BITS = 8
@@ -278,7 +279,9 @@ class QuantDense(_QuantKernel, keras.layers.Dense):
         return self._finish(ops.matmul(inputs, k), b)
 
 
-_QUANT_FOR = {keras.layers.Conv2D: QuantConv2D, keras.layers.DepthwiseConv2D: QuantDepthwiseConv2D, keras.layers.Dense: QuantDense}
+_QUANT_FOR = {
+    keras.layers.Conv2D: QuantConv2D, keras.layers.DepthwiseConv2D: QuantDepthwiseConv2D, keras.layers.Dense: QuantDense,
+}
 _QAT_LAYERS = (ActivationQuantizer, QuantConv2D, QuantDepthwiseConv2D, QuantDense)
 
 
@@ -333,7 +336,7 @@ class _Graph:
         users = self.consumers.get(n.outputs[0], [])
         return users[0] if len(users) == 1 else None
 
-    def rebuild(self, step: Callable[[_Node, tuple, dict, "_Graph"], Any], skip: set[int],
+    def rebuild(self, step: Callable[[_Node, tuple, dict, _Graph], Any], skip: set[int],
                 on_input: Callable[[Any], Any] = lambda t: t, name: str | None = None):
         """A new functional model: `step(node, args, kwargs, graph)` returns (output tensors, last node)."""
         new_inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=_input_name(t, i))
@@ -388,7 +391,7 @@ def _is_fusable_activation(layer) -> bool:
 def _foldable_bn(layer, rank: int) -> bool:
     if not isinstance(layer, keras.layers.BatchNormalization):
         return False
-    axis = layer.axis if isinstance(layer.axis, int) else (list(layer.axis)[0] if len(layer.axis) == 1 else None)
+    axis = layer.axis if isinstance(layer.axis, int) else (next(iter(layer.axis)) if len(layer.axis) == 1 else None)
     return axis in (-1, rank - 1)
 
 
@@ -411,7 +414,8 @@ def quantize_model(model, weight_bits: int = 8, momentum: float = 0.99):
 
     def step(n: _Node, args, kwargs, g: _Graph):
         layer = n.layer
-        if isinstance(layer, _SAME_SCALE) or (isinstance(layer, keras.layers.Activation) and _activation_name(layer) == "softmax"):
+        softmax = isinstance(layer, keras.layers.Activation) and _activation_name(layer) == "softmax"
+        if isinstance(layer, _SAME_SCALE) or softmax:
             return _clone_call(layer, args, kwargs), n
         act = _activation_name(layer)
         if type(layer) in _QUANT_FOR:
@@ -515,7 +519,7 @@ def strip(model, keep_ranges: bool = False):
             return y, n
         return _clone_call(layer, args, kwargs), n
 
-    name = model.name[: -len("_qat")] if model.name.endswith("_qat") else model.name
+    name = model.name.removesuffix("_qat")
     return graph.rebuild(step, set(), name=name)
 
 
