@@ -15,7 +15,8 @@ then on), the board does `kind`:
 - "glitch": puts `data` in the middle of the reply's line number `line` (-1: its m-ready)
 - "reset": restarts on the command: the boot banner again, the loaded input forgotten, no reply
 - "reset_after": replies, then restarts (the host finds out at its next command)
-- "replug": restarts and its port goes away and comes back (a USB console re-enumerating)
+- "replug": restarts and its port goes away and comes back (a USB console re-enumerating); with
+  `delay`, the boot banner shows on the old port first and the port goes `delay` seconds later
 - "bad_hex": a non-hex character in the m-tq-out line
 - "flip": the output's first byte inverted, as valid hex (a wrong answer, not a garbled one)
 - "slow": every line of the reply `delay` seconds late
@@ -174,6 +175,9 @@ class FakeBoard:
             self._restart()
             return b""
         if "replug" in kinds:
+            if kinds["replug"].delay:
+                self._restart()
+                time.sleep(kinds["replug"].delay)
             self._pty.close()
             time.sleep(0.1)
             self._plug()

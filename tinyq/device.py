@@ -263,7 +263,6 @@ class Dut:
         self.timeout = timeout
         self.infer_timeout = infer_timeout if infer_timeout is not None else INFER_TIMEOUT_FACTOR * timeout
         self.fix = fix
-        self.noise = 0  # non-protocol lines skipped so far
 
     @property
     def port(self) -> str:
@@ -323,7 +322,6 @@ class Dut:
             line = protocol_line(raw, free_text=lines_are_help(lines) or raw.startswith(b"ULPMark"))
             if line is None:
                 noise.append(raw.rstrip(b"\r"))
-                self.noise += 1
                 if len(noise) > MAX_NOISE:
                     raise Garbage(
                         f"garbage on the wire from {self.port} after {what}: {len(noise)} lines that are not tinyq "
@@ -378,6 +376,20 @@ class Dut:
                     raise
                 continue
             raise DeviceError(f"the device on {self.port} does not answer 'name' like a tinyq firmware: run `{self.fix}`")
+
+    def recover(self, fault: Retryable) -> None:
+        """Back to a known state after `fault`: the port opened again if it went away, then resync.
+
+        A USB console goes away when its board resets, sometimes a moment after the reset showed:
+        then the resync meets PortLost and the port is opened again once more.
+        """
+        if isinstance(fault, PortLost):
+            self.link.reopen(self.timeout)
+        try:
+            self.resync()
+        except PortLost:
+            self.link.reopen(self.timeout)
+            self.resync()
 
     # ---------------------------------------------------------------- the commands tinyq uses
 
@@ -436,10 +448,10 @@ class Dut:
                     raise
                 if on_retry is not None:
                     on_retry(e, n + 1)
-                if isinstance(e, PortLost):
-                    self.link.reopen(self.timeout)  # raises PortLost naming how long it waited
                 try:
-                    self.resync()
+                    self.recover(e)
+                except PortLost:  # the port did not come back: that is the news
+                    raise
                 except DeviceError:  # still silent or raving: the first fault is the one to report
                     raise e.again("(and no answer to 'name' after it)") from None
         raise AssertionError("unreachable")  # pragma: no cover
