@@ -264,3 +264,6 @@ def test_bad_input():
     shared = L.Dense(4, name="shared")
     with pytest.raises(UnsupportedModel, match="'shared' is called more than once"):
         qat.quantize_model(keras.Model(inp, shared(shared(inp))))
+    inner = keras.Sequential([keras.Input((4,)), L.Dense(2)], name="inner")
+    with pytest.raises(UnsupportedModel, match="'inner' is a nested model"):
+        qat.quantize_model(keras.Model(inp, inner(inp)))

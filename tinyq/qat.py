@@ -317,6 +317,11 @@ class _Graph:
                                         [id(t) for t in node.outputs]))
         seen: set[int] = set()
         for n in self.nodes:
+            if isinstance(n.layer, keras.Model):
+                raise UnsupportedModel(
+                    f"layer '{n.layer.name}' is a nested model: tinyq.qat rewrites one level of layers; "
+                    "build the model from its layers directly"
+                )
             if id(n.layer) in seen:
                 raise UnsupportedModel(
                     f"layer '{n.layer.name}' is called more than once (shared weights): tinyq.qat rewrites each "
