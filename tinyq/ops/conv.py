@@ -257,18 +257,20 @@ def _fast(g: Graph) -> bool:
 
 def _fast_quant(requant: list[ConstArray], out_offset: int, folded_bias: np.ndarray, lanes: int) -> ConstArray:
     """The fast kernels' per-channel constants in one array, by blocks of `lanes` channels (zero
-    past the last): bias[lanes] (input offset folded in), mult[lanes], radd[lanes] = 2^(e-1) +
-    out_offset * 2^e (tq_requant_mm's rounding and output zero point) and rsh[lanes] = e, for each
-    channel's right shift e. One pointer then walks them (see tq_gemm.h, tq_conv_fast.h)."""
+    past the last): bias[lanes] (input offset folded in), then per channel mult, radd = 2^(e-1) +
+    out_offset * 2^e (tq_requant_mm's rounding and output zero point) and rsh = e, for its right
+    shift e. One pointer then walks them (see tq_gemm.h, tq_conv_fast.h)."""
     mult = next(a for a in requant if a.name == "mult").values.astype(np.int64)
     e = -next(a for a in requant if a.name == "shift").values.astype(np.int64)
     radd = (1 << (e - 1)) + out_offset * (1 << e)
     n = len(mult)
     blocks = -(-n // lanes)
-    table = np.zeros((4, blocks * lanes), dtype=np.int64)
-    for i, values in enumerate((folded_bias, mult, radd, e)):
-        table[i, :n] = values
-    return ConstArray("quant", "int32_t", table.reshape(4, blocks, lanes).transpose(1, 0, 2).reshape(-1).astype(np.int32))
+    bias = np.zeros(blocks * lanes, dtype=np.int64)
+    bias[:n] = folded_bias
+    per_channel = np.zeros((blocks * lanes, 3), dtype=np.int64)
+    per_channel[:n] = np.stack([mult, radd, e], axis=1)
+    table = np.concatenate([bias.reshape(blocks, lanes), per_channel.reshape(blocks, 3 * lanes)], axis=1)
+    return ConstArray("quant", "int32_t", table.reshape(-1).astype(np.int32))
 
 
 def _fast_requant_fits(requant: list[ConstArray], params: dict, bias: Tensor | None, rows: np.ndarray) -> bool:

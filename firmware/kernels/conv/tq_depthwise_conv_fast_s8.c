@@ -1,7 +1,6 @@
 /* DEPTHWISE_CONV_2D, depth multiplier 1, channels four at a time (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
 
-
 /* acc[j] += sum over the taps of x[c + j] * w[4 t + j], j < 4: tap t reads tap[t] + c. */
 static inline __attribute__((always_inline)) void tq_dw_block4(const int8_t *const *tap, int32_t taps, const int8_t *w,
                                                               int32_t c, int32_t *acc)
@@ -38,29 +37,79 @@ static inline __attribute__((always_inline)) void tq_dw_block4(const int8_t *con
 #endif
 }
 
-/* tq_dw_block4 for nine taps, the loop unrolled. */
-static void tq_dw_block4_9(const int8_t *const *tap, const int8_t *w, int32_t c, int32_t *acc)
+/* tq_dw_block4 for nine taps, unrolled: on the DSP extension 11 instructions a tap (the tap's
+   pointer, its four bytes, four weights, four SXTB16, four 16 x 16 MACs). */
+#if defined(TQ_GEMM_DSP)
+#define TQ_DW_TAP(off)                            \
+    "ldr    %[x], [%[tab], #" #off "]\n\t"        \
+    "ldr    %[x], [%[x], %[c]]\n\t"               \
+    "ldr    %[wv], [%[w]], #4\n\t"                \
+    "sxtb16 %[xe], %[x]\n\t"                      \
+    "sxtb16 %[x], %[x], ror #8\n\t"               \
+    "sxtb16 %[we], %[wv]\n\t"                     \
+    "sxtb16 %[wv], %[wv], ror #8\n\t"             \
+    "smlabb %[a0], %[xe], %[we], %[a0]\n\t"       \
+    "smlatt %[a2], %[xe], %[we], %[a2]\n\t"       \
+    "smlabb %[a1], %[x], %[wv], %[a1]\n\t"        \
+    "smlatt %[a3], %[x], %[wv], %[a3]\n\t"
+#endif
+static inline __attribute__((always_inline)) void tq_dw_block4_9(const int8_t *const *tap, const int8_t *w, int32_t c,
+                                                                int32_t *acc)
 {
-#pragma GCC unroll 9
-    for (int32_t t = 0; t < 9; ++t) {
-        tq_dw_block4(tap + t, 1, w + 4 * t, c, acc);
-    }
+#if defined(TQ_GEMM_DSP)
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t x, xe, wv, we;
+    __asm__(TQ_DW_TAP(0) TQ_DW_TAP(4) TQ_DW_TAP(8) TQ_DW_TAP(12) TQ_DW_TAP(16) TQ_DW_TAP(20) TQ_DW_TAP(24)
+                TQ_DW_TAP(28) TQ_DW_TAP(32)
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [x] "=&r"(x), [xe] "=&r"(xe),
+              [wv] "=&r"(wv), [we] "=&r"(we)
+            : [tab] "r"(tap), [c] "r"(c), "m"(*(const int8_t *const(*)[9])tap)
+            : "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+#else
+    tq_dw_block4(tap, 9, w, c, acc);
+#endif
 }
 
-/* Four requantized outputs packed in a word (byte j: channel c + j), clamped to [lo, hi]. */
-static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *acc, const int32_t *mult, const int32_t *radd,
-                                                                const int32_t *rsh, uint32_t lo4, uint32_t hi4)
+/*
+ * Four requantized outputs packed in a word (byte j: channel c + j), clamped to [lo, hi] given in
+ * all four bytes of lo4 and hi4; q: per channel mult, radd, rsh (tq_requant_mm). On the DSP
+ * extension in one block: 8 instructions an output, then BFI and the SSUB8/SEL clamp.
+ */
+static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *acc, const int32_t *q, uint32_t lo4,
+                                                                uint32_t hi4)
 {
-#if defined(TQ_SIMD32)
-    return tq_pack4_clamp(__ssat(tq_requant_mm(acc[0], mult[0], radd[0], rsh[0]), 8), __ssat(tq_requant_mm(acc[1], mult[1], radd[1], rsh[1]), 8),
-                          __ssat(tq_requant_mm(acc[2], mult[2], radd[2], rsh[2]), 8), __ssat(tq_requant_mm(acc[3], mult[3], radd[3], rsh[3]), 8),
-                          lo4, hi4);
+#if defined(TQ_GEMM_DSP)
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], m, r, s, t;
+    __asm__("ldrd   %[m], %[r], [%[q], #0]\n\t"
+            "ldr    %[s], [%[q], #8]\n\t" TQ_REQUANT_SAT8("a0", "m", "r", "s")
+            "ldrd   %[m], %[r], [%[q], #12]\n\t"
+            "ldr    %[s], [%[q], #20]\n\t" TQ_REQUANT_SAT8("a1", "m", "r", "s")
+            "ldrd   %[m], %[r], [%[q], #24]\n\t"
+            "ldr    %[s], [%[q], #32]\n\t" TQ_REQUANT_SAT8("a2", "m", "r", "s")
+            "ldrd   %[m], %[r], [%[q], #36]\n\t"
+            "ldr    %[s], [%[q], #44]\n\t" TQ_REQUANT_SAT8("a3", "m", "r", "s")
+            "bfi    %[a0], %[a1], #8, #8\n\t"
+            "bfi    %[a0], %[a2], #16, #8\n\t"
+            "bfi    %[a0], %[a3], #24, #8\n\t"
+            "ssub8  %[t], %[a0], %[lo]\n\t"
+            "sel    %[a0], %[a0], %[lo]\n\t"
+            "ssub8  %[t], %[hi], %[a0]\n\t"
+            "sel    %[a0], %[a0], %[hi]"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [m] "=&r"(m), [r] "=&r"(r), [s] "=&r"(s),
+              [t] "=&r"(t)
+            : [q] "r"(q), [lo] "r"(lo4), [hi] "r"(hi4), "m"(*(const int32_t(*)[12])q)
+            : "cc");
+    return (uint32_t)a0;
 #else
     const int32_t lo = (int8_t)lo4, hi = (int8_t)hi4;
     uint32_t word = 0;
     int32_t j;
     for (j = 0; j < 4; ++j) {
-        const int32_t v = tq_requant_mm(acc[j], mult[j], radd[j], rsh[j]);
+        const int32_t v = tq_requant_mm(acc[j], q[3 * j], q[3 * j + 1], q[3 * j + 2]);
         word |= (uint32_t)(uint8_t)(int8_t)TQ_CLAMP(v, lo, hi) << (8 * j);
     }
     return word;
@@ -115,7 +164,7 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                     } else {
                         tq_dw_block4(tap, taps, w, c, acc);
                     }
-                    word = tq_dw_out4(acc, q + 4, q + 8, q + 12, lo4, hi4);
+                    word = tq_dw_out4(acc, q + 4, lo4, hi4);
                     memcpy(out + c, &word, 4);
                 }
                 for (; c < ch; ++c) { /* the last ch % 4 channels: lane c - ch4 of the last block */
@@ -124,7 +173,7 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                     for (t = 0; t < taps; ++t) {
                         acc += (int32_t)tap[t][c] * w[4 * t + j];
                     }
-                    v = tq_requant_mm(acc, q[4 + j], q[8 + j], q[12 + j]);
+                    v = tq_requant_mm(acc, q[4 + 3 * j], q[5 + 3 * j], q[6 + 3 * j]);
                     out[c] = (int8_t)TQ_CLAMP(v, lo, hi);
                 }
             }

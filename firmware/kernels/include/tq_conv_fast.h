@@ -179,8 +179,8 @@ typedef struct {
     int32_t act_min, act_max;
     const int8_t *weights;   /* [ceil(c / 4)][kh * kw][4]: four channels' taps together, zero-padded */
     /* Per block of four channels (zero past the last channel): bias[4] (+ input offset * sum of the
-       channel's kh * kw weights), mult[4], radd[4] (2^(e-1) + out_offset * 2^e for the right shift
-       e = -shift >= 1), rsh[4] (e): see tq_requant_mm. */
+       channel's kh * kw weights), then per channel mult, radd (2^(e-1) + out_offset * 2^e for the
+       right shift e = -shift >= 1) and rsh (e): see tq_requant_mm. */
     const int32_t *quant;
     int32_t ring_rows;       /* output rows staged in scratch (0: written directly) */
 } tq_depthwise_conv_fast_s8_params;
