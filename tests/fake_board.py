@@ -36,6 +36,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -114,7 +115,7 @@ class FakeBoard:
             self.link.unlink()
         self.link.symlink_to(self._pty.path)
 
-    def __enter__(self) -> "FakeBoard":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

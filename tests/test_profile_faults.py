@@ -16,9 +16,20 @@ import pytest
 
 from tinyq.boards import get_board
 from tinyq.device import (
-    MAX_NOISE, BadReply, BoardReset, Dut, Garbage, Link, NoReply, PortLost, Retryable, WrongFirmware, protocol_line, shown,
+    MAX_NOISE,
+    BadReply,
+    BoardReset,
+    Dut,
+    Garbage,
+    Link,
+    NoReply,
+    PortLost,
+    Retryable,
+    WrongFirmware,
+    protocol_line,
+    shown,
 )
-from tinyq.emulator import Qemu, free_port
+from tinyq.emulator import Qemu
 from tinyq.profile import run_on_device
 
 from .conftest import run_tinyq
@@ -115,35 +126,36 @@ def test_recoverable_faults_are_retried_and_stay_bit_exact(kws_m4_build, faults)
 def test_the_reset_is_named_in_the_retry_note(kws_m4_build):
     with FakeBoard(kws_m4_build, [Fault("reset", nth=2)]) as board:
         _, notes = run(kws_m4_build, board)
-    assert notes == [f"input 2 of 3: the board on {board.port} restarted during 'tq-infer' (its boot banner came "
-                     "instead of a reply); running it again (1 of 2)"]
+    assert notes == [(f"input 2 of 3: the board on {board.port} restarted during 'tq-infer' (its boot banner came "
+                      "instead of a reply); running it again (1 of 2)")]
 
 
 class ResettableQemu(Qemu):
-    """QEMU with its monitor on a socket, so a test can press the board's reset button."""
+    """QEMU with its monitor on a unix socket, so a test can press the board's reset button."""
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.monitor_port = free_port()
+    def __init__(self, elf, board, monitor):
+        super().__init__(elf, board)
+        self.monitor = str(monitor)
 
     def command(self, serial_arg: str) -> list[str]:
         cmd = super().command(serial_arg)
-        cmd[cmd.index("-monitor") + 1] = f"tcp:127.0.0.1:{self.monitor_port},server=on,wait=off"
+        cmd[cmd.index("-monitor") + 1] = f"unix:{self.monitor},server=on,wait=off"
         return cmd
 
     def reset(self) -> None:
-        with socket.create_connection(("127.0.0.1", self.monitor_port)) as s:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.monitor)
             s.sendall(b"system_reset\n")
             time.sleep(0.05)
 
 
-def test_the_real_firmware_reset_during_an_inference(kws_m4_build, monkeypatch):
+def test_the_real_firmware_reset_during_an_inference(kws_m4_build, monkeypatch, tmp_path):
     """The real firmware under QEMU, reset as the second `tq-infer` reaches it: it boots again,
     prints its banner and forgets the input; the input is loaded and run again, bit-exact."""
     sent = []
     write = Link.write
 
-    with ResettableQemu(kws_m4_build / "firmware.elf", get_board("qemu-m4")) as qemu:
+    with ResettableQemu(kws_m4_build / "firmware.elf", get_board("qemu-m4"), tmp_path / "monitor") as qemu:
         def write_then_reset(link, text):
             write(link, text)
             sent.append(text)
@@ -153,35 +165,34 @@ def test_the_real_firmware_reset_during_an_inference(kws_m4_build, monkeypatch):
         monkeypatch.setattr(Link, "write", write_then_reset)
         notes = []
         res = run_on_device(kws_m4_build, port=qemu.url, runs=3, timeout=2, on_retry=notes.append)
-    assert res.bit_exact and res.samples == 3 and res.retries == 1 and sent.count("db load 490%") == 4
+    assert res.bit_exact and res.samples == 3 and res.retries == 1 and sent.count("db load 490%") == 4, (notes, sent)
     # The reset lands during the inference (~0.2 s); on a machine slow enough that the inference
-    # finishes first, the third input's load meets the banner instead: retried the same way.
-    assert len(notes) == 1 and notes[0].endswith("(its boot banner came instead of a reply); running it again (1 of 2)")
+    # finishes first, the third input meets the banner instead: retried the same way.
+    assert len(notes) == 1 and notes[0].endswith("(its boot banner came instead of a reply); running it again (1 of 2)"), notes
     assert notes[0].startswith((f"input 2 of 3: the board on {qemu.url} restarted during 'tq-infer'",
-                                f"input 3 of 3: the board on {qemu.url} restarted during 'db load 490'"))
+                                f"input 3 of 3: the board on {qemu.url} restarted during '")), notes
 
 
 # ---------------------------------------------------------------- faults that stop the run
 
 
 def test_resets_on_every_inference_give_up_after_the_retries(kws_m4_build):
-    with FakeBoard(kws_m4_build, [Fault("reset", count=0)]) as board:
-        with pytest.raises(BoardReset, match=r"restarted during 'tq-infer'.*gave up after 2 retries; --retries allows more"):
-            run(kws_m4_build, board)
+    gave_up = r"restarted during 'tq-infer'.*gave up after 2 retries; --retries allows more"
+    with FakeBoard(kws_m4_build, [Fault("reset", count=0)]) as board, pytest.raises(BoardReset, match=gave_up):
+        run(kws_m4_build, board)
     assert board.resets == 3
 
 
 def test_no_retries_fails_at_the_first_fault(kws_m4_build):
-    with FakeBoard(kws_m4_build, [Fault("bad_hex")]) as board:
-        with pytest.raises(BadReply, match=r"garbled output from .*'m-tq-out-\[z80.*' is not 12 bytes of hex: a glitch on the line: check the cable"):
-            run(kws_m4_build, board, retries=0)
+    garbled = r"garbled output from .*'m-tq-out-\[z80.*' is not 12 bytes of hex: a glitch on the line: check the cable"
+    with FakeBoard(kws_m4_build, [Fault("bad_hex")]) as board, pytest.raises(BadReply, match=garbled):
+        run(kws_m4_build, board, retries=0)
 
 
 def test_a_board_that_goes_dead_reports_the_first_silence(kws_m4_build):
     # commands: name, tq-info, db load, 3 x db, tq-infer (the 7th): silent from there on
-    with FakeBoard(kws_m4_build, [Fault("silent", on="*", nth=7, count=0)]) as board:
-        with pytest.raises(NoReply) as e:
-            run(kws_m4_build, board, timeout=0.1)
+    with FakeBoard(kws_m4_build, [Fault("silent", on="*", nth=7, count=0)]) as board, pytest.raises(NoReply) as e:
+        run(kws_m4_build, board, timeout=0.1)
     msg = str(e.value)
     assert msg.startswith(f"no answer to 'tq-infer' within 1.2 s from {board.port} (nothing came back) "
                           "(and no answer to 'name' after it): is the board running tinyq firmware? ")
@@ -189,16 +200,17 @@ def test_a_board_that_goes_dead_reports_the_first_silence(kws_m4_build):
 
 
 def test_a_reply_slower_than_the_timeout(kws_m4_build):
-    with FakeBoard(kws_m4_build, [Fault("slow", on="db load", count=0, delay=0.5)]) as board:
-        with pytest.raises(NoReply, match=r"no answer to 'db load 490' within 0.3 s"):
-            run(kws_m4_build, board, retries=0)
+    late = [Fault("slow", on="db load", count=0, delay=0.5)]
+    with FakeBoard(kws_m4_build, late) as board, pytest.raises(NoReply, match=r"no answer to 'db load 490' within 0.3 s"):
+        run(kws_m4_build, board, retries=0)
 
 
 def test_endless_noise_is_garbage_after_a_bound(kws_m4_build):
-    with FakeBoard(kws_m4_build, [Fault("noise", on="tq-info", data=b"\xffboot\x00\r\n" * (MAX_NOISE + 5))]) as board:
-        with pytest.raises(Garbage, match=rf"after 'tq-info': {MAX_NOISE + 1} lines that are not tinyq protocol, "
-                                          r"the first '\\xffboot\\x00': check the baud rate \(115200\)"):
-            run(kws_m4_build, board)
+    noise = [Fault("noise", on="tq-info", data=b"\xffboot\x00\r\n" * (MAX_NOISE + 5))]
+    bound = (rf"after 'tq-info': {MAX_NOISE + 1} lines that are not tinyq protocol, "
+             r"the first '\\xffboot\\x00': check the baud rate \(115200\)")
+    with FakeBoard(kws_m4_build, noise) as board, pytest.raises(Garbage, match=bound):
+        run(kws_m4_build, board)
 
 
 def test_a_port_that_does_not_come_back(kws_m4_build):
@@ -255,9 +267,8 @@ def test_cli_wrong_model_names_both(kws_m4_build):
 
 
 def test_wrong_firmware_without_a_model_hash_shows_signatures(kws_m4_build):
-    with FakeBoard(kws_m4_build, info={"arena": 9000, "layers": 11}) as board:
-        with pytest.raises(WrongFirmware) as e:
-            run(kws_m4_build, board)
+    with FakeBoard(kws_m4_build, info={"arena": 9000, "layers": 11}) as board, pytest.raises(WrongFirmware) as e:
+        run(kws_m4_build, board)
     msg = str(e.value)
     assert "11 layers, arena 9000 B" in msg and f"{KWS_LAYERS} layers, arena 8704 B" in msg
     sigs = [w for w in msg.replace(":", " ").split() if len(w) == 12 and all(c in "0123456789abcdef" for c in w)]

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .errors import BadInput
 
@@ -49,7 +49,7 @@ class Retryable(DeviceError):
         self.fix = fix or type(self).fix
         super().__init__(f"{problem}: {self.fix}")
 
-    def again(self, more: str) -> "Retryable":
+    def again(self, more: str) -> Retryable:
         """The same fault with `more` said about it."""
         return type(self)(f"{self.problem} {more}", self.fix)
 
