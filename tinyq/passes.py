@@ -146,12 +146,26 @@ def fuse_residual(g: Graph) -> Graph:
                 and g.tensor(y).alias_of is None
                 and y not in outputs
                 and readers.get(y, 0) == 1
+                and _residual_requant_exact(call.params["add"], residual_tables(call.params["add"], k))
             ):  # tq_add_fast_s8 is the equal-shapes ADD: x and y have one shape
                 _fold_add(g, prev, op, k, x, residual_tables(call.params["add"], k))
                 continue
         kept.append(op)
     g.ops = kept
     return g
+
+
+def _residual_requant_exact(pa: dict, tables) -> bool:
+    """Whether tq_residual_add_s8's tq_requant_mm is exact for every sum of the two tables: a right
+    shift e >= 1, sums below 2^30, and the rounding plus zero point beside the high word in int32."""
+    e = -int(pa["out_shift"])
+    if not 1 <= e <= 30:
+        return False
+    s_max = sum(int(abs(t.astype("int64")).max()) for t in tables)
+    if s_max >= 2**30:
+        return False
+    radd = (1 << (e - 1)) + int(pa["out_offset"]) * (1 << e)
+    return abs(radd) + (s_max * int(pa["out_mult"]) >> 31) + 1 < 2**31
 
 
 def _fold_add(g: Graph, conv: "Op", add: "Op", k: int, x: int, tables) -> None:
@@ -167,7 +181,8 @@ def _fold_add(g: Graph, conv: "Op", add: "Op", k: int, x: int, tables) -> None:
     scratch.shape = (scratch.shape[0] + grow,)
     c.params["res"] = {
         "t_conv": ArrayRef("t_conv"), "t_res": ArrayRef("t_res"),
-        "out_mult": pa["out_mult"], "out_rsh": -pa["out_shift"], "out_offset": pa["out_offset"],
+        "out_mult": pa["out_mult"], "out_rsh": -pa["out_shift"],
+        "out_radd": (1 << (-pa["out_shift"] - 1)) + pa["out_offset"] * (1 << -pa["out_shift"]),
         "act_min": pa["act_min"], "act_max": pa["act_max"],
     }
     c.arrays += [ConstArray("t_conv", "int32_t", t_conv), ConstArray("t_res", "int32_t", t_res)]

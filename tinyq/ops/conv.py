@@ -42,7 +42,8 @@ HEADER = "tq_conv.h"
 FAST_HEADER = "tq_conv_fast.h"
 PADDING_SAME, PADDING_VALID = 0, 1
 SUPPORTED_FUSED = (0, 1, 2, 3)  # NONE, RELU, RELU_N1_TO_1, RELU6
-MAX_TAPS = 64  # TQ_CONV_MAX_TAPS
+MAX_TAPS = 64  # TQ_CONV_MAX_TAPS: taps in a filter row
+TAPS_MAX_OUT = 128  # TQ_CONV_TAPS_MAX_OUT: output channels whose accumulators tq_conv_taps_s8 keeps
 
 
 # --------------------------------------------------------------------------- TFLite geometry
@@ -333,7 +334,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
     return gemm, arrays
 
 
-NO_RESIDUAL = {"t_conv": 0, "t_res": 0, "out_mult": 0, "out_rsh": 0, "out_offset": 0, "act_min": 0, "act_max": 0}
+NO_RESIDUAL = {"t_conv": 0, "t_res": 0, "out_mult": 0, "out_radd": 0, "out_rsh": 0, "act_min": 0, "act_max": 0}
 
 
 def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
@@ -375,17 +376,17 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
         arrays=arrays,
         in_place="ring",
     )
-    if not wide and in_c % gemm["group"] == 0 and params["kh"] * params["kw"] <= MAX_TAPS:
-        # Whole groups of channels per tap: the dot products read the input in place (a scratch
-        # of in_c bytes instead of two columns). im2col's copies cost fewer instructions than the
-        # tap segments, so plan_memory switches to it wherever its scratch leaves the arena as it is.
-        scratch = g.add_scratch(f"taps@{op.index}", -(-in_c // 8) * 8 + ring_bytes)
+    if not wide and in_c % gemm["group"] == 0 and params["kw"] <= MAX_TAPS and params["out"]["c"] <= TAPS_MAX_OUT:
+        # Whole groups of channels per tap: a column pair of one filter row at a time (a scratch of
+        # 4 kw in_c bytes instead of im2col's 6 k). im2col's single pass over k costs fewer
+        # instructions, so plan_memory switches to it wherever its scratch leaves the arena as it is.
+        scratch = g.add_scratch(f"taps@{op.index}", 4 * params["kw"] * in_c + ring_bytes)
         im2col.outputs[1] = scratch
         return KernelCall(
             func="tq_conv_taps_s8",
             params_type="tq_conv_taps_s8_params",
             header=FAST_HEADER,
-            sources=("conv/tq_conv_taps_s8.c", "conv/tq_gemm_segs_s8.c", "conv/tq_residual_add_s8.c", "include/tq_gemm.h"),
+            sources=("conv/tq_conv_taps_s8.c", "conv/tq_residual_add_s8.c", "include/tq_gemm.h"),
             params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm,
                     "res": dict(NO_RESIDUAL)},
             inputs=[inp.index, -1],

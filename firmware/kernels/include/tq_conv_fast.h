@@ -80,13 +80,17 @@ static inline void tq_stage_flush(tq_row_stage *s, int8_t *out_b, int32_t done)
 /*
  * An ADD fused after a convolution (the fuse_residual pass): out = ADD(conv, residual) with
  * tq_add_s8's arithmetic, each input's rescale (x + offset) << left_shift, requantized, tabulated
- * at generation time (256 int32 per input, in flash, indexed by the signed byte). The convolution
- * writes a pixel's channels to a stage first, so `out` may be the residual itself.
+ * at generation time (256 int32 per input, in flash, indexed by the signed byte); the sum is
+ * requantized by tq_requant_mm (generation fuses only where that is exact). The convolution writes
+ * a pixel's channels to a stage first, so `out` may be the residual itself.
  */
 typedef struct {
     const int32_t *t_conv;  /* [256] at +128: the convolution's output byte; NULL: no ADD fused */
     const int32_t *t_res;   /* [256] at +128: the residual byte */
-    int32_t out_mult, out_rsh, out_offset, act_min, act_max;
+    int32_t out_mult;
+    int32_t out_radd;       /* 2^(e-1) + out_offset * 2^e for the output's right shift e >= 1 */
+    int32_t out_rsh;        /* e */
+    int32_t act_min, act_max;
 } tq_residual_s8;
 
 /* out[i] = ADD(y[i], x[i]) for i < n; out may be x. */
@@ -134,13 +138,15 @@ tq_status tq_conv_im2col_s8(const tq_conv_im2col_s8_params *p, const int8_t *inp
 tq_status tq_conv_im2col_wide_s8(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /**
- * CONV_2D, one group, any filter, input channels a multiple of the group: the dot products read
- * each tap's in.c bytes where they are (no im2col copy); taps outside the image read a row of input
- * zero points. Two output pixels at a time. `scratch`: in.c zero points (rounded up to 8 bytes),
- * 2 * out.c bytes of stage when an ADD is fused, then ring_rows output rows (tq_row_stage).
- * kh * kw <= TQ_CONV_MAX_TAPS.
+ * CONV_2D, one group, any filter, input channels a multiple of the group, without an im2col
+ * buffer: two output pixels at a time, one filter row at a time, the row's taps (in.c bytes each,
+ * taps outside the image the input zero point) made a column pair (tq_gemm_columns_tap) that every
+ * pair of weight rows reads; the accumulators (on the stack) carry over the filter rows.
+ * `scratch`: 4 * kw * in.c bytes (the pair), 2 * out.c bytes of stage when an ADD is fused, then
+ * ring_rows output rows (tq_row_stage). kw <= TQ_CONV_MAX_TAPS, out.c <= TQ_CONV_TAPS_MAX_OUT.
  */
 #define TQ_CONV_MAX_TAPS 64
+#define TQ_CONV_TAPS_MAX_OUT 128
 typedef struct {
     tq_dims in;
     tq_dims out;

@@ -1,7 +1,7 @@
 /*
  * tinyq fast convolution core: int8 dot products of output-channel rows against input columns,
  * two rows by two columns at a time, then requantization. Shared (static inline) by the fast
- * CONV_2D kernels (tq_conv_1x1_s8, tq_conv_im2col_s8).
+ * CONV_2D kernels (tq_conv_1x1_s8, tq_conv_im2col_s8, tq_conv_taps_s8).
  *
  * What generation prepares (tinyq/ops/conv.py), so that the inner loop is branch-free and reads
  * each operand with one pointer:
@@ -192,6 +192,51 @@ static inline void tq_gemm_columns(const int8_t *a, const int8_t *b, int32_t k, 
 }
 
 /*
+ * One tap's n bytes of two columns (a and b; NULL: n padding bytes of value zp) appended to a column
+ * pair being built at dst in tq_gemm_columns' layout (n a multiple of g); returns where the next
+ * tap goes. The pair of a whole filter row is then read by every pair of weight rows.
+ */
+static inline int8_t *tq_gemm_columns_tap(const int8_t *a, const int8_t *b, int32_t n, int32_t g, int32_t zp, int8_t *dst)
+{
+    const uint32_t zp4 = 0x01010101u * (uint8_t)zp;
+    int32_t i, j;
+#if defined(TQ_GEMM_DSP)
+    const int32_t zw = __sxtb16((int32_t)zp4);
+    (void)g;
+    for (j = 0; j < 2; ++j) { /* column j: words 2j and 2j + 1 of every 4 */
+        const int8_t *src = j == 0 ? a : b;
+        int32_t *d = (int32_t *)(void *)dst + 2 * j;
+        if (src != NULL) {
+            for (i = 0; i < n; i += 4, d += 4) {
+                const int32_t x = tq_read_s8x4(src + i);
+                d[0] = __sxtb16(x);
+                d[1] = tq_sxtb16_ror8(x);
+            }
+        } else {
+            for (i = 0; i < n; i += 4, d += 4) {
+                d[0] = zw;
+                d[1] = zw;
+            }
+        }
+    }
+    return dst + 4 * n;
+#else
+    for (j = 0; j < 2; ++j) { /* column j: bytes [j g, (j + 1) g) of every 2 g */
+        const int8_t *src = j == 0 ? a : b;
+        int8_t *d = dst + j * g;
+        for (i = 0; i < n; i += g, d += 2 * g) {
+            if (src != NULL) {
+                memcpy(d, src + i, (size_t)g);
+            } else {
+                memset(d, (int)(zp4 & 0xffu), (size_t)g);
+            }
+        }
+    }
+    return dst + 2 * n;
+#endif
+}
+
+/*
  * acc[0] += row0 . col0, acc[1] += row0 . col1, acc[2] += row1 . col0, acc[3] += row1 . col1,
  * for a pair of rows w (interleaved with group g) and a pair of columns a from tq_gemm_columns,
  * length k.
@@ -269,7 +314,7 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
     acc[3] = s11;
 }
 
-/* The group the SIMD paths of tq_dot_2x2_split are built for (0: portable, any group). */
+/* The group the SIMD paths of tq_dot_2x2 are built for (0: portable, any group). */
 #if defined(TQ_GEMM_MVE)
 #define TQ_GEMM_SIMD_GROUP 16
 #elif defined(TQ_GEMM_DSP)
@@ -277,91 +322,6 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
 #else
 #define TQ_GEMM_SIMD_GROUP 0
 #endif
-
-/*
- * tq_dot_2x2 with the two columns apart (a and b, n bytes each, n a multiple of g) against the
- * slice of a pair of rows that covers them (w: n / g blocks of [row 0 g bytes][row 1 g bytes]).
- * On SIMD builds g must be TQ_GEMM_SIMD_GROUP (generation lays rows out so; kernels check once).
- */
-static inline void tq_dot_2x2_split(const int8_t *w, const int8_t *a, const int8_t *b, int32_t n, int32_t g, int32_t *acc)
-{
-    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
-#if defined(TQ_GEMM_MVE)
-    (void)g;
-    {
-        const int8_t *end = a + n;
-        for (; a != end; a += 16, b += 16, w += 32) {
-            const int8x16_t c0 = vldrbq_s8(a), c1 = vldrbq_s8(b);
-            const int8x16_t x0 = vldrbq_s8(w), x1 = vldrbq_s8(w + 16);
-            s00 = vmladavaq_s8(s00, x0, c0);
-            s01 = vmladavaq_s8(s01, x0, c1);
-            s10 = vmladavaq_s8(s10, x1, c0);
-            s11 = vmladavaq_s8(s11, x1, c1);
-        }
-        acc[0] = s00;
-        acc[1] = s01;
-        acc[2] = s10;
-        acc[3] = s11;
-        return;
-    }
-#elif defined(TQ_GEMM_DSP)
-    (void)g;
-    {
-        /* Per 4 of k: 4 loads, 8 SXTB16, 8 SMLAD (16 MACs), 2 for the loop. */
-        const int8_t *end = a + n;
-        int32_t c0, c1, x, y, wv, t;
-        __asm__ volatile(
-            "1:\n\t"
-            "ldr    %[c0], [%[a]], #4\n\t"
-            "ldr    %[c1], [%[b]], #4\n\t"
-            "ldr    %[wv], [%[w]], #4\n\t"
-            "sxtb16 %[x], %[c0]\n\t"
-            "sxtb16 %[y], %[c1]\n\t"
-            "sxtb16 %[c0], %[c0], ror #8\n\t"
-            "sxtb16 %[c1], %[c1], ror #8\n\t"
-            "sxtb16 %[t], %[wv], ror #8\n\t"
-            "sxtb16 %[wv], %[wv]\n\t"
-            "smlad  %[s00], %[wv], %[x], %[s00]\n\t"
-            "smlad  %[s01], %[wv], %[y], %[s01]\n\t"
-            "smlad  %[s00], %[t], %[c0], %[s00]\n\t"
-            "smlad  %[s01], %[t], %[c1], %[s01]\n\t"
-            "ldr    %[wv], [%[w]], #4\n\t"
-            "sxtb16 %[t], %[wv], ror #8\n\t"
-            "sxtb16 %[wv], %[wv]\n\t"
-            "smlad  %[s10], %[wv], %[x], %[s10]\n\t"
-            "smlad  %[s11], %[wv], %[y], %[s11]\n\t"
-            "smlad  %[s10], %[t], %[c0], %[s10]\n\t"
-            "smlad  %[s11], %[t], %[c1], %[s11]\n\t"
-            "cmp    %[a], %[end]\n\t"
-            "bne    1b\n\t"
-            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [b] "+r"(b), [w] "+r"(w),
-              [c0] "=&r"(c0), [c1] "=&r"(c1), [x] "=&r"(x), [y] "=&r"(y), [wv] "=&r"(wv), [t] "=&r"(t)
-            : [end] "r"(end)
-            : "cc", "memory"); /* reads a, b and w: with 14 registers taken, no room for "m" operands */
-        acc[0] = s00;
-        acc[1] = s01;
-        acc[2] = s10;
-        acc[3] = s11;
-        return;
-    }
-#else
-    {
-        int32_t i, j;
-        for (i = 0; i < n; i += g, a += g, b += g, w += 2 * g) {
-            for (j = 0; j < g; ++j) {
-                s00 += (int32_t)w[j] * a[j];
-                s01 += (int32_t)w[j] * b[j];
-                s10 += (int32_t)w[g + j] * a[j];
-                s11 += (int32_t)w[g + j] * b[j];
-            }
-        }
-    }
-    acc[0] = s00;
-    acc[1] = s01;
-    acc[2] = s10;
-    acc[3] = s11;
-#endif
-}
 
 /* Requantize and clamp one accumulator; `full` (a constant per loop) skips the clamp for -128..127. */
 static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int32_t mult, int32_t radd, int32_t rsh,
@@ -472,38 +432,6 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
         tq_gemm_store_2x2(acc, q, out0 + c, out1 + c, c + 1 < out_c, lo, hi, full);
     }
 }
-
-/*
- * All out_c outputs of two pixels whose columns lie in place as `segs` segments: segment i is
- * sa[i][0, len[i]) of column 0 and sb[i][0, len[i]) of column 1, in k order (sum of len == k). Same
- * rows, bias and requantization as tq_gemm_pair.
- */
-static inline __attribute__((always_inline)) void tq_gemm_segs_impl(const tq_gemm_s8_params *g, const int8_t *const *sa,
-                                                                    const int8_t *const *sb, const int32_t *len, int32_t segs,
-                                                                    int8_t *out0, int8_t *out1, int full)
-{
-    const int32_t group = g->group, out_c = g->out_c, step = 2 * g->k;
-    const int32_t lo = g->act_min, hi = g->act_max;
-    const int8_t *w = g->weights;
-    const int32_t *q = g->quant;
-    int32_t c, t;
-    size_t off;
-    for (c = 0, off = 0; c < out_c; c += 2, off += (size_t)step, q += 8) {
-        int32_t acc[4];
-        const int8_t *wt = w + off;
-        acc[0] = acc[1] = q[0];
-        acc[2] = acc[3] = q[1];
-        for (t = 0; t < segs; ++t) {
-            tq_dot_2x2_split(wt, sa[t], sb[t], len[t], group, acc);
-            wt += 2 * len[t];
-        }
-        tq_gemm_store_2x2(acc, q, out0 + c, out1 + c, c + 1 < out_c, lo, hi, full);
-    }
-}
-
-/* tq_gemm_segs_impl in one shared copy (conv/tq_gemm_segs_s8.c). */
-void tq_gemm_segs_s8(const tq_gemm_s8_params *g, const int8_t *const *sa, const int8_t *const *sb, const int32_t *len,
-                     int32_t segs, int8_t *out0, int8_t *out1);
 
 /*
  * All out_c outputs of two pixels from their interleaved column pair: out0[c] and out1[c].
