@@ -101,3 +101,25 @@ def test_bad_name(tmp_path, kws):
     r = run_tinyq("generate", kws, "-o", tmp_path / "out", "--name", "9-lives")
     _assert_clean_failure(r, "C identifier")
     assert not (tmp_path / "out").exists()
+
+
+def test_internal_error_is_one_line_and_click_aborts_are_clean(monkeypatch, capsys):
+    """An unexpected exception gives one line and exit 1 (the traceback only with -v); click's
+    exceptions (typer may ship click as a private copy) keep their own messages and codes."""
+    from tinyq import cli
+
+    def boom(**_kwargs):
+        raise ValueError("kaboom")
+
+    cli._register_commands()  # on the real app, before it is swapped
+    monkeypatch.setattr(cli, "app", boom)
+    assert cli.main(["boards"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error: ValueError: kaboom" in err[0], err
+
+    def aborted(**_kwargs):
+        raise cli.typer.Abort()
+
+    monkeypatch.setattr(cli, "app", aborted)
+    assert cli.main(["boards"]) == 130
+    assert capsys.readouterr().err.strip() == "aborted"

@@ -96,13 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # click usage errors arrive as ClickException
-        import click
-
-        if isinstance(e, click.exceptions.Abort):
+        # click's exceptions, matched by name: typer may ship click as its own private copy.
+        from_click = type(e).__module__.split(".")[0] in ("click", "typer")
+        if from_click and any(c.__name__ == "Abort" for c in type(e).__mro__):
             print("aborted", file=sys.stderr)
             return 130
-        if isinstance(e, click.ClickException):
-            e.show()
+        if from_click and any(c.__name__ == "ClickException" for c in type(e).__mro__):
+            e.show()  # type: ignore[attr-defined]
             return 2
         if verbose:
             raise
