@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .compiler import compile_tflite
-from .ops import REGISTRY
+from .ops import lowering_for
 from .reference import tflm_arena_bytes
 
 
@@ -55,7 +55,7 @@ def analyze(path: Path, tflm: bool = True) -> Analysis:
                 op=op.kind,
                 inputs=[list(g.tensor(i).shape) for i in op.inputs if i >= 0 and not g.tensor(i).is_const],
                 output=list(g.tensor(op.outputs[0]).shape),
-                macs=int(REGISTRY[op.kind].macs(g, op)),
+                macs=int(lowering_for(g, op).macs(g, op)),  # type: ignore[union-attr]
                 weight_bytes=sum(g.tensor(i).nbytes for i in weights) + sum(a.values.nbytes for a in call.arrays),
                 activation_bytes=sum(g.tensor(i).nbytes for i in ins if i not in const_in)
                 + sum(g.tensor(o).nbytes for o in call.outputs),

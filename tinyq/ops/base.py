@@ -85,12 +85,31 @@ class Lowering:
 
 
 REGISTRY: dict[str, Lowering] = {}
+# Lowerings for ops that compute in another type than int8 (float32 models, int16 activations of
+# int16x8 models), by that type: an op takes its type's lowering where one exists, else REGISTRY's
+# (QUANTIZE and DEQUANTIZE, say, cross types and need one lowering).
+VARIANTS: dict[str, dict[str, Lowering]] = {}
 
 
-def register(kind: str, *, check, lower, macs=None) -> None:
-    if kind in REGISTRY:
-        raise RuntimeError(f"op {kind} registered twice")
-    REGISTRY[kind] = Lowering(kind=kind, check=check, lower=lower, macs=macs or (lambda g, op: 0))
+def register(kind: str, *, check, lower, macs=None, dtype: str = "int8") -> None:
+    table = REGISTRY if dtype == "int8" else VARIANTS.setdefault(dtype, {})
+    if kind in table:
+        raise RuntimeError(f"op {kind} registered twice for {dtype}")
+    table[kind] = Lowering(kind=kind, check=check, lower=lower, macs=macs or (lambda g, op: 0))
+
+
+def activation_dtype(g: Graph, op: Op) -> str:
+    """The type an op computes in: that of its first non-constant input, else of its output."""
+    for i in op.inputs:
+        if i >= 0 and not g.tensor(i).is_const:
+            return g.tensor(i).dtype
+    return g.tensor(op.outputs[0]).dtype
+
+
+def lowering_for(g: Graph, op: Op) -> "Lowering | None":
+    """The lowering of op for the type it computes in (None: tinyq has none)."""
+    variant = VARIANTS.get(activation_dtype(g, op), {}).get(op.kind)
+    return variant if variant is not None else REGISTRY.get(op.kind)
 
 
 # --------------------------------------------------------------------------- TFLite arithmetic
