@@ -1,0 +1,48 @@
+/* CONV_2D, int16 activations, int8 weights: reference_integer_ops::ConvPerChannel for int16 input and int64 bias (see tq_int16.h). */
+#include "tq_int16.h"
+
+tq_status tq_conv_s16(const tq_conv_s16_params *p, const int16_t *input, int16_t *output)
+{
+    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
+    const int32_t fic = p->filter_in_c;
+    const int32_t per_group = p->out.c / p->groups;
+    const size_t filter_size = (size_t)p->kh * p->kw * fic;
+
+    for (int32_t b = 0; b < p->in.n; ++b) {
+        const int16_t *img = input + (size_t)b * in_h * in_w * in_c;
+        for (int32_t oy = 0; oy < p->out.h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            for (int32_t ox = 0; ox < p->out.w; ++ox) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
+                for (int32_t oc = 0; oc < p->out.c; ++oc) {
+                    const int8_t *filt = p->weights + (size_t)oc * filter_size;
+                    const int32_t first_c = (oc / per_group) * fic;
+                    int64_t acc = 0;
+                    for (int32_t ky = 0; ky < p->kh; ++ky) {
+                        const int32_t y = y0 + ky * p->dil_h;
+                        if (y < 0 || y >= in_h) {
+                            continue;
+                        }
+                        for (int32_t kx = 0; kx < p->kw; ++kx) {
+                            const int32_t x = x0 + kx * p->dil_w;
+                            if (x < 0 || x >= in_w) {
+                                continue;
+                            }
+                            const int16_t *px = img + ((size_t)y * in_w + x) * in_c + first_c;
+                            const int8_t *tap = filt + ((size_t)ky * p->kw + kx) * fic;
+                            for (int32_t i = 0; i < fic; ++i) {
+                                acc += (int64_t)((int32_t)tap[i] * (int32_t)px[i]);
+                            }
+                        }
+                    }
+                    if (p->bias != NULL) {
+                        acc += p->bias[oc];
+                    }
+                    const int32_t v = tq_mul_by_quantized_mult_s64(acc, p->mult[oc], p->shift[oc]);
+                    *output++ = (int16_t)TQ_CLAMP(v, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+    return TQ_OK;
+}

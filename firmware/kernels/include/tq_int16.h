@@ -1,0 +1,126 @@
+/*
+ * tinyq int16x8 kernels: 16-bit activations, 8-bit weights (TFLite's
+ * EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 models).
+ *
+ * Reference kernels: portable C99, bit-exact with the kernels TFLite's BUILTIN_REF resolver runs
+ * for int16 tensors. Activations are symmetric (zero point 0, required by TFLite's Prepare and
+ * checked at generation time by tinyq/ops/int16.py), so no kernel has an input or output offset.
+ *
+ *     CONV_2D, DEPTHWISE_CONV_2D (reference_integer_ops::ConvPerChannel / DepthwiseConvPerChannel
+ *     for int16 input, int64 bias):
+ *         acc = sum w * x (int64, taps outside the image skipped) + bias[c]
+ *         out = clamp(tq_mul_by_quantized_mult_s64(acc, mult[c], shift[c]), act_min, act_max)
+ *     FULLY_CONNECTED (reference FullyConnected / FullyConnectedPerChannel with float scales):
+ *         acc as above (per-tensor weights keep their zero point: w + w_offset)
+ *         out = clamp(round_half_away((double)acc * scale[c]), act_min, act_max)
+ *     ADD (the general-scale int16 path: add.cc with pot_scale_int16 false): tq_add_s8's
+ *         arithmetic with left_shift 15 on int16 values.
+ *     AVERAGE_POOL_2D / MAX_POOL_2D: as the int8 kernels, on int16 values.
+ *     SOFTMAX (reference_ops::SoftmaxInt16): two 513-entry int16 tables (exp on [-10, 0],
+ *         1 / (1 + x) on [0, 1]) made at generation time, linear interpolation between entries.
+ *
+ * Every parameter is computed and validated at generation time; the kernels check nothing.
+ */
+#ifndef TQ_INT16_H
+#define TQ_INT16_H
+
+#include "tq_common.h"
+#include "tq_elementwise.h"
+#include "tq_pool.h"
+
+/*
+ * TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t mult, int shift): the multiplier
+ * rounded to 16 bits, then one rounding shift of x * mult16 by 15 - shift (shift in [-31, 7],
+ * |x| < 2^47). The int32 conversion of the shifted value keeps the low 32 bits, as TFLite's does.
+ */
+static inline int32_t tq_mul_by_quantized_mult_s64(int64_t x, int32_t mult, int32_t shift)
+{
+    const int32_t reduced = mult < 0x7FFF0000 ? (mult + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    const int64_t r = x * (int64_t)reduced + ((int64_t)1 << (total_shift - 1));
+    return (int32_t)(uint32_t)(uint64_t)(r >> total_shift);
+}
+
+/**
+ * CONV_2D, int16 activations, int8 weights per output channel (symmetric).
+ * Layouts and padding as tq_conv_s8 (NHWC input/output, OHWI weights, groups =
+ * in.c / filter_in_c); act_min/act_max within int16; shift[c] in [-31, 7].
+ */
+typedef struct {
+    tq_dims in;
+    tq_dims out;
+    int32_t kh, kw;
+    int32_t filter_in_c;
+    int32_t groups;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_h, pad_w;
+    int32_t act_min, act_max;
+    const int8_t *weights;   /* [out.c][kh][kw][filter_in_c] */
+    const int64_t *bias;     /* [out.c], or NULL */
+    const int32_t *mult;     /* [out.c] */
+    const int32_t *shift;    /* [out.c] */
+} tq_conv_s16_params;
+
+tq_status tq_conv_s16(const tq_conv_s16_params *p, const int16_t *input, int16_t *output);
+
+/**
+ * DEPTHWISE_CONV_2D, int16 activations, int8 weights [1][kh][kw][out.c] per output channel;
+ * output channel ic * depth_mult + m reads input channel ic. Ranges as tq_conv_s16.
+ */
+typedef struct {
+    tq_dims in;
+    tq_dims out;
+    int32_t kh, kw;
+    int32_t depth_mult;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_h, pad_w;
+    int32_t act_min, act_max;
+    const int8_t *weights;   /* [kh][kw][out.c] */
+    const int64_t *bias;     /* [out.c], or NULL */
+    const int32_t *mult;     /* [out.c] */
+    const int32_t *shift;    /* [out.c] */
+} tq_depthwise_conv_s16_params;
+
+tq_status tq_depthwise_conv_s16(const tq_depthwise_conv_s16_params *p, const int16_t *input, int16_t *output);
+
+/**
+ * FULLY_CONNECTED, int16 activations, int8 weights [out_depth][accum_depth]; input
+ * [batches][accum_depth], output [batches][out_depth]. scale[c] = (double)input_scale *
+ * (double)filter_scale[c] / (double)output_scale; w_offset = -weights zero point (per-tensor
+ * weights) or 0.
+ */
+typedef struct {
+    int32_t batches;
+    int32_t accum_depth;
+    int32_t out_depth;
+    int32_t w_offset;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int64_t *bias;     /* [out_depth], or NULL */
+    const double *scale;     /* [out_depth] */
+} tq_fully_connected_s16_params;
+
+tq_status tq_fully_connected_s16(const tq_fully_connected_s16_params *p, const int16_t *input, int16_t *output);
+
+/** ADD, int16, with broadcasting: the fields of tq_add_s8_params (left_shift 15, offsets 0). */
+typedef tq_add_s8_params tq_add_s16_params;
+
+tq_status tq_add_s16(const tq_add_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
+
+/** AVERAGE_POOL_2D / MAX_POOL_2D, int16: the fields of tq_pool_s8_params. */
+typedef tq_pool_s8_params tq_avgpool_s16_params;
+typedef tq_pool_s8_params tq_maxpool_s16_params;
+
+tq_status tq_avgpool_s16(const tq_avgpool_s16_params *p, const int16_t *in, int16_t *out);
+tq_status tq_maxpool_s16(const tq_maxpool_s16_params *p, const int16_t *in, int16_t *out);
+
+/** RESHAPE / EXPAND_DIMS / SQUEEZE kept as a copy (size in elements); out may equal in. */
+typedef struct {
+    int32_t size;
+} tq_copy_s16_params;
+
+tq_status tq_copy_s16(const tq_copy_s16_params *p, const int16_t *in, int16_t *out);
+
+#endif /* TQ_INT16_H */

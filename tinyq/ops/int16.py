@@ -1,0 +1,368 @@
+"""int16x8 lowerings: ops whose activations are int16 (weights int8), -> tq_int16.h kernels.
+
+The ops TFLite's converter emits for EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+matched to what the BUILTIN_REF resolver runs for int16 tensors:
+
+- CONV_2D / DEPTHWISE_CONV_2D: reference_integer_ops::ConvPerChannel / DepthwiseConvPerChannel
+  in their int16-input, int64-bias form: int64 accumulator, per-channel QuantizeMultiplier of
+  double(input_scale) * double(filter_scale[c]) / double(output_scale) as for int8, applied by the
+  int64 MultiplyByQuantizedMultiplier (multiplier rounded to 16 bits, one rounding shift).
+- FULLY_CONNECTED: the reference FullyConnected(PerChannel) variants with float scales, as the
+  int8 kReference path: round((double)acc * effective_scale).
+- ADD: add.cc's general int16 path (pot_scale_int16 false): int8's arithmetic with left_shift 15.
+- AVERAGE_POOL_2D / MAX_POOL_2D: reference_integer_ops pooling on int16 values.
+- RESHAPE / EXPAND_DIMS / SQUEEZE: views (passes.alias), or a copy where the graph needs two buffers.
+QUANTIZE and DEQUANTIZE at the edges take the int8 table's lowerings (tinyq/ops/quantize.py
+handles int16 already).
+
+TFLite's Prepare requires int16 activations to be symmetric (zero point 0); so do these checks.
+Geometry and weight checks are the int8 ones (tinyq/ops/conv.py, pool.py, elementwise.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Graph, Op, Tensor
+from . import conv as c8
+from . import pool as p8
+from .base import ArrayRef, ConstArray, KernelCall, TensorRef, activation_range, need, need_dtype, need_quant, quantize_multiplier, register
+from .elementwise import broadcast_shape, macs_binary
+
+HEADER = "tq_int16.h"
+# tq_int16.h reuses the int8 ADD and pooling parameter structs: their headers ship with every call.
+DEPS = ("include/tq_elementwise.h", "include/tq_pool.h")
+ADD_LEFT_SHIFT = 15  # add.cc: left_shift 15 for the general int16 path
+
+
+def _act(g: Graph, op: Op, index: int) -> Tensor:
+    """An int16 activation quantized per tensor, symmetric, with a usable scale."""
+    t = need_dtype(g, op, index, "int16")
+    q = need_quant(g, op, index)
+    need(q.zp == 0, op, f"int16 tensor '{t.name}' has zero point {q.zp}; TFLite requires 0 for int16 activations")
+    need(q.s > 0 and np.isfinite(q.s), op, f"tensor '{t.name}' has scale {q.s}, expected a positive number")
+    return t
+
+
+def _io(g: Graph, op: Op) -> tuple[Tensor, Tensor]:
+    need(len(op.outputs) == 1, op, f"has {len(op.outputs)} outputs, expected 1")
+    x = _act(g, op, op.inputs[0])
+    need(not x.is_const, op, "has a constant input activation, which is not supported")
+    return x, _act(g, op, op.outputs[0])
+
+
+def _bias64(g: Graph, op: Op, channels: int) -> Tensor | None:
+    """The optional int64 bias of a 16x8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED."""
+    b = op.inputs[2] if len(op.inputs) > 2 else -1
+    if b < 0:
+        return None
+    t = g.tensor(b)
+    need(
+        t.dtype == "int64",
+        op,
+        f"bias '{t.name}' is {t.dtype}; tinyq's 16x8 kernels take TFLite's default int64 bias "
+        "(convert without the int32-bias option)",
+    )
+    need(t.is_const, op, f"bias '{t.name}' is not constant; only constant biases are supported")
+    need(t.size == channels, op, f"bias '{t.name}' has {t.size} values for {channels} output channels")
+    need(bool(np.all(np.abs(t.data.astype(np.int64)) < 2**40)), op, f"bias '{t.name}' exceeds 2^40 (TFLite's int64 accumulator range)")
+    return t
+
+
+def _requant(inp: Tensor, w: Tensor, out: Tensor, channels: int, op: Op) -> list[ConstArray]:
+    """Per-channel QuantizeMultiplier as for int8; the int64 MultiplyByQuantizedMultiplier takes
+    shifts in [-31, 7]."""
+    mult, shift = [], []
+    for real in c8.effective_scales(inp, w, out, channels):
+        m, s = quantize_multiplier(real)
+        need(-31 <= s <= 7, op, f"requantization scale {real:g} is out of the int16 kernels' range")
+        mult.append(m)
+        shift.append(s)
+    return [ConstArray("mult", "int32_t", np.asarray(mult, dtype=np.int32)),
+            ConstArray("shift", "int32_t", np.asarray(shift, dtype=np.int32))]
+
+
+def _window_params(g: Graph, op: Op, inp: Tensor, kh: int, kw: int, oc: int) -> tuple[dict, dict]:
+    """(shapes and kernel size, strides / dilations / padding) as the int8 CONV_2D computes them."""
+    out_shape, pad_h, pad_w = c8._check_window(g, op, inp, kh, kw, oc)
+    o = op.options
+    return {
+        "in": c8._dims(inp.shape),
+        "out": c8._dims(out_shape),
+        "kh": kh,
+        "kw": kw,
+    }, {
+        "stride_h": int(o.strideH),
+        "stride_w": int(o.strideW),
+        "dil_h": int(o.dilationHFactor),
+        "dil_w": int(o.dilationWFactor),
+        "pad_h": pad_h,
+        "pad_w": pad_w,
+    }
+
+
+def _tail(out: Tensor, op: Op, w: Tensor, bias: Tensor | None, fixed_point: bool = True) -> dict:
+    lo, hi = activation_range(c8._check_fused(op), out)
+    tail = {"act_min": lo, "act_max": hi, "weights": TensorRef(w.index), "bias": TensorRef(bias.index) if bias is not None else 0}
+    if fixed_point:
+        tail.update(c8.FIXED_POINT)
+    return tail
+
+
+# --------------------------------------------------------------------------- CONV_2D
+
+
+def check_conv(g: Graph, op: Op) -> None:
+    need(len(op.inputs) in (2, 3), op, f"has {len(op.inputs)} inputs, expected input, weights and optional bias")
+    inp, out = _io(g, op)
+    need(len(inp.shape) == 4, op, f"input has rank {len(inp.shape)}, expected 4 (NHWC)")
+    w = g.tensor(op.inputs[1])
+    need(len(w.shape) == 4, op, f"weights '{w.name}' have rank {len(w.shape)}, expected 4 (OHWI)")
+    oc, kh, kw, fic = w.shape
+    need(fic > 0 and inp.shape[3] % fic == 0, op, f"input has {inp.shape[3]} channels, not a multiple of the filter's {fic}")
+    need(oc % (inp.shape[3] // fic) == 0, op, f"{oc} output channels do not split into {inp.shape[3] // fic} groups")
+    c8._check_weights(g, op, oc, axis=0)
+    _bias64(g, op, oc)
+    _requant(inp, w, out, oc, op)
+    _window_params(g, op, inp, kh, kw, oc)
+
+
+def lower_conv(g: Graph, op: Op) -> KernelCall:
+    inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    w = g.tensor(op.inputs[1])
+    oc, kh, kw, fic = w.shape
+    shape, window = _window_params(g, op, inp, kh, kw, oc)
+    bias = _bias64(g, op, oc)
+    return KernelCall(
+        func="tq_conv_s16",
+        params_type="tq_conv_s16_params",
+        header=HEADER,
+        sources=("conv/tq_conv_s16.c", *DEPS),
+        params={**shape, "filter_in_c": fic, "groups": inp.shape[3] // fic, **window, **_tail(out, op, w, bias)},
+        inputs=[inp.index],
+        outputs=[out.index],
+        arrays=_requant(inp, w, out, oc, op),
+    )
+
+
+# --------------------------------------------------------------------------- DEPTHWISE_CONV_2D
+
+
+def check_depthwise(g: Graph, op: Op) -> None:
+    need(len(op.inputs) in (2, 3), op, f"has {len(op.inputs)} inputs, expected input, weights and optional bias")
+    inp, out = _io(g, op)
+    need(len(inp.shape) == 4, op, f"input has rank {len(inp.shape)}, expected 4 (NHWC)")
+    w = g.tensor(op.inputs[1])
+    need(len(w.shape) == 4 and w.shape[0] == 1, op, f"weights '{w.name}' have shape {list(w.shape)}, expected [1, kh, kw, channels]")
+    _, kh, kw, oc = w.shape
+    in_c = inp.shape[3]
+    need(oc % in_c == 0, op, f"{oc} output channels are not a multiple of the {in_c} input channels")
+    dm = int(c8._opts(op).depthMultiplier)
+    need(dm in (0, oc // in_c), op, f"depth_multiplier {dm} disagrees with {in_c} input and {oc} output channels")
+    c8._check_weights(g, op, oc, axis=3)
+    _bias64(g, op, oc)
+    _requant(inp, w, out, oc, op)
+    _window_params(g, op, inp, kh, kw, oc)
+
+
+def lower_depthwise(g: Graph, op: Op) -> KernelCall:
+    inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    w = g.tensor(op.inputs[1])
+    _, kh, kw, oc = w.shape
+    shape, window = _window_params(g, op, inp, kh, kw, oc)
+    bias = _bias64(g, op, oc)
+    return KernelCall(
+        func="tq_depthwise_conv_s16",
+        params_type="tq_depthwise_conv_s16_params",
+        header=HEADER,
+        sources=("conv/tq_depthwise_conv_s16.c", *DEPS),
+        params={**shape, "depth_mult": oc // inp.shape[3], **window, **_tail(out, op, w, bias)},
+        inputs=[inp.index],
+        outputs=[out.index],
+        arrays=_requant(inp, w, out, oc, op),
+    )
+
+
+# --------------------------------------------------------------------------- FULLY_CONNECTED
+
+
+def check_fc(g: Graph, op: Op) -> None:
+    o = c8._opts(op)
+    need(int(o.weightsFormat) == 0, op, f"weights format {int(o.weightsFormat)} (shuffled) is not supported; use the DEFAULT format")
+    need(len(op.inputs) in (2, 3), op, f"has {len(op.inputs)} inputs, expected input, weights and optional bias")
+    inp, out = _io(g, op)
+    w = g.tensor(op.inputs[1])
+    need(len(w.shape) == 2, op, f"weights '{w.name}' have rank {len(w.shape)}, expected 2 [units, depth]")
+    units, accum = w.shape
+    need(accum > 0 and inp.size % accum == 0, op, f"input of {inp.size} values does not split into rows of {accum}")
+    c8._check_weights(g, op, units, axis=0, zero_point_ok=True)
+    _bias64(g, op, units)
+    c8._check_fused(op)
+    expected = tuple(inp.shape[:-1]) + (units,) if o.keepNumDims else (inp.size // accum, units)
+    need(tuple(out.shape) == expected, op, f"output shape {list(out.shape)} differs from the computed {list(expected)}")
+
+
+def lower_fc(g: Graph, op: Op) -> KernelCall:
+    inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    w = g.tensor(op.inputs[1])
+    batches, accum, units = c8._fc_geometry(g, op)
+    bias = _bias64(g, op, units)
+    scales = np.asarray(c8.effective_scales(inp, w, out, units), dtype=np.float64)
+    return KernelCall(
+        func="tq_fully_connected_s16",
+        params_type="tq_fully_connected_s16_params",
+        header=HEADER,
+        sources=("conv/tq_fully_connected_s16.c", *DEPS),
+        params={
+            "batches": batches,
+            "accum_depth": accum,
+            "out_depth": units,
+            "w_offset": 0 if w.quant.per_channel else -int(w.quant.zp),
+            **_tail(out, op, w, bias, fixed_point=False),
+            "scale": ArrayRef("scale"),
+        },
+        inputs=[inp.index],
+        outputs=[out.index],
+        arrays=[ConstArray("scale", "double", scales)],
+    )
+
+
+# --------------------------------------------------------------------------- ADD
+
+
+def _add_params(g: Graph, op: Op) -> dict:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
+    a, b = (_act(g, op, i) for i in op.inputs)
+    y = _act(g, op, op.outputs[0])
+    need(
+        not bool(getattr(op.options, "potScaleInt16", False)),
+        op,
+        "uses the power-of-two int16 ADD (pot_scale_int16), which tinyq does not implement; convert with `tinyq convert --mode int16x8`",
+    )
+    s1, s2, so = float(a.quant.s), float(b.quant.s), float(y.quant.s)
+    twice_max = 2.0 * max(s1, s2)
+    m1, sh1 = quantize_multiplier(s1 / twice_max)
+    m2, sh2 = quantize_multiplier(s2 / twice_max)
+    mo, sho = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * so))
+    need(sh1 <= 0 and sh2 <= 0 and sho <= 0, op, f"output scale {so:g} is too small for the inputs' scales ({s1:g}, {s2:g})")
+    fused = int(getattr(op.options, "fusedActivationFunction", 0) or 0) if op.options is not None else 0
+    lo, hi = activation_range(fused, y)
+    return {
+        "shape": broadcast_shape(g, op),
+        "in1_offset": 0,
+        "in2_offset": 0,
+        "out_offset": 0,
+        "left_shift": ADD_LEFT_SHIFT,
+        "in1_mult": m1,
+        "in1_shift": sh1,
+        "in2_mult": m2,
+        "in2_shift": sh2,
+        "out_mult": mo,
+        "out_shift": sho,
+        "act_min": lo,
+        "act_max": hi,
+    }
+
+
+def check_add(g: Graph, op: Op) -> None:
+    _add_params(g, op)
+
+
+def lower_add(g: Graph, op: Op) -> KernelCall:
+    params = _add_params(g, op)
+    return KernelCall(
+        func="tq_add_s16",
+        params_type="tq_add_s16_params",
+        header=HEADER,
+        sources=("elementwise/tq_add_s16.c", *DEPS),
+        params=params,
+        inputs=list(op.inputs),
+        outputs=[op.outputs[0]],
+        in_place=None if params["shape"]["broadcast"] else "direct",
+    )
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool(g: Graph, op: Op) -> dict:
+    o = op.options
+    need(o is not None, op, "missing Pool2DOptions")
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x, y = _io(g, op)
+    need(len(x.shape) == 4 and len(y.shape) == 4, op, f"input {list(x.shape)} and output {list(y.shape)} must be 4-D NHWC")
+    need(o.padding in (p8.SAME, p8.VALID), op, f"unknown padding {o.padding}")
+    fh, fw, sh, sw = int(o.filterHeight), int(o.filterWidth), int(o.strideH), int(o.strideW)
+    need(fh > 0 and fw > 0 and sh > 0 and sw > 0, op, f"filter {fh}x{fw} and strides {sh}x{sw} must be positive")
+    n, ih, iw, ch = x.shape
+    oh, ow = p8.out_size(o.padding, ih, fh, sh), p8.out_size(o.padding, iw, fw, sw)
+    need(tuple(y.shape) == (n, oh, ow, ch), op, f"output shape {list(y.shape)} does not match the pooled shape {[n, oh, ow, ch]}")
+    need(fh * fw <= 65536, op, f"a {fh}x{fw} window could overflow the int32 sum of int16 values")
+    ph, pw = p8.pad_before(sh, ih, fh, oh), p8.pad_before(sw, iw, fw, ow)
+    if op.kind == "AVERAGE_POOL_2D":
+        for oy in range(oh):
+            need(not p8._window_empty(oy * sh - ph, fh, ih), op, f"output row {oy} has an empty pooling window")
+        for ox in range(ow):
+            need(not p8._window_empty(ox * sw - pw, fw, iw), op, f"output column {ox} has an empty pooling window")
+    lo, hi = activation_range(int(o.fusedActivationFunction), y)
+    return {
+        "in": {"n": n, "h": ih, "w": iw, "c": ch},
+        "out": {"n": n, "h": oh, "w": ow, "c": ch},
+        "filter_h": fh,
+        "filter_w": fw,
+        "stride_h": sh,
+        "stride_w": sw,
+        "pad_h": ph,
+        "pad_w": pw,
+        "act_min": lo,
+        "act_max": hi,
+    }
+
+
+def check_pool(g: Graph, op: Op) -> None:
+    _pool(g, op)
+
+
+def lower_pool(g: Graph, op: Op) -> KernelCall:
+    name = "avgpool" if op.kind == "AVERAGE_POOL_2D" else "maxpool"
+    return KernelCall(
+        func=f"tq_{name}_s16",
+        params_type=f"tq_{name}_s16_params",
+        header=HEADER,
+        sources=(f"pool/tq_{name}_s16.c", *DEPS),
+        params=_pool(g, op),
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+    )
+
+
+# --------------------------------------------------------------------------- RESHAPE copy
+
+
+def check_copy(g: Graph, op: Op) -> None:
+    need(len(op.outputs) == 1, op, "expected one output")
+    src = need_dtype(g, op, op.inputs[0], "int16")
+    dst = need_dtype(g, op, op.outputs[0], "int16")
+    need(src.size == dst.size, op, f"input has {src.size} elements but output shape {list(dst.shape)} has {dst.size}")
+
+
+def lower_copy(g: Graph, op: Op) -> KernelCall:
+    return KernelCall(
+        func="tq_copy_s16",
+        params_type="tq_copy_s16_params",
+        header=HEADER,
+        sources=("shape/tq_copy_s16.c", *DEPS),
+        params={"size": g.tensor(op.outputs[0]).size},
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+    )
+
+
+register("CONV_2D", check=check_conv, lower=lower_conv, macs=c8.macs_conv, dtype="int16")
+register("DEPTHWISE_CONV_2D", check=check_depthwise, lower=lower_depthwise, macs=c8.macs_depthwise, dtype="int16")
+register("FULLY_CONNECTED", check=check_fc, lower=lower_fc, macs=c8.macs_fc, dtype="int16")
+register("ADD", check=check_add, lower=lower_add, macs=macs_binary, dtype="int16")
+register("AVERAGE_POOL_2D", check=check_pool, lower=lower_pool, macs=p8.macs_pool, dtype="int16")
+register("MAX_POOL_2D", check=check_pool, lower=lower_pool, macs=p8.macs_pool, dtype="int16")
+for _kind in ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"):
+    register(_kind, check=check_copy, lower=lower_copy, dtype="int16")
