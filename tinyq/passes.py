@@ -1,7 +1,7 @@
 """The compiler's passes: functions Graph -> Graph, run in the order of PIPELINE (STYLE rule 7).
 
 1. fold_constants  evaluate shape arithmetic on static shapes (SHAPE, STRIDED_SLICE, PACK, ...)
-2. check_types     reject float, hybrid and float16 models; require full-integer int8
+2. check_types     reject hybrid and float16 models; int8 ops, or float32 ones with a float kernel
 3. alias           RESHAPE / EXPAND_DIMS / SQUEEZE become views of their input (no copy)
 4. lower           every op -> a kernel call with requantization constants computed once
 5. fuse_residual   an ADD right after the convolution that alone feeds it runs in that kernel
@@ -16,12 +16,14 @@ from typing import Callable
 from . import planner
 from .errors import UnsupportedModel
 from .ir import Graph, Tensor
-from .ops import REGISTRY, lowering_for
+from .ops import REGISTRY, VARIANTS, lowering_for
 from .ops.base import ArrayRef, ConstArray
 
 ALIAS_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
 # Ops whose float tensors are legitimate in a full-integer model: the edges of a --float-io model.
 EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
+# Ops a float32 model may hold: those with a float32 lowering (tinyq/ops/float32.py) and the aliases.
+FLOAT_OPS = (*VARIANTS.get("float32", {}), *ALIAS_OPS)
 
 
 def fold_constants(g: Graph) -> Graph:
@@ -31,7 +33,8 @@ def fold_constants(g: Graph) -> Graph:
 
 
 def check_types(g: Graph) -> Graph:
-    """Reject what is not full-integer, naming which kind of model it is and what to run instead."""
+    """Reject what tinyq cannot run (hybrid, float16, float ops without a float kernel), naming which kind
+    of model it is and what to run instead."""
     half = next((t for t in g.tensors if t.dtype == "float16"), None)
     if half is not None:
         raise UnsupportedModel(
@@ -55,8 +58,9 @@ def check_types(g: Graph) -> Graph:
         if op.kind in EDGE_OPS:
             continue
         for i in op.inputs + op.outputs:
-            if i >= 0 and g.tensor(i).dtype == "float32":
-                kind = "a dynamic-range (hybrid) model" if hybrid else "a float model"
+            # A float32 model runs on tinyq's float kernels (FPU boards); hybrid ones do not run.
+            if i >= 0 and g.tensor(i).dtype == "float32" and (hybrid or op.kind not in FLOAT_OPS):
+                kind = "a dynamic-range (hybrid) model" if hybrid else f"a float model, and tinyq has no float32 {op.kind} kernel"
                 raise UnsupportedModel(
                     f"operator {op.index} ({op.kind}) computes in float32 (tensor '{g.tensor(i).name}'): this is {kind}; "
                     "run `tinyq convert MODEL -c CALIB` for a full-int8 one"
@@ -111,7 +115,7 @@ def lower(g: Graph) -> Graph:
 
 
 # Kernels that take an ADD's other input as `residual` (params["res"], see tq_conv_fast.h).
-RESIDUAL_KERNELS = ("tq_conv_1x1_s8", "tq_conv_1x1_wide_s8", "tq_conv_taps_s8")
+RESIDUAL_KERNELS = ("tq_conv_1x1_s8", "tq_conv_1x1_wide_s8", "tq_conv_taps_s8", "tq_conv_taps_wide_s8")
 
 
 def fuse_residual(g: Graph) -> Graph:
@@ -175,7 +179,7 @@ def _fold_add(g: Graph, conv: "Op", add: "Op", k: int, x: int, tables) -> None:
     out_c = c.params["out"]["c"]
     scratch = g.tensor(c.outputs[1])
     grow = 2 * out_c
-    if c.func == "tq_conv_taps_s8":  # written straight to its place: no ring
+    if c.func.startswith("tq_conv_taps"):  # written straight to its place: no ring
         grow -= c.params["ring_rows"] * c.params["out"]["w"] * out_c
         c.params["ring_rows"] = 0
     scratch.shape = (scratch.shape[0] + grow,)

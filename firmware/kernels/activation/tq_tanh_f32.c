@@ -1,0 +1,10 @@
+/* TANH float32, TFLite reference_ops::Tanh (see tq_float.h). */
+#include "tq_float.h"
+
+tq_status tq_tanh_f32(const tq_tanh_f32_params *p, const float *in, float *out)
+{
+    for (int32_t i = 0; i < p->size; ++i) {
+        out[i] = tanhf(in[i]);
+    }
+    return TQ_OK;
+}

@@ -1,0 +1,206 @@
+/*
+ * tinyq float32 kernels: the ops of an unquantized model, for cores with an FPU (M4F, M7, M33, M55).
+ *
+ * Reference kernels: plain C99 loops in the order TFLite's reference float kernels sum
+ * (reference_ops::Conv, DepthwiseConv, FullyConnected, AveragePool, Mean, Softmax): the product
+ * terms first, the bias last, then the fused activation's clamp (ActivationFunctionWithMinMax).
+ * Build them with -ffp-contract=off (tinyq does) so that no multiply-add is fused: every result is
+ * then the interpreter's own, up to the C library's expf / tanhf (SOFTMAX, LOGISTIC, TANH), which
+ * differ from glibc's by an ulp or so. tinyq verify compares float outputs within a tolerance.
+ *
+ * Every parameter is computed and validated at generation time (tinyq/ops/float32.py). A fused
+ * activation is its clamp range: NONE is [-FLT_MAX, FLT_MAX], RELU [0, FLT_MAX], RELU6 [0, 6],
+ * RELU_N1_TO_1 [-1, 1], as TFLite's CalculateActivationRange gives them.
+ */
+#ifndef TQ_FLOAT_H
+#define TQ_FLOAT_H
+
+#include <math.h>
+
+#include "tq_common.h"
+#include "tq_elementwise.h"
+#include "tq_shape.h"
+
+/* min(max(x, lo), hi): TFLite's ActivationFunctionWithMinMax. */
+static inline float tq_clamp_f32(float x, float lo, float hi)
+{
+    const float y = x < lo ? lo : x;
+    return y > hi ? hi : y;
+}
+
+/* ------------------------------------------------------------------ convolutions */
+
+/**
+ * CONV_2D: out[n][y][x][o] = clamp(sum over (ky, kx, i) of in * w + bias[o]), the sum in TFLite's
+ * reference order (filter rows, columns, input channels), taps outside the image skipped.
+ * weights: [out_c][kh][kw][filter_in_c]; groups = in.c / filter_in_c (output channel o reads the
+ * input channels of group o / (out_c / groups)). bias: out_c values or NULL.
+ */
+typedef struct {
+    tq_dims in, out;
+    int32_t kh, kw;
+    int32_t filter_in_c, groups;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_h, pad_w; /**< padding before (top, left); the rest falls off the bounds */
+    float act_min, act_max;
+    const float *weights;
+    const float *bias;
+} tq_conv_f32_params;
+
+tq_status tq_conv_f32(const tq_conv_f32_params *p, const float *in, float *out);
+
+/**
+ * DEPTHWISE_CONV_2D: output channel o = i * depth_mult + m reads input channel i.
+ * weights: [kh][kw][out_c]; bias: out_c values or NULL.
+ */
+typedef struct {
+    tq_dims in, out;
+    int32_t kh, kw;
+    int32_t depth_mult;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_h, pad_w;
+    float act_min, act_max;
+    const float *weights;
+    const float *bias;
+} tq_depthwise_conv_f32_params;
+
+tq_status tq_depthwise_conv_f32(const tq_depthwise_conv_f32_params *p, const float *in, float *out);
+
+/** FULLY_CONNECTED: out[b][o] = clamp(sum over d of in[b][d] * w[o][d] + bias[o]). */
+typedef struct {
+    int32_t batches, accum_depth, out_depth;
+    float act_min, act_max;
+    const float *weights; /**< [out_depth][accum_depth] */
+    const float *bias;    /**< out_depth values or NULL */
+} tq_fully_connected_f32_params;
+
+tq_status tq_fully_connected_f32(const tq_fully_connected_f32_params *p, const float *in, float *out);
+
+/* ------------------------------------------------------------------ element-wise */
+
+/** ADD and MUL: clamp(in1 op in2) with tq_elementwise.h's broadcasting. `out` may be an input
+ *  when shape.broadcast == 0. */
+typedef struct {
+    tq_bcast_s8 shape;
+    float act_min, act_max;
+} tq_binary_f32_params;
+
+/* Element offsets in in1 and in2 of output element k (broadcast loop: k split into n, h, w, c). */
+static inline void tq_bcast_offsets(const tq_bcast_s8 *s, int32_t k, int32_t *o1, int32_t *o2)
+{
+    if (!s->broadcast) {
+        *o1 = *o2 = k;
+        return;
+    }
+    const int32_t c = k % s->out.c, w = (k / s->out.c) % s->out.w;
+    const int32_t h = (k / (s->out.c * s->out.w)) % s->out.h, n = k / (s->out.c * s->out.w * s->out.h);
+    *o1 = n * s->in1_stride.n + h * s->in1_stride.h + w * s->in1_stride.w + c * s->in1_stride.c;
+    *o2 = n * s->in2_stride.n + h * s->in2_stride.h + w * s->in2_stride.w + c * s->in2_stride.c;
+}
+
+typedef tq_binary_f32_params tq_add_f32_params;
+typedef tq_binary_f32_params tq_mul_f32_params;
+
+tq_status tq_add_f32(const tq_add_f32_params *p, const float *in1, const float *in2, float *out);
+tq_status tq_mul_f32(const tq_mul_f32_params *p, const float *in1, const float *in2, float *out);
+
+/* ------------------------------------------------------------------ pooling, MEAN */
+
+/** AVERAGE_POOL_2D (the mean of the window's valid elements) and MAX_POOL_2D. */
+typedef struct {
+    tq_dims in, out;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;
+    float act_min, act_max;
+} tq_pool_f32_params;
+
+typedef tq_pool_f32_params tq_avgpool_f32_params;
+typedef tq_pool_f32_params tq_maxpool_f32_params;
+
+tq_status tq_avgpool_f32(const tq_avgpool_f32_params *p, const float *in, float *out);
+tq_status tq_maxpool_f32(const tq_maxpool_f32_params *p, const float *in, float *out);
+
+/**
+ * MEAN over constant axes, seen as windows: the input (padded to NHWC) reduces by blocks of
+ * `win` (win = in / out per axis); each output is the row-major sum of its block divided by the
+ * block's element count.
+ */
+typedef struct {
+    tq_dims in, out, win;
+} tq_mean_f32_params;
+
+tq_status tq_mean_f32(const tq_mean_f32_params *p, const float *in, float *out);
+
+/* ------------------------------------------------------------------ activations (`out` may be `in`) */
+
+/** RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1: min(max(x, lo), hi) (RELU: hi = +inf). */
+typedef struct {
+    int32_t size;
+    float lo, hi;
+} tq_relu_f32_params;
+
+tq_status tq_relu_f32(const tq_relu_f32_params *p, const float *in, float *out);
+
+/** LEAKY_RELU: x > 0 ? x : x * alpha. */
+typedef struct {
+    int32_t size;
+    float alpha;
+} tq_leaky_relu_f32_params;
+
+tq_status tq_leaky_relu_f32(const tq_leaky_relu_f32_params *p, const float *in, float *out);
+
+/** Element count of the one-input activations without parameters. */
+typedef struct {
+    int32_t size;
+} tq_unary_f32_params;
+
+typedef tq_unary_f32_params tq_hard_swish_f32_params;
+typedef tq_unary_f32_params tq_logistic_f32_params;
+typedef tq_unary_f32_params tq_tanh_f32_params;
+
+/** HARD_SWISH: x * min(6, max(0, x + 3)) / 6. */
+tq_status tq_hard_swish_f32(const tq_hard_swish_f32_params *p, const float *in, float *out);
+/** LOGISTIC: 1 / (1 + expf(-x)), with TFLite's reference cut-offs (1 above 16.619..., expf(x) below -9). */
+tq_status tq_logistic_f32(const tq_logistic_f32_params *p, const float *in, float *out);
+/** TANH: tanhf(x). */
+tq_status tq_tanh_f32(const tq_tanh_f32_params *p, const float *in, float *out);
+
+/** SOFTMAX over the last axis: expf((x - max) * beta) / the row's sum. */
+typedef struct {
+    int32_t rows, depth;
+    float beta;
+} tq_softmax_f32_params;
+
+tq_status tq_softmax_f32(const tq_softmax_f32_params *p, const float *in, float *out);
+
+/* ------------------------------------------------------------------ data movement */
+
+/** PAD / PADV2 with a float fill value; shapes as tq_pad_s8_params (tq_shape.h), in elements. */
+typedef struct {
+    int32_t in_dims[TQ_SHAPE_MAX_DIMS];
+    int32_t out_dims[TQ_SHAPE_MAX_DIMS];
+    int32_t before[TQ_SHAPE_MAX_DIMS];
+    float pad_value;
+} tq_pad_f32_params;
+
+tq_status tq_pad_f32(const tq_pad_f32_params *p, const float *in, float *out);
+
+/** CONCATENATION: as tq_concat_s8_params (tq_shape.h), chunks counted in floats. */
+typedef tq_concat_s8_params tq_concat_f32_params;
+
+/*
+ * TRANSPOSE and the RESHAPE copy move floats as they move bytes: tq_shape.h's byte kernels run
+ * with every count in bytes (4 a float; a transpose gets an innermost axis of the float's 4 bytes,
+ * which stays in place).
+ */
+typedef tq_transpose_s8_params tq_transpose_f32_params;
+typedef tq_copy_s8_params tq_copy_f32_params;
+
+tq_status tq_concat_f32(const tq_concat_f32_params *p, const float *const in[], float *out);
+tq_status tq_transpose_f32(const tq_transpose_f32_params *p, const float *in, float *out);
+tq_status tq_copy_f32(const tq_copy_f32_params *p, const float *in, float *out);
+
+#endif /* TQ_FLOAT_H */
