@@ -39,18 +39,19 @@ def _progress(enabled: bool) -> Iterator[Progress]:
         yield bar
 
 
-_MODE_LABEL = {"int8": "int8 .tflite", "dynamic": "dynamic-range .tflite", "float16": "float16 .tflite"}
+_MODE_LABEL = {"int8": "int8 .tflite", "int16x8": "int16x8 .tflite", "dynamic": "dynamic-range .tflite", "float16": "float16 .tflite"}
 
 
 def _check_mode(mode: str, calib: Optional[Path], calib_limit: Optional[int], float_io: bool) -> None:
     if mode not in cv.MODES:
         raise BadInput(f"--mode {mode}: give one of {', '.join(cv.MODES)}")
-    if mode == "int8" and calib is None:
-        raise BadInput("--calib is missing: give representative inputs (-c calib.npy) for a full-int8 model")
-    if mode != "int8" and (calib is not None or calib_limit is not None):
-        raise BadInput(f"--mode {mode} does not calibrate: drop --calib and --calib-limit (they are for --mode int8)")
-    if mode != "int8" and float_io:
-        raise BadInput(f"--mode {mode} keeps float inputs and outputs already: drop --float-io (it is for --mode int8)")
+    if mode in cv.CALIBRATED and calib is None:
+        what = "a full-int8 model" if mode == "int8" else "an int16x8 model (int16 activation ranges come from them)"
+        raise BadInput(f"--calib is missing: give representative inputs (-c calib.npy) for {what}")
+    if mode not in cv.CALIBRATED and (calib is not None or calib_limit is not None):
+        raise BadInput(f"--mode {mode} does not calibrate: drop --calib and --calib-limit (they are for --mode int8 and int16x8)")
+    if mode not in cv.CALIBRATED and float_io:
+        raise BadInput(f"--mode {mode} keeps float inputs and outputs already: drop --float-io (it is for --mode int8 and int16x8)")
 
 
 def _check_paths(model: Path, calib: Optional[Path], output: Path, eval_data: Optional[Path]) -> None:
@@ -80,7 +81,9 @@ def convert_cmd(
     calib_limit: Optional[int] = CALIB_LIMIT,
     mode: str = typer.Option(
         "int8", "--mode",
-        help="int8: full-integer, for `tinyq build` (needs --calib). dynamic: int8 weights, float activations. "
+        help="int8: full-integer, for `tinyq build` (needs --calib). int16x8: int16 activations, int8 weights, "
+        "also for `tinyq build` (needs --calib; the whole model: TensorFlow's 16x8 quantizer cannot keep some layers "
+        "int8, so there is no mixed int8/int16 mode). dynamic: int8 weights, float activations. "
         "float16: float16 weights. The last two are for comparison only: `tinyq build` declines them.",
     ),
     float_io: bool = typer.Option(False, "--float-io", help="Keep float32 model input/output (QUANTIZE/DEQUANTIZE at the edges)."),
@@ -90,6 +93,9 @@ def convert_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON report only."),
 ) -> None:
     """Quantize a float Keras model to a full-integer int8 .tflite (per-channel weights, batch 1).
+
+    --mode int16x8 quantizes activations to int16 instead (weights int8, biases int64): finer activations
+    where int8 loses accuracy, at twice the activation memory; `tinyq build` compiles it bit-exact.
 
     --mode dynamic and --mode float16 write TensorFlow's other two variants, to compare size and accuracy
     (--eval); they dequantize weights at run time in float, so `tinyq build` declines them.
@@ -171,7 +177,7 @@ def convert_cmd(
             t.add_row(f"float vs {mode} RMSE", f"{result.float_int8_rmse:.6g}")
     out.print(t)
     out.print(f"wrote {output} ({len(data):,} bytes)")
-    if mode != "int8":
+    if mode not in cv.CALIBRATED:
         note = (" (no weight tensor reached the converter's 1024-value floor: it is a plain float model)"
                 if mode == "dynamic" and "int8" not in summary.weights else "")
         out.print(f"{mode} models are for comparison: `tinyq build` needs full int8 (`tinyq convert {model} -c CALIB`){note}")

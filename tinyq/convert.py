@@ -519,9 +519,11 @@ def convert_keras(model, calib: Sequence[np.ndarray] | None, float_io: bool = Fa
     return convert_model(lm, samples, float_io=float_io, mode=mode)
 
 
-MODES = ("int8", "dynamic", "float16")  # what `tinyq convert --mode` writes; "float" is for tinyq's own use
+MODES = ("int8", "int16x8", "dynamic", "float16")  # what `tinyq convert --mode` writes; "float" is for tinyq's own use
+CALIBRATED = ("int8", "int16x8")  # the full-integer modes, which need calibration samples
 _MODE_WORDS = {
     "int8": "quantize this model to int8",
+    "int16x8": "quantize this model to int16 activations with int8 weights",
     "dynamic": "convert this model with dynamic-range quantization",
     "float16": "convert this model to float16",
     "float": "convert this model to a float .tflite",
@@ -532,7 +534,8 @@ def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray] | None, float_io:
                   progress: Progress | None = None, quiet: bool = True, mode: str = "int8") -> bytes:
     """Convert a loaded model; returns the .tflite bytes.
 
-    int8: full-integer quantization from `calib` (checked full-integer). dynamic: int8 weights, float
+    int8: full-integer quantization from `calib` (checked full-integer). int16x8: the same with int16
+    activations and int8 weights (TFLite's 16x8 mode, int64 biases). dynamic: int8 weights, float
     activations. float16: float16 weights. float: no optimization (the float reference of `tinyq analyze`).
     """
     if mode not in (*MODES, "float"):
@@ -546,7 +549,7 @@ def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray] | None, float_io:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if mode == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        if mode == "int8":
+        if mode in CALIBRATED:
             n = int(calib[0].shape[0])
 
             def representative() -> Iterable[list[np.ndarray]]:
@@ -556,18 +559,21 @@ def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray] | None, float_io:
                         progress(1)
 
             converter.representative_dataset = representative
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if mode == "int8":
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            else:  # one activation type for the whole model: the 16x8 quantizer has no per-layer choice
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
             if not float_io:
-                converter.inference_input_type = tf.int8
-                converter.inference_output_type = tf.int8
+                converter.inference_input_type = tf.int8 if mode == "int8" else tf.int16
+                converter.inference_output_type = converter.inference_input_type
         try:
             data = bytes(converter.convert())
         except Exception as e:
-            fix = ("replace the layer with int8-friendly ones (Conv, Dense, pooling, ReLU, Softmax, ...)" if mode == "int8"
+            fix = ("replace the layer with int8-friendly ones (Conv, Dense, pooling, ReLU, Softmax, ...)" if mode in CALIBRATED
                    else "replace the layer with builtin Keras layers")
             raise UnsupportedModel(f"{lm.path}: TensorFlow cannot {_MODE_WORDS[mode]} ({_converter_reason(e)}): {fix}") from None
-    if mode == "int8":
-        check_full_integer(data, float_io=float_io, origin=str(lm.path))
+    if mode in CALIBRATED:
+        check_full_integer(data, float_io=float_io, origin=str(lm.path), edge_dtype="int8" if mode == "int8" else "int16")
     return data
 
 
@@ -645,8 +651,9 @@ def summarize_tflite(data: bytes) -> TfliteSummary:
                          weights=dict(sorted(weights.items())))
 
 
-def check_full_integer(data: bytes, float_io: bool = False, origin: str = "the model") -> None:
-    """Raise UnsupportedModel unless every op computes in int8/int32 (float only in edge QUANTIZE/DEQUANTIZE)."""
+def check_full_integer(data: bytes, float_io: bool = False, origin: str = "the model", edge_dtype: str = "int8") -> None:
+    """Raise UnsupportedModel unless every op computes in integers (float only in edge QUANTIZE/DEQUANTIZE)
+    and, without float_io, the graph's inputs and outputs are `edge_dtype` (int16 for an int16x8 model)."""
     from .importer import op_names, schema, type_names
 
     model = schema.ModelT.InitFromPackedBuf(data, 0)
@@ -681,13 +688,14 @@ def check_full_integer(data: bytes, float_io: bool = False, origin: str = "the m
         k, kind = core[0]
         raise UnsupportedModel(
             f"{origin}: the converted model is not full-integer: op {k} ({kind}) computes in float32 "
-            f"(TensorFlow has no int8 kernel for {kinds_text}): replace that layer with an int8-friendly one"
+            f"(TensorFlow has no {'int8' if edge_dtype == 'int8' else '16x8'} kernel for {kinds_text}): "
+            "replace that layer with an int8-friendly one"
         )
     if not float_io:
         for i in sorted(g_in | g_out):
-            if dtype(i) != "int8":
+            if dtype(i) != edge_dtype:
                 raise UnsupportedModel(
-                    f"{origin}: graph edge tensor {i} has type {dtype(i)}, not int8: convert without --float-io"
+                    f"{origin}: graph edge tensor {i} has type {dtype(i)}, not {edge_dtype}: convert without --float-io"
                 )
 
 
