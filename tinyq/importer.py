@@ -176,7 +176,8 @@ def import_model(path: Path) -> Graph:
 
 def quant_mode(g: Graph) -> str:
     """Which TFLite variant the graph is: "float16" (float16 weights, DEQUANTIZE to float32 at run time),
-    "dynamic" (int8 weights, float activations), "float" or "int8" (the rest, checked by check_types)."""
+    "dynamic" (int8 weights, float activations), "float", "int16x8" (int16 activations, int8 weights) or
+    "int8" (the rest, checked by check_types)."""
 
     def float_activation(i: int) -> bool:
         return i >= 0 and not g.tensor(i).is_const and g.tensor(i).dtype == "float32"
@@ -192,6 +193,8 @@ def quant_mode(g: Graph) -> str:
             return "dynamic"  # hybrid kernel: float activations against int8 weights
     if any(float_activation(i) for op in g.ops if op.kind not in ("QUANTIZE", "DEQUANTIZE") for i in op.inputs + op.outputs):
         return "float"
+    if any(t.dtype == "int16" and not t.is_const for t in g.tensors):
+        return "int16x8"  # `tinyq convert --mode int16x8`: int16 activations, int8 weights (tinyq/ops/int16.py)
     return "int8"
 
 
