@@ -160,6 +160,17 @@ def _seal_boot2(elf: Path, board: Board) -> int:
     return crc
 
 
+def _check_fpu(g, board: Board) -> None:
+    """A float32 model builds only for a core with an FPU (the board file's `fpu`)."""
+    from .boards import all_boards
+    from .importer import quant_mode
+
+    if board.fpu is None and quant_mode(g) == "float":
+        with_fpu = sorted(b.name for b in all_boards().values() if b.fpu is not None)
+        raise BadInput(f"this is a float32 model and {board.name} has no FPU: build it for a board with one "
+                       f"({', '.join(with_fpu)}), or convert it to int8 with `tinyq convert MODEL -c CALIB`")
+
+
 def _io_layout(g) -> list[dict]:
     """Inputs then outputs, each at an offset (aligned to its element size) in one byte buffer."""
     rows = []
@@ -207,6 +218,7 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
         tflite.write_bytes(tflite_bytes if tflite_bytes is not None else Path(model).read_bytes())
         gen = generate_library(tflite, name=name, command=command, target=target_for(kernels, board.extensions, wide))
         g = gen.graph
+        _check_fpu(g, board)
         src = stage / "src"
         write_library(gen, src)
         for f in _firmware_sources(board):

@@ -15,7 +15,7 @@ from .cli import app, emit_json, err, out
 from .errors import BadInput, CheckFailed
 from .options import JSON, RETRIES, TIMEOUT
 from .profile import run_on_device
-from .verify import load_labels
+from .verify import load_labels, tolerance_text
 
 
 @app.command("profile")
@@ -65,7 +65,7 @@ def profile_cmd(
         if accuracy is not None:
             d["accuracy"] = accuracy
         emit_json(d)
-        if not res.bit_exact:
+        if not res.passed:
             raise typer.Exit(1)
         return
     unit = res.cycle_unit
@@ -82,7 +82,7 @@ def profile_cmd(
     if sizes is not None:  # None for a `tinyq export --arduino` directory: the Arduino IDE links and sizes the sketch
         out.print(f"flash: {sizes['flash']:,} B (code {sizes['code']:,}, weights {sizes['weights']:,})   "
                   f"RAM: {sizes['ram']:,} B (arena {sizes['arena']:,}, stack {sizes['stack']:,}, other {sizes['ram_other']:,})")
-    if not res.bit_exact:
+    if not res.passed:
         f = res.first_mismatch
         raise CheckFailed(
             f"device output differs from the TFLite reference on {res.mismatches} of {res.samples} inputs; first at input "
@@ -92,4 +92,8 @@ def profile_cmd(
         out.print(f"top-1 accuracy on the device: {100 * accuracy:.2f}% ({res.samples} labelled inputs)")
     if res.retries:
         out.print(f"retries: {res.retries} (inputs run again after a reset, a timeout or a garbled reply)")
+    if not res.bit_exact:  # a float32 model within its tolerance
+        out.print(f"within tolerance ({tolerance_text(res.tolerance)}): {res.samples} inputs, {res.differing} not bit-identical; "
+                  f"max |diff| {res.max_abs_diff:.3g}, max relative {res.max_rel_diff:.3g}")
+        return
     out.print(f"bit-exact: {res.samples} inputs, device output identical to the TFLite reference")

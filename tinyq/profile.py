@@ -24,7 +24,7 @@ from .emulator import Qemu
 from .errors import BadInput
 from .importer import NUMPY_DTYPES
 from .reference import Reference
-from .verify import _attach_float_edges, load_inputs, make_inputs
+from .verify import _attach_float_edges, compare_output, load_inputs, make_inputs, output_tolerance
 
 
 @dataclass
@@ -41,10 +41,19 @@ class DeviceRun:
     layers: list[dict] = field(default_factory=list)  # {"index", "op"} from the build manifest
     outputs: list[list[np.ndarray]] = field(default_factory=list)
     retries: int = 0  # inputs run again after a board reset, a timeout or a garbled reply
+    tolerance: float | None = None  # float32 models (verify.FLOAT_TOLERANCE); None: bit for bit
+    differing: int = 0  # inputs with an output not bit-identical
+    max_abs_diff: float = 0.0
+    max_rel_diff: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """Every output bit-exact, or within the tolerance for a float32 model."""
+        return self.samples > 0 and self.mismatches == 0
 
     @property
     def bit_exact(self) -> bool:
-        return self.samples > 0 and self.mismatches == 0
+        return self.passed and self.differing == 0
 
     @property
     def median_cycles(self) -> int:
@@ -73,6 +82,11 @@ class DeviceRun:
             "cycles_all": self.cycles,
             "layers": self.layer_table(),
             "bit_exact": self.bit_exact,
+            "passed": self.passed,
+            "tolerance": self.tolerance,
+            "differing": self.differing,
+            "max_abs_diff": self.max_abs_diff,
+            "max_rel_diff": self.max_rel_diff,
             "samples": self.samples,
             "mismatches": self.mismatches,
             "first_mismatch": self.first_mismatch,
@@ -222,7 +236,7 @@ def run_on_device(build_dir: Path, board_name: str | None = None, port: str | No
             batch = batch[n_edge:]
     ref = Reference(model)
     res = DeviceRun(board=board.name, cycle_unit=board.cycle_unit, cycle_source=board.cycle_source,
-                    clock_hz=board.clock_hz, layers=manifest["layers"])
+                    clock_hz=board.clock_hz, layers=manifest["layers"], tolerance=output_tolerance(g))
     with open_device(build_dir, board, port, timeout=timeout) as dut:
         counted_at(res, check_firmware(dut, manifest, build_dir), board)
         for n, x in enumerate(batch):
@@ -239,11 +253,13 @@ def run_on_device(build_dir: Path, board_name: str | None = None, port: str | No
             res.layer_cycles.append(inf.layers)
             res.outputs.append(got)
             res.samples += 1
-            for k, (a, b) in enumerate(zip(got, want)):
-                a = a.reshape(-1)
-                b = np.asarray(b).reshape(-1).astype(a.dtype)
-                if a.tobytes() != b.tobytes():
-                    j = int(np.flatnonzero(a.view(np.uint8) != b.view(np.uint8))[0]) // a.itemsize
+            compared = [compare_output(a, b, res.tolerance) for a, b in zip(got, want)]
+            res.differing += int(not all(c.identical for c in compared))
+            res.max_abs_diff = max([res.max_abs_diff] + [c.max_abs for c in compared])
+            res.max_rel_diff = max([res.max_rel_diff] + [c.max_rel for c in compared])
+            for k, c in enumerate(compared):
+                if c.first_bad is not None:
+                    j, a, b = c.first_bad, got[k].reshape(-1), np.asarray(want[k]).reshape(-1)
                     if res.first_mismatch is None:
                         res.first_mismatch = {"sample": n, "output": k, "index": j, "got": float(a[j]), "want": float(b[j])}
                     res.mismatches += 1

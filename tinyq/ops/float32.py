@@ -12,12 +12,38 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Op, Tensor
-from .base import FUSED_NAMES, ArrayRef, ConstArray, KernelCall, TensorRef, need, need_dtype, register
-from .conv import _check_window, _dims, _fc_geometry, _opts, macs_conv, macs_depthwise, macs_fc
+from .activation import RELU_BOUNDS
+from .base import (
+    FUSED_NAMES,
+    ArrayRef,
+    ConstArray,
+    KernelCall,
+    TensorRef,
+    need,
+    need_dtype,
+    register,
+)
+from .conv import (
+    _check_window,
+    _dims,
+    _fc_geometry,
+    _opts,
+    macs_conv,
+    macs_depthwise,
+    macs_fc,
+)
 from .elementwise import broadcast_shape, macs_binary
 from .pool import _window_empty, macs_mean, macs_pool, out_size, pad_before
-from .shape import _concat_axis, _const_input, _left_pad, _pad_dims, _paddings, _perm, _prod, simplify_transpose
-from .activation import RELU_BOUNDS
+from .shape import (
+    _concat_axis,
+    _const_input,
+    _left_pad,
+    _pad_dims,
+    _paddings,
+    _perm,
+    _prod,
+    simplify_transpose,
+)
 
 HEADER = "tq_float.h"
 F32 = ("float32",)
@@ -74,7 +100,7 @@ def _weights_bias(g: Graph, op: Op, rank: int, channels_at: int) -> tuple[Tensor
     """Constant float32 weights of `rank` and an optional constant bias of one value per output
     channel (the weights' axis `channels_at`)."""
     need(len(op.inputs) in (2, 3) and len(op.outputs) == 1, op, "expects input, weights, an optional bias and one output")
-    inp, w, out = _f32(g, op, op.inputs[0], op.inputs[1], op.outputs[0])
+    inp, w, _ = _f32(g, op, op.inputs[0], op.inputs[1], op.outputs[0])
     need(not inp.is_const, op, "has a constant input activation, which is not supported")
     need(w.is_const, op, f"weights '{w.name}' are not constant; only constant weights are supported")
     need(len(w.shape) == rank, op, f"weights '{w.name}' have shape {list(w.shape)}, expected rank {rank}")
