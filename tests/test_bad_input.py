@@ -71,7 +71,8 @@ def test_truncated(tmp_path, kws):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("mode,words", [("float", ["float model", "tinyq convert"]), ("dynamic", ["dynamic-range", "tinyq convert"]), ("float16", ["float", "tinyq convert"])])
+# A float32 model compiles (float kernels, tests/test_float_models.py); these two do not.
+@pytest.mark.parametrize("mode,words", [("dynamic", ["dynamic-range", "tinyq convert"]), ("float16", ["float", "tinyq convert"])])
 def test_not_full_integer(tmp_path, mode, words):
     p = tmp_path / f"{mode}.tflite"
     p.write_bytes(_tflite(_keras_model(), mode))
