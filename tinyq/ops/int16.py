@@ -11,7 +11,12 @@ matched to what the BUILTIN_REF resolver runs for int16 tensors:
   int8 kReference path: round((double)acc * effective_scale).
 - ADD: add.cc's general int16 path (pot_scale_int16 false): int8's arithmetic with left_shift 15.
 - AVERAGE_POOL_2D / MAX_POOL_2D: reference_integer_ops pooling on int16 values.
+- SOFTMAX: reference_ops::SoftmaxInt16 with the two 513-entry tables SoftmaxPrepare builds
+  (LUTPopulate<int16_t> in float32: exp on [-10, 0], 1 / (1 + x) on [0, 1]).
 - RESHAPE / EXPAND_DIMS / SQUEEZE: views (passes.alias), or a copy where the graph needs two buffers.
+- LOGISTIC / TANH are declined with a message: their int16 kernels interpolate TFLite's constant
+  sigmoid_table_uint16, whose entries are not round(65536 * sigmoid(i / 24)) (a few differ by one)
+  and which tinyq does not derive yet.
 QUANTIZE and DEQUANTIZE at the edges take the int8 table's lowerings (tinyq/ops/quantize.py
 handles int16 already).
 
@@ -336,6 +341,109 @@ def lower_pool(g: Graph, op: Op) -> KernelCall:
     )
 
 
+# --------------------------------------------------------------------------- SOFTMAX
+
+F32 = np.float32
+LUT_STEPS = 512  # TFLite's int16 tables: 512 steps, 513 entries (the last one for the final slope)
+SOFTMAX_MAX_DEPTH = 65536  # the Q16.15 sum of exp values stays below 2^31
+
+
+def lut_int16(in_scale: float, in_zp: int, out_scale: float, out_zp: int, fn) -> np.ndarray:
+    """LUTPopulate<int16_t> (LUTPopulateInt16<float>): fn sampled at 512 steps over the input range,
+    each entry moved by half the error its linear interpolation makes at the step's midpoint. All in
+    float32, std::round half away from zero, as the interpreter computes it in Prepare."""
+    lo, hi = -32768, 32767
+    input_min = F32(F32(in_scale) * F32(lo - in_zp))
+    input_max = F32(F32(in_scale) * F32(hi - in_zp))
+    output_min = F32(F32(out_scale) * F32(lo - out_zp))
+    output_max = F32(F32(out_scale) * F32(hi - out_zp))
+    step = F32(F32(input_max - input_min) / F32(LUT_STEPS))
+    half = F32(step / F32(2))
+    inv = F32(F32(hi - lo + 1) / F32(output_max - output_min))
+
+    def rnd(v: np.float32) -> np.float32:
+        return F32(np.sign(v) * np.floor(np.abs(v) + F32(0.5)))
+
+    def clamp(v: np.float32) -> int:
+        return int(min(max(float(v), float(lo)), float(hi)))
+
+    table = np.zeros(LUT_STEPS + 1, dtype=np.int16)
+    for i in range(LUT_STEPS):
+        x = F32(input_min + F32(F32(i) * step))
+        val = fn(x)
+        mid = fn(F32(x + half))
+        nxt = fn(F32(input_min + F32(F32(i + 1) * step)))
+        sample = rnd(F32(val * inv))
+        interp = rnd(F32(F32(F32(nxt * inv) + sample) / F32(2)))
+        err = F32(interp - rnd(F32(mid * inv)))
+        table[i] = clamp(F32(sample - rnd(F32(err / F32(2)))))
+    table[LUT_STEPS] = clamp(rnd(F32(fn(input_max) * inv)))
+    return table
+
+
+def _exp(x: np.float32) -> np.float32:
+    from .activation import _expf
+
+    return _expf(x)
+
+
+def _one_over_one_plus(x: np.float32) -> np.float32:
+    return F32(F32(1.0) / F32(F32(1.0) + x))
+
+
+def _softmax_plan(g: Graph, op: Op) -> dict:
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x, y = _io(g, op)
+    need(tuple(x.shape) == tuple(y.shape) and len(x.shape) >= 1, op, f"output shape {list(y.shape)} differs from input {list(x.shape)}")
+    need(abs(float(y.quant.s) - 1.0 / 32768) <= 0.001 / 32768, op, f"output scale is {y.quant.s:g}, TFLite requires 1/32768 for int16 softmax")
+    depth = int(x.shape[-1])
+    need(1 <= depth <= SOFTMAX_MAX_DEPTH, op, f"softmax over {depth} elements: at most {SOFTMAX_MAX_DEPTH} supported")
+    beta = float(getattr(op.options, "beta", 0.0)) if op.options is not None else 0.0
+    # SoftmaxPrepare: input scale * beta in float, divided by 10 / 65535 in double.
+    real = float(F32(F32(x.quant.s) * F32(beta))) / (10.0 / 65535.0)
+    mult, shift = quantize_multiplier(real)
+    need(real > 0 and -31 <= shift <= 30, op, f"beta {beta:g} with input scale {x.quant.s:g} cannot be applied")
+    return {"rows": x.size // depth, "depth": depth, "input_multiplier": mult, "input_left_shift": shift}
+
+
+def check_softmax(g: Graph, op: Op) -> None:
+    _softmax_plan(g, op)
+
+
+def lower_softmax(g: Graph, op: Op) -> KernelCall:
+    span = 32767 - (-32768)
+    exp_lut = lut_int16(10.0 / span, 32767, 2.0 / span, 0, _exp)  # exp on [-10, 0]
+    recip_lut = lut_int16(1.0 / span, -32768, 2.0 / span, 0, _one_over_one_plus)  # 1 / (1 + x) on [0, 1]
+    return KernelCall(
+        func="tq_softmax_s16",
+        params_type="tq_softmax_s16_params",
+        header=HEADER,
+        sources=("activation/tq_softmax_s16.c", *DEPS),
+        params={**_softmax_plan(g, op), "exp_lut": ArrayRef("exp"), "one_over_lut": ArrayRef("recip")},
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+        arrays=[ConstArray("exp", "int16_t", exp_lut), ConstArray("recip", "int16_t", recip_lut)],
+    )
+
+
+# --------------------------------------------------------------------------- declined
+
+
+def check_declined(g: Graph, op: Op) -> None:
+    """int16 ops TFLite has and tinyq does not: named with the way out (instead of int8's dtype error)."""
+    need(
+        False,
+        op,
+        f"int16 {op.kind} is not implemented (TFLite's 16-bit kernel interpolates a fixed sigmoid table tinyq does "
+        "not reproduce bit for bit yet): convert with `--mode int8`, or replace the layer",
+    )
+
+
+def lower_declined(g: Graph, op: Op) -> KernelCall:
+    check_declined(g, op)
+    raise AssertionError("unreachable")
+
+
 # --------------------------------------------------------------------------- RESHAPE copy
 
 
@@ -364,5 +472,8 @@ register("FULLY_CONNECTED", check=check_fc, lower=lower_fc, macs=c8.macs_fc, dty
 register("ADD", check=check_add, lower=lower_add, macs=macs_binary, dtype="int16")
 register("AVERAGE_POOL_2D", check=check_pool, lower=lower_pool, macs=p8.macs_pool, dtype="int16")
 register("MAX_POOL_2D", check=check_pool, lower=lower_pool, macs=p8.macs_pool, dtype="int16")
+register("SOFTMAX", check=check_softmax, lower=lower_softmax, dtype="int16")
+for _kind in ("LOGISTIC", "TANH"):
+    register(_kind, check=check_declined, lower=lower_declined, dtype="int16")
 for _kind in ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"):
     register(_kind, check=check_copy, lower=lower_copy, dtype="int16")

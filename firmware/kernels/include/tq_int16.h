@@ -116,6 +116,36 @@ typedef tq_pool_s8_params tq_maxpool_s16_params;
 tq_status tq_avgpool_s16(const tq_avgpool_s16_params *p, const int16_t *in, int16_t *out);
 tq_status tq_maxpool_s16(const tq_maxpool_s16_params *p, const int16_t *in, int16_t *out);
 
+/**
+ * SOFTMAX over the last axis, int16 in, int16 out (scale 1/32768, zero point 0):
+ * reference_ops::SoftmaxInt16. diff = x - row max is scaled by tq_mul_by_quantized_mult(diff,
+ * input_multiplier, input_left_shift) so that [-65535, 0] spans [-10, 0], looked up in exp_lut,
+ * summed; the sum's reciprocal comes from one_over_lut (1 / (1 + x) on [0, 1]). Both tables have
+ * 513 entries (TFLite's LUTPopulate<int16_t>, computed at generation time). depth <= 65536.
+ */
+typedef struct {
+    int32_t rows;
+    int32_t depth;
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    const int16_t *exp_lut;      /* [513] */
+    const int16_t *one_over_lut; /* [513] */
+} tq_softmax_s16_params;
+
+tq_status tq_softmax_s16(const tq_softmax_s16_params *p, const int16_t *input, int16_t *output);
+
+/*
+ * TFLite's 513-entry int16 table lookup: entry 256 + (v >> 7), linear interpolation by the
+ * low 7 bits (Q0.7), rounded.
+ */
+static inline int16_t tq_lut_s16_lookup(int16_t v, const int16_t *lut)
+{
+    const int32_t i = 256 + (v >> 7);
+    const int32_t frac = v & 0x7F;
+    const int16_t slope = (int16_t)(lut[i + 1] - lut[i]);
+    return (int16_t)(lut[i] + (((int32_t)slope * frac + 64) >> 7));
+}
+
 /** RESHAPE / EXPAND_DIMS / SQUEEZE kept as a copy (size in elements); out may equal in. */
 typedef struct {
     int32_t size;
