@@ -244,3 +244,18 @@ def test_wide_weights_trade_flash_for_instructions_on_core(models, core, tmp_pat
 
 def test_wide_weights_ignored_on_helium():
     assert Target.for_extensions(["dsp", "mve"], wide=True).wide is False
+
+
+def test_wide_weights_reach_the_tap_kernel_without_growing_the_arena(resnet, tmp_path):
+    """ResNet-8's two 32x32x16 convolutions leave no room for im2col's columns, so they run the tap
+    kernel: with --wide-weights it reads int16 weights as well (tq_conv_taps_wide_s8), at the same
+    arena, fewer instructions and the same bits on a DSP core."""
+    funcs = {op.call.func for op in compile_tflite(resnet, Target.for_extensions(["dsp"], wide=True)).ops}
+    assert "tq_conv_taps_wide_s8" in funcs, funcs
+    narrow = build(resnet, get_board("qemu-m4"), tmp_path / "n")
+    wide = build(resnet, get_board("qemu-m4"), tmp_path / "w", wide=True)
+    assert wide.sizes.arena == narrow.sizes.arena
+    a = run_on_device(narrow.out_dir, runs=1)
+    b = run_on_device(wide.out_dir, runs=1)
+    assert a.bit_exact and b.bit_exact
+    assert b.median_cycles < 0.9 * a.median_cycles

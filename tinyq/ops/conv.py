@@ -364,7 +364,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     ring_bytes = ring * params["out"]["w"] * params["out"]["c"]
     window = {k: params[k] for k in ("kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
     in_c = params["in"]["c"]
-    cols = (4 if wide else 6) * gemm["k"]  # two columns and their pair (int16 on DSP cores; interleaved for int16 weights)
+    cols = 6 * gemm["k"]  # two columns and their pair (int16 on DSP cores)
     im2col = KernelCall(
         func="tq_conv_im2col_wide_s8" if wide else "tq_conv_im2col_s8",
         params_type="tq_conv_im2col_s8_params",
@@ -376,17 +376,17 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
         arrays=arrays,
         in_place="ring",
     )
-    if not wide and in_c % gemm["group"] == 0 and params["kw"] <= MAX_TAPS and params["out"]["c"] <= TAPS_MAX_OUT:
+    if in_c % gemm["group"] == 0 and params["kw"] <= MAX_TAPS and params["out"]["c"] <= TAPS_MAX_OUT:
         # Whole groups of channels per tap: a column pair of one filter row at a time (a scratch of
         # 4 kw in_c bytes instead of im2col's 6 k). im2col's single pass over k costs fewer
         # instructions, so plan_memory switches to it wherever its scratch leaves the arena as it is.
         scratch = g.add_scratch(f"taps@{op.index}", 4 * params["kw"] * in_c + ring_bytes)
         im2col.outputs[1] = scratch
         return KernelCall(
-            func="tq_conv_taps_s8",
+            func="tq_conv_taps_wide_s8" if wide else "tq_conv_taps_s8",
             params_type="tq_conv_taps_s8_params",
             header=FAST_HEADER,
-            sources=("conv/tq_conv_taps_s8.c", "conv/tq_residual_add_s8.c", "include/tq_gemm.h"),
+            sources=("conv/tq_conv_taps_s8.c", "conv/tq_residual_add_s8.c", "include/tq_gemm.h") + (("conv/tq_conv_taps_wide_s8.c",) if wide else ()),
             params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm,
                     "res": dict(NO_RESIDUAL)},
             inputs=[inp.index, -1],

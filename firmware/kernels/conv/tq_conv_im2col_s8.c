@@ -3,8 +3,8 @@
 
 /*
  * Two plain columns, then the pair the matrix product reads (tq_gemm_columns: int16 on the DSP
- * extension, 4 k bytes). tq_conv_im2col_wide_s8.c builds this file again under its own name: int16
- * weights read interleaved int8 columns (2 k bytes).
+ * extension, 4 k bytes). tq_conv_im2col_wide_s8.c builds this file again under its own name for
+ * int16 weights.
  */
 #ifndef TQ_KERNEL_NAME
 #define TQ_KERNEL_NAME tq_conv_im2col_s8

@@ -1,6 +1,13 @@
 /* CONV_2D reading its taps in place, one filter row at a time (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
 
+/* tq_conv_taps_wide_s8.c builds this file again under its own name, reading int16 weights. */
+#ifndef TQ_KERNEL_NAME
+#define TQ_KERNEL_NAME tq_conv_taps_s8
+#define TQ_TAPS_WEIGHTS(g) ((g)->weights)
+#define TQ_TAPS_DOT(w, cols, n, group, acc) tq_dot_2x2(w, cols, n, group, acc)
+#endif
+
 /* The kw taps of filter row fy over output pixel (b, oy, ox): its input pixels, NULL for padding. */
 static void tq_row_taps(const tq_conv_taps_s8_params *p, const int8_t *input, const int32_t *px, int32_t fy,
                         const int8_t **taps)
@@ -36,7 +43,7 @@ static inline __attribute__((always_inline)) void tq_taps_pair(const tq_conv_tap
         acc[4 * c + 2] = acc[4 * c + 3] = q[8 * c + 1];
     }
     for (fy = 0; fy < p->kh; ++fy) {
-        const int8_t *w = g->weights + (size_t)2 * fy * n;
+        const __typeof__(*TQ_TAPS_WEIGHTS(g)) *w = TQ_TAPS_WEIGHTS(g) + (size_t)2 * fy * n;
         int8_t *d = pair;
         tq_row_taps(p, input, px0, fy, ta);
         tq_row_taps(p, input, px1, fy, tb);
@@ -44,7 +51,7 @@ static inline __attribute__((always_inline)) void tq_taps_pair(const tq_conv_tap
             d = tq_gemm_columns_tap(ta[fx], tb[fx], in_c, group, p->in_zp, d);
         }
         for (c = 0; c < pairs; ++c, w += step) {
-            tq_dot_2x2(w, pair, n, group, acc + 4 * c);
+            TQ_TAPS_DOT(w, pair, n, group, acc + 4 * c);
         }
     }
     for (c = 0; c < pairs; ++c, q += 8) {
@@ -52,8 +59,8 @@ static inline __attribute__((always_inline)) void tq_taps_pair(const tq_conv_tap
     }
 }
 
-tq_status tq_conv_taps_s8(const tq_conv_taps_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
-                          int8_t *scratch)
+tq_status TQ_KERNEL_NAME(const tq_conv_taps_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
+                         int8_t *scratch)
 {
     const int32_t in_c = p->in.c, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
     const int32_t pixels = p->out.n * out_h * out_w;

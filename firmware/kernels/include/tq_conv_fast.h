@@ -119,7 +119,7 @@ tq_status tq_conv_1x1_wide_s8(const tq_conv_1x1_s8_params *p, const int8_t *inpu
  * CONV_2D, one group, any filter: two output pixels at a time are gathered (im2col) into
  * `scratch` as [kh][kw][in.c] columns, padding taps set to in_zp and the tail up to gemm.k to 0,
  * made a column pair (tq_gemm_columns) and multiplied with the weight rows (tq_gemm_pair).
- * `scratch` holds 6 * gemm.k bytes (4 * gemm.k for the _wide twin, whose pair is interleaved int8),
+ * `scratch` holds 6 * gemm.k bytes (the _wide twin reads int16 weights),
  * then ring_rows output rows when the output overwrites the input (see tq_row_stage).
  */
 typedef struct {
@@ -162,6 +162,8 @@ typedef struct {
 
 tq_status tq_conv_taps_s8(const tq_conv_taps_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
                           int8_t *scratch);
+tq_status tq_conv_taps_wide_s8(const tq_conv_taps_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
+                               int8_t *scratch);
 
 /**
  * DEPTHWISE_CONV_2D with depth multiplier 1, channels four at a time (SXTB16 + SMLABB/SMLATT on the

@@ -117,33 +117,31 @@ static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t 
 }
 
 #if defined(TQ_GEMM_DSP)
-/* tq_dot_2x2 from int16 weights (weights16): per 4 of k, 3 LDRD, 4 SXTB16, 8 SMLAD, 2 for the loop. */
+/* tq_dot_2x2 from int16 weights (weights16) and int16 columns (tq_gemm_columns): per 4 of k,
+   4 LDRD, 8 SMLAD, 2 for the loop; no sign extension left in the loop. */
 static inline void tq_dot_2x2_wide(const int16_t *w, const int8_t *a, int32_t k, int32_t *acc)
 {
     int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
-    const int8_t *end = a + 2 * k;
-    int32_t c0, c1, x, y, we, wo;
+    const int8_t *end = a + 4 * k;
+    int32_t ae, ao, be, bo, we, wo;
     __asm__ volatile(
         "1:\n\t"
-        "ldrd   %[c0], %[c1], [%[a]], #8\n\t"
+        "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
+        "ldrd   %[be], %[bo], [%[a]], #8\n\t"
         "ldrd   %[we], %[wo], [%[w]], #8\n\t"
-        "sxtb16 %[x], %[c0]\n\t"
-        "sxtb16 %[y], %[c1]\n\t"
-        "sxtb16 %[c0], %[c0], ror #8\n\t"
-        "sxtb16 %[c1], %[c1], ror #8\n\t"
-        "smlad  %[s00], %[we], %[x], %[s00]\n\t"
-        "smlad  %[s01], %[we], %[y], %[s01]\n\t"
-        "smlad  %[s00], %[wo], %[c0], %[s00]\n\t"
-        "smlad  %[s01], %[wo], %[c1], %[s01]\n\t"
+        "smlad  %[s00], %[we], %[ae], %[s00]\n\t"
+        "smlad  %[s01], %[we], %[be], %[s01]\n\t"
+        "smlad  %[s00], %[wo], %[ao], %[s00]\n\t"
+        "smlad  %[s01], %[wo], %[bo], %[s01]\n\t"
         "ldrd   %[we], %[wo], [%[w]], #8\n\t"
-        "smlad  %[s10], %[we], %[x], %[s10]\n\t"
-        "smlad  %[s11], %[we], %[y], %[s11]\n\t"
-        "smlad  %[s10], %[wo], %[c0], %[s10]\n\t"
-        "smlad  %[s11], %[wo], %[c1], %[s11]\n\t"
+        "smlad  %[s10], %[we], %[ae], %[s10]\n\t"
+        "smlad  %[s11], %[we], %[be], %[s11]\n\t"
+        "smlad  %[s10], %[wo], %[ao], %[s10]\n\t"
+        "smlad  %[s11], %[wo], %[bo], %[s11]\n\t"
         "cmp    %[a], %[end]\n\t"
         "bne    1b\n\t"
         : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [w] "+r"(w),
-          [c0] "=&r"(c0), [c1] "=&r"(c1), [x] "=&r"(x), [y] "=&r"(y), [we] "=&r"(we), [wo] "=&r"(wo)
+          [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo), [we] "=&r"(we), [wo] "=&r"(wo)
         : [end] "r"(end), "m"(*(const int8_t(*)[])a), "m"(*(const int16_t(*)[])w)
         : "cc");
     acc[0] = s00;

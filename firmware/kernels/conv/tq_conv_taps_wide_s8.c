@@ -1,0 +1,11 @@
+/* tq_conv_taps_s8 reading int16 weights (--wide-weights; see tq_gemm.h): the same file, another name. */
+#include "tq_gemm.h"
+
+#define TQ_KERNEL_NAME tq_conv_taps_wide_s8
+#define TQ_TAPS_WEIGHTS(g) ((g)->weights16)
+#if defined(TQ_GEMM_DSP)
+#define TQ_TAPS_DOT(w, cols, n, group, acc) tq_dot_2x2_wide(w, cols, n, acc)
+#else
+#define TQ_TAPS_DOT(w, cols, n, group, acc) tq_dot_2x2_wide_c(w, cols, n, acc)
+#endif
+#include "tq_conv_taps_s8.c"
