@@ -12,7 +12,7 @@ matched to what the BUILTIN_REF resolver runs for int16 tensors:
 - ADD: add.cc's general int16 path (pot_scale_int16 false): int8's arithmetic with left_shift 15.
 - AVERAGE_POOL_2D / MAX_POOL_2D: reference_integer_ops pooling on int16 values.
 - SOFTMAX: reference_ops::SoftmaxInt16 with the two 513-entry tables SoftmaxPrepare builds
-  (LUTPopulate<int16_t> in float32: exp on [-10, 0], 1 / (1 + x) on [0, 1]).
+  (LUTPopulate<int16_t> in double: exp on [-10, 0], 1 / (1 + x) on [0, 1]).
 - RESHAPE / EXPAND_DIMS / SQUEEZE: views (passes.alias), or a copy where the graph needs two buffers.
 - LOGISTIC / TANH are declined with a message: their int16 kernels interpolate TFLite's constant
   sigmoid_table_uint16, whose entries are not round(65536 * sigmoid(i / 24)) (a few differ by one)
@@ -26,12 +26,25 @@ Geometry and weight checks are the int8 ones (tinyq/ops/conv.py, pool.py, elemen
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import Graph, Op, Tensor
 from . import conv as c8
 from . import pool as p8
-from .base import ArrayRef, ConstArray, KernelCall, TensorRef, activation_range, need, need_dtype, need_quant, quantize_multiplier, register
+from .base import (
+    ArrayRef,
+    ConstArray,
+    KernelCall,
+    TensorRef,
+    activation_range,
+    need,
+    need_dtype,
+    need_quant,
+    quantize_multiplier,
+    register,
+)
 from .elementwise import broadcast_shape, macs_binary
 
 HEADER = "tq_int16.h"
@@ -349,46 +362,35 @@ SOFTMAX_MAX_DEPTH = 65536  # the Q16.15 sum of exp values stays below 2^31
 
 
 def lut_int16(in_scale: float, in_zp: int, out_scale: float, out_zp: int, fn) -> np.ndarray:
-    """LUTPopulate<int16_t> (LUTPopulateInt16<float>): fn sampled at 512 steps over the input range,
-    each entry moved by half the error its linear interpolation makes at the step's midpoint. All in
-    float32, std::round half away from zero, as the interpreter computes it in Prepare."""
+    """SoftmaxPrepare's int16 tables (LUTPopulate<int16_t> on double, the C library's exp): fn sampled
+    at 512 steps over the input range, each entry moved by half the error its linear interpolation
+    makes at the step's midpoint, std::round half away from zero. (The float32 variant of the same
+    routine differs in two entries of the 1 / (1 + x) table, which the interpreter showed.)"""
     lo, hi = -32768, 32767
-    input_min = F32(F32(in_scale) * F32(lo - in_zp))
-    input_max = F32(F32(in_scale) * F32(hi - in_zp))
-    output_min = F32(F32(out_scale) * F32(lo - out_zp))
-    output_max = F32(F32(out_scale) * F32(hi - out_zp))
-    step = F32(F32(input_max - input_min) / F32(LUT_STEPS))
-    half = F32(step / F32(2))
-    inv = F32(F32(hi - lo + 1) / F32(output_max - output_min))
+    input_min, input_max = in_scale * (lo - in_zp), in_scale * (hi - in_zp)
+    output_min, output_max = out_scale * (lo - out_zp), out_scale * (hi - out_zp)
+    step = (input_max - input_min) / LUT_STEPS
+    inv = (hi - lo + 1) / (output_max - output_min)
 
-    def rnd(v: np.float32) -> np.float32:
-        return F32(np.sign(v) * np.floor(np.abs(v) + F32(0.5)))
+    def rnd(v: float) -> float:
+        return math.copysign(math.floor(abs(v) + 0.5), v)
 
-    def clamp(v: np.float32) -> int:
-        return int(min(max(float(v), float(lo)), float(hi)))
+    def clamp(v: float) -> int:
+        return int(min(max(v, float(lo)), float(hi)))
 
     table = np.zeros(LUT_STEPS + 1, dtype=np.int16)
     for i in range(LUT_STEPS):
-        x = F32(input_min + F32(F32(i) * step))
-        val = fn(x)
-        mid = fn(F32(x + half))
-        nxt = fn(F32(input_min + F32(F32(i + 1) * step)))
-        sample = rnd(F32(val * inv))
-        interp = rnd(F32(F32(F32(nxt * inv) + sample) / F32(2)))
-        err = F32(interp - rnd(F32(mid * inv)))
-        table[i] = clamp(F32(sample - rnd(F32(err / F32(2)))))
-    table[LUT_STEPS] = clamp(rnd(F32(fn(input_max) * inv)))
+        x = input_min + i * step
+        sample = rnd(fn(x) * inv)
+        interp = rnd((fn(input_min + (i + 1) * step) * inv + sample) / 2)
+        err = interp - rnd(fn(x + step / 2) * inv)
+        table[i] = clamp(sample - rnd(err / 2))
+    table[LUT_STEPS] = clamp(rnd(fn(input_max) * inv))
     return table
 
 
-def _exp(x: np.float32) -> np.float32:
-    from .activation import _expf
-
-    return _expf(x)
-
-
-def _one_over_one_plus(x: np.float32) -> np.float32:
-    return F32(F32(1.0) / F32(F32(1.0) + x))
+def _one_over_one_plus(x: float) -> float:
+    return 1.0 / (1.0 + x)
 
 
 def _softmax_plan(g: Graph, op: Op) -> dict:
@@ -412,7 +414,7 @@ def check_softmax(g: Graph, op: Op) -> None:
 
 def lower_softmax(g: Graph, op: Op) -> KernelCall:
     span = 32767 - (-32768)
-    exp_lut = lut_int16(10.0 / span, 32767, 2.0 / span, 0, _exp)  # exp on [-10, 0]
+    exp_lut = lut_int16(10.0 / span, 32767, 2.0 / span, 0, math.exp)  # exp on [-10, 0]
     recip_lut = lut_int16(1.0 / span, -32768, 2.0 / span, 0, _one_over_one_plus)  # 1 / (1 + x) on [0, 1]
     return KernelCall(
         func="tq_softmax_s16",
