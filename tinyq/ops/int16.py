@@ -127,74 +127,52 @@ def _tail(out: Tensor, op: Op, w: Tensor, bias: Tensor | None, fixed_point: bool
     return tail
 
 
-# --------------------------------------------------------------------------- CONV_2D
+# --------------------------------------------------------------------------- CONV_2D, DEPTHWISE_CONV_2D
+
+# kind -> (kernel name, axis of the weights' output channels: OHWI for CONV_2D, 1HWC for DEPTHWISE)
+WINDOW_KERNELS = {"CONV_2D": ("conv", 0), "DEPTHWISE_CONV_2D": ("depthwise_conv", 3)}
 
 
-def check_conv(g: Graph, op: Op) -> None:
+def _window_op(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
+    """Input, output, weights and the kernel-specific channel parameters, checked as for int8."""
     need(len(op.inputs) in (2, 3), op, f"has {len(op.inputs)} inputs, expected input, weights and optional bias")
     inp, out = _io(g, op)
     need(len(inp.shape) == 4, op, f"input has rank {len(inp.shape)}, expected 4 (NHWC)")
     w = g.tensor(op.inputs[1])
-    need(len(w.shape) == 4, op, f"weights '{w.name}' have rank {len(w.shape)}, expected 4 (OHWI)")
-    oc, kh, kw, fic = w.shape
-    need(fic > 0 and inp.shape[3] % fic == 0, op, f"input has {inp.shape[3]} channels, not a multiple of the filter's {fic}")
-    need(oc % (inp.shape[3] // fic) == 0, op, f"{oc} output channels do not split into {inp.shape[3] // fic} groups")
-    c8._check_weights(g, op, oc, axis=0)
-    _bias64(g, op, oc)
-    _requant(inp, w, out, oc, op)
-    _window_params(g, op, inp, kh, kw, oc)
-
-
-def lower_conv(g: Graph, op: Op) -> KernelCall:
-    inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    w = g.tensor(op.inputs[1])
-    oc, kh, kw, fic = w.shape
-    shape, window = _window_params(g, op, inp, kh, kw, oc)
-    bias = _bias64(g, op, oc)
-    return KernelCall(
-        func="tq_conv_s16",
-        params_type="tq_conv_s16_params",
-        header=HEADER,
-        sources=("conv/tq_conv_s16.c", *DEPS),
-        params={**shape, "filter_in_c": fic, "groups": inp.shape[3] // fic, **window, **_tail(out, op, w, bias)},
-        inputs=[inp.index],
-        outputs=[out.index],
-        arrays=_requant(inp, w, out, oc, op),
-    )
-
-
-# --------------------------------------------------------------------------- DEPTHWISE_CONV_2D
-
-
-def check_depthwise(g: Graph, op: Op) -> None:
-    need(len(op.inputs) in (2, 3), op, f"has {len(op.inputs)} inputs, expected input, weights and optional bias")
-    inp, out = _io(g, op)
-    need(len(inp.shape) == 4, op, f"input has rank {len(inp.shape)}, expected 4 (NHWC)")
-    w = g.tensor(op.inputs[1])
-    need(len(w.shape) == 4 and w.shape[0] == 1, op, f"weights '{w.name}' have shape {list(w.shape)}, expected [1, kh, kw, channels]")
-    _, kh, kw, oc = w.shape
     in_c = inp.shape[3]
-    need(oc % in_c == 0, op, f"{oc} output channels are not a multiple of the {in_c} input channels")
-    dm = int(c8._opts(op).depthMultiplier)
-    need(dm in (0, oc // in_c), op, f"depth_multiplier {dm} disagrees with {in_c} input and {oc} output channels")
-    c8._check_weights(g, op, oc, axis=3)
-    _bias64(g, op, oc)
-    _requant(inp, w, out, oc, op)
-    _window_params(g, op, inp, kh, kw, oc)
+    if op.kind == "CONV_2D":
+        need(len(w.shape) == 4, op, f"weights '{w.name}' have rank {len(w.shape)}, expected 4 (OHWI)")
+        oc, fic = w.shape[0], w.shape[3]
+        need(fic > 0 and in_c % fic == 0, op, f"input has {in_c} channels, not a multiple of the filter's {fic}")
+        need(oc % (in_c // fic) == 0, op, f"{oc} output channels do not split into {in_c // fic} groups")
+        extra = {"filter_in_c": fic, "groups": in_c // fic}
+    else:
+        need(len(w.shape) == 4 and w.shape[0] == 1, op, f"weights '{w.name}' have shape {list(w.shape)}, expected [1, kh, kw, channels]")
+        oc = w.shape[3]
+        need(oc % in_c == 0, op, f"{oc} output channels are not a multiple of the {in_c} input channels")
+        dm = int(c8._opts(op).depthMultiplier)
+        need(dm in (0, oc // in_c), op, f"depth_multiplier {dm} disagrees with {in_c} input and {oc} output channels")
+        extra = {"depth_mult": oc // in_c}
+    c8._check_weights(g, op, oc, axis=WINDOW_KERNELS[op.kind][1])
+    return inp, out, w, extra
 
 
-def lower_depthwise(g: Graph, op: Op) -> KernelCall:
-    inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    w = g.tensor(op.inputs[1])
-    _, kh, kw, oc = w.shape
-    shape, window = _window_params(g, op, inp, kh, kw, oc)
+def check_window(g: Graph, op: Op) -> None:
+    lower_window(g, op)
+
+
+def lower_window(g: Graph, op: Op) -> KernelCall:
+    inp, out, w, extra = _window_op(g, op)
+    name, axis = WINDOW_KERNELS[op.kind]
+    oc = w.shape[axis]
+    shape, window = _window_params(g, op, inp, w.shape[1], w.shape[2], oc)
     bias = _bias64(g, op, oc)
     return KernelCall(
-        func="tq_depthwise_conv_s16",
-        params_type="tq_depthwise_conv_s16_params",
+        func=f"tq_{name}_s16",
+        params_type=f"tq_{name}_s16_params",
         header=HEADER,
-        sources=("conv/tq_depthwise_conv_s16.c", *DEPS),
-        params={**shape, "depth_mult": oc // inp.shape[3], **window, **_tail(out, op, w, bias)},
+        sources=(f"conv/tq_{name}_s16.c", *DEPS),
+        params={**shape, **extra, **window, **_tail(out, op, w, bias)},
         inputs=[inp.index],
         outputs=[out.index],
         arrays=_requant(inp, w, out, oc, op),
@@ -259,27 +237,15 @@ def _add_params(g: Graph, op: Op) -> dict:
     )
     s1, s2, so = float(a.quant.s), float(b.quant.s), float(y.quant.s)
     twice_max = 2.0 * max(s1, s2)
-    m1, sh1 = quantize_multiplier(s1 / twice_max)
-    m2, sh2 = quantize_multiplier(s2 / twice_max)
-    mo, sho = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * so))
-    need(sh1 <= 0 and sh2 <= 0 and sho <= 0, op, f"output scale {so:g} is too small for the inputs' scales ({s1:g}, {s2:g})")
+    scaled = {}
+    for key, real in (("in1", s1 / twice_max), ("in2", s2 / twice_max), ("out", twice_max / ((1 << ADD_LEFT_SHIFT) * so))):
+        scaled[f"{key}_mult"], scaled[f"{key}_shift"] = quantize_multiplier(real)
+        need(scaled[f"{key}_shift"] <= 0, op, f"output scale {so:g} is too small for the inputs' scales ({s1:g}, {s2:g})")
     fused = int(getattr(op.options, "fusedActivationFunction", 0) or 0) if op.options is not None else 0
     lo, hi = activation_range(fused, y)
-    return {
-        "shape": broadcast_shape(g, op),
-        "in1_offset": 0,
-        "in2_offset": 0,
-        "out_offset": 0,
-        "left_shift": ADD_LEFT_SHIFT,
-        "in1_mult": m1,
-        "in1_shift": sh1,
-        "in2_mult": m2,
-        "in2_shift": sh2,
-        "out_mult": mo,
-        "out_shift": sho,
-        "act_min": lo,
-        "act_max": hi,
-    }
+    # Symmetric int16: no offsets (the struct is tq_add_s8_params).
+    return {"shape": broadcast_shape(g, op), "in1_offset": 0, "in2_offset": 0, "out_offset": 0, "left_shift": ADD_LEFT_SHIFT,
+            **scaled, "act_min": lo, "act_max": hi}
 
 
 def check_add(g: Graph, op: Op) -> None:
@@ -468,8 +434,8 @@ def lower_copy(g: Graph, op: Op) -> KernelCall:
     )
 
 
-register("CONV_2D", check=check_conv, lower=lower_conv, macs=c8.macs_conv, dtype="int16")
-register("DEPTHWISE_CONV_2D", check=check_depthwise, lower=lower_depthwise, macs=c8.macs_depthwise, dtype="int16")
+register("CONV_2D", check=check_window, lower=lower_window, macs=c8.macs_conv, dtype="int16")
+register("DEPTHWISE_CONV_2D", check=check_window, lower=lower_window, macs=c8.macs_depthwise, dtype="int16")
 register("FULLY_CONNECTED", check=check_fc, lower=lower_fc, macs=c8.macs_fc, dtype="int16")
 register("ADD", check=check_add, lower=lower_add, macs=macs_binary, dtype="int16")
 register("AVERAGE_POOL_2D", check=check_pool, lower=lower_pool, macs=p8.macs_pool, dtype="int16")
