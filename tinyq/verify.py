@@ -53,13 +53,14 @@ def compare_output(got: np.ndarray, want: np.ndarray, tolerance: float | None) -
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = np.where(np.isnan(a64) & np.isnan(b64), 0.0, np.abs(a64 - b64))
         diff = np.where(a64 == b64, 0.0, diff)  # equal infinities
+        diff = np.where(np.isnan(diff), np.inf, diff)  # NaN against a number
         rel = np.where(b64 != 0, diff / np.abs(b64), 0.0)
     if tolerance is None:
         bad = ~_same(a, b)
     else:
-        bad = ~(diff <= tolerance * np.maximum(1.0, np.abs(b64)))  # NaN where one side is NaN: bad
+        bad = ~(diff <= tolerance * np.maximum(1.0, np.abs(b64)))
     first = int(np.flatnonzero(bad)[0]) if bad.any() else None
-    return Compared(False, first, float(np.nanmax(diff)) if diff.size else 0.0, float(np.nanmax(rel)) if rel.size else 0.0)
+    return Compared(False, first, float(diff.max()), float(rel.max()))
 
 
 def tolerance_text(tolerance: float) -> str:
@@ -146,12 +147,12 @@ class VerifyResult:
             return (f"within tolerance{where}: {self.samples} inputs, {self.differing} not bit-identical; max |diff| "
                     f"{self.max_abs_diff:.3g}, max relative {self.max_rel_diff:.3g}{within}")
         f = self.first
-        where = f"layer {f.layer} ({f.layer_kind}, tensor '{f.tensor}')" if f and f.layer is not None else "an unknown layer"
+        layer = f"layer {f.layer} ({f.layer_kind}, tensor '{f.tensor}')" if f and f.layer is not None else "an unknown layer"
         verdict = f"NOT within tolerance{within}" if self.tolerance is not None else "NOT bit-exact"
         return (
             f"{verdict}{where}: {self.mismatches} of {self.samples} inputs differ (max |diff| {self.max_abs_diff:g}); "
             f"first at input {f.sample}, output {f.output}[{f.index}]: got {f.got:g}, want {f.want:g}; "
-            f"first diverging: {where}"
+            f"first diverging: {layer}"
         )
 
 
