@@ -158,7 +158,7 @@ def test_mode_detection(variants):
     (["--mode", "dynamic", "-c", "W/calib.npy"], ["--mode dynamic does not calibrate", "drop --calib"]),
     (["--mode", "float16", "--calib-limit", "5"], ["--mode float16 does not calibrate"]),
     (["--mode", "float16", "--float-io"], ["drop --float-io"]),
-    (["--mode", "int4"], ["--mode int4", "int8, dynamic, float16"]),
+    (["--mode", "int4"], ["--mode int4", "int8, int16x8, dynamic, float16"]),
     ([], ["--calib is missing"]),
 ])
 def test_bad_mode_arguments(work, capfd, args, words):
