@@ -15,6 +15,7 @@
 #ifndef TQ_FLOAT_H
 #define TQ_FLOAT_H
 
+#include <float.h>
 #include <math.h>
 
 #include "tq_common.h"
@@ -116,6 +117,36 @@ typedef struct {
     int32_t pad_h, pad_w;
     float act_min, act_max;
 } tq_pool_f32_params;
+
+/* Both pools: each output the mean (TFLite's order: window rows, then columns) or the maximum of the
+ * window's elements inside the input, clamped. */
+static inline void tq_pool_f32(const tq_pool_f32_params *p, const float *in, float *out, int take_max)
+{
+    const int32_t ih = p->in.h, iw = p->in.w, ch = p->in.c;
+    for (int32_t b = 0; b < p->out.n; ++b) {
+        for (int32_t oy = 0; oy < p->out.h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            const int32_t fy0 = TQ_MAX(0, -y0), fy1 = TQ_MIN(p->filter_h, ih - y0);
+            for (int32_t ox = 0; ox < p->out.w; ++ox) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
+                const int32_t fx0 = TQ_MAX(0, -x0), fx1 = TQ_MIN(p->filter_w, iw - x0);
+                for (int32_t c = 0; c < ch; ++c) {
+                    float acc = take_max ? -FLT_MAX : 0.0f;
+                    for (int32_t fy = fy0; fy < fy1; ++fy) {
+                        for (int32_t fx = fx0; fx < fx1; ++fx) {
+                            const float v = in[(((size_t)b * ih + y0 + fy) * iw + x0 + fx) * ch + c];
+                            acc = take_max ? (acc < v ? v : acc) : acc + v;
+                        }
+                    }
+                    if (!take_max) {
+                        acc = acc / (float)((fy1 - fy0) * (fx1 - fx0));
+                    }
+                    *out++ = tq_clamp_f32(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
 
 typedef tq_pool_f32_params tq_avgpool_f32_params;
 typedef tq_pool_f32_params tq_maxpool_f32_params;
