@@ -12,14 +12,29 @@
 static void tq_row_taps(const tq_conv_taps_s8_params *p, const int8_t *input, const int32_t *px, int32_t fy,
                         const int8_t **taps)
 {
-    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
+    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c, kw = p->kw, dil_w = p->dil_w;
     const int32_t iy = px[1] * p->stride_h - p->pad_h + fy * p->dil_h, ix0 = px[2] * p->stride_w - p->pad_w;
-    const int row_ok = iy >= 0 && iy < in_h;
-    const int8_t *const row = input + ((size_t)px[0] * in_h + (size_t)(row_ok ? iy : 0)) * in_w * in_c;
     int32_t fx;
-    for (fx = 0; fx < p->kw; ++fx) {
-        const int32_t ix = ix0 + fx * p->dil_w;
-        taps[fx] = row_ok && ix >= 0 && ix < in_w ? row + (size_t)ix * in_c : NULL;
+    if (iy < 0 || iy >= in_h) {
+        for (fx = 0; fx < kw; ++fx) {
+            taps[fx] = NULL;
+        }
+        return;
+    }
+    {
+        const int8_t *const row = input + ((size_t)px[0] * in_h + (size_t)iy) * in_w * in_c;
+        const size_t step = (size_t)dil_w * in_c;
+        const int8_t *t = row + (ptrdiff_t)ix0 * in_c;
+        if (ix0 >= 0 && ix0 + (kw - 1) * dil_w < in_w) { /* the whole row inside: no checks */
+            for (fx = 0; fx < kw; ++fx, t += step) {
+                taps[fx] = t;
+            }
+            return;
+        }
+        for (fx = 0; fx < kw; ++fx, t += step) {
+            const int32_t ix = ix0 + fx * dil_w;
+            taps[fx] = ix >= 0 && ix < in_w ? t : NULL;
+        }
     }
 }
 
@@ -95,11 +110,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_taps_s8_params *p, const int8_t *input, c
             dst[0] = stage;
             dst[1] = stage + out_c;
         }
-        if (full) { /* the clamp is one SSAT */
-            tq_taps_pair(p, input, px[0], px[count - 1], scratch, acc, dst[0], dst[count - 1], 1);
-        } else {
-            tq_taps_pair(p, input, px[0], px[count - 1], scratch, acc, dst[0], dst[count - 1], 0);
-        }
+        tq_taps_pair(p, input, px[0], px[count - 1], scratch, acc, dst[0], dst[count - 1], full);
         if (residual != NULL) {
             const size_t at = (size_t)n * out_c;
             tq_residual_add_s8(&p->res, stage, residual + at, output + at, count * out_c);

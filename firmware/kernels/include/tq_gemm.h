@@ -174,15 +174,24 @@ static inline void tq_dot_2x2_wide_c(const int16_t *w, const int8_t *a, int32_t 
 static inline void tq_gemm_columns(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst)
 {
 #if defined(TQ_GEMM_DSP)
-    int32_t *d = (int32_t *)(void *)dst;
-    int32_t i;
+    const int8_t *end = a + k;
+    int32_t x, y, xe, ye;
     (void)g;
-    for (i = 0; i < k; i += 4, d += 4) {
-        const int32_t x = tq_read_s8x4(a + i), y = tq_read_s8x4(b + i);
-        d[0] = __sxtb16(x);
-        d[1] = tq_sxtb16_ror8(x);
-        d[2] = __sxtb16(y);
-        d[3] = tq_sxtb16_ror8(y);
+    if (k > 0) {
+        __asm__ volatile("1:\n\t"
+                         "ldr    %[x], [%[a]], #4\n\t"
+                         "ldr    %[y], [%[b]], #4\n\t"
+                         "sxtb16 %[xe], %[x]\n\t"
+                         "sxtb16 %[x], %[x], ror #8\n\t"
+                         "sxtb16 %[ye], %[y]\n\t"
+                         "sxtb16 %[y], %[y], ror #8\n\t"
+                         "strd   %[xe], %[x], [%[d]], #8\n\t"
+                         "strd   %[ye], %[y], [%[d]], #8\n\t"
+                         "cmp    %[a], %[end]\n\t"
+                         "bne    1b\n\t"
+                         : [a] "+r"(a), [b] "+r"(b), [d] "+r"(dst), [x] "=&r"(x), [y] "=&r"(y), [xe] "=&r"(xe), [ye] "=&r"(ye)
+                         : [end] "r"(end)
+                         : "cc", "memory");
     }
 #else
     tq_interleave_pair(a, b, k, g, dst);
@@ -204,13 +213,20 @@ static inline int8_t *tq_gemm_columns_tap(const int8_t *a, const int8_t *b, int3
     for (j = 0; j < 2; ++j) { /* column j: words 2j and 2j + 1 of every 4 */
         const int8_t *src = j == 0 ? a : b;
         int32_t *d = (int32_t *)(void *)dst + 2 * j;
-        if (src != NULL) {
-            for (i = 0; i < n; i += 4, d += 4) {
-                const int32_t x = tq_read_s8x4(src + i);
-                d[0] = __sxtb16(x);
-                d[1] = tq_sxtb16_ror8(x);
-            }
-        } else {
+        if (src != NULL && n > 0) {
+            const int8_t *end = src + n;
+            int32_t x, xe;
+            __asm__ volatile("1:\n\t"
+                             "ldr    %[x], [%[s]], #4\n\t"
+                             "sxtb16 %[xe], %[x]\n\t"
+                             "sxtb16 %[x], %[x], ror #8\n\t"
+                             "strd   %[xe], %[x], [%[d]], #16\n\t"
+                             "cmp    %[s], %[end]\n\t"
+                             "bne    1b\n\t"
+                             : [s] "+r"(src), [d] "+r"(d), [x] "=&r"(x), [xe] "=&r"(xe)
+                             : [end] "r"(end)
+                             : "cc", "memory");
+        } else if (src == NULL) {
             for (i = 0; i < n; i += 4, d += 4) {
                 d[0] = zw;
                 d[1] = zw;
@@ -321,7 +337,7 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
 #define TQ_GEMM_SIMD_GROUP 0
 #endif
 
-/* Requantize and clamp one accumulator; `full` (a constant per loop) skips the clamp for -128..127. */
+/* Requantize and clamp one accumulator; `full` skips the clamp for -128..127 (one SSAT). */
 static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int32_t mult, int32_t radd, int32_t rsh,
                                                                 int32_t lo, int32_t hi, int full)
 {
@@ -437,21 +453,13 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
  */
 static inline void tq_gemm_pair(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
 {
-    if (g->act_min == -128 && g->act_max == 127) {
-        tq_gemm_pair_impl(g, cols, out0, out1, 1, 0);
-    } else {
-        tq_gemm_pair_impl(g, cols, out0, out1, 0, 0);
-    }
+    tq_gemm_pair_impl(g, cols, out0, out1, g->act_min == -128 && g->act_max == 127, 0);
 }
 
 /* tq_gemm_pair from int16 weights (g->weights16), for the *_wide_s8 kernels. */
 static inline void tq_gemm_pair_wide(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
 {
-    if (g->act_min == -128 && g->act_max == 127) {
-        tq_gemm_pair_impl(g, cols, out0, out1, 1, 1);
-    } else {
-        tq_gemm_pair_impl(g, cols, out0, out1, 0, 1);
-    }
+    tq_gemm_pair_impl(g, cols, out0, out1, g->act_min == -128 && g->act_max == 127, 1);
 }
 
 #endif /* TQ_GEMM_H */
