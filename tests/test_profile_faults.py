@@ -342,3 +342,22 @@ def test_shown_escapes_and_shortens():
 def test_every_fault_the_host_retries_is_retryable():
     assert all(issubclass(c, Retryable) for c in (BadReply, BoardReset, Garbage, NoReply, PortLost))
     assert not issubclass(WrongFirmware, Retryable)
+
+
+def test_the_real_firmware_names_its_model_and_another_build_is_refused(kws_m4_build, tmp_path):
+    """tq-info carries the first 16 hex digits of the model's sha256: the firmware the build made
+    passes, and the same firmware profiled as a build of another model (same sizes, other sha) is
+    refused before any inference with both models named and `tinyq flash` as the fix."""
+    sha = json.loads((kws_m4_build / "build.json").read_text())["model"]["sha256"]
+    other = tmp_path / "other"
+    shutil.copytree(kws_m4_build, other)
+    manifest = json.loads((other / "build.json").read_text())
+    manifest["model"]["sha256"] = "0" * 64
+    (other / "build.json").write_text(json.dumps(manifest))
+    with Qemu(kws_m4_build / "firmware.elf", get_board("qemu-m4"), serial="tcp").start() as qemu:
+        res = run_on_device(kws_m4_build, port=qemu.url, runs=1)
+        assert res.bit_exact
+        with pytest.raises(WrongFirmware) as e:
+            run_on_device(other, port=qemu.url, runs=1)
+    msg = str(e.value)
+    assert sha[:12] in msg and "000000000000" in msg and "tinyq flash" in msg, msg

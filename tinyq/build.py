@@ -236,7 +236,7 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
             "flash_origin": board.flash.origin, "flash_length": board.flash.length,
             "ram_origin": board.ram.origin, "ram_length": board.ram.length, "stack_bytes": board.stack_bytes,
             "input_bytes": _buffer_bytes(layout, "input"), "output_bytes": _buffer_bytes(layout, "output"),
-            "layers": len(g.ops), "mlperf_model": mlperf_model,
+            "layers": len(g.ops), "mlperf_model": mlperf_model, "sha": g.source_sha256,
             "io": [dict(r, output=r["kind"] == "output", ctype={"int8": "int8_t", "int16": "int16_t", "float32": "float"}[r["dtype"]]) for r in layout],
             "results": {
                 "count": int(np.prod(first_out["shape"])) if first_out["shape"] else 1,

@@ -112,7 +112,7 @@ def library_files(model: Path, name: str, board: Board, command: str, out_dir: P
     env = _env()
     num, den = core_clock_ratio(board)
     ctx = dict(_glue_context(g, name, header), board=board, cycles_num=num, cycles_den=den, version=__version__, out_dir=str(out_dir),
-               model_file=Path(model).name, arena_bytes=g.arena_size, weight_bytes=gen.weight_bytes)
+               model_file=Path(model).name, arena_bytes=g.arena_size, weight_bytes=gen.weight_bytes, sha=g.source_sha256)
     src = {n: text for n, text in gen.files.items() if n != f"{name}.c"}
     src[f"{name}.c.inc"] = gen.files[f"{name}.c"]
     src[f"{name}.c"] = env.get_template("arduino_model.c.j2").render(ctx)

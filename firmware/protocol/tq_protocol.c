@@ -463,6 +463,8 @@ static void cmd_tq_info(void)
     put_str(m->cycles_unit);
     put_str(",clock=");
     put_u64(m->clock_hz);
+    put_str(",sha=");
+    put_str(m->sha);
     put_line("]");
 }
 

@@ -31,6 +31,7 @@ extern "C" {
 /* What the generated glue (tq_fw_model.c) tells the protocol about the model and board. */
 typedef struct {
     const char *model;        /* the generated library's NAME */
+    const char *sha;          /* the first 16 hex digits of the model's sha256: the host checks the board runs it */
     const char *board;        /* board file name */
     const char *mlperf_model; /* answer to `profile` (kws01, ic01, vww01, ad01 or unspecified) */
     const char *cycles_unit;  /* "cycles" or "instructions" */
