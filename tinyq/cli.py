@@ -27,7 +27,8 @@ app = typer.Typer(
         "(per-layer MACs and memory) and `tinyq generate model.tflite -o out/` (C library).\n\n"
         "On a board: `tinyq boards`, `tinyq build model.tflite --board qemu-m4 -o build/m4` (firmware "
         "and flash/RAM report), `tinyq profile build/m4` (runs it, cycles per layer, bit-exact check "
-        "against the reference), `tinyq bench` (figures beside TFLM)."
+        "against the reference), `tinyq bench` (figures beside TFLM), `tinyq compare model.keras -c calib.npy --eval test.npz --board qemu-m4` "
+        "(float32, int8 and int16x8 measured side by side)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -67,7 +68,7 @@ def _register_commands() -> None:
     # Importing a command module registers its verb on `app`.
     import importlib
 
-    for name in ("convert", "generate", "verify", "analyze", "boards", "build", "flash", "emulate", "profile", "bench", "export"):
+    for name in ("convert", "generate", "verify", "analyze", "boards", "build", "flash", "emulate", "profile", "bench", "compare", "export"):
         importlib.import_module(f"tinyq.cmd_{name}")
 
 
