@@ -4,7 +4,8 @@ Trains the digits CNN (scikit-learn's bundled 8x8 digits, a few seconds on a CPU
 `tinyq` commands a user would, printing each one before it runs: convert with a calibration set and
 an accuracy check, verify bit-exact on the host, analyze, build firmware for the emulated Cortex-M4,
 profile it in QEMU over the serial protocol and run the whole test set on it, checking every output
-against TFLite's reference kernels.
+against TFLite's reference kernels, and compare the float32, int8 and int16x8 builds of the model
+on the same board (flash, RAM, instructions, milliseconds and accuracy, all measured).
 
 Everything lands in out/demo/ (or the directory given as the first argument).
 """
@@ -25,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 CALIB_SAMPLES = 300
 BOARD = "qemu-m4"
+COMPARE_LIMIT = 200  # test images each variant runs on the device in the comparison
 
 
 def _tinyq() -> list[str]:
@@ -49,6 +51,11 @@ def run(*args, capture_json: bool = False) -> dict | None:
         print(f"demo: `tinyq {words[0]}` failed with exit code {r.returncode}", file=sys.stderr)
         sys.exit(r.returncode)
     return json.loads(r.stdout) if capture_json else None
+
+
+def compare_step(model: Path, calib: Path, test: Path, board: str = BOARD, limit: int = COMPARE_LIMIT) -> None:
+    """The float32 / int8 / int16x8 table: each variant built and measured on `board` (`tinyq compare`)."""
+    run("compare", model, "-c", calib, "--eval", test, "--board", board, "--limit", limit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     run("profile", build_dir, "--runs", "5")
     dev = run("profile", build_dir, "--inputs", work / "test.npz", capture_json=True)
     sizes = built["sizes"]
+    compare_step(work / "digits.keras", work / "calib.npy", work / "test.npz")
 
     print("\nsummary")
     print(f"  accuracy      float {100 * ev['float_accuracy']:.2f}%   int8 (reference) {100 * ev['int8_accuracy']:.2f}%   "

@@ -1,0 +1,156 @@
+"""`tinyq compare`: float32, int8 and int16x8 builds of one Keras model measured on qemu-m4.
+
+A small digits CNN (the demo's, trained for a few epochs) is compared on a couple of dozen test
+images; every figure must come from the build and the device, and the device's accuracy must equal
+what TFLite's interpreter gives on the same inputs with the same .tflite files (computed here on
+its own, with the test's own quantization of the inputs).
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from tinyq.boards import get_board
+from tinyq.compare import compare
+
+from .conftest import run_tinyq
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+EVAL = 24  # test images run on the device per variant
+CALIB = 100
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """The demo's digits CNN after 4 epochs (about 95% on the test set), calibration and test files."""
+    from tinyq.datasets import digits_dataset, train_digits_cnn
+
+    d = tmp_path_factory.mktemp("compare")
+    x_train, _, x_test, y_test = digits_dataset()
+    train_digits_cnn(epochs=4).save(d / "digits.keras")
+    np.save(d / "calib.npy", x_train[:CALIB])
+    np.savez(d / "test.npz", x=x_test[:40], y=y_test[:40])
+    return d
+
+
+def _interpreter_outputs(tflite, x: np.ndarray) -> np.ndarray:
+    """TFLite's reference kernels on float inputs `x`, quantizing them for an integer input; outputs as floats."""
+    from ai_edge_litert import interpreter as lrt
+
+    it = lrt.Interpreter(model_path=str(tflite), experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    ys = []
+    for s in x:
+        v = s[None].astype(np.float32)
+        if i["dtype"] != np.float32:
+            scale, zp = i["quantization"]
+            q = v / np.float32(scale)
+            q = np.sign(q) * np.floor(np.abs(q) + np.float32(0.5)) + zp
+            info = np.iinfo(i["dtype"])
+            v = np.clip(q, info.min, info.max).astype(i["dtype"])
+        it.set_tensor(i["index"], v)
+        it.invoke()
+        y = it.get_tensor(o["index"]).astype(np.float64).reshape(-1)
+        if o["dtype"] != np.float32:
+            scale, zp = o["quantization"]
+            y = (y - zp) * scale
+        ys.append(y)
+    return np.stack(ys)
+
+
+def test_compare_digits_on_qemu_m4(digits, tmp_path):
+    keep = tmp_path / "keep"
+    r = run_tinyq("compare", digits / "digits.keras", "-c", digits / "calib.npy", "--eval", digits / "test.npz",
+                  "--board", "qemu-m4", "--limit", EVAL, "--keep", keep, "--json")
+    assert r.returncode == 0, r.stderr
+    c = json.loads(r.stdout)
+    assert {"model", "board", "clock_hz", "cycle_unit", "task", "samples", "available", "keras_accuracy", "variants", "skipped"} <= set(c)
+    assert (c["board"], c["task"], c["samples"], c["available"], c["cycle_unit"]) == ("qemu-m4", "classification", EVAL, 40, "instructions")
+    assert c["skipped"] == {}
+    rows = {v["variant"]: v for v in c["variants"]}
+    assert list(rows) == ["float32", "int8", "int16x8"]
+    y = np.load(digits / "test.npz")["y"][:EVAL]
+    x = np.load(digits / "test.npz")["x"][:EVAL]
+    for name, v in rows.items():
+        # measured: sizes from the linked firmware, cycles from the device, every input run there
+        assert v["cycles"] > 0 and v["samples"] == EVAL, v
+        assert v["code"] > 0 and v["weights"] > 0 and v["flash"] == v["code"] + v["weights"]
+        assert v["arena"] > 0 and v["ram"] == v["arena"] + v["stack"] + v["ram_other"]
+        assert v["latency_ms"] == pytest.approx(1000.0 * v["cycles"] / c["clock_hz"], abs=1e-3)
+        assert v["passed"], v
+        # the device's accuracy is the interpreter's on the same .tflite and inputs
+        tfl = keep / f"digits_{name}.tflite"
+        assert tfl.stat().st_size == v["tflite_bytes"]
+        ref = _interpreter_outputs(tfl, x)
+        assert v["accuracy"] == pytest.approx(float(np.mean(ref.argmax(axis=1) == y)))
+        assert v["rmse"] is None
+    assert rows["int8"]["bit_exact"] and rows["int16x8"]["bit_exact"]
+    assert not rows["float32"]["bit_exact"] or rows["float32"]["max_abs_diff"] == 0
+    assert rows["int8"]["flash"] < rows["float32"]["flash"]
+    assert rows["int8"]["weights"] * 3 < rows["float32"]["weights"]  # int8 weights: a quarter of float32's, plus tables
+    assert rows["int8"]["arena"] < rows["int16x8"]["arena"] < rows["float32"]["arena"]  # 1, 2 and 4 bytes a value
+    assert rows["int8"]["cycles"] < rows["float32"]["cycles"]
+    keras_pred = np.argmax(np.asarray(keras.saving.load_model(digits / "digits.keras")(x)), axis=1)
+    assert c["keras_accuracy"] == pytest.approx(float(np.mean(keras_pred == y)))
+    assert c["keras_accuracy"] > 0.8  # the model trained
+
+
+def test_demo_compare_step_prints_the_table(digits, capfd):
+    from tinyq.demo import compare_step
+
+    compare_step(digits / "digits.keras", digits / "calib.npy", digits / "test.npz", limit=4)
+    got = capfd.readouterr().out
+    assert "$ tinyq compare" in got and "--board qemu-m4 --limit 4" in got
+    assert "digits.keras on qemu-m4: measured on the device, 4 of 40 evaluation inputs" in got
+    lines = {ln.split()[1]: ln for ln in got.splitlines() if ln.startswith("│")}
+    assert set(lines) == {"float32", "int8", "int16x8"}, got
+    assert "bit-exact" in lines["int8"] and "bit-exact" in lines["int16x8"]
+    assert "within tol." in lines["float32"] or "bit-exact" in lines["float32"]
+    assert "instructions" in got and "ms" in got and "top-1" in got
+
+
+def test_regression_rmse_from_the_device(tmp_path):
+    """Float targets: RMSE of the dequantized int8 outputs, as the interpreter's outputs give it; no FPU: float32 skipped."""
+    rng = np.random.default_rng(3)
+    keras.utils.set_random_seed(3)
+    x = rng.uniform(-1, 1, size=(60, 6)).astype(np.float32)
+    y = np.stack([x[:, :3].sum(axis=1), x[:, 3] - x[:, 4]], axis=1).astype(np.float32)
+    m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+    m.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    m.fit(x, y, epochs=30, verbose=0)
+    m.save(tmp_path / "reg.keras")
+    np.save(tmp_path / "calib.npy", x[:40])
+    np.savez(tmp_path / "eval.npz", x=x[40:], y=y[40:])
+    c = compare(tmp_path / "reg.keras", tmp_path / "calib.npy", tmp_path / "eval.npz", get_board("qemu-m3"),
+                modes=["float32", "int8"], limit=12, work_dir=tmp_path / "keep")
+    assert c.task == "regression" and c.samples == 12 and c.available == 20
+    assert "float32" in c.skipped and "no FPU" in c.skipped["float32"]
+    [row] = c.rows
+    assert row.variant == "int8" and row.bit_exact and row.accuracy is None and row.cycles > 0
+    ref = _interpreter_outputs(tmp_path / "keep" / "reg_int8.tflite", x[40:52])
+    assert row.rmse == pytest.approx(float(np.sqrt(np.mean((ref - y[40:52]) ** 2))))
+    assert c.keras_rmse == pytest.approx(float(np.sqrt(np.mean((np.asarray(m(x[40:52])) - y[40:52]) ** 2))), rel=1e-5)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--eval", "test.npz"], "--calib is missing"),
+    (["-c", "calib.npy"], "--eval is missing"),
+    (["-c", "calib.npy", "--eval", "few_labels.npz"], "y has shape (5,) but x has 40 samples"),
+    (["-c", "calib.npy", "--eval", "flat.npz"], "give an array of shape (40, 8, 8, 1)"),
+    (["-c", "calib.npy", "--eval", "test.npz", "--modes", "int4"], "--modes int4"),
+    (["-c", "calib.npy", "--eval", "test.npz", "--limit", "0"], "--limit 0"),
+])
+def test_bad_input_one_line_exit_2(digits, args, words):
+    t = np.load(digits / "test.npz")
+    np.savez(digits / "few_labels.npz", x=t["x"], y=t["y"][:5])
+    np.savez(digits / "flat.npz", x=t["x"].reshape(len(t["x"]), 64), y=t["y"])
+    r = run_tinyq("compare", "digits.keras", *args, "--board", "qemu-m4", cwd=digits)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
+    assert r.stdout == ""
