@@ -118,14 +118,31 @@ static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t 
 
 #if defined(TQ_GEMM_DSP)
 /* tq_dot_2x2 from int16 weights (weights16) and int16 columns (tq_gemm_columns): per 4 of k,
-   4 LDRD, 8 SMLAD, 2 for the loop; no sign extension left in the loop. */
+   4 LDRD and 8 SMLAD, the loop unrolled twice (1 more per 4 of k); no sign extension left. */
 static inline void tq_dot_2x2_wide(const int16_t *w, const int8_t *a, int32_t k, int32_t *acc)
 {
     int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
     const int8_t *end = a + 4 * k;
     int32_t ae, ao, be, bo, we, wo;
     __asm__ volatile(
+        /* Unrolled twice: an odd count of 4s enters at the second copy. */
+        "sub    %[ae], %[end], %[a]\n\t"
+        "tst    %[ae], #16\n\t"
+        "bne    2f\n\t"
         "1:\n\t"
+        "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
+        "ldrd   %[be], %[bo], [%[a]], #8\n\t"
+        "ldrd   %[we], %[wo], [%[w]], #8\n\t"
+        "smlad  %[s00], %[we], %[ae], %[s00]\n\t"
+        "smlad  %[s01], %[we], %[be], %[s01]\n\t"
+        "smlad  %[s00], %[wo], %[ao], %[s00]\n\t"
+        "smlad  %[s01], %[wo], %[bo], %[s01]\n\t"
+        "ldrd   %[we], %[wo], [%[w]], #8\n\t"
+        "smlad  %[s10], %[we], %[ae], %[s10]\n\t"
+        "smlad  %[s11], %[we], %[be], %[s11]\n\t"
+        "smlad  %[s10], %[wo], %[ao], %[s10]\n\t"
+        "smlad  %[s11], %[wo], %[bo], %[s11]\n\t"
+        "2:\n\t"
         "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
         "ldrd   %[be], %[bo], [%[a]], #8\n\t"
         "ldrd   %[we], %[wo], [%[w]], #8\n\t"
@@ -278,11 +295,31 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
 #elif defined(TQ_GEMM_DSP)
     (void)g;
     {
-        /* Per 4 of k: 3 LDRD, 4 SXTB16 (the weights only), 8 SMLAD (16 MACs), 2 for the loop. */
+        /* Per 4 of k: 3 LDRD, 4 SXTB16 (the weights only), 8 SMLAD (16 MACs), 1 for the loop. */
         const int8_t *end = a + 4 * k;
         int32_t ae, ao, be, bo, w0, w1, t;
         __asm__ volatile(
+            /* Unrolled twice: an odd count of 4s enters at the second copy. */
+            "sub    %[ae], %[end], %[a]\n\t"
+            "tst    %[ae], #16\n\t"
+            "bne    2f\n\t"
             "1:\n\t"
+            "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
+            "ldrd   %[be], %[bo], [%[a]], #8\n\t"
+            "ldrd   %[w0], %[w1], [%[w]], #8\n\t"
+            "sxtb16 %[t], %[w0]\n\t"
+            "sxtb16 %[w0], %[w0], ror #8\n\t"
+            "smlad  %[s00], %[t], %[ae], %[s00]\n\t"
+            "smlad  %[s01], %[t], %[be], %[s01]\n\t"
+            "smlad  %[s00], %[w0], %[ao], %[s00]\n\t"
+            "smlad  %[s01], %[w0], %[bo], %[s01]\n\t"
+            "sxtb16 %[t], %[w1]\n\t"
+            "sxtb16 %[w1], %[w1], ror #8\n\t"
+            "smlad  %[s10], %[t], %[ae], %[s10]\n\t"
+            "smlad  %[s11], %[t], %[be], %[s11]\n\t"
+            "smlad  %[s10], %[w1], %[ao], %[s10]\n\t"
+            "smlad  %[s11], %[w1], %[bo], %[s11]\n\t"
+            "2:\n\t"
             "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
             "ldrd   %[be], %[bo], [%[a]], #8\n\t"
             "ldrd   %[w0], %[w1], [%[w]], #8\n\t"
