@@ -229,3 +229,14 @@ def test_float_ops_on_qemu_m4(tmp_path):
     res = json.loads(r.stdout)
     assert res["passed"] and res["board"] == "qemu-m4" and res["tolerance"] == FLOAT_TOLERANCE
     assert res["max_abs_diff"] <= FLOAT_TOLERANCE
+
+
+def test_bench_passes_a_float_model_within_tolerance(digits):
+    """`tinyq bench` checks a float model as profile does: within the tolerance it passes, and the
+    table and --json say which check it passed."""
+    r = run_tinyq("bench", digits["path"], "--board", "qemu-m4", "--runs", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)["models"][0]
+    assert row["passed"] and row["instructions"] > 0
+    md = run_tinyq("bench", digits["path"], "--board", "qemu-m4", "--runs", "1", "--markdown")
+    assert md.returncode == 0 and ("| yes |" in md.stdout or "| within tolerance (float) |" in md.stdout), md.stdout

@@ -35,6 +35,7 @@ class BenchRow:
     instructions: int
     cycle_unit: str
     bit_exact: bool
+    passed: bool  # bit-exact, or a float model within the reference's tolerance (see profile.DeviceRun)
     runs: int
     arena_bytes: int
     arena_lower_bound: int
@@ -42,6 +43,11 @@ class BenchRow:
     weight_bytes: int
     tflm: dict[str, Tflm]
     layers: list[dict]
+
+    @property
+    def check(self) -> str:
+        """The output check as the tables show it."""
+        return "yes" if self.bit_exact else "within tolerance (float)" if self.passed else "NO"
 
     @property
     def per_mac(self) -> float:
@@ -89,7 +95,7 @@ def bench_model(model: Path, board: Board, runs: int = 3, baseline: dict[str, di
         run = run_on_device(res.out_dir, board.name, runs=runs)
     return BenchRow(
         model=model.stem, board=board.name, macs=a.macs, instructions=run.median_cycles, cycle_unit=run.cycle_unit,
-        bit_exact=run.bit_exact, runs=len(run.cycles), arena_bytes=res.manifest["arena_bytes"],
+        bit_exact=run.bit_exact, passed=run.passed, runs=len(run.cycles), arena_bytes=res.manifest["arena_bytes"],
         arena_lower_bound=res.manifest["arena_lower_bound"], code_bytes=res.sizes.code, weight_bytes=res.sizes.weights,
         tflm=(baseline or {}).get(model.stem, {}), layers=run.layer_table(),
     )
@@ -105,7 +111,7 @@ def markdown(rows: list[BenchRow], board: Board, command: str) -> str:
         head += " TFLM ref | TFLM + CMSIS-NN | tinyq / CMSIS-NN | TFLM arena B | TFLM code B |"
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        row = (f"| {r.model} | {r.macs:,} | {r.instructions:,} | {r.per_mac:.2f} | {'yes' if r.bit_exact else 'NO'} | "
+        row = (f"| {r.model} | {r.macs:,} | {r.instructions:,} | {r.per_mac:.2f} | {r.check} | "
                f"{r.arena_bytes:,} ({r.arena_lower_bound:,}) | {r.code_bytes:,} | {r.weight_bytes:,} |")
         if has_tflm:
             ref, cm = r.tflm.get("ref"), r.tflm.get("cmsis")

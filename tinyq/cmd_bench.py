@@ -65,8 +65,8 @@ def bench_cmd(
             t.add_row("arena lower bound", f"{r.arena_lower_bound:,}", *(["", ""] if cm else []))
             row("code bytes", r.code_bytes, cm.code_bytes if cm else None)
             t.add_row("weight bytes", f"{r.weight_bytes:,}", *(["", ""] if cm else []))
-            t.add_row("bit-exact", "yes" if r.bit_exact else "NO", *(["", ""] if cm else []))
+            t.add_row("bit-exact", r.check, *(["", ""] if cm else []))
             out.print(t)
-    bad = [r.model for r in rows if not r.bit_exact]
+    bad = [r.model for r in rows if not r.passed]
     if bad:
         raise CheckFailed(f"not bit-exact on {b.name}: {', '.join(bad)}: run `tinyq profile` on a build of it for the first mismatch")
