@@ -13,28 +13,43 @@
 #define TQ_PAIR_BYTES 4 /* per byte of k */
 #endif
 
-/* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then zeros to k. */
+/* n bytes from src to dst (short runs: a byte loop, longer ones memcpy). */
+static inline void tq_copy_run(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i;
+    if (n < 12) {
+        for (i = 0; i < n; ++i) {
+            dst[i] = src[i];
+        }
+    } else {
+        memcpy(dst, src, (size_t)n);
+    }
+}
+
+/* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then zeros to k.
+   A filter row inside the image with dilation 1 is one contiguous run of kw * in.c bytes. */
 static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, int8_t *col)
 {
-    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
+    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c, kw = p->kw, run = kw * in_c;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int row_inside = ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < in_w && p->dil_w == 1;
     const int8_t pad = (int8_t)p->in_zp;
     int8_t *dst = col;
     int32_t fy, fx, i;
 
     for (fy = 0; fy < p->kh; ++fy) {
         const int32_t iy = iy0 + fy * p->dil_h;
-        for (fx = 0; fx < p->kw; ++fx) {
+        const int row_ok = iy >= 0 && iy < in_h;
+        const int8_t *const row = input + ((size_t)b * in_h + (size_t)(row_ok ? iy : 0)) * in_w * in_c;
+        if (row_ok && row_inside) {
+            tq_copy_run(dst, row + (size_t)ix0 * in_c, run);
+            dst += run;
+            continue;
+        }
+        for (fx = 0; fx < kw; ++fx) {
             const int32_t ix = ix0 + fx * p->dil_w;
-            if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
-                const int8_t *src = input + (((size_t)b * in_h + iy) * in_w + ix) * in_c;
-                if (in_c < 8) {
-                    for (i = 0; i < in_c; ++i) {
-                        dst[i] = src[i];
-                    }
-                } else {
-                    memcpy(dst, src, (size_t)in_c);
-                }
+            if (row_ok && ix >= 0 && ix < in_w) {
+                tq_copy_run(dst, row + (size_t)ix * in_c, in_c);
             } else {
                 for (i = 0; i < in_c; ++i) {
                     dst[i] = pad;

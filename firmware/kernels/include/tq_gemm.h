@@ -459,28 +459,35 @@ static inline __attribute__((always_inline)) void tq_gemm_store_2x2(int32_t *acc
 static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
                                                                     int8_t *out1, int full, int wide)
 {
-    /* Locals: the int8 stores alias everything, which would force reloads of g->... */
-    const int32_t k = g->k, group = g->group, out_c = g->out_c, step = 2 * k;
+    /* Locals: the int8 stores alias everything, which would force reloads of g->... One pointer
+       per operand walks the rows: q, the weights, the two outputs. */
+    const int32_t k = g->k, group = g->group, step = 2 * k;
     const int32_t lo = g->act_min, hi = g->act_max;
     const int8_t *w = g->weights;
     const int16_t *w16 = g->weights16;
     const int32_t *q = g->quant;
-    int32_t c;
-    size_t off;
-    for (c = 0, off = 0; c < out_c; c += 2, off += (size_t)step, q += 8) {
+    const int32_t *const q_last = q + 8 * ((g->out_c - 1) / 2);
+    const int odd = g->out_c & 1;
+    for (;; q += 8, out0 += 2, out1 += 2) {
         int32_t acc[4];
         acc[0] = acc[1] = q[0];
         acc[2] = acc[3] = q[1];
         if (wide) {
 #if defined(TQ_GEMM_DSP)
-            tq_dot_2x2_wide(w16 + off, cols, k, acc);
+            tq_dot_2x2_wide(w16, cols, k, acc);
 #else
-            tq_dot_2x2_wide_c(w16 + off, cols, k, acc);
+            tq_dot_2x2_wide_c(w16, cols, k, acc);
 #endif
+            w16 += step;
         } else {
-            tq_dot_2x2(w + off, cols, k, group, acc);
+            tq_dot_2x2(w, cols, k, group, acc);
+            w += step;
         }
-        tq_gemm_store_2x2(acc, q, out0 + c, out1 + c, c + 1 < out_c, lo, hi, full);
+        if (q == q_last) {
+            tq_gemm_store_2x2(acc, q, out0, out1, !odd, lo, hi, full);
+            return;
+        }
+        tq_gemm_store_2x2(acc, q, out0, out1, 1, lo, hi, full);
     }
 }
 
