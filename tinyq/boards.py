@@ -51,6 +51,7 @@ class Board:
     console_name: str = DEFAULT_CONSOLE  # which console `console` is: the default or a console_options key
     usb_ids: tuple[str, ...] = ()
     renode: dict[str, Any] | None = None  # {"platform", "cpu", "uart", "console"}: how Renode models it
+    arduino: dict[str, Any] | None = None  # {"fqbn", "default"}: the board in the Arduino IDE
 
     @property
     def emulated(self) -> bool:
@@ -147,6 +148,7 @@ def load_board_file(path: Path) -> Board:
         console_options={k: dict(v) for k, v in data.get("console_options", {}).items()},
         usb_ids=tuple(data.get("usb_ids", [])),
         renode=data.get("renode"),
+        arduino=data.get("arduino"),
     )
     if board.renode and board.renode["console"] not in board.consoles:
         raise BadInput(f"{path}: renode/console '{board.renode['console']}' is not one of the board's consoles "
@@ -171,3 +173,11 @@ def get_board(name: str) -> Board:
     if name not in boards:
         raise BadInput(f"unknown board '{name}': choose one of {', '.join(boards)} (`tinyq boards` lists them)")
     return boards[name]
+
+
+def default_arduino_board() -> Board:
+    """The board `tinyq export --arduino` targets without --board: the one whose arduino.default is true."""
+    marked = [b for b in (get_board(p.stem) for p in board_files()) if b.arduino and b.arduino.get("default")]
+    if len(marked) != 1:
+        raise BadInput(f"boards/ marks {len(marked)} boards as the Arduino default (arduino.default): give --board")
+    return marked[0]

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .boards import get_board
+from .boards import default_arduino_board, get_board
 from .cli import app, emit_json, out
 from .errors import BadInput
 from .export import check_model, export_arduino
@@ -21,7 +21,7 @@ def export_cmd(
     arduino: bool = typer.Option(False, "--arduino", help="An Arduino library (DIR/NAME/ and DIR/NAME.zip) with a sketch that serves tinyq's serial protocol."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory to write into (required)."),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Library name, its header NAME.h and C prefix NAME_invoke() (default: the model's file name)."),
-    board: str = typer.Option("nano33", "--board", "-b", help="Board the library is for: the kernels for its core (the SIMD paths compile only where a core has them), and the clock and cycle unit `tinyq profile` expects."),
+    board: Optional[str] = typer.Option(None, "--board", "-b", help="Board the library is for: the kernels for its core (the SIMD paths compile only where a core has them), and the clock and cycle unit `tinyq profile` expects. Default: the Arduino board marked default in boards/."),
     kernels: str = KERNELS,
     as_json: bool = JSON,
 ) -> None:
@@ -37,7 +37,7 @@ def export_cmd(
     if output is None:
         raise BadInput("--arduino needs an output directory: add -o DIR")
     check_model(model)
-    b = get_board(board)
+    b = get_board(board) if board else default_arduino_board()
     argv = [str(model), "--arduino", "-o", str(output), "--board", b.name] + (["--name", name] if name else [])
     command = "tinyq export " + " ".join(shlex.quote(a) for a in argv) + (f" --kernels {kernels}" if kernels != "fast" else "")
     res = export_arduino(model, output, b, name=name, command=command, kernels=kernels)

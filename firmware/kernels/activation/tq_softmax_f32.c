@@ -7,8 +7,8 @@ tq_status tq_softmax_f32(const tq_softmax_f32_params *p, const float *in, float 
 {
     const int32_t depth = p->depth;
     for (int32_t r = 0; r < p->rows; ++r) {
-        const float *x = in + (size_t)r * depth;
-        float *y = out + (size_t)r * depth;
+        const float *x = in + (size_t)r * (size_t)depth;
+        float *y = out + (size_t)r * (size_t)depth;
         float max = -FLT_MAX;
         for (int32_t c = 0; c < depth; ++c) {
             max = max < x[c] ? x[c] : max;

@@ -17,8 +17,8 @@ static int32_t tq_clz32(uint32_t x)
 tq_status tq_softmax_s16(const tq_softmax_s16_params *p, const int16_t *input, int16_t *output)
 {
     for (int32_t r = 0; r < p->rows; ++r) {
-        const int16_t *x = input + (size_t)r * p->depth;
-        int16_t *y = output + (size_t)r * p->depth;
+        const int16_t *x = input + (size_t)r * (size_t)p->depth;
+        int16_t *y = output + (size_t)r * (size_t)p->depth;
         int32_t top = INT16_MIN;
         for (int32_t c = 0; c < p->depth; ++c) {
             top = TQ_MAX(top, (int32_t)x[c]);

@@ -134,7 +134,7 @@ static inline void tq_pool_f32(const tq_pool_f32_params *p, const float *in, flo
                     float acc = take_max ? -FLT_MAX : 0.0f;
                     for (int32_t fy = fy0; fy < fy1; ++fy) {
                         for (int32_t fx = fx0; fx < fx1; ++fx) {
-                            const float v = in[(((size_t)b * ih + y0 + fy) * iw + x0 + fx) * ch + c];
+                            const float v = in[(((ptrdiff_t)b * ih + y0 + fy) * iw + x0 + fx) * ch + c];
                             acc = take_max ? (acc < v ? v : acc) : acc + v;
                         }
                     }
