@@ -117,6 +117,39 @@ static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t 
 }
 
 #if defined(TQ_GEMM_DSP)
+/* One 4 of k of tq_dot_2x2_wide's loop (assembler text). */
+#define TQ_DOT_2X2_WIDE_STEP \
+    "ldrd   %[ae], %[ao], [%[a]], #8\n\t" \
+    "ldrd   %[be], %[bo], [%[a]], #8\n\t" \
+    "ldrd   %[we], %[wo], [%[w]], #8\n\t" \
+    "smlad  %[s00], %[we], %[ae], %[s00]\n\t" \
+    "smlad  %[s01], %[we], %[be], %[s01]\n\t" \
+    "smlad  %[s00], %[wo], %[ao], %[s00]\n\t" \
+    "smlad  %[s01], %[wo], %[bo], %[s01]\n\t" \
+    "ldrd   %[we], %[wo], [%[w]], #8\n\t" \
+    "smlad  %[s10], %[we], %[ae], %[s10]\n\t" \
+    "smlad  %[s11], %[we], %[be], %[s11]\n\t" \
+    "smlad  %[s10], %[wo], %[ao], %[s10]\n\t" \
+    "smlad  %[s11], %[wo], %[bo], %[s11]\n\t"
+
+/* One 4 of k of tq_dot_2x2's DSP loop (assembler text). */
+#define TQ_DOT_2X2_STEP \
+    "ldrd   %[ae], %[ao], [%[a]], #8\n\t" \
+    "ldrd   %[be], %[bo], [%[a]], #8\n\t" \
+    "ldrd   %[w0], %[w1], [%[w]], #8\n\t" \
+    "sxtb16 %[t], %[w0]\n\t" \
+    "sxtb16 %[w0], %[w0], ror #8\n\t" \
+    "smlad  %[s00], %[t], %[ae], %[s00]\n\t" \
+    "smlad  %[s01], %[t], %[be], %[s01]\n\t" \
+    "smlad  %[s00], %[w0], %[ao], %[s00]\n\t" \
+    "smlad  %[s01], %[w0], %[bo], %[s01]\n\t" \
+    "sxtb16 %[t], %[w1]\n\t" \
+    "sxtb16 %[w1], %[w1], ror #8\n\t" \
+    "smlad  %[s10], %[t], %[ae], %[s10]\n\t" \
+    "smlad  %[s11], %[t], %[be], %[s11]\n\t" \
+    "smlad  %[s10], %[w1], %[ao], %[s10]\n\t" \
+    "smlad  %[s11], %[w1], %[bo], %[s11]\n\t"
+
 /* tq_dot_2x2 from int16 weights (weights16) and int16 columns (tq_gemm_columns): per 4 of k,
    4 LDRD and 8 SMLAD, the loop unrolled twice (1 more per 4 of k); no sign extension left. */
 static inline void tq_dot_2x2_wide(const int16_t *w, const int8_t *a, int32_t k, int32_t *acc)
@@ -130,31 +163,9 @@ static inline void tq_dot_2x2_wide(const int16_t *w, const int8_t *a, int32_t k,
         "tst    %[ae], #16\n\t"
         "bne    2f\n\t"
         "1:\n\t"
-        "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
-        "ldrd   %[be], %[bo], [%[a]], #8\n\t"
-        "ldrd   %[we], %[wo], [%[w]], #8\n\t"
-        "smlad  %[s00], %[we], %[ae], %[s00]\n\t"
-        "smlad  %[s01], %[we], %[be], %[s01]\n\t"
-        "smlad  %[s00], %[wo], %[ao], %[s00]\n\t"
-        "smlad  %[s01], %[wo], %[bo], %[s01]\n\t"
-        "ldrd   %[we], %[wo], [%[w]], #8\n\t"
-        "smlad  %[s10], %[we], %[ae], %[s10]\n\t"
-        "smlad  %[s11], %[we], %[be], %[s11]\n\t"
-        "smlad  %[s10], %[wo], %[ao], %[s10]\n\t"
-        "smlad  %[s11], %[wo], %[bo], %[s11]\n\t"
+        TQ_DOT_2X2_WIDE_STEP
         "2:\n\t"
-        "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
-        "ldrd   %[be], %[bo], [%[a]], #8\n\t"
-        "ldrd   %[we], %[wo], [%[w]], #8\n\t"
-        "smlad  %[s00], %[we], %[ae], %[s00]\n\t"
-        "smlad  %[s01], %[we], %[be], %[s01]\n\t"
-        "smlad  %[s00], %[wo], %[ao], %[s00]\n\t"
-        "smlad  %[s01], %[wo], %[bo], %[s01]\n\t"
-        "ldrd   %[we], %[wo], [%[w]], #8\n\t"
-        "smlad  %[s10], %[we], %[ae], %[s10]\n\t"
-        "smlad  %[s11], %[we], %[be], %[s11]\n\t"
-        "smlad  %[s10], %[wo], %[ao], %[s10]\n\t"
-        "smlad  %[s11], %[wo], %[bo], %[s11]\n\t"
+        TQ_DOT_2X2_WIDE_STEP
         "cmp    %[a], %[end]\n\t"
         "bne    1b\n\t"
         : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [w] "+r"(w),
@@ -304,37 +315,9 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
             "tst    %[ae], #16\n\t"
             "bne    2f\n\t"
             "1:\n\t"
-            "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
-            "ldrd   %[be], %[bo], [%[a]], #8\n\t"
-            "ldrd   %[w0], %[w1], [%[w]], #8\n\t"
-            "sxtb16 %[t], %[w0]\n\t"
-            "sxtb16 %[w0], %[w0], ror #8\n\t"
-            "smlad  %[s00], %[t], %[ae], %[s00]\n\t"
-            "smlad  %[s01], %[t], %[be], %[s01]\n\t"
-            "smlad  %[s00], %[w0], %[ao], %[s00]\n\t"
-            "smlad  %[s01], %[w0], %[bo], %[s01]\n\t"
-            "sxtb16 %[t], %[w1]\n\t"
-            "sxtb16 %[w1], %[w1], ror #8\n\t"
-            "smlad  %[s10], %[t], %[ae], %[s10]\n\t"
-            "smlad  %[s11], %[t], %[be], %[s11]\n\t"
-            "smlad  %[s10], %[w1], %[ao], %[s10]\n\t"
-            "smlad  %[s11], %[w1], %[bo], %[s11]\n\t"
+            TQ_DOT_2X2_STEP
             "2:\n\t"
-            "ldrd   %[ae], %[ao], [%[a]], #8\n\t"
-            "ldrd   %[be], %[bo], [%[a]], #8\n\t"
-            "ldrd   %[w0], %[w1], [%[w]], #8\n\t"
-            "sxtb16 %[t], %[w0]\n\t"
-            "sxtb16 %[w0], %[w0], ror #8\n\t"
-            "smlad  %[s00], %[t], %[ae], %[s00]\n\t"
-            "smlad  %[s01], %[t], %[be], %[s01]\n\t"
-            "smlad  %[s00], %[w0], %[ao], %[s00]\n\t"
-            "smlad  %[s01], %[w0], %[bo], %[s01]\n\t"
-            "sxtb16 %[t], %[w1]\n\t"
-            "sxtb16 %[w1], %[w1], ror #8\n\t"
-            "smlad  %[s10], %[t], %[ae], %[s10]\n\t"
-            "smlad  %[s11], %[t], %[be], %[s11]\n\t"
-            "smlad  %[s10], %[w1], %[ao], %[s10]\n\t"
-            "smlad  %[s11], %[w1], %[bo], %[s11]\n\t"
+            TQ_DOT_2X2_STEP
             "cmp    %[a], %[end]\n\t"
             "bne    1b\n\t"
             : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [w] "+r"(w),
