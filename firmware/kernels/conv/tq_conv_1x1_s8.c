@@ -5,7 +5,6 @@
 #ifndef TQ_KERNEL_NAME
 #define TQ_KERNEL_NAME tq_conv_1x1_s8
 #define TQ_GEMM_PAIR tq_gemm_pair
-#define TQ_GEMM_COLUMNS tq_gemm_columns
 #endif
 
 tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
@@ -31,7 +30,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, co
                 }
             }
         }
-        TQ_GEMM_COLUMNS(col[0], col[count - 1], p->gemm.k, p->gemm.group, scratch);
+        tq_gemm_columns(col[0], col[count - 1], p->gemm.k, p->gemm.group, scratch);
         {
             /* With an ADD fused the pixels go to a stage first; the ADD then writes them (over the
                residual, maybe). */

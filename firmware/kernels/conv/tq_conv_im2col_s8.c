@@ -9,8 +9,6 @@
 #ifndef TQ_KERNEL_NAME
 #define TQ_KERNEL_NAME tq_conv_im2col_s8
 #define TQ_GEMM_PAIR tq_gemm_pair
-#define TQ_GEMM_COLUMNS tq_gemm_columns
-#define TQ_PAIR_BYTES 4 /* per byte of k */
 #endif
 
 /* n bytes from src to dst (short runs: a byte loop, longer ones memcpy). */
@@ -68,7 +66,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
     const int32_t k = p->gemm.k, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
     const int32_t pixels = p->out.n * out_h * out_w;
     int8_t *const pair = scratch + 2 * k; /* scratch: two plain columns, their pair, the ring */
-    int8_t *const ring = pair + TQ_PAIR_BYTES * k;
+    int8_t *const ring = pair + 4 * k;
     int8_t *dst[2];
     tq_row_stage stage;
     int32_t b = 0, oy = 0, ox = 0;
@@ -86,7 +84,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
             dst[j] = tq_stage_row(&stage, img[j], oy) + (size_t)ox * out_c;
             row_done[j] = tq_next_pixel(&b, &oy, &ox, out_h, out_w);
         }
-        TQ_GEMM_COLUMNS(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);
+        tq_gemm_columns(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);
         TQ_GEMM_PAIR(&p->gemm, pair, dst[0], dst[count - 1]);
         for (j = 0; j < count; ++j) {
             if (row_done[j] >= 0) {

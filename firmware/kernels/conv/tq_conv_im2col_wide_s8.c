@@ -1,6 +1,4 @@
 /* tq_conv_im2col_s8 reading int16 weights (--wide-weights; see tq_gemm.h): the same file, another name. */
 #define TQ_KERNEL_NAME tq_conv_im2col_wide_s8
 #define TQ_GEMM_PAIR tq_gemm_pair_wide
-#define TQ_GEMM_COLUMNS tq_gemm_columns
-#define TQ_PAIR_BYTES 4
 #include "tq_conv_im2col_s8.c"
