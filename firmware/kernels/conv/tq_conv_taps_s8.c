@@ -6,6 +6,7 @@
 #define TQ_KERNEL_NAME tq_conv_taps_s8
 #define TQ_TAPS_WEIGHTS(g) ((g)->weights)
 #define TQ_TAPS_DOT(w, cols, n, group, acc) tq_dot_2x2(w, cols, n, group, acc)
+#define TQ_TAPS_ROWS tq_gemm_rows_dsp
 #endif
 
 /* The kw taps of filter row fy over output pixel (b, oy, ox): its input pixels, NULL for padding. */
@@ -65,9 +66,22 @@ static inline __attribute__((always_inline)) void tq_taps_pair(const tq_conv_tap
         for (fx = 0; fx < kw; ++fx) {
             d = tq_gemm_columns_tap(ta[fx], tb[fx], in_c, group, p->in_zp, d);
         }
+#if defined(TQ_GEMM_DSP)
+        {
+            tq_gemm_job job;
+            job.cols = pair;
+            job.cols_end = pair + 4 * n;
+            job.blk = acc;
+            job.blk_end = acc + 4 * pairs;
+            job.w = w;
+            job.w_skip = (int32_t)sizeof(*w) * (step - 2 * n);
+            TQ_TAPS_ROWS(&job);
+        }
+#else
         for (c = 0; c < pairs; ++c, w += step) {
             TQ_TAPS_DOT(w, pair, n, group, acc + 4 * c);
         }
+#endif
     }
     for (c = 0; c < pairs; ++c, q += 8) {
         tq_gemm_store_2x2(acc + 4 * c, q, out0 + 2 * c, out1 + 2 * c, 2 * c + 1 < out_c, g->act_min, g->act_max, full);

@@ -3,9 +3,6 @@
 
 #define TQ_KERNEL_NAME tq_conv_taps_wide_s8
 #define TQ_TAPS_WEIGHTS(g) ((g)->weights16)
-#if defined(TQ_GEMM_DSP)
-#define TQ_TAPS_DOT(w, cols, n, group, acc) tq_dot_2x2_wide(w, cols, n, acc)
-#else
 #define TQ_TAPS_DOT(w, cols, n, group, acc) tq_dot_2x2_wide_c(w, cols, n, acc)
-#endif
+#define TQ_TAPS_ROWS tq_gemm_rows_wide_dsp
 #include "tq_conv_taps_s8.c"

@@ -117,66 +117,31 @@ static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t 
 }
 
 #if defined(TQ_GEMM_DSP)
-/* One 4 of k of tq_dot_2x2_wide's loop (assembler text). */
-#define TQ_DOT_2X2_WIDE_STEP \
-    "ldrd   %[ae], %[ao], [%[a]], #8\n\t" \
-    "ldrd   %[be], %[bo], [%[a]], #8\n\t" \
-    "ldrd   %[we], %[wo], [%[w]], #8\n\t" \
-    "smlad  %[s00], %[we], %[ae], %[s00]\n\t" \
-    "smlad  %[s01], %[we], %[be], %[s01]\n\t" \
-    "smlad  %[s00], %[wo], %[ao], %[s00]\n\t" \
-    "smlad  %[s01], %[wo], %[bo], %[s01]\n\t" \
-    "ldrd   %[we], %[wo], [%[w]], #8\n\t" \
-    "smlad  %[s10], %[we], %[ae], %[s10]\n\t" \
-    "smlad  %[s11], %[we], %[be], %[s11]\n\t" \
-    "smlad  %[s10], %[wo], %[ao], %[s10]\n\t" \
-    "smlad  %[s11], %[wo], %[bo], %[s11]\n\t"
+/*
+ * The row-pair loop in assembler (tq_gemm_dsp.S, which gives the register use and the counts): a
+ * column pair (tq_gemm_columns) against `blk_end - blk` pairs of weight rows from w on.
+ * tq_gemm_pairs_dsp: blk walks the quant blocks; each row pair starts from its bias and ends
+ *   requantized into out0[c], out0[c + 1], out1[c], out1[c + 1] (clamped to the bytes of lo4/hi4
+ *   when clamp is set); every row pair must be whole.
+ * tq_gemm_rows_dsp: blk walks accumulator blocks (acc[0..3] of tq_dot_2x2), read and written back;
+ *   w_skip bytes of weights are skipped after each row pair.
+ * The *_wide_dsp twins read int16 weights (weights16). Fields are read from the job's copy.
+ */
+typedef struct {
+    const int8_t *cols, *cols_end;
+    const void *blk;
+    int8_t *out0, *out1;
+    const void *blk_end;
+    const void *w;
+    int32_t w_skip;
+    uint32_t lo4, hi4;
+    int32_t clamp;
+} tq_gemm_job;
 
-/* One 4 of k of tq_dot_2x2's DSP loop (assembler text). */
-#define TQ_DOT_2X2_STEP \
-    "ldrd   %[ae], %[ao], [%[a]], #8\n\t" \
-    "ldrd   %[be], %[bo], [%[a]], #8\n\t" \
-    "ldrd   %[w0], %[w1], [%[w]], #8\n\t" \
-    "sxtb16 %[t], %[w0]\n\t" \
-    "sxtb16 %[w0], %[w0], ror #8\n\t" \
-    "smlad  %[s00], %[t], %[ae], %[s00]\n\t" \
-    "smlad  %[s01], %[t], %[be], %[s01]\n\t" \
-    "smlad  %[s00], %[w0], %[ao], %[s00]\n\t" \
-    "smlad  %[s01], %[w0], %[bo], %[s01]\n\t" \
-    "sxtb16 %[t], %[w1]\n\t" \
-    "sxtb16 %[w1], %[w1], ror #8\n\t" \
-    "smlad  %[s10], %[t], %[ae], %[s10]\n\t" \
-    "smlad  %[s11], %[t], %[be], %[s11]\n\t" \
-    "smlad  %[s10], %[w1], %[ao], %[s10]\n\t" \
-    "smlad  %[s11], %[w1], %[bo], %[s11]\n\t"
-
-/* tq_dot_2x2 from int16 weights (weights16) and int16 columns (tq_gemm_columns): per 4 of k,
-   4 LDRD and 8 SMLAD, the loop unrolled twice (1 more per 4 of k); no sign extension left. */
-static inline void tq_dot_2x2_wide(const int16_t *w, const int8_t *a, int32_t k, int32_t *acc)
-{
-    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
-    const int8_t *end = a + 4 * k;
-    int32_t ae, ao, be, bo, we, wo;
-    __asm__ volatile(
-        /* Unrolled twice: an odd count of 4s enters at the second copy. */
-        "sub    %[ae], %[end], %[a]\n\t"
-        "tst    %[ae], #16\n\t"
-        "bne    2f\n\t"
-        "1:\n\t"
-        TQ_DOT_2X2_WIDE_STEP
-        "2:\n\t"
-        TQ_DOT_2X2_WIDE_STEP
-        "cmp    %[a], %[end]\n\t"
-        "bne    1b\n\t"
-        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [w] "+r"(w),
-          [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo), [we] "=&r"(we), [wo] "=&r"(wo)
-        : [end] "r"(end), "m"(*(const int8_t(*)[])a), "m"(*(const int16_t(*)[])w)
-        : "cc");
-    acc[0] = s00;
-    acc[1] = s01;
-    acc[2] = s10;
-    acc[3] = s11;
-}
+void tq_gemm_pairs_dsp(const tq_gemm_job *job);
+void tq_gemm_pairs_wide_dsp(const tq_gemm_job *job);
+void tq_gemm_rows_dsp(const tq_gemm_job *job);
+void tq_gemm_rows_wide_dsp(const tq_gemm_job *job);
 #endif
 
 /* The portable reading of the int16 layout (group 4), for hosts and cores without the DSP extension. */
@@ -303,33 +268,6 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
         acc[3] = s11;
         return;
     }
-#elif defined(TQ_GEMM_DSP)
-    (void)g;
-    {
-        /* Per 4 of k: 3 LDRD, 4 SXTB16 (the weights only), 8 SMLAD (16 MACs), 1 for the loop. */
-        const int8_t *end = a + 4 * k;
-        int32_t ae, ao, be, bo, w0, w1, t;
-        __asm__ volatile(
-            /* Unrolled twice: an odd count of 4s enters at the second copy. */
-            "sub    %[ae], %[end], %[a]\n\t"
-            "tst    %[ae], #16\n\t"
-            "bne    2f\n\t"
-            "1:\n\t"
-            TQ_DOT_2X2_STEP
-            "2:\n\t"
-            TQ_DOT_2X2_STEP
-            "cmp    %[a], %[end]\n\t"
-            "bne    1b\n\t"
-            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [a] "+r"(a), [w] "+r"(w),
-              [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo), [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
-            : [end] "r"(end)
-            : "cc", "memory"); /* reads a and w: with 14 registers taken, no room for "m" operands */
-        acc[0] = s00;
-        acc[1] = s01;
-        acc[2] = s10;
-        acc[3] = s11;
-        return;
-    }
 #endif
     {
         int32_t i, j;
@@ -442,6 +380,47 @@ static inline __attribute__((always_inline)) void tq_gemm_store_2x2(int32_t *acc
 static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
                                                                     int8_t *out1, int full, int wide)
 {
+#if defined(TQ_GEMM_DSP)
+    /* The whole row pairs in tq_gemm_dsp.S; an odd last row with its zero partner through the
+       accumulator form, then stored alone. */
+    const int32_t k = g->k, pairs = g->out_c / 2;
+    const int32_t lo = g->act_min, hi = g->act_max;
+    tq_gemm_job job;
+    job.cols = cols;
+    job.cols_end = cols + 4 * k;
+    job.blk = g->quant;
+    job.blk_end = g->quant + 8 * pairs;
+    job.out0 = out0;
+    job.out1 = out1;
+    job.w = wide ? (const void *)g->weights16 : (const void *)g->weights;
+    job.w_skip = 0;
+    job.lo4 = 0x01010101u * (uint8_t)lo;
+    job.hi4 = 0x01010101u * (uint8_t)hi;
+    job.clamp = !full;
+    if (pairs > 0) {
+        if (wide) {
+            tq_gemm_pairs_wide_dsp(&job);
+        } else {
+            tq_gemm_pairs_dsp(&job);
+        }
+    }
+    if (g->out_c & 1) {
+        const int32_t *const q = g->quant + 8 * pairs;
+        int32_t acc[4];
+        acc[0] = acc[1] = q[0];
+        acc[2] = acc[3] = q[1];
+        job.blk = acc;
+        job.blk_end = acc + 4;
+        if (wide) {
+            job.w = g->weights16 + (size_t)2 * k * pairs;
+            tq_gemm_rows_wide_dsp(&job);
+        } else {
+            job.w = g->weights + (size_t)2 * k * pairs;
+            tq_gemm_rows_dsp(&job);
+        }
+        tq_gemm_store_2x2(acc, q, out0 + 2 * pairs, out1 + 2 * pairs, 0, lo, hi, full);
+    }
+#else
     /* Locals: the int8 stores alias everything, which would force reloads of g->... One pointer
        per operand walks the rows: q, the weights, the two outputs. */
     const int32_t k = g->k, group = g->group, step = 2 * k;
@@ -456,11 +435,7 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
         acc[0] = acc[1] = q[0];
         acc[2] = acc[3] = q[1];
         if (wide) {
-#if defined(TQ_GEMM_DSP)
-            tq_dot_2x2_wide(w16, cols, k, acc);
-#else
             tq_dot_2x2_wide_c(w16, cols, k, acc);
-#endif
             w16 += step;
         } else {
             tq_dot_2x2(w, cols, k, group, acc);
@@ -472,6 +447,7 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
         }
         tq_gemm_store_2x2(acc, q, out0, out1, 1, lo, hi, full);
     }
+#endif
 }
 
 /*

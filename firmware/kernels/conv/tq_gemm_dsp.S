@@ -1,0 +1,187 @@
+/*
+ * The fast convolutions' row-pair loop in assembler, for cores with the DSP extension and without
+ * Helium (Cortex-M4, M7, M33): tq_gemm.h's tq_gemm_pairs_dsp / tq_gemm_rows_dsp (int8 weights) and
+ * their *_wide_* twins (int16 weights, --wide-weights). Everything else calls them through tq_gemm.h.
+ *
+ * Why assembler: the loop over k needs all 14 free registers (4 accumulators, a column word pair of
+ * each pixel, two weight words, a scratch, three pointers), and around it C kept its state in stack
+ * slots it reloaded one by one. Here the state is a copy of the job on the stack, reloaded with one
+ * LDM; the four column words of a 4 of k come with one LDM too.
+ *
+ * Per 4 of k (16 MACs): LDM (columns) + LDRD (two weight rows) + 4 SXTB16 + 8 SMLAD = 14
+ * instructions; wide: LDM + 2 LDRD + 8 SMLAD = 11. The loop is unrolled twice (an odd count of 4s
+ * enters at the second copy). Register use in the loop:
+ *   r0 column pointer, r1 weight pointer, r2 column end, r3..r6 accumulators s00 s01 s10 s11
+ *   (row, pixel), r7 r8 pixel 0 (x0, x2) (x1, x3), r9 r10 pixel 1, r11 r12 weight words, lr scratch.
+ *
+ * The job (tq_gemm_job in tq_gemm.h), 11 words, copied to the stack at entry:
+ *   [0] cols   [4] cols_end   [8] blk   [12] out0   [16] out1   [20] blk_end
+ *   [24] w     [28] w_skip    [32] lo4  [36] hi4    [40] clamp
+ * pairs: blk walks the quantization blocks (bias[2], then mult, radd, rsh per row: 8 words), each
+ *   pair of rows starts from its bias and ends requantized (tq_requant_mm, SSAT) into out0[c],
+ *   out0[c + 1] and out1[c], out1[c + 1], clamped to lo4/hi4 bytes when clamp != 0;
+ * rows: blk walks accumulator blocks (4 words a pair of rows), loaded, accumulated and stored back;
+ *   w_skip bytes of weights are skipped after every pair (the other filter rows of a tap kernel).
+ */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+
+    .syntax unified
+    .thumb
+    .text
+
+/* One 4 of k, int8 weights: each row's word extended to (w0, w2) and (w1, w3). */
+    .macro  TQ_STEP_S8
+    ldm     r0!, {r7, r8, r9, r10}
+    ldrd    r11, r12, [r1], #8
+    sxtb16  lr, r11
+    sxtb16  r11, r11, ror #8
+    smlad   r3, lr, r7, r3
+    smlad   r4, lr, r9, r4
+    smlad   r3, r11, r8, r3
+    smlad   r4, r11, r10, r4
+    sxtb16  lr, r12
+    sxtb16  r12, r12, ror #8
+    smlad   r5, lr, r7, r5
+    smlad   r6, lr, r9, r6
+    smlad   r5, r12, r8, r5
+    smlad   r6, r12, r10, r6
+    .endm
+
+/* One 4 of k, int16 weights: per row (w0, w2), (w1, w3) as stored. */
+    .macro  TQ_STEP_WIDE
+    ldm     r0!, {r7, r8, r9, r10}
+    ldrd    r11, r12, [r1], #8
+    smlad   r3, r11, r7, r3
+    smlad   r4, r11, r9, r4
+    smlad   r3, r12, r8, r3
+    smlad   r4, r12, r10, r4
+    ldrd    r11, r12, [r1], #8
+    smlad   r5, r11, r7, r5
+    smlad   r6, r11, r9, r6
+    smlad   r5, r12, r8, r5
+    smlad   r6, r12, r10, r6
+    .endm
+
+/* The dot products of one pair of rows with the column pair, into r3..r6. */
+    .macro  TQ_DOT step
+    sub     r7, r2, r0
+    tst     r7, #16
+    bne     2f
+1:
+    \step
+2:
+    \step
+    cmp     r0, r2
+    bne     1b
+    .endm
+
+/* tq_requant_mm on \a (mult \m, radd \r, rsh \s), then saturated to int8; \t: scratch. */
+    .macro  TQ_REQUANT a, m, r, s, t
+    lsl     \t, \a, #1
+    smmlar  \t, \t, \m, \r
+    sub     \t, \t, \a, lsr #31
+    asr     \a, \t, \s
+    ssat    \a, #8, \a
+    .endm
+
+    .macro  TQ_ENTER
+    push    {r4-r11, lr}
+    sub     sp, sp, #44
+    ldm     r0, {r1-r11}
+    stm     sp, {r1-r11}
+    ldr     r1, [sp, #24]
+    .endm
+
+/* void tq_gemm_pairs_*(const tq_gemm_job *job) */
+    .macro  TQ_PAIRS name, step
+    .global \name
+    .type   \name, %function
+    .thumb_func
+\name:
+    TQ_ENTER
+3:
+    ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk */
+    ldrd    r3, r5, [r12]               /* bias of rows 0 and 1 */
+    mov     r4, r3
+    mov     r6, r5
+    TQ_DOT  \step
+    ldr     lr, [sp, #8]
+    ldrd    r7, r8, [lr, #8]            /* row 0: mult, radd, rsh */
+    ldr     r9, [lr, #16]
+    TQ_REQUANT r3, r7, r8, r9, r10
+    TQ_REQUANT r4, r7, r8, r9, r10
+    ldrd    r7, r8, [lr, #20]           /* row 1 */
+    ldr     r9, [lr, #28]
+    TQ_REQUANT r5, r7, r8, r9, r10
+    TQ_REQUANT r6, r7, r8, r9, r10
+    add     lr, lr, #32
+    str     lr, [sp, #8]
+    ldr     r12, [sp, #40]
+    ldrd    r7, r8, [sp, #12]           /* out0, out1 */
+    cmp     r12, #0
+    bne     5f
+    bfi     r3, r5, #8, #8              /* out0[c], out0[c + 1] */
+    strh    r3, [r7], #2
+    bfi     r4, r6, #8, #8              /* out1[c], out1[c + 1] */
+    strh    r4, [r8], #2
+4:
+    strd    r7, r8, [sp, #12]
+    ldr     r9, [sp, #20]
+    cmp     lr, r9
+    bne     3b
+    add     sp, sp, #44
+    pop     {r4-r11, pc}
+5:                                      /* clamped: the four bytes at once (SSUB8 / SEL) */
+    bfi     r3, r5, #8, #8
+    bfi     r3, r4, #16, #8
+    bfi     r3, r6, #24, #8
+    ldrd    r9, r10, [sp, #32]          /* lo4, hi4 */
+    ssub8   r11, r3, r9
+    sel     r3, r3, r9
+    ssub8   r11, r10, r3
+    sel     r3, r3, r10
+    strh    r3, [r7], #2
+    lsr     r3, r3, #16
+    strh    r3, [r8], #2
+    b       4b
+    .size   \name, . - \name
+    .endm
+
+/* void tq_gemm_rows_*(const tq_gemm_job *job) */
+    .macro  TQ_ROWS name, step
+    .global \name
+    .type   \name, %function
+    .thumb_func
+\name:
+    TQ_ENTER
+3:
+    ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk */
+    ldm     r12, {r3-r6}
+    TQ_DOT  \step
+    ldr     lr, [sp, #8]
+    stm     lr!, {r3-r6}
+    str     lr, [sp, #8]
+    ldr     r8, [sp, #28]               /* w_skip */
+    ldr     r7, [sp, #20]               /* blk_end */
+    add     r1, r1, r8
+    cmp     lr, r7
+    bne     3b
+    add     sp, sp, #44
+    pop     {r4-r11, pc}
+    .size   \name, . - \name
+    .endm
+
+    .section .text.tq_gemm_pairs_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_dsp, TQ_STEP_S8
+    .section .text.tq_gemm_pairs_wide_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_wide_dsp, TQ_STEP_WIDE
+    .section .text.tq_gemm_rows_dsp, "ax", %progbits
+    .p2align 2
+    TQ_ROWS tq_gemm_rows_dsp, TQ_STEP_S8
+    .section .text.tq_gemm_rows_wide_dsp, "ax", %progbits
+    .p2align 2
+    TQ_ROWS tq_gemm_rows_wide_dsp, TQ_STEP_WIDE
+
+#endif
