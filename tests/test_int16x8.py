@@ -4,6 +4,8 @@ bit-exact against TFLite's reference interpreter, one tiny Keras model per op (a
 Each case is converted once (module cache), checked to hold the op it is about with int16 activations,
 then compiled and run on the host by `verify_tflite` (random full-range int16 inputs, the edge inputs,
 and the calibration samples themselves, which keep activations in their calibrated ranges).
+LOGISTIC and TANH are also swept exhaustively: single-op models fed all 65536 int16 inputs, at input
+scales chosen for the path TFLite's Prepare takes and at the scales the converter chose.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import pytest
 from tinyq.convert import convert_keras
 from tinyq.errors import UnsupportedModel
 from tinyq.importer import import_model, quant_mode
+from tinyq.ops.int16 import checked_log2, sigmoid_input_scaling, sigmoid_table
+from tinyq.passes import compile_graph
+from tinyq.reference import Reference
 from tinyq.verify import verify_on_board, verify_tflite
 
 from .conftest import run_tinyq
+from .test_ops_activation import single_op_model
 
 L = keras.layers
 ops = keras.ops
@@ -153,14 +159,143 @@ def test_float_io_edges(models):
     assert r.bit_exact, r.summary()
 
 
-def test_tanh_declined_by_name(tmp_path):
-    rng = np.random.default_rng(3)
-    inp = keras.Input((5,))
-    model = keras.Model(inp, L.Activation("tanh")(L.Dense(4)(inp)))
-    path = tmp_path / "tanh.tflite"
-    path.write_bytes(convert_keras(model, [rng.normal(size=(8, 5)).astype(np.float32)], mode="int16x8"))
-    with pytest.raises(UnsupportedModel, match=r"int16 TANH is not implemented.*--mode int8"):
-        verify_tflite(path, samples=1)
+# --------------------------------------------------------------------------- LOGISTIC, TANH
+
+ALL_INT16 = np.arange(-32768, 32768, dtype=np.int16).reshape(1, 65536)
+OUT_2_15 = 1.0 / 32768
+
+# (input scale, the input-scaling path Prepare takes): "pot" = power of two, multiplier 3 << shift;
+# "general" = scale * 3 * 4096 doubled up past 16383.5 (up to shift 31), truncated.
+SIGMOID_SCALES = [
+    (2.0**-12, {"LOGISTIC": "pot", "TANH": "pot"}),  # Q3.12: shift 0
+    (2.0**-11, {"LOGISTIC": "general", "TANH": "pot"}),  # shift 1: TANH only
+    (2.0**-12 * 1.0004, {"LOGISTIC": "pot", "TANH": "pot"}),  # within CheckedLog2's 1e-3: taken as 2^-12
+    (2.0**-12 * 1.002, {"LOGISTIC": "general", "TANH": "general"}),  # just outside it
+    (8.0 / 32767, {"LOGISTIC": "pot", "TANH": "pot"}),  # the converter's scale for a range of +/-8
+    (2.0**-13, {"LOGISTIC": "general", "TANH": "general"}),  # a power of two off the supported shifts
+    (3.0 / 4096, {"LOGISTIC": "general", "TANH": "general"}),
+    (1.0 / (3 * 4096), {"LOGISTIC": "general", "TANH": "general"}),  # multiplier exactly 2^14
+    (4.5 / 32767, {"LOGISTIC": "general", "TANH": "general"}),
+    (0.1234, {"LOGISTIC": "general", "TANH": "general"}),
+    (1.0, {"LOGISTIC": "general", "TANH": "general"}),  # one doubling
+    (5.0, {"LOGISTIC": "general", "TANH": "general"}),  # no doubling, the largest multiplier that fits
+    (1e-9, {"LOGISTIC": "general", "TANH": "general"}),  # the loop stops at shift 31
+]
+
+
+def _sigmoid_model(tmp_path, kind: str, in_scale: float, out_scale: float = OUT_2_15):
+    path = tmp_path / f"{kind}.tflite"
+    path.write_bytes(single_op_model(kind, (1, 65536), (in_scale, 0), (out_scale, 0), dtype="INT16"))
+    return path
+
+
+def _all_inputs_bit_exact(tmp_path, kind: str, in_scale: float, out_scale: float = OUT_2_15) -> None:
+    """Every int16 input through the generated C on the host against the reference interpreter."""
+    data = tmp_path / "all_int16.npy"
+    np.save(data, ALL_INT16)
+    r = verify_tflite(_sigmoid_model(tmp_path, kind, in_scale, out_scale), samples=0, inputs=data)
+    assert r.samples == 1 and r.bit_exact, f"{kind} input scale {in_scale!r}: {r.summary()}"
+
+
+@pytest.mark.parametrize("kind", ["LOGISTIC", "TANH"])
+@pytest.mark.parametrize("scale,paths", SIGMOID_SCALES, ids=[f"{s:.6g}" for s, _ in SIGMOID_SCALES])
+def test_sigmoid_all_inputs(tmp_path, kind, scale, paths):
+    """All 65536 int16 inputs, bit-exact, over input scales that take each of Prepare's paths."""
+    mult, shift = sigmoid_input_scaling(kind, scale)
+    took_pot = (mult, shift) in ((3, 0), (6, 0))  # the general path ends above 16383.5 or shifted
+    assert took_pot == (paths[kind] == "pot") and (not took_pot or checked_log2(scale)[0]), (mult, shift)
+    _all_inputs_bit_exact(tmp_path, kind, scale)
+
+
+def test_tanh_output_scale_tolerance(tmp_path):
+    """TanhPrepare takes any output scale CheckedLog2 rounds to 2^-15; the kernel ignores it."""
+    _all_inputs_bit_exact(tmp_path, "TANH", 4.5 / 32767, OUT_2_15 * 1.0004)
+
+
+def test_sigmoid_table_equals_interpreters(tmp_path):
+    """The generated table against the one the interpreter holds, read back entry by entry.
+
+    TANH at input scale just above 1/48 rescales x to exactly 256 x: output x is entry x - 32768 for
+    x < 255 (no interpolation). Entry 255 only enters interpolations: at scale 2^-12, x = 21759 lands
+    253/256 of the way from entry 254 to 255, which adds (253 d + 128) >> 8 = d for a step d < 43.
+    """
+    scale = float(np.nextafter(np.float32(1.0 / 48), np.float32(1.0)))
+    assert sigmoid_input_scaling("TANH", scale) == (16384, 6)
+    direct = Reference(_sigmoid_model(tmp_path, "TANH", scale))
+    out = direct.run([np.arange(65536, dtype=np.int16).reshape(1, -1) % 255], [0], [1])[0].reshape(-1)
+    interpolated = Reference(_sigmoid_model(tmp_path, "TANH", 2.0**-12))
+    near_end = interpolated.run([np.full((1, 65536), 21759, dtype=np.int16)], [0], [1])[0].reshape(-1)
+    reference = np.append(out[:255].astype(np.int64), int(near_end[0])) + 32768
+    assert 0 <= reference[255] - reference[254] < 43  # where (253 d + 128) >> 8 = d
+    table = sigmoid_table().astype(np.int64)
+    bad = np.nonzero(table != reference)[0]
+    assert bad.size == 0, f"first mismatch at entry {bad[0]}: generated {table[bad[0]]}, interpreter {reference[bad[0]]}"
+
+
+@pytest.mark.parametrize(
+    "kind,in_scale,out_scale,zp,words",
+    [
+        ("LOGISTIC", 4.5 / 32767, 1.0 / 16384, 0, "output scale is 6.10352e-05, TFLite requires 1/32768 for int16 LOGISTIC"),
+        ("TANH", 4.5 / 32767, 1.0 / 32767 * 1.01, 0, "TFLite requires 1/32768 for int16 TANH"),
+        ("TANH", 4.5 / 32767, OUT_2_15, 3, "zero point 3; TFLite requires 0"),
+        ("LOGISTIC", 6.0, OUT_2_15, 0, "input scale 6 is outside TFLite's int16 LOGISTIC input range"),
+        ("TANH", 1e-14, OUT_2_15, 0, "input scale 1e-14 is outside"),
+    ],
+)
+def test_sigmoid_rejections(tmp_path, kind, in_scale, out_scale, zp, words):
+    """What TFLite's Prepare rejects, or its int32 arithmetic cannot do, fails at generation in one line naming the fix."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(single_op_model(kind, (1, 8), (in_scale, zp), (out_scale, 0), dtype="INT16"))
+    with pytest.raises(UnsupportedModel) as e:
+        compile_graph(import_model(path))
+    msg = str(e.value)
+    assert words in msg and "\n" not in msg and ("`--mode int8`" in msg or "--mode int16x8`" in msg), msg
+
+
+def _sigmoid_tanh_keras(in_shape):
+    x = inp = keras.Input(in_shape)
+    x = L.Dense(8, activation="sigmoid")(x)
+    x = L.Dense(6, activation="tanh")(x)
+    x = L.Dense(6, activation="tanh")(x)
+    return keras.Model(inp, L.Dense(4, activation="sigmoid")(x))
+
+
+@pytest.fixture(scope="module")
+def sigmoid_tanh_cli(tmp_path_factory):
+    """A Keras model with sigmoid and tanh layers, converted by `tinyq convert --mode int16x8`."""
+    root = tmp_path_factory.mktemp("sigmoid_tanh")
+    rng = np.random.default_rng(11)
+    model = _sigmoid_tanh_keras((5,))
+    _seeded(model, rng)
+    model.save(root / "m.keras")
+    calib = rng.uniform(-3.0, 3.0, size=(16, 5)).astype(np.float32)
+    np.save(root / "calib.npy", calib)
+    r = run_tinyq("convert", root / "m.keras", "-c", root / "calib.npy", "-o", root / "m.tflite", "--mode", "int16x8")
+    assert r.returncode == 0, r.stderr
+    return root / "m.tflite", root / "calib.npy"
+
+
+def test_sigmoid_tanh_model(sigmoid_tanh_cli, tmp_path):
+    """The converted model on the host; then every int16 input at the scales the converter chose."""
+    path, calib = sigmoid_tanh_cli
+    assert {"LOGISTIC", "TANH"} <= set(_int16_ops(path)), _int16_ops(path)
+    for r in (verify_tflite(path, samples=16), verify_tflite(path, inputs=calib)):
+        assert r.bit_exact, r.summary()
+    g = import_model(path)
+    scales = {(op.kind, float(g.tensor(op.inputs[0]).quant.s)) for op in g.ops if op.kind in ("LOGISTIC", "TANH")}
+    assert len(scales) >= 3, scales
+    for kind, scale in sorted(scales):
+        _all_inputs_bit_exact(tmp_path, kind, scale)
+
+
+def test_sigmoid_tanh_qemu_m4(sigmoid_tanh_cli):
+    """The int16 LOGISTIC / TANH kernels on a Cortex-M4 under QEMU."""
+    path, calib = sigmoid_tanh_cli
+    r = verify_on_board(path, "qemu-m4", samples=3)
+    assert r.bit_exact, r.summary()
+    assert r.samples == 3 + 3
+    r = verify_on_board(path, "qemu-m4", inputs=calib)
+    assert r.bit_exact and r.samples == 16, r.summary()
 
 
 def test_convert_cli_needs_calibration(tmp_path):

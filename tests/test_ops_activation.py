@@ -29,8 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # --------------------------------------------------------------------------- single-op flatbuffers
 
 
-def single_op_model(kind: str, shape, in_q, out_q, options=None, options_type: int = 0) -> bytes:
-    """A one-operator int8 model: input tensor 0 -> `kind` -> output tensor 1."""
+def single_op_model(kind: str, shape, in_q, out_q, options=None, options_type: int = 0, dtype: str = "INT8") -> bytes:
+    """A one-operator model of int8 (or `dtype`) tensors: input tensor 0 -> `kind` -> output tensor 1."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as s
 
@@ -43,7 +43,7 @@ def single_op_model(kind: str, shape, in_q, out_q, options=None, options_type: i
     def tensor(name, q):
         t = s.TensorT()
         t.shape = list(shape)
-        t.type = s.TensorType.INT8
+        t.type = getattr(s.TensorType, dtype)
         t.buffer = 0
         t.name = name
         qp = s.QuantizationParametersT()

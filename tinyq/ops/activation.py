@@ -152,15 +152,16 @@ _LIBM = None
 def _libm():
     """The C math library the reference interpreter links (glibc's libm on Linux), or False.
 
-    The interpreter calls the C library's expf / tanhf while building its tables; calling the
-    same functions here reproduces them exactly. Without a loadable libm, numpy's float32
-    functions are used (they agreed with glibc on every table tried, but are not guaranteed to).
+    The interpreter calls the C library's expf / tanhf while building its tables (and logf in
+    CheckedLog2); calling the same functions here reproduces them exactly. Without a loadable libm,
+    numpy's float32 functions are used (they agreed with glibc on every table tried, but are not
+    guaranteed to).
     """
     global _LIBM
     if _LIBM is None:
         try:
             lib = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
-            for fn in ("expf", "tanhf"):
+            for fn in ("expf", "tanhf", "logf"):
                 f = getattr(lib, fn)
                 f.restype = ctypes.c_float
                 f.argtypes = [ctypes.c_float]
@@ -178,6 +179,12 @@ def _expf(x: np.float32) -> np.float32:
 def _tanhf(x: np.float32) -> np.float32:
     lib = _libm()
     return F32(lib.tanhf(float(x))) if lib else F32(np.tanh(F32(x)))
+
+
+def logf(x: np.float32) -> np.float32:
+    """The C library's logf (TFLite's CheckedLog2 takes std::log of a float)."""
+    lib = _libm()
+    return F32(lib.logf(float(x))) if lib else F32(np.log(F32(x)))
 
 
 def _logistic_f32(x: np.float32) -> np.float32:

@@ -14,9 +14,17 @@ matched to what the BUILTIN_REF resolver runs for int16 tensors:
 - SOFTMAX: reference_ops::SoftmaxInt16 with the two 513-entry tables SoftmaxPrepare builds
   (LUTPopulate<int16_t> in double: exp on [-10, 0], 1 / (1 + x) on [0, 1]).
 - RESHAPE / EXPAND_DIMS / SQUEEZE: views (passes.alias), or a copy where the graph needs two buffers.
-- LOGISTIC / TANH are declined with a message: their int16 kernels interpolate TFLite's constant
-  sigmoid_table_uint16, whose entries are not round(65536 * sigmoid(i / 24)) (a few differ by one)
-  and which tinyq does not derive yet.
+- LOGISTIC / TANH: reference_integer_ops::Logistic / Tanh for int16. The input is rescaled in int32
+  as TFLite's Prepare and Eval do it (sigmoid_input_scaling) and interpolated in TFLite's constant
+  256-entry sigmoid_table_uint16. That table is generated here from the rule that makes it
+  (sigmoid_table; it is not round(65536 * sigmoid(i / 24)): 44 entries differ by one): each sample
+  is moved by half the error linear interpolation makes at the midpoint to the next sample, and the
+  last entry is the kernels' saturation value 0xFFFF. The rule was found by comparing candidates
+  with the table the reference interpreter holds, read back through TANH outputs whose
+  interpolation fraction is zero; tests/test_int16x8.py holds it to the interpreter on all 65536
+  int16 inputs at several input scales (each of Prepare's input-scaling paths) for both ops. A rule
+  was preferred to reading the table from the interpreter at generation time: generation then needs
+  no interpreter, and the rule has a margin (no unrounded entry is within 0.004 of a rounding tie).
 QUANTIZE and DEQUANTIZE at the edges take the int8 table's lowerings (tinyq/ops/quantize.py
 handles int16 already).
 
@@ -33,6 +41,7 @@ import numpy as np
 from ..ir import Graph, Op, Tensor
 from . import conv as c8
 from . import pool as p8
+from .activation import logf
 from .base import (
     ArrayRef,
     ConstArray,
@@ -44,6 +53,7 @@ from .base import (
     need_quant,
     quantize_multiplier,
     register,
+    tflite_round,
 )
 from .elementwise import broadcast_shape, macs_binary
 
@@ -57,7 +67,7 @@ def _act(g: Graph, op: Op, index: int) -> Tensor:
     """An int16 activation quantized per tensor, symmetric, with a usable scale."""
     t = need_dtype(g, op, index, "int16")
     q = need_quant(g, op, index)
-    need(q.zp == 0, op, f"int16 tensor '{t.name}' has zero point {q.zp}; TFLite requires 0 for int16 activations")
+    need(q.zp == 0, op, f"int16 tensor '{t.name}' has zero point {q.zp}; TFLite requires 0 for int16 activations; re-convert with `tinyq convert --mode int16x8`")
     need(q.s > 0 and np.isfinite(q.s), op, f"tensor '{t.name}' has scale {q.s}, expected a positive number")
     return t
 
@@ -67,6 +77,20 @@ def _io(g: Graph, op: Op) -> tuple[Tensor, Tensor]:
     x = _act(g, op, op.inputs[0])
     need(not x.is_const, op, "has a constant input activation, which is not supported")
     return x, _act(g, op, op.outputs[0])
+
+
+def _unary_call(op: Op, family: str, name: str, params: dict, **extra) -> KernelCall:
+    """tq_<name>_s16(&params, input, output) from firmware/kernels/<family>/tq_<name>_s16.c."""
+    return KernelCall(
+        func=f"tq_{name}_s16",
+        params_type=f"tq_{name}_s16_params",
+        header=HEADER,
+        sources=(f"{family}/tq_{name}_s16.c", *DEPS),
+        params=params,
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+        **extra,
+    )
 
 
 def _bias64(g: Graph, op: Op, channels: int) -> Tensor | None:
@@ -309,15 +333,7 @@ def check_pool(g: Graph, op: Op) -> None:
 
 def lower_pool(g: Graph, op: Op) -> KernelCall:
     name = "avgpool" if op.kind == "AVERAGE_POOL_2D" else "maxpool"
-    return KernelCall(
-        func=f"tq_{name}_s16",
-        params_type=f"tq_{name}_s16_params",
-        header=HEADER,
-        sources=(f"pool/tq_{name}_s16.c", *DEPS),
-        params=_pool(g, op),
-        inputs=[op.inputs[0]],
-        outputs=[op.outputs[0]],
-    )
+    return _unary_call(op, "pool", name, _pool(g, op))
 
 
 # --------------------------------------------------------------------------- SOFTMAX
@@ -382,34 +398,105 @@ def lower_softmax(g: Graph, op: Op) -> KernelCall:
     span = 32767 - (-32768)
     exp_lut = lut_int16(10.0 / span, 32767, 2.0 / span, 0, math.exp)  # exp on [-10, 0]
     recip_lut = lut_int16(1.0 / span, -32768, 2.0 / span, 0, _one_over_one_plus)  # 1 / (1 + x) on [0, 1]
-    return KernelCall(
-        func="tq_softmax_s16",
-        params_type="tq_softmax_s16_params",
-        header=HEADER,
-        sources=("activation/tq_softmax_s16.c", *DEPS),
-        params={**_softmax_plan(g, op), "exp_lut": ArrayRef("exp"), "one_over_lut": ArrayRef("recip")},
-        inputs=[op.inputs[0]],
-        outputs=[op.outputs[0]],
+    return _unary_call(
+        op,
+        "activation",
+        "softmax",
+        {**_softmax_plan(g, op), "exp_lut": ArrayRef("exp"), "one_over_lut": ArrayRef("recip")},
         arrays=[ConstArray("exp", "int16_t", exp_lut), ConstArray("recip", "int16_t", recip_lut)],
     )
 
 
-# --------------------------------------------------------------------------- declined
+# --------------------------------------------------------------------------- LOGISTIC, TANH
+
+SIGMOID_TABLE_SIZE = 256
+SIGMOID_TABLE_STEP = 1.0 / 24  # entry i holds sigmoid(i / 24): [0, 10.6] in 255 steps
+SIGMOID_TABLE_ONE = 1 << 16  # Q0.16
+SIGMOID_INPUT_UNIT = 3.0 * 4096  # the kernels' input: 1.0 is 3 * 4096 (+/-10.7 spans +/-2^17)
+SIGMOID_POT_SHIFTS = {"LOGISTIC": (0,), "TANH": (0, 1)}  # shifts Prepare takes the power-of-two path for
+SIGMOID_OUTPUT_LOG2 = -15  # output scale 2^-15
 
 
-def check_declined(g: Graph, op: Op) -> None:
-    """int16 ops TFLite has and tinyq does not: named with the way out (instead of int8's dtype error)."""
+def sigmoid_table() -> np.ndarray:
+    """TFLite's sigmoid_table_uint16, generated: sigmoid(i / 24) in Q0.16 for i < 255, each sample
+    moved by half the error linear interpolation makes at the midpoint to the next sample,
+    round(65536 * (f(a) - ((f(a) + f(b)) / 2 - f((a + b) / 2)) / 2)) in double (no entry is within
+    0.004 of a tie, so float32 gives the same); the last entry is 0xFFFF, the value the kernels
+    saturate to, so interpolating towards it runs into saturation without a step."""
+    def f(x: float) -> float:
+        return SIGMOID_TABLE_ONE / (1.0 + math.exp(-x))
+
+    table = np.empty(SIGMOID_TABLE_SIZE, dtype=np.uint16)
+    for i in range(SIGMOID_TABLE_SIZE - 1):
+        a, b = i * SIGMOID_TABLE_STEP, (i + 1) * SIGMOID_TABLE_STEP
+        midpoint_error = (f(a) + f(b)) / 2 - f((a + b) / 2)
+        table[i] = tflite_round(f(a) - midpoint_error / 2)
+    table[-1] = SIGMOID_TABLE_ONE - 1
+    return table
+
+
+def checked_log2(x: float) -> tuple[bool, int]:
+    """TFLite's CheckedLog2 in float32: (whether x is within 2^0.001 of a power of two, that power)."""
+    log2 = F32(logf(F32(x)) * F32(F32(1.0) / logf(F32(2.0))))
+    rounded = F32(tflite_round(float(log2)))
+    return bool(abs(float(F32(log2 - rounded))) < float(F32(1e-3))), int(rounded)
+
+
+def sigmoid_input_scaling(kind: str, scale: float) -> tuple[int, int]:
+    """(multiplier, shift) such that (x * multiplier + round) >> shift is x in 1 / (3 * 4096) units.
+
+    Logistic/TanhPrepare: a scale within CheckedLog2's tolerance of a power of two, whose shift
+    12 + log2(scale) is one the op accepts (LOGISTIC 0; TANH 0 or 1), leaves the multiplier 0, which
+    Eval reads as 3 << shift, shift 0. Any other scale: scale * 3 * 4096 in double, doubled (shift
+    + 1) while at most 16383.5 and the shift at most 30, truncated to an integer.
+    """
+    pot, log2 = checked_log2(scale)
+    shift = 12 + log2  # (15 - kInputIntegerBits) + log2(scale)
+    if pot and shift in SIGMOID_POT_SHIFTS[kind]:
+        return 3 << shift, 0
+    m, shift = float(F32(scale)) * SIGMOID_INPUT_UNIT, 0
+    while m <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        m *= 2.0
+    return int(m), shift
+
+
+def _sigmoid_plan(g: Graph, op: Op) -> dict:
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x, y = _io(g, op)
+    need(x.size == y.size, op, f"input has {x.size} elements but output has {y.size}")
+    s_out = float(F32(y.quant.s))
+    pot, log2 = checked_log2(s_out)
+    if op.kind == "LOGISTIC":
+        ok = s_out == 2.0**SIGMOID_OUTPUT_LOG2
+    else:
+        ok = pot and log2 == SIGMOID_OUTPUT_LOG2
+    need(ok, op, f"output scale is {y.quant.s:g}, TFLite requires 1/32768 for int16 {op.kind}; re-convert with `tinyq convert --mode int16x8`")
+    mult, shift = sigmoid_input_scaling(op.kind, float(x.quant.s))
+    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    fits = all(-(2**31) <= v * mult + rnd < 2**31 for v in (-32768, 32767))
     need(
-        False,
+        mult >= 1 and fits,
         op,
-        f"int16 {op.kind} is not implemented (TFLite's 16-bit kernel interpolates a fixed sigmoid table tinyq does "
-        "not reproduce bit for bit yet): convert with `--mode int8`, or replace the layer",
+        f"input scale {x.quant.s:g} is outside TFLite's int16 {op.kind} input range (its int32 rescaling by "
+        f"{mult} >> {shift} would overflow or vanish); convert with `--mode int8`, or rescale the layer before it",
     )
+    return {"size": x.size, "input_multiplier": mult, "input_shift": shift, "table": ArrayRef("table")}
 
 
-def lower_declined(g: Graph, op: Op) -> KernelCall:
-    check_declined(g, op)
-    raise AssertionError("unreachable")
+def check_sigmoid(g: Graph, op: Op) -> None:
+    _sigmoid_plan(g, op)
+
+
+def lower_sigmoid(g: Graph, op: Op) -> KernelCall:
+    return _unary_call(
+        op,
+        "activation",
+        op.kind.lower(),
+        _sigmoid_plan(g, op),
+        arrays=[ConstArray("table", "uint16_t", sigmoid_table())],
+        in_place="direct",  # each element is read before its output is written
+    )
 
 
 # --------------------------------------------------------------------------- RESHAPE copy
@@ -423,15 +510,7 @@ def check_copy(g: Graph, op: Op) -> None:
 
 
 def lower_copy(g: Graph, op: Op) -> KernelCall:
-    return KernelCall(
-        func="tq_copy_s16",
-        params_type="tq_copy_s16_params",
-        header=HEADER,
-        sources=("shape/tq_copy_s16.c", *DEPS),
-        params={"size": g.tensor(op.outputs[0]).size},
-        inputs=[op.inputs[0]],
-        outputs=[op.outputs[0]],
-    )
+    return _unary_call(op, "shape", "copy", {"size": g.tensor(op.outputs[0]).size})
 
 
 register("CONV_2D", check=check_window, lower=lower_window, macs=c8.macs_conv, dtype="int16")
@@ -441,7 +520,7 @@ register("ADD", check=check_add, lower=lower_add, macs=macs_binary, dtype="int16
 register("AVERAGE_POOL_2D", check=check_pool, lower=lower_pool, macs=p8.macs_pool, dtype="int16")
 register("MAX_POOL_2D", check=check_pool, lower=lower_pool, macs=p8.macs_pool, dtype="int16")
 register("SOFTMAX", check=check_softmax, lower=lower_softmax, dtype="int16")
-for _kind in ("LOGISTIC", "TANH"):
-    register(_kind, check=check_declined, lower=lower_declined, dtype="int16")
+for _kind in SIGMOID_POT_SHIFTS:
+    register(_kind, check=check_sigmoid, lower=lower_sigmoid, dtype="int16")
 for _kind in ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"):
     register(_kind, check=check_copy, lower=lower_copy, dtype="int16")
