@@ -439,6 +439,32 @@ def check_depthwise(g: Graph, op: Op) -> None:
     _check_window(g, op, inp, kh, kw, oc)
 
 
+def _depthwise_blocks(taps_by_channel: np.ndarray, paired: bool, wide: bool) -> ConstArray:
+    """Depthwise weights [T][C] by blocks of four channels (zero past the last), in the layout the
+    fast kernel reads (tq_conv_fast.h): [T][4] per block on Helium; else taps by pairs, each pair
+    as two words whose SXTB16 gives a channel's (t, t + 1), int16 with --wide-weights."""
+    t_count, oc = taps_by_channel.shape
+    blocks = -(-oc // 4)
+    padded = np.zeros((t_count, blocks * 4), dtype=np.int16)
+    padded[:, :oc] = taps_by_channel
+    per_block = padded.reshape(t_count, blocks, 4).transpose(1, 0, 2)  # [block][tap][lane]
+    if not paired:
+        return ConstArray("w", "int8_t", per_block.reshape(-1).astype(np.int8))
+    pairs = t_count // 2
+    two = per_block[:, : 2 * pairs].reshape(blocks, pairs, 2, 4)  # [block][pair][tap of pair][lane]
+    if wide:
+        body = two.transpose(0, 1, 3, 2)  # per pair, per lane: (t, t + 1)
+        last = per_block[:, 2 * pairs:, [0, 2, 1, 3]]  # (c0, c2), (c1, c3)
+        ctype, name, dtype = "int16_t", "w16", np.int16
+    else:
+        # Per pair: lanes 0 and 1 of tap t, then of tap t + 1; then lanes 2 and 3 the same.
+        body = two.reshape(blocks, pairs, 2, 2, 2).transpose(0, 1, 3, 2, 4)
+        last = per_block[:, 2 * pairs:]
+        ctype, name, dtype = "int8_t", "w", np.int8
+    table = np.concatenate([body.reshape(blocks, -1), last.reshape(blocks, -1)], axis=1)
+    return ConstArray(name, ctype, table.reshape(-1).astype(dtype))
+
+
 def lower_depthwise(g: Graph, op: Op) -> KernelCall:
     inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     w = g.tensor(op.inputs[1])
@@ -470,21 +496,20 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         folded = _fold_input_offset(op, bias, int(params["in_offset"]), w.data.reshape(kh * kw, oc).astype(np.int64).sum(axis=0))
         scratch = g.add_scratch(f"rows@{op.index}", -(-oc // 8) * 8 + ring * row)
         fast = {k: v for k, v in params.items() if k not in ("depth_mult", "mult", "shift", "in_offset", "bias")}
-        # Weights by blocks of four channels, each block's taps together: [ceil(c / 4)][kh * kw][4].
-        blocks = -(-oc // 4)
-        padded = np.zeros((kh * kw, blocks * 4), dtype=np.int8)
-        padded[:, :oc] = w.data.reshape(kh * kw, oc)
-        w4 = ConstArray("w", "int8_t", padded.reshape(kh * kw, blocks, 4).transpose(1, 0, 2).reshape(-1))
+        weights = _depthwise_blocks(w.data.reshape(kh * kw, oc), paired=g.target.k_align == 4, wide=g.target.wide)
+        wide = weights.ctype == "int16_t"
         return KernelCall(
-            func="tq_depthwise_conv_fast_s8",
+            func="tq_depthwise_conv_fast_wide_s8" if wide else "tq_depthwise_conv_fast_s8",
             params_type="tq_depthwise_conv_fast_s8_params",
             header=FAST_HEADER,
-            sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h"),
-            params={**fast, "in_zp": -params["in_offset"], "weights": ArrayRef("w"), "quant": ArrayRef("quant"),
-                    "ring_rows": ring},
+            sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h", "conv/tq_depthwise_dsp.S")
+            + (("conv/tq_depthwise_conv_fast_wide_s8.c",) if wide else ()),
+            params={**fast, "in_zp": -params["in_offset"], "paired": int(g.target.k_align == 4),
+                    "weights": 0 if wide else ArrayRef("w"), "weights16": ArrayRef("w16") if wide else 0,
+                    "quant": ArrayRef("quant"), "ring_rows": ring},
             inputs=[inp.index],
             outputs=[out.index, scratch],
-            arrays=[w4, _fast_quant(requant, int(params["out_offset"]), folded, 4)],
+            arrays=[weights, _fast_quant(requant, int(params["out_offset"]), folded, 4)],
             in_place="ring",
         )
     return KernelCall(

@@ -1,78 +1,48 @@
 /* DEPTHWISE_CONV_2D, depth multiplier 1, channels four at a time (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
 
-/* acc[j] += sum over the taps of x[c + j] * w[4 t + j], j < 4: tap t reads tap[t] + c. */
-static inline __attribute__((always_inline)) void tq_dw_block4(const int8_t *const *tap, int32_t taps, const int8_t *w,
-                                                              int32_t c, int32_t *acc)
+/* tq_depthwise_conv_fast_wide_s8.c builds this file again under its own name (int16 weights). */
+#ifndef TQ_KERNEL_NAME
+#define TQ_KERNEL_NAME tq_depthwise_conv_fast_s8
+#define TQ_DW_WIDE 0
+#endif
+
+/* The weight of lane j of tap t in a block (w: the block's first; layouts in tq_conv_fast.h). */
+static inline int32_t tq_dw_weight(const int8_t *w, const int16_t *w16, int32_t taps, int32_t paired, int32_t t,
+                                   int32_t j)
 {
-    int32_t t;
+    const int in_pair = paired && t < (taps & ~1);
+    if (w16 != NULL) {
+        return in_pair ? w16[(t >> 1) * 8 + j * 2 + (t & 1)] : w16[4 * t + (j & 1) * 2 + (j >> 1)];
+    }
+    return in_pair ? w[(t >> 1) * 8 + (j >> 1) * 4 + (t & 1) * 2 + (j & 1)] : w[4 * t + j];
+}
+
+/* acc[j] += sum over the taps of x[c + j] * weight(t, j), j < lanes: tap t reads tap[t] + c. */
+static void tq_dw_block(const int8_t *const *tap, int32_t taps, int32_t paired, const int8_t *w, const int16_t *w16,
+                        int32_t c, int32_t lanes, int32_t *acc)
+{
+    int32_t t, j;
+    for (t = 0; t < taps; ++t) {
+        for (j = 0; j < lanes; ++j) {
+            acc[j] += (int32_t)tap[t][c + j] * tq_dw_weight(w, w16, taps, paired, t, j);
+        }
+    }
+}
+
 #if defined(TQ_GEMM_MVE)
+/* tq_dw_block for four lanes of the [T][4] layout, with widening loads. */
+static inline __attribute__((always_inline)) void tq_dw_block4_mve(const int8_t *const *tap, int32_t taps, const int8_t *w,
+                                                                  int32_t c, int32_t *acc)
+{
     int32x4_t a = vld1q_s32(acc);
+    int32_t t;
     for (t = 0; t < taps; ++t, w += 4) {
         a = vaddq_s32(a, vmulq_s32(vldrbq_s32(tap[t] + c), vldrbq_s32(w)));
     }
     vst1q_s32(acc, a);
-#elif defined(TQ_GEMM_DSP)
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (t = 0; t < taps; ++t, w += 4) {
-        const int32_t xv = tq_read_s8x4(tap[t] + c), wv = tq_read_s8x4(w);
-        const int32_t xe = __sxtb16(xv), xo = tq_sxtb16_ror8(xv);
-        const int32_t we = __sxtb16(wv), wo = tq_sxtb16_ror8(wv);
-        a0 = __smlabb(xe, we, a0);
-        a2 = __smlatt(xe, we, a2);
-        a1 = __smlabb(xo, wo, a1);
-        a3 = __smlatt(xo, wo, a3);
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-#else
-    for (t = 0; t < taps; ++t, w += 4) {
-        int32_t j;
-        for (j = 0; j < 4; ++j) {
-            acc[j] += (int32_t)tap[t][c + j] * w[j];
-        }
-    }
-#endif
 }
-
-/* tq_dw_block4 for nine taps, unrolled: on the DSP extension 11 instructions a tap (the tap's
-   pointer, its four bytes, four weights, four SXTB16, four 16 x 16 MACs). */
-#if defined(TQ_GEMM_DSP)
-#define TQ_DW_TAP(off)                            \
-    "ldr    %[x], [%[tab], #" #off "]\n\t"        \
-    "ldr    %[x], [%[x], %[c]]\n\t"               \
-    "ldr    %[wv], [%[w]], #4\n\t"                \
-    "sxtb16 %[xe], %[x]\n\t"                      \
-    "sxtb16 %[x], %[x], ror #8\n\t"               \
-    "sxtb16 %[we], %[wv]\n\t"                     \
-    "sxtb16 %[wv], %[wv], ror #8\n\t"             \
-    "smlabb %[a0], %[xe], %[we], %[a0]\n\t"       \
-    "smlatt %[a2], %[xe], %[we], %[a2]\n\t"       \
-    "smlabb %[a1], %[x], %[wv], %[a1]\n\t"        \
-    "smlatt %[a3], %[x], %[wv], %[a3]\n\t"
 #endif
-static inline __attribute__((always_inline)) void tq_dw_block4_9(const int8_t *const *tap, const int8_t *w, int32_t c,
-                                                                int32_t *acc)
-{
-#if defined(TQ_GEMM_DSP)
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t x, xe, wv, we;
-    __asm__(TQ_DW_TAP(0) TQ_DW_TAP(4) TQ_DW_TAP(8) TQ_DW_TAP(12) TQ_DW_TAP(16) TQ_DW_TAP(20) TQ_DW_TAP(24)
-                TQ_DW_TAP(28) TQ_DW_TAP(32)
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [x] "=&r"(x), [xe] "=&r"(xe),
-              [wv] "=&r"(wv), [we] "=&r"(we)
-            : [tab] "r"(tap), [c] "r"(c), "m"(*(const int8_t *const(*)[9])tap)
-            : "memory");
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-#else
-    tq_dw_block4(tap, 9, w, c, acc);
-#endif
-}
 
 /*
  * Four requantized outputs packed in a word (byte j: channel c + j), clamped to [lo, hi] given in
@@ -116,15 +86,16 @@ static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *
 #endif
 }
 
-tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
-                                    int8_t *scratch)
+tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     /* Locals, not p->...: the int8 output stores may alias anything, which would force reloads. */
     const int32_t in_h = p->in.h, in_w = p->in.w, ch = p->in.c, kh = p->kh, kw = p->kw, taps = kh * kw;
     const int32_t lo = p->act_min, hi = p->act_max;
     const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
-    const int8_t *const weights = p->weights;
-    const int32_t ch4 = ch & ~3, wstep = 4 * taps;
+    const int8_t *const w = p->weights;
+    const int16_t *const w16 = p->weights16;
+    const int32_t *const q = p->quant;
+    const int32_t ch4 = ch & ~3, paired = p->paired;
     int8_t *const zp_row = scratch;
     const int8_t *tap[TQ_DW_MAX_TAPS];
     tq_row_stage stage;
@@ -142,8 +113,6 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
             int8_t *out = tq_stage_row(&stage, out_b, oy);
             for (ox = 0; ox < p->out.w; ++ox, out += ch) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int8_t *w = weights;
-                const int32_t *q = p->quant;
                 int32_t t = 0;
                 for (fy = 0; fy < kh; ++fy) {
                     const int32_t iy = iy0 + fy * p->dil_h;
@@ -152,29 +121,54 @@ tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, c
                         tap[t] = (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) ? in_b + ((size_t)iy * in_w + ix) * ch : zp_row;
                     }
                 }
-                for (c = 0; c < ch4; c += 4, w += wstep, q += 16) {
+#if defined(TQ_GEMM_DSP)
+                if (ch4 > 0) {
+                    tq_dw_job job;
+                    job.tab = tap;
+                    job.w = TQ_DW_WIDE ? (const void *)w16 : (const void *)w;
+                    job.q = q;
+                    job.out = out;
+                    job.c_end = ch4;
+                    job.lo4 = lo4;
+                    job.hi4 = hi4;
+                    job.clamp = !(lo == -128 && hi == 127);
+                    job.taps = taps;
+                    if (TQ_DW_WIDE) {
+                        tq_dw_pixel_wide_dsp(&job);
+                    } else {
+                        tq_dw_pixel_dsp(&job);
+                    }
+                }
+                c = ch4;
+#else
+                for (c = 0; c < ch4; c += 4) {
+                    const int32_t *const qb = q + 4 * c;
                     int32_t acc[4];
                     uint32_t word;
-                    acc[0] = q[0];
-                    acc[1] = q[1];
-                    acc[2] = q[2];
-                    acc[3] = q[3];
-                    if (taps == 9) { /* 3x3, unrolled */
-                        tq_dw_block4_9(tap, w, c, acc);
-                    } else {
-                        tq_dw_block4(tap, taps, w, c, acc);
-                    }
-                    word = tq_dw_out4(acc, q + 4, lo4, hi4);
+                    acc[0] = qb[0];
+                    acc[1] = qb[1];
+                    acc[2] = qb[2];
+                    acc[3] = qb[3];
+#if defined(TQ_GEMM_MVE)
+                    tq_dw_block4_mve(tap, taps, w + c * taps, c, acc);
+#else
+                    tq_dw_block(tap, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL, c, 4, acc);
+#endif
+                    word = tq_dw_out4(acc, qb + 4, lo4, hi4);
                     memcpy(out + c, &word, 4);
                 }
-                for (; c < ch; ++c) { /* the last ch % 4 channels: lane c - ch4 of the last block */
-                    const int32_t j = c - ch4;
-                    int32_t acc = q[j], v;
-                    for (t = 0; t < taps; ++t) {
-                        acc += (int32_t)tap[t][c] * w[4 * t + j];
+#endif
+                if (c < ch) { /* the last ch % 4 channels: the first lanes of the last block */
+                    const int32_t *const qb = q + 4 * c, lanes = ch - c;
+                    int32_t acc[4] = {0, 0, 0, 0}, j;
+                    for (j = 0; j < lanes; ++j) {
+                        acc[j] = qb[j];
                     }
-                    v = tq_requant_mm(acc, q[4 + 3 * j], q[5 + 3 * j], q[6 + 3 * j]);
-                    out[c] = (int8_t)TQ_CLAMP(v, lo, hi);
+                    tq_dw_block(tap, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL, c, lanes, acc);
+                    for (j = 0; j < lanes; ++j) {
+                        const int32_t v = tq_requant_mm(acc[j], qb[4 + 3 * j], qb[5 + 3 * j], qb[6 + 3 * j]);
+                        out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
+                    }
                 }
             }
             tq_stage_flush(&stage, out_b, oy);

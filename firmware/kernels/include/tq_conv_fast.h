@@ -166,11 +166,18 @@ tq_status tq_conv_taps_wide_s8(const tq_conv_taps_s8_params *p, const int8_t *in
                                int8_t *scratch);
 
 /**
- * DEPTHWISE_CONV_2D with depth multiplier 1, channels four at a time (SXTB16 + SMLABB/SMLATT on the
- * DSP extension, widening loads on Helium). The input offset is folded into the bias over all
- * kh * kw taps, and taps outside the image read a row of input zero points, so every pixel runs the
- * same loop over a table of tap pointers. Requantized with tq_requant_mm (all shifts <= -1); the
- * clamp runs on four packed outputs at once (SSUB8 + SEL) where SIMD32 is available.
+ * DEPTHWISE_CONV_2D with depth multiplier 1, channels four at a time. The input offset is folded
+ * into the bias over all kh * kw taps, and taps outside the image read a row of input zero points,
+ * so every pixel runs the same loop over a table of tap pointers. Requantized with tq_requant_mm (all
+ * shifts <= -1); the clamp runs on four packed outputs at once (SSUB8 + SEL) where SIMD32 is
+ * available. On the DSP extension the blocks run in tq_depthwise_dsp.S (taps in pairs: SMLAD does
+ * two taps of one channel), on Helium with widening loads.
+ * Weights, per block of four channels (zero past the last channel), for T = kh * kw taps:
+ * - paired == 0 (Helium): [T][4], the four channels of each tap together;
+ * - paired == 1: the taps by pairs (t, t + 1), 8 bytes each: c0 t, c1 t, c0 t+1, c1 t+1, c2 t, c3 t,
+ *   c2 t+1, c3 t+1 (SXTB16 of either word gives a channel's (t, t+1)); an odd last tap as c0 c1 c2 c3;
+ * - with --wide-weights (weights16, weights NULL; paired): int16, per pair (c0 t, c0 t+1),
+ *   (c1 ...), (c2 ...), (c3 ...); an odd last tap as (c0, c2), (c1, c3).
  * `scratch`: in.c zero points (rounded up to 8 bytes), then ring_rows output rows (tq_row_stage).
  * kh * kw <= TQ_DW_MAX_TAPS.
  */
@@ -185,7 +192,9 @@ typedef struct {
     int32_t in_zp;
     int32_t out_offset;
     int32_t act_min, act_max;
-    const int8_t *weights;   /* [ceil(c / 4)][kh * kw][4]: four channels' taps together, zero-padded */
+    int32_t paired;          /* weight layout (above) */
+    const int8_t *weights;
+    const int16_t *weights16;
     /* Per block of four channels (zero past the last channel): bias[4] (+ input offset * sum of the
        channel's kh * kw weights), then per channel mult, radd (2^(e-1) + out_offset * 2^e for the
        right shift e = -shift >= 1) and rsh (e): see tq_requant_mm. */
@@ -193,8 +202,27 @@ typedef struct {
     int32_t ring_rows;       /* output rows staged in scratch (0: written directly) */
 } tq_depthwise_conv_fast_s8_params;
 
+#if defined(TQ_GEMM_DSP)
+/* One output pixel's channels [0, c_end) (c_end a multiple of 4, > 0) in tq_depthwise_dsp.S. */
+typedef struct {
+    const int8_t *const *tab; /* kh * kw tap pointers (the zero-point row for padding taps) */
+    const void *w;            /* block 0's weights (paired layout) */
+    const int32_t *q;         /* block 0's quant */
+    int8_t *out;
+    int32_t c_end;
+    uint32_t lo4, hi4;
+    int32_t clamp;
+    int32_t taps;
+} tq_dw_job;
+
+void tq_dw_pixel_dsp(const tq_dw_job *job);
+void tq_dw_pixel_wide_dsp(const tq_dw_job *job);
+#endif
+
 tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
                                     int8_t *scratch);
+tq_status tq_depthwise_conv_fast_wide_s8(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
+                                         int8_t *scratch);
 
 /*
  * round((double)acc * scale) with |result| capped at 2^30, as tq_fully_connected_s8 computes it,

@@ -1,0 +1,210 @@
+/*
+ * DEPTHWISE_CONV_2D's block loop in assembler, for cores with the DSP extension and without Helium
+ * (Cortex-M4, M7, M33): tq_dw_pixel_dsp (int8 weights) and tq_dw_pixel_wide_dsp (int16 weights,
+ * --wide-weights), declared in tq_conv_fast.h. One call computes the channels [0, c_end) of one
+ * output pixel, four at a time, from its table of tap pointers.
+ *
+ * Taps go in pairs so that SMLAD does two MACs of one channel: the input words of taps t0 and t1
+ * (four channels each) are repacked with PKHBT/PKHTB into c0 c1 of both taps and c2 c3 of both,
+ * then SXTB16 gives (t0, t1) halfword pairs per channel; the weights are stored in the matching
+ * order (tq_conv_fast.h), so a pair of taps over four channels costs 19 instructions (16 wide)
+ * where one tap at a time with SMLABB/SMLATT costs 22. An odd last tap goes alone. Nine taps (3x3)
+ * are unrolled; other counts loop over the pairs.
+ *
+ * Registers: r0 tap table, r1 weights, r2 channel offset c, r3..r6 accumulators of channels
+ * c..c+3, r7..r12 and lr scratch. The job (tq_dw_job), 9 words, is copied to the stack at entry:
+ *   [0] tab  [4] w  [8] q  [12] out  [16] c_end  [20] lo4  [24] hi4  [28] clamp  [32] taps
+ * and [36] holds the end of the tap pairs in the table. q walks 16 words a block: bias[4], then
+ * mult, radd, rsh per channel (tq_requant_mm); the four outputs are clamped at once (SSUB8/SEL)
+ * when clamp != 0 and stored as one word at out + c.
+ */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+
+    .syntax unified
+    .thumb
+    .text
+
+/* A tap pair's input words (tap pointers already in r7, r8), int8 weights. */
+    .macro  DW_PAIR_S8
+    ldr     r7, [r7, r2]
+    ldr     r8, [r8, r2]
+    pkhbt   r9, r7, r8, lsl #16         /* bytes: t0 c0, t0 c1, t1 c0, t1 c1 */
+    pkhtb   r8, r8, r7, asr #16         /* bytes: t0 c2, t0 c3, t1 c2, t1 c3 */
+    sxtb16  r7, r9                      /* (t0, t1) of c0 */
+    sxtb16  r9, r9, ror #8              /* c1 */
+    sxtb16  r10, r8                     /* c2 */
+    sxtb16  r8, r8, ror #8              /* c3 */
+    ldrd    r11, r12, [r1], #8          /* c0 t0, c1 t0, c0 t1, c1 t1 | c2 t0, c3 t0, c2 t1, c3 t1 */
+    sxtb16  lr, r11
+    sxtb16  r11, r11, ror #8
+    smlad   r3, r7, lr, r3
+    smlad   r4, r9, r11, r4
+    sxtb16  lr, r12
+    sxtb16  r12, r12, ror #8
+    smlad   r5, r10, lr, r5
+    smlad   r6, r8, r12, r6
+    .endm
+
+/* The same with int16 weights: (t0, t1) of c0, c1, c2, c3 as stored. */
+    .macro  DW_PAIR_WIDE
+    ldr     r7, [r7, r2]
+    ldr     r8, [r8, r2]
+    pkhbt   r9, r7, r8, lsl #16
+    pkhtb   r8, r8, r7, asr #16
+    sxtb16  r7, r9
+    sxtb16  r9, r9, ror #8
+    sxtb16  r10, r8
+    sxtb16  r8, r8, ror #8
+    ldrd    r11, r12, [r1], #8
+    smlad   r3, r7, r11, r3
+    smlad   r4, r9, r12, r4
+    ldrd    r11, r12, [r1], #8
+    smlad   r5, r10, r11, r5
+    smlad   r6, r8, r12, r6
+    .endm
+
+/* A lone tap (pointer in r7), int8 weights c0 c1 c2 c3. */
+    .macro  DW_SINGLE_S8
+    ldr     r7, [r7, r2]
+    ldr     r11, [r1], #4
+    sxtb16  r8, r7                      /* (c0, c2) */
+    sxtb16  r7, r7, ror #8              /* (c1, c3) */
+    sxtb16  r12, r11
+    sxtb16  r11, r11, ror #8
+    smlabb  r3, r8, r12, r3
+    smlatt  r5, r8, r12, r5
+    smlabb  r4, r7, r11, r4
+    smlatt  r6, r7, r11, r6
+    .endm
+
+/* A lone tap, int16 weights (c0, c2), (c1, c3). */
+    .macro  DW_SINGLE_WIDE
+    ldr     r7, [r7, r2]
+    ldrd    r11, r12, [r1], #8
+    sxtb16  r8, r7
+    sxtb16  r7, r7, ror #8
+    smlabb  r3, r8, r11, r3
+    smlatt  r5, r8, r11, r5
+    smlabb  r4, r7, r12, r4
+    smlatt  r6, r7, r12, r6
+    .endm
+
+/* tq_requant_mm on \a (mult \m, radd \r, rsh \s), then saturated to int8; \t: scratch. */
+    .macro  DW_REQUANT a, m, r, s, t
+    lsl     \t, \a, #1
+    smmlar  \t, \t, \m, \r
+    sub     \t, \t, \a, lsr #31
+    asr     \a, \t, \s
+    ssat    \a, #8, \a
+    .endm
+
+/* A block's accumulators from its biases. */
+    .macro  DW_HEAD
+    ldr     lr, [sp, #8]
+    ldm     lr!, {r3-r6}
+    str     lr, [sp, #8]
+    .endm
+
+/* A block's four outputs: requantized, packed, clamped, stored; then c += 4 and the flags of
+   c == c_end. */
+    .macro  DW_TAIL
+    ldr     lr, [sp, #8]
+    ldm     lr!, {r7-r12}
+    str     lr, [sp, #8]
+    DW_REQUANT r3, r7, r8, r9, lr
+    DW_REQUANT r4, r10, r11, r12, lr
+    ldr     lr, [sp, #8]
+    ldm     lr!, {r7-r12}
+    str     lr, [sp, #8]
+    DW_REQUANT r5, r7, r8, r9, lr
+    DW_REQUANT r6, r10, r11, r12, lr
+    bfi     r3, r4, #8, #8
+    bfi     r3, r5, #16, #8
+    bfi     r3, r6, #24, #8
+    ldr     r12, [sp, #28]
+    cmp     r12, #0
+    beq     8f
+    ldrd    r7, r8, [sp, #20]
+    ssub8   r9, r3, r7
+    sel     r3, r3, r7
+    ssub8   r9, r8, r3
+    sel     r3, r3, r8
+8:
+    ldrd    r7, r8, [sp, #12]
+    str     r3, [r7, r2]
+    adds    r2, r2, #4
+    cmp     r2, r8
+    .endm
+
+/* void name(const tq_dw_job *job) */
+    .macro  DW_FUNC name, pair, single
+    .section .text.\name, "ax", %progbits
+    .p2align 2
+    .global \name
+    .type   \name, %function
+    .thumb_func
+\name:
+    push    {r4-r11, lr}
+    sub     sp, sp, #40
+    ldm     r0, {r1-r9}
+    stm     sp, {r1-r9}
+    ldrd    r0, r1, [sp]
+    ldr     r3, [sp, #32]
+    movs    r2, #0
+    cmp     r3, #9
+    bne     20f
+10:                                     /* 3x3: nine taps unrolled, r0 stays at the table */
+    DW_HEAD
+    ldr     r7, [r0, #0]
+    ldr     r8, [r0, #4]
+    \pair
+    ldr     r7, [r0, #8]
+    ldr     r8, [r0, #12]
+    \pair
+    ldr     r7, [r0, #16]
+    ldr     r8, [r0, #20]
+    \pair
+    ldr     r7, [r0, #24]
+    ldr     r8, [r0, #28]
+    \pair
+    ldr     r7, [r0, #32]
+    \single
+    DW_TAIL
+    bne     10b
+    b       30f
+20:                                     /* any count: r0 walks the table's pairs */
+    bic     r3, r3, #1
+    add     r3, r0, r3, lsl #2
+    str     r3, [sp, #36]
+21:
+    DW_HEAD
+    ldr     r0, [sp, #0]
+    ldr     lr, [sp, #36]
+    cmp     r0, lr
+    beq     23f
+22:
+    ldr     r7, [r0], #4
+    ldr     r8, [r0], #4
+    \pair
+    ldr     lr, [sp, #36]
+    cmp     r0, lr
+    bne     22b
+23:
+    ldr     lr, [sp, #32]
+    tst     lr, #1
+    beq     24f
+    ldr     r7, [r0]
+    \single
+24:
+    DW_TAIL
+    bne     21b
+30:
+    add     sp, sp, #40
+    pop     {r4-r11, pc}
+    .size   \name, . - \name
+    .endm
+
+    DW_FUNC tq_dw_pixel_dsp, DW_PAIR_S8, DW_SINGLE_S8
+    DW_FUNC tq_dw_pixel_wide_dsp, DW_PAIR_WIDE, DW_SINGLE_WIDE
+
+#endif
