@@ -9,8 +9,8 @@
  * LDM; the four column words of a 4 of k come with one LDM too.
  *
  * Per 4 of k (16 MACs): LDM (columns) + LDRD (two weight rows) + 4 SXTB16 + 8 SMLAD = 14
- * instructions; wide: LDM + 2 LDRD + 8 SMLAD = 11. The loop is unrolled twice (an odd count of 4s
- * enters at the second copy). Register use in the loop:
+ * instructions; wide: LDM + 2 LDRD + 8 SMLAD = 11. The loop is unrolled four times (entered part
+ * way for counts of 4s that are not a multiple of 4), 2 more instructions a round. Register use in the loop:
  *   r0 column pointer, r1 weight pointer, r2 column end, r3..r6 accumulators s00 s01 s10 s11
  *   (row, pixel), r7 r8 pixel 0 (x0, x2) (x1, x3), r9 r10 pixel 1, r11 r12 weight words, lr scratch.
  *
@@ -62,17 +62,24 @@
     smlad   r6, r12, r10, r6
     .endm
 
-/* The dot products of one pair of rows with the column pair, into r3..r6. */
+/* The dot products of one pair of rows with the column pair, into r3..r6: the loop unrolled four
+   times, entered (TBB on the count of 4s modulo 4) where the steps left make whole rounds. */
     .macro  TQ_DOT step
     sub     r7, r2, r0
-    tst     r7, #16
-    bne     2f
-1:
+    ubfx    r7, r7, #4, #2
+    tbb     [pc, r7]
+0:
+    .byte   (10f - 0b) / 2, (13f - 0b) / 2, (12f - 0b) / 2, (11f - 0b) / 2
+10:
     \step
-2:
+11:
+    \step
+12:
+    \step
+13:
     \step
     cmp     r0, r2
-    bne     1b
+    bne     10b
     .endm
 
 /* tq_requant_mm on \a (mult \m, radd \r, rsh \s), then saturated to int8; \t: scratch. */
