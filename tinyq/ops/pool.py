@@ -87,11 +87,13 @@ def check_pool(g: Graph, op: Op) -> None:
 def lower_pool(g: Graph, op: Op) -> KernelCall:
     p = _pool_geometry(g, op)
     name = "avgpool" if op.kind == "AVERAGE_POOL_2D" else "maxpool"
+    # AVERAGE_POOL_2D's fast twin sums four channels at once where SIMD32 is available.
+    fast = name == "avgpool" and g.target is not None and g.target.kernels == "fast"
     return KernelCall(
-        func=f"tq_{name}_s8",
+        func=f"tq_{name}_fast_s8" if fast else f"tq_{name}_s8",
         params_type=f"tq_{name}_s8_params",
         header=HEADER,
-        sources=(f"pool/tq_{name}_s8.c",),
+        sources=(f"pool/tq_{name}_fast_s8.c", "include/tq_gemm.h") if fast else (f"pool/tq_{name}_s8.c",),
         params={
             "in": {"n": p["n"], "h": p["ih"], "w": p["iw"], "c": p["c"]},
             "out": {"n": p["n"], "h": p["oh"], "w": p["ow"], "c": p["c"]},

@@ -122,7 +122,7 @@ static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t 
  * column pair (tq_gemm_columns) against `blk_end - blk` pairs of weight rows from w on.
  * tq_gemm_pairs_dsp: blk walks the quant blocks; each row pair starts from its bias and ends
  *   requantized into out0[c], out0[c + 1], out1[c], out1[c + 1] (clamped to the bytes of lo4/hi4
- *   when clamp is set); every row pair must be whole.
+ *   when clamp is set).
  * tq_gemm_rows_dsp: blk walks accumulator blocks (acc[0..3] of tq_dot_2x2), read and written back;
  *   w_skip bytes of weights are skipped after each row pair.
  * The *_wide_dsp twins read int16 weights (weights16). Fields are read from the job's copy.
@@ -381,8 +381,7 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
                                                                     int8_t *out1, int full, int wide)
 {
 #if defined(TQ_GEMM_DSP)
-    /* The whole row pairs in tq_gemm_dsp.S; an odd last row with its zero partner through the
-       accumulator form, then stored alone. */
+    /* The row pairs in tq_gemm_dsp.S; an odd last row's pair goes to a scratch word first. */
     const int32_t k = g->k, pairs = g->out_c / 2;
     const int32_t lo = g->act_min, hi = g->act_max;
     tq_gemm_job job;
@@ -404,21 +403,21 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
             tq_gemm_pairs_dsp(&job);
         }
     }
-    if (g->out_c & 1) {
-        const int32_t *const q = g->quant + 8 * pairs;
-        int32_t acc[4];
-        acc[0] = acc[1] = q[0];
-        acc[2] = acc[3] = q[1];
-        job.blk = acc;
-        job.blk_end = acc + 4;
+    if (g->out_c & 1) { /* the last row and its zero partner into a word, then the two real bytes */
+        int8_t last[4];
+        job.blk = g->quant + 8 * pairs;
+        job.blk_end = g->quant + 8 * (pairs + 1);
+        job.out0 = last;
+        job.out1 = last + 2;
         if (wide) {
             job.w = g->weights16 + (size_t)2 * k * pairs;
-            tq_gemm_rows_wide_dsp(&job);
+            tq_gemm_pairs_wide_dsp(&job);
         } else {
             job.w = g->weights + (size_t)2 * k * pairs;
-            tq_gemm_rows_dsp(&job);
+            tq_gemm_pairs_dsp(&job);
         }
-        tq_gemm_store_2x2(acc, q, out0 + 2 * pairs, out1 + 2 * pairs, 0, lo, hi, full);
+        out0[2 * pairs] = last[0];
+        out1[2 * pairs] = last[2];
     }
 #else
     /* Locals: the int8 stores alias everything, which would force reloads of g->... One pointer

@@ -36,6 +36,8 @@ typedef tq_pool_s8_params tq_maxpool_s8_params;
  * nearest with ties away from zero (in the input's quantization, which equals the output's).
  */
 tq_status tq_avgpool_s8(const tq_avgpool_s8_params *p, const int8_t *in, int8_t *out);
+/* tq_avgpool_s8's results, four channels summed at once (in halfwords on cores with SIMD32). */
+tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, int8_t *out);
 
 /** MAX_POOL_2D: the largest valid window element, then the activation clamp. */
 tq_status tq_maxpool_s8(const tq_maxpool_s8_params *p, const int8_t *in, int8_t *out);
