@@ -18,27 +18,28 @@ static inline int32_t tq_dw_weight(const int8_t *w, const int16_t *w16, int32_t 
     return in_pair ? w[(t >> 1) * 8 + (j >> 1) * 4 + (t & 1) * 2 + (j & 1)] : w[4 * t + j];
 }
 
-/* acc[j] += sum over the taps of x[c + j] * weight(t, j), j < lanes: tap t reads tap[t] + c. */
-static void tq_dw_block(const int8_t *const *tap, int32_t taps, int32_t paired, const int8_t *w, const int16_t *w16,
-                        int32_t c, int32_t lanes, int32_t *acc)
+/* acc[j] += sum over the taps of x[j] * weight(t, j), j < lanes: tap t's x at tt[t] + at. */
+static void tq_dw_block(const uintptr_t *tt, uintptr_t at, int32_t taps, int32_t paired, const int8_t *w, const int16_t *w16,
+                        int32_t lanes, int32_t *acc)
 {
     int32_t t, j;
     for (t = 0; t < taps; ++t) {
+        const int8_t *const x = (const int8_t *)(tt[t] + at);
         for (j = 0; j < lanes; ++j) {
-            acc[j] += (int32_t)tap[t][c + j] * tq_dw_weight(w, w16, taps, paired, t, j);
+            acc[j] += (int32_t)x[j] * tq_dw_weight(w, w16, taps, paired, t, j);
         }
     }
 }
 
 #if defined(TQ_GEMM_MVE)
 /* tq_dw_block for four lanes of the [T][4] layout, with widening loads. */
-static inline __attribute__((always_inline)) void tq_dw_block4_mve(const int8_t *const *tap, int32_t taps, const int8_t *w,
-                                                                  int32_t c, int32_t *acc)
+static inline __attribute__((always_inline)) void tq_dw_block4_mve(const uintptr_t *tt, uintptr_t at, int32_t taps,
+                                                                  const int8_t *w, int32_t *acc)
 {
     int32x4_t a = vld1q_s32(acc);
     int32_t t;
     for (t = 0; t < taps; ++t, w += 4) {
-        a = vaddq_s32(a, vmulq_s32(vldrbq_s32(tap[t] + c), vldrbq_s32(w)));
+        a = vaddq_s32(a, vmulq_s32(vldrbq_s32((const int8_t *)(tt[t] + at)), vldrbq_s32(w)));
     }
     vst1q_s32(acc, a);
 }
@@ -97,12 +98,20 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
     const int32_t *const q = p->quant;
     const int32_t ch4 = ch & ~3, paired = p->paired;
     int8_t *const zp_row = scratch;
-    const int8_t *tap[TQ_DW_MAX_TAPS];
+    const int32_t x_span = (kw - 1) * p->dil_w, y_span = (kh - 1) * p->dil_h;
+    /* Tap t of channel c is read at tt[t] + base + c: tt = addresses (base 0), or for a window
+       inside the image the taps' offsets from its corner (base: the corner). */
+    uintptr_t address[TQ_DW_MAX_TAPS], offset[TQ_DW_MAX_TAPS];
     tq_row_stage stage;
     int32_t b, oy, ox, c, fy, fx;
 
     for (c = 0; c < ch; ++c) {
         zp_row[c] = (int8_t)p->in_zp;
+    }
+    for (fy = 0; fy < kh; ++fy) {
+        for (fx = 0; fx < kw; ++fx) {
+            offset[fy * kw + fx] = (uintptr_t)((fy * p->dil_h * in_w + fx * p->dil_w) * ch);
+        }
     }
     tq_stage_init(&stage, scratch + ((ch + 7) & ~7), p->ring_rows, p->out.w * ch, in_w * ch, p->out.h, p->pad_h, p->stride_h);
     for (b = 0; b < p->out.n; ++b) {
@@ -113,26 +122,36 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
             int8_t *out = tq_stage_row(&stage, out_b, oy);
             for (ox = 0; ox < p->out.w; ++ox, out += ch) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                int32_t t = 0;
-                for (fy = 0; fy < kh; ++fy) {
-                    const int32_t iy = iy0 + fy * p->dil_h;
-                    for (fx = 0; fx < kw; ++fx, ++t) {
-                        const int32_t ix = ix0 + fx * p->dil_w;
-                        tap[t] = (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) ? in_b + ((size_t)iy * in_w + ix) * ch : zp_row;
+                const uintptr_t *tt = offset;
+                uintptr_t base;
+                if (ix0 >= 0 && ix0 + x_span < in_w && iy0 >= 0 && iy0 + y_span < in_h) {
+                    base = (uintptr_t)(in_b + ((size_t)iy0 * in_w + ix0) * ch);
+                } else {
+                    int32_t t = 0;
+                    for (fy = 0; fy < kh; ++fy) {
+                        const int32_t iy = iy0 + fy * p->dil_h;
+                        for (fx = 0; fx < kw; ++fx, ++t) {
+                            const int32_t ix = ix0 + fx * p->dil_w;
+                            const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
+                            address[t] = (uintptr_t)(inside ? in_b + ((size_t)iy * in_w + ix) * ch : zp_row);
+                        }
                     }
+                    tt = address;
+                    base = 0;
                 }
 #if defined(TQ_GEMM_DSP)
                 if (ch4 > 0) {
                     tq_dw_job job;
-                    job.tab = tap;
+                    job.tab = tt;
                     job.w = TQ_DW_WIDE ? (const void *)w16 : (const void *)w;
                     job.q = q;
-                    job.out = out;
-                    job.c_end = ch4;
+                    job.out = (uintptr_t)out - base;
+                    job.end = base + (uintptr_t)ch4;
                     job.lo4 = lo4;
                     job.hi4 = hi4;
                     job.clamp = !(lo == -128 && hi == 127);
                     job.taps = taps;
+                    job.base = base;
                     if (TQ_DW_WIDE) {
                         tq_dw_pixel_wide_dsp(&job);
                     } else {
@@ -150,9 +169,9 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
                     acc[2] = qb[2];
                     acc[3] = qb[3];
 #if defined(TQ_GEMM_MVE)
-                    tq_dw_block4_mve(tap, taps, w + c * taps, c, acc);
+                    tq_dw_block4_mve(tt, base + (uintptr_t)c, taps, w + c * taps, acc);
 #else
-                    tq_dw_block(tap, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL, c, 4, acc);
+                    tq_dw_block(tt, base + (uintptr_t)c, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL, 4, acc);
 #endif
                     word = tq_dw_out4(acc, qb + 4, lo4, hi4);
                     memcpy(out + c, &word, 4);
@@ -164,7 +183,7 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
                     for (j = 0; j < lanes; ++j) {
                         acc[j] = qb[j];
                     }
-                    tq_dw_block(tap, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL, c, lanes, acc);
+                    tq_dw_block(tt, base + (uintptr_t)c, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL, lanes, acc);
                     for (j = 0; j < lanes; ++j) {
                         const int32_t v = tq_requant_mm(acc[j], qb[4 + 3 * j], qb[5 + 3 * j], qb[6 + 3 * j]);
                         out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);

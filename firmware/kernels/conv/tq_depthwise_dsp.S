@@ -7,14 +7,17 @@
  * Taps go in pairs so that SMLAD does two MACs of one channel: the input words of taps t0 and t1
  * (four channels each) are repacked with PKHBT/PKHTB into c0 c1 of both taps and c2 c3 of both,
  * then SXTB16 gives (t0, t1) halfword pairs per channel; the weights are stored in the matching
- * order (tq_conv_fast.h), so a pair of taps over four channels costs 19 instructions (16 wide)
+ * order (tq_conv_fast.h), so a pair of taps over four channels costs 18 instructions (15 wide)
  * where one tap at a time with SMLABB/SMLATT costs 22. An odd last tap goes alone. Nine taps (3x3)
  * are unrolled; other counts loop over the pairs.
  *
- * Registers: r0 tap table, r1 weights, r2 channel offset c, r3..r6 accumulators of channels
- * c..c+3, r7..r12 and lr scratch. The job (tq_dw_job), 9 words, is copied to the stack at entry:
- *   [0] tab  [4] w  [8] q  [12] out  [16] c_end  [20] lo4  [24] hi4  [28] clamp  [32] taps
- * and [36] holds the end of the tap pairs in the table. q walks 16 words a block: bias[4], then
+ * Registers: r0 tap table, r1 weights, r2 base + c, r3..r6 accumulators of channels c..c+3, r7..r12
+ * and lr scratch: tap t of channel c is read at tab[t] + base + c, so a table of pointers (base 0)
+ * and, for windows inside the image, the window's offsets from its corner (base: the corner) run
+ * the same code. The job (tq_dw_job), 10 words, is copied to the stack at entry:
+ *   [0] tab  [4] w  [8] q  [12] out - base  [16] base + c_end  [20] lo4  [24] hi4  [28] clamp
+ *   [32] taps  [36] base
+ * and [40] holds the end of the tap pairs in the table. q walks 16 words a block: bias[4], then
  * mult, radd, rsh per channel (tq_requant_mm); the four outputs are clamped at once (SSUB8/SEL)
  * when clamp != 0 and stored as one word at out + c.
  */
@@ -24,7 +27,7 @@
     .thumb
     .text
 
-/* A tap pair's input words (tap pointers already in r7, r8), int8 weights. */
+/* A tap pair's input words (its two tap pointers already in r7, r8: one LDRD), int8 weights. */
     .macro  DW_PAIR_S8
     ldr     r7, [r7, r2]
     ldr     r8, [r8, r2]
@@ -121,9 +124,8 @@
     bfi     r3, r4, #8, #8
     bfi     r3, r5, #16, #8
     bfi     r3, r6, #24, #8
-    ldr     r12, [sp, #28]
-    cmp     r12, #0
-    beq     8f
+    ldr     r7, [sp, #28]
+    cbz     r7, 8f
     ldrd    r7, r8, [sp, #20]
     ssub8   r9, r3, r7
     sel     r3, r3, r7
@@ -145,27 +147,23 @@
     .thumb_func
 \name:
     push    {r4-r11, lr}
-    sub     sp, sp, #40
-    ldm     r0, {r1-r9}
-    stm     sp, {r1-r9}
+    sub     sp, sp, #44
+    ldm     r0, {r1-r10}
+    stm     sp, {r1-r10}
     ldrd    r0, r1, [sp]
     ldr     r3, [sp, #32]
-    movs    r2, #0
+    ldr     r2, [sp, #36]               /* base: channel 0 */
     cmp     r3, #9
     bne     20f
 10:                                     /* 3x3: nine taps unrolled, r0 stays at the table */
     DW_HEAD
-    ldr     r7, [r0, #0]
-    ldr     r8, [r0, #4]
+    ldrd    r7, r8, [r0, #0]
     \pair
-    ldr     r7, [r0, #8]
-    ldr     r8, [r0, #12]
+    ldrd    r7, r8, [r0, #8]
     \pair
-    ldr     r7, [r0, #16]
-    ldr     r8, [r0, #20]
+    ldrd    r7, r8, [r0, #16]
     \pair
-    ldr     r7, [r0, #24]
-    ldr     r8, [r0, #28]
+    ldrd    r7, r8, [r0, #24]
     \pair
     ldr     r7, [r0, #32]
     \single
@@ -175,18 +173,17 @@
 20:                                     /* any count: r0 walks the table's pairs */
     bic     r3, r3, #1
     add     r3, r0, r3, lsl #2
-    str     r3, [sp, #36]
+    str     r3, [sp, #40]
 21:
     DW_HEAD
     ldr     r0, [sp, #0]
-    ldr     lr, [sp, #36]
+    ldr     lr, [sp, #40]
     cmp     r0, lr
     beq     23f
 22:
-    ldr     r7, [r0], #4
-    ldr     r8, [r0], #4
+    ldrd    r7, r8, [r0], #8
     \pair
-    ldr     lr, [sp, #36]
+    ldr     lr, [sp, #40]
     cmp     r0, lr
     bne     22b
 23:
@@ -199,7 +196,7 @@
     DW_TAIL
     bne     21b
 30:
-    add     sp, sp, #40
+    add     sp, sp, #44
     pop     {r4-r11, pc}
     .size   \name, . - \name
     .endm

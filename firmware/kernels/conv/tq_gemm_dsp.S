@@ -10,13 +10,15 @@
  *
  * Per 4 of k (16 MACs): LDM (columns) + LDRD (two weight rows) + 4 SXTB16 + 8 SMLAD = 14
  * instructions; wide: LDM + 2 LDRD + 8 SMLAD = 11. The loop is unrolled four times (entered part
- * way for counts of 4s that are not a multiple of 4), 2 more instructions a round. Register use in the loop:
+ * way, at an address computed once a call, for counts of 4s that are not a multiple of 4), 2 more
+ * instructions a round. Register use in the loop:
  *   r0 column pointer, r1 weight pointer, r2 column end, r3..r6 accumulators s00 s01 s10 s11
  *   (row, pixel), r7 r8 pixel 0 (x0, x2) (x1, x3), r9 r10 pixel 1, r11 r12 weight words, lr scratch.
  *
  * The job (tq_gemm_job in tq_gemm.h), 11 words, copied to the stack at entry:
  *   [0] cols   [4] cols_end   [8] blk   [12] out0   [16] out1   [20] blk_end
  *   [24] w     [28] w_skip    [32] lo4  [36] hi4    [40] clamp
+ * and [44] the address where the k loop is entered.
  * pairs: blk walks the quantization blocks (bias[2], then mult, radd, rsh per row: 8 words), each
  *   pair of rows starts from its bias and ends requantized (tq_requant_mm, SSAT) into out0[c],
  *   out0[c + 1] and out1[c], out1[c + 1], clamped to lo4/hi4 bytes when clamp != 0;
@@ -63,23 +65,39 @@
     .endm
 
 /* The dot products of one pair of rows with the column pair, into r3..r6: the loop unrolled four
-   times, entered (TBB on the count of 4s modulo 4) where the steps left make whole rounds. */
-    .macro  TQ_DOT step
-    sub     r7, r2, r0
-    ubfx    r7, r7, #4, #2
-    tbb     [pc, r7]
-0:
-    .byte   (10f - 0b) / 2, (13f - 0b) / 2, (12f - 0b) / 2, (11f - 0b) / 2
-10:
+   times, entered where the steps left make whole rounds (the address TQ_ENTRY kept at [sp, #44]). */
+    .macro  TQ_DOT name, step
+    ldr     pc, [sp, #44]
+.L\name\()_round:
     \step
-11:
+.L\name\()_r1:
     \step
-12:
+.L\name\()_r2:
     \step
-13:
+.L\name\()_r3:
     \step
     cmp     r0, r2
-    bne     10b
+    bne     .L\name\()_round
+    .endm
+
+/* Where TQ_DOT enters for a count of 4s (the same for every pair of rows): by the count modulo 4. */
+    .macro  TQ_ENTRY name
+    ldrd    r0, r2, [sp]
+    sub     r7, r2, r0
+    ubfx    r7, r7, #4, #2
+    adr     r8, .L\name\()_entry
+    ldrb    r7, [r8, r7]
+    adr     r8, .L\name\()_round
+    add     r8, r8, r7, lsl #1
+    orr     r8, r8, #1
+    str     r8, [sp, #44]
+    .endm
+
+    .macro  TQ_ENTRY_TABLE name
+.L\name\()_entry:
+    .byte   0, (.L\name\()_r3 - .L\name\()_round) / 2, (.L\name\()_r2 - .L\name\()_round) / 2
+    .byte   (.L\name\()_r1 - .L\name\()_round) / 2
+    .p2align 1
     .endm
 
 /* tq_requant_mm on \a (mult \m, radd \r, rsh \s), then saturated to int8; \t: scratch. */
@@ -91,12 +109,13 @@
     ssat    \a, #8, \a
     .endm
 
-    .macro  TQ_ENTER
+    .macro  TQ_ENTER name
     push    {r4-r11, lr}
-    sub     sp, sp, #44
+    sub     sp, sp, #48
     ldm     r0, {r1-r11}
     stm     sp, {r1-r11}
     ldr     r1, [sp, #24]
+    TQ_ENTRY \name
     .endm
 
 /* void tq_gemm_pairs_*(const tq_gemm_job *job) */
@@ -105,28 +124,24 @@
     .type   \name, %function
     .thumb_func
 \name:
-    TQ_ENTER
+    TQ_ENTER \name
 3:
     ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk */
     ldrd    r3, r5, [r12]               /* bias of rows 0 and 1 */
     mov     r4, r3
     mov     r6, r5
-    TQ_DOT  \step
+    TQ_DOT  \name, \step
     ldr     lr, [sp, #8]
-    ldrd    r7, r8, [lr, #8]            /* row 0: mult, radd, rsh */
-    ldr     r9, [lr, #16]
-    TQ_REQUANT r3, r7, r8, r9, r10
-    TQ_REQUANT r4, r7, r8, r9, r10
-    ldrd    r7, r8, [lr, #20]           /* row 1 */
-    ldr     r9, [lr, #28]
-    TQ_REQUANT r5, r7, r8, r9, r10
-    TQ_REQUANT r6, r7, r8, r9, r10
-    add     lr, lr, #32
+    add     lr, lr, #32                 /* the next block */
+    ldmdb   lr, {r7-r12}                /* mult, radd, rsh of rows 0 and 1 */
     str     lr, [sp, #8]
-    ldr     r12, [sp, #40]
+    TQ_REQUANT r3, r7, r8, r9, r0
+    TQ_REQUANT r4, r7, r8, r9, r0
+    TQ_REQUANT r5, r10, r11, r12, r0
+    TQ_REQUANT r6, r10, r11, r12, r0
+    ldr     r7, [sp, #40]
+    cbnz    r7, 5f
     ldrd    r7, r8, [sp, #12]           /* out0, out1 */
-    cmp     r12, #0
-    bne     5f
     bfi     r3, r5, #8, #8              /* out0[c], out0[c + 1] */
     strh    r3, [r7], #2
     bfi     r4, r6, #8, #8              /* out1[c], out1[c + 1] */
@@ -136,9 +151,10 @@
     ldr     r9, [sp, #20]
     cmp     lr, r9
     bne     3b
-    add     sp, sp, #44
+    add     sp, sp, #48
     pop     {r4-r11, pc}
 5:                                      /* clamped: the four bytes at once (SSUB8 / SEL) */
+    ldrd    r7, r8, [sp, #12]
     bfi     r3, r5, #8, #8
     bfi     r3, r4, #16, #8
     bfi     r3, r6, #24, #8
@@ -151,6 +167,7 @@
     lsr     r3, r3, #16
     strh    r3, [r8], #2
     b       4b
+    TQ_ENTRY_TABLE \name
     .size   \name, . - \name
     .endm
 
@@ -160,11 +177,11 @@
     .type   \name, %function
     .thumb_func
 \name:
-    TQ_ENTER
+    TQ_ENTER \name
 3:
     ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk */
     ldm     r12, {r3-r6}
-    TQ_DOT  \step
+    TQ_DOT  \name, \step
     ldr     lr, [sp, #8]
     stm     lr!, {r3-r6}
     str     lr, [sp, #8]
@@ -173,8 +190,9 @@
     add     r1, r1, r8
     cmp     lr, r7
     bne     3b
-    add     sp, sp, #44
+    add     sp, sp, #48
     pop     {r4-r11, pc}
+    TQ_ENTRY_TABLE \name
     .size   \name, . - \name
     .endm
 

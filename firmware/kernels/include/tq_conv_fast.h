@@ -203,16 +203,19 @@ typedef struct {
 } tq_depthwise_conv_fast_s8_params;
 
 #if defined(TQ_GEMM_DSP)
-/* One output pixel's channels [0, c_end) (c_end a multiple of 4, > 0) in tq_depthwise_dsp.S. */
+/* One output pixel's channels [0, c_end) (c_end a multiple of 4, > 0) in tq_depthwise_dsp.S: tap t
+   of channel c is read at tab[t] + base + c (tab: addresses with base 0, the zero-point row for
+   padding taps; or offsets from base). */
 typedef struct {
-    const int8_t *const *tab; /* kh * kw tap pointers (the zero-point row for padding taps) */
+    const uintptr_t *tab;
     const void *w;            /* block 0's weights (paired layout) */
     const int32_t *q;         /* block 0's quant */
-    int8_t *out;
-    int32_t c_end;
+    uintptr_t out;            /* the pixel's output address - base */
+    uintptr_t end;            /* base + c_end */
     uint32_t lo4, hi4;
     int32_t clamp;
     int32_t taps;
+    uintptr_t base;
 } tq_dw_job;
 
 void tq_dw_pixel_dsp(const tq_dw_job *job);
