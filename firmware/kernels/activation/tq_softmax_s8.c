@@ -1,4 +1,6 @@
 /* SOFTMAX, int8 -> int8 (see tq_activation.h). */
+/* Run once per inference: built for size. */
+#pragma GCC optimize("Os")
 #include "tq_activation.h"
 
 /* Input differences are held in Q5.26 and exp() values are summed in Q12.19 (as TFLite does). */

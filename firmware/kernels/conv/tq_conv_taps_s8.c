@@ -7,36 +7,40 @@
 #define TQ_TAPS_WEIGHTS(g) ((g)->weights)
 #define TQ_TAPS_DOT(w, cols, n, group, acc) tq_dot_2x2(w, cols, n, group, acc)
 #define TQ_TAPS_ROWS tq_gemm_rows_dsp
+#define TQ_TAPS_PAIRS tq_gemm_pairs_acc_dsp
 #endif
 
-/* The kw taps of filter row fy over output pixel (b, oy, ox): its input pixels, NULL for padding. */
-static void tq_row_taps(const tq_conv_taps_s8_params *p, const int8_t *input, const int32_t *px, int32_t fy,
-                        const int8_t **taps)
+/* The kw taps of filter row fy over output pixel (b, oy, ox): its input pixels, NULL for padding.
+   Returns 1, with taps[0] only, when they are one run of kw * in.c bytes from taps[0] (or all
+   padding: NULL). */
+static inline __attribute__((always_inline)) int tq_row_taps(const tq_conv_taps_s8_params *p, const int8_t *input,
+                                                            const int32_t *px, int32_t fy, const int8_t **taps)
 {
     const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c, kw = p->kw, dil_w = p->dil_w;
     const int32_t iy = px[1] * p->stride_h - p->pad_h + fy * p->dil_h, ix0 = px[2] * p->stride_w - p->pad_w;
+    const int8_t *t;
     int32_t fx;
     if (iy < 0 || iy >= in_h) {
-        for (fx = 0; fx < kw; ++fx) {
-            taps[fx] = NULL;
-        }
-        return;
+        taps[0] = NULL;
+        return 1;
     }
-    {
-        const int8_t *const row = input + ((size_t)px[0] * in_h + (size_t)iy) * in_w * in_c;
-        const size_t step = (size_t)dil_w * in_c;
-        const int8_t *t = row + (ptrdiff_t)ix0 * in_c;
-        if (ix0 >= 0 && ix0 + (kw - 1) * dil_w < in_w) { /* the whole row inside: no checks */
-            for (fx = 0; fx < kw; ++fx, t += step) {
-                taps[fx] = t;
-            }
-            return;
-        }
-        for (fx = 0; fx < kw; ++fx, t += step) {
-            const int32_t ix = ix0 + fx * dil_w;
-            taps[fx] = ix >= 0 && ix < in_w ? t : NULL;
-        }
+    t = input + (((size_t)px[0] * in_h + (size_t)iy) * in_w + ix0) * in_c;
+    if (dil_w == 1 && ix0 >= 0 && ix0 + kw - 1 < in_w) {
+        taps[0] = t;
+        return 1;
     }
+    for (fx = 0; fx < kw; ++fx, t += dil_w * in_c) {
+        const int32_t ix = ix0 + fx * dil_w;
+        taps[fx] = ix >= 0 && ix < in_w ? t : NULL;
+    }
+    return 0;
+}
+
+/* tq_gemm_columns_tap, one copy for the kernel's two uses. */
+static __attribute__((noinline)) int8_t *tq_taps_columns(const int8_t *a, const int8_t *b, int32_t n, int32_t g, int32_t zp,
+                                                         int8_t *dst)
+{
+    return tq_gemm_columns_tap(a, b, n, g, zp, dst);
 }
 
 /*
@@ -54,28 +58,72 @@ static inline __attribute__((always_inline)) void tq_taps_pair(const tq_conv_tap
     const int8_t *ta[TQ_CONV_MAX_TAPS], *tb[TQ_CONV_MAX_TAPS];
     int32_t c, fy, fx;
 
-    for (c = 0; c < pairs; ++c) {
-        acc[4 * c] = acc[4 * c + 1] = q[8 * c];
-        acc[4 * c + 2] = acc[4 * c + 3] = q[8 * c + 1];
+    {
+        const int32_t *b = q;
+        int32_t *a = acc;
+        for (c = 0; c < pairs; ++c, a += 4, b += 8) { /* every pair of rows starts at its biases */
+            const int32_t b0 = b[0], b1 = b[1];
+            a[0] = b0;
+            a[1] = b0;
+            a[2] = b1;
+            a[3] = b1;
+        }
     }
     for (fy = 0; fy < p->kh; ++fy) {
         const __typeof__(*TQ_TAPS_WEIGHTS(g)) *w = TQ_TAPS_WEIGHTS(g) + (size_t)2 * fy * n;
         int8_t *d = pair;
-        tq_row_taps(p, input, px0, fy, ta);
-        tq_row_taps(p, input, px1, fy, tb);
-        for (fx = 0; fx < kw; ++fx) {
-            d = tq_gemm_columns_tap(ta[fx], tb[fx], in_c, group, p->in_zp, d);
+        const int whole_a = tq_row_taps(p, input, px0, fy, ta), whole_b = tq_row_taps(p, input, px1, fy, tb);
+        if (whole_a && whole_b) { /* one run each (or padding) */
+            if (ta[0] != NULL && tb[0] != NULL) {
+                tq_gemm_columns(ta[0], tb[0], n, group, d);
+            } else {
+                tq_taps_columns(ta[0], tb[0], n, group, p->in_zp, d);
+            }
+        } else {
+            for (fx = 0; fx < kw; ++fx) { /* tap by tap, a whole run's taps one after the other */
+                const int8_t *const a = whole_a ? (ta[0] != NULL ? ta[0] + fx * in_c : NULL) : ta[fx];
+                const int8_t *const b = whole_b ? (tb[0] != NULL ? tb[0] + fx * in_c : NULL) : tb[fx];
+                d = tq_taps_columns(a, b, in_c, group, p->in_zp, d);
+            }
         }
 #if defined(TQ_GEMM_DSP)
         {
+            /* Rows but the last accumulate; the last one ends requantized in the outputs. */
             tq_gemm_job job;
             job.cols = pair;
             job.cols_end = pair + 4 * n;
-            job.blk = acc;
-            job.blk_end = acc + 4 * pairs;
             job.w = w;
             job.w_skip = (int32_t)sizeof(*w) * (step - 2 * n);
-            TQ_TAPS_ROWS(&job);
+            if (fy + 1 < p->kh) {
+                job.blk = acc;
+                job.blk_end = acc + 4 * pairs;
+                TQ_TAPS_ROWS(&job);
+            } else {
+                const int32_t whole_pairs = out_c / 2;
+                job.blk = q;
+                job.blk_end = q + 8 * whole_pairs;
+                job.out0 = out0;
+                job.out1 = out1;
+                job.lo4 = 0x01010101u * (uint8_t)g->act_min;
+                job.hi4 = 0x01010101u * (uint8_t)g->act_max;
+                job.clamp = !full;
+                job.acc = acc;
+                if (whole_pairs > 0) {
+                    TQ_TAPS_PAIRS(&job);
+                }
+                if (out_c & 1) { /* the odd last row and its zero partner into a word first */
+                    int8_t last[4];
+                    job.blk = q + 8 * whole_pairs;
+                    job.blk_end = q + 8 * (whole_pairs + 1);
+                    job.acc = acc + 4 * whole_pairs;
+                    job.w = w + (size_t)step * whole_pairs;
+                    job.out0 = last;
+                    job.out1 = last + 2;
+                    TQ_TAPS_PAIRS(&job);
+                    out0[out_c - 1] = last[0];
+                    out1[out_c - 1] = last[2];
+                }
+            }
         }
 #else
         for (c = 0; c < pairs; ++c, w += step) {
@@ -83,9 +131,11 @@ static inline __attribute__((always_inline)) void tq_taps_pair(const tq_conv_tap
         }
 #endif
     }
+#if !defined(TQ_GEMM_DSP)
     for (c = 0; c < pairs; ++c, q += 8) {
         tq_gemm_store_2x2(acc + 4 * c, q, out0 + 2 * c, out1 + 2 * c, 2 * c + 1 < out_c, g->act_min, g->act_max, full);
     }
+#endif
 }
 
 tq_status TQ_KERNEL_NAME(const tq_conv_taps_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,

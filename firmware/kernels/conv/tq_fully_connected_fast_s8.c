@@ -1,4 +1,6 @@
 /* FULLY_CONNECTED without floating point (see tq_conv_fast.h). */
+/* Run once per inference: built for size. */
+#pragma GCC optimize("Os")
 #include "tq_conv_fast.h"
 
 tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p, const int8_t *input, int8_t *output)

@@ -15,13 +15,15 @@
  *   r0 column pointer, r1 weight pointer, r2 column end, r3..r6 accumulators s00 s01 s10 s11
  *   (row, pixel), r7 r8 pixel 0 (x0, x2) (x1, x3), r9 r10 pixel 1, r11 r12 weight words, lr scratch.
  *
- * The job (tq_gemm_job in tq_gemm.h), 11 words, copied to the stack at entry:
+ * The job (tq_gemm_job in tq_gemm.h), 12 words, copied to the stack at entry:
  *   [0] cols   [4] cols_end   [8] blk   [12] out0   [16] out1   [20] blk_end
- *   [24] w     [28] w_skip    [32] lo4  [36] hi4    [40] clamp
- * and [44] the address where the k loop is entered.
+ *   [24] w     [28] w_skip    [32] lo4  [36] hi4    [40] clamp  [44] acc
+ * and [48] the address where the k loop is entered.
  * pairs: blk walks the quantization blocks (bias[2], then mult, radd, rsh per row: 8 words), each
  *   pair of rows starts from its bias and ends requantized (tq_requant_mm, SSAT) into out0[c],
  *   out0[c + 1] and out1[c], out1[c + 1], clamped to lo4/hi4 bytes when clamp != 0;
+ * pairs_acc: the same, each pair of rows starting from its accumulator block at acc (4 words, walked
+ *   along) instead of the bias, w_skip bytes of weights skipped after each pair;
  * rows: blk walks accumulator blocks (4 words a pair of rows), loaded, accumulated and stored back;
  *   w_skip bytes of weights are skipped after every pair (the other filter rows of a tap kernel).
  */
@@ -65,9 +67,9 @@
     .endm
 
 /* The dot products of one pair of rows with the column pair, into r3..r6: the loop unrolled four
-   times, entered where the steps left make whole rounds (the address TQ_ENTRY kept at [sp, #44]). */
+   times, entered where the steps left make whole rounds (the address TQ_ENTRY kept at [sp, #48]). */
     .macro  TQ_DOT name, step
-    ldr     pc, [sp, #44]
+    ldr     pc, [sp, #48]
 .L\name\()_round:
     \step
 .L\name\()_r1:
@@ -90,7 +92,7 @@
     adr     r8, .L\name\()_round
     add     r8, r8, r7, lsl #1
     orr     r8, r8, #1
-    str     r8, [sp, #44]
+    str     r8, [sp, #48]
     .endm
 
     .macro  TQ_ENTRY_TABLE name
@@ -111,26 +113,37 @@
 
     .macro  TQ_ENTER name
     push    {r4-r11, lr}
-    sub     sp, sp, #48
-    ldm     r0, {r1-r11}
-    stm     sp, {r1-r11}
+    sub     sp, sp, #52
+    ldm     r0, {r1-r12}
+    stm     sp, {r1-r12}
     ldr     r1, [sp, #24]
     TQ_ENTRY \name
     .endm
 
 /* void tq_gemm_pairs_*(const tq_gemm_job *job) */
-    .macro  TQ_PAIRS name, step
+    .macro  TQ_PAIRS name, step, from_acc
     .global \name
     .type   \name, %function
     .thumb_func
 \name:
     TQ_ENTER \name
 3:
+    .if \from_acc
+    ldr     lr, [sp, #44]               /* accumulator blocks */
+    ldm     lr!, {r3-r6}
+    str     lr, [sp, #44]
+    ldm     sp, {r0, r2}                /* cols, cols_end */
+    .else
     ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk */
     ldrd    r3, r5, [r12]               /* bias of rows 0 and 1 */
     mov     r4, r3
     mov     r6, r5
+    .endif
     TQ_DOT  \name, \step
+    .if \from_acc
+    ldr     r9, [sp, #28]
+    add     r1, r1, r9                  /* w_skip */
+    .endif
     ldr     lr, [sp, #8]
     add     lr, lr, #32                 /* the next block */
     ldmdb   lr, {r7-r12}                /* mult, radd, rsh of rows 0 and 1 */
@@ -151,7 +164,7 @@
     ldr     r9, [sp, #20]
     cmp     lr, r9
     bne     3b
-    add     sp, sp, #48
+    add     sp, sp, #52
     pop     {r4-r11, pc}
 5:                                      /* clamped: the four bytes at once (SSUB8 / SEL) */
     ldrd    r7, r8, [sp, #12]
@@ -190,7 +203,7 @@
     add     r1, r1, r8
     cmp     lr, r7
     bne     3b
-    add     sp, sp, #48
+    add     sp, sp, #52
     pop     {r4-r11, pc}
     TQ_ENTRY_TABLE \name
     .size   \name, . - \name
@@ -198,10 +211,16 @@
 
     .section .text.tq_gemm_pairs_dsp, "ax", %progbits
     .p2align 2
-    TQ_PAIRS tq_gemm_pairs_dsp, TQ_STEP_S8
+    TQ_PAIRS tq_gemm_pairs_dsp, TQ_STEP_S8, 0
     .section .text.tq_gemm_pairs_wide_dsp, "ax", %progbits
     .p2align 2
-    TQ_PAIRS tq_gemm_pairs_wide_dsp, TQ_STEP_WIDE
+    TQ_PAIRS tq_gemm_pairs_wide_dsp, TQ_STEP_WIDE, 0
+    .section .text.tq_gemm_pairs_acc_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_acc_dsp, TQ_STEP_S8, 1
+    .section .text.tq_gemm_pairs_acc_wide_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_acc_wide_dsp, TQ_STEP_WIDE, 1
     .section .text.tq_gemm_rows_dsp, "ax", %progbits
     .p2align 2
     TQ_ROWS tq_gemm_rows_dsp, TQ_STEP_S8

@@ -123,6 +123,8 @@ static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t 
  * tq_gemm_pairs_dsp: blk walks the quant blocks; each row pair starts from its bias and ends
  *   requantized into out0[c], out0[c + 1], out1[c], out1[c + 1] (clamped to the bytes of lo4/hi4
  *   when clamp is set).
+ * tq_gemm_pairs_acc_dsp: the same from the accumulator blocks at acc (acc[0..3] of tq_dot_2x2, 4
+ *   words a row pair) instead of the biases, skipping w_skip bytes of weights after each row pair.
  * tq_gemm_rows_dsp: blk walks accumulator blocks (acc[0..3] of tq_dot_2x2), read and written back;
  *   w_skip bytes of weights are skipped after each row pair.
  * The *_wide_dsp twins read int16 weights (weights16). Fields are read from the job's copy.
@@ -136,10 +138,13 @@ typedef struct {
     int32_t w_skip;
     uint32_t lo4, hi4;
     int32_t clamp;
+    int32_t *acc;
 } tq_gemm_job;
 
 void tq_gemm_pairs_dsp(const tq_gemm_job *job);
 void tq_gemm_pairs_wide_dsp(const tq_gemm_job *job);
+void tq_gemm_pairs_acc_dsp(const tq_gemm_job *job);
+void tq_gemm_pairs_acc_wide_dsp(const tq_gemm_job *job);
 void tq_gemm_rows_dsp(const tq_gemm_job *job);
 void tq_gemm_rows_wide_dsp(const tq_gemm_job *job);
 #endif
@@ -396,6 +401,7 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
     job.lo4 = 0x01010101u * (uint8_t)lo;
     job.hi4 = 0x01010101u * (uint8_t)hi;
     job.clamp = !full;
+    job.acc = NULL;
     if (pairs > 0) {
         if (wide) {
             tq_gemm_pairs_wide_dsp(&job);

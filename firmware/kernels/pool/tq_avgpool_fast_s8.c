@@ -1,4 +1,6 @@
 /* AVERAGE_POOL_2D, int8, four channels at a time on the DSP extension (see tq_pool.h). */
+/* Run once per inference: built for size. */
+#pragma GCC optimize("Os")
 #include "tq_gemm.h"
 #include "tq_pool.h"
 
