@@ -1,7 +1,8 @@
 /*
  * The fast convolutions' row-pair loop in assembler, for cores with the DSP extension and without
  * Helium (Cortex-M4, M7, M33): tq_gemm.h's tq_gemm_pairs_dsp / tq_gemm_rows_dsp (int8 weights) and
- * their *_wide_* twins (int16 weights, --wide-weights). Everything else calls them through tq_gemm.h.
+ * their *_wide_* twins (int16 weights, --wide-weights), and tq_gemm_columns_dsp, which makes the
+ * column pair they read. Everything else calls them through tq_gemm.h.
  *
  * Why assembler: the loop over k needs all 14 free registers (4 accumulators, a column word pair of
  * each pixel, two weight words, a scratch, three pointers), and around it C kept its state in stack
@@ -227,5 +228,63 @@
     .section .text.tq_gemm_rows_wide_dsp, "ax", %progbits
     .p2align 2
     TQ_ROWS tq_gemm_rows_wide_dsp, TQ_STEP_WIDE
+
+/*
+ * void tq_gemm_columns_dsp(const int8_t *a, const int8_t *b, int32_t n, int8_t *dst): the column
+ * pair of tq_gemm_columns (n a multiple of 4, > 0): per 4 of k, a's (x0, x2), (x1, x3), then b's,
+ * as int16. Word-aligned a and b go 8 bytes a step (2 LDRD, 8 SXTB16, one STM of 8 words: 13
+ * instructions where word by word takes 20); otherwise word by word (LDR may be unaligned).
+ */
+    .section .text.tq_gemm_columns_dsp, "ax", %progbits
+    .p2align 2
+    .global tq_gemm_columns_dsp
+    .type   tq_gemm_columns_dsp, %function
+    .thumb_func
+tq_gemm_columns_dsp:
+    push    {r4-r11, lr}
+    orr     r12, r0, r1
+    tst     r12, #3
+    add     r12, r0, r2                 /* end of a */
+    bne     3f
+    tst     r2, #4
+    beq     2f
+    ldr     r2, [r0], #4                /* an odd 4 of k first */
+    ldr     lr, [r1], #4
+    sxtb16  r4, r2
+    sxtb16  r5, r2, ror #8
+    sxtb16  r6, lr
+    sxtb16  r7, lr, ror #8
+    stm     r3!, {r4-r7}
+2:
+    cmp     r0, r12
+    beq     9f
+1:
+    ldrd    r2, lr, [r0], #8
+    sxtb16  r4, r2
+    sxtb16  r5, r2, ror #8
+    sxtb16  r8, lr
+    sxtb16  r9, lr, ror #8
+    ldrd    r2, lr, [r1], #8
+    sxtb16  r6, r2
+    sxtb16  r7, r2, ror #8
+    sxtb16  r10, lr
+    sxtb16  r11, lr, ror #8
+    stm     r3!, {r4-r11}
+    cmp     r0, r12
+    bne     1b
+9:
+    pop     {r4-r11, pc}
+3:
+    ldr     r2, [r0], #4
+    ldr     lr, [r1], #4
+    sxtb16  r4, r2
+    sxtb16  r5, r2, ror #8
+    sxtb16  r6, lr
+    sxtb16  r7, lr, ror #8
+    stm     r3!, {r4-r7}
+    cmp     r0, r12
+    bne     3b
+    pop     {r4-r11, pc}
+    .size   tq_gemm_columns_dsp, . - tq_gemm_columns_dsp
 
 #endif

@@ -146,6 +146,8 @@ void tq_gemm_pairs_wide_dsp(const tq_gemm_job *job);
 void tq_gemm_pairs_acc_dsp(const tq_gemm_job *job);
 void tq_gemm_pairs_acc_wide_dsp(const tq_gemm_job *job);
 void tq_gemm_rows_dsp(const tq_gemm_job *job);
+/* tq_gemm_columns on the DSP extension (k a multiple of 4, > 0). */
+void tq_gemm_columns_dsp(const int8_t *a, const int8_t *b, int32_t k, int8_t *dst);
 void tq_gemm_rows_wide_dsp(const tq_gemm_job *job);
 #endif
 
@@ -172,24 +174,9 @@ static inline void tq_dot_2x2_wide_c(const int16_t *w, const int8_t *a, int32_t 
 static inline void tq_gemm_columns(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst)
 {
 #if defined(TQ_GEMM_DSP)
-    const int8_t *end = a + k;
-    int32_t x, y, xe, ye;
     (void)g;
     if (k > 0) {
-        __asm__ volatile("1:\n\t"
-                         "ldr    %[x], [%[a]], #4\n\t"
-                         "ldr    %[y], [%[b]], #4\n\t"
-                         "sxtb16 %[xe], %[x]\n\t"
-                         "sxtb16 %[x], %[x], ror #8\n\t"
-                         "sxtb16 %[ye], %[y]\n\t"
-                         "sxtb16 %[y], %[y], ror #8\n\t"
-                         "strd   %[xe], %[x], [%[d]], #8\n\t"
-                         "strd   %[ye], %[y], [%[d]], #8\n\t"
-                         "cmp    %[a], %[end]\n\t"
-                         "bne    1b\n\t"
-                         : [a] "+r"(a), [b] "+r"(b), [d] "+r"(dst), [x] "=&r"(x), [y] "=&r"(y), [xe] "=&r"(xe), [ye] "=&r"(ye)
-                         : [end] "r"(end)
-                         : "cc", "memory");
+        tq_gemm_columns_dsp(a, b, k, dst);
     }
 #else
     tq_interleave_pair(a, b, k, g, dst);
