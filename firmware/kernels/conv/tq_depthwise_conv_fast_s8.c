@@ -31,6 +31,50 @@ static void tq_dw_block(const uintptr_t *tt, uintptr_t at, int32_t taps, int32_t
     }
 }
 
+#if !defined(TQ_GEMM_DSP) && !defined(TQ_GEMM_MVE)
+/* tq_dw_block for four lanes of the paired layouts (the portable path's whole blocks): pair by pair
+   with the weights' places fixed, then an odd last tap. */
+static void tq_dw_block4_paired(const uintptr_t *tt, uintptr_t at, int32_t taps, const int8_t *w, const int16_t *w16,
+                                int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t;
+    for (t = 0; t + 1 < taps; t += 2) {
+        const int8_t *const x = (const int8_t *)(tt[t] + at), *const y = (const int8_t *)(tt[t + 1] + at);
+        if (w16 != NULL) { /* (c t, c t+1) per lane */
+            a0 += x[0] * w16[0] + y[0] * w16[1];
+            a1 += x[1] * w16[2] + y[1] * w16[3];
+            a2 += x[2] * w16[4] + y[2] * w16[5];
+            a3 += x[3] * w16[6] + y[3] * w16[7];
+            w16 += 8;
+        } else { /* c0 t, c1 t, c0 t+1, c1 t+1, then c2, c3 */
+            a0 += x[0] * w[0] + y[0] * w[2];
+            a1 += x[1] * w[1] + y[1] * w[3];
+            a2 += x[2] * w[4] + y[2] * w[6];
+            a3 += x[3] * w[5] + y[3] * w[7];
+            w += 8;
+        }
+    }
+    if (t < taps) {
+        const int8_t *const x = (const int8_t *)(tt[t] + at);
+        if (w16 != NULL) { /* (c0, c2), (c1, c3) */
+            a0 += x[0] * w16[0];
+            a2 += x[2] * w16[1];
+            a1 += x[1] * w16[2];
+            a3 += x[3] * w16[3];
+        } else {
+            a0 += x[0] * w[0];
+            a1 += x[1] * w[1];
+            a2 += x[2] * w[2];
+            a3 += x[3] * w[3];
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
 #if defined(TQ_GEMM_MVE)
 /* tq_dw_block for four lanes of the [T][4] layout, with widening loads. */
 static inline __attribute__((always_inline)) void tq_dw_block4_mve(const uintptr_t *tt, uintptr_t at, int32_t taps,
@@ -171,7 +215,12 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
 #if defined(TQ_GEMM_MVE)
                     tq_dw_block4_mve(tt, base + (uintptr_t)c, taps, w + c * taps, acc);
 #else
-                    tq_dw_block(tt, base + (uintptr_t)c, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL, 4, acc);
+                    if (paired) {
+                        tq_dw_block4_paired(tt, base + (uintptr_t)c, taps, w != NULL ? w + c * taps : NULL,
+                                            w16 != NULL ? w16 + c * taps : NULL, acc);
+                    } else {
+                        tq_dw_block(tt, base + (uintptr_t)c, taps, 0, w + c * taps, NULL, 4, acc);
+                    }
 #endif
                     word = tq_dw_out4(acc, qb + 4, lo4, hi4);
                     memcpy(out + c, &word, 4);

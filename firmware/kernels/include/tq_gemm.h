@@ -369,6 +369,41 @@ static inline __attribute__((always_inline)) void tq_gemm_store_2x2(int32_t *acc
 #endif
 }
 
+#if !defined(TQ_GEMM_DSP)
+/* The portable and Helium row loop: a function of its own, so that its accumulators keep their
+   registers whatever kernel calls it. */
+static __attribute__((noinline, unused)) void tq_gemm_pair_loop(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
+                                                                int8_t *out1, int full, int wide)
+{
+    /* Locals: the int8 stores alias everything, which would force reloads of g->... One pointer
+       per operand walks the rows: q, the weights, the two outputs. */
+    const int32_t k = g->k, group = g->group, step = 2 * k;
+    const int32_t lo = g->act_min, hi = g->act_max;
+    const int8_t *w = g->weights;
+    const int16_t *w16 = g->weights16;
+    const int32_t *q = g->quant;
+    const int32_t *const q_last = q + 8 * ((g->out_c - 1) / 2);
+    const int odd = g->out_c & 1;
+    for (;; q += 8, out0 += 2, out1 += 2) {
+        int32_t acc[4];
+        acc[0] = acc[1] = q[0];
+        acc[2] = acc[3] = q[1];
+        if (wide) {
+            tq_dot_2x2_wide_c(w16, cols, k, acc);
+            w16 += step;
+        } else {
+            tq_dot_2x2(w, cols, k, group, acc);
+            w += step;
+        }
+        if (q == q_last) {
+            tq_gemm_store_2x2(acc, q, out0, out1, !odd, lo, hi, full);
+            return;
+        }
+        tq_gemm_store_2x2(acc, q, out0, out1, 1, lo, hi, full);
+    }
+}
+#endif
+
 static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
                                                                     int8_t *out1, int full, int wide)
 {
@@ -413,32 +448,7 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
         out1[2 * pairs] = last[2];
     }
 #else
-    /* Locals: the int8 stores alias everything, which would force reloads of g->... One pointer
-       per operand walks the rows: q, the weights, the two outputs. */
-    const int32_t k = g->k, group = g->group, step = 2 * k;
-    const int32_t lo = g->act_min, hi = g->act_max;
-    const int8_t *w = g->weights;
-    const int16_t *w16 = g->weights16;
-    const int32_t *q = g->quant;
-    const int32_t *const q_last = q + 8 * ((g->out_c - 1) / 2);
-    const int odd = g->out_c & 1;
-    for (;; q += 8, out0 += 2, out1 += 2) {
-        int32_t acc[4];
-        acc[0] = acc[1] = q[0];
-        acc[2] = acc[3] = q[1];
-        if (wide) {
-            tq_dot_2x2_wide_c(w16, cols, k, acc);
-            w16 += step;
-        } else {
-            tq_dot_2x2(w, cols, k, group, acc);
-            w += step;
-        }
-        if (q == q_last) {
-            tq_gemm_store_2x2(acc, q, out0, out1, !odd, lo, hi, full);
-            return;
-        }
-        tq_gemm_store_2x2(acc, q, out0, out1, 1, lo, hi, full);
-    }
+    tq_gemm_pair_loop(g, cols, out0, out1, full, wide);
 #endif
 }
 
