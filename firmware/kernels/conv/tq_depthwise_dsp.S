@@ -23,12 +23,15 @@
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
 
+#include "tq_dsp_asm.h"
+
     .syntax unified
     .thumb
     .text
 
-/* A tap pair's input words (its two tap pointers already in r7, r8: one LDRD), int8 weights. */
-    .macro  DW_PAIR_S8
+/* A tap pair's input words (its two tap pointers already in r7, r8: one LDRD) repacked: r7, r9,
+   r10, r8 hold the (t0, t1) halfword pairs of channels c0, c1, c2, c3. */
+    .macro  DW_REPACK
     ldr     r7, [r7, r2]
     ldr     r8, [r8, r2]
     pkhbt   r9, r7, r8, lsl #16         /* bytes: t0 c0, t0 c1, t1 c0, t1 c1 */
@@ -37,7 +40,12 @@
     sxtb16  r9, r9, ror #8              /* c1 */
     sxtb16  r10, r8                     /* c2 */
     sxtb16  r8, r8, ror #8              /* c3 */
-    ldrd    r11, r12, [r1], #8          /* c0 t0, c1 t0, c0 t1, c1 t1 | c2 t0, c3 t0, c2 t1, c3 t1 */
+    .endm
+
+/* A tap pair, int8 weights: c0 t0, c1 t0, c0 t1, c1 t1 | c2 t0, c3 t0, c2 t1, c3 t1. */
+    .macro  DW_PAIR_S8
+    DW_REPACK
+    ldrd    r11, r12, [r1], #8
     sxtb16  lr, r11
     sxtb16  r11, r11, ror #8
     smlad   r3, r7, lr, r3
@@ -48,16 +56,9 @@
     smlad   r6, r8, r12, r6
     .endm
 
-/* The same with int16 weights: (t0, t1) of c0, c1, c2, c3 as stored. */
+/* A tap pair, int16 weights: (t0, t1) of c0, c1, c2, c3 as stored. */
     .macro  DW_PAIR_WIDE
-    ldr     r7, [r7, r2]
-    ldr     r8, [r8, r2]
-    pkhbt   r9, r7, r8, lsl #16
-    pkhtb   r8, r8, r7, asr #16
-    sxtb16  r7, r9
-    sxtb16  r9, r9, ror #8
-    sxtb16  r10, r8
-    sxtb16  r8, r8, ror #8
+    DW_REPACK
     ldrd    r11, r12, [r1], #8
     smlad   r3, r7, r11, r3
     smlad   r4, r9, r12, r4
@@ -66,39 +67,31 @@
     smlad   r6, r8, r12, r6
     .endm
 
-/* A lone tap (pointer in r7), int8 weights c0 c1 c2 c3. */
-    .macro  DW_SINGLE_S8
+/* A lone tap (pointer in r7): its weights as r11 = (c0, c2), r12 = (c1, c3), from int16 (wide) or
+   from the int8 word c0 c1 c2 c3. */
+    .macro  DW_SINGLE wide
     ldr     r7, [r7, r2]
+    .if \wide
+    ldrd    r11, r12, [r1], #8
+    .else
     ldr     r11, [r1], #4
+    sxtb16  r12, r11, ror #8
+    sxtb16  r11, r11
+    .endif
     sxtb16  r8, r7                      /* (c0, c2) */
     sxtb16  r7, r7, ror #8              /* (c1, c3) */
-    sxtb16  r12, r11
-    sxtb16  r11, r11, ror #8
-    smlabb  r3, r8, r12, r3
-    smlatt  r5, r8, r12, r5
-    smlabb  r4, r7, r11, r4
-    smlatt  r6, r7, r11, r6
-    .endm
-
-/* A lone tap, int16 weights (c0, c2), (c1, c3). */
-    .macro  DW_SINGLE_WIDE
-    ldr     r7, [r7, r2]
-    ldrd    r11, r12, [r1], #8
-    sxtb16  r8, r7
-    sxtb16  r7, r7, ror #8
     smlabb  r3, r8, r11, r3
     smlatt  r5, r8, r11, r5
     smlabb  r4, r7, r12, r4
     smlatt  r6, r7, r12, r6
     .endm
 
-/* tq_requant_mm on \a (mult \m, radd \r, rsh \s), then saturated to int8; \t: scratch. */
-    .macro  DW_REQUANT a, m, r, s, t
-    lsl     \t, \a, #1
-    smmlar  \t, \t, \m, \r
-    sub     \t, \t, \a, lsr #31
-    asr     \a, \t, \s
-    ssat    \a, #8, \a
+    .macro  DW_SINGLE_S8
+    DW_SINGLE 0
+    .endm
+
+    .macro  DW_SINGLE_WIDE
+    DW_SINGLE 1
     .endm
 
 /* A block's accumulators from its biases. */
@@ -114,13 +107,13 @@
     ldr     lr, [sp, #8]
     ldm     lr!, {r7-r12}
     str     lr, [sp, #8]
-    DW_REQUANT r3, r7, r8, r9, lr
-    DW_REQUANT r4, r10, r11, r12, lr
+    TQ_REQUANT r3, r7, r8, r9, lr
+    TQ_REQUANT r4, r10, r11, r12, lr
     ldr     lr, [sp, #8]
     ldm     lr!, {r7-r12}
     str     lr, [sp, #8]
-    DW_REQUANT r5, r7, r8, r9, lr
-    DW_REQUANT r6, r10, r11, r12, lr
+    TQ_REQUANT r5, r7, r8, r9, lr
+    TQ_REQUANT r6, r10, r11, r12, lr
     bfi     r3, r4, #8, #8
     bfi     r3, r5, #16, #8
     bfi     r3, r6, #24, #8

@@ -30,6 +30,8 @@
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
 
+#include "tq_dsp_asm.h"
+
     .syntax unified
     .thumb
     .text
@@ -101,15 +103,6 @@
     .byte   0, (.L\name\()_r3 - .L\name\()_round) / 2, (.L\name\()_r2 - .L\name\()_round) / 2
     .byte   (.L\name\()_r1 - .L\name\()_round) / 2
     .p2align 1
-    .endm
-
-/* tq_requant_mm on \a (mult \m, radd \r, rsh \s), then saturated to int8; \t: scratch. */
-    .macro  TQ_REQUANT a, m, r, s, t
-    lsl     \t, \a, #1
-    smmlar  \t, \t, \m, \r
-    sub     \t, \t, \a, lsr #31
-    asr     \a, \t, \s
-    ssat    \a, #8, \a
     .endm
 
     .macro  TQ_ENTER name
@@ -235,6 +228,17 @@
  * as int16. Word-aligned a and b go 8 bytes a step (2 LDRD, 8 SXTB16, one STM of 8 words: 13
  * instructions where word by word takes 20); otherwise word by word (LDR may be unaligned).
  */
+/* One 4 of k of both columns, word by word (the LDRs may be unaligned). */
+    .macro  TQ_COLUMNS4
+    ldr     r2, [r0], #4
+    ldr     lr, [r1], #4
+    sxtb16  r4, r2
+    sxtb16  r5, r2, ror #8
+    sxtb16  r6, lr
+    sxtb16  r7, lr, ror #8
+    stm     r3!, {r4-r7}
+    .endm
+
     .section .text.tq_gemm_columns_dsp, "ax", %progbits
     .p2align 2
     .global tq_gemm_columns_dsp
@@ -248,13 +252,7 @@ tq_gemm_columns_dsp:
     bne     3f
     tst     r2, #4
     beq     2f
-    ldr     r2, [r0], #4                /* an odd 4 of k first */
-    ldr     lr, [r1], #4
-    sxtb16  r4, r2
-    sxtb16  r5, r2, ror #8
-    sxtb16  r6, lr
-    sxtb16  r7, lr, ror #8
-    stm     r3!, {r4-r7}
+    TQ_COLUMNS4                         /* an odd 4 of k first */
 2:
     cmp     r0, r12
     beq     9f
@@ -275,13 +273,7 @@ tq_gemm_columns_dsp:
 9:
     pop     {r4-r11, pc}
 3:
-    ldr     r2, [r0], #4
-    ldr     lr, [r1], #4
-    sxtb16  r4, r2
-    sxtb16  r5, r2, ror #8
-    sxtb16  r6, lr
-    sxtb16  r7, lr, ror #8
-    stm     r3!, {r4-r7}
+    TQ_COLUMNS4
     cmp     r0, r12
     bne     3b
     pop     {r4-r11, pc}
