@@ -3,7 +3,8 @@
 Each case is a small model whose layers sweep what the fast kernels specialize on: 1x1 filters read
 in place or gathered, odd and non-multiple-of-4 channel counts (weight rows padded to 4 or to 16 on
 Helium), strides, SAME/VALID padding, dilations and fused activations, plus layers the fast kernels
-leave to the reference ones (depth multiplier 2), and average pooling's four-channel twin. On the host the fast kernels run their portable C;
+leave to the reference ones (depth multiplier 2), fully connected layers and average pooling's
+four-channel twin. On the host the fast kernels run their portable C;
 on qemu-m4/m7/m33 their DSP path (SXTB16/SMLAD) and on qemu-m55 their Helium path.
 """
 
@@ -50,10 +51,13 @@ def _cases():
                                   L.DepthwiseConv2D(3, dilation_rate=(2, 1), padding="same"), L.Conv2D(4, 1, strides=2)]),
         "wide": ((5, 5, 36), [L.Conv2D(33, 3, padding="same"), L.DepthwiseConv2D(3, strides=(1, 2), padding="valid"), L.Conv2D(17, 1)]),
         "multiplier": ((8, 8, 4), [L.DepthwiseConv2D(3, depth_multiplier=2, padding="same"), L.Conv2D(5, 2, strides=2)]),
-        # Average pooling: four channels summed in halfwords, clipped edge windows, a 3-channel tail
-        # and a 360-value window (halfword sums flushed every 12 rows).
+        # FULLY_CONNECTED two rows at a time (SMLAD), an odd row count, a depth with a tail of 3.
+        "dense": ((6, 5, 3), [L.Conv2D(4, 1, activation="relu"), L.Flatten(), L.Dense(7, activation="relu"), L.Dense(5)]),
+        # Pooling four channels at a time: clipped edge windows, 3-channel tails, and a 360-value
+        # average window (its halfword sums flushed every 12 rows).
         "pool": ((18, 20, 5), [L.Conv2D(12, 1, activation="relu"), L.AveragePooling2D(3, strides=1, padding="same"),
-                               L.Conv2D(7, 1), L.AveragePooling2D((18, 20))]),
+                               L.MaxPooling2D(3, strides=1, padding="same"), L.Conv2D(7, 1),
+                               L.MaxPooling2D(2, strides=1, padding="same"), L.AveragePooling2D((18, 20))]),
     }
     return {**fixed, **{f"random-{s}": _random_case(s) for s in (1, 2, 3, 4)}}
 
@@ -85,7 +89,7 @@ NAMES = list(_cases())
 def test_fast_kernels_are_used_and_bit_exact_on_the_host(models, name):
     funcs = {op.call.func for op in compile_tflite(models[name], Target()).ops}
     assert funcs & {"tq_conv_1x1_s8", "tq_conv_im2col_s8", "tq_conv_taps_s8", "tq_depthwise_conv_fast_s8"}, funcs
-    assert ("tq_avgpool_fast_s8" in funcs) == (name == "pool"), funcs
+    assert ("tq_avgpool_fast_s8" in funcs and "tq_maxpool_fast_s8" in funcs) == (name == "pool"), funcs
     for kernels in ("fast", "ref"):
         r = verify_tflite(models[name], samples=30, kernels=kernels)
         assert r.bit_exact, f"{kernels}: {r.summary()}"

@@ -584,6 +584,14 @@ def lower_fc(g: Graph, op: Op) -> KernelCall:
         e = np.asarray([x - 53 for _, x in parts], dtype=np.int32)
         need(bool(np.all((m >= 2**52) & (m < 2**53))), op, "a requantization scale is not a normal double")
         fast = {k: v for k, v in params.items() if k != "scale"}
+        arrays = [ConstArray("scale_m", "uint64_t", m), ConstArray("scale_e", "int32_t", e)]
+        b = bias.data.astype(np.int64) if bias is not None else np.zeros(units, dtype=np.int64)
+        folded = b + int(params["in_offset"]) * w.data.reshape(units, accum).astype(np.int64).sum(axis=1)
+        if params["w_offset"] == 0 and bool(np.all(np.abs(folded) < 2**31)):
+            # Symmetric weights: the input offset goes into the bias (sum w (x + off) = sum w x + off
+            # sum w), so the dot product reads raw bytes (SXTB16 + SMLAD on the DSP extension).
+            arrays.append(ConstArray("bias", "int32_t", folded.astype(np.int32)))
+            fast.update(bias=ArrayRef("bias"), in_offset=0)
         return KernelCall(
             func="tq_fully_connected_fast_s8",
             params_type="tq_fully_connected_fast_s8_params",
@@ -592,7 +600,7 @@ def lower_fc(g: Graph, op: Op) -> KernelCall:
             params={**fast, "scale_m": ArrayRef("scale_m"), "scale_e": ArrayRef("scale_e")},
             inputs=[inp.index],
             outputs=[out.index],
-            arrays=[ConstArray("scale_m", "uint64_t", m), ConstArray("scale_e", "int32_t", e)],
+            arrays=arrays,
         )
     return KernelCall(
         func="tq_fully_connected_s8",

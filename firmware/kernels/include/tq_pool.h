@@ -41,6 +41,8 @@ tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, in
 
 /** MAX_POOL_2D: the largest valid window element, then the activation clamp. */
 tq_status tq_maxpool_s8(const tq_maxpool_s8_params *p, const int8_t *in, int8_t *out);
+/* tq_maxpool_s8's results, four channels at once (SSUB8 + SEL) on cores with SIMD32. */
+tq_status tq_maxpool_fast_s8(const tq_maxpool_s8_params *p, const int8_t *in, int8_t *out);
 
 /**
  * MEAN over any set of axes of a rank <= 4 int8 tensor (shapes padded to NHWC on the left).
