@@ -91,35 +91,12 @@ static inline __attribute__((always_inline)) void tq_dw_block4_mve(const uintptr
 
 /*
  * Four requantized outputs packed in a word (byte j: channel c + j), clamped to [lo, hi] given in
- * all four bytes of lo4 and hi4; q: per channel mult, radd, rsh (tq_requant_mm). On the DSP
- * extension in one block: 8 instructions an output, then BFI and the SSUB8/SEL clamp.
+ * all four bytes of lo4 and hi4; q: per channel mult, radd, rsh (tq_requant_mm). The portable and
+ * Helium paths' (the DSP extension's is in tq_depthwise_dsp.S).
  */
 static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *acc, const int32_t *q, uint32_t lo4,
                                                                 uint32_t hi4)
 {
-#if defined(TQ_GEMM_DSP)
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], m, r, s, t;
-    __asm__("ldrd   %[m], %[r], [%[q], #0]\n\t"
-            "ldr    %[s], [%[q], #8]\n\t" TQ_REQUANT_SAT8("a0", "m", "r", "s")
-            "ldrd   %[m], %[r], [%[q], #12]\n\t"
-            "ldr    %[s], [%[q], #20]\n\t" TQ_REQUANT_SAT8("a1", "m", "r", "s")
-            "ldrd   %[m], %[r], [%[q], #24]\n\t"
-            "ldr    %[s], [%[q], #32]\n\t" TQ_REQUANT_SAT8("a2", "m", "r", "s")
-            "ldrd   %[m], %[r], [%[q], #36]\n\t"
-            "ldr    %[s], [%[q], #44]\n\t" TQ_REQUANT_SAT8("a3", "m", "r", "s")
-            "bfi    %[a0], %[a1], #8, #8\n\t"
-            "bfi    %[a0], %[a2], #16, #8\n\t"
-            "bfi    %[a0], %[a3], #24, #8\n\t"
-            "ssub8  %[t], %[a0], %[lo]\n\t"
-            "sel    %[a0], %[a0], %[lo]\n\t"
-            "ssub8  %[t], %[hi], %[a0]\n\t"
-            "sel    %[a0], %[a0], %[hi]"
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [m] "=&r"(m), [r] "=&r"(r), [s] "=&r"(s),
-              [t] "=&r"(t)
-            : [q] "r"(q), [lo] "r"(lo4), [hi] "r"(hi4), "m"(*(const int32_t(*)[12])q)
-            : "cc");
-    return (uint32_t)a0;
-#else
     const int32_t lo = (int8_t)lo4, hi = (int8_t)hi4;
     uint32_t word = 0;
     int32_t j;
@@ -128,7 +105,6 @@ static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *
         word |= (uint32_t)(uint8_t)(int8_t)TQ_CLAMP(v, lo, hi) << (8 * j);
     }
     return word;
-#endif
 }
 
 tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)

@@ -302,61 +302,14 @@ static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int
     return (int8_t)TQ_CLAMP(v, lo, hi);
 }
 
-#if defined(TQ_GEMM_DSP)
-/* Assembler text: tq_requant_mm on operand a, with constants m, r (mult, radd) and s (rsh), then
-   SSAT #8, in place; t is a scratch operand. */
-#define TQ_REQUANT_SAT8(a, m, r, s)                          \
-    "lsl    %[t], %[" a "], #1\n\t"                          \
-    "smmlar %[t], %[t], %[" m "], %[" r "]\n\t"              \
-    "sub    %[t], %[t], %[" a "], lsr #31\n\t"               \
-    "asr    %[" a "], %[t], %[" s "]\n\t"                    \
-    "ssat   %[" a "], #8, %[" a "]\n\t"
-
-/* The 2x2 block's four accumulators requantized and saturated to int8 in place (q: the rows' constants). */
-static inline __attribute__((always_inline)) void tq_gemm_requant_2x2(int32_t *acc, const int32_t *q)
-{
-    int32_t y00 = acc[0], y01 = acc[1], y10 = acc[2], y11 = acc[3], m, r, s, t;
-    __asm__("ldrd   %[m], %[r], [%[q], #8]\n\t"
-            "ldr    %[s], [%[q], #16]\n\t"
-            TQ_REQUANT_SAT8("y00", "m", "r", "s") TQ_REQUANT_SAT8("y01", "m", "r", "s")
-            "ldrd   %[m], %[r], [%[q], #20]\n\t"
-            "ldr    %[s], [%[q], #28]\n\t"
-            TQ_REQUANT_SAT8("y10", "m", "r", "s") TQ_REQUANT_SAT8("y11", "m", "r", "s")
-            : [y00] "+r"(y00), [y01] "+r"(y01), [y10] "+r"(y10), [y11] "+r"(y11), [m] "=&r"(m), [r] "=&r"(r), [s] "=&r"(s),
-              [t] "=&r"(t)
-            : [q] "r"(q), "m"(*(const int32_t(*)[8])q));
-    acc[0] = y00;
-    acc[1] = y01;
-    acc[2] = y10;
-    acc[3] = y11;
-}
-#endif
-
 /*
  * The 2x2 block's outputs: rows c and c + 1 (q: their constants) of pixels 0 and 1. Every constant
  * is read before the first store, which may alias anything; `second` is 0 for the zero row that
- * ends an odd row count. On the DSP extension a clamp narrower than int8 runs on the four bytes at once.
+ * ends an odd row count. The portable and Helium paths' (the DSP extension's is in tq_gemm_dsp.S).
  */
 static inline __attribute__((always_inline)) void tq_gemm_store_2x2(int32_t *acc, const int32_t *q, int8_t *out0,
                                                                     int8_t *out1, int second, int32_t lo, int32_t hi, int full)
 {
-#if defined(TQ_GEMM_DSP)
-    tq_gemm_requant_2x2(acc, q);
-    if (!full) {
-        const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
-        const uint32_t word = tq_pack4_clamp(acc[0], acc[2], acc[1], acc[3], lo4, hi4);
-        acc[0] = (int8_t)word;
-        acc[2] = (int8_t)(word >> 8);
-        acc[1] = (int8_t)(word >> 16);
-        acc[3] = (int8_t)(word >> 24);
-    }
-    out0[0] = (int8_t)acc[0];
-    out1[0] = (int8_t)acc[1];
-    if (second) {
-        out0[1] = (int8_t)acc[2];
-        out1[1] = (int8_t)acc[3];
-    }
-#else
     const int32_t m0 = q[2], a0 = q[3], s0 = q[4], m1 = q[5], a1 = q[6], s1 = q[7];
     const int8_t y00 = tq_gemm_out(acc[0], m0, a0, s0, lo, hi, full), y01 = tq_gemm_out(acc[1], m0, a0, s0, lo, hi, full);
     const int8_t y10 = tq_gemm_out(acc[2], m1, a1, s1, lo, hi, full), y11 = tq_gemm_out(acc[3], m1, a1, s1, lo, hi, full);
@@ -366,7 +319,6 @@ static inline __attribute__((always_inline)) void tq_gemm_store_2x2(int32_t *acc
         out0[1] = y10;
         out1[1] = y11;
     }
-#endif
 }
 
 #if !defined(TQ_GEMM_DSP)
