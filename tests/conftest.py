@@ -40,7 +40,7 @@ def resnet():
 def kws_m4_build(tmp_path_factory):
     """The keyword-spotting model built for qemu-m4 once per session (a build takes about a second)."""
     from tinyq.boards import get_board
-    from tinyq.build import build
+    from tinyq.build.firmware import build
 
     out = tmp_path_factory.mktemp("kws-m4") / "build"
     build(shared_model("kws_ref_model.tflite"), get_board("qemu-m4"), out, mlperf_model="kws01")
@@ -51,7 +51,7 @@ def kws_m4_build(tmp_path_factory):
 def dut(kws_m4_build):
     """A freshly booted qemu-m4 running the kws firmware, as a protocol client; closed in finally."""
     from tinyq.boards import get_board
-    from tinyq.profile import open_device
+    from tinyq.checks.profile import open_device
 
     with open_device(kws_m4_build, get_board("qemu-m4")) as d:
         yield d

@@ -84,7 +84,7 @@ def test_not_full_integer(tmp_path, mode, words):
 def test_unsupported_op(tmp_path):
     import keras
 
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     m = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Conv2D(2, 1), keras.layers.Resizing(8, 8, interpolation="bilinear"), keras.layers.Conv2D(2, 1)])
     p = tmp_path / "resize.tflite"
@@ -107,7 +107,7 @@ def test_bad_name(tmp_path, kws):
 def test_internal_error_is_one_line_and_click_aborts_are_clean(monkeypatch, capsys):
     """An unexpected exception gives one line and exit 1 (the traceback only with -v); click's
     exceptions (typer may ship click as a private copy) keep their own messages and codes."""
-    from tinyq import cli
+    from tinyq.cli import root as cli
 
     def boom(**_kwargs):
         raise ValueError("kaboom")

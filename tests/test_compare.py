@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tinyq.boards import get_board
-from tinyq.compare import compare
+from tinyq.checks.compare import compare
 
 from .conftest import run_tinyq
 
@@ -28,7 +28,7 @@ CALIB = 100
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """The demo's digits CNN after 4 epochs (about 95% on the test set), calibration and test files."""
-    from tinyq.datasets import digits_dataset, train_digits_cnn
+    from tinyq.quant.datasets import digits_dataset, train_digits_cnn
 
     d = tmp_path_factory.mktemp("compare")
     x_train, _, x_test, y_test = digits_dataset()

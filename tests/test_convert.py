@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 
 def _tinyq(*args):
-    from tinyq.cli import main
+    from tinyq.cli.root import main
 
     return main([str(a) for a in args])
 
@@ -39,7 +39,7 @@ def _interp(path_or_bytes):
 
 
 def _ops(path):
-    from tinyq.convert import summarize_tflite
+    from tinyq.quant.convert import summarize_tflite
 
     return summarize_tflite(Path(path).read_bytes())
 
@@ -98,7 +98,7 @@ def test_keras_file_npy_calib_table(work, capsys):
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(s.ops)
     assert not {"SHAPE", "STRIDED_SLICE", "PACK", "QUANTIZE", "DEQUANTIZE"} & set(s.ops)
     # per-channel weights
-    from tinyq.importer import import_model
+    from tinyq.compiler.importer import import_model
 
     g = import_model(d / "k.tflite")
     conv = next(op for op in g.ops if op.kind == "CONV_2D")
@@ -256,7 +256,7 @@ def test_eval_regression_rmse(tmp_path, capsys):
 def test_not_full_integer_is_rejected():
     import keras
 
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
     from tinyq.errors import UnsupportedModel
 
     inp = keras.Input((6,))
@@ -364,7 +364,7 @@ def test_success_subprocess_is_quiet(work, tmp_path):
 
 
 def test_digits_cnn_int8_matches_float(tmp_path, capsys):
-    from tinyq.datasets import digits_dataset, train_digits_cnn
+    from tinyq.quant.datasets import digits_dataset, train_digits_cnn
 
     x_train, y_train, x_test, y_test = digits_dataset()
     assert x_train.shape[1:] == (8, 8, 1) and x_train.dtype == np.float32

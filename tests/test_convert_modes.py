@@ -12,7 +12,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 
 def _tinyq(*args):
-    from tinyq.cli import main
+    from tinyq.cli.root import main
 
     return main([str(a) for a in args])
 
@@ -101,7 +101,7 @@ def test_table_says_what_to_run(work, capsys):
 
 @pytest.fixture(scope="module")
 def variants(work):
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     d = work["dir"]
     paths = {}
@@ -142,9 +142,9 @@ def test_generate_and_verify_decline_too(variants, tmp_path, verb):
 
 
 def test_mode_detection(variants):
-    from tinyq.compiler import compile_tflite
+    from tinyq.compiler.pipeline import compile_tflite
     from tinyq.errors import UnsupportedModel
-    from tinyq.importer import import_model, quant_mode
+    from tinyq.compiler.importer import import_model, quant_mode
 
     assert quant_mode(import_model(variants["int8"])) == "int8"
     assert compile_tflite(variants["int8"]).ops  # the full-int8 model still compiles

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from tinyq.boards import get_board
-from tinyq.build import build
-from tinyq.compiler import compile_tflite
-from tinyq.profile import run_on_device
-from tinyq.target import Target
-from tinyq.verify import verify_tflite
+from tinyq.build.firmware import build
+from tinyq.compiler.pipeline import compile_tflite
+from tinyq.checks.profile import run_on_device
+from tinyq.compiler.target import Target
+from tinyq.checks.verify import verify_tflite
 
 CORES = ["qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
 
@@ -66,7 +66,7 @@ def _cases():
 def models(tmp_path_factory):
     import keras
 
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     d = tmp_path_factory.mktemp("fast")
     out = {}
@@ -117,7 +117,7 @@ def residual(tmp_path_factory):
     depthwise one (8,192 elements: kept, tabulated, in place) and a small ADD after a 1x1 (fused)."""
     import keras
 
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     keras.utils.set_random_seed(5)
     L = keras.layers
@@ -221,7 +221,7 @@ def test_integer_fc_rounding_matches_the_double_reference(tmp_path):
     """tq_fc_round against the reference kernel's double arithmetic on 2 M operand pairs, ties included."""
     import subprocess
 
-    from tinyq.paths import KERNELS
+    from tinyq.resources import KERNELS
 
     (tmp_path / "h.c").write_text(FC_ROUND_HARNESS)
     exe = tmp_path / "h"

@@ -13,8 +13,8 @@ import pytest
 import serial
 
 from tinyq.boards import get_board
-from tinyq.build import build
-from tinyq.profile import run_on_device
+from tinyq.build.firmware import build
+from tinyq.checks.profile import run_on_device
 
 from .conftest import ROOT, TINYQ, run_tinyq, shared_model
 
@@ -210,7 +210,7 @@ def test_garbage_on_the_wire(kws_m4_build, reply, words):
 
 
 def test_silent_device_times_out(kws_m4_build):
-    from tinyq.device import DeviceError, Dut, Link
+    from tinyq.device.protocol import DeviceError, Dut, Link
 
     dev = _FakeDevice(b"")
     link = Link(dev.path)
@@ -237,7 +237,7 @@ def _start_emulate(build_dir, *args):
 
 @pytest.mark.parametrize("mode", ["pty", "tcp"])
 def test_emulate_serves_any_serial_tool_and_stops_on_ctrl_c(kws_m4_build, mode):
-    from tinyq.emulator import free_port
+    from tinyq.device.qemu import free_port
 
     args = ["--serial", "pty"] if mode == "pty" else ["--serial", f"tcp:{free_port()}"]
     p, port = _start_emulate(kws_m4_build, *args)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tinyq import flash as fl
-from tinyq import samba as sb
-from tinyq import uf2
-from tinyq.cli import main
+from tinyq.device import flash as fl
+from tinyq.device import samba as sb
+from tinyq.device import uf2
+from tinyq.cli.root import main
 from tinyq.errors import BadInput, CheckFailed
 
 from .conftest import ROOT, run_tinyq

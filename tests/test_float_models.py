@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import pytest
 
-from tinyq.convert import convert_keras
-from tinyq.importer import import_model, quant_mode
-from tinyq.verify import FLOAT_TOLERANCE, compare_output, verify_tflite
+from tinyq.quant.convert import convert_keras
+from tinyq.compiler.importer import import_model, quant_mode
+from tinyq.checks.verify import FLOAT_TOLERANCE, compare_output, verify_tflite
 
 from .conftest import run_tinyq
 from .test_ops_activation import _keras_cases
@@ -138,7 +138,7 @@ def test_pad_concat_transpose(tmp_path):
 
 def test_reshape_copy(tmp_path):
     """A reshape from the graph input to the graph output needs two buffers: tq_copy_f32."""
-    from tinyq.compiler import compile_tflite
+    from tinyq.compiler.pipeline import compile_tflite
 
     path = _float_model(tmp_path, _seq((4, 6), L.Reshape((3, 8))))
     assert [op.call.func for op in compile_tflite(path).ops] == ["tq_copy_f32"]
@@ -173,7 +173,7 @@ def test_float_op_without_kernel_refused(tmp_path):
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """The demo's digits CNN, trained as `make demo` does, as a float32 .tflite, with test images."""
-    from tinyq.datasets import digits_dataset, train_digits_cnn
+    from tinyq.quant.datasets import digits_dataset, train_digits_cnn
 
     d = tmp_path_factory.mktemp("digits-f32")
     model = train_digits_cnn()

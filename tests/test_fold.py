@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyq.importer import import_model
+from tinyq.compiler.importer import import_model
 from tinyq.ir import Graph, Op, Quant, Tensor
-from tinyq.passes_fold import fold_constants
-from tinyq.verify import verify_tflite
+from tinyq.compiler.fold import fold_constants
+from tinyq.checks.verify import verify_tflite
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 

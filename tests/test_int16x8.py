@@ -14,13 +14,13 @@ import keras
 import numpy as np
 import pytest
 
-from tinyq.convert import convert_keras
+from tinyq.quant.convert import convert_keras
 from tinyq.errors import UnsupportedModel
-from tinyq.importer import import_model, quant_mode
+from tinyq.compiler.importer import import_model, quant_mode
 from tinyq.ops.int16 import checked_log2, sigmoid_input_scaling, sigmoid_table
-from tinyq.passes import compile_graph
-from tinyq.reference import Reference
-from tinyq.verify import verify_on_board, verify_tflite
+from tinyq.compiler.passes import compile_graph
+from tinyq.checks.reference import Reference
+from tinyq.checks.verify import verify_on_board, verify_tflite
 
 from .conftest import run_tinyq
 from .test_ops_activation import single_op_model

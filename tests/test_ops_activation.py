@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from tinyq.errors import UnsupportedModel
-from tinyq.importer import import_model
-from tinyq.passes import compile_graph
-from tinyq.paths import KERNELS
-from tinyq.verify import verify_tflite
+from tinyq.compiler.importer import import_model
+from tinyq.compiler.passes import compile_graph
+from tinyq.resources import KERNELS
+from tinyq.checks.verify import verify_tflite
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -206,8 +206,8 @@ def test_softmax_long_rows(tmp_path):
 
 def test_softmax_sum_past_tflite_limit(tmp_path):
     """Where TFLite aborts (sum of exponentials >= 512) the kernel gives the rounded result, -128."""
-    from tinyq.compiler import generate_library
-    from tinyq.hostrun import HostModel
+    from tinyq.compiler.pipeline import generate_library
+    from tinyq.build.host import HostModel
 
     path = tmp_path / "wide.tflite"
     path.write_bytes(single_op_model("SOFTMAX", (1, 600), (0.05, 0), (1.0 / 256, -128), *softmax_options(1.0)))
@@ -271,7 +271,7 @@ KERAS_IDS = [
 def test_keras_model(tmp_path, name):
     import keras
 
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     case = {c[0]: c for c in _keras_cases()}[name]
     _, body, shape, kind = case

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tinyq.errors import UnsupportedModel
-from tinyq.importer import import_model
-from tinyq.verify import verify_tflite
+from tinyq.compiler.importer import import_model
+from tinyq.checks.verify import verify_tflite
 
 L = keras.layers
 
@@ -36,7 +36,7 @@ def _randomize(model, rng: np.random.Generator) -> None:
 
 
 def _convert(tmp_path, layers, in_shape, seed, name="m"):
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     rng = np.random.default_rng(seed)
     model = keras.Sequential([keras.Input(in_shape), *layers])
@@ -289,7 +289,7 @@ def test_requantization_ties(tmp_path, kind):
 
 
 def test_shuffled_weights_rejected(tmp_path):
-    from tinyq.compiler import compile_tflite
+    from tinyq.compiler.pipeline import compile_tflite
 
     def edit(model):
         _, op = _fc_op(model)
@@ -303,7 +303,7 @@ def test_shuffled_weights_rejected(tmp_path):
 
 def test_conv_without_bias_rejected(tmp_path):
     """TFLite's own Prepare refuses a quantized CONV_2D without bias; tinyq says so too."""
-    from tinyq.compiler import compile_tflite
+    from tinyq.compiler.pipeline import compile_tflite
 
     def edit(model):
         o = model.subgraphs[0].operators[0]

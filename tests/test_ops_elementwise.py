@@ -16,7 +16,7 @@ L = keras.layers
 
 
 def convert(model, shapes, tmp_path, name, seed=0):
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     rng = np.random.default_rng(seed)
     calib = [rng.uniform(-2.0, 2.0, size=(16, *s)).astype(np.float32) for s in shapes]
@@ -27,7 +27,7 @@ def convert(model, shapes, tmp_path, name, seed=0):
 
 def verify(path):
     """Both kernel sets: the reference loops and the fast kernels (their portable C on the host)."""
-    from tinyq.verify import verify_tflite
+    from tinyq.checks.verify import verify_tflite
 
     for kernels in ("ref", "fast"):
         r = verify_tflite(path, samples=20, kernels=kernels)
@@ -36,7 +36,7 @@ def verify(path):
 
 
 def kinds(path):
-    from tinyq.importer import import_model
+    from tinyq.compiler.importer import import_model
 
     return [op.kind for op in import_model(path).ops]
 

@@ -16,7 +16,7 @@ L = keras.layers
 
 
 def convert(model, shapes, tmp_path, name, seed=0):
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     rng = np.random.default_rng(seed)
     calib = [rng.uniform(-2.0, 2.0, size=(16, *s)).astype(np.float32) for s in shapes]
@@ -26,7 +26,7 @@ def convert(model, shapes, tmp_path, name, seed=0):
 
 
 def verify(path):
-    from tinyq.verify import verify_tflite
+    from tinyq.checks.verify import verify_tflite
 
     r = verify_tflite(path, samples=20)
     assert r.bit_exact, r.summary()
@@ -34,7 +34,7 @@ def verify(path):
 
 
 def kinds(path):
-    from tinyq.importer import import_model
+    from tinyq.compiler.importer import import_model
 
     return [op.kind for op in import_model(path).ops]
 

@@ -7,8 +7,8 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from tinyq.importer import import_model
-from tinyq.verify import verify_tflite
+from tinyq.compiler.importer import import_model
+from tinyq.checks.verify import verify_tflite
 
 keras = pytest.importorskip("keras")
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
@@ -28,7 +28,7 @@ def _exact(path, samples=20, inputs=None):
 
 
 def _convert(tmp_path, name, model, calib, float_io):
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(convert_keras(model, calib, float_io=float_io))

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from tinyq.errors import UnsupportedModel
-from tinyq.importer import import_model
+from tinyq.compiler.importer import import_model
 from tinyq.ir import Graph, Op, Quant, Tensor
 from tinyq.ops import REGISTRY
 from tinyq.ops.shape import simplify_transpose
-from tinyq.verify import verify_tflite
+from tinyq.checks.verify import verify_tflite
 
 keras = pytest.importorskip("keras")
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
@@ -24,7 +24,7 @@ RNG = np.random.default_rng(7)
 
 
 def _convert(tmp_path, name, model, calib, float_io=False):
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(convert_keras(model, calib, float_io=float_io))
@@ -254,7 +254,7 @@ def test_permute_flatten(tmp_path):
 
 def test_reshape_input_to_output_is_a_copy(tmp_path):
     """A reshape from the graph input straight to the graph output needs two buffers: tq_copy_s8."""
-    from tinyq.compiler import generate_library
+    from tinyq.compiler.pipeline import generate_library
 
     a = keras.Input((6, 5, 3))
     path = _convert(tmp_path, "resh", keras.Model(a, keras.layers.Reshape((30, 3))(a)), [_calib(6, 5, 3)])

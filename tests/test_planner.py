@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tinyq import planner
-from tinyq.planner import Buffer
+from tinyq.compiler import planner
+from tinyq.compiler.planner import Buffer
 
 
 def _random_buffers(rng, n):

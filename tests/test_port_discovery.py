@@ -4,10 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from tinyq import samba
+from tinyq.device import samba
 from tinyq.boards import get_board
 from tinyq.errors import BadInput
-from tinyq.profile import console_port
+from tinyq.checks.profile import console_port
 
 
 def _ports(monkeypatch, *ports):

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tinyq.boards import get_board
-from tinyq.device import (
+from tinyq.device.protocol import (
     MAX_NOISE,
     BadReply,
     BoardReset,
@@ -29,8 +29,8 @@ from tinyq.device import (
     protocol_line,
     shown,
 )
-from tinyq.emulator import Qemu
-from tinyq.profile import run_on_device
+from tinyq.device.qemu import Qemu
+from tinyq.checks.profile import run_on_device
 
 from .conftest import run_tinyq
 from .fake_board import FakeBoard, Fault
@@ -56,7 +56,7 @@ def one_error_line(stderr: str) -> str:
 
 def tinyq_main(capsys, *args) -> tuple[int, str, str]:
     """`tinyq ARGS` in this process (the reference interpreter is loaded already): code, stdout, stderr."""
-    from tinyq.cli import main
+    from tinyq.cli.root import main
 
     code = main([str(a) for a in args])
     captured = capsys.readouterr()

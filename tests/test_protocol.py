@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from tinyq.reference import Reference
+from tinyq.checks.reference import Reference
 
 from .conftest import shared_model
 

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 keras = pytest.importorskip("keras")
 
-from tinyq import qat
-from tinyq.convert import convert_keras, run_int8, summarize_tflite
+from tinyq.quant import qat
+from tinyq.quant.convert import convert_keras, run_int8, summarize_tflite
 from tinyq.errors import BadInput, UnsupportedModel
 
 BITS = 3
@@ -60,7 +60,7 @@ def _fit(model, x, y, lr, epochs: int, logits: bool = True):
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    from tinyq.datasets import digits_dataset
+    from tinyq.quant.datasets import digits_dataset
 
     x_train, y_train, x_test, y_test = digits_dataset()
     d = tmp_path_factory.mktemp("qat")
@@ -95,7 +95,7 @@ def case(digits):
 @pytest.fixture(scope="module")
 def converted(case, digits):
     """`tinyq convert qat.keras -c calib.npy -o qat.tflite --eval test.npz --json`, as a user runs it."""
-    from tinyq.cli import main
+    from tinyq.cli.root import main
 
     d = digits["dir"]
     args = ["convert", case["path"], "-c", d / "calib.npy", "-o", d / "qat.tflite", "--eval", d / "test.npz", "--json"]
@@ -128,7 +128,7 @@ def test_qat_recovers_what_ptq_loses(case, converted, capsys):
 
 def test_qat_tflite_holds_the_grid_and_learned_ranges(case, converted):
     """Each kernel channel holds only the 2**BITS - 1 grid values (as int8); activation scales are QAT's ranges."""
-    from tinyq.importer import import_model
+    from tinyq.compiler.importer import import_model
 
     qmax = 2 ** (BITS - 1) - 1
     grid = {int(np.round(k * 127 / qmax)) for k in range(-qmax, qmax + 1)}  # the converter rescales max|w| to 127
@@ -150,7 +150,7 @@ def test_qat_tflite_holds_the_grid_and_learned_ranges(case, converted):
 
 def test_qat_tflite_is_bit_exact(converted, digits):
     """tinyq's C (reference and fast kernels) matches TFLite's reference kernels on the whole test set."""
-    from tinyq.verify import verify_tflite
+    from tinyq.checks.verify import verify_tflite
 
     for kernels in ("ref", "fast"):
         r = verify_tflite(converted["path"], inputs=digits["dir"] / "test.npz", kernels=kernels)
@@ -210,7 +210,7 @@ def test_bn_folded_activations_fused():
 
 def test_demo_model_layers():
     """The demo's digits CNN: its three convs and Dense quantized, one quantizer per int8 tensor, Softmax kept."""
-    from tinyq.datasets import build_digits_cnn
+    from tinyq.quant.datasets import build_digits_cnn
 
     q = qat.quantize_model(build_digits_cnn(), weight_bits=4)
     kinds = {layer.name: type(layer).__name__ for layer in q.layers}
@@ -224,8 +224,8 @@ def test_demo_model_layers():
 
 def test_sequential_train_save_convert(tmp_path):
     """A Sequential model: QAT with fit, the .keras reloads to the same outputs, converts and verifies."""
-    from tinyq.convert import convert_file
-    from tinyq.verify import verify_tflite
+    from tinyq.quant.convert import convert_file
+    from tinyq.checks.verify import verify_tflite
 
     keras.utils.set_random_seed(2)
     m = keras.Sequential([keras.Input((6, 6, 2), name="x"), L.Conv2D(4, 3, activation="relu", name="conv"),

@@ -17,7 +17,7 @@ N_CALIB = 48
 
 
 def _tinyq(*args):
-    from tinyq.cli import main
+    from tinyq.cli.root import main
 
     return main([str(a) for a in args])
 
@@ -45,7 +45,7 @@ def _calib(n, seed, high=1.0):
 def work(tmp_path_factory):
     import keras
 
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     d = tmp_path_factory.mktemp("qerr")
     keras.utils.set_random_seed(5)
@@ -82,7 +82,7 @@ def _layer(qe, word):
 
 @pytest.fixture(scope="module")
 def report(work):
-    from tinyq.quant_error import quant_error
+    from tinyq.quant.error import quant_error
 
     d = work["dir"]
     return quant_error(d / "q.tflite", d / "m.keras", d / "calib.npy").to_json()
@@ -140,7 +140,7 @@ def test_sqnr_and_clipping_against_numpy(work, report):
 
 def test_clipped_share(work, tmp_path, capsys):
     """Calibrated on [0, 0.5), measured on [0, 1): about half the input values saturate."""
-    from tinyq.convert import convert_keras
+    from tinyq.quant.convert import convert_keras
 
     narrow = tmp_path / "narrow.tflite"
     narrow.write_bytes(convert_keras(work["model"], [_calib(N_CALIB, 1, high=0.5)]))
@@ -176,8 +176,8 @@ def test_json_schema_and_float_tflite_agrees(work, report, capsys):
     (None, ("a", "b", "c"), "graph"),  # nothing in common but the graph
 ])
 def test_matching_without_the_same_names(work, report, tmp_path, model_name, names, how):
-    from tinyq.convert import convert_keras
-    from tinyq.quant_error import quant_error
+    from tinyq.quant.convert import convert_keras
+    from tinyq.quant.error import quant_error
 
     twin = _build(names, model_name)
     twin.set_weights(work["model"].get_weights())
@@ -193,8 +193,8 @@ def test_unmatched_layers_are_reported(work, tmp_path):
     """A float model of another architecture: what cannot be paired is said, not guessed."""
     import keras
 
-    from tinyq.convert import convert_keras
-    from tinyq.quant_error import quant_error
+    from tinyq.quant.convert import convert_keras
+    from tinyq.quant.error import quant_error
 
     inp = keras.Input((16,), name="feat")
     other = keras.Model(inp, keras.layers.Dense(3, name="only")(keras.layers.Dense(5, name="hidden")(inp)))
@@ -239,7 +239,7 @@ def test_bad_input(work, tmp_path, capfd, args, words):
 def test_order_fallback_and_no_guessing():
     """Unit test of the matcher on hand-made graphs: an op the float model lacks (PAD) breaks the graph
     match, so the FULLY_CONNECTED after it pairs by kind and shape in order; ambiguous names are not used."""
-    from tinyq.quant_error import _T, _Net, _Op, match_tensors
+    from tinyq.quant.error import _T, _Net, _Op, match_tensors
 
     def t(name, shape, dtype="int8", const=False):
         return _T(name=name, shape=shape, dtype=dtype, const=const, scale=0.1 if dtype == "int8" else None, zero_point=0)
@@ -264,7 +264,7 @@ def test_order_fallback_and_no_guessing():
 
 def test_flag_rules():
     """Below the threshold: flagged. A big loss: flagged only near the threshold, the `worst` largest."""
-    from tinyq.quant_error import LayerError, _flag
+    from tinyq.quant.error import LayerError, _flag
 
     def layer(name, sqnr, drop):
         return LayerError(index=0, op="CONV_2D", tensor=name, float_tensor=name, match="name", shape=[1], dtype="int8",
@@ -282,8 +282,8 @@ def test_flag_rules():
 
 def test_float_io_model(work, report, tmp_path):
     """A --float-io model: its QUANTIZE output stands for the float input; the layers measure the same."""
-    from tinyq.convert import convert_keras
-    from tinyq.quant_error import quant_error
+    from tinyq.quant.convert import convert_keras
+    from tinyq.quant.error import quant_error
 
     p = tmp_path / "fio.tflite"
     p.write_bytes(convert_keras(work["model"], [work["calib"]], float_io=True))

@@ -13,12 +13,12 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from tinyq.boards import all_boards, get_board, validate
-from tinyq.build import build
-from tinyq.compiler import compile_tflite
+from tinyq.build.firmware import build
+from tinyq.compiler.pipeline import compile_tflite
 from tinyq.errors import BadInput
-from tinyq.profile import open_device, pack_inputs, unpack_outputs
-from tinyq.reference import Reference
-from tinyq.verify import make_inputs
+from tinyq.checks.profile import open_device, pack_inputs, unpack_outputs
+from tinyq.checks.reference import Reference
+from tinyq.checks.verify import make_inputs
 
 from .conftest import ROOT, run_tinyq, shared_model
 

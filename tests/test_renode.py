@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyq import renode as rn
+from tinyq.device import renode as rn
 from tinyq.boards import get_board
-from tinyq.build import build, load_manifest
+from tinyq.build.firmware import build, load_manifest
 from tinyq.errors import BadInput
-from tinyq.reference import Reference
+from tinyq.checks.reference import Reference
 
 from .conftest import ROOT, TINYQ, shared_model
 
@@ -213,7 +213,7 @@ def test_write_only_needs_no_renode(real_builds, tmp_path, fakes):
 
 
 def test_bad_engine_options(kws_m4_build, real_builds, capsys):
-    from tinyq.cli import main
+    from tinyq.cli.root import main
 
     cases = [
         ([kws_m4_build, "--engine", "renode"], "Renode has no model of board qemu-m4: --engine renode takes a build for disco-f746 or nano33"),
@@ -264,7 +264,7 @@ def test_a_malformed_script_fails_the_fake(qemu_build, qemu_board, fakes, tmp_pa
 
 
 def test_renode_serves_the_console_and_profile_runs_on_it(qemu_build, qemu_board, fakes, monkeypatch):
-    from tinyq.emulator import free_port
+    from tinyq.device.qemu import free_port
 
     monkeypatch.setenv("FAKE_QEMU_MACHINE", "mps2-an386")
     port = free_port()
@@ -371,7 +371,7 @@ class _Uart:
     """The firmware's console under QEMU, read a line at a time."""
 
     def __init__(self, elf: str, machine: str):
-        from tinyq.emulator import free_port
+        from tinyq.device.qemu import free_port
 
         port = free_port()
         self.proc = subprocess.Popen(["qemu-system-arm", "-M", machine, "-display", "none", "-monitor", "none",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tinyq.verify import verify_tflite
+from tinyq.checks.verify import verify_tflite
 
 from .conftest import shared_model
 

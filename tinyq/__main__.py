@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from tinyq.cli.root import main
 
 sys.exit(main())

@@ -13,8 +13,8 @@ from math import gcd
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInput
-from .paths import BOARDS
+from tinyq.errors import BadInput
+from tinyq.resources import BOARDS
 
 SCHEMA = BOARDS / "schema.json"
 DEFAULT_CONSOLE = "default"

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
 
-    from .datasets import digits_dataset, train_digits_cnn
+    from tinyq.quant.datasets import digits_dataset, train_digits_cnn
 
     print("training the digits CNN (scikit-learn digits, 1437 train / 360 test images) ...", flush=True)
     x_train, _, x_test, y_test = digits_dataset()

@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from ..ir import Graph, Op
-from .base import (
+from tinyq.ir import Graph, Op
+from tinyq.ops.base import (
     ArrayRef,
     ConstArray,
     KernelCall,

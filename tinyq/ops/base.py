@@ -13,8 +13,8 @@ from typing import Callable, Union
 
 import numpy as np
 
-from ..errors import UnsupportedModel
-from ..ir import Graph, Op, Quant, Tensor
+from tinyq.errors import UnsupportedModel
+from tinyq.ir import Graph, Op, Quant, Tensor
 
 
 # --------------------------------------------------------------------------- call description

@@ -23,8 +23,8 @@ import math
 
 import numpy as np
 
-from ..ir import Graph, Op, Tensor
-from .base import (
+from tinyq.ir import Graph, Op, Tensor
+from tinyq.ops.base import (
     FUSED_NAMES,
     ArrayRef,
     ConstArray,

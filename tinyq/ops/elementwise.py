@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedModel
-from ..ir import Graph, Op
-from .base import (
+from tinyq.errors import UnsupportedModel
+from tinyq.ir import Graph, Op
+from tinyq.ops.base import (
     ArrayRef,
     ConstArray,
     KernelCall,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Op, Tensor
-from .activation import RELU_BOUNDS
-from .base import (
+from tinyq.ir import Graph, Op, Tensor
+from tinyq.ops.activation import RELU_BOUNDS
+from tinyq.ops.base import (
     FUSED_NAMES,
     ArrayRef,
     ConstArray,
@@ -23,7 +23,7 @@ from .base import (
     need_dtype,
     register,
 )
-from .conv import (
+from tinyq.ops.conv import (
     _check_window,
     _dims,
     _fc_geometry,
@@ -32,9 +32,9 @@ from .conv import (
     macs_depthwise,
     macs_fc,
 )
-from .elementwise import broadcast_shape, macs_binary
-from .pool import _window_empty, macs_mean, macs_pool, out_size, pad_before
-from .shape import (
+from tinyq.ops.elementwise import broadcast_shape, macs_binary
+from tinyq.ops.pool import _window_empty, macs_mean, macs_pool, out_size, pad_before
+from tinyq.ops.shape import (
     _concat_axis,
     _const_input,
     _left_pad,

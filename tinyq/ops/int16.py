@@ -38,11 +38,11 @@ import math
 
 import numpy as np
 
-from ..ir import Graph, Op, Tensor
-from . import conv as c8
-from . import pool as p8
-from .activation import logf
-from .base import (
+from tinyq.ir import Graph, Op, Tensor
+from tinyq.ops import conv as c8
+from tinyq.ops import pool as p8
+from tinyq.ops.activation import logf
+from tinyq.ops.base import (
     ArrayRef,
     ConstArray,
     KernelCall,
@@ -55,7 +55,7 @@ from .base import (
     register,
     tflite_round,
 )
-from .elementwise import broadcast_shape, macs_binary
+from tinyq.ops.elementwise import broadcast_shape, macs_binary
 
 HEADER = "tq_int16.h"
 # tq_int16.h reuses the int8 ADD and pooling parameter structs: their headers ship with every call.

@@ -14,8 +14,8 @@ Matches TFLite's reference path (BUILTIN_REF):
 
 from __future__ import annotations
 
-from ..ir import Graph, Op
-from .base import (
+from tinyq.ir import Graph, Op
+from tinyq.ops.base import (
     KernelCall,
     activation_range,
     need,

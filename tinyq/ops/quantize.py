@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Op, Tensor
-from .base import KernelCall, need, need_dtype, need_quant, quantize_multiplier, register
+from tinyq.ir import Graph, Op, Tensor
+from tinyq.ops.base import KernelCall, need, need_dtype, need_quant, quantize_multiplier, register
 
 HEADER = "tq_quantize.h"
 SHORT = {"int8": "s8", "int16": "s16", "float32": "f32"}

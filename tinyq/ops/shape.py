@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Op, Tensor
-from .base import FUSED_NAMES, ArrayRef, ConstArray, KernelCall, need, need_dtype, register, where
-from ..errors import UnsupportedModel
+from tinyq.ir import Graph, Op, Tensor
+from tinyq.ops.base import FUSED_NAMES, ArrayRef, ConstArray, KernelCall, need, need_dtype, register, where
+from tinyq.errors import UnsupportedModel
 
 MAX_DIMS = 6  # TQ_SHAPE_MAX_DIMS in tq_shape.h
 HEADER = "tq_shape.h"

@@ -1,0 +1,196 @@
+"""`tinyq export --arduino`: a model as an Arduino library, with a sketch that serves the protocol.
+
+DIR/NAME/ is the library (library.properties, src/, examples/NAME_profile/NAME_profile.ino) and
+DIR/NAME.zip the same tree for the Arduino IDE's "Add .ZIP Library" (top folder NAME, entries sorted,
+fixed timestamps: the same model and command give the same bytes). src/ is flat: the generated model,
+only the kernels it calls, the serial protocol of firmware/protocol and an Arduino HAL (Serial, DWT or
+micros()). DIR/build.json and DIR/model.tflite make DIR something `tinyq profile DIR --port PORT`
+reads, as it reads a build directory, once the sketch runs on the board.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from tinyq import __version__
+from tinyq.boards import Board
+from tinyq.build.firmware import MANIFEST, MODEL_COPY, _buffer_bytes, _io_layout
+from tinyq.compiler.codegen import NAME_RE, _env
+from tinyq.compiler.pipeline import generate_library
+from tinyq.errors import BadInput
+from tinyq.fileio import staged_dir
+from tinyq.resources import FIRMWARE, KERNELS
+from tinyq.compiler.target import target_for
+
+# Runtime files copied as they are (the names the generated glue and the HAL include).
+RUNTIME = (FIRMWARE / "hal" / "tq_hal.h", FIRMWARE / "protocol" / "tq_protocol.h", FIRMWARE / "protocol" / "tq_protocol.c")
+OWN_FILES = ("tq_board.h", "tq_fw_model.c", "tq_arduino_hal.cpp")  # rendered for the library
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: no build time in the archive
+
+
+@dataclass
+class ArduinoExport:
+    out_dir: Path
+    name: str
+    board: Board
+    files: list[str]  # library-relative paths, sorted
+    manifest: dict
+
+    @property
+    def library(self) -> Path:
+        return self.out_dir / self.name
+
+    @property
+    def zip(self) -> Path:
+        return self.out_dir / f"{self.name}.zip"
+
+
+def default_name(model: Path) -> str:
+    """The model file's stem as a C identifier (it names the library, its header and its functions)."""
+    stem = re.sub(r"\W", "_", Path(model).stem)
+    return stem if re.match(r"[A-Za-z_]", stem) else f"m_{stem}"
+
+
+def core_clock_ratio(board: Board) -> tuple[int, int]:
+    """(num, den): core clock cycles x num / den = the board's cycle unit (1/1 for "cycles"; under
+    QEMU -icount the core clock runs in virtual time, so it converts to instructions). The Arduino
+    HAL counts core clock cycles (DWT, or micros() x TQ_CLOCK_HZ / 1e6) and reports the board's unit,
+    which `tinyq profile` checks against the board file."""
+    num, den = board.cycles_ratio()  # counter ticks -> unit
+    num, den = num * int(board.cycle_counter["tick_hz"]), den * board.clock_hz
+    k = gcd(num, den)
+    return num // k, den // k
+
+
+def check_model(model: Path) -> None:
+    model = Path(model)
+    if not model.exists():
+        raise BadInput(f"{model}: no such file: give a full-int8 .tflite (from `tinyq convert`)")
+    if model.is_dir() or model.suffix.lower() != ".tflite":
+        raise BadInput(f"{model} is not a .tflite file: give a full-int8 .tflite (convert a Keras model with `tinyq convert` first)")
+
+
+def _glue_context(g, name: str, header: list[str]) -> dict:
+    """What templates/fw_model.c.j2 needs: the protocol's I/O buffers and the first output's scale."""
+    layout = _io_layout(g)
+    first_out = next(r for r in layout if r["kind"] == "output")
+    ctypes = {"int8": "int8_t", "int16": "int16_t", "float32": "float"}
+    return {
+        "header_lines": header, "name": name, "NAME": name.upper(), "mlperf_model": "unspecified",
+        "input_bytes": _buffer_bytes(layout, "input"), "output_bytes": _buffer_bytes(layout, "output"),
+        "layers": len(g.ops), "layout": layout,
+        "io": [dict(r, output=r["kind"] == "output", ctype=ctypes[r["dtype"]]) for r in layout],
+        "results": {
+            "count": int(np.prod(first_out["shape"])) if first_out["shape"] else 1,
+            "float": first_out["dtype"] == "float32",
+            "scale": f"{first_out['scale'] or 0.0!r}f",
+            "zero_point": first_out["zero_point"] or 0,
+        },
+    }
+
+
+def library_files(model: Path, name: str, board: Board, command: str, out_dir: Path, kernels: str = "fast"):
+    """Everything under DIR/NAME/ (library-relative path -> text, sorted), the generated library and
+    the template context (for the manifest)."""
+    taken = {p.name for p in KERNELS.rglob("*")} | {f.name for f in RUNTIME} | set(OWN_FILES)
+    clash = sorted({f"{name}.h", f"{name}.c", f"{name}.c.inc"} & taken)
+    if clash:
+        raise BadInput(f"--name {name} clashes with the runtime file {clash[0]}: pick another name")
+    gen = generate_library(model, name=name, command=command, target=target_for(kernels, board.extensions))
+    g = gen.graph
+    header = [f"Generated by tinyq {__version__} for board {board.name} (Arduino library)", f"model sha256: {g.source_sha256}", f"command: {command}"]
+    env = _env()
+    num, den = core_clock_ratio(board)
+    ctx = dict(_glue_context(g, name, header), board=board, cycles_num=num, cycles_den=den, version=__version__, out_dir=str(out_dir),
+               model_file=Path(model).name, arena_bytes=g.arena_size, weight_bytes=gen.weight_bytes, sha=g.source_sha256)
+    src = {n: text for n, text in gen.files.items() if n != f"{name}.c"}
+    src[f"{name}.c.inc"] = gen.files[f"{name}.c"]
+    src[f"{name}.c"] = env.get_template("arduino_model.c.j2").render(ctx)
+    src["tq_board.h"] = env.get_template("arduino_tq_board.h.j2").render(ctx)
+    src["tq_fw_model.c"] = env.get_template("fw_model.c.j2").render(ctx)
+    src["tq_arduino_hal.cpp"] = env.get_template("arduino_hal.cpp.j2").render(ctx)
+    for f in RUNTIME:
+        src[f.name] = f.read_text()
+    files = {f"src/{n}": text for n, text in src.items()}
+    files["library.properties"] = env.get_template("arduino_library.properties.j2").render(ctx)
+    files[f"examples/{name}_profile/{name}_profile.ino"] = env.get_template("arduino_sketch.ino.j2").render(ctx)
+    return dict(sorted(files.items())), gen, ctx
+
+
+def zip_bytes(name: str, files: dict[str, str]) -> bytes:
+    """The library as the Arduino IDE installs it: one top folder NAME, every folder listed before its
+    files, entries sorted by name, fixed times and modes, so the same files give the same bytes."""
+    entries = {f"{name}/{p}": files[p].encode("utf-8") for p in files}
+    for p in list(entries):
+        parts = p.split("/")[:-1]
+        entries.update({"/".join(parts[:k]) + "/": None for k in range(1, len(parts) + 1)})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for path in sorted(entries):
+            info = zipfile.ZipInfo(path, date_time=ZIP_TIME)
+            info.create_system = 3  # unix: the mode bits below are read
+            data = entries[path]
+            if data is None:
+                info.external_attr = (0o40755 << 16) | 0x10  # a folder (and the MS-DOS directory bit)
+                z.writestr(info, b"")
+            else:
+                info.external_attr = 0o100644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, data)
+    return buf.getvalue()
+
+
+def export_arduino(model: Path, out_dir: Path, board: Board, name: str | None = None, command: str | None = None,
+                   kernels: str = "fast") -> ArduinoExport:
+    """Write DIR/NAME/, DIR/NAME.zip, DIR/build.json and DIR/model.tflite (all of them, or nothing)."""
+    model, out_dir = Path(model), Path(out_dir)
+    check_model(model)
+    name = name or default_name(model)
+    if not NAME_RE.match(name):
+        raise BadInput(f"--name {name!r} is not a C identifier: use letters, digits and _ only (it names the library and its functions)")
+    command = command or f"tinyq export {model} --arduino -o {out_dir} --board {board.name} --name {name}"
+    files, gen, ctx = library_files(model, name, board, command, out_dir, kernels)
+    g = gen.graph
+    manifest = {
+        "tinyq": __version__,
+        "kind": "arduino",
+        "board": board.name,
+        "console": {"name": "Serial", "driver": "arduino", "baud": board.console["baud"]},
+        "library": name,
+        "model": {"name": name, "source": str(model), "sha256": hashlib.sha256(model.read_bytes()).hexdigest(), "file": MODEL_COPY},
+        "mlperf_model": ctx["mlperf_model"],
+        "io": ctx["layout"],
+        "input_bytes": ctx["input_bytes"],
+        "output_bytes": ctx["output_bytes"],
+        "layers": [{"index": op.index, "op": op.kind} for op in g.ops],
+        "arena_bytes": g.arena_size,
+        "arena_lower_bound": g.arena_lower_bound,
+        "weight_bytes": gen.weight_bytes,
+        "sizes": None,  # the Arduino IDE links the sketch: its own report gives flash and RAM
+        "kernels": kernels,
+        "kernel_sources": sorted(n for n in gen.files if n.endswith(".c") and n != f"{name}.c"),
+        "cycle_unit": board.cycle_unit,
+        "command": command,
+        "files": sorted(files),
+    }
+    with staged_dir(out_dir) as stage:
+        for rel, text in files.items():
+            p = stage / name / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+        (stage / f"{name}.zip").write_bytes(zip_bytes(name, files))
+        shutil.copyfile(model, stage / MODEL_COPY)
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if (out_dir / name).is_dir():
+            shutil.rmtree(out_dir / name)  # a re-export must not keep kernels the model no longer calls
+    return ArduinoExport(out_dir=out_dir, name=name, board=board, files=sorted(files), manifest=manifest)

@@ -1,0 +1,81 @@
+"""Compile a generated library with the host C compiler and call it through ctypes."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tinyq.compiler.codegen import Generated, _env
+from tinyq.errors import CheckFailed, ToolMissing
+from tinyq.compiler.importer import NUMPY_DTYPES
+
+C_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fPIC", "-shared", "-DTQ_TRACE"]
+
+_TRACE_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32)
+
+
+def host_cc() -> str:
+    for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if cc and shutil.which(cc):
+            return cc
+    raise ToolMissing("no host C compiler found: install gcc (`apt-get install gcc`) or set CC")
+
+
+class HostModel:
+    """A generated model compiled into a shared library, callable from Python."""
+
+    def __init__(self, gen: Generated, name: str, workdir: Path | None = None):
+        self.gen = gen
+        self.name = name
+        g = gen.graph
+        self._tmp = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tinyq-host-")
+            workdir = Path(self._tmp.name)
+        workdir.mkdir(parents=True, exist_ok=True)
+        for fname, text in gen.files.items():
+            (workdir / fname).write_text(text)
+        harness = _env().get_template("host_harness.c.j2").render(name=name, header_lines=["tinyq host harness"])
+        (workdir / "tq_host_harness.c").write_text(harness)
+        sources = sorted(str(p.name) for p in workdir.glob("*.c"))
+        lib = workdir / f"lib{name}.so"
+        cmd = [host_cc(), *C_FLAGS, "-I", ".", "-o", lib.name, *sources, "-lm"]
+        r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        if r.returncode != 0:
+            first = next((ln for ln in r.stderr.splitlines() if "error" in ln), r.stderr.strip()[:300])
+            raise CheckFailed(f"the generated C does not compile with {cmd[0]}: {first} (run with -v, or `tinyq generate` and build it to see all)")
+        self.compile_log = r.stderr
+        self.lib = ctypes.CDLL(str(lib))
+        self.fn = getattr(self.lib, f"{name}_invoke")
+        self.fn.restype = ctypes.c_int
+        self.inputs = [g.tensor(i) for i in g.inputs]
+        self.outputs = [g.tensor(i) for i in g.outputs]
+        self._trace: dict[int, bytes] | None = None
+        self._cb = _TRACE_FN(self._on_trace)
+        self.lib.tq_host_set_trace(self._cb)
+
+    def _on_trace(self, layer: int, data: int, nbytes: int) -> None:
+        if self._trace is not None:
+            self._trace[layer] = ctypes.string_at(data, nbytes)
+
+    def run(self, inputs: list[np.ndarray], trace: bool = False) -> tuple[list[np.ndarray], dict[int, bytes]]:
+        ins = [np.ascontiguousarray(x, dtype=NUMPY_DTYPES[t.dtype]).reshape(t.shape) for x, t in zip(inputs, self.inputs)]
+        outs = [np.zeros(t.shape, dtype=NUMPY_DTYPES[t.dtype]) for t in self.outputs]
+        self._trace = {} if trace else None
+        args = [x.ctypes.data_as(ctypes.c_void_p) for x in ins + outs]
+        status = self.fn(*args)
+        got = self._trace or {}
+        self._trace = None
+        if status != 0:
+            raise CheckFailed(f"{self.name}_invoke returned status {status}")
+        return outs, got
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()

@@ -1,0 +1,200 @@
+"""Compare float32, int8 and int16x8 builds of one Keras model on one board, all measured.
+
+Each variant is converted from the same model (int8 and int16x8 calibrated on the same samples),
+built for the board, and run there over the serial protocol on the evaluation inputs: flash and RAM
+come from the linked ELF, cycles (instructions under QEMU -icount) and milliseconds at the board's
+clock from the device's counter, and accuracy (or RMSE) from the outputs the device sent back,
+which are also checked against TFLite's reference interpreter (bit for bit, or within the float
+tolerance for float32).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from tinyq.quant import convert as cv
+from tinyq.boards import Board
+from tinyq.build.firmware import build
+from tinyq.errors import BadInput
+from tinyq.checks.profile import run_on_device
+
+VARIANTS = ("float32", "int8", "int16x8")
+_CONVERT_MODE = {"float32": "float", "int8": "int8", "int16x8": "int16x8"}
+DEFAULT_LIMIT = 200
+
+# progress(label, done, total): done and total count steps over all variants (convert, build, each input)
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class VariantRow:
+    variant: str
+    flash: int
+    code: int
+    weights: int
+    ram: int
+    arena: int
+    stack: int
+    ram_other: int
+    cycles: int
+    cycle_unit: str
+    latency_ms: float
+    samples: int
+    accuracy: float | None  # classification: top-1 on the device
+    rmse: float | None  # regression: on the device, outputs dequantized
+    bit_exact: bool
+    passed: bool  # bit-exact, or within the float tolerance for float32
+    max_abs_diff: float
+    tflite_bytes: int
+
+    def to_json(self) -> dict:
+        d = dict(self.__dict__)
+        d["latency_ms"] = round(self.latency_ms, 4)
+        return d
+
+
+@dataclass
+class Comparison:
+    model: str
+    board: str
+    clock_hz: int
+    cycle_unit: str
+    task: str  # "classification" | "regression"
+    samples: int  # evaluation inputs run on the device per variant
+    available: int  # evaluation inputs in the file
+    keras_accuracy: float | None = None  # the Keras model on the host, same inputs
+    keras_rmse: float | None = None
+    rows: list[VariantRow] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # variant -> why
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.variant for r in self.rows if not r.passed]
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model, "board": self.board, "clock_hz": self.clock_hz, "cycle_unit": self.cycle_unit,
+            "task": self.task, "samples": self.samples, "available": self.available,
+            "keras_accuracy": self.keras_accuracy, "keras_rmse": self.keras_rmse,
+            "variants": [r.to_json() for r in self.rows], "skipped": self.skipped,
+        }
+
+
+def parse_modes(text: str) -> list[str]:
+    """`--modes float32,int8` -> ["float32", "int8"], in the table's order; every word checked."""
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    bad = [w for w in words if w not in VARIANTS]
+    if bad or not words:
+        raise BadInput(f"--modes {text}: give a comma-separated list of {', '.join(VARIANTS)}")
+    return [v for v in VARIANTS if v in words]
+
+
+def score(task: str, outputs: np.ndarray, ev: cv.EvalData) -> tuple[float | None, float | None]:
+    """(top-1 accuracy, None) for classification, (None, RMSE) for regression; `outputs` (N, K) floats."""
+    if task == "classification":
+        return float(np.mean(outputs.argmax(axis=1) == ev.labels)), None
+    return None, float(np.sqrt(np.mean((outputs - ev.y.reshape(len(outputs), -1)) ** 2)))
+
+
+def dequantize(manifest: dict, outputs: list[list[np.ndarray]]) -> np.ndarray:
+    """The first output of every run as floats (N, K): int8/int16 with the output's scale and zero point."""
+    row = next(r for r in manifest["io"] if r["kind"] == "output" and r["index"] == 0)
+    y = np.stack([np.asarray(o[0], dtype=np.float64).reshape(-1) for o in outputs])
+    if row["dtype"] != "float32" and row["scale"] is not None:
+        y = (y - (row["zero_point"] or 0)) * row["scale"]
+    return y
+
+
+def _eval_subset(ev: cv.EvalData, limit: int) -> cv.EvalData:
+    return cv.EvalData(
+        x=[a[:limit] for a in ev.x], y=ev.y[:limit], task=ev.task,
+        labels=ev.labels[:limit] if ev.labels is not None else None,
+    )
+
+
+def _write_inputs(ev: cv.EvalData, lm: cv.LoadedModel, path: Path) -> None:
+    """The evaluation inputs as an .npz `run_on_device` reads: one float array per model input, in order."""
+    if len(ev.x) == 1:
+        np.savez(path, x=ev.x[0])
+    else:
+        np.savez(path, **{f"input_{k}_{t.name}": a for k, (t, a) in enumerate(zip(lm.inputs, ev.x))})
+
+
+def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequence[str] = VARIANTS,
+            limit: int = DEFAULT_LIMIT, calib_limit: int | None = None, work_dir: Path | None = None,
+            progress: ProgressFn | None = None, quiet: bool = True) -> Comparison:
+    """Convert, build and run every variant of `model` on `board`; one measured row each.
+
+    `work_dir` keeps the .tflite files and builds (a temporary directory when None). float32 is
+    skipped, with the reason, on a board without an FPU.
+    """
+    model, calib, eval_data = Path(model), Path(calib), Path(eval_data)
+    if limit < 1:
+        raise BadInput(f"--limit {limit}: give a positive number of evaluation inputs")
+    modes = [v for v in VARIANTS if v in modes]
+    # Every file check before TensorFlow loads: a bad path fails in a second.
+    calib_arrays = cv.read_calibration_arrays(calib, calib_limit)
+    eval_arrays = cv.read_arrays(eval_data, "evaluation")
+    cv.check_arrays_early({k: a for k, a in eval_arrays.items() if k != "y"}, eval_data, "evaluation")
+    lm = cv.load_model(model, quiet=quiet)
+    samples = cv.load_calibration(calib, lm.inputs, arrays=calib_arrays)
+    full = cv.load_eval(eval_data, lm, arrays=eval_arrays)
+    ev = _eval_subset(full, limit)
+    n = int(ev.x[0].shape[0])
+    res = Comparison(model=model.name, board=board.name, clock_hz=board.clock_hz, cycle_unit=board.cycle_unit,
+                     task=ev.task, samples=n, available=int(full.x[0].shape[0]))
+    res.keras_accuracy, res.keras_rmse = score(ev.task, lm.predict(ev.x)[0].reshape(n, -1).astype(np.float64), ev)
+    if "float32" in modes and board.fpu is None:
+        res.skipped["float32"] = f"{board.name} has no FPU (float32 builds need one)"
+        modes = [v for v in modes if v != "float32"]
+    total = len(modes) * (2 + n)
+    done = 0
+
+    def step(label: str, k: int = 1) -> None:
+        nonlocal done
+        done += k
+        if progress is not None:
+            progress(label, done, total)
+
+    with tempfile.TemporaryDirectory(prefix="tinyq-compare-") as tmp:
+        root = Path(work_dir) if work_dir is not None else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        inputs = root / "eval_inputs.npz"
+        _write_inputs(ev, lm, inputs)
+        for v in modes:
+            if progress is not None:
+                progress(f"{v}: converting", done, total)
+            mode = _CONVERT_MODE[v]
+            data = cv.convert_model(lm, samples if mode in cv.CALIBRATED else None, mode=mode, quiet=quiet)
+            tfl = root / f"{model.stem}_{v}.tflite"
+            tfl.write_bytes(data)
+            step(f"{v}: building")
+            built = build(tfl, board, root / f"build-{v}", name="model",
+                          command=f"tinyq compare {model} (variant {v}) --board {board.name}")
+            step(f"{v}: running on {board.name}")
+            base = done
+
+            def ran(d: int, t: int, v: str = v, base: int = base) -> None:
+                if progress is not None:
+                    progress(f"{v}: running on {board.name}", base + d, total)
+
+            run = run_on_device(built.out_dir, board.name, inputs=inputs, progress=ran)
+            done = base + n
+            if run.samples != n:
+                raise BadInput(f"{eval_data}: the device ran {run.samples} inputs for {n} evaluation samples: check the input shapes")
+            acc, rmse = score(ev.task, dequantize(built.manifest, run.outputs), ev)
+            s = built.sizes
+            res.cycle_unit = run.cycle_unit
+            res.clock_hz = run.clock_hz
+            res.rows.append(VariantRow(
+                variant=v, flash=s.flash, code=s.code, weights=s.weights, ram=s.ram, arena=s.arena, stack=s.stack,
+                ram_other=s.ram_other, cycles=run.median_cycles, cycle_unit=run.cycle_unit, latency_ms=run.latency_ms,
+                samples=run.samples, accuracy=acc, rmse=rmse, bit_exact=run.bit_exact, passed=run.passed,
+                max_abs_diff=float(run.max_abs_diff), tflite_bytes=len(data),
+            ))
+    return res

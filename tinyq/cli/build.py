@@ -1,0 +1,91 @@
+"""`tinyq build`: model + board -> firmware images and a size report."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from tinyq.boards import get_board
+from tinyq.build.firmware import MLPERF_MODELS, Sizes, build
+from tinyq.cli.root import STATE, app, emit_json, out
+from tinyq.errors import BadInput
+from tinyq.cli.options import CONSOLE, JSON, KERNELS, WIDE
+
+
+def _pct(n: int, limit: int) -> str:
+    return f"{100.0 * n / limit:.1f}%" if limit else "-"
+
+
+def size_table(title: str, s: Sizes, wide: bool = False) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col, just in [("memory", "left"), ("part", "left"), ("bytes", "right"), ("of board", "right")]:
+        t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    t.add_row("flash", "code (runtime, kernels, protocol)", f"{s.code:,}", _pct(s.code, s.flash_limit))
+    label = "weights (int16 rows: --wide-weights)" if wide else "weights (model constants)"
+    t.add_row("", label, f"{s.weights:,}", _pct(s.weights, s.flash_limit))
+    t.add_row("", "[bold]total[/]", f"[bold]{s.flash:,}[/]", f"{_pct(s.flash, s.flash_limit)} of {s.flash_limit:,}")
+    t.add_section()
+    t.add_row("RAM", "arena (activations)", f"{s.arena:,}", _pct(s.arena, s.ram_limit))
+    t.add_row("", "stack", f"{s.stack:,}", _pct(s.stack, s.ram_limit))
+    t.add_row("", "other (I/O buffers, runtime)", f"{s.ram_other:,}", _pct(s.ram_other, s.ram_limit))
+    t.add_row("", "[bold]total[/]", f"[bold]{s.ram:,}[/]", f"{_pct(s.ram, s.ram_limit)} of {s.ram_limit:,}")
+    return t
+
+
+def model_bytes(model: Path, calib: Optional[Path], calib_limit: Optional[int]) -> tuple[bytes | None, str]:
+    """A .tflite is used as is; a Keras model (with --calib) is converted first."""
+    if not model.exists():
+        raise BadInput(f"{model}: no such file or directory: give a .tflite, or a Keras model with --calib")
+    if model.suffix == ".tflite":
+        if calib is not None:
+            raise BadInput(f"{model} is already a .tflite: drop --calib (it is for Keras models)")
+        return None, "tflite"
+    if calib is None:
+        raise BadInput(f"{model} is not a .tflite: give calibration samples with --calib to convert it first (or run `tinyq convert`)")
+    from tinyq.quant.convert import convert_file
+
+    return convert_file(model, calib, calib_limit, quiet=not STATE.get("verbose", False)), "keras"
+
+
+@app.command("build")
+def build_cmd(
+    model: Path = typer.Argument(..., help="A full-int8 .tflite, or a Keras model (.keras/.h5/SavedModel) with --calib.", show_default=False),
+    board: str = typer.Option(..., "--board", "-b", help="Board name (`tinyq boards` lists them) or a board .json file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Build directory [default: build/MODEL-BOARD]."),
+    calib: Optional[Path] = typer.Option(None, "--calib", "-c", help="Calibration samples (.npy/.npz) to convert a Keras model first."),
+    calib_limit: Optional[int] = typer.Option(None, "--calib-limit", help="Use only the first N calibration samples."),
+    name: str = typer.Option("model", "--name", "-n", help="C prefix of the generated library."),
+    mlperf_model: str = typer.Option("unspecified", "--mlperf-model", help=f"What `profile%` answers the MLPerf Tiny runner: {', '.join(MLPERF_MODELS)}."),
+    kernels: str = KERNELS,
+    wide: bool = WIDE,
+    console: Optional[str] = CONSOLE,
+    as_json: bool = JSON,
+) -> None:
+    """Build firmware for a board: ELF, BIN, HEX, map file, the generated sources and a size report.
+
+    The firmware serves the MLPerf Tiny serial protocol (plus tinyq's own commands); run it with
+    `tinyq emulate` or measure it with `tinyq profile BUILD`. A model that does not fit the board's
+    flash or RAM fails with the numbers.
+    """
+    b = get_board(board).with_console(console)
+    out_dir = output or Path("build") / f"{model.stem}-{b.name}"
+    data, kind = model_bytes(model, calib, calib_limit)
+    argv = ["tinyq", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("tinyq") else ["tinyq", "build", str(model), "--board", board, "-o", str(out_dir)]
+    command = " ".join(shlex.quote(a) for a in argv if a not in ("--json", "-v", "--verbose"))
+    res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data, kernels=kernels, wide=wide)
+    if as_json:
+        emit_json({"board": b.name, "console": b.console_name, "output": str(out_dir), "model": str(model), "converted": kind == "keras",
+                   "files": sorted(p.name for p in out_dir.iterdir()), "sizes": res.sizes.to_json(),
+                   "arena_bytes": res.manifest["arena_bytes"], "arena_lower_bound": res.manifest["arena_lower_bound"]})
+        return
+    on = f", console {b.console_name}: {b.console['driver']}" if b.console_options else ""
+    out.print(size_table(f"tinyq build: {model.name} for {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz{on})", res.sizes,
+                         wide=res.manifest["wide_weights"]))
+    out.print(f"wrote {out_dir}/firmware.elf, .bin, .hex, .map, src/ and build.json")
+    run = f"tinyq profile {out_dir}" if b.emulated else f"tinyq flash {out_dir} --board {b.name}, then tinyq profile {out_dir}"
+    out.print(f"next: {run}")

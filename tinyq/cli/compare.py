@@ -1,0 +1,98 @@
+"""`tinyq compare`: float32, int8 and int16x8 builds of one Keras model side by side, measured on a board."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tinyq.boards import get_board
+from tinyq.cli.root import STATE, app, emit_json, err, out
+from tinyq.checks.compare import DEFAULT_LIMIT, VARIANTS, Comparison, compare, parse_modes
+from tinyq.errors import BadInput, CheckFailed
+from tinyq.cli.options import CALIB, CALIB_LIMIT, JSON
+
+
+def _quality(c: Comparison, acc: float | None, rmse: float | None) -> str:
+    if c.task == "classification":
+        return "-" if acc is None else f"{100.0 * acc:.2f}%"
+    return "-" if rmse is None else f"RMSE {rmse:.4g}"
+
+
+def _check_text(r) -> str:
+    if r.bit_exact:
+        return "bit-exact"
+    return f"{'within tol.' if r.passed else 'FAILED'} {r.max_abs_diff:.2g}"
+
+
+def table(c: Comparison) -> Table:
+    """The comparison as a rich table: one row per variant."""
+    score = "top-1" if c.task == "classification" else "RMSE"
+    source = "QEMU -icount" if c.cycle_unit == "instructions" else "the board's counter"
+    t = Table(
+        title=f"{c.model} on {c.board}: measured on the device, {c.samples} of {c.available} evaluation inputs",
+        title_justify="left",
+        caption=(f"flash = code + weights; RAM = arena + stack + other. {c.cycle_unit.capitalize()} per inference "
+                 f"(median) from {source}; ms at {c.clock_hz / 1e6:g} MHz. {score}: of the device's outputs "
+                 f"(the Keras model on the host: {_quality(c, c.keras_accuracy, c.keras_rmse)}). check: device "
+                 "vs TFLite's reference interpreter (float32: max |diff| within the tolerance)."),
+        caption_justify="left",
+    )
+    for name in ("variant", "flash B", "code B", "weights B", "RAM B", "arena B", c.cycle_unit, "ms", score, "check"):
+        t.add_column(name, justify="left" if name in ("variant", "check") else "right", no_wrap=True)
+    for r in c.rows:
+        t.add_row(r.variant, f"{r.flash:,}", f"{r.code:,}", f"{r.weights:,}", f"{r.ram:,}", f"{r.arena:,}", f"{r.cycles:,}",
+                  f"{r.latency_ms:.2f}", _quality(c, r.accuracy, r.rmse), _check_text(r))
+    return t
+
+
+@app.command("compare")
+def compare_cmd(
+    model: Path = typer.Argument(..., help="Float model: a .keras file, a legacy .h5 file or a SavedModel directory.", show_default=False),
+    calib: Optional[Path] = CALIB,
+    eval_data: Optional[Path] = typer.Option(
+        None, "--eval", help="An .npz with x and y (class ids, or float targets for regression): what the device is scored on."
+    ),
+    board: str = typer.Option(..., "--board", "-b", help="Board to run on (emulated boards need no hardware)."),
+    modes: str = typer.Option(",".join(VARIANTS), "--modes", help="Which variants, comma-separated (float32 needs a board with an FPU)."),
+    limit: int = typer.Option(DEFAULT_LIMIT, "--limit", "-n", help="Run only the first N evaluation inputs on the device."),
+    calib_limit: Optional[int] = CALIB_LIMIT,
+    keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the .tflite files and builds in this directory."),
+    as_json: bool = JSON,
+) -> None:
+    """Build float32, int8 and int16x8 variants of a model and measure each on a board.
+
+    Every variant is converted (int8 and int16x8 calibrated with -c), built, and run on the board over
+    the serial protocol on the --eval inputs: flash and RAM from the linked firmware, cycles (instructions
+    under QEMU) and latency at the board's clock from the device, accuracy (or RMSE) from the outputs
+    the device sent back, each checked against TFLite's reference interpreter. Exit 1 if a variant's
+    device outputs differ from the reference.
+    """
+    if calib is None:
+        raise BadInput("--calib is missing: give representative inputs (-c calib.npy) to calibrate the int8 and int16x8 variants")
+    if eval_data is None:
+        raise BadInput("--eval is missing: give the evaluation set as an .npz with x and y (--eval data.npz)")
+    if not model.exists():
+        raise BadInput(f"{model}: no such file or directory: give a .keras file, a .h5 file or a SavedModel directory")
+    b = get_board(board)
+    chosen = parse_modes(modes)
+    show = not as_json and err.is_terminal
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, transient=True, disable=not show)
+    with bar:
+        task = bar.add_task(f"loading {model.name}", total=None)
+        res = compare(model, calib, eval_data, b, modes=chosen, limit=limit, calib_limit=calib_limit, work_dir=keep,
+                      progress=lambda label, done, total: bar.update(task, description=label, completed=done, total=total),
+                      quiet=not STATE.get("verbose", False))
+    for v, why in res.skipped.items():
+        err.print(f"{v}: skipped, {why}", markup=False)
+    if as_json:
+        emit_json(res.to_json())
+    else:
+        out.print(table(res))
+    if res.failed:
+        raise CheckFailed(f"device outputs differ from TFLite's reference for {', '.join(res.failed)} on {b.name}: "
+                          f"run `tinyq profile` on that build (--keep DIR keeps it) for the first mismatch")

@@ -1,0 +1,99 @@
+"""`tinyq profile`: cycles per inference and per layer on a board, outputs checked bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from tinyq.build.firmware import load_manifest
+from tinyq.cli.root import app, emit_json, err, out
+from tinyq.errors import BadInput, CheckFailed
+from tinyq.cli.options import JSON, RETRIES, TIMEOUT
+from tinyq.checks.profile import run_on_device
+from tinyq.checks.verify import load_labels, tolerance_text
+
+
+@app.command("profile")
+def profile_cmd(
+    build_dir: Path = typer.Argument(..., help="A build directory from `tinyq build`.", show_default=False),
+    board: Optional[str] = typer.Option(None, "--board", "-b", help="Board (defaults to the build's; must match it)."),
+    port: Optional[str] = typer.Option(None, "--port", "-p", help="Serial port of a running board (a device path or socket://HOST:PORT). Without it, a USB board is found by its USB ids and an emulated one runs in QEMU."),
+    runs: int = typer.Option(5, "--runs", "-n", min=1, help="Inferences to run (random inputs); cycles are the median."),
+    inputs: Optional[Path] = typer.Option(
+        None, "--inputs",
+        help="Run these inputs instead: .npy (N x input shape), .npz (one array per input), or an .npz with x and y "
+             "(class ids): then the device's top-1 accuracy is reported too.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+    timeout: float = TIMEOUT,
+    retries: int = RETRIES,
+    as_json: bool = JSON,
+) -> None:
+    """Measure a build on its board and check the device's outputs against TFLite's reference.
+
+    Loads each input over the serial protocol, runs one inference, and reads back the cycle count
+    (instructions under QEMU -icount, DWT cycles on hardware), the cycles of every layer and the raw
+    output, which must equal the reference interpreter's byte for byte. Exit 1 on any mismatch.
+
+    On a real serial line: noise that is not the protocol is skipped; an input whose run met a board
+    reset, silence or a garbled reply is loaded and run again (--retries, each noted on stderr and
+    counted as `retries` in the JSON); anything else stops with one line naming the port, what came
+    back and what to do. Exit 2 for a silent or wrong board.
+    """
+    manifest = load_manifest(build_dir)
+    show = not as_json and err.is_terminal
+    with Progress(TextColumn("running on the device"), BarColumn(), MofNCompleteColumn(), console=err, transient=True, disable=not show) as bar:
+        task = bar.add_task("run", total=None)
+        res = run_on_device(build_dir, board, port, runs=runs, inputs=inputs, seed=seed,
+                            progress=lambda d, t: bar.update(task, completed=d, total=t),
+                            timeout=timeout, retries=retries, on_retry=lambda msg: err.print(f"retrying {msg}", markup=False))
+    sizes = manifest["sizes"]
+    labels = load_labels(inputs) if inputs is not None else None
+    accuracy = None
+    if labels is not None:
+        if len(labels) != res.samples:
+            raise BadInput(f"{inputs}: y has {len(labels)} labels for {res.samples} inputs: give one class id per sample")
+        pred = np.array([int(np.argmax(o[0].reshape(-1))) for o in res.outputs])
+        accuracy = float(np.mean(pred == labels))
+    if as_json:
+        d = res.to_json(sizes)
+        if accuracy is not None:
+            d["accuracy"] = accuracy
+        emit_json(d)
+        if not res.passed:
+            raise typer.Exit(1)
+        return
+    unit = res.cycle_unit
+    t = Table(title=f"{Path(manifest['model']['source']).name} on {res.board}: {unit} per layer (median of {len(res.cycles)} runs)", title_justify="left")
+    for col, just in [("#", "right"), ("op", "left"), (unit, "right"), ("share", "right")]:
+        t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    total = max(res.median_cycles, 1)
+    for L in res.layer_table():
+        t.add_row(str(L["index"]), L["op"], f"{L['cycles']:,}", f"{100.0 * L['cycles'] / total:.1f}%")
+    t.add_section()
+    t.add_row("", "[bold]inference[/]", f"[bold]{res.median_cycles:,}[/]", "")
+    out.print(t)
+    out.print(f"{unit} per inference: {res.median_cycles:,} ({res.cycle_source}); latency at {res.clock_hz / 1e6:g} MHz: {res.latency_ms:.2f} ms")
+    if sizes is not None:  # None for a `tinyq export --arduino` directory: the Arduino IDE links and sizes the sketch
+        out.print(f"flash: {sizes['flash']:,} B (code {sizes['code']:,}, weights {sizes['weights']:,})   "
+                  f"RAM: {sizes['ram']:,} B (arena {sizes['arena']:,}, stack {sizes['stack']:,}, other {sizes['ram_other']:,})")
+    if not res.passed:
+        f = res.first_mismatch
+        raise CheckFailed(
+            f"device output differs from the TFLite reference on {res.mismatches} of {res.samples} inputs; first at input "
+            f"{f['sample']}, output {f['output']}[{f['index']}]: got {f['got']:g}, want {f['want']:g}"
+        )
+    if accuracy is not None:
+        out.print(f"top-1 accuracy on the device: {100 * accuracy:.2f}% ({res.samples} labelled inputs)")
+    if res.retries:
+        out.print(f"retries: {res.retries} (inputs run again after a reset, a timeout or a garbled reply)")
+    if not res.bit_exact:  # a float32 model within its tolerance
+        out.print(f"within tolerance ({tolerance_text(res.tolerance)}): {res.samples} inputs, {res.differing} not bit-identical; "
+                  f"max |diff| {res.max_abs_diff:.3g}, max relative {res.max_rel_diff:.3g}")
+        return
+    out.print(f"bit-exact: {res.samples} inputs, device output identical to the TFLite reference")

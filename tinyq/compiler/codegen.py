@@ -1,0 +1,242 @@
+"""IR -> C library: NAME.h, NAME.c and the kernels it calls, rendered from templates/.
+
+The generator only arranges data; every line of C comes from a template (STYLE rule 9).
+Same graph in, byte-identical files out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from tinyq import __version__
+from tinyq.errors import BadInput
+from tinyq.ir import DTYPE_C, Graph, Tensor
+from tinyq.ops.base import ArrayRef, KernelCall, TensorRef
+from tinyq.compiler.passes import storage
+from tinyq.resources import KERNELS, TEMPLATES
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class Ptr:
+    """Where a tensor's bytes are at run time, for the templates."""
+
+    kind: str  # "const" | "input" | "output" | "arena" | "none" (NULL: an empty scratch)
+    ctype: str
+    name: str = ""  # C identifier for const/input/output
+    offset: int = 0
+
+
+def _int_literal(v: int) -> str:
+    v = int(v)
+    if v == -(2**31):
+        return "(-2147483647 - 1)"
+    if v < -(2**31) or v > 2**32 - 1:
+        return f"INT64_C({v})" if v != -(2**63) else "INT64_MIN"
+    return str(v)
+
+
+def _float_literal(v: float, suffix: str = "") -> str:
+    v = float(v)
+    if v == 0.0:
+        return "0.0" + suffix
+    if np.isinf(v):
+        return "INFINITY" if v > 0 else "-INFINITY"
+    return v.hex() + suffix
+
+
+def c_value(v, call_prefix: str, tensor_names: dict[int, str]) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, np.integer)):
+        return _int_literal(int(v))
+    if isinstance(v, (float, np.floating)):
+        return _float_literal(float(v))
+    if isinstance(v, ArrayRef):
+        return f"{call_prefix}_{v.name}"
+    if isinstance(v, TensorRef):
+        return tensor_names[v.index]
+    if isinstance(v, (tuple, list)):
+        return "{" + ", ".join(c_value(x, call_prefix, tensor_names) for x in v) + "}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f".{k} = {c_value(x, call_prefix, tensor_names)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot render parameter value {v!r}")
+
+
+def c_array_lines(values: np.ndarray, ctype: str) -> list[str]:
+    flat = np.asarray(values).reshape(-1)
+    if ctype == "float":
+        items = [_float_literal(float(np.float32(x)), "f") for x in flat]
+        per = 4
+    elif ctype == "double":
+        items = [_float_literal(float(x)) for x in flat]
+        per = 4
+    else:
+        items = [_int_literal(int(x)) for x in flat.tolist()]
+        per = 16 if ctype in ("int8_t", "uint8_t") else 8
+    return [", ".join(items[i : i + per]) + "," for i in range(0, len(items), per)]
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["c_array_lines"] = c_array_lines
+    return env
+
+
+@dataclass
+class Generated:
+    files: dict[str, str]  # file name -> text
+    graph: Graph
+    weight_bytes: int = 0  # constant tensors and per-layer tables placed in flash
+
+
+def _ctype(t: Tensor) -> str:
+    return DTYPE_C[t.dtype]
+
+
+def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
+    """Render the library for a compiled graph (passes already run)."""
+    if not NAME_RE.match(name):
+        raise BadInput(f"--name {name!r} is not a C identifier: use letters, digits and _ only")
+    where = storage(g)
+    single_in, single_out = len(g.inputs) == 1, len(g.outputs) == 1
+    in_names = ["input"] if single_in else [f"input{k}" for k in range(len(g.inputs))]
+    out_names = ["output"] if single_out else [f"output{k}" for k in range(len(g.outputs))]
+
+    # Constant tensors actually used by the schedule, in index order.
+    used_consts: set[int] = set()
+    for op in g.ops:
+        call: KernelCall = op.call
+        for i in call.inputs:
+            if i >= 0 and g.tensor(i).is_const:
+                used_consts.add(i)
+        _collect_refs(call.params, used_consts)
+    tensor_names = {i: f"T{i}" for i in used_consts}
+    consts = [g.tensor(i) for i in sorted(used_consts)]
+
+    def ptr(i: int) -> Ptr:
+        if i < 0:  # an optional input left out (e.g. no ADD fused into a convolution)
+            return Ptr("none", "int8_t", "NULL")
+        t = g.tensor(i)
+        if t.nbytes == 0:  # a scratch the kernel does not use in this layout
+            return Ptr("none", _ctype(t), "NULL")
+        if t.is_const:
+            return Ptr("const", _ctype(t), tensor_names[i])
+        b = g.base(i)
+        kind, k = where[b.index]
+        if kind == "input":
+            return Ptr("input", _ctype(t), in_names[k])
+        if kind == "output":
+            return Ptr("output", _ctype(t), out_names[k])
+        return Ptr("arena", _ctype(t), offset=int(b.offset))
+
+    layers = []
+    for op in g.ops:
+        call = op.call
+        prefix = f"L{op.index}"
+        layers.append(
+            {
+                "index": op.index,
+                "kind": op.kind,
+                "prefix": prefix,
+                "call": call,
+                "params": c_value(call.params, prefix, tensor_names),
+                "ins": [ptr(i) for i in call.inputs],
+                "outs": [ptr(i) for i in call.outputs],
+                "out_bytes": [g.tensor(i).nbytes for i in call.outputs],
+            }
+        )
+
+    headers = sorted({op.call.header for op in g.ops})
+    sources = sorted({s for op in g.ops for s in op.call.sources})
+    io = {
+        "inputs": [_io(g.tensor(i), n) for i, n in zip(g.inputs, in_names)],
+        "outputs": [_io(g.tensor(i), n) for i, n in zip(g.outputs, out_names)],
+    }
+    ctx = {
+        "name": name,
+        "NAME": name.upper(),
+        "header_lines": header_lines,
+        "version": __version__,
+        "consts": consts,
+        "layers": layers,
+        "headers": headers,
+        "arena_size": g.arena_size,
+        "arena_lower_bound": g.arena_lower_bound,
+        "io": io,
+        "tensor_names": tensor_names,
+        "ctype": _ctype,
+        "weight_bytes": sum(t.nbytes for t in consts),
+    }
+    env = _env()
+    files = {
+        f"{name}.h": env.get_template("model.h.j2").render(ctx),
+        f"{name}.c": env.get_template("model.c.j2").render(ctx),
+    }
+    kernel_files = ["include/tq_common.h"] + [f"include/{h}" for h in headers] + sources
+    for rel in kernel_files:
+        path = KERNELS / rel
+        if not path.exists():
+            raise RuntimeError(f"kernel file {rel} named by a lowering does not exist in firmware/kernels")
+        files[Path(rel).name] = path.read_text()
+    _check_inventory(files, layers)
+    tables = sum(a.values.nbytes for op in g.ops for a in op.call.arrays)
+    return Generated(files=files, graph=g, weight_bytes=ctx["weight_bytes"] + tables)
+
+
+def _check_inventory(files: dict[str, str], layers: list[dict]) -> None:
+    """Every kernel and params type the schedule names must be declared by a shipped header."""
+    headers = "\n".join(text for n, text in files.items() if n.endswith(".h"))
+    for layer in layers:
+        call = layer["call"]
+        for ident in (call.func, call.params_type):
+            if not re.search(rf"\b{re.escape(ident)}\b", headers):
+                raise RuntimeError(f"layer {layer['index']} ({layer['kind']}) calls {ident}, which no kernel header declares")
+
+
+def _collect_refs(v, acc: set[int]) -> None:
+    if isinstance(v, TensorRef):
+        acc.add(v.index)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _collect_refs(x, acc)
+    elif isinstance(v, (tuple, list)):
+        for x in v:
+            _collect_refs(x, acc)
+
+
+def _io(t: Tensor, cname: str) -> dict:
+    q = t.quant
+    return {
+        "name": cname,
+        "ctype": DTYPE_C[t.dtype],
+        "dtype": t.dtype,
+        "shape": list(t.shape),
+        "size": t.size,
+        "scale": _float_literal(float(np.float32(q.scale[0])), "f") if q else None,
+        "zero_point": q.zero_point[0] if q else None,
+    }
+
+
+def write(gen: Generated, out_dir: Path) -> list[Path]:
+    """Write the library atomically: all files appear, or none change."""
+    from tinyq.fileio import staged_dir
+
+    out_dir = Path(out_dir)
+    with staged_dir(out_dir) as stage:
+        for fname, text in sorted(gen.files.items()):
+            (stage / fname).write_text(text)
+    return [out_dir / f for f in sorted(gen.files)]

@@ -1,0 +1,337 @@
+"""The compiler's passes: functions Graph -> Graph, run in the order of PIPELINE (STYLE rule 7).
+
+1. fold_constants  evaluate shape arithmetic on static shapes (SHAPE, STRIDED_SLICE, PACK, ...)
+2. check_types     reject hybrid and float16 models; int8 ops, or float32 ones with a float kernel
+3. alias           RESHAPE / EXPAND_DIMS / SQUEEZE become views of their input (no copy)
+4. lower           every op -> a kernel call with requantization constants computed once
+5. fuse_residual   an ADD right after the convolution that alone feeds it runs in that kernel
+6. in_place        kernels that can write their output over a dying input do so
+7. plan_memory     one arena; every activation gets an offset from tensor lifetimes
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from tinyq.compiler import planner
+from tinyq.errors import UnsupportedModel
+from tinyq.ir import Graph, Tensor
+from tinyq.ops import REGISTRY, VARIANTS, lowering_for
+from tinyq.ops.base import ArrayRef, ConstArray
+
+ALIAS_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
+# Ops whose float tensors are legitimate in a full-integer model: the edges of a --float-io model.
+EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
+# Ops a float32 model may hold: those with a float32 lowering (tinyq/ops/float32.py) and the aliases.
+FLOAT_OPS = (*VARIANTS.get("float32", {}), *ALIAS_OPS)
+
+
+def fold_constants(g: Graph) -> Graph:
+    from tinyq.compiler.fold import fold_constants as fold
+
+    return fold(g)
+
+
+def check_types(g: Graph) -> Graph:
+    """Reject what tinyq cannot run (hybrid, float16, float ops without a float kernel), naming which kind
+    of model it is and what to run instead."""
+    half = next((t for t in g.tensors if t.dtype == "float16"), None)
+    if half is not None:
+        raise UnsupportedModel(
+            f"tensor {half.index} '{half.name}' is float16: this is a float16 model; "
+            "run `tinyq convert MODEL -c CALIB` for a full-int8 one"
+        )
+    # Dynamic-range (hybrid) models keep float activations but store some weights as int8.
+    hybrid = any(
+        g.tensor(j).is_const and g.tensor(j).dtype == "int8"
+        for op in g.ops
+        if op.kind not in EDGE_OPS and any(i >= 0 and g.tensor(i).dtype == "float32" for i in op.outputs)
+        for j in op.inputs
+        if j >= 0
+    )
+    for op in g.ops:
+        if op.kind.startswith("CUSTOM:"):
+            raise UnsupportedModel(
+                f"operator {op.index} is the custom op '{op.kind[7:]}', which tinyq cannot compile: "
+                "rebuild the model from builtin layers"
+            )
+        if op.kind in EDGE_OPS:
+            continue
+        for i in op.inputs + op.outputs:
+            # A float32 model runs on tinyq's float kernels (FPU boards); hybrid ones do not run.
+            if i >= 0 and g.tensor(i).dtype == "float32" and (hybrid or op.kind not in FLOAT_OPS):
+                kind = "a dynamic-range (hybrid) model" if hybrid else f"a float model, and tinyq has no float32 {op.kind} kernel"
+                raise UnsupportedModel(
+                    f"operator {op.index} ({op.kind}) computes in float32 (tensor '{g.tensor(i).name}'): this is {kind}; "
+                    "run `tinyq convert MODEL -c CALIB` for a full-int8 one"
+                )
+    if op_kinds_unsupported(g):
+        bad = op_kinds_unsupported(g)
+        first = bad[0]
+        raise UnsupportedModel(
+            f"operator {first.index} is {first.kind}, which tinyq does not support yet "
+            f"(supported: {', '.join(sorted(REGISTRY))})"
+        )
+    return g
+
+
+def op_kinds_unsupported(g: Graph):
+    return [op for op in g.ops if lowering_for(g, op) is None and op.kind not in ALIAS_OPS]
+
+
+def alias(g: Graph) -> Graph:
+    """Turn pure reshapes into views. A reshape stays a copy only where the graph needs two buffers
+    (its output is a graph output and its input is a graph input, a constant or another output)."""
+    outputs = set(g.outputs)
+    kept = []
+    for op in g.ops:
+        if op.kind in ALIAS_OPS:
+            src, dst = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+            base = g.base(src.index)
+            base_pinned = base.is_const or base.index in g.inputs or base.index in outputs or _aliased_to_output(g, base.index)
+            if src.dtype == dst.dtype and src.quant == dst.quant and not (dst.index in outputs and base_pinned):
+                if base.is_const:
+                    dst.data = base.data.reshape(dst.shape)
+                else:
+                    dst.alias_of = src.index
+                continue
+        kept.append(op)
+    g.ops = kept
+    return g
+
+
+def _aliased_to_output(g: Graph, base: int) -> bool:
+    return any(g.base(o).index == base for o in g.outputs)
+
+
+def lower(g: Graph) -> Graph:
+    for op in g.ops:
+        low = lowering_for(g, op)
+        if low is None:  # a reshape kept as a copy, or an op of a type tinyq has no kernels for
+            raise UnsupportedModel(f"operator {op.index} ({op.kind}) needs a kernel that is missing")
+        low.check(g, op)
+        op.call = low.lower(g, op)
+    return g
+
+
+# Kernels that take an ADD's other input as `residual` (params["res"], see tq_conv_fast.h).
+RESIDUAL_KERNELS = ("tq_conv_1x1_s8", "tq_conv_1x1_wide_s8", "tq_conv_taps_s8", "tq_conv_taps_wide_s8")
+
+
+def fuse_residual(g: Graph) -> Graph:
+    """Fold an ADD into the convolution just before it when that convolution's output feeds only
+    the ADD: the convolution stages each pixel's bytes and writes ADD(conv, residual), so its own
+    output never exists as a tensor, and the result may go over the residual (a ResNet block then
+    needs its input, the middle activation and a few bytes of stage, not a third activation)."""
+    from tinyq.ops.elementwise import residual_tables
+
+    outputs = {g.base(o).index for o in g.outputs}
+    readers: dict[int, int] = {}
+    for op in g.ops:
+        for i in op.call.inputs:
+            if i >= 0:
+                readers[g.base(i).index] = readers.get(g.base(i).index, 0) + 1
+    kept = []
+    for op in g.ops:
+        prev = kept[-1] if kept else None
+        call = op.call
+        if (
+            prev is not None
+            and call.func == "tq_add_fast_s8"
+            and prev.call.func in RESIDUAL_KERNELS
+            and prev.call.inputs[1] < 0
+        ):
+            y = prev.call.outputs[0]
+            k = call.inputs.index(y) if y in call.inputs else -1
+            x = call.inputs[1 - k] if k >= 0 else -1
+            if (
+                k >= 0
+                and x != y
+                and g.tensor(y).alias_of is None
+                and y not in outputs
+                and readers.get(y, 0) == 1
+                and _residual_requant_exact(call.params["add"], residual_tables(call.params["add"], k))
+            ):  # tq_add_fast_s8 is the equal-shapes ADD: x and y have one shape
+                _fold_add(g, prev, op, k, x, residual_tables(call.params["add"], k))
+                continue
+        kept.append(op)
+    g.ops = kept
+    return g
+
+
+def _residual_requant_exact(pa: dict, tables) -> bool:
+    """Whether tq_residual_add_s8's tq_requant_mm is exact for every sum of the two tables: a right
+    shift e >= 1, sums below 2^30, and the rounding plus zero point beside the high word in int32."""
+    e = -int(pa["out_shift"])
+    if not 1 <= e <= 30:
+        return False
+    s_max = sum(int(abs(t.astype("int64")).max()) for t in tables)
+    if s_max >= 2**30:
+        return False
+    radd = (1 << (e - 1)) + int(pa["out_offset"]) * (1 << e)
+    return abs(radd) + (s_max * int(pa["out_mult"]) >> 31) + 1 < 2**31
+
+
+def _fold_add(g: Graph, conv: "Op", add: "Op", k: int, x: int, tables) -> None:
+    c, a = conv.call, add.call
+    pa = a.params["add"]
+    t_conv, t_res = tables
+    out_c = c.params["out"]["c"]
+    scratch = g.tensor(c.outputs[1])
+    grow = 2 * out_c
+    if c.func.startswith("tq_conv_taps"):  # written straight to its place: no ring
+        grow -= c.params["ring_rows"] * c.params["out"]["w"] * out_c
+        c.params["ring_rows"] = 0
+    scratch.shape = (scratch.shape[0] + grow,)
+    c.params["res"] = {
+        "t_conv": ArrayRef("t_conv"), "t_res": ArrayRef("t_res"),
+        "out_mult": pa["out_mult"], "out_rsh": -pa["out_shift"],
+        "out_radd": (1 << (-pa["out_shift"] - 1)) + pa["out_offset"] * (1 << -pa["out_shift"]),
+        "act_min": pa["act_min"], "act_max": pa["act_max"],
+    }
+    c.arrays += [ConstArray("t_conv", "int32_t", t_conv), ConstArray("t_res", "int32_t", t_res)]
+    c.inputs[1] = x
+    c.outputs[0] = a.outputs[0]
+    c.in_place = "residual"
+    c.alt = None
+    g.notes.append(f"layer {add.index} (ADD) fused into layer {conv.index} ({conv.kind})")
+
+
+def storage(g: Graph) -> dict[int, tuple[str, int]]:
+    """Where each non-constant base tensor lives: ("input", k), ("output", k) or ("arena", 0)."""
+    where: dict[int, tuple[str, int]] = {}
+    for k, i in enumerate(g.inputs):
+        where[g.base(i).index] = ("input", k)
+    for k, i in enumerate(g.outputs):
+        b = g.base(i).index
+        if b not in where:
+            where[b] = ("output", k)
+    for t in g.tensors:
+        if t.alias_of is None and not t.is_const and t.index not in where:
+            where[t.index] = ("arena", 0)
+    return where
+
+
+def buffers(g: Graph) -> list[planner.Buffer]:
+    """Arena buffers with lifetimes in schedule positions."""
+    where = storage(g)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for pos, op in enumerate(g.ops):
+        # The kernel call's tensors: the op's, plus any scratch the lowering added.
+        ins, outs = (op.call.inputs, op.call.outputs) if op.call is not None else (op.inputs, op.outputs)
+        for o in outs:
+            b = g.base(o).index
+            first.setdefault(b, pos)
+            last[b] = max(last.get(b, pos), pos)
+        for i in ins:
+            if i >= 0:
+                b = g.base(i).index
+                last[b] = max(last.get(b, pos), pos)
+    out = []
+    for b, (kind, _) in where.items():
+        if kind != "arena" or b not in first:
+            continue
+        t: Tensor = g.tensor(b)
+        out.append(planner.Buffer(key=b, size=t.nbytes, first=first[b], last=last[b]))
+    return sorted(out, key=lambda x: x.key)
+
+
+def in_place(g: Graph) -> Graph:
+    """Let a kernel write its output over an input that dies with it (KernelCall.in_place).
+
+    The output becomes a view of the input's storage when the input lives in the arena, is read by
+    no later op and by no other input of this one, and is at least as large. Ring-staging kernels
+    that stay out of place get ring_rows 0 and their scratch shrunk to what they still use.
+    """
+    where = storage(g)
+
+    def last_read(base: int) -> int:  # bases change as outputs become views: look each time
+        return max(pos for pos, op in enumerate(g.ops) if any(i >= 0 and g.base(i).index == base for i in op.call.inputs))
+
+    for pos, op in enumerate(g.ops):
+        call = op.call
+        if call.in_place is None:
+            continue
+        dst = g.tensor(call.outputs[0])
+        # "direct" kernels (elementwise) may overwrite any input; ring kernels their first; a
+        # convolution with a fused ADD its residual.
+        if call.in_place == "direct":
+            candidates = [i for i in call.inputs if i >= 0 and not g.tensor(i).is_const]
+        else:
+            candidates = call.inputs[1:2] if call.in_place == "residual" else call.inputs[:1]
+
+        def fits(i: int) -> bool:
+            src = g.base(i)
+            return (
+                where.get(src.index, ("",))[0] == "arena"
+                and where.get(dst.index, ("",))[0] == "arena"
+                and last_read(src.index) == pos
+                and sum(1 for j in call.inputs if j >= 0 and g.base(j).index == src.index) == 1
+                and dst.nbytes <= src.nbytes
+            )
+
+        chosen = next((i for i in candidates if fits(i)), None)
+        ok = chosen is not None
+        if ok:
+            src = g.base(chosen)
+            dst.alias_of = src.index
+            g.notes.append(f"layer {op.index} ({op.kind}) writes its output over its input")
+        elif call.in_place == "ring":
+            scratch = g.tensor(call.outputs[1])
+            ring_bytes = call.params["ring_rows"] * call.params["out"]["w"] * call.params["out"]["c"]
+            scratch.shape = (scratch.shape[0] - ring_bytes,)
+            call.params["ring_rows"] = 0
+    return g
+
+
+def plan_memory(g: Graph) -> Graph:
+    bufs = buffers(g)
+    p = planner.plan(bufs)
+    # Kernels with a faster twin that needs more scratch take it where the arena stays the same.
+    for op in g.ops:
+        call = op.call
+        if call.alt is None:
+            continue
+        alt, base_bytes = call.alt
+        scratch = g.tensor(call.outputs[1])
+        ring_bytes = call.params["ring_rows"] * call.params["out"]["w"] * call.params["out"]["c"]
+        old_shape = scratch.shape
+        scratch.shape = (base_bytes + ring_bytes,)
+        trial_bufs = buffers(g)
+        trial = planner.plan(trial_bufs)
+        if trial.size <= p.size:
+            alt.params["ring_rows"] = call.params["ring_rows"]
+            alt.outputs = list(call.outputs)
+            op.call = alt
+            bufs, p = trial_bufs, trial
+            g.notes.append(f"layer {op.index} ({op.kind}) runs {alt.func}: its scratch fits the arena")
+        else:
+            scratch.shape = old_shape
+    planner.check(bufs, p)
+    for key, off in p.offsets.items():
+        g.tensor(key).offset = off
+    g.arena_size = p.size
+    g.arena_lower_bound = p.lower_bound
+    g.notes.append(f"memory plan: {p.strategy}, {p.size} bytes (lower bound {p.lower_bound})")
+    return g
+
+
+PIPELINE: list[tuple[str, Callable[[Graph], Graph]]] = [
+    ("fold_constants", fold_constants),
+    ("check_types", check_types),
+    ("alias", alias),
+    ("lower", lower),
+    ("fuse_residual", fuse_residual),
+    ("in_place", in_place),
+    ("plan_memory", plan_memory),
+]
+
+
+def compile_graph(g: Graph, target=None) -> Graph:
+    from tinyq.compiler.target import HOST
+
+    g.target = target or HOST
+    for _, fn in PIPELINE:
+        g = fn(g)
+    return g

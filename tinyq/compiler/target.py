@@ -1,0 +1,39 @@
+"""What the generated code is for: which kernels to use and the layouts they read.
+
+The fast kernels (default) are specialized at generation time (matrix-product convolutions with
+the input offset folded into the bias, weights padded to the inner loop's width); `ref` keeps
+TFLite's reference loops everywhere. Both give the same bits. The layout width comes from the
+board's extensions: Helium (MVE) reads 16 bytes at a time, the DSP extension and plain C 4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KERNEL_SETS = ("fast", "ref")
+
+
+@dataclass(frozen=True)
+class Target:
+    kernels: str = "fast"
+    k_align: int = 4
+    # Flash for speed: convolution weights stored as int16 (twice the bytes) so the DSP loop skips
+    # their sign extension. Only where the layout is the DSP one (k_align 4); off by default.
+    wide: bool = False
+
+    @classmethod
+    def for_extensions(cls, extensions, kernels: str = "fast", wide: bool = False) -> "Target":
+        mve = "mve" in extensions
+        return cls(kernels=kernels, k_align=16 if mve else 4, wide=wide and not mve)
+
+
+HOST = Target()
+
+
+def target_for(kernels: str, extensions=(), wide: bool = False) -> Target:
+    """The target for a --kernels choice (checked), a core's extensions and --wide-weights."""
+    if kernels not in KERNEL_SETS:
+        from tinyq.errors import BadInput
+
+        raise BadInput(f"--kernels {kernels}: choose one of {', '.join(KERNEL_SETS)}")
+    return Target.for_extensions(extensions, kernels, wide)
