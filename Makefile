@@ -25,7 +25,12 @@ system:
 $(PY):
 	python3 -m venv $(VENV)
 
+# Editable install (hatchling: a .pth that puts this checkout on sys.path; firmware/, templates/ and
+# boards/ are seen through the tinyq/data symlinks). Reinstalled whenever pyproject.toml changes.
+# tinyq.egg-info is what the former setuptools build left at the top of the checkout: on sys.path
+# it would hand importlib.metadata stale requirements, so it goes.
 $(STAMP): pyproject.toml | $(PY)
+	rm -rf tinyq.egg-info
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)

@@ -51,7 +51,7 @@ def kws_m4_build(tmp_path_factory):
 def dut(kws_m4_build):
     """A freshly booted qemu-m4 running the kws firmware, as a protocol client; closed in finally."""
     from tinyq.boards import get_board
-    from tinyq.checks.profile import open_device
+    from tinyq.device import open_device
 
     with open_device(kws_m4_build, get_board("qemu-m4")) as d:
         yield d

@@ -41,7 +41,7 @@ from typing import Self
 import numpy as np
 
 from tinyq.boards import get_board
-from tinyq.compiler.importer import NUMPY_DTYPES
+from tinyq.ir import NUMPY_DTYPES
 from tinyq.checks.reference import Reference
 
 from .fake_samba import _Pty

@@ -4,15 +4,7 @@ import numpy as np
 import pytest
 
 from .conftest import run_tinyq
-
-
-def _assert_clean_failure(r, *words, code=2):
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    for w in words:
-        assert w.lower() in lines[0].lower(), lines[0]
+from .helpers import assert_one_line_failure
 
 
 def _keras_model():
@@ -50,7 +42,7 @@ def _tflite(model, mode):
 def test_missing_file(tmp_path, verb):
     args = [verb, tmp_path / "nope.tflite"] + (["-o", tmp_path / "out"] if verb == "generate" else [])
     r = run_tinyq(*args)
-    _assert_clean_failure(r, "no such file")
+    assert_one_line_failure(r, "no such file", ignore_case=True)
     assert not (tmp_path / "out").exists()
 
 
@@ -58,7 +50,7 @@ def test_not_a_flatbuffer(tmp_path):
     p = tmp_path / "garbage.tflite"
     p.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
     r = run_tinyq("generate", p, "-o", tmp_path / "out")
-    _assert_clean_failure(r, "not a tflite")
+    assert_one_line_failure(r, "not a tflite", ignore_case=True)
     assert not (tmp_path / "out").exists()
 
 
@@ -66,7 +58,7 @@ def test_truncated(tmp_path, kws):
     p = tmp_path / "half.tflite"
     p.write_bytes(kws.read_bytes()[: kws.stat().st_size // 2])
     r = run_tinyq("generate", p, "-o", tmp_path / "out")
-    _assert_clean_failure(r, "half.tflite")
+    assert_one_line_failure(r, "half.tflite", ignore_case=True)
     assert "re-export" in r.stderr or "corrupt" in r.stderr or "truncated" in r.stderr
     assert not (tmp_path / "out").exists()
 
@@ -77,7 +69,7 @@ def test_not_full_integer(tmp_path, mode, words):
     p = tmp_path / f"{mode}.tflite"
     p.write_bytes(_tflite(_keras_model(), mode))
     r = run_tinyq("generate", p, "-o", tmp_path / "out")
-    _assert_clean_failure(r, *words)
+    assert_one_line_failure(r, *words, ignore_case=True)
     assert not (tmp_path / "out").exists()
 
 
@@ -90,17 +82,17 @@ def test_unsupported_op(tmp_path):
     p = tmp_path / "resize.tflite"
     p.write_bytes(convert_keras(m, [np.random.default_rng(0).random((8, 4, 4, 2), dtype=np.float32)]))
     r = run_tinyq("verify", p)
-    _assert_clean_failure(r, "RESIZE_BILINEAR", "supported:", "CONV_2D")
+    assert_one_line_failure(r, "RESIZE_BILINEAR", "supported:", "CONV_2D", ignore_case=True)
 
 
 def test_directory_given(tmp_path):
     r = run_tinyq("analyze", tmp_path)
-    _assert_clean_failure(r, "directory")
+    assert_one_line_failure(r, "directory", ignore_case=True)
 
 
 def test_bad_name(tmp_path, kws):
     r = run_tinyq("generate", kws, "-o", tmp_path / "out", "--name", "9-lives")
-    _assert_clean_failure(r, "C identifier")
+    assert_one_line_failure(r, "C identifier", ignore_case=True)
     assert not (tmp_path / "out").exists()
 
 

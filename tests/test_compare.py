@@ -18,6 +18,7 @@ from tinyq.boards import get_board
 from tinyq.checks.compare import compare
 
 from .conftest import run_tinyq
+from .helpers import ref_interpreter
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -40,10 +41,7 @@ def digits(tmp_path_factory):
 
 def _interpreter_outputs(tflite, x: np.ndarray) -> np.ndarray:
     """TFLite's reference kernels on float inputs `x`, quantizing them for an integer input; outputs as floats."""
-    from ai_edge_litert import interpreter as lrt
-
-    it = lrt.Interpreter(model_path=str(tflite), experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
+    it = ref_interpreter(tflite)
     i, o = it.get_input_details()[0], it.get_output_details()[0]
     ys = []
     for s in x:

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .helpers import ref_interpreter, tinyq_main
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,24 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
-def _tinyq(*args):
-    from tinyq.cli.root import main
-
-    return main([str(a) for a in args])
-
-
 def _run_sub(*args):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "tinyq", *map(str, args)], capture_output=True, text=True, env=env)
-
-
-def _interp(path_or_bytes):
-    from ai_edge_litert import interpreter as lrt
-
-    kw = {"model_content": path_or_bytes} if isinstance(path_or_bytes, bytes) else {"model_path": str(path_or_bytes)}
-    it = lrt.Interpreter(experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF, **kw)
-    it.allocate_tensors()
-    return it
 
 
 def _ops(path):
@@ -77,7 +64,7 @@ def work(tmp_path_factory):
 
 def _convert_json(capsys, *args):
     capsys.readouterr()
-    rc = _tinyq("convert", *args, "--json")
+    rc = tinyq_main("convert", *args, "--json")
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     return json.loads(cap.out)
@@ -88,7 +75,7 @@ def _convert_json(capsys, *args):
 
 def test_keras_file_npy_calib_table(work, capsys):
     d = work["dir"]
-    rc = _tinyq("convert", d / "m.keras", "-c", d / "calib.npy", "-o", d / "k.tflite")
+    rc = tinyq_main("convert", d / "m.keras", "-c", d / "calib.npy", "-o", d / "k.tflite")
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     assert "float parameters" in cap.out and "int8 .tflite" in cap.out and "wrote" in cap.out
@@ -128,8 +115,8 @@ def test_savedmodel_dir(work, capsys):
     assert s.inputs[0].dtype == "int8" and list(s.inputs[0].shape) == [1, 8, 8, 1]
     assert not {"SHAPE", "STRIDED_SLICE", "PACK"} & set(s.ops)
     # Same float model, same calibration: the SavedModel route quantizes like the Keras route.
-    _tinyq("convert", d / "m.keras", "-c", d / "calib.npy", "-o", d / "k2.tflite")
-    it_s, it_k = _interp(d / "s.tflite"), _interp(d / "k2.tflite")
+    tinyq_main("convert", d / "m.keras", "-c", d / "calib.npy", "-o", d / "k2.tflite")
+    it_s, it_k = ref_interpreter(d / "s.tflite"), ref_interpreter(d / "k2.tflite")
     x = np.random.default_rng(1).integers(-128, 128, (1, 8, 8, 1), dtype=np.int8)
     outs = []
     for it in (it_s, it_k):
@@ -161,7 +148,7 @@ def test_multi_input_npz_by_name_and_order(tmp_path, capsys):
         r = _convert_json(capsys, tmp_path / "two.keras", "-c", tmp_path / f, "-o", tmp_path / "two.tflite")
         assert [list(i["shape"]) for i in r["inputs"]] == [[1, 5], [1, 3]]
     np.save(tmp_path / "one.npy", xa)
-    rc = _tinyq("convert", tmp_path / "two.keras", "-c", tmp_path / "one.npy", "-o", tmp_path / "x.tflite")
+    rc = tinyq_main("convert", tmp_path / "two.keras", "-c", tmp_path / "one.npy", "-o", tmp_path / "x.tflite")
     assert rc == 2 and "2 inputs" in capsys.readouterr().err
 
 
@@ -170,7 +157,7 @@ def test_float_io(work, capsys):
     r = _convert_json(capsys, d / "m.keras", "-c", d / "calib.npy", "-o", d / "f.tflite", "--float-io")
     assert r["float_io"] is True
     assert r["ops"]["QUANTIZE"] >= 1 and r["ops"]["DEQUANTIZE"] >= 1
-    it = _interp(d / "f.tflite")
+    it = ref_interpreter(d / "f.tflite")
     assert it.get_input_details()[0]["dtype"] == np.float32
     assert it.get_output_details()[0]["dtype"] == np.float32
     s = _ops(d / "f.tflite")
@@ -200,7 +187,7 @@ def test_eval_classification_numbers(work, capsys):
     # Recompute independently: Keras for float, the reference interpreter for int8.
     xe, y = work["xe"], np.load(d / "eval.npz")["y"]
     pf = work["model"].predict(xe, verbose=0).argmax(axis=1)
-    it = _interp(d / "e.tflite")
+    it = ref_interpreter(d / "e.tflite")
     di, do = it.get_input_details()[0], it.get_output_details()[0]
     scale, zp = di["quantization"]
     pq = []
@@ -215,7 +202,7 @@ def test_eval_classification_numbers(work, capsys):
     assert ev["int8_accuracy"] == pytest.approx(np.mean(pq == y), abs=1e-12)
     assert ev["agreement"] == pytest.approx(np.mean(pf == pq), abs=1e-12)
     # The table shows them too.
-    rc = _tinyq("convert", d / "m.keras", "-c", d / "calib.npy", "-o", d / "e.tflite", "--eval", d / "eval.npz")
+    rc = tinyq_main("convert", d / "m.keras", "-c", d / "calib.npy", "-o", d / "e.tflite", "--eval", d / "eval.npz")
     out = capsys.readouterr().out
     assert rc == 0 and "int8 accuracy" in out and "top-1 agreement" in out
 
@@ -239,7 +226,7 @@ def test_eval_regression_rmse(tmp_path, capsys):
     assert ev["task"] == "regression" and ev["samples"] == 25
     yf = model.predict(x, verbose=0)[:, 0].astype(np.float64)
     assert ev["float_rmse"] == pytest.approx(float(np.sqrt(np.mean((yf - y) ** 2))), rel=1e-5)
-    it = _interp(tmp_path / "r.tflite")
+    it = ref_interpreter(tmp_path / "r.tflite")
     di, do = it.get_input_details()[0], it.get_output_details()[0]
     (si, zi), (so, zo) = di["quantization"], do["quantization"]
     yq = []
@@ -329,7 +316,7 @@ def test_bad_input(case, work, bad_dir, capfd):
 
     out = bad_dir / f"out-{case[0]}.tflite"
     capfd.readouterr()
-    rc = _tinyq("convert", p(model), "-c", p(calib), "-o", out)
+    rc = tinyq_main("convert", p(model), "-c", p(calib), "-o", out)
     cap = capfd.readouterr()
     lines = [ln for ln in cap.err.splitlines() if ln.strip()]
     assert rc == 2, cap.err

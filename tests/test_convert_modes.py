@@ -7,14 +7,9 @@ import numpy as np
 import pytest
 
 from .conftest import run_tinyq
+from .helpers import assert_one_line_failure, ref_interpreter, tinyq_main
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-
-
-def _tinyq(*args):
-    from tinyq.cli.root import main
-
-    return main([str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +33,7 @@ def work(tmp_path_factory):
 
 
 def _run(path, x):
-    from ai_edge_litert import interpreter as lrt
-
-    it = lrt.Interpreter(model_path=str(path), experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
+    it = ref_interpreter(path)
     di, do = it.get_input_details()[0], it.get_output_details()[0]
     assert di["dtype"] == np.float32 and do["dtype"] == np.float32
     ys = []
@@ -57,7 +49,7 @@ def test_mode_writes_a_model_the_interpreter_runs(work, capsys, mode, weight_typ
     d = work["dir"]
     out = d / f"{mode}.tflite"
     capsys.readouterr()
-    rc = _tinyq("convert", d / "m.keras", "--mode", mode, "-o", out, "--eval", d / "eval.npz", "--json")
+    rc = tinyq_main("convert", d / "m.keras", "--mode", mode, "-o", out, "--eval", d / "eval.npz", "--json")
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     r = json.loads(cap.out)
@@ -83,7 +75,7 @@ def test_float16_is_half_the_float_size(work, capsys):
     sizes = {}
     for mode in ("float16", "dynamic"):
         capsys.readouterr()
-        assert _tinyq("convert", d / "m.keras", "--mode", mode, "-o", d / f"s-{mode}.tflite", "--json") == 0
+        assert tinyq_main("convert", d / "m.keras", "--mode", mode, "-o", d / f"s-{mode}.tflite", "--json") == 0
         sizes[mode] = json.loads(capsys.readouterr().out)
     f16 = sizes["float16"]
     assert f16["tflite_bytes"] < 0.6 * f16["float_bytes"]
@@ -93,7 +85,7 @@ def test_float16_is_half_the_float_size(work, capsys):
 def test_table_says_what_to_run(work, capsys):
     d = work["dir"]
     capsys.readouterr()
-    assert _tinyq("convert", d / "m.keras", "--mode", "dynamic", "-o", d / "t.tflite") == 0
+    assert tinyq_main("convert", d / "m.keras", "--mode", "dynamic", "-o", d / "t.tflite") == 0
     out = capsys.readouterr().out
     assert "dynamic-range .tflite" in out and "weight tensors" in out
     assert "`tinyq build` needs full int8" in out and "-c CALIB" in out
@@ -113,12 +105,6 @@ def variants(work):
     return paths
 
 
-def _one_line(r):
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, (r.returncode, r.stderr)
-    return lines[0]
-
-
 @pytest.mark.parametrize("mode,words", [
     ("dynamic", ["is a dynamic-range model (int8 weights, float activations)", "dequantize at run time",
                  "convert with `tinyq convert MODEL -c CALIB` (full int8)"]),
@@ -127,7 +113,7 @@ def _one_line(r):
 ])
 def test_build_declines_with_one_line(variants, tmp_path, mode, words):
     out = tmp_path / "build"
-    line = _one_line(run_tinyq("build", variants[mode], "--board", "qemu-m4", "-o", out))
+    line = assert_one_line_failure(run_tinyq("build", variants[mode], "--board", "qemu-m4", "-o", out))
     assert line.startswith("error: ")  # build names its staged copy, model.tflite; generate/verify the file given
     for w in words:
         assert w in line, line
@@ -137,7 +123,7 @@ def test_build_declines_with_one_line(variants, tmp_path, mode, words):
 @pytest.mark.parametrize("verb", ["generate", "verify"])
 def test_generate_and_verify_decline_too(variants, tmp_path, verb):
     args = [verb, variants["dynamic"]] + (["-o", tmp_path / "gen"] if verb == "generate" else [])
-    assert _one_line(run_tinyq(*args)).startswith("error: v-dynamic.tflite is a dynamic-range model")
+    assert assert_one_line_failure(run_tinyq(*args)).startswith("error: v-dynamic.tflite is a dynamic-range model")
     assert not (tmp_path / "gen").exists()
 
 
@@ -166,7 +152,7 @@ def test_bad_mode_arguments(work, capfd, args, words):
     out = d / "never.tflite"
     args = [str(d / a[2:]) if a.startswith("W/") else a for a in args]
     capfd.readouterr()
-    rc = _tinyq("convert", d / "m.keras", "-o", out, *args)
+    rc = tinyq_main("convert", d / "m.keras", "-o", out, *args)
     err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
     assert rc == 2 and len(err) == 1, err
     for w in words:

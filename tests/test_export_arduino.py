@@ -16,6 +16,7 @@ from tinyq.device.qemu import Qemu
 from tinyq.checks.profile import run_on_device
 
 from .conftest import run_tinyq, shared_model
+from .helpers import assert_one_line_failure
 
 CORE = Path(__file__).resolve().parent / "arduino_core"
 GCC = "arm-none-eabi-gcc"
@@ -176,28 +177,20 @@ def test_library_compiles_for_a_core_without_dsp(tmp_path):
     assert "smlad" not in dis and "sxtb16" not in dis
 
 
-def _one_line_failure(r, *words):
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-
-
 def test_bad_input(tmp_path):
     kws = shared_model("kws_ref_model.tflite")
     out = tmp_path / "x"
-    _one_line_failure(run_tinyq("export", kws, "--arduino"), "-o DIR")
-    _one_line_failure(run_tinyq("export", kws, "-o", out), "--arduino")
+    assert_one_line_failure(run_tinyq("export", kws, "--arduino"), "-o DIR")
+    assert_one_line_failure(run_tinyq("export", kws, "-o", out), "--arduino")
     text = tmp_path / "model.txt"
     text.write_text("not a model")
-    _one_line_failure(run_tinyq("export", text, "--arduino", "-o", out), "is not a .tflite", "tinyq convert")
-    _one_line_failure(run_tinyq("export", tmp_path / "nope.tflite", "--arduino", "-o", out), "no such file")
+    assert_one_line_failure(run_tinyq("export", text, "--arduino", "-o", out), "is not a .tflite", "tinyq convert")
+    assert_one_line_failure(run_tinyq("export", tmp_path / "nope.tflite", "--arduino", "-o", out), "no such file")
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"\x00" * 64)
     r = run_tinyq("export", junk, "--arduino", "-o", out)
-    _one_line_failure(r, str(junk))
-    _one_line_failure(run_tinyq("export", kws, "--arduino", "-o", out, "--name", "9-lives"), "--name", "C identifier")
-    _one_line_failure(run_tinyq("export", kws, "--arduino", "-o", out, "--name", "tq_common"), "clashes", "tq_common.h")
-    _one_line_failure(run_tinyq("export", kws, "--arduino", "-o", out, "--board", "nope"), "unknown board")
+    assert_one_line_failure(r, str(junk))
+    assert_one_line_failure(run_tinyq("export", kws, "--arduino", "-o", out, "--name", "9-lives"), "--name", "C identifier")
+    assert_one_line_failure(run_tinyq("export", kws, "--arduino", "-o", out, "--name", "tq_common"), "clashes", "tq_common.h")
+    assert_one_line_failure(run_tinyq("export", kws, "--arduino", "-o", out, "--board", "nope"), "unknown board")
     assert not out.exists()

@@ -16,7 +16,8 @@ from tinyq.build.firmware import build
 from tinyq.compiler.pipeline import compile_tflite
 from tinyq.checks.profile import run_on_device
 from tinyq.compiler.target import Target
-from tinyq.checks.verify import verify_tflite
+
+from .helpers import BOTH_KERNELS, assert_bit_exact, write_tflite
 
 CORES = ["qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
 
@@ -66,8 +67,6 @@ def _cases():
 def models(tmp_path_factory):
     import keras
 
-    from tinyq.quant.convert import convert_keras
-
     d = tmp_path_factory.mktemp("fast")
     out = {}
     for n, (name, (shape, layers)) in enumerate(_cases().items()):
@@ -76,9 +75,7 @@ def models(tmp_path_factory):
         # Input ranges that differ per case give different scales and zero points (some far from 0).
         rng = np.random.default_rng(3 + n)
         calib = rng.normal(float(rng.uniform(-1, 3)), float(rng.uniform(0.2, 4)), (32, *shape)).astype(np.float32)
-        p = d / f"{name}.tflite"
-        p.write_bytes(convert_keras(m, [calib]))
-        out[name] = p
+        out[name] = write_tflite(d, name, m, [calib])
     return out
 
 
@@ -90,9 +87,7 @@ def test_fast_kernels_are_used_and_bit_exact_on_the_host(models, name):
     funcs = {op.call.func for op in compile_tflite(models[name], Target()).ops}
     assert funcs & {"tq_conv_1x1_s8", "tq_conv_im2col_s8", "tq_conv_taps_s8", "tq_depthwise_conv_fast_s8"}, funcs
     assert ("tq_avgpool_fast_s8" in funcs and "tq_maxpool_fast_s8" in funcs) == (name == "pool"), funcs
-    for kernels in ("fast", "ref"):
-        r = verify_tflite(models[name], samples=30, kernels=kernels)
-        assert r.bit_exact, f"{kernels}: {r.summary()}"
+    assert_bit_exact(models[name], samples=30, kernels=BOTH_KERNELS)
 
 
 def test_helium_rows_are_padded_to_16(models):
@@ -117,8 +112,6 @@ def residual(tmp_path_factory):
     depthwise one (8,192 elements: kept, tabulated, in place) and a small ADD after a 1x1 (fused)."""
     import keras
 
-    from tinyq.quant.convert import convert_keras
-
     keras.utils.set_random_seed(5)
     L = keras.layers
     inp = keras.Input((32, 32, 8))
@@ -132,9 +125,8 @@ def residual(tmp_path_factory):
     q = L.Conv2D(8, 1)(p)
     out = L.Add()([p, q])
     m = keras.Model(inp, out)
-    path = tmp_path_factory.mktemp("res") / "res.tflite"
-    path.write_bytes(convert_keras(m, [np.random.default_rng(1).normal(0, 1, (16, 32, 32, 8)).astype(np.float32)]))
-    return path
+    calib = np.random.default_rng(1).normal(0, 1, (16, 32, 32, 8)).astype(np.float32)
+    return write_tflite(tmp_path_factory.mktemp("res"), "res", m, [calib])
 
 
 def test_residual_adds_fuse_into_convolutions_and_bit_exact(residual):
@@ -152,9 +144,7 @@ def test_residual_adds_fuse_into_convolutions_and_bit_exact(residual):
     assert any("writes its output over its input" in n for n in g.notes)
     ref = compile_tflite(residual, Target(kernels="ref"))
     assert [op.kind for op in ref.ops].count("ADD") == 3  # the reference kernels fuse nothing
-    for kernels in ("fast", "ref"):
-        r = verify_tflite(residual, samples=20, kernels=kernels)
-        assert r.bit_exact, f"{kernels}: {r.summary()}"
+    assert_bit_exact(residual, kernels=BOTH_KERNELS)
 
 
 def test_fused_residual_saves_an_activation(residual):
@@ -236,8 +226,7 @@ def test_integer_fc_rounding_matches_the_double_reference(tmp_path):
 def test_wide_weights_same_bits_host(models, name):
     g = compile_tflite(models[name], Target(wide=True))
     assert {"tq_conv_1x1_wide_s8", "tq_conv_im2col_wide_s8"} & {op.call.func for op in g.ops}
-    r = verify_tflite(models[name], samples=20, wide=True)
-    assert r.bit_exact, r.summary()
+    assert_bit_exact(models[name], wide=True)
 
 
 @pytest.mark.parametrize("core", ["qemu-m4", pytest.param("qemu-m33", marks=pytest.mark.slow)])

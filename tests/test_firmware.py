@@ -38,11 +38,11 @@ def test_shared_models_bit_exact_on_every_core(tmp_path, core, model):
     assert run.samples == 7
     assert run.bit_exact, run.first_mismatch
     assert run.cycle_source == "icount" and run.cycle_unit == "instructions"
-    assert len(set(run.layer_cycles[0])) > 1 and len(run.layer_cycles[0]) == len(res.manifest["layers"])
+    assert len(set(run.layer_cycles[0])) > 1 and len(run.layer_cycles[0]) == len(res.manifest.layers)
     # Each run's per-layer counts add up to its inference count, less the counter reads between layers.
     for total, layers in zip(run.cycles, run.layer_cycles):
         assert 0.99 * total < sum(layers) <= total + 64 * len(layers)  # +-1 counter tick per reading
-    assert res.sizes.fits and res.sizes.weights > 0 and res.sizes.arena == res.manifest["arena_bytes"]
+    assert res.sizes.fits and res.sizes.weights > 0 and res.sizes.arena == res.manifest.arena_bytes
 
 
 def test_build_outputs_and_json(tmp_path, kws):

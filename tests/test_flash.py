@@ -18,6 +18,7 @@ from tinyq.device import samba as sb
 from tinyq.device import uf2
 from tinyq.cli.root import main
 from tinyq.errors import BadInput, CheckFailed
+from tinyq.build.manifest import ConsoleInfo, Manifest, ModelInfo
 
 from .conftest import ROOT, run_tinyq
 from .fake_samba import APP_BASE, BOOTLOADER_FILL, FakeNano, crc16_ref
@@ -47,7 +48,9 @@ def make_build(tmp_path: Path, board: str, image: bytes, name: str = "build") ->
     """A build directory with the files `tinyq flash` reads (the .elf/.hex are stand-ins)."""
     d = tmp_path / name
     d.mkdir()
-    (d / "build.json").write_text(json.dumps({"board": board}))
+    Manifest(kind="firmware", tinyq="test", board=board, console=ConsoleInfo("default", "test", 115200),
+             model=ModelInfo("model", "model.tflite", "0" * 64), mlperf_model="unspecified", io=(), layers=(),
+             arena_bytes=0, arena_lower_bound=0, kernels="fast", cycle_unit="cycles", command="test", sizes=None).write(d)
     (d / "firmware.bin").write_bytes(image)
     (d / "firmware.elf").write_bytes(b"\x7fELF" + image[:64])
     (d / "firmware.hex").write_text(":00000001FF\n")
@@ -293,7 +296,7 @@ def test_samba_silent_bootloader(tmp_path, fast, no_usb, capsys):
     build = make_build(tmp_path, "nano33", synthetic(100))
     with FakeNano(tmp_path, fault="silent") as nano:
         code, _, e = cli(capsys, "flash", build, "--port", nano.port)
-    assert code == 2
+    assert code == 1
     line = one_line(e)
     assert f"no answer to `N#` from the bootloader on {nano.port} within 0.4 s" in line
     assert "double-tap the board's reset button" in line
@@ -326,7 +329,7 @@ def test_firmware_ignores_the_touch(tmp_path, fast, no_usb, capsys):
     with FakeNano(tmp_path, touchable=False) as nano:
         code, _, e = cli(capsys, "flash", build, "--port", nano.port)
         assert nano.commands == []  # still the application
-    assert code == 2
+    assert code == 1
     line = one_line(e)
     assert "no answer to `N#`" in line and "double-tap the board's reset button" in line
 
@@ -337,7 +340,7 @@ def test_not_the_arduino_bootloader(tmp_path, fast, no_usb, capsys):
     with FakeNano(tmp_path, in_bootloader=True, version=b"v1.1 Nov 27 2019") as nano:
         code, _, e = cli(capsys, "flash", build, "--port", nano.port)
         assert nano.commands == ["N#", "V#"]
-    assert code == 2
+    assert code == 1
     assert "does not answer as the Arduino SAM-BA bootloader (version 'v1.1 Nov 27 2019', lacking XYZ)" in one_line(e)
 
 
@@ -425,7 +428,7 @@ def test_no_tool_installed(tmp_path, bindir, capsys):
     board = make_board(tmp_path, "stm-test", STM_FLASHER)
     build = make_build(tmp_path, "stm-test", synthetic(64))
     r = Run(capsys, "flash", build, "--board", board)
-    assert r.returncode == 2
+    assert r.returncode == 1
     assert one_line(r.stderr) == "error: openocd not found: install it with `apt-get install openocd` or pass --tool st-flash"
 
 
@@ -434,7 +437,7 @@ def test_chosen_tool_missing(tmp_path, bindir, capsys):
     board = make_board(tmp_path, "stm-test", STM_FLASHER)
     build = make_build(tmp_path, "stm-test", synthetic(64))
     r = Run(capsys, "flash", build, "--board", board, "--tool", "st-flash")
-    assert r.returncode == 2
+    assert r.returncode == 1
     assert one_line(r.stderr) == "error: st-flash not found: install it with `apt-get install stlink-tools` or pass --tool openocd"
     assert calls(bindir) == []
 

@@ -14,11 +14,13 @@ import pytest
 
 from tinyq.quant.convert import convert_keras
 from tinyq.compiler.importer import import_model, quant_mode
-from tinyq.checks.verify import FLOAT_TOLERANCE, compare_output, verify_tflite
+from tinyq.checks.match import FLOAT_TOLERANCE, compare_output
+from tinyq.checks.verify import verify_tflite
 
 from .conftest import run_tinyq
+from .helpers import randomize_weights, write_tflite
 from .test_ops_activation import _keras_cases
-from .test_ops_conv import CONV_CASES, DW_CASES, FC_CASES, _randomize
+from .test_ops_conv import CONV_CASES, DW_CASES, FC_CASES
 
 L = keras.layers
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -26,10 +28,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 def _float_model(tmp_path, model, name="m", seed=0):
     """`model` (seeded random weights) as a float32 .tflite."""
-    _randomize(model, np.random.default_rng(seed))
-    path = tmp_path / f"{name}.tflite"
-    path.write_bytes(convert_keras(model, None, mode="float"))
-    return path
+    randomize_weights(model, np.random.default_rng(seed))
+    return write_tflite(tmp_path, name, model, None, mode="float")
 
 
 def _check(path, *kinds, samples=10):

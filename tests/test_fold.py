@@ -8,7 +8,8 @@ import pytest
 from tinyq.compiler.importer import import_model
 from tinyq.ir import Graph, Op, Quant, Tensor
 from tinyq.compiler.fold import fold_constants
-from tinyq.checks.verify import verify_tflite
+
+from .helpers import assert_bit_exact, op_kinds, tf_convert
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
@@ -176,25 +177,6 @@ def test_wraparound_like_int32():
     assert int(g.tensor(out).data[0]) == 0
 
 
-def _dynamic_batch_tflite(model, calib) -> bytes:
-    """Convert with the batch left dynamic, so the converter emits run-time shape arithmetic."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
-
-    @tf.function(input_signature=[spec])
-    def serve(t):
-        return model(t)
-
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([calib[i : i + 1]] for i in range(len(calib)))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return bytes(conv.convert())
-
-
 @pytest.mark.parametrize("layer", ["flatten", "reshape"])
 def test_dynamic_batch_model_end_to_end(tmp_path, layer):
     keras = pytest.importorskip("keras")
@@ -203,10 +185,9 @@ def test_dynamic_batch_model_end_to_end(tmp_path, layer):
     x = keras.layers.Flatten()(x) if layer == "flatten" else keras.layers.Reshape((10, 9))(x)
     calib = np.random.default_rng(5).normal(size=(16, 6, 5, 3)).astype(np.float32)
     path = tmp_path / f"dyn_{layer}.tflite"
-    path.write_bytes(_dynamic_batch_tflite(keras.Model(a, x), calib))
-    kinds = [op.kind for op in import_model(path).ops]
+    path.write_bytes(tf_convert(keras.Model(a, x), calib, batch=None, int8_io=True))  # run-time shape arithmetic
+    kinds = op_kinds(path)
     assert "SHAPE" in kinds and "PACK" in kinds  # the converter left the shape arithmetic in
     g = fold_constants(import_model(path))
     assert [op.kind for op in g.ops] == ["TRANSPOSE", "RESHAPE"]
-    r = verify_tflite(path, samples=20)
-    assert r.bit_exact, r.summary()
+    assert_bit_exact(path)

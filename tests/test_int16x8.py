@@ -14,27 +14,18 @@ import keras
 import numpy as np
 import pytest
 
-from tinyq.quant.convert import convert_keras
 from tinyq.errors import UnsupportedModel
 from tinyq.compiler.importer import import_model, quant_mode
-from tinyq.ops.int16 import checked_log2, sigmoid_input_scaling, sigmoid_table
+from tinyq.ops.activation import checked_log2, sigmoid_input_scaling, sigmoid_table
 from tinyq.compiler.passes import compile_graph
 from tinyq.checks.reference import Reference
 from tinyq.checks.verify import verify_on_board, verify_tflite
 
 from .conftest import run_tinyq
-from .test_ops_activation import single_op_model
+from .helpers import randomize_weights, single_op_model, write_tflite
 
 L = keras.layers
 ops = keras.ops
-
-
-def _seeded(model, rng):
-    for layer in model.layers:
-        ws = layer.get_weights()
-        if ws:
-            layer.set_weights([rng.normal(0.0, 1.0 / np.sqrt(max(1, int(np.prod(w.shape[:-1])))) if w.ndim > 1 else 0.3,
-                                          w.shape).astype(np.float32) for w in ws])
 
 
 def _conv_model(in_shape):
@@ -108,10 +99,9 @@ def models(tmp_path_factory):
             build, in_shape, _ = CASES[name]
             rng = np.random.default_rng(len(name))
             model = build(in_shape)
-            _seeded(model, rng)
+            randomize_weights(model, rng, gain=1.0, bias_std=0.3)
             calib = rng.uniform(-1.5, 2.5, size=(12, *in_shape)).astype(np.float32)
-            path = root / f"{name}{'_fio' if float_io else ''}.tflite"
-            path.write_bytes(convert_keras(model, [calib], float_io=float_io, mode="int16x8"))
+            path = write_tflite(root, f"{name}{'_fio' if float_io else ''}", model, [calib], float_io=float_io, mode="int16x8")
             samples = root / f"{name}_x.npy"
             np.save(samples, calib)
             _CACHE[key] = (path, samples)
@@ -266,7 +256,7 @@ def sigmoid_tanh_cli(tmp_path_factory):
     root = tmp_path_factory.mktemp("sigmoid_tanh")
     rng = np.random.default_rng(11)
     model = _sigmoid_tanh_keras((5,))
-    _seeded(model, rng)
+    randomize_weights(model, rng, gain=1.0, bias_std=0.3)
     model.save(root / "m.keras")
     calib = rng.uniform(-3.0, 3.0, size=(16, 5)).astype(np.float32)
     np.save(root / "calib.npy", calib)

@@ -23,56 +23,12 @@ from tinyq.compiler.passes import compile_graph
 from tinyq.resources import KERNELS
 from tinyq.checks.verify import verify_tflite
 
+from .helpers import assert_bit_exact, op_kinds, single_op_model, write_tflite
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 # --------------------------------------------------------------------------- single-op flatbuffers
-
-
-def single_op_model(kind: str, shape, in_q, out_q, options=None, options_type: int = 0, dtype: str = "INT8") -> bytes:
-    """A one-operator model of int8 (or `dtype`) tensors: input tensor 0 -> `kind` -> output tensor 1."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as s
-
-    code = getattr(s.BuiltinOperator, kind)
-    oc = s.OperatorCodeT()
-    oc.builtinCode = code
-    oc.deprecatedBuiltinCode = min(code, 127)
-    oc.version = 1
-
-    def tensor(name, q):
-        t = s.TensorT()
-        t.shape = list(shape)
-        t.type = getattr(s.TensorType, dtype)
-        t.buffer = 0
-        t.name = name
-        qp = s.QuantizationParametersT()
-        qp.scale = [float(q[0])]
-        qp.zeroPoint = [int(q[1])]
-        t.quantization = qp
-        return t
-
-    op = s.OperatorT()
-    op.opcodeIndex = 0
-    op.inputs = [0]
-    op.outputs = [1]
-    if options is not None:
-        op.builtinOptionsType = options_type
-        op.builtinOptions = options
-    sg = s.SubGraphT()
-    sg.tensors = [tensor("x", in_q), tensor("y", out_q)]
-    sg.inputs = [0]
-    sg.outputs = [1]
-    sg.operators = [op]
-    m = s.ModelT()
-    m.version = 3
-    m.operatorCodes = [oc]
-    m.subgraphs = [sg]
-    m.buffers = [s.BufferT()]
-    m.description = "tinyq activation test"
-    b = flatbuffers.Builder(1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
 
 
 def softmax_options(beta: float):
@@ -271,20 +227,16 @@ KERAS_IDS = [
 def test_keras_model(tmp_path, name):
     import keras
 
-    from tinyq.quant.convert import convert_keras
-
     case = {c[0]: c for c in _keras_cases()}[name]
     _, body, shape, kind = case
     keras.utils.set_random_seed(KERAS_IDS.index(name))
     inp = keras.Input(shape)
     model = keras.Model(inp, body(inp))
     calib = np.random.default_rng(1).standard_normal((16, *shape)).astype(np.float32) * 2.0
-    path = tmp_path / f"{name}.tflite"
-    path.write_bytes(convert_keras(model, [calib]))
-    kinds = [op.kind for op in import_model(path).ops]
+    path = write_tflite(tmp_path, name, model, [calib])
+    kinds = op_kinds(path)
     assert kind in kinds, f"the converter did not emit {kind} on its own: {kinds}"
-    r = verify_tflite(path, samples=20)
-    assert r.bit_exact, r.summary()
+    assert_bit_exact(path)
 
 
 # --------------------------------------------------------------------------- rejections

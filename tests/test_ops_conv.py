@@ -13,7 +13,8 @@ import pytest
 
 from tinyq.errors import UnsupportedModel
 from tinyq.compiler.importer import import_model
-from tinyq.checks.verify import verify_tflite
+
+from .helpers import BOTH_KERNELS, assert_bit_exact, randomize_weights, rewrite_tflite, write_tflite
 
 L = keras.layers
 
@@ -21,31 +22,13 @@ SAME, VALID = 0, 1
 FUSED = {None: 0, "relu": 1, "hard_tanh": 2, "relu6": 3}
 
 
-def _randomize(model, rng: np.random.Generator) -> None:
-    """Seeded weights; non-zero biases so the converter keeps the bias input."""
-    for layer in model.layers:
-        new = []
-        for w in layer.get_weights():
-            if w.ndim == 1:
-                new.append(rng.normal(0.0, 0.5, w.shape).astype(np.float32))
-            else:
-                fan_in = int(np.prod(w.shape[:-1]))
-                new.append(rng.normal(0.0, 1.5 / np.sqrt(fan_in), w.shape).astype(np.float32))
-        if new:
-            layer.set_weights(new)
-
-
 def _convert(tmp_path, layers, in_shape, seed, name="m"):
-    from tinyq.quant.convert import convert_keras
-
     rng = np.random.default_rng(seed)
     model = keras.Sequential([keras.Input(in_shape), *layers])
-    _randomize(model, rng)
+    randomize_weights(model, rng)
     # Skewed calibration data: the input zero point is far from 0 (exercises the input offset).
     calib = rng.uniform(-1.0, 3.0, size=(16, *in_shape)).astype(np.float32)
-    path = tmp_path / f"{name}.tflite"
-    path.write_bytes(convert_keras(model, [calib], float_io=False))
-    return path
+    return write_tflite(tmp_path, name, model, [calib])
 
 
 def _only_op(path, kind):
@@ -53,26 +36,6 @@ def _only_op(path, kind):
     ops = [op for op in g.ops if op.kind == kind]
     assert len(ops) == 1, [op.kind for op in g.ops]
     return g, ops[0]
-
-
-def _verify(path):
-    """Both kernel sets: the reference loops and the fast kernels (their portable C path on the host)."""
-    for kernels in ("ref", "fast"):
-        r = verify_tflite(path, samples=20, kernels=kernels)
-        assert r.bit_exact, f"{kernels}: {r.summary()}"
-
-
-def _rewrite(src, dst, edit):
-    """Edit a .tflite through the schema's object API (ModelT) and write it back."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
-    edit(model)
-    b = flatbuffers.Builder(1024)
-    b.Finish(model.Pack(b), file_identifier=b"TFL3")
-    dst.write_bytes(bytes(b.Output()))
-    return dst
 
 
 def _without_bias(g, op, path, tmp_path):
@@ -85,7 +48,7 @@ def _without_bias(g, op, path, tmp_path):
             o = model.subgraphs[0].operators[op.index]
             o.inputs = [int(o.inputs[0]), int(o.inputs[1])]
 
-        path = _rewrite(path, tmp_path / "nobias.tflite", edit)
+        path = rewrite_tflite(path, tmp_path / "nobias.tflite", edit)
     g2 = import_model(path)
     assert g2.ops[op.index].inputs[2:] in ([], [-1])
     return path
@@ -129,7 +92,7 @@ def test_conv2d(tmp_path, in_shape, filters, kernel, strides, padding, dilation,
     assert g.tensor(op.inputs[1]).shape[3] * groups == in_shape[-1]
     # TFLite's quantized CONV_2D always has a bias: the converter gives use_bias=False a zero one.
     assert g.tensor(op.inputs[2]).data.any() == use_bias
-    _verify(path)
+    assert_bit_exact(path, kernels=BOTH_KERNELS)
 
 
 # --------------------------------------------------------------------------- DEPTHWISE_CONV_2D
@@ -164,7 +127,7 @@ def test_depthwise(tmp_path, in_shape, kernel, dm, strides, padding, dilation, u
     assert o.fusedActivationFunction == FUSED[act]
     if not use_bias:
         path = _without_bias(g, op, path, tmp_path)
-    _verify(path)
+    assert_bit_exact(path, kernels=BOTH_KERNELS)
 
 
 # --------------------------------------------------------------------------- FULLY_CONNECTED
@@ -185,13 +148,13 @@ def test_dense(tmp_path, in_shape, units, use_bias, act, keep):
     assert bool(op.options.keepNumDims) == keep
     assert op.options.fusedActivationFunction == FUSED[act]
     assert g.tensor(op.inputs[1]).quant.per_channel  # TF 2.21's converter: per-channel Dense weights
-    _verify(path)
+    assert_bit_exact(path, kernels=BOTH_KERNELS)
 
 
 def test_dense_flatten_conv(tmp_path):
     """Conv -> Flatten -> Dense: FULLY_CONNECTED reading a rank-4 activation through a reshape."""
     layers = [L.Conv2D(3, 3, padding="same", activation="relu"), L.Flatten(), L.Dense(6)]
-    _verify(_convert(tmp_path, layers, (5, 5, 2), seed=3))
+    assert_bit_exact(_convert(tmp_path, layers, (5, 5, 2), seed=3), kernels=BOTH_KERNELS)
 
 
 # FULLY_CONNECTED with per-tensor weights (older converters, or per-channel disabled for Dense):
@@ -230,11 +193,11 @@ def _per_tensor_weights(zero_point: int):
 @pytest.mark.parametrize("zero_point", [0, 5], ids=["symmetric", "weights_offset"])
 def test_dense_per_tensor(tmp_path, zero_point):
     src = _convert(tmp_path, [L.Dense(9, activation="relu")], (12,), seed=7)
-    path = _rewrite(src, tmp_path / "pt.tflite", _per_tensor_weights(zero_point))
+    path = rewrite_tflite(src, tmp_path / "pt.tflite", _per_tensor_weights(zero_point))
     g, op = _only_op(path, "FULLY_CONNECTED")
     q = g.tensor(op.inputs[1]).quant
     assert not q.per_channel and q.zp == zero_point
-    _verify(path)
+    assert_bit_exact(path, kernels=BOTH_KERNELS)
 
 
 # --------------------------------------------------------------------------- rounding
@@ -278,11 +241,9 @@ TIE_LAYERS = {
 def test_requantization_ties(tmp_path, kind):
     make, in_shape = TIE_LAYERS[kind]
     src = _convert(tmp_path, [make()], in_shape, seed=11)
-    path = _rewrite(src, tmp_path / "ties.tflite", _tie_scales(kind, seed=12))
+    path = rewrite_tflite(src, tmp_path / "ties.tflite", _tie_scales(kind, seed=12))
     _only_op(path, kind)
-    for kernels in ("ref", "fast"):
-        r = verify_tflite(path, samples=40, kernels=kernels)
-        assert r.bit_exact, f"{kernels}: {r.summary()}"
+    assert_bit_exact(path, samples=40, kernels=BOTH_KERNELS)
 
 
 # --------------------------------------------------------------------------- rejection and MACs
@@ -296,7 +257,7 @@ def test_shuffled_weights_rejected(tmp_path):
         op.builtinOptions.weightsFormat = 1  # SHUFFLED4x16INT8
 
     src = _convert(tmp_path, [L.Dense(4)], (8,), seed=1)
-    path = _rewrite(src, tmp_path / "shuffled.tflite", edit)
+    path = rewrite_tflite(src, tmp_path / "shuffled.tflite", edit)
     with pytest.raises(UnsupportedModel, match=r"operator 0 \(FULLY_CONNECTED\).*weights format"):
         compile_tflite(path)
 
@@ -310,7 +271,7 @@ def test_conv_without_bias_rejected(tmp_path):
         o.inputs = [int(o.inputs[0]), int(o.inputs[1])]
 
     src = _convert(tmp_path, [L.Conv2D(3, 3, use_bias=False)], (5, 5, 2), seed=4)
-    path = _rewrite(src, tmp_path / "nobias.tflite", edit)
+    path = rewrite_tflite(src, tmp_path / "nobias.tflite", edit)
     with pytest.raises(UnsupportedModel, match=r"operator 0 \(CONV_2D\).*no bias"):
         compile_tflite(path)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import flatbuffers
-import numpy as np
 import pytest
 
 from tinyq.errors import UnsupportedModel
@@ -11,56 +9,10 @@ from tinyq.ir import Graph, Op, Quant, Tensor
 from tinyq.ops import REGISTRY
 from tinyq.ops.pool import out_size, pad_before
 
+from .helpers import assert_bit_exact, convert_uniform, op_kinds, requantize
+
 keras = pytest.importorskip("keras")
 L = keras.layers
-
-
-def convert(model, shapes, tmp_path, name, seed=0):
-    from tinyq.quant.convert import convert_keras
-
-    rng = np.random.default_rng(seed)
-    calib = [rng.uniform(-2.0, 2.0, size=(16, *s)).astype(np.float32) for s in shapes]
-    path = tmp_path / f"{name}.tflite"
-    path.write_bytes(convert_keras(model, calib, float_io=False))
-    return path
-
-
-def verify(path):
-    from tinyq.checks.verify import verify_tflite
-
-    r = verify_tflite(path, samples=20)
-    assert r.bit_exact, r.summary()
-    return r
-
-
-def kinds(path):
-    from tinyq.compiler.importer import import_model
-
-    return [op.kind for op in import_model(path).ops]
-
-
-def requantize(path, out, seed, activations=(0, 1, 2, 3), same=False):
-    """Rewrite `path` with random activation scales / zero points (one for all if `same`) and fused activations."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    rng = np.random.default_rng(seed)
-    m = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
-    sg = m.subgraphs[0]
-    shared = (float(np.float32(10 ** rng.uniform(-3.0, 0.5))), int(rng.integers(-128, 128)))
-    for t in sg.tensors:
-        q = t.quantization
-        is_const = m.buffers[t.buffer].data is not None
-        if t.type == schema.TensorType.INT8 and q is not None and q.scale is not None and len(q.scale) == 1 and not is_const:
-            scale, zp = shared if same else (float(np.float32(10 ** rng.uniform(-3.0, 0.5))), int(rng.integers(-128, 128)))
-            q.scale, q.zeroPoint = [scale], [zp]
-    for op in sg.operators:
-        o = op.builtinOptions
-        if o is not None and hasattr(o, "fusedActivationFunction"):
-            o.fusedActivationFunction = int(rng.choice(activations))
-    b = flatbuffers.Builder(1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    out.write_bytes(b.Output())
-    return out
 
 
 # --------------------------------------------------------------------------- pooling
@@ -81,18 +33,18 @@ def test_pooling(tmp_path, shape, pool, strides, padding):
     x = keras.Input(shape)
     avg = L.AveragePooling2D(pool, strides=strides, padding=padding)(x)
     mx = L.MaxPooling2D(pool, strides=strides, padding=padding)(x)
-    path = convert(keras.Model(x, [avg, mx]), [shape], tmp_path, "pool")
-    assert sorted(kinds(path)) == ["AVERAGE_POOL_2D", "MAX_POOL_2D"]
-    verify(path)
+    path = convert_uniform(keras.Model(x, [avg, mx]), [shape], tmp_path, "pool")
+    assert sorted(op_kinds(path)) == ["AVERAGE_POOL_2D", "MAX_POOL_2D"]
+    assert_bit_exact(path)
 
 
 def test_pooling_fused_activation_and_any_quantization(tmp_path):
     x = keras.Input((9, 8, 3))
     avg = L.AveragePooling2D((3, 3), strides=2, padding="same")(x)
     mx = L.MaxPooling2D((2, 3), strides=(1, 2), padding="valid")(x)
-    base = convert(keras.Model(x, [avg, mx]), [(9, 8, 3)], tmp_path, "pool_act")
+    base = convert_uniform(keras.Model(x, [avg, mx]), [(9, 8, 3)], tmp_path, "pool_act")
     for seed in range(3):
-        verify(requantize(base, tmp_path / f"pool_act{seed}.tflite", seed))
+        assert_bit_exact(requantize(base, tmp_path / f"pool_act{seed}.tflite", seed))
 
 
 def test_padding_arithmetic():
@@ -127,9 +79,9 @@ def test_pool_rejects_wrong_output_shape():
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_global_average_pooling(tmp_path, keepdims):
     x = keras.Input((6, 7, 5))
-    path = convert(keras.Model(x, L.GlobalAveragePooling2D(keepdims=keepdims)(x)), [(6, 7, 5)], tmp_path, "gap")
-    assert kinds(path) == ["MEAN"]
-    verify(path)
+    path = convert_uniform(keras.Model(x, L.GlobalAveragePooling2D(keepdims=keepdims)(x)), [(6, 7, 5)], tmp_path, "gap")
+    assert op_kinds(path) == ["MEAN"]
+    assert_bit_exact(path)
 
 
 def test_mean_other_axes(tmp_path):
@@ -141,9 +93,9 @@ def test_mean_other_axes(tmp_path):
         ops.mean(x, axis=(1, 3), keepdims=True),
         ops.mean(x, axis=(1, 2, 3)),
     ]
-    path = convert(keras.Model(x, outs), [(5, 6, 7)], tmp_path, "mean_axes")
-    assert kinds(path).count("MEAN") == 4
-    verify(path)
+    path = convert_uniform(keras.Model(x, outs), [(5, 6, 7)], tmp_path, "mean_axes")
+    assert op_kinds(path).count("MEAN") == 4
+    assert_bit_exact(path)
 
 
 def test_mean_any_quantization(tmp_path):
@@ -151,7 +103,7 @@ def test_mean_any_quantization(tmp_path):
     # quantization: check random rescales (above and below 1) and identical parameters.
     x = keras.Input((12, 10, 3))
     outs = [L.GlobalAveragePooling2D()(x), L.GlobalAveragePooling2D(keepdims=True)(x), keras.ops.mean(x, axis=2)]
-    base = convert(keras.Model(x, outs), [(12, 10, 3)], tmp_path, "mean_q")
+    base = convert_uniform(keras.Model(x, outs), [(12, 10, 3)], tmp_path, "mean_q")
     for seed in range(3):
-        verify(requantize(base, tmp_path / f"mean_q{seed}.tflite", seed))
-        verify(requantize(base, tmp_path / f"mean_same{seed}.tflite", seed, same=True))
+        assert_bit_exact(requantize(base, tmp_path / f"mean_q{seed}.tflite", seed))
+        assert_bit_exact(requantize(base, tmp_path / f"mean_same{seed}.tflite", seed, same=True))

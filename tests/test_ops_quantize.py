@@ -3,63 +3,23 @@ float outputs included (compared as raw float32 bits by tinyq.verify)."""
 
 from __future__ import annotations
 
-import flatbuffers
 import numpy as np
 import pytest
 
 from tinyq.compiler.importer import import_model
-from tinyq.checks.verify import verify_tflite
+
+from .helpers import assert_bit_exact, one_op_model, tensor_spec, tf_convert, write_tflite
 
 keras = pytest.importorskip("keras")
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
 RNG = np.random.default_rng(11)
-TYPES = {
-    "int8": schema.TensorType.INT8,
-    "int16": schema.TensorType.INT16,
-    "float32": schema.TensorType.FLOAT32,
-}
-
-
-def _exact(path, samples=20, inputs=None):
-    r = verify_tflite(path, samples=samples, inputs=inputs)
-    assert r.bit_exact, r.summary()
-    return r
-
-
-def _convert(tmp_path, name, model, calib, float_io):
-    from tinyq.quant.convert import convert_keras
-
-    path = tmp_path / f"{name}.tflite"
-    path.write_bytes(convert_keras(model, calib, float_io=float_io))
-    return path
 
 
 def quant_model(path, kind, src, dst, shape=(1, 4, 6, 5)):
     """One QUANTIZE or DEQUANTIZE op; src/dst are (dtype, scale, zero_point), scale None for float."""
-    m = schema.ModelT()
-    m.version = 3
-    m.buffers = [schema.BufferT()]
-    tensors = []
-    for k, (dtype, scale, zp) in enumerate((src, dst)):
-        t = schema.TensorT()
-        t.shape, t.type, t.name, t.buffer = list(shape), TYPES[dtype], f"t{k}", 0
-        if scale is not None:
-            q = schema.QuantizationParametersT()
-            q.scale, q.zeroPoint = [scale], [zp]
-            t.quantization = q
-        tensors.append(t)
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = getattr(schema.BuiltinOperator, kind)
-    code.version = 1
-    op = schema.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
-    sg = schema.SubGraphT()
-    sg.tensors, sg.operators, sg.inputs, sg.outputs = tensors, [op], [0], [1]
-    m.subgraphs, m.operatorCodes = [sg], [code]
-    b = flatbuffers.Builder(1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    path.write_bytes(bytes(b.Output()))
+    spec = [tensor_spec(shape, dtype, None if scale is None else (scale, zp)) for dtype, scale, zp in (src, dst)]
+    path.write_bytes(one_op_model(kind, spec[:1], spec[1:]))
     return path
 
 
@@ -94,13 +54,13 @@ def _save_inputs(tmp_path, values: np.ndarray, shape) -> object:
 def test_float_io_pad(tmp_path):
     a = keras.Input((6, 5, 3))
     m = keras.Model(a, keras.layers.ZeroPadding2D(((1, 2), (0, 3)))(a))
-    path = _convert(tmp_path, "padf", m, [RNG.normal(size=(16, 6, 5, 3)).astype(np.float32)], float_io=True)
+    path = write_tflite(tmp_path, "padf", m, [RNG.normal(size=(16, 6, 5, 3)).astype(np.float32)], float_io=True)
     g = import_model(path)
     assert [op.kind for op in g.ops] == ["QUANTIZE", "PAD", "DEQUANTIZE"]
     assert g.tensor(g.inputs[0]).dtype == "float32" and g.tensor(g.outputs[0]).dtype == "float32"
-    _exact(path)
+    assert_bit_exact(path)
     q = g.tensor(g.ops[0].outputs[0]).quant
-    _exact(path, inputs=_save_inputs(tmp_path, tricky_floats(q.s, 400, 200), g.tensor(g.inputs[0]).shape))
+    assert_bit_exact(path, inputs=_save_inputs(tmp_path, tricky_floats(q.s, 400, 200), g.tensor(g.inputs[0]).shape))
 
 
 def test_float_io_permute_flatten_positive_zero_point(tmp_path):
@@ -108,38 +68,27 @@ def test_float_io_permute_flatten_positive_zero_point(tmp_path):
     a = keras.Input((4, 6, 2))
     m = keras.Model(a, keras.layers.Flatten()(keras.layers.Permute((2, 1, 3))(a)))
     calib = (RNG.uniform(-3.0, 0.4, size=(16, 4, 6, 2))).astype(np.float32)
-    path = _convert(tmp_path, "permf", m, [calib], float_io=True)
+    path = write_tflite(tmp_path, "permf", m, [calib], float_io=True)
     g = import_model(path)
     assert [op.kind for op in g.ops] == ["QUANTIZE", "TRANSPOSE", "RESHAPE", "DEQUANTIZE"]
     q = g.tensor(g.ops[0].outputs[0]).quant
     assert q.zp > 0
-    _exact(path)
-    _exact(path, inputs=_save_inputs(tmp_path, tricky_floats(q.s, 300, 200), g.tensor(g.inputs[0]).shape))
+    assert_bit_exact(path)
+    assert_bit_exact(path, inputs=_save_inputs(tmp_path, tricky_floats(q.s, 300, 200), g.tensor(g.inputs[0]).shape))
 
 
 def test_float_io_int16_activations(tmp_path):
     """16x8 conversion: QUANTIZE float32 -> int16 at the input, DEQUANTIZE int16 -> float32 at the output."""
-    import tensorflow as tf
-
     a = keras.Input((6, 5, 3))
     m = keras.Model(a, keras.layers.Reshape((30, 3))(a))
     x = RNG.normal(size=(16, 6, 5, 3)).astype(np.float32)
-
-    @tf.function(input_signature=[tf.TensorSpec([1, 6, 5, 3], tf.float32)])
-    def serve(t):
-        return m(t)
-
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], m)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([x[i : i + 1]] for i in range(len(x)))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     path = tmp_path / "s16.tflite"
-    path.write_bytes(bytes(conv.convert()))
+    path.write_bytes(tf_convert(m, x, ops_set="EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8"))
     g = import_model(path)
     assert [op.kind for op in g.ops] == ["QUANTIZE", "RESHAPE", "DEQUANTIZE"]
     q = g.tensor(g.ops[0].outputs[0]).quant
     assert g.tensor(g.ops[0].outputs[0]).dtype == "int16"
-    _exact(path, inputs=_save_inputs(tmp_path, tricky_floats(q.s, 400, 30000), g.tensor(g.inputs[0]).shape))
+    assert_bit_exact(path, inputs=_save_inputs(tmp_path, tricky_floats(q.s, 400, 30000), g.tensor(g.inputs[0]).shape))
 
 
 # --------------------------------------------------------------------------- single-op models
@@ -152,7 +101,7 @@ def test_float_io_int16_activations(tmp_path):
 def test_quantize_float(tmp_path, dst):
     path = quant_model(tmp_path / "q.tflite", "QUANTIZE", ("float32", None, 0), dst)
     lim = 200 if dst[0] == "int8" else 33000
-    _exact(path, inputs=_save_inputs(tmp_path, tricky_floats(dst[1], 300, lim), (1, 4, 6, 5)))
+    assert_bit_exact(path, inputs=_save_inputs(tmp_path, tricky_floats(dst[1], 300, lim), (1, 4, 6, 5)))
 
 
 @pytest.mark.parametrize(
@@ -169,7 +118,7 @@ def test_quantize_float(tmp_path, dst):
 )
 def test_requantize(tmp_path, src, dst):
     path = quant_model(tmp_path / "rq.tflite", "QUANTIZE", src, dst)
-    _exact(path, samples=10)
+    assert_bit_exact(path, samples=10)
 
 
 @pytest.mark.parametrize(
@@ -177,4 +126,4 @@ def test_requantize(tmp_path, src, dst):
 )
 def test_dequantize(tmp_path, src):
     path = quant_model(tmp_path / "dq.tflite", "DEQUANTIZE", src, ("float32", None, 0))
-    _exact(path, samples=10)
+    assert_bit_exact(path, samples=10)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 
-import flatbuffers
 import numpy as np
 import pytest
 
@@ -15,30 +14,13 @@ from tinyq.compiler.importer import import_model
 from tinyq.ir import Graph, Op, Quant, Tensor
 from tinyq.ops import REGISTRY
 from tinyq.ops.shape import simplify_transpose
-from tinyq.checks.verify import verify_tflite
+
+from .helpers import assert_bit_exact, one_op_model, op_kinds, tensor_spec, write_tflite
 
 keras = pytest.importorskip("keras")
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
 RNG = np.random.default_rng(7)
-
-
-def _convert(tmp_path, name, model, calib, float_io=False):
-    from tinyq.quant.convert import convert_keras
-
-    path = tmp_path / f"{name}.tflite"
-    path.write_bytes(convert_keras(model, calib, float_io=float_io))
-    return path
-
-
-def _kinds(path) -> list[str]:
-    return [op.kind for op in import_model(path).ops]
-
-
-def _exact(path, samples=20):
-    r = verify_tflite(path, samples=samples)
-    assert r.bit_exact, r.summary()
-    return r
 
 
 def _calib(*shape, scale=1.0):
@@ -47,51 +29,10 @@ def _calib(*shape, scale=1.0):
 
 # --------------------------------------------------------------------------- hand-built models
 
-TYPES = {"int8": schema.TensorType.INT8, "int32": schema.TensorType.INT32, "int64": schema.TensorType.INT64}
-
-
 def single_op_model(path, kind, inputs, out_shape, options=None, options_type=0, q=(0.05, -3)):
     """One-op .tflite: `inputs` is a list of (shape, dtype, const data or None); int8 tensors get quantization q."""
-    m = schema.ModelT()
-    m.version = 3
-    m.buffers = [schema.BufferT()]
-    tensors = []
-
-    def tensor(shape, dtype, data=None, name=""):
-        t = schema.TensorT()
-        t.shape = list(shape)
-        t.type = TYPES[dtype]
-        t.name = name or f"t{len(tensors)}"
-        t.buffer = 0
-        if data is not None:
-            b = schema.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(data, dtype=dtype).tobytes(), np.uint8).tolist()
-            m.buffers.append(b)
-            t.buffer = len(m.buffers) - 1
-        if dtype == "int8":
-            qp = schema.QuantizationParametersT()
-            qp.scale, qp.zeroPoint = [q[0]], [q[1]]
-            t.quantization = qp
-        tensors.append(t)
-        return len(tensors) - 1
-
-    ins = [tensor(s, d, data) for s, d, data in inputs]
-    out = tensor(out_shape, "int8")
-    code = schema.OperatorCodeT()
-    code.builtinCode = getattr(schema.BuiltinOperator, kind)
-    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
-    code.version = 1
-    op = schema.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, ins, [out]
-    op.builtinOptionsType, op.builtinOptions = options_type, options
-    sg = schema.SubGraphT()
-    sg.tensors, sg.operators = tensors, [op]
-    sg.inputs = [i for i, (_, _, data) in zip(ins, inputs) if data is None]
-    sg.outputs = [out]
-    m.subgraphs, m.operatorCodes = [sg], [code]
-    b = flatbuffers.Builder(1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    path.write_bytes(bytes(b.Output()))
+    ins = [tensor_spec(shape, dtype, q if dtype == "int8" else None, data) for shape, dtype, data in inputs]
+    path.write_bytes(one_op_model(kind, ins, [tensor_spec(out_shape, "int8", q)], options, options_type))
     return path
 
 
@@ -101,19 +42,19 @@ def single_op_model(path, kind, inputs, out_shape, options=None, options_type=0,
 def test_zero_padding_asymmetric(tmp_path):
     a = keras.Input((6, 5, 3))
     m = keras.Model(a, keras.layers.ZeroPadding2D(((1, 2), (0, 3)))(a))
-    path = _convert(tmp_path, "pad", m, [_calib(6, 5, 3)])
-    assert _kinds(path) == ["PAD"]
-    _exact(path)
+    path = write_tflite(tmp_path, "pad", m, [_calib(6, 5, 3)])
+    assert op_kinds(path) == ["PAD"]
+    assert_bit_exact(path)
 
 
 def test_padv2_constant(tmp_path):
     a = keras.Input((6, 5, 3))
     pad = keras.layers.Lambda(lambda t: keras.ops.pad(t, ((0, 0), (1, 0), (2, 1), (0, 0)), constant_values=0.5))
-    path = _convert(tmp_path, "padv2", keras.Model(a, pad(a)), [_calib(6, 5, 3)])
+    path = write_tflite(tmp_path, "padv2", keras.Model(a, pad(a)), [_calib(6, 5, 3)])
     g = import_model(path)
     assert [op.kind for op in g.ops] == ["PADV2"]
     assert g.tensor(g.ops[0].inputs[2]).data.item() != g.tensor(g.ops[0].outputs[0]).quant.zp
-    _exact(path)
+    assert_bit_exact(path)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +72,7 @@ def test_pad_ranks(tmp_path, shape, pads):
         tmp_path / "p.tflite", "PAD", [(shape, "int8", None), ((len(shape), 2), "int32", np.array(pads, np.int32))], out,
         options=schema.PadOptionsT(), options_type=schema.BuiltinOptions.PadOptions,
     )
-    _exact(path, samples=5)
+    assert_bit_exact(path, samples=5)
 
 
 def test_pad_int64_paddings(tmp_path):
@@ -140,7 +81,7 @@ def test_pad_int64_paddings(tmp_path):
         tmp_path / "p64.tflite", "PAD", [((1, 3, 4), "int8", None), ((3, 2), "int64", pads)], (1, 6, 4),
         options=schema.PadOptionsT(), options_type=schema.BuiltinOptions.PadOptions,
     )
-    _exact(path, samples=5)
+    assert_bit_exact(path, samples=5)
 
 
 # --------------------------------------------------------------------------- CONCATENATION
@@ -149,20 +90,20 @@ def test_pad_int64_paddings(tmp_path):
 def test_concat_equal_scales_last_axis(tmp_path):
     a, b = keras.Input((6, 5, 3)), keras.Input((6, 5, 2))
     m = keras.Model([a, b], keras.layers.Concatenate(-1)([a, b]))
-    path = _convert(tmp_path, "cat_last", m, [_calib(6, 5, 3), _calib(6, 5, 2, scale=3.0)])
+    path = write_tflite(tmp_path, "cat_last", m, [_calib(6, 5, 3), _calib(6, 5, 2, scale=3.0)])
     g = import_model(path)
     assert [op.kind for op in g.ops] == ["CONCATENATION"]
     assert g.ops[0].options.axis in (-1, 3)
-    _exact(path)
+    assert_bit_exact(path)
 
 
 def test_concat_equal_scales_axis1_three_inputs(tmp_path):
     a, b, c = keras.Input((2, 5, 3)), keras.Input((4, 5, 3)), keras.Input((1, 5, 3))
     m = keras.Model([a, b, c], keras.layers.Concatenate(1)([a, b, c]))
-    path = _convert(tmp_path, "cat_ax1", m, [_calib(2, 5, 3), _calib(4, 5, 3), _calib(1, 5, 3)])
+    path = write_tflite(tmp_path, "cat_ax1", m, [_calib(2, 5, 3), _calib(4, 5, 3), _calib(1, 5, 3)])
     g = import_model(path)
     assert [op.kind for op in g.ops] == ["CONCATENATION"] and g.ops[0].options.axis == 1
-    _exact(path)
+    assert_bit_exact(path)
 
 
 def test_concat_different_scales_requantizes(tmp_path):
@@ -170,13 +111,13 @@ def test_concat_different_scales_requantizes(tmp_path):
     QUANTIZE (requantization) so every CONCATENATION sees equal scales."""
     a, b, c = keras.Input((4, 3)), keras.Input((4, 2)), keras.Input((4, 3))
     m = keras.Model([a, b, c], [keras.layers.Concatenate(-1)([a, b]), keras.layers.Concatenate(1)([a, c])])
-    path = _convert(tmp_path, "cat_rq", m, [_calib(4, 3), _calib(4, 2, scale=5.0), _calib(4, 3, scale=0.2)])
+    path = write_tflite(tmp_path, "cat_rq", m, [_calib(4, 3), _calib(4, 2, scale=5.0), _calib(4, 3, scale=0.2)])
     g = import_model(path)
     kinds = [op.kind for op in g.ops]
     assert kinds.count("CONCATENATION") == 2 and "QUANTIZE" in kinds
     rq = g.ops[kinds.index("QUANTIZE")]
     assert g.tensor(rq.inputs[0]).dtype == "int8" and g.tensor(rq.inputs[0]).quant != g.tensor(rq.outputs[0]).quant
-    _exact(path)
+    assert_bit_exact(path)
 
 
 def _ir(tensors, op):
@@ -203,17 +144,17 @@ def test_concat_rejects_rescaling_and_activation():
 
 def test_permute(tmp_path):
     a = keras.Input((6, 5, 3))
-    path = _convert(tmp_path, "perm", keras.Model(a, keras.layers.Permute((3, 1, 2))(a)), [_calib(6, 5, 3)])
-    assert _kinds(path) == ["TRANSPOSE"]
-    _exact(path)
+    path = write_tflite(tmp_path, "perm", keras.Model(a, keras.layers.Permute((3, 1, 2))(a)), [_calib(6, 5, 3)])
+    assert op_kinds(path) == ["TRANSPOSE"]
+    assert_bit_exact(path)
 
 
 def test_ops_transpose_5d(tmp_path):
     a = keras.Input((2, 3, 4, 5))
     t = keras.layers.Lambda(lambda x: keras.ops.transpose(x, (0, 3, 1, 4, 2)))
-    path = _convert(tmp_path, "tr5", keras.Model(a, t(a)), [_calib(2, 3, 4, 5)])
-    assert _kinds(path) == ["TRANSPOSE"]
-    _exact(path)
+    path = write_tflite(tmp_path, "tr5", keras.Model(a, t(a)), [_calib(2, 3, 4, 5)])
+    assert op_kinds(path) == ["TRANSPOSE"]
+    assert_bit_exact(path)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +167,7 @@ def test_transpose_ranks(tmp_path, shape, perm):
         tmp_path / "t.tflite", "TRANSPOSE", [(shape, "int8", None), ((len(perm),), "int32", np.array(perm, np.int32))], out,
         options=schema.TransposeOptionsT(), options_type=schema.BuiltinOptions.TransposeOptions,
     )
-    _exact(path, samples=5)
+    assert_bit_exact(path, samples=5)
 
 
 def test_simplify_transpose_matches_numpy():
@@ -247,9 +188,9 @@ def test_simplify_transpose_matches_numpy():
 def test_permute_flatten(tmp_path):
     a = keras.Input((6, 5, 3))
     m = keras.Model(a, keras.layers.Flatten()(keras.layers.Permute((2, 1, 3))(a)))
-    path = _convert(tmp_path, "flat", m, [_calib(6, 5, 3)])
-    assert _kinds(path) == ["TRANSPOSE", "RESHAPE"]
-    _exact(path)
+    path = write_tflite(tmp_path, "flat", m, [_calib(6, 5, 3)])
+    assert op_kinds(path) == ["TRANSPOSE", "RESHAPE"]
+    assert_bit_exact(path)
 
 
 def test_reshape_input_to_output_is_a_copy(tmp_path):
@@ -257,7 +198,7 @@ def test_reshape_input_to_output_is_a_copy(tmp_path):
     from tinyq.compiler.pipeline import generate_library
 
     a = keras.Input((6, 5, 3))
-    path = _convert(tmp_path, "resh", keras.Model(a, keras.layers.Reshape((30, 3))(a)), [_calib(6, 5, 3)])
-    assert _kinds(path) == ["RESHAPE"]
+    path = write_tflite(tmp_path, "resh", keras.Model(a, keras.layers.Reshape((30, 3))(a)), [_calib(6, 5, 3)])
+    assert op_kinds(path) == ["RESHAPE"]
     assert "tq_copy_s8(&" in generate_library(path, name="m").files["m.c"]
-    _exact(path)
+    assert_bit_exact(path)

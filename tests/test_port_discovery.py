@@ -7,7 +7,7 @@ import pytest
 from tinyq.device import samba
 from tinyq.boards import get_board
 from tinyq.errors import BadInput
-from tinyq.checks.profile import console_port
+from tinyq.device import console_port
 
 
 def _ports(monkeypatch, *ports):

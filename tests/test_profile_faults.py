@@ -248,7 +248,7 @@ def test_cli_reset_mid_run_json_is_the_emulated_one_plus_retries(kws_m4_build):
 def test_cli_silent_board(kws_m4_build):
     with FakeBoard(kws_m4_build, [Fault("silent", count=0)]) as board:
         r = run_tinyq("profile", kws_m4_build, "--port", board.port, "--timeout", "0.1", "--retries", "1")
-    assert r.returncode == 2
+    assert r.returncode == 1
     assert r.stderr.startswith("retrying input 1 of 5: no answer to 'tq-infer'")
     line = one_error_line(r.stderr)
     assert f"no answer to 'tq-infer' within 1.2 s from {board.port} (nothing came back)" in line
@@ -260,7 +260,7 @@ def test_cli_wrong_model_names_both(kws_m4_build):
     sha = json.loads((kws_m4_build / "build.json").read_text())["model"]["sha256"]
     with FakeBoard(kws_m4_build, sha="0123456789abcdef") as board:
         r = run_tinyq("profile", kws_m4_build, "--port", board.port, "--timeout", T)
-    assert r.returncode == 2
+    assert r.returncode == 1
     line = one_error_line(r.stderr)
     assert f"the board on {board.port} runs another firmware (model 0123456789ab: qemu-m4, input 490 B" in line
     assert f"than {kws_m4_build} (model {sha[:12]}: qemu-m4" in line and line.endswith(f"run `tinyq flash {kws_m4_build}`")
@@ -278,7 +278,7 @@ def test_wrong_firmware_without_a_model_hash_shows_signatures(kws_m4_build):
 def test_cli_wrong_baud_is_garbage(kws_m4_build, capsys):
     with FakeBoard(kws_m4_build, [Fault("baud", on="*", count=0)]) as board:
         code, _, stderr = tinyq_main(capsys, "profile", kws_m4_build, "--port", board.port, "--timeout", T)
-    assert code == 2
+    assert code == 1
     line = one_error_line(stderr)
     assert f"garbage on the wire from {board.port} after 'name': '\\x" in line
     assert "check the baud rate (115200) and that the board runs tinyq firmware" in line

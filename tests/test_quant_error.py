@@ -11,15 +11,11 @@ import math
 import numpy as np
 import pytest
 
+from .helpers import ref_interpreter, tinyq_main
+
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 N_CALIB = 48
-
-
-def _tinyq(*args):
-    from tinyq.cli.root import main
-
-    return main([str(a) for a in args])
 
 
 def _build(names=("mix", "diff", "head"), model_name=None):
@@ -67,7 +63,7 @@ def work(tmp_path_factory):
 
 def _json(capsys, *args):
     capsys.readouterr()
-    rc = _tinyq("analyze", *args, "--json")
+    rc = tinyq_main("analyze", *args, "--json")
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     return json.loads(cap.out)["quant_error"]
@@ -107,12 +103,9 @@ def test_flags_the_layer_that_loses_most(report):
 def test_sqnr_and_clipping_against_numpy(work, report):
     """Recompute every figure independently: Keras for the float tensors, the reference interpreter for int8."""
     import keras
-    from ai_edge_litert import interpreter as lrt
 
     d, model, x = work["dir"], work["model"], work["calib"]
-    it = lrt.Interpreter(model_path=str(d / "q.tflite"), experimental_preserve_all_tensors=True,
-                         experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
+    it = ref_interpreter(d / "q.tflite", experimental_preserve_all_tensors=True)
     details = {t["name"]: t for t in it.get_tensor_details()}
     di = it.get_input_details()[0]
     s_in, z_in = di["quantization"]
@@ -208,7 +201,7 @@ def test_unmatched_layers_are_reported(work, tmp_path):
 def test_table(work, capsys):
     d = work["dir"]
     capsys.readouterr()
-    rc = _tinyq("analyze", d / "q.tflite", "--float", d / "m.keras", "-c", d / "calib.npy")
+    rc = tinyq_main("analyze", d / "q.tflite", "--float", d / "m.keras", "-c", d / "calib.npy")
     out = capsys.readouterr().out
     assert rc == 0
     assert "quantization error: q.tflite vs m.keras on 48 samples" in out
@@ -229,7 +222,7 @@ def test_table(work, capsys):
 def test_bad_input(work, tmp_path, capfd, args, words):
     args = [str(work["dir"] / a[2:]) if a.startswith("W/") else str(tmp_path / a) if "." in a else a for a in args]
     capfd.readouterr()
-    rc = _tinyq("analyze", work["dir"] / "q.tflite", *args)
+    rc = tinyq_main("analyze", work["dir"] / "q.tflite", *args)
     err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
     assert rc == 2 and len(err) == 1, err
     for w in words:

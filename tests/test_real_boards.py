@@ -16,9 +16,11 @@ from tinyq.boards import all_boards, get_board, validate
 from tinyq.build.firmware import build
 from tinyq.compiler.pipeline import compile_tflite
 from tinyq.errors import BadInput
-from tinyq.checks.profile import open_device, pack_inputs, unpack_outputs
+from tinyq.build.manifest import ConsoleInfo
+from tinyq.build.manifest import load as load_manifest
+from tinyq.device import open_device
 from tinyq.checks.reference import Reference
-from tinyq.checks.verify import make_inputs
+from tinyq.checks.inputs import make_inputs
 
 from .conftest import ROOT, run_tinyq, shared_model
 
@@ -145,7 +147,7 @@ def test_rp2040_boot2_carries_the_crc_the_bootrom_checks(builds, model):
     with open(res.elf, "rb") as f:
         sec = ELFFile(f).get_section_by_name(".tq_boot2")
         assert sec["sh_addr"] == 0x10000000 and sec.data() == block
-    assert res.manifest["boot2_crc"] == f"{crc:#010x}"
+    assert res.manifest.boot2_crc == f"{crc:#010x}"
     # The block ends by entering the image through the vector table right after it.
     words = np.frombuffer(block[:252], "<u4")
     assert 0x10000100 in words and 0xE000ED08 in words and 0x18000000 in words  # table, VTOR, XIP SSI
@@ -173,14 +175,14 @@ def test_cortex_m0plus_build_has_only_armv6m_instructions(builds):
 
 def test_console_option_changes_the_driver(builds):
     default, uart = builds["nano33", "kws"], builds["nano33-uart", "kws"]
-    assert default.manifest["console"] == {"name": "default", "driver": "nrf_usbd_cdc", "baud": 115200}
-    assert uart.manifest["console"] == {"name": "uart", "driver": "nrf_uarte", "baud": 115200}
+    assert default.manifest.console == ConsoleInfo(name="default", driver="nrf_usbd_cdc", baud=115200)
+    assert uart.manifest.console == ConsoleInfo(name="uart", driver="nrf_uarte", baud=115200)
     src = {p.name for p in (uart.out_dir / "src").iterdir()}
     assert "console_nrf_uarte.c" in src and "console_nrf_usbd_cdc.c" not in src
     header = (uart.out_dir / "src" / "tq_board.h").read_text()
     assert "#define TQ_CONSOLE_BASE 0x40002000u" in header and "#define TQ_CONSOLE_TX_PSEL 0x00000023u" in header
     assert "#define TQ_CONSOLE_BAUDRATE 0x01D60000u".lower() in header.lower()
-    assert "--console uart" in uart.manifest["command"]
+    assert "--console uart" in uart.manifest.command
 
 
 def test_unknown_console_is_one_line_naming_the_choices(tmp_path, kws):
@@ -232,20 +234,20 @@ def _test_board(tmp_path, base: str, drop=(), **fields):
 
 def _run_bit_exact(build_dir, board, model_path, runs):
     """Inputs through the firmware on QEMU and through TFLite's interpreter: the same bytes."""
-    manifest = json.loads((build_dir / "build.json").read_text())
+    manifest = load_manifest(build_dir)
     g = compile_tflite(model_path)
     batch, _ = make_inputs(g, runs, seed=3)
     ref = Reference(model_path)
     with open_device(build_dir, board) as dut:
         assert dut.command("name") == ["m-name-dut-[tinyq]"]
         for x in batch[:runs]:
-            dut.load(pack_inputs(manifest, x))
+            dut.load(manifest.pack_inputs(x))
             inf = dut.infer()
-            got = unpack_outputs(manifest, inf.output)
+            got = manifest.unpack_outputs(inf.output)
             want = ref.run(x, g.inputs, g.outputs)
             for a, b in zip(got, want):
                 assert a.reshape(-1).tobytes() == np.asarray(b).reshape(-1).astype(a.dtype).tobytes()
-            assert inf.cycles > 0 and len(inf.layers) == len(manifest["layers"])
+            assert inf.cycles > 0 and len(inf.layers) == len(manifest.layers)
 
 
 def test_pl011_console_runs_the_model_on_qemu_lm3s6965evb(tmp_path, kws):
@@ -286,4 +288,4 @@ def test_sealed_image_is_deterministic(builds, tmp_path):
     again = build(shared_model(MODELS["kws"]), get_board("pico"), tmp_path / "again")
     for name in ("firmware.bin", "firmware.hex"):
         assert (again.out_dir / name).read_bytes() == (first.out_dir / name).read_bytes(), name
-    assert again.manifest["boot2_crc"] == first.manifest["boot2_crc"]
+    assert again.manifest.boot2_crc == first.manifest.boot2_crc

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import dataclasses
 import re
 import shutil
 import signal
@@ -28,7 +29,9 @@ import pytest
 
 from tinyq.device import renode as rn
 from tinyq.boards import get_board
-from tinyq.build.firmware import build, load_manifest
+from tinyq.build.firmware import build
+from tinyq.build.manifest import load as load_manifest
+from tinyq.checks.profile import reference_exchange
 from tinyq.errors import BadInput
 from tinyq.checks.reference import Reference
 
@@ -131,21 +134,26 @@ def _robot_exchange(robot: str) -> tuple[bytes, bytes]:
     return data, out
 
 
+def _write_scripts(build_dir, board, **kw):
+    """The scripts with the exchange `tinyq emulate --engine renode` computes (the reference's)."""
+    return rn.write_scripts(build_dir, board, reference_exchange(build_dir, rn.CANDIDATES, rn.SEED), **kw)
+
+
 @pytest.mark.parametrize("name", ["nano33", "disco-f746"])
 def test_scripts_for_the_real_boards(real_builds, name):
     d = real_builds[name]
     b = get_board(name)
-    s = rn.write_scripts(d, b)
+    s = _write_scripts(d, b)
     assert (s.resc, s.robot) == (d / "renode" / f"{name}.resc", d / "renode" / f"{name}.robot")
     resc, robot = s.resc.read_bytes(), s.robot.read_bytes()
-    s2 = rn.write_scripts(d, b)
+    s2 = _write_scripts(d, b)
     assert s2.resc.read_bytes() == resc and s2.robot.read_bytes() == robot  # byte-identical on re-run
     assert sorted(p.name for p in s.resc.parent.iterdir()) == sorted([s.resc.name, s.robot.name])  # no temp files left
     resc, robot = resc.decode(), robot.decode()
     assert str(d) not in resc + robot  # relative paths only: the directory can be copied elsewhere
 
     m = load_manifest(d)
-    assert f"# model sha256: {m['model']['sha256']}\n" in resc and "# command: tinyq emulate BUILD --engine renode --write-only\n" in robot
+    assert f"# model sha256: {m.model.sha256}\n" in resc and "# command: tinyq emulate BUILD --engine renode --write-only\n" in robot
     assert f"machine LoadPlatformDescription @{b.renode['platform']}\n" in resc
     assert re.search(r"^    sysbus LoadELF \$ORIGIN/\.\./firmware\.elf$", resc, re.M)
     assert (s.resc.parent / ".." / "firmware.elf").resolve() == (d / "firmware.elf").resolve()
@@ -160,28 +168,28 @@ def test_scripts_for_the_real_boards(real_builds, name):
     assert re.search(r"Boot Firmware\n(    .*\n)*    Wait For Line On Uart     m-init-done\n    Wait For Line On Uart     m-ready\n", robot)
     assert "    Write Line To Uart        ${command}%    waitForEcho=false\n" in robot
     assert (f"Send Command              tq-info\n    Wait For Line On Uart     m-tq-info-[model=model,board={name},"
-            f"input=490,output=12,layers={len(m['layers'])},\n") in robot
+            f"input=490,output=12,layers={len(m.layers)},\n") in robot
     assert re.search(r"db [0-9a-f]{480}\n", robot) and not re.search(r"db [0-9a-f]{481}", robot)  # under TQ_CMD_MAX
 
     # The expected output is TFLite's reference on the input the test sends, recomputed here.
     data, out = _robot_exchange(robot)
-    x = np.frombuffer(data, np.int8).reshape(m["io"][0]["shape"])
-    want = Reference(d / "model.tflite").run([x], [m["io"][0]["tensor"]], [m["io"][1]["tensor"]])[0]
+    x = np.frombuffer(data, np.int8).reshape(m.io[0].shape)
+    want = Reference(d / "model.tflite").run([x], [m.io[0].tensor], [m.io[1].tensor])[0]
     assert out == np.asarray(want, np.int8).tobytes() and len(set(out)) > 2
 
 
 def test_the_scripts_do_not_depend_on_the_board_files_path(real_builds, tmp_path):
     copy = tmp_path / "elsewhere"
     shutil.copytree(real_builds["disco-f746"], copy)
-    a = rn.write_scripts(real_builds["disco-f746"], get_board("disco-f746"))
-    b = rn.write_scripts(copy, get_board("disco-f746"))
+    a = _write_scripts(real_builds["disco-f746"], get_board("disco-f746"))
+    b = _write_scripts(copy, get_board("disco-f746"))
     assert a.resc.read_bytes() == b.resc.read_bytes() and a.robot.read_bytes() == b.robot.read_bytes()
 
 
 def test_renode_needs_the_console_it_models(real_builds, tmp_path):
     m = load_manifest(real_builds["nano33"])
     assert rn.check_build(get_board("nano33"), m)["uart"] == "uart0"
-    m["console"]["name"] = "default"
+    m = dataclasses.replace(m, console=dataclasses.replace(m.console, name="default"))
     with pytest.raises(BadInput, match=r"console is default, but Renode models nano33's console uart on sysbus\.uart0: "
                                        r"rebuild with `tinyq build MODEL --board nano33 --console uart`"):
         rn.check_build(get_board("nano33"), m)
@@ -198,7 +206,7 @@ def test_without_renode_the_scripts_are_written_and_the_fix_named(real_builds, t
     env = dict(os.environ, PATH=str(Path(TINYQ).parent))  # nothing named renode on it
     assert shutil.which("renode", path=env["PATH"]) is None
     r = tinyq("emulate", d, "--engine", "renode", *args, env=env)
-    assert r.returncode == 2, r.stderr
+    assert r.returncode == 1, r.stderr  # a missing tool: the run failed (tinyq.errors)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"error: {tool} not found; the scripts are in {d}/renode/ (nano33.resc, nano33.robot): install Renode")
@@ -252,7 +260,7 @@ def test_renode_test_runs_the_robot_test_and_its_verdict_is_the_exit_code(qemu_b
 
 
 def test_a_malformed_script_fails_the_fake(qemu_build, qemu_board, fakes, tmp_path):
-    s = rn.write_scripts(qemu_build, get_board(str(qemu_board)))
+    s = _write_scripts(qemu_build, get_board(str(qemu_board)))
     bad = tmp_path / "bad.robot"
     bad.write_text(s.robot.read_text().replace("${RESC}           @${CURDIR}/", "${RESC}           @${CURDIR}/missing-"))
     r = subprocess.run(["renode-test", str(bad)], capture_output=True, text=True)

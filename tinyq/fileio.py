@@ -1,4 +1,4 @@
-"""Atomic output: nothing half-written, ever."""
+"""Files in and out: atomic output (nothing half-written, ever) and the one reader of .npy / .npz arrays."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
+
+from tinyq.errors import BadInput
+
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -52,3 +59,60 @@ def staged_dir(path: Path) -> Iterator[Path]:
                 os.replace(src, dst)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def read_head(path: Path, n: int = 8) -> bytes:
+    """The first `n` bytes of a file (to tell formats apart by their magic)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read it ({e.strerror}): check the path and permissions") from None
+
+
+def read_arrays(path: Path | str, what: str) -> dict[str, np.ndarray]:
+    """Read a .npy (key '') or .npz file into {name: array}; every failure is one BadInput line."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(f"{path}: no such file: check the path of the {what} file")
+    if path.is_dir():
+        raise BadInput(f"{path} is a directory: give a .npy or .npz {what} file")
+    head = read_head(path, 8)
+    if head.startswith(_NPY_MAGIC):
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as e:
+            if "pickle" in str(e).lower() or "object" in str(e).lower():
+                raise BadInput(f"{path} holds Python objects, not numbers: save a numeric array with numpy.save") from None
+            raise BadInput(f"{path} is a corrupt or truncated .npy file: save it again with numpy.save") from None
+        except Exception:
+            raise BadInput(f"{path} is a corrupt or truncated .npy file: save it again with numpy.save") from None
+        return {"": arr}
+    if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
+        out: dict[str, np.ndarray] = {}
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                for k in z.files:
+                    out[k] = z[k]
+        except ValueError as e:
+            if "pickle" in str(e).lower() or "object" in str(e).lower():
+                raise BadInput(f"{path} holds Python objects, not numbers: save numeric arrays with numpy.savez") from None
+            raise BadInput(f"{path} is a corrupt or truncated .npz file: save it again with numpy.savez") from None
+        except Exception:
+            raise BadInput(f"{path} is a corrupt or truncated .npz file: save it again with numpy.savez") from None
+        if not out:
+            raise BadInput(f"{path} is an empty .npz archive: save the {what} arrays in it with numpy.savez")
+        return out
+    raise BadInput(
+        f"{path} is not a .npy or .npz file: save the {what} samples with numpy.save('{path.stem}.npy', x) "
+        f"or numpy.savez('{path.stem}.npz', x=x)"
+    )
+
+
+def load_arrays(path: Path, what: str, skip: tuple[str, ...] = ()) -> list[np.ndarray]:
+    """The arrays of a .npy (one) or .npz file in order: its 'x' alone if it has one, else every array
+    whose name is not in `skip` (an evaluation set's labels 'y', say)."""
+    arrays = read_arrays(path, what)
+    if "x" in arrays:
+        return [arrays["x"]]
+    return [a for k, a in arrays.items() if k not in skip]

@@ -1,6 +1,6 @@
 """Typed intermediate representation of a full-integer TFLite graph.
 
-The importer fills it from the flatbuffer; passes (tinyq.passes) transform it; the code
+The importer (tinyq.compiler.importer) fills it from the flatbuffer; passes (tinyq.compiler.passes) transform it; the code
 generator reads it. Nodes are dataclasses, never dicts (STYLE rule 7).
 """
 
@@ -11,16 +11,32 @@ from typing import Any
 
 import numpy as np
 
-DTYPE_BYTES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8, "float32": 4, "bool": 1}
-DTYPE_C = {
-    "int8": "int8_t",
-    "uint8": "uint8_t",
-    "int16": "int16_t",
-    "int32": "int32_t",
-    "int64": "int64_t",
-    "float32": "float",
-    "bool": "uint8_t",
-}
+
+
+@dataclass(frozen=True)
+class DType:
+    """A tensor element type: its TFLite name, numpy type, C type and size."""
+
+    name: str
+    numpy: type
+    c: str | None  # None: read (so a check can name it) but never compiled
+    bytes: int
+
+
+# The one table of element types; the dicts below are views of it.
+DTYPES: dict[str, DType] = {d.name: d for d in (
+    DType("int8", np.int8, "int8_t", 1),
+    DType("uint8", np.uint8, "uint8_t", 1),
+    DType("int16", np.int16, "int16_t", 2),
+    DType("int32", np.int32, "int32_t", 4),
+    DType("int64", np.int64, "int64_t", 8),
+    DType("float32", np.float32, "float", 4),
+    DType("float16", np.float16, None, 2),
+    DType("bool", np.bool_, "uint8_t", 1),
+)}
+DTYPE_BYTES = {k: d.bytes for k, d in DTYPES.items()}
+DTYPE_C = {k: d.c for k, d in DTYPES.items() if d.c is not None}
+NUMPY_DTYPES = {k: d.numpy for k, d in DTYPES.items()}
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyq.compiler.codegen import Generated, _env
+from tinyq.compiler.codegen import Generated, template_env
 from tinyq.errors import CheckFailed, ToolMissing
-from tinyq.compiler.importer import NUMPY_DTYPES
+from tinyq.ir import NUMPY_DTYPES
 
 C_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fPIC", "-shared", "-DTQ_TRACE"]
 
@@ -41,7 +41,7 @@ class HostModel:
         workdir.mkdir(parents=True, exist_ok=True)
         for fname, text in gen.files.items():
             (workdir / fname).write_text(text)
-        harness = _env().get_template("host_harness.c.j2").render(name=name, header_lines=["tinyq host harness"])
+        harness = template_env().get_template("host_harness.c.j2").render(name=name, header_lines=["tinyq host harness"])
         (workdir / "tq_host_harness.c").write_text(harness)
         sources = sorted(str(p.name) for p in workdir.glob("*.c"))
         lib = workdir / f"lib{name}.so"

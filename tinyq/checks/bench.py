@@ -95,8 +95,8 @@ def bench_model(model: Path, board: Board, runs: int = 3, baseline: dict[str, di
         run = run_on_device(res.out_dir, board.name, runs=runs)
     return BenchRow(
         model=model.stem, board=board.name, macs=a.macs, instructions=run.median_cycles, cycle_unit=run.cycle_unit,
-        bit_exact=run.bit_exact, passed=run.passed, runs=len(run.cycles), arena_bytes=res.manifest["arena_bytes"],
-        arena_lower_bound=res.manifest["arena_lower_bound"], code_bytes=res.sizes.code, weight_bytes=res.sizes.weights,
+        bit_exact=run.bit_exact, passed=run.passed, runs=len(run.cycles), arena_bytes=res.manifest.arena_bytes,
+        arena_lower_bound=res.manifest.arena_lower_bound, code_bytes=res.sizes.code, weight_bytes=res.sizes.weights,
         tflm=(baseline or {}).get(model.stem, {}), layers=run.layer_table(),
     )
 

@@ -20,6 +20,7 @@ import numpy as np
 from tinyq.quant import convert as cv
 from tinyq.boards import Board
 from tinyq.build.firmware import build
+from tinyq.build.manifest import Manifest
 from tinyq.errors import BadInput
 from tinyq.checks.profile import run_on_device
 
@@ -101,12 +102,12 @@ def score(task: str, outputs: np.ndarray, ev: cv.EvalData) -> tuple[float | None
     return None, float(np.sqrt(np.mean((outputs - ev.y.reshape(len(outputs), -1)) ** 2)))
 
 
-def dequantize(manifest: dict, outputs: list[list[np.ndarray]]) -> np.ndarray:
+def dequantize(manifest: Manifest, outputs: list[list[np.ndarray]]) -> np.ndarray:
     """The first output of every run as floats (N, K): int8/int16 with the output's scale and zero point."""
-    row = next(r for r in manifest["io"] if r["kind"] == "output" and r["index"] == 0)
+    row = manifest.outputs[0]
     y = np.stack([np.asarray(o[0], dtype=np.float64).reshape(-1) for o in outputs])
-    if row["dtype"] != "float32" and row["scale"] is not None:
-        y = (y - (row["zero_point"] or 0)) * row["scale"]
+    if row.dtype != "float32" and row.scale is not None:
+        y = (y - (row.zero_point or 0)) * row.scale
     return y
 
 

@@ -1,7 +1,7 @@
 """Run a built firmware on a board (emulated or real) and measure it against the host reference.
 
-`open_device` starts QEMU for an emulated board (or opens --port), `run_on_device` loads inputs over
-the serial protocol, runs them, reads back cycles per inference, cycles per layer and the raw output,
+`run_on_device` opens the build's device (tinyq.device: QEMU for an emulated board, else --port or the
+board's USB port), loads inputs over the serial protocol, runs them, reads back cycles per inference, cycles per layer and the raw output,
 and compares every output byte with TFLite's reference interpreter.
 """
 
@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from tinyq.boards import Board
-from tinyq.build.firmware import ELF, MODEL_COPY, load_manifest, resolve_board
-from tinyq.compiler.pipeline import compile_tflite
-from tinyq.device.protocol import DeviceError, Dut, Link, Retryable, WrongFirmware
-from tinyq.device.qemu import Qemu
-from tinyq.errors import BadInput
-from tinyq.compiler.importer import NUMPY_DTYPES
-from tinyq.checks.reference import Reference
-from tinyq.checks.verify import _attach_float_edges, compare_output, load_inputs, make_inputs, output_tolerance
+from tinyq.build.firmware import BuildResult
+from tinyq.build.manifest import MODEL_COPY, Manifest, resolve_board
+from tinyq.build.manifest import load as load_manifest
+from tinyq.checks.inputs import attach_float_edges, load_inputs, make_inputs
+from tinyq.checks.match import Tally, output_tolerance
+from tinyq.checks.runners import DeviceRunner, ReferenceRunner, run_and_compare
+from tinyq.compiler import compile_tflite
+from tinyq.device import Dut, Retryable, open_device
+from tinyq.device.protocol import WrongFirmware
+from tinyq.ir import Graph
 
 
 @dataclass
@@ -41,7 +41,7 @@ class DeviceRun:
     layers: list[dict] = field(default_factory=list)  # {"index", "op"} from the build manifest
     outputs: list[list[np.ndarray]] = field(default_factory=list)
     retries: int = 0  # inputs run again after a board reset, a timeout or a garbled reply
-    tolerance: float | None = None  # float32 models (verify.FLOAT_TOLERANCE); None: bit for bit
+    tolerance: float | None = None  # float32 models (match.FLOAT_TOLERANCE); None: bit for bit
     differing: int = 0  # inputs with an output not bit-identical
     max_abs_diff: float = 0.0
     max_rel_diff: float = 0.0
@@ -98,83 +98,9 @@ class DeviceRun:
         return d
 
 
-@contextmanager
-def open_device(build_dir: Path, board: Board, port: str | None = None, baud: int | None = None,
-                timeout: float = 10.0) -> Iterator[Dut]:
-    """A protocol client on the build's firmware: QEMU for an emulated board without --port.
-
-    `timeout` bounds each reply (an inference gets INFER_TIMEOUT_FACTOR times as long).
-    """
-    qemu = None
-    link = None
-    fix = f"tinyq flash {build_dir}"
-    try:
-        if port is None and not board.emulated:
-            port = console_port(board)
-        if port is None:
-            qemu = Qemu(Path(build_dir) / ELF, board).start()
-            link = Link(qemu.url, baud or board.console["baud"])
-            dut = Dut(link, timeout=timeout, fix=fix)
-            dut.wait_boot()
-        else:
-            link = Link(port, baud or board.console["baud"])
-            dut = Dut(link, timeout=timeout, fix=fix)
-            dut.sync()
-        yield dut
-    finally:
-        if link is not None:
-            link.close()
-        if qemu is not None:
-            qemu.stop()
-
-
-def console_port(board: Board) -> str:
-    """The serial port of a plugged-in `board`, found by the USB ids its console enumerates with."""
-    from tinyq.device.samba import find_ports
-
-    if not board.usb_ids:
-        raise BadInput(f"board {board.name}'s console is a UART on your own adapter: give its serial port with --port (e.g. /dev/ttyUSB0)")
-    found = find_ports(board.usb_ids)
-    if not found:
-        raise BadInput(
-            f"no {board.name} found on USB (looked for {', '.join(board.usb_ids)}): plug it in and flash it "
-            f"(`tinyq flash BUILD`), or give its serial port with --port"
-        )
-    if len(found) > 1:
-        raise BadInput(f"{len(found)} ports look like a {board.name} ({', '.join(found)}): choose one with --port")
-    return found[0]
-
-
-def pack_inputs(manifest: dict, arrays: list[np.ndarray]) -> bytes:
-    buf = bytearray(manifest["input_bytes"])
-    rows = [r for r in manifest["io"] if r["kind"] == "input"]
-    for r, a in zip(rows, arrays):
-        raw = np.ascontiguousarray(a, dtype=NUMPY_DTYPES[r["dtype"]]).tobytes()
-        buf[r["offset"] : r["offset"] + r["bytes"]] = raw
-    return bytes(buf)
-
-
-def unpack_outputs(manifest: dict, data: bytes) -> list[np.ndarray]:
-    if len(data) != manifest["output_bytes"]:
-        raise DeviceError(f"the device sent {len(data)} output bytes, the build has {manifest['output_bytes']}: flash this build again")
-    rows = [r for r in manifest["io"] if r["kind"] == "output"]
-    return [
-        np.frombuffer(data[r["offset"] : r["offset"] + r["bytes"]], dtype=NUMPY_DTYPES[r["dtype"]]).reshape(r["shape"])
-        for r in rows
-    ]
-
-
 # tq-info fields a build fixes. The cycle unit and the clock are the HAL's on the running board (an
 # Arduino sketch counts micros() x F_CPU where its core has no DWT), so they are read, not checked.
 IDENTITY = ("board", "input", "output", "layers", "arena")
-
-
-def build_identity(manifest: dict) -> dict[str, str]:
-    """What `tq-info` answers on a board running this build (plus `sha`, the model's sha256)."""
-    return {
-        "board": manifest["board"], "input": str(manifest["input_bytes"]), "output": str(manifest["output_bytes"]),
-        "layers": str(len(manifest["layers"])), "arena": str(manifest["arena_bytes"]), "sha": manifest["model"]["sha256"],
-    }
 
 
 def _describe(ident: dict[str, str | None], with_sha: bool) -> str:
@@ -189,12 +115,12 @@ def _describe(ident: dict[str, str | None], with_sha: bool) -> str:
             f"{fields['layers']} layers, arena {fields['arena']} B")
 
 
-def check_firmware(dut: Dut, manifest: dict, build_dir: Path) -> dict[str, str]:
+def check_firmware(dut: Dut, manifest: Manifest, build_dir: Path) -> dict[str, str]:
     """The board must run this build: tq-info's fields (and the model hash, where reported) agree.
 
     Returns tq-info's answer."""
     info = dut.info()
-    want = build_identity(manifest)
+    want = manifest.identity()
     with_sha = "sha" in info  # a prefix of the model's sha256, where the firmware reports it
     other_model = with_sha and not (info["sha"] and want["sha"].startswith(info["sha"]))
     if other_model or any(info.get(k) != want[k] for k in IDENTITY):
@@ -216,54 +142,75 @@ def counted_at(res: DeviceRun, info: dict[str, str], board: Board) -> None:
 
 def run_on_device(build_dir: Path, board_name: str | None = None, port: str | None = None, runs: int = 5,
                   inputs: Path | None = None, seed: int = 0, edges: bool = False, progress=None,
-                  timeout: float = 10.0, retries: int = 2, on_retry=None) -> DeviceRun:
+                  timeout: float = 10.0, retries: int = 2, on_retry=None, built: BuildResult | None = None) -> DeviceRun:
     """Run inputs through the firmware and through the reference interpreter; compare and count.
 
     An input whose run hit a board reset, a timeout or a garbled reply is loaded and run again, at
     most `retries` times (each reported to `on_retry(message)`); `timeout` bounds each reply.
+    `built`: the build just made (its graph and board are used as they are: nothing compiled again).
     """
     build_dir = Path(build_dir)
-    manifest = load_manifest(build_dir)
-    board = resolve_board(manifest, board_name)
-    model = build_dir / MODEL_COPY
-    g = compile_tflite(model)
-    _attach_float_edges(g)
-    if inputs is not None:
-        batch = load_inputs(inputs, g)
+    if built is not None:
+        manifest, board, g = built.manifest, built.board, built.graph
     else:
-        batch, n_edge = make_inputs(g, runs, seed)
-        if not edges:
-            batch = batch[n_edge:]
-    ref = Reference(model)
+        manifest = load_manifest(build_dir)
+        board = resolve_board(manifest, board_name)
+        g = compile_tflite(build_dir / MODEL_COPY)
+    batch = _batch(g, inputs, runs, seed, edges)
+    reference = ReferenceRunner(build_dir / MODEL_COPY, g)
     res = DeviceRun(board=board.name, cycle_unit=board.cycle_unit, cycle_source=board.cycle_source,
-                    clock_hz=board.clock_hz, layers=manifest["layers"], tolerance=output_tolerance(g))
+                    clock_hz=board.clock_hz, layers=[{"index": L.index, "op": L.op} for L in manifest.layers],
+                    tolerance=output_tolerance(g))
+    tally = Tally(res.tolerance)
+
+    def note(e: Retryable, k: int) -> None:
+        if on_retry is not None:
+            on_retry(f"input {tally.samples + 1} of {len(batch)}: {e.problem}; running it again ({k} of {retries})")
+
+    def each(n: int, got: list[np.ndarray], _mismatch) -> None:
+        res.cycles.append(device.last.cycles)
+        res.layer_cycles.append(device.last.layers)
+        res.outputs.append(got)
+        if progress is not None:
+            progress(n + 1, len(batch))
+
     with open_device(build_dir, board, port, timeout=timeout) as dut:
         counted_at(res, check_firmware(dut, manifest, build_dir), board)
-        for n, x in enumerate(batch):
-
-            def note(e: Retryable, k: int, n: int = n) -> None:
-                if on_retry is not None:
-                    on_retry(f"input {n + 1} of {len(batch)}: {e.problem}; running it again ({k} of {retries})")
-
-            inf, again = dut.run(pack_inputs(manifest, x), manifest["output_bytes"], len(manifest["layers"]), retries, note)
-            res.retries += again
-            got = unpack_outputs(manifest, inf.output)
-            want = ref.run(x, g.inputs, g.outputs)
-            res.cycles.append(inf.cycles)
-            res.layer_cycles.append(inf.layers)
-            res.outputs.append(got)
-            res.samples += 1
-            compared = [compare_output(a, b, res.tolerance) for a, b in zip(got, want)]
-            res.differing += int(not all(c.identical for c in compared))
-            res.max_abs_diff = max([res.max_abs_diff] + [c.max_abs for c in compared])
-            res.max_rel_diff = max([res.max_rel_diff] + [c.max_rel for c in compared])
-            for k, c in enumerate(compared):
-                if c.first_bad is not None:
-                    j, a, b = c.first_bad, got[k].reshape(-1), np.asarray(want[k]).reshape(-1)
-                    if res.first_mismatch is None:
-                        res.first_mismatch = {"sample": n, "output": k, "index": j, "got": float(a[j]), "want": float(b[j])}
-                    res.mismatches += 1
-                    break
-            if progress is not None:
-                progress(n + 1, len(batch))
+        device = DeviceRunner(dut, manifest, retries, note)
+        run_and_compare(device, reference, batch, tally, each)
+    res.retries = device.retries
+    res.samples, res.mismatches, res.differing = tally.samples, tally.mismatches, tally.differing
+    res.max_abs_diff, res.max_rel_diff = tally.max_abs_diff, tally.max_rel_diff
+    res.first_mismatch = tally.first.to_json() if tally.first is not None else None
     return res
+
+
+def _batch(g: Graph, inputs: Path | None, runs: int, seed: int, edges: bool) -> list[list[np.ndarray]]:
+    """The user's inputs, or `runs` random ones (after the edge inputs, with `edges`)."""
+    attach_float_edges(g)
+    if inputs is not None:
+        return load_inputs(inputs, g)
+    batch, n_edge = make_inputs(g, runs, seed)
+    return batch if edges else batch[n_edge:]
+
+
+def reference_exchange(build_dir: Path, candidates: int, seed: int) -> tuple[bytes, bytes]:
+    """(input bytes, expected output bytes) of one inference for a scripted test (Renode's Robot test):
+    of `tinyq profile`'s inputs (the edge inputs and the first `candidates` random ones, `seed`), the one
+    whose reference output has the most distinct bytes (the first on ties): a saturated softmax would
+    check little. Expected = TFLite's reference, in the protocol's output buffer."""
+    build_dir = Path(build_dir)
+    manifest = load_manifest(build_dir)
+    g = compile_tflite(build_dir / MODEL_COPY)
+    attach_float_edges(g)
+    batch, _ = make_inputs(g, candidates, seed)
+    ref = ReferenceRunner(build_dir / MODEL_COPY, g)
+    best: tuple[int, bytes, bytes] | None = None
+    for x in batch:
+        out = bytearray(manifest.output_bytes)
+        for s, a in zip(manifest.outputs, ref.run(x)):
+            out[s.offset : s.offset + s.bytes] = np.ascontiguousarray(a).reshape(-1).tobytes()
+        distinct = len(set(out))
+        if best is None or distinct > best[0]:
+            best = (distinct, manifest.pack_inputs(x), bytes(out))
+    return best[1], best[2]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+
+log = logging.getLogger(__name__)
 
 
 class Reference:
@@ -28,6 +32,7 @@ class Reference:
         # Keep the graph's order (details are sorted by tensor index, not by position).
         self._in_order = {d["index"]: d for d in self.inputs}
         self._out_order = {d["index"]: d for d in self.outputs}
+        self.tensor_count = len(self.it.get_tensor_details())
 
     def run(self, inputs: list[np.ndarray], input_indices: list[int], output_indices: list[int]) -> list[np.ndarray]:
         for x, i in zip(inputs, input_indices):
@@ -44,7 +49,8 @@ def tflm_arena_bytes(path: Path) -> int | None:
     """TFLM's arena for the model, from the tflite-micro package's host interpreter (None if unavailable)."""
     try:
         from tflite_micro.python.tflite_micro import runtime
-    except Exception:
+    except ImportError:
+        log.debug("tflite-micro is not installed: no TFLM arena figure", exc_info=True)
         return None
     # print_allocations() writes from C++ straight to fd 1 or fd 2 (it changed between releases):
     # capture both through a temporary file.
@@ -60,15 +66,13 @@ def tflm_arena_bytes(path: Path) -> int | None:
             try:
                 it = runtime.Interpreter.from_file(str(path))
                 it.print_allocations()
-            except Exception:
+            except Exception:  # TFLM refuses the model (an op it lacks, say): the figure is "n/a", not an error
+                log.debug("TFLM's interpreter could not allocate %s", path, exc_info=True)
                 return None
             finally:
-                try:
-                    import ctypes
+                import ctypes
 
-                    ctypes.CDLL(None).fflush(None)
-                except Exception:
-                    pass
+                ctypes.CDLL(None).fflush(None)
         finally:
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)

@@ -1,10 +1,5 @@
-"""Bit-exactness check: generated C (host compiler) against TFLite's reference interpreter.
-
-Integer models must match bit for bit. A float32 model (tinyq/ops/float32.py) must match within
-FLOAT_TOLERANCE: its kernels sum in the reference kernels' order, so on the host the outputs are
-usually identical, but the boards' C library (newlib) rounds expf / tanhf differently from glibc's by
-an ulp or so (SOFTMAX, LOGISTIC, TANH), and an error may grow through the layers after them.
-"""
+"""Bit-exactness check: generated C (host compiler, or an emulated board) against TFLite's reference
+interpreter, through the one run-and-compare core (tinyq.checks.runners, tinyq.checks.match)."""
 
 from __future__ import annotations
 
@@ -13,58 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyq.compiler.pipeline import generate_library
-from tinyq.errors import BadInput
 from tinyq.build.host import HostModel
-from tinyq.compiler.importer import NUMPY_DTYPES, quant_mode
-from tinyq.ir import Graph, Tensor
-from tinyq.checks.reference import Reference, tflm_arena_bytes
-
-
-# A float32 model's output element passes when |got - want| <= FLOAT_TOLERANCE * max(1, |want|). Measured
-# (tests/test_float_models.py): 0 on the host, at most ~1e-7 on qemu-m4 (newlib's expf), so 1e-5
-# leaves room for deeper models while any wrong index, weight or activation is far outside it.
-FLOAT_TOLERANCE = 1e-5
-
-
-def output_tolerance(g: Graph) -> float | None:
-    """FLOAT_TOLERANCE for a model that computes in float32; None (bit for bit) for integer models,
-    float-io ones included (their QUANTIZE / DEQUANTIZE edges are exact)."""
-    return FLOAT_TOLERANCE if quant_mode(g) == "float" else None
-
-
-@dataclass
-class Compared:
-    """One output against the reference: identical bits, the first element out of tolerance (None:
-    all within; without a tolerance, the first that differs) and the largest differences."""
-
-    identical: bool
-    first_bad: int | None = None
-    max_abs: float = 0.0
-    max_rel: float = 0.0  # largest |got - want| / |want| over the elements with want != 0
-
-
-def compare_output(got: np.ndarray, want: np.ndarray, tolerance: float | None) -> Compared:
-    a = np.asarray(got).reshape(-1)
-    b = np.asarray(want).reshape(-1).astype(a.dtype)
-    if a.tobytes() == b.tobytes():
-        return Compared(True)
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        diff = np.where(np.isnan(a64) & np.isnan(b64), 0.0, np.abs(a64 - b64))
-        diff = np.where(a64 == b64, 0.0, diff)  # equal infinities
-        diff = np.where(np.isnan(diff), np.inf, diff)  # NaN against a number
-        rel = np.where(b64 != 0, diff / np.abs(b64), 0.0)
-    if tolerance is None:
-        bad = ~_same(a, b)
-    else:
-        bad = ~(diff <= tolerance * np.maximum(1.0, np.abs(b64)))
-    first = int(np.flatnonzero(bad)[0]) if bad.any() else None
-    return Compared(False, first, float(diff.max()), float(rel.max()))
-
-
-def tolerance_text(tolerance: float) -> str:
-    return f"|diff| <= {tolerance:g} x max(1, |ref|)"
+from tinyq.checks.inputs import attach_float_edges, load_inputs, make_inputs
+from tinyq.checks.match import Mismatch, Tally, compare_output, output_tolerance, tolerance_text
+from tinyq.checks.reference import tflm_arena_bytes
+from tinyq.checks.runners import HostRunner, ReferenceRunner, run_and_compare
+from tinyq.compiler import generate_library, target_for
+from tinyq.errors import BadInput
+from tinyq.ir import NUMPY_DTYPES, Graph
 
 
 @dataclass
@@ -95,6 +46,19 @@ class VerifyResult:
     tolerance: float | None = None  # float32 models: see FLOAT_TOLERANCE; None: bit for bit
     differing: int = 0  # inputs with an output not bit-identical (within the tolerance or not)
     max_rel_diff: float = 0.0
+
+    @classmethod
+    def from_tally(cls, model: str, tally: Tally, g: Graph, edge_samples: int = 0,
+                   layer: tuple[int, str, str] | None = None) -> "VerifyResult":
+        first = None
+        if tally.first is not None:
+            f = tally.first
+            first = Divergence(sample=f.sample, output=f.output, index=f.index, got=f.got, want=f.want)
+            if layer is not None:
+                first.layer, first.layer_kind, first.tensor = layer
+        return cls(model=model, samples=tally.samples, mismatches=tally.mismatches, max_abs_diff=tally.max_abs_diff,
+                   arena_bytes=g.arena_size, arena_lower_bound=g.arena_lower_bound, first=first, edge_samples=edge_samples,
+                   layers=len(g.ops), tolerance=tally.tolerance, differing=tally.differing, max_rel_diff=tally.max_rel_diff)
 
     @property
     def passed(self) -> bool:
@@ -156,117 +120,6 @@ class VerifyResult:
         )
 
 
-def make_inputs(g: Graph, samples: int, seed: int = 0) -> tuple[list[list[np.ndarray]], int]:
-    """`samples` random inputs plus edge inputs (all min, all max, all zero point)."""
-    rng = np.random.default_rng(seed)
-    tensors = [g.tensor(i) for i in g.inputs]
-    out: list[list[np.ndarray]] = []
-    edges = [_edge(t, "min") for t in tensors], [_edge(t, "max") for t in tensors], [_edge(t, "zp") for t in tensors]
-    for e in edges:
-        out.append(list(e))
-    for _ in range(samples):
-        out.append([_random(t, rng) for t in tensors])
-    return out, len(edges)
-
-
-def _qrange(t: Tensor) -> tuple[int, int]:
-    info = np.iinfo(t.dtype) if t.dtype != "float32" else np.iinfo(np.int8)
-    return int(info.min), int(info.max)
-
-
-def _random(t: Tensor, rng: np.random.Generator) -> np.ndarray:
-    if t.dtype == "float32":
-        # Spread over the range the model's QUANTIZE maps to int8, with sub-step jitter.
-        s, zp = _float_edge_params(t)
-        q = rng.integers(-128, 128, size=t.shape).astype(np.float32)
-        jitter = rng.uniform(-0.5, 0.5, size=t.shape).astype(np.float32)
-        return ((q - zp + jitter) * s).astype(np.float32)
-    lo, hi = _qrange(t)
-    return rng.integers(lo, hi + 1, size=t.shape, dtype=np.int64).astype(NUMPY_DTYPES[t.dtype])
-
-
-def _float_edge_params(t: Tensor) -> tuple[float, float]:
-    q = getattr(t, "edge_quant", None)
-    if q is not None:
-        return q
-    return (1.0 / 32.0, 0.0)
-
-
-def _edge(t: Tensor, which: str) -> np.ndarray:
-    if t.dtype == "float32":
-        s, zp = _float_edge_params(t)
-        v = {"min": (-128 - zp) * s, "max": (127 - zp) * s, "zp": 0.0}[which]
-        return np.full(t.shape, v, dtype=np.float32)
-    lo, hi = _qrange(t)
-    zp = t.quant.zp if t.quant else 0
-    v = {"min": lo, "max": hi, "zp": zp}[which]
-    return np.full(t.shape, v, dtype=NUMPY_DTYPES[t.dtype])
-
-
-def _attach_float_edges(g: Graph) -> None:
-    """For float inputs, remember the scale of the QUANTIZE that consumes them (for realistic data)."""
-    consumers = g.consumers()
-    for i in g.inputs:
-        t = g.tensor(i)
-        if t.dtype != "float32":
-            continue
-        for op in consumers.get(i, []):
-            if op.kind == "QUANTIZE":
-                q = g.tensor(op.outputs[0]).quant
-                if q is not None:
-                    t.edge_quant = (q.s, float(q.zp))  # type: ignore[attr-defined]
-
-
-def load_inputs(path: Path, g: Graph) -> list[list[np.ndarray]]:
-    """User inputs from .npy (samples x input shape, first input) or .npz (one array per input)."""
-    path = Path(path)
-    try:
-        if path.suffix == ".npz":
-            with np.load(path) as z:
-                # An evaluation set (x, y) gives its x; labels are read by load_labels.
-                keys = ["x"] if "x" in z.files else [k for k in z.files if k != "y"]
-                arrays = [z[k] for k in keys]
-        else:
-            arrays = [np.load(path)]
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file: check the --inputs path") from None
-    except Exception:
-        raise BadInput(f"{path} is not a readable .npy/.npz file: save inputs with numpy.save") from None
-    tensors = [g.tensor(i) for i in g.inputs]
-    if len(arrays) != len(tensors):
-        raise BadInput(f"{path} holds {len(arrays)} arrays but the model has {len(tensors)} inputs: give one array per input")
-    out: list[list[np.ndarray]] = []
-    for k, (a, t) in enumerate(zip(arrays, tensors)):
-        if a.ndim == len(t.shape) and tuple(a.shape[1:]) == tuple(t.shape[1:]):
-            pass
-        elif tuple(a.shape[1:]) == tuple(t.shape):
-            a = a.reshape((a.shape[0],) + tuple(t.shape[1:]) if t.shape else (a.shape[0],))
-        else:
-            raise BadInput(
-                f"{path}: input {k} has shape {tuple(a.shape)} but the model expects (N, {', '.join(map(str, t.shape[1:]))}): reshape the samples"
-            )
-        if t.dtype != "float32" and a.dtype.kind == "f":
-            # As TFLite's QUANTIZE (and `tinyq convert --eval`): float32 divide, round half away from zero.
-            q = t.quant
-            v = a.astype(np.float32) / np.float32(q.s)
-            r = (np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))).astype(np.int64)
-            a = np.clip(r + q.zp, *_qrange(t)).astype(NUMPY_DTYPES[t.dtype])
-        for n in range(a.shape[0]):
-            if len(out) <= n:
-                out.append([])
-            out[n].append(a[n : n + 1].astype(NUMPY_DTYPES[t.dtype]))
-    return out
-
-
-def load_labels(path: Path) -> np.ndarray | None:
-    """Class ids from an .npz evaluation set's `y`, if it has one."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        return None
-    with np.load(path) as z:
-        return np.asarray(z["y"]).reshape(-1) if "y" in z.files else None
-
-
 def verify_tflite(
     path: Path,
     samples: int = 100,
@@ -279,86 +132,58 @@ def verify_tflite(
 ) -> VerifyResult:
     """Generate C for `path`, run it on the host and compare with the reference interpreter."""
     path = Path(path)
-    from tinyq.compiler.target import target_for
-
     gen = generate_library(path, name="tq_model", target=target_for(kernels, wide=wide))
     g = gen.graph
-    _attach_float_edges(g)
-    host = HostModel(gen, "tq_model")
-    ref = Reference(path)
+    attach_float_edges(g)
+    host = HostRunner(HostModel(gen, "tq_model"))
+    ref = ReferenceRunner(path, g)
     try:
         if inputs is not None:
             batch, n_edge = load_inputs(inputs, g), 0
         else:
             batch, n_edge = make_inputs(g, samples, seed)
-        res = VerifyResult(
-            model=str(path),
-            samples=len(batch),
-            edge_samples=n_edge,
-            arena_bytes=g.arena_size,
-            arena_lower_bound=g.arena_lower_bound,
-            layers=len(g.ops),
-            tolerance=output_tolerance(g),
-        )
-        for n, x in enumerate(batch):
-            got, _ = host.run(x)
-            want = ref.run(x, g.inputs, g.outputs)
-            bad = differs = False
-            for k, (a, b) in enumerate(zip(got, want)):
-                c = compare_output(a, b, res.tolerance)
-                if c.identical:
-                    continue
-                differs = True
-                res.max_abs_diff = max(res.max_abs_diff, c.max_abs)
-                res.max_rel_diff = max(res.max_rel_diff, c.max_rel)
-                if c.first_bad is None:
-                    continue
-                bad = True
-                if res.first is None:
-                    j = c.first_bad
-                    a, b = a.reshape(-1), np.asarray(b).reshape(-1)
-                    res.first = Divergence(sample=n, output=k, index=j, got=float(a[j]), want=float(b[j]))
-                    _locate(host, ref, g, x, res.first, res.tolerance)
-            res.mismatches += int(bad)
-            res.differing += int(differs)
+        tally = Tally(output_tolerance(g))
+        located: list[tuple[int, str, str] | None] = []
+
+        def each(n: int, _got, found: Mismatch | None) -> None:
+            if found is not None and found is tally.first:
+                located.append(_locate(host, ref, g, batch[n], tally.tolerance))
             if progress is not None:
                 progress(n + 1, len(batch))
+
+        run_and_compare(host, ref, batch, tally, each)
+        res = VerifyResult.from_tally(str(path), tally, g, edge_samples=n_edge, layer=located[0] if located else None)
         if tflm:
             res.tflm_arena_bytes = tflm_arena_bytes(path)
         return res
     finally:
-        host.close()
+        host.host.close()
 
 
-def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    b = b.astype(a.dtype)
-    if a.dtype.kind == "f":
-        return a.view(np.uint32 if a.itemsize == 4 else np.uint64) == b.view(np.uint32 if b.itemsize == 4 else np.uint64)
-    return a == b
-
-
-def _locate(host: HostModel, ref: Reference, g: Graph, x: list[np.ndarray], d: Divergence, tolerance: float | None = None) -> None:
-    """Re-run one input with per-layer tracing; name the first layer whose output differs (beyond
-    the tolerance, for a float32 model)."""
-    ref.run(x, g.inputs, g.outputs)
-    _, trace = host.run(x, trace=True)
+def _locate(host: HostRunner, ref: ReferenceRunner, g: Graph, x: list[np.ndarray], tolerance: float | None) -> tuple[int, str, str] | None:
+    """Re-run one input with per-layer tracing: the first layer whose output differs (beyond the
+    tolerance, for a float32 model), as (index, op, tensor name); None if no traced layer differs."""
+    ref.run(x)
+    trace = host.trace(x)
     for op in g.ops:
         if op.index not in trace:
             continue
         t = g.tensor(op.call.outputs[0])
+        if t.index >= ref.tensor_count:  # a tensor tinyq added (not in the model file)
+            continue
         mine = np.frombuffer(trace[op.index], dtype=NUMPY_DTYPES[t.dtype])
         try:
             theirs = np.asarray(ref.tensor(t.index)).reshape(-1)
-        except Exception:
+        except ValueError:  # the interpreter dropped this tensor (a fused or folded op's output)
             continue
         if mine.size != theirs.size or compare_output(mine, theirs, tolerance).first_bad is not None:
-            d.layer, d.layer_kind, d.tensor = op.index, op.kind, t.name
-            return
+            return op.index, op.kind, t.name
+    return None
 
 
 def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Path | None = None, seed: int = 0,
                     progress=None, kernels: str = "fast", wide: bool = False) -> VerifyResult:
-    """Build `path` for an emulated board, run the inputs on the core and compare with the reference."""
+    """Build `path` for an emulated board (once), run the inputs on the core and compare with the reference."""
     import tempfile
 
     from tinyq.boards import get_board
@@ -374,11 +199,12 @@ def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Pat
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="tinyq-verify-") as tmp:
         built = build(path, board, Path(tmp) / "build", command=f"tinyq verify {path} --board {board.name}", kernels=kernels, wide=wide)
-        run = run_on_device(built.out_dir, board.name, runs=samples, inputs=inputs, seed=seed, edges=True, progress=progress)
+        run = run_on_device(built.out_dir, runs=samples, inputs=inputs, seed=seed, edges=True, progress=progress, built=built)
+    m = built.manifest
     res = VerifyResult(
         model=str(path), samples=run.samples, edge_samples=0 if inputs is not None else 3, mismatches=run.mismatches,
-        arena_bytes=built.manifest["arena_bytes"], arena_lower_bound=built.manifest["arena_lower_bound"],
-        layers=len(built.manifest["layers"]), tolerance=run.tolerance, differing=run.differing,
+        arena_bytes=m.arena_bytes, arena_lower_bound=m.arena_lower_bound,
+        layers=len(m.layers), tolerance=run.tolerance, differing=run.differing,
         max_abs_diff=run.max_abs_diff, max_rel_diff=run.max_rel_diff,
     )
     if run.first_mismatch is not None:

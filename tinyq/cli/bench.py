@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tinyq.checks.bench import bench_model, load_baseline, markdown
 from tinyq.boards import get_board
+from tinyq.cli import options
 from tinyq.cli.root import app, emit_json, err, out
 from tinyq.errors import CheckFailed
 from tinyq.cli.options import JSON, KERNELS, WIDE
@@ -19,9 +20,9 @@ from tinyq.cli.options import JSON, KERNELS, WIDE
 @app.command("bench")
 def bench_cmd(
     models: List[Path] = typer.Argument(..., help="One or more full-int8 .tflite models.", show_default=False),
-    board: str = typer.Option(..., "--board", "-b", help="Board to run on (emulated boards need no hardware)."),
+    board: str = options.board("Board to run on (emulated boards need no hardware).", required=True),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="A TFLM baseline JSON (../shared/baseline/tflm_cortex_m4.json) to compare with."),
-    runs: int = typer.Option(3, "--runs", "-n", min=1, help="Inferences per model (random inputs); the median counts."),
+    runs: int = options.runs(3, "Inferences per model (random inputs); the median counts."),
     md: bool = typer.Option(False, "--markdown", help="Print a Markdown section (what BENCHMARKS.md is made of)."),
     kernels: str = KERNELS,
     wide: bool = WIDE,

@@ -11,7 +11,9 @@ import typer
 from rich.table import Table
 
 from tinyq.boards import get_board
-from tinyq.build.firmware import MLPERF_MODELS, Sizes, build
+from tinyq.build.firmware import MLPERF_MODELS, build
+from tinyq.build.manifest import Sizes
+from tinyq.cli import options
 from tinyq.cli.root import STATE, app, emit_json, out
 from tinyq.errors import BadInput
 from tinyq.cli.options import CONSOLE, JSON, KERNELS, WIDE
@@ -55,11 +57,11 @@ def model_bytes(model: Path, calib: Optional[Path], calib_limit: Optional[int]) 
 @app.command("build")
 def build_cmd(
     model: Path = typer.Argument(..., help="A full-int8 .tflite, or a Keras model (.keras/.h5/SavedModel) with --calib.", show_default=False),
-    board: str = typer.Option(..., "--board", "-b", help="Board name (`tinyq boards` lists them) or a board .json file."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Build directory [default: build/MODEL-BOARD]."),
+    board: str = options.board(required=True),
+    output: Optional[Path] = options.output("Build directory [default: build/MODEL-BOARD]."),
     calib: Optional[Path] = typer.Option(None, "--calib", "-c", help="Calibration samples (.npy/.npz) to convert a Keras model first."),
     calib_limit: Optional[int] = typer.Option(None, "--calib-limit", help="Use only the first N calibration samples."),
-    name: str = typer.Option("model", "--name", "-n", help="C prefix of the generated library."),
+    name: str = options.name("C prefix of the generated library."),
     mlperf_model: str = typer.Option("unspecified", "--mlperf-model", help=f"What `profile%` answers the MLPerf Tiny runner: {', '.join(MLPERF_MODELS)}."),
     kernels: str = KERNELS,
     wide: bool = WIDE,
@@ -81,11 +83,11 @@ def build_cmd(
     if as_json:
         emit_json({"board": b.name, "console": b.console_name, "output": str(out_dir), "model": str(model), "converted": kind == "keras",
                    "files": sorted(p.name for p in out_dir.iterdir()), "sizes": res.sizes.to_json(),
-                   "arena_bytes": res.manifest["arena_bytes"], "arena_lower_bound": res.manifest["arena_lower_bound"]})
+                   "arena_bytes": res.manifest.arena_bytes, "arena_lower_bound": res.manifest.arena_lower_bound})
         return
     on = f", console {b.console_name}: {b.console['driver']}" if b.console_options else ""
     out.print(size_table(f"tinyq build: {model.name} for {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz{on})", res.sizes,
-                         wide=res.manifest["wide_weights"]))
+                         wide=res.manifest.wide_weights))
     out.print(f"wrote {out_dir}/firmware.elf, .bin, .hex, .map, src/ and build.json")
     run = f"tinyq profile {out_dir}" if b.emulated else f"tinyq flash {out_dir} --board {b.name}, then tinyq profile {out_dir}"
     out.print(f"next: {run}")

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tinyq.boards import get_board
+from tinyq.cli import options
 from tinyq.cli.root import STATE, app, emit_json, err, out
 from tinyq.checks.compare import DEFAULT_LIMIT, VARIANTS, Comparison, compare, parse_modes
 from tinyq.errors import BadInput, CheckFailed
@@ -56,7 +57,7 @@ def compare_cmd(
     eval_data: Optional[Path] = typer.Option(
         None, "--eval", help="An .npz with x and y (class ids, or float targets for regression): what the device is scored on."
     ),
-    board: str = typer.Option(..., "--board", "-b", help="Board to run on (emulated boards need no hardware)."),
+    board: str = options.board("Board to run on (emulated boards need no hardware).", required=True),
     modes: str = typer.Option(",".join(VARIANTS), "--modes", help="Which variants, comma-separated (float32 needs a board with an FPU)."),
     limit: int = typer.Option(DEFAULT_LIMIT, "--limit", "-n", help="Run only the first N evaluation inputs on the device."),
     calib_limit: Optional[int] = CALIB_LIMIT,

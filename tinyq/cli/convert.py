@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tinyq.quant import convert as cv
+from tinyq.cli import options
 from tinyq.cli.root import STATE, app, emit_json, out
 from tinyq.errors import BadInput
 from tinyq.fileio import write_bytes
@@ -77,7 +78,7 @@ def _edge_text(e: cv.EdgeInfo) -> str:
 def convert_cmd(
     model: Path = typer.Argument(..., help="Float model: a .keras file, a legacy .h5 file or a SavedModel directory."),
     calib: Optional[Path] = CALIB,
-    output: Path = typer.Option(..., "--output", "-o", help="Where to write the .tflite model."),
+    output: Path = options.output("Where to write the .tflite model.", required=True),
     calib_limit: Optional[int] = CALIB_LIMIT,
     mode: str = typer.Option(
         "int8", "--mode",

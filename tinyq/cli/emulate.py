@@ -8,7 +8,9 @@ from typing import Optional
 
 import typer
 
-from tinyq.build.firmware import ELF, load_manifest, resolve_board
+from tinyq.build.manifest import ELF, resolve_board
+from tinyq.build.manifest import load as load_manifest
+from tinyq.cli import options
 from tinyq.cli.root import app, out
 from tinyq.device.qemu import Qemu, free_port
 from tinyq.errors import BadInput, CheckFailed
@@ -18,8 +20,8 @@ ENGINES = ("qemu", "renode")
 
 @app.command("emulate")
 def emulate_cmd(
-    build_dir: Path = typer.Argument(..., help="A build directory from `tinyq build`.", show_default=False),
-    board: Optional[str] = typer.Option(None, "--board", "-b", help="Board (defaults to the build's)."),
+    build_dir: Path = options.BUILD_DIR,
+    board: Optional[str] = options.BOARD_OF_BUILD,
     serial: Optional[str] = typer.Option(None, "--serial", help="Where the UART goes: pty (a /dev/pts path, QEMU only) or tcp:PORT (socket://127.0.0.1:PORT). Default: pty under QEMU, a free TCP port under Renode."),
     engine: str = typer.Option("qemu", "--engine", help="qemu (the qemu-* boards) or renode (boards with a renode field: nano33 built with --console uart, disco-f746)."),
     write_only: bool = typer.Option(False, "--write-only", help="Renode: write BUILD/renode/<board>.resc and .robot and stop (to run them where Renode is installed)."),
@@ -71,7 +73,10 @@ def _renode(build_dir: Path, b, board_opt: Optional[str], serial: Optional[str],
     if serial == "pty":
         raise BadInput("--serial pty: Renode's console here is a TCP socket: give tcp:PORT, or leave --serial out")
     regen = f"tinyq emulate {build_dir} --engine renode --write-only" + (f" --board {board_opt}" if board_opt else "")
-    scripts = renode.write_scripts(Path(build_dir), b, command=regen)
+    from tinyq.checks.profile import reference_exchange
+
+    exchange = reference_exchange(Path(build_dir), renode.CANDIDATES, renode.SEED)
+    scripts = renode.write_scripts(Path(build_dir), b, exchange, command=regen)
     out.print(f"{b.name}: Renode script {scripts.resc}, Robot test {scripts.robot}")
     if write_only:
         out.print(f"run them with `renode-test {scripts.robot}` where Renode is installed", style="dim")

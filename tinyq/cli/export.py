@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from tinyq.boards import default_arduino_board, get_board
+from tinyq.cli import options
 from tinyq.cli.root import app, emit_json, out
 from tinyq.errors import BadInput
 from tinyq.build.arduino import check_model, export_arduino
@@ -19,9 +20,9 @@ from tinyq.cli.options import JSON, KERNELS, MODEL_TFLITE
 def export_cmd(
     model: Path = MODEL_TFLITE,
     arduino: bool = typer.Option(False, "--arduino", help="An Arduino library (DIR/NAME/ and DIR/NAME.zip) with a sketch that serves tinyq's serial protocol."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory to write into (required)."),
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Library name, its header NAME.h and C prefix NAME_invoke() (default: the model's file name)."),
-    board: Optional[str] = typer.Option(None, "--board", "-b", help="Board the library is for: the kernels for its core (the SIMD paths compile only where a core has them), and the clock and cycle unit `tinyq profile` expects. Default: the Arduino board marked default in boards/."),
+    output: Optional[Path] = options.output("Directory to write into (required)."),
+    name: Optional[str] = options.name(default=None, help="Library name, its header NAME.h and C prefix NAME_invoke() (default: the model's file name)."),
+    board: Optional[str] = options.board(help="Board the library is for: the kernels for its core (the SIMD paths compile only where a core has them), and the clock and cycle unit `tinyq profile` expects. Default: the Arduino board marked default in boards/."),
     kernels: str = KERNELS,
     as_json: bool = JSON,
 ) -> None:
@@ -44,8 +45,8 @@ def export_cmd(
     m = res.manifest
     if as_json:
         emit_json({"output": str(output), "name": res.name, "board": b.name, "library": str(res.library), "zip": str(res.zip),
-                   "manifest": str(Path(output) / "build.json"), "files": res.files, "layers": len(m["layers"]),
-                   "arena_bytes": m["arena_bytes"], "weight_bytes": m["weight_bytes"]})
+                   "manifest": str(Path(output) / "build.json"), "files": res.files, "layers": len(m.layers),
+                   "arena_bytes": m.arena_bytes, "weight_bytes": m.weight_bytes})
         return
     out.print(f"wrote {res.zip} (Arduino IDE: Sketch > Include Library > Add .ZIP Library), {res.library}/ and {output}/build.json")
     out.print(f"library {res.name}: {len(m['layers'])} layers, arena {m['arena_bytes']:,} B, weights {m['weight_bytes']:,} B, "

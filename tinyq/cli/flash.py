@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
+from tinyq.cli import options
 from tinyq.cli.root import app, emit_json, err, out
 from tinyq.device.flash import TOOLS, flash
 from tinyq.cli.options import JSON
@@ -15,10 +16,9 @@ from tinyq.cli.options import JSON
 
 @app.command("flash")
 def flash_cmd(
-    build_dir: Path = typer.Argument(..., help="A build directory from `tinyq build`.", show_default=False),
-    board: Optional[str] = typer.Option(None, "--board", "-b", help="Board (defaults to the build's; must match it)."),
-    port: Optional[str] = typer.Option(
-        None, "--port", "-p",
+    build_dir: Path = options.BUILD_DIR,
+    board: Optional[str] = options.BOARD_OF_BUILD,
+    port: Optional[str] = options.port(
         help="Serial port of the board (e.g. /dev/ttyACM0; found by its USB id when omitted), or the mount point of a UF2 drive. "
              "openocd and st-flash find their probe themselves.",
     ),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from tinyq.cli import options
 from tinyq.cli.root import app, emit_json, out
 from tinyq.compiler.codegen import write
 from tinyq.compiler.pipeline import generate_library
@@ -17,8 +18,8 @@ from tinyq.compiler.target import target_for
 @app.command("generate")
 def generate_cmd(
     model: Path = MODEL_TFLITE,
-    output: Path = typer.Option(..., "--output", "-o", help="Directory for NAME.h, NAME.c and the kernels they call."),
-    name: str = typer.Option("model", "--name", "-n", help="C prefix: NAME_invoke(), NAME_ARENA_SIZE, NAME.h."),
+    output: Path = options.output("Directory for NAME.h, NAME.c and the kernels they call.", required=True),
+    name: str = options.name("C prefix: NAME_invoke(), NAME_ARENA_SIZE, NAME.h."),
     kernels: str = KERNELS,
     wide: bool = WIDE,
     as_json: bool = JSON,

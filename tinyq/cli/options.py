@@ -40,3 +40,57 @@ RETRIES = typer.Option(
     help="Run an input again, at most this many times, after the board reset, went silent or sent a garbled reply "
          "(the input is loaded again first). 0: fail at the first fault.",
 )
+
+
+# --------------------------------------------------------------------------- options several verbs share
+# Each flag's spelling, short form and type are defined here, once; a verb may word its help for what
+# the option means there (a build's board must match it; a bench needs one).
+
+BOARD_HELP = "Board name (`tinyq boards` lists them) or a board .json file."
+
+
+def board(help: str = BOARD_HELP, required: bool = False):
+    """--board / -b: a board name or a board file."""
+    return typer.Option(... if required else None, "--board", "-b", help=help, show_default=False)
+
+
+BOARD_OF_BUILD = board("Board (defaults to the build's; must match it).")
+
+
+def runs(default: int, help: str):
+    """--runs / -n: inferences on a device (random inputs unless --inputs)."""
+    return typer.Option(default, "--runs", "-n", min=1, help=help)
+
+
+SAMPLES = typer.Option(100, "--samples", "-n", min=0, help="Random inputs to try (plus 3 edge inputs: all min, all max, all zero point).")
+SEED = typer.Option(0, "--seed", help="Seed of the random inputs.")
+
+
+def output(help: str, required: bool = False):
+    """--output / -o: where a verb writes."""
+    return typer.Option(... if required else None, "--output", "-o", help=help, show_default=False)
+
+
+def name(help: str, default: str | None = "model"):
+    """--name / -n: the generated library's C prefix."""
+    return typer.Option(default, "--name", "-n", help=help)
+
+
+PORT_HELP = ("Serial port of a running board (a device path or socket://HOST:PORT). Without it, a USB board is found by "
+             "its USB ids and an emulated one runs in QEMU.")
+
+
+def port(help: str = PORT_HELP):
+    """--port / -p: a board's serial port."""
+    return typer.Option(None, "--port", "-p", help=help, show_default=False)
+
+
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Show tracebacks, tool output and debug notes on errors.")
+
+
+def inputs(help: str):
+    """--inputs: the user's own inputs (.npy / .npz) instead of random ones."""
+    return typer.Option(None, "--inputs", help=help, show_default=False)
+
+
+BUILD_DIR = typer.Argument(..., help="A build directory from `tinyq build`.", show_default=False)

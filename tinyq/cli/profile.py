@@ -10,26 +10,27 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from tinyq.build.firmware import load_manifest
+from tinyq.build.manifest import load as load_manifest
+from tinyq.cli import options
 from tinyq.cli.root import app, emit_json, err, out
 from tinyq.errors import BadInput, CheckFailed
 from tinyq.cli.options import JSON, RETRIES, TIMEOUT
 from tinyq.checks.profile import run_on_device
-from tinyq.checks.verify import load_labels, tolerance_text
+from tinyq.checks.inputs import load_labels
+from tinyq.checks.match import tolerance_text
 
 
 @app.command("profile")
 def profile_cmd(
-    build_dir: Path = typer.Argument(..., help="A build directory from `tinyq build`.", show_default=False),
-    board: Optional[str] = typer.Option(None, "--board", "-b", help="Board (defaults to the build's; must match it)."),
-    port: Optional[str] = typer.Option(None, "--port", "-p", help="Serial port of a running board (a device path or socket://HOST:PORT). Without it, a USB board is found by its USB ids and an emulated one runs in QEMU."),
-    runs: int = typer.Option(5, "--runs", "-n", min=1, help="Inferences to run (random inputs); cycles are the median."),
-    inputs: Optional[Path] = typer.Option(
-        None, "--inputs",
+    build_dir: Path = options.BUILD_DIR,
+    board: Optional[str] = options.BOARD_OF_BUILD,
+    port: Optional[str] = options.port(),
+    runs: int = options.runs(5, "Inferences to run (random inputs); cycles are the median."),
+    inputs: Optional[Path] = options.inputs(
         help="Run these inputs instead: .npy (N x input shape), .npz (one array per input), or an .npz with x and y "
              "(class ids): then the device's top-1 accuracy is reported too.",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+    seed: int = options.SEED,
     timeout: float = TIMEOUT,
     retries: int = RETRIES,
     as_json: bool = JSON,
@@ -43,7 +44,7 @@ def profile_cmd(
     On a real serial line: noise that is not the protocol is skipped; an input whose run met a board
     reset, silence or a garbled reply is loaded and run again (--retries, each noted on stderr and
     counted as `retries` in the JSON); anything else stops with one line naming the port, what came
-    back and what to do. Exit 2 for a silent or wrong board.
+    back and what to do. Exit 1 for a silent or wrong board (the run failed), 2 for a --port that does not exist.
     """
     manifest = load_manifest(build_dir)
     show = not as_json and err.is_terminal
@@ -52,7 +53,7 @@ def profile_cmd(
         res = run_on_device(build_dir, board, port, runs=runs, inputs=inputs, seed=seed,
                             progress=lambda d, t: bar.update(task, completed=d, total=t),
                             timeout=timeout, retries=retries, on_retry=lambda msg: err.print(f"retrying {msg}", markup=False))
-    sizes = manifest["sizes"]
+    sizes = manifest.sizes.to_json() if manifest.sizes is not None else None
     labels = load_labels(inputs) if inputs is not None else None
     accuracy = None
     if labels is not None:
@@ -69,7 +70,7 @@ def profile_cmd(
             raise typer.Exit(1)
         return
     unit = res.cycle_unit
-    t = Table(title=f"{Path(manifest['model']['source']).name} on {res.board}: {unit} per layer (median of {len(res.cycles)} runs)", title_justify="left")
+    t = Table(title=f"{Path(manifest.model.source).name} on {res.board}: {unit} per layer (median of {len(res.cycles)} runs)", title_justify="left")
     for col, just in [("#", "right"), ("op", "left"), (unit, "right"), ("share", "right")]:
         t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     total = max(res.median_cycles, 1)

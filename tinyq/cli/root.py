@@ -1,8 +1,8 @@
 """The `tinyq` command: thin typer commands over the library (STYLE rule 12).
 
 Each verb lives in its own module (tinyq/cli/<verb>.py) and registers itself on `app`.
-Errors: one TinyqError root, caught once in `main` -> one line on stderr, exit 2 for bad input,
-1 for a failed check; a traceback only with -v.
+Errors: one TinyqError root, caught once in `main` -> one line on stderr and the exit code of its class
+(tinyq.errors: 2 the command line or an input file is wrong, 1 the run failed); a traceback only with -v.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from tinyq import __version__
+from tinyq.cli.options import VERBOSE
 from tinyq.errors import TinyqError
 
 app = typer.Typer(
@@ -45,15 +46,27 @@ STATE = {"verbose": False}
 
 
 def _version(value: bool) -> None:
+    """`tinyq 0.1.0 (tensorflow 2.21.0, ai-edge-litert 2.3.0)`: the references bit-exactness is held to.
+
+    Versions come from the installed distributions' metadata: importing tensorflow takes seconds.
+    """
     if value:
-        print(f"tinyq {__version__}")
+        from importlib.metadata import PackageNotFoundError, version
+
+        def installed(dist: str) -> str:
+            try:
+                return f"{dist} {version(dist)}"
+            except PackageNotFoundError:
+                return f"{dist} not installed"
+
+        print(f"tinyq {__version__} ({installed('tensorflow')}, {installed('ai-edge-litert')})")
         raise typer.Exit(0)
 
 
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and tool output on errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    verbose: bool = VERBOSE,
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version (and those of tensorflow and ai-edge-litert) and exit."),
 ) -> None:
     STATE["verbose"] = verbose
 
@@ -77,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args or "--verbose" in args
     STATE["verbose"] = verbose
-    _register_commands()
+    if verbose:  # what the library notes on its way (logging.getLogger(__name__)) goes to stderr
+        import logging
+
+        logging.basicConfig(format="tinyq: %(name)s: %(message)s")
+        logging.getLogger("tinyq").setLevel(logging.DEBUG)
+    if "--version" not in args:  # the version needs no verb (nor their imports)
+        _register_commands()
     try:
         app(args=args, standalone_mode=False)
     except TinyqError as e:

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from tinyq.cli import options
 from tinyq.cli.root import app, emit_json, err, out
 from tinyq.errors import CheckFailed
 from tinyq.cli.options import JSON, KERNELS, MODEL_TFLITE, WIDE
@@ -17,10 +18,10 @@ from tinyq.checks.verify import verify_on_board, verify_tflite
 @app.command("verify")
 def verify_cmd(
     model: Path = MODEL_TFLITE,
-    samples: int = typer.Option(100, "--samples", "-n", min=0, help="Random inputs to try (plus 3 edge inputs: all min, all max, all zero point)."),
-    inputs: Optional[Path] = typer.Option(None, "--inputs", help="Your own inputs instead: .npy (N x input shape) or .npz (one array per input)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
-    board: Optional[str] = typer.Option(None, "--board", "-b", help="Run the check on an emulated core instead of the host (e.g. qemu-m4)."),
+    samples: int = options.SAMPLES,
+    inputs: Optional[Path] = options.inputs(help="Your own inputs instead: .npy (N x input shape) or .npz (one array per input)."),
+    seed: int = options.SEED,
+    board: Optional[str] = options.board("Run the check on an emulated core instead of the host (e.g. qemu-m4)."),
     kernels: str = KERNELS,
     wide: bool = WIDE,
     as_json: bool = JSON,
@@ -30,7 +31,7 @@ def verify_cmd(
     Generates the C library, compiles it with the host compiler, runs every input through it and
     through ai_edge_litert's reference interpreter (BUILTIN_REF), and compares every output byte.
     Exit 0 only if all are identical (a float32 model: within |diff| <= 1e-5 x max(1, |ref|) per element,
-    see tinyq.verify.FLOAT_TOLERANCE); on a mismatch it names the first layer that diverges.
+    see tinyq.checks.match.FLOAT_TOLERANCE); on a mismatch it names the first layer that diverges.
     With --board, the firmware is built for that emulated core and the inputs run on it in QEMU.
     """
     show = not as_json and err.is_terminal

@@ -83,7 +83,7 @@ def c_array_lines(values: np.ndarray, ctype: str) -> list[str]:
     return [", ".join(items[i : i + per]) + "," for i in range(0, len(items), per)]
 
 
-def _env() -> jinja2.Environment:
+def template_env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
@@ -181,7 +181,7 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
         "ctype": _ctype,
         "weight_bytes": sum(t.nbytes for t in consts),
     }
-    env = _env()
+    env = template_env()
     files = {
         f"{name}.h": env.get_template("model.h.j2").render(ctx),
         f"{name}.c": env.get_template("model.c.j2").render(ctx),

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinyq.compiler.importer import NUMPY_DTYPES
+from tinyq.ir import NUMPY_DTYPES
 from tinyq.ir import Graph, Op, Tensor
 
 # TensorType enum values of the schema (ShapeOptions.outType, CastOptions).

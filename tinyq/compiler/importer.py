@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyq.errors import BadInput, UnsupportedModel
-from tinyq.ir import Graph, Op, Quant, Tensor
+from tinyq.ir import NUMPY_DTYPES, Graph, Op, Quant, Tensor
 
 try:  # the schema module lives in ai_edge_litert; older installs had it in tflite_runtime
     from ai_edge_litert import schema_py_generated as schema
@@ -21,16 +21,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 _OP_NAMES = None
 _TYPE_NAMES = None
 
-NUMPY_DTYPES = {
-    "int8": np.int8,
-    "uint8": np.uint8,
-    "int16": np.int16,
-    "int32": np.int32,
-    "int64": np.int64,
-    "float32": np.float32,
-    "float16": np.float16,  # read so that the type check can name a float16 model; never compiled
-    "bool": np.bool_,
-}
 
 
 def _enum_names(enum_cls) -> dict[int, str]:
@@ -194,7 +184,7 @@ def quant_mode(g: Graph) -> str:
     if any(float_activation(i) for op in g.ops if op.kind not in ("QUANTIZE", "DEQUANTIZE") for i in op.inputs + op.outputs):
         return "float"
     if any(t.dtype == "int16" and not t.is_const for t in g.tensors):
-        return "int16x8"  # `tinyq convert --mode int16x8`: int16 activations, int8 weights (tinyq/ops/int16.py)
+        return "int16x8"  # `tinyq convert --mode int16x8`: int16 activations, int8 weights (the _s16 lowerings in tinyq/ops/)
     return "int8"
 
 

@@ -22,7 +22,7 @@ from tinyq.ops.base import ArrayRef, ConstArray
 ALIAS_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
 # Ops whose float tensors are legitimate in a full-integer model: the edges of a --float-io model.
 EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
-# Ops a float32 model may hold: those with a float32 lowering (tinyq/ops/float32.py) and the aliases.
+# Ops a float32 model may hold: those with a float32 lowering (the _f32 lowerings in tinyq/ops/) and the aliases.
 FLOAT_OPS = (*VARIANTS.get("float32", {}), *ALIAS_OPS)
 
 

@@ -27,7 +27,8 @@ from typing import Any, Callable
 from tinyq.device import samba as sb
 from tinyq.device import uf2
 from tinyq.boards import Board
-from tinyq.build.firmware import ELF, load_manifest, resolve_board
+from tinyq.build.manifest import ELF, resolve_board
+from tinyq.build.manifest import load as load_manifest
 from tinyq.errors import BadInput, CheckFailed, ToolMissing
 
 TOOLS = ("samba", "bossac", "openocd", "st-flash", "uf2")

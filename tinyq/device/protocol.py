@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tinyq.errors import BadInput
+from tinyq.errors import DeviceError as _DeviceFailure
 
 INFER_TIMEOUT_FACTOR = 12  # an inference may take this many times the reply timeout (10 s -> 120 s)
 MAX_NOISE = 32  # non-protocol lines skipped in one reply before the line is called garbage
@@ -29,12 +30,12 @@ SHOWN = 40  # bytes of an offending line quoted in a message
 BANNER = ("m-timestamp-mode-performance", "m-init-done")  # what only a (re)starting firmware prints
 
 
-class DeviceError(BadInput):
-    """The device is silent, sends garbage or answers outside the protocol (exit 2, like bad input)."""
+class DeviceError(_DeviceFailure):
+    """The device is silent, sends garbage or answers outside the protocol (exit 1: the run failed)."""
 
 
 class NoDevice(BadInput):
-    """Nothing to talk to at the given port (exit 2)."""
+    """The port given on the command line does not exist (exit 2: the user fixes the command line)."""
 
 
 class Retryable(DeviceError):

@@ -47,7 +47,7 @@ Progress = Callable[[int, int], None]
 
 
 class SambaError(DeviceError):
-    """The bootloader is silent or answers outside the protocol (exit 2)."""
+    """The bootloader is silent or answers outside the protocol (exit 1: the run failed)."""
 
 
 def _crc_table() -> list[int]:

@@ -1,5 +1,40 @@
-"""Op lowerings, one module per kernel family; importing this package fills REGISTRY."""
+"""Op lowerings, one module per operator family, each holding the family's int8, int16x8 and float32
+lowerings and the table of C kernels they call (KERNELS). Importing this package fills REGISTRY
+(the int8 lowerings, and those of ops that cross types: QUANTIZE, DEQUANTIZE) and VARIANTS (the
+int16 and float32 lowerings, by type); `lowering_for` picks an op's lowering by the type it computes in.
 
-from tinyq.ops import activation, conv, elementwise, int16, pool, quantize, shape  # noqa: F401  (registration)
-from tinyq.ops import float32  # noqa: F401  (float32 lowerings, VARIANTS["float32"])
-from tinyq.ops.base import REGISTRY, VARIANTS, KernelCall, Lowering, lowering_for  # noqa: F401
+- conv: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
+- pool: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN
+- elementwise: ADD, MUL
+- activation: SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, the RELU family
+- quantize: QUANTIZE, DEQUANTIZE
+- shape: PAD, PADV2, CONCATENATION, TRANSPOSE, and RESHAPE / EXPAND_DIMS / SQUEEZE copies
+
+Integer lowerings are bit-exact with TFLite's reference kernels. The float32 ones take TFLite's
+geometry (padding, output sizes, broadcasting, shape simplification) and their kernels sum in the
+reference kernels' order, so the results match TFLite's reference interpreter up to rounding where
+the C library's expf / tanhf differ (tinyq verify compares float outputs within FLOAT_TOLERANCE,
+see tinyq/checks/verify.py).
+"""
+
+from tinyq.ops import activation, conv, elementwise, pool, quantize, shape
+from tinyq.ops.base import REGISTRY, VARIANTS, Kernel, KernelCall, Lowering, lowering_for
+
+# The family modules, each with its KERNELS table.
+FAMILIES = (activation, conv, elementwise, pool, quantize, shape)
+
+
+def _all_kernels() -> dict[str, Kernel]:
+    table: dict[str, Kernel] = {}
+    for family in FAMILIES:
+        for name, kernel in family.KERNELS.items():
+            if name in table:
+                raise RuntimeError(f"kernel {name} declared by two families")
+            table[name] = kernel
+    return table
+
+
+# Every kernel a lowering may call, by function name.
+KERNELS: dict[str, Kernel] = _all_kernels()
+
+__all__ = ["FAMILIES", "KERNELS", "REGISTRY", "VARIANTS", "Kernel", "KernelCall", "Lowering", "lowering_for"]

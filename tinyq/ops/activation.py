@@ -1,6 +1,6 @@
-"""Activations (int8): SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU and the RELU family.
+"""Activations: SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU and the RELU family.
 
-Each lowering mirrors the Prepare of TFLite's kReference kernel (tensorflow/lite/kernels/
+On int8, each lowering mirrors the Prepare of TFLite's kReference kernel (tensorflow/lite/kernels/
 activations.cc), which is what the BUILTIN_REF resolver runs:
 
 - SOFTMAX: reference_ops::Softmax in gemmlowp fixed point; Prepare computes the beta * scale
@@ -11,6 +11,24 @@ activations.cc), which is what the BUILTIN_REF resolver runs:
 - HARD_SWISH: reference_ops::HardSwish, int16 multipliers computed with float32 scales.
 - LEAKY_RELU: reference_ops::QuantizeLeakyRelu, two multipliers (float32 scale ratios).
 - RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1: ReluX, requantizing when the scales differ.
+
+On int16x8 (symmetric int16 activations, as TFLite's Prepare requires), SOFTMAX, LOGISTIC and TANH:
+
+- SOFTMAX: reference_ops::SoftmaxInt16 with the two 513-entry tables SoftmaxPrepare builds
+  (LUTPopulate<int16_t> in double: exp on [-10, 0], 1 / (1 + x) on [0, 1]).
+- LOGISTIC / TANH: reference_integer_ops::Logistic / Tanh for int16. The input is rescaled in int32
+  as TFLite's Prepare and Eval do it (sigmoid_input_scaling) and interpolated in TFLite's constant
+  256-entry sigmoid_table_uint16. That table is generated here from the rule that makes it
+  (sigmoid_table; it is not round(65536 * sigmoid(i / 24)): 44 entries differ by one): each sample
+  is moved by half the error linear interpolation makes at the midpoint to the next sample, and the
+  last entry is the kernels' saturation value 0xFFFF. The rule was found by comparing candidates
+  with the table the reference interpreter holds, read back through TANH outputs whose
+  interpolation fraction is zero; tests/test_int16x8.py holds it to the interpreter on all 65536
+  int16 inputs at several input scales (each of Prepare's input-scaling paths) for both ops. A rule
+  was preferred to reading the table from the interpreter at generation time: generation then needs
+  no interpreter, and the rule has a margin (no unrounded entry is within 0.004 of a rounding tie).
+
+On float32, every op above with the C library's expf / tanhf (results within FLOAT_TOLERANCE).
 """
 
 from __future__ import annotations
@@ -21,13 +39,22 @@ import math
 
 import numpy as np
 
-from tinyq.ir import Graph, Op
+from tinyq.ir import Graph, Op, Tensor
 from tinyq.ops.base import (
+    FLOAT_DEPS,
+    FLOAT_HEADER,
+    INT16_DEPS,
+    INT16_HEADER,
     ArrayRef,
     ConstArray,
+    Kernel,
     KernelCall,
+    check_by_lowering,
+    int16_io,
+    kernel_table,
     need,
     need_dtype,
+    need_float32,
     need_quant,
     quantize_multiplier,
     register,
@@ -36,6 +63,26 @@ from tinyq.ops.base import (
 
 HEADER = "tq_activation.h"
 F32 = np.float32
+
+KERNELS = kernel_table(
+    # int8
+    Kernel("tq_softmax_s8", "tq_softmax_s8_params", HEADER, ("activation/tq_softmax_s8.c",)),
+    Kernel("tq_lut_s8", "tq_lut_s8_params", HEADER, ("activation/tq_lut_s8.c",)),  # LOGISTIC, TANH
+    Kernel("tq_relu_s8", "tq_relu_s8_params", HEADER, ("activation/tq_relu_s8.c",)),
+    Kernel("tq_leaky_relu_s8", "tq_leaky_relu_s8_params", HEADER, ("activation/tq_leaky_relu_s8.c",)),
+    Kernel("tq_hard_swish_s8", "tq_hard_swish_s8_params", HEADER, ("activation/tq_hard_swish_s8.c",)),
+    # int16x8
+    Kernel("tq_softmax_s16", "tq_softmax_s16_params", INT16_HEADER, ("activation/tq_softmax_s16.c", *INT16_DEPS)),
+    Kernel("tq_logistic_s16", "tq_logistic_s16_params", INT16_HEADER, ("activation/tq_logistic_s16.c", *INT16_DEPS)),
+    Kernel("tq_tanh_s16", "tq_tanh_s16_params", INT16_HEADER, ("activation/tq_tanh_s16.c", *INT16_DEPS)),
+    # float32
+    Kernel("tq_softmax_f32", "tq_softmax_f32_params", FLOAT_HEADER, ("activation/tq_softmax_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_logistic_f32", "tq_logistic_f32_params", FLOAT_HEADER, ("activation/tq_logistic_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_tanh_f32", "tq_tanh_f32_params", FLOAT_HEADER, ("activation/tq_tanh_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_relu_f32", "tq_relu_f32_params", FLOAT_HEADER, ("activation/tq_relu_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_leaky_relu_f32", "tq_leaky_relu_f32_params", FLOAT_HEADER, ("activation/tq_leaky_relu_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_hard_swish_f32", "tq_hard_swish_f32_params", FLOAT_HEADER, ("activation/tq_hard_swish_f32.c", *FLOAT_DEPS)),
+)
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -58,17 +105,9 @@ def _scales(g: Graph, op: Op) -> tuple[np.float32, int, np.float32, int]:
     return F32(qi.s), int(qi.zp), F32(qo.s), int(qo.zp)
 
 
-def _call(g: Graph, op: Op, name: str, params: dict, arrays: list[ConstArray] | None = None) -> KernelCall:
-    return KernelCall(
-        func=f"tq_{name}_s8",
-        params_type=f"tq_{name}_s8_params",
-        header=HEADER,
-        sources=(f"activation/tq_{name}_s8.c",),
-        params=params,
-        inputs=[op.inputs[0]],
-        outputs=[op.outputs[0]],
-        arrays=arrays or [],
-    )
+def _call(op: Op, kernel: str, params: dict, arrays: list[ConstArray] | None = None, in_place: str | None = None) -> KernelCall:
+    """The unary `kernel` from the op's input to its output."""
+    return KERNELS[kernel].call(params=params, inputs=[op.inputs[0]], outputs=[op.outputs[0]], arrays=arrays, in_place=in_place)
 
 
 def _option(op: Op, name: str) -> float:
@@ -131,9 +170,8 @@ def _softmax_lower(g: Graph, op: Op) -> KernelCall:
     mult, left_shift, diff_min = softmax_params(float(F32(beta)), float(F32(src.quant.s)))
     depth = int(src.shape[-1])
     return _call(
-        g,
         op,
-        "softmax",
+        "tq_softmax_s8",
         {
             "rows": src.size // depth,
             "depth": depth,
@@ -230,9 +268,8 @@ def _lut_lower(g: Graph, op: Op) -> KernelCall:
     fn = _logistic_f32 if op.kind == "LOGISTIC" else _tanh_f32
     table = lut_table(s_in, zp_in, s_out, zp_out, fn)
     return _call(
-        g,
         op,
-        "lut",
+        "tq_lut_s8",
         {"size": g.tensor(op.inputs[0]).size, "table": ArrayRef("table")},
         [ConstArray("table", "int8_t", table)],
     )
@@ -274,9 +311,8 @@ def _relu_lower(g: Graph, op: Op) -> KernelCall:
     mult, shift = quantize_multiplier(float(F32(s_in / s_out)))  # float division, as in ReluPrepare
     act_min, act_max = relu_bounds(op.kind, s_out, zp_out)
     return _call(
-        g,
         op,
-        "relu",
+        "tq_relu_s8",
         {
             "size": g.tensor(op.inputs[0]).size,
             "in_zp": zp_in,
@@ -317,9 +353,8 @@ def _leaky_lower(g: Graph, op: Op) -> KernelCall:
     m_id, s_id = quantize_multiplier(real_identity)
     m_a, s_a = quantize_multiplier_signed(real_alpha)
     return _call(
-        g,
         op,
-        "leaky_relu",
+        "tq_leaky_relu_s8",
         {
             "size": g.tensor(op.inputs[0]).size,
             "in_zp": zp_in,
@@ -380,9 +415,8 @@ def _hard_swish_lower(g: Graph, op: Op) -> KernelCall:
     s_in, zp_in, s_out, zp_out = _scales(g, op)
     om, oe, rm, re_ = hard_swish_params(s_in, s_out)
     return _call(
-        g,
         op,
-        "hard_swish",
+        "tq_hard_swish_s8",
         {
             "size": g.tensor(op.inputs[0]).size,
             "in_zp": zp_in,
@@ -395,6 +429,199 @@ def _hard_swish_lower(g: Graph, op: Op) -> KernelCall:
     )
 
 
+# --------------------------------------------------------------------------- SOFTMAX (int16x8)
+
+LUT_STEPS = 512  # TFLite's int16 tables: 512 steps, 513 entries (the last one for the final slope)
+SOFTMAX_S16_MAX_DEPTH = 65536  # the Q16.15 sum of exp values stays below 2^31
+
+
+def lut_int16(in_scale: float, in_zp: int, out_scale: float, out_zp: int, fn) -> np.ndarray:
+    """SoftmaxPrepare's int16 tables (LUTPopulate<int16_t> on double, the C library's exp): fn sampled
+    at 512 steps over the input range, each entry moved by half the error its linear interpolation
+    makes at the step's midpoint, std::round half away from zero. (The float32 variant of the same
+    routine differs in two entries of the 1 / (1 + x) table, which the interpreter showed.)"""
+    lo, hi = -32768, 32767
+    input_min, input_max = in_scale * (lo - in_zp), in_scale * (hi - in_zp)
+    output_min, output_max = out_scale * (lo - out_zp), out_scale * (hi - out_zp)
+    step = (input_max - input_min) / LUT_STEPS
+    inv = (hi - lo + 1) / (output_max - output_min)
+
+    def rnd(v: float) -> float:
+        return math.copysign(math.floor(abs(v) + 0.5), v)
+
+    def clamp(v: float) -> int:
+        return int(min(max(v, float(lo)), float(hi)))
+
+    table = np.zeros(LUT_STEPS + 1, dtype=np.int16)
+    for i in range(LUT_STEPS):
+        x = input_min + i * step
+        sample = rnd(fn(x) * inv)
+        interp = rnd((fn(input_min + (i + 1) * step) * inv + sample) / 2)
+        err = interp - rnd(fn(x + step / 2) * inv)
+        table[i] = clamp(sample - rnd(err / 2))
+    table[LUT_STEPS] = clamp(rnd(fn(input_max) * inv))
+    return table
+
+
+def _one_over_one_plus(x: float) -> float:
+    return 1.0 / (1.0 + x)
+
+
+def _softmax_s16_plan(g: Graph, op: Op) -> dict:
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x, y = int16_io(g, op)
+    need(tuple(x.shape) == tuple(y.shape) and len(x.shape) >= 1, op, f"output shape {list(y.shape)} differs from input {list(x.shape)}")
+    need(abs(float(y.quant.s) - 1.0 / 32768) <= 0.001 / 32768, op, f"output scale is {y.quant.s:g}, TFLite requires 1/32768 for int16 softmax")
+    depth = int(x.shape[-1])
+    need(1 <= depth <= SOFTMAX_S16_MAX_DEPTH, op, f"softmax over {depth} elements: at most {SOFTMAX_S16_MAX_DEPTH} supported")
+    beta = float(getattr(op.options, "beta", 0.0)) if op.options is not None else 0.0
+    # SoftmaxPrepare: input scale * beta in float, divided by 10 / 65535 in double.
+    real = float(F32(F32(x.quant.s) * F32(beta))) / (10.0 / 65535.0)
+    mult, shift = quantize_multiplier(real)
+    need(real > 0 and -31 <= shift <= 30, op, f"beta {beta:g} with input scale {x.quant.s:g} cannot be applied")
+    return {"rows": x.size // depth, "depth": depth, "input_multiplier": mult, "input_left_shift": shift}
+
+
+def check_softmax_s16(g: Graph, op: Op) -> None:
+    _softmax_s16_plan(g, op)
+
+
+def lower_softmax_s16(g: Graph, op: Op) -> KernelCall:
+    span = 32767 - (-32768)
+    exp_lut = lut_int16(10.0 / span, 32767, 2.0 / span, 0, math.exp)  # exp on [-10, 0]
+    recip_lut = lut_int16(1.0 / span, -32768, 2.0 / span, 0, _one_over_one_plus)  # 1 / (1 + x) on [0, 1]
+    return _call(
+        op,
+        "tq_softmax_s16",
+        {**_softmax_s16_plan(g, op), "exp_lut": ArrayRef("exp"), "one_over_lut": ArrayRef("recip")},
+        arrays=[ConstArray("exp", "int16_t", exp_lut), ConstArray("recip", "int16_t", recip_lut)],
+    )
+
+
+# --------------------------------------------------------------------------- LOGISTIC, TANH (int16x8)
+
+SIGMOID_TABLE_SIZE = 256
+SIGMOID_TABLE_STEP = 1.0 / 24  # entry i holds sigmoid(i / 24): [0, 10.6] in 255 steps
+SIGMOID_TABLE_ONE = 1 << 16  # Q0.16
+SIGMOID_INPUT_UNIT = 3.0 * 4096  # the kernels' input: 1.0 is 3 * 4096 (+/-10.7 spans +/-2^17)
+SIGMOID_POT_SHIFTS = {"LOGISTIC": (0,), "TANH": (0, 1)}  # shifts Prepare takes the power-of-two path for
+SIGMOID_OUTPUT_LOG2 = -15  # output scale 2^-15
+
+
+def sigmoid_table() -> np.ndarray:
+    """TFLite's sigmoid_table_uint16, generated: sigmoid(i / 24) in Q0.16 for i < 255, each sample
+    moved by half the error linear interpolation makes at the midpoint to the next sample,
+    round(65536 * (f(a) - ((f(a) + f(b)) / 2 - f((a + b) / 2)) / 2)) in double (no entry is within
+    0.004 of a tie, so float32 gives the same); the last entry is 0xFFFF, the value the kernels
+    saturate to, so interpolating towards it runs into saturation without a step."""
+    def f(x: float) -> float:
+        return SIGMOID_TABLE_ONE / (1.0 + math.exp(-x))
+
+    table = np.empty(SIGMOID_TABLE_SIZE, dtype=np.uint16)
+    for i in range(SIGMOID_TABLE_SIZE - 1):
+        a, b = i * SIGMOID_TABLE_STEP, (i + 1) * SIGMOID_TABLE_STEP
+        midpoint_error = (f(a) + f(b)) / 2 - f((a + b) / 2)
+        table[i] = tflite_round(f(a) - midpoint_error / 2)
+    table[-1] = SIGMOID_TABLE_ONE - 1
+    return table
+
+
+def checked_log2(x: float) -> tuple[bool, int]:
+    """TFLite's CheckedLog2 in float32: (whether x is within 2^0.001 of a power of two, that power)."""
+    log2 = F32(logf(F32(x)) * F32(F32(1.0) / logf(F32(2.0))))
+    rounded = F32(tflite_round(float(log2)))
+    return bool(abs(float(F32(log2 - rounded))) < float(F32(1e-3))), int(rounded)
+
+
+def sigmoid_input_scaling(kind: str, scale: float) -> tuple[int, int]:
+    """(multiplier, shift) such that (x * multiplier + round) >> shift is x in 1 / (3 * 4096) units.
+
+    Logistic/TanhPrepare: a scale within CheckedLog2's tolerance of a power of two, whose shift
+    12 + log2(scale) is one the op accepts (LOGISTIC 0; TANH 0 or 1), leaves the multiplier 0, which
+    Eval reads as 3 << shift, shift 0. Any other scale: scale * 3 * 4096 in double, doubled (shift
+    + 1) while at most 16383.5 and the shift at most 30, truncated to an integer.
+    """
+    pot, log2 = checked_log2(scale)
+    shift = 12 + log2  # (15 - kInputIntegerBits) + log2(scale)
+    if pot and shift in SIGMOID_POT_SHIFTS[kind]:
+        return 3 << shift, 0
+    m, shift = float(F32(scale)) * SIGMOID_INPUT_UNIT, 0
+    while m <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        m *= 2.0
+    return int(m), shift
+
+
+def _sigmoid_s16_plan(g: Graph, op: Op) -> dict:
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x, y = int16_io(g, op)
+    need(x.size == y.size, op, f"input has {x.size} elements but output has {y.size}")
+    s_out = float(F32(y.quant.s))
+    pot, log2 = checked_log2(s_out)
+    if op.kind == "LOGISTIC":
+        ok = s_out == 2.0**SIGMOID_OUTPUT_LOG2
+    else:
+        ok = pot and log2 == SIGMOID_OUTPUT_LOG2
+    need(ok, op, f"output scale is {y.quant.s:g}, TFLite requires 1/32768 for int16 {op.kind}; re-convert with `tinyq convert --mode int16x8`")
+    mult, shift = sigmoid_input_scaling(op.kind, float(x.quant.s))
+    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    fits = all(-(2**31) <= v * mult + rnd < 2**31 for v in (-32768, 32767))
+    need(
+        mult >= 1 and fits,
+        op,
+        f"input scale {x.quant.s:g} is outside TFLite's int16 {op.kind} input range (its int32 rescaling by "
+        f"{mult} >> {shift} would overflow or vanish); convert with `--mode int8`, or rescale the layer before it",
+    )
+    return {"size": x.size, "input_multiplier": mult, "input_shift": shift, "table": ArrayRef("table")}
+
+
+def check_sigmoid_s16(g: Graph, op: Op) -> None:
+    _sigmoid_s16_plan(g, op)
+
+
+def lower_sigmoid_s16(g: Graph, op: Op) -> KernelCall:
+    return _call(
+        op,
+        f"tq_{op.kind.lower()}_s16",
+        _sigmoid_s16_plan(g, op),
+        arrays=[ConstArray("table", "uint16_t", sigmoid_table())],
+        in_place="direct",  # each element is read before its output is written
+    )
+
+
+# --------------------------------------------------------------------------- float32
+
+
+def _unary_f32(g: Graph, op: Op) -> tuple[Tensor, Tensor]:
+    need(len([i for i in op.inputs if i >= 0]) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x, y = need_float32(g, op, op.inputs[0], op.outputs[0])
+    need(not x.is_const, op, "a constant input is not supported (fold it before conversion)")
+    need(x.size == y.size, op, f"input has {x.size} elements but output has {y.size}")
+    return x, y
+
+
+def _option_f32(op: Op, name: str) -> float:
+    """A float option as a float32 value (0 without an options table)."""
+    return float(np.float32(getattr(op.options, name, 0.0))) if op.options is not None else 0.0
+
+
+def lower_pointwise_f32(g: Graph, op: Op) -> KernelCall:
+    x, _ = _unary_f32(g, op)
+    if op.kind in RELU_BOUNDS:
+        lo, hi = RELU_BOUNDS[op.kind]
+        return _call(op, "tq_relu_f32", {"size": x.size, "lo": lo, "hi": float("inf") if hi is None else hi}, in_place="direct")
+    if op.kind == "LEAKY_RELU":
+        return _call(op, "tq_leaky_relu_f32", {"size": x.size, "alpha": _option_f32(op, "alpha")}, in_place="direct")
+    return _call(op, f"tq_{op.kind.lower()}_f32", {"size": x.size}, in_place="direct")
+
+
+def lower_softmax_f32(g: Graph, op: Op) -> KernelCall:
+    x, y = _unary_f32(g, op)
+    need(len(x.shape) >= 1 and tuple(x.shape) == tuple(y.shape), op, f"output shape {list(y.shape)} differs from input {list(x.shape)}")
+    depth = int(x.shape[-1])
+    return _call(op, "tq_softmax_f32", {"rows": x.size // depth, "depth": depth, "beta": _option_f32(op, "beta")})
+
+
 # --------------------------------------------------------------------------- registration
 
 register("SOFTMAX", check=_softmax_check, lower=_softmax_lower)
@@ -404,3 +631,11 @@ for _kind in RELU_BOUNDS:
     register(_kind, check=_relu_check, lower=_relu_lower)
 register("LEAKY_RELU", check=_leaky_check, lower=_leaky_lower)
 register("HARD_SWISH", check=_hard_swish_check, lower=_hard_swish_lower)
+
+register("SOFTMAX", check=check_softmax_s16, lower=lower_softmax_s16, dtype="int16")
+for _kind in SIGMOID_POT_SHIFTS:
+    register(_kind, check=check_sigmoid_s16, lower=lower_sigmoid_s16, dtype="int16")
+
+for _kind in (*RELU_BOUNDS, "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH"):
+    register(_kind, check=check_by_lowering(lower_pointwise_f32), lower=lower_pointwise_f32, dtype="float32")
+register("SOFTMAX", check=check_by_lowering(lower_softmax_f32), lower=lower_softmax_f32, dtype="float32")

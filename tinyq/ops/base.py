@@ -1,8 +1,10 @@
 """How an op becomes a kernel call: the lowering interface and TFLite's quantization arithmetic.
 
 Each op family lives in one module of this package and registers a `Lowering` per TFLite
-builtin it handles. A lowering validates the op (its Prepare, STYLE rule 5: generated C runs
-blindly), counts its MACs and returns a `KernelCall`: plain data that templates/ renders into C.
+builtin and type it handles. A lowering validates the op (its Prepare, STYLE rule 5: generated C
+runs blindly), counts its MACs and returns a `KernelCall`: plain data that templates/ renders into
+C. The C kernels a family calls are data too: each family module declares them once, as a table of
+`Kernel`s (func, params struct, header, files), and its lowerings make their calls from that table.
 """
 
 from __future__ import annotations
@@ -76,6 +78,63 @@ class KernelCall:
     alt: "tuple[KernelCall, int] | None" = None
 
 
+@dataclass(frozen=True)
+class Kernel:
+    """One C kernel as data: `func(&params, ...)` and its params struct `params_type`, both declared
+    in `header` (firmware/kernels/include); `sources`, relative to firmware/kernels, are the files
+    a call ships besides those two headers and tq_common.h (which codegen adds itself): the
+    kernel's .c (and .S) files and the other headers they and `header` include."""
+
+    func: str
+    params_type: str
+    header: str
+    sources: tuple[str, ...]
+
+    def call(
+        self,
+        *,
+        params: dict[str, ParamValue],
+        inputs: list[int],
+        outputs: list[int],
+        arrays: list[ConstArray] | None = None,
+        inputs_as_array: bool = False,
+        in_place: str | None = None,
+        alt: tuple[KernelCall, int] | None = None,
+    ) -> KernelCall:
+        """This kernel called on `inputs` / `outputs` (see KernelCall for the other fields)."""
+        return KernelCall(
+            func=self.func,
+            params_type=self.params_type,
+            header=self.header,
+            sources=self.sources,
+            params=params,
+            inputs=inputs,
+            outputs=outputs,
+            arrays=arrays if arrays is not None else [],
+            inputs_as_array=inputs_as_array,
+            in_place=in_place,
+            alt=alt,
+        )
+
+
+def kernel_table(*kernels: Kernel) -> dict[str, Kernel]:
+    """A family's kernels by function name (each named once)."""
+    table: dict[str, Kernel] = {}
+    for k in kernels:
+        if k.func in table:
+            raise RuntimeError(f"kernel {k.func} declared twice")
+        table[k.func] = k
+    return table
+
+
+# The type-specific kernel headers reuse int8 parameter structs: the headers that declare those
+# ship with every call of theirs (tq_int16.h: ADD and pooling; tq_float.h: broadcast and shapes).
+INT16_HEADER = "tq_int16.h"
+INT16_DEPS = ("include/tq_elementwise.h", "include/tq_pool.h")
+FLOAT_HEADER = "tq_float.h"
+FLOAT_DEPS = ("include/tq_elementwise.h", "include/tq_shape.h")
+
+
 @dataclass
 class Lowering:
     kind: str
@@ -110,6 +169,20 @@ def lowering_for(g: Graph, op: Op) -> "Lowering | None":
     """The lowering of op for the type it computes in (None: tinyq has none)."""
     variant = VARIANTS.get(activation_dtype(g, op), {}).get(op.kind)
     return variant if variant is not None else REGISTRY.get(op.kind)
+
+
+def check_by_lowering(lower: Callable[[Graph, Op], KernelCall]) -> Callable[[Graph, Op], None]:
+    """The check of a lowering that validates the op as it lowers it: lower, drop the call."""
+
+    def check(g: Graph, op: Op) -> None:
+        lower(g, op)
+
+    return check
+
+
+def fast_kernels(g: Graph) -> bool:
+    """Whether the target asks for the fast kernels (`--kernels fast`) rather than the reference loops."""
+    return g.target is not None and g.target.kernels == "fast"
 
 
 # --------------------------------------------------------------------------- TFLite arithmetic
@@ -200,3 +273,62 @@ def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     if not need_rank:
         raise UnsupportedModel(f"shape {list(s)} has rank {len(s)} > 4")
     return (1,) * (4 - len(s)) + s  # type: ignore[return-value]
+
+
+def nhwc(shape: tuple[int, ...]) -> dict:
+    """A rank-4 shape as the kernels' tq_dims struct."""
+    n, h, w, c = shape
+    return {"n": int(n), "h": int(h), "w": int(w), "c": int(c)}
+
+
+def const_input(g: Graph, op: Op, pos: int, what: str) -> np.ndarray:
+    """The data of the op's constant input `pos` (paddings, permutation, axes...)."""
+    need(len(op.inputs) > pos and op.inputs[pos] >= 0, op, f"{what} input is missing")
+    t = g.tensor(op.inputs[pos])
+    need(t.is_const, op, f"{what} (tensor '{t.name}') must be a constant; tinyq compiles static graphs only")
+    return np.asarray(t.data)
+
+
+# --------------------------------------------------------------------------- int16x8 helpers
+
+
+def need_int16(g: Graph, op: Op, index: int) -> Tensor:
+    """An int16 activation quantized per tensor, symmetric, with a usable scale.
+
+    TFLite's Prepare requires int16 activations to be symmetric (zero point 0)."""
+    t = need_dtype(g, op, index, "int16")
+    q = need_quant(g, op, index)
+    need(q.zp == 0, op, f"int16 tensor '{t.name}' has zero point {q.zp}; TFLite requires 0 for int16 activations; re-convert with `tinyq convert --mode int16x8`")
+    need(q.s > 0 and np.isfinite(q.s), op, f"tensor '{t.name}' has scale {q.s}, expected a positive number")
+    return t
+
+
+def int16_io(g: Graph, op: Op) -> tuple[Tensor, Tensor]:
+    """The non-constant int16 input and the int16 output of a one-output op."""
+    need(len(op.outputs) == 1, op, f"has {len(op.outputs)} outputs, expected 1")
+    x = need_int16(g, op, op.inputs[0])
+    need(not x.is_const, op, "has a constant input activation, which is not supported")
+    return x, need_int16(g, op, op.outputs[0])
+
+
+# --------------------------------------------------------------------------- float32 helpers
+
+FLT_MAX = float(np.finfo(np.float32).max)
+# CalculateActivationRange(float): the clamp of each fused activation tinyq's float kernels apply.
+FUSED_RANGE = {0: (-FLT_MAX, FLT_MAX), 1: (0.0, FLT_MAX), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
+
+
+def need_float32(g: Graph, op: Op, *indices: int) -> list[Tensor]:
+    """The tensors, each required to be float32."""
+    out = []
+    for i in indices:
+        need(i >= 0, op, "an input is missing")
+        out.append(need_dtype(g, op, i, "float32"))
+    return out
+
+
+def float_activation_range(op: Op) -> tuple[float, float]:
+    """The clamp of the op's fused activation on float values."""
+    fused = int(getattr(op.options, "fusedActivationFunction", 0) or 0) if op.options is not None else 0
+    need(fused in FUSED_RANGE, op, f"fused activation {FUSED_NAMES.get(fused, fused)} is not supported (NONE, RELU, RELU6, RELU_N1_TO_1 are)")
+    return FUSED_RANGE[fused]

@@ -1,6 +1,6 @@
-"""Convolution family: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on int8.
+"""Convolution family: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on int8, int16x8 and float32.
 
-Matches TFLite's builtin ops with the kReference kernels (the BUILTIN_REF resolver):
+int8 matches TFLite's builtin ops with the kReference kernels (the BUILTIN_REF resolver):
 reference_integer_ops::ConvPerChannel, DepthwiseConvPerChannel, FullyConnected and
 FullyConnectedPerChannel. Everything Prepare computes is done here once:
 
@@ -15,6 +15,18 @@ FullyConnectedPerChannel. Everything Prepare computes is done here once:
   in double: round((double)acc * effective_scale). Verified against the interpreter with
   power-of-two scales, where every rounding scheme disagrees on ties (tests/test_ops_conv.py);
 - the fused activation's clamp range (CalculateActivationRangeQuantized).
+
+int16x8 (int16 activations, int8 weights), matched to what the BUILTIN_REF resolver runs for
+int16 tensors (geometry and weight checks are the int8 ones):
+
+- CONV_2D / DEPTHWISE_CONV_2D: reference_integer_ops::ConvPerChannel / DepthwiseConvPerChannel
+  in their int16-input, int64-bias form: int64 accumulator, per-channel QuantizeMultiplier of
+  double(input_scale) * double(filter_scale[c]) / double(output_scale) as for int8, applied by the
+  int64 MultiplyByQuantizedMultiplier (multiplier rounded to 16 bits, one rounding shift).
+- FULLY_CONNECTED: the reference FullyConnected(PerChannel) variants with float scales, as the
+  int8 kReference path: round((double)acc * effective_scale).
+
+float32: the same geometry; the kernels sum in the reference kernels' order (see tinyq.ops).
 """
 
 from __future__ import annotations
@@ -25,21 +37,69 @@ import numpy as np
 
 from tinyq.ir import Graph, Op, Tensor
 from tinyq.ops.base import (
+    FLOAT_DEPS,
+    FLOAT_HEADER,
     FUSED_NAMES,
+    INT16_DEPS,
+    INT16_HEADER,
     ArrayRef,
     ConstArray,
+    Kernel,
     KernelCall,
     TensorRef,
     activation_range,
+    check_by_lowering,
+    fast_kernels,
+    float_activation_range,
+    int16_io,
+    kernel_table,
     need,
     need_dtype,
+    need_float32,
     need_quant,
+    nhwc,
     quantize_multiplier,
     register,
 )
 
 HEADER = "tq_conv.h"
 FAST_HEADER = "tq_conv_fast.h"
+# The fast convolutions' GEMM helpers, with the assembler for the DSP extension and its macros.
+GEMM = ("include/tq_gemm.h", "conv/tq_gemm_dsp.S", "include/tq_dsp_asm.h")
+RESIDUAL = "conv/tq_residual_add_s8.c"  # the ADD fuse_residual may fold into a fast convolution
+
+KERNELS = kernel_table(
+    # int8, TFLite's reference loops (--kernels ref)
+    Kernel("tq_conv_s8", "tq_conv_s8_params", HEADER, ("conv/tq_conv_s8.c",)),
+    Kernel("tq_depthwise_conv_s8", "tq_depthwise_conv_s8_params", HEADER, ("conv/tq_depthwise_conv_s8.c",)),
+    Kernel("tq_fully_connected_s8", "tq_fully_connected_s8_params", HEADER, ("conv/tq_fully_connected_s8.c",)),
+    # int8, specialized at generation time (--kernels fast); each _wide twin reads int16 weights (--wide-weights)
+    Kernel("tq_conv_1x1_s8", "tq_conv_1x1_s8_params", FAST_HEADER, ("conv/tq_conv_1x1_s8.c", RESIDUAL, *GEMM)),
+    Kernel("tq_conv_1x1_wide_s8", "tq_conv_1x1_s8_params", FAST_HEADER,
+           ("conv/tq_conv_1x1_s8.c", RESIDUAL, *GEMM, "conv/tq_conv_1x1_wide_s8.c")),
+    Kernel("tq_conv_im2col_s8", "tq_conv_im2col_s8_params", FAST_HEADER, ("conv/tq_conv_im2col_s8.c", *GEMM)),
+    Kernel("tq_conv_im2col_wide_s8", "tq_conv_im2col_s8_params", FAST_HEADER,
+           ("conv/tq_conv_im2col_s8.c", *GEMM, "conv/tq_conv_im2col_wide_s8.c")),
+    Kernel("tq_conv_taps_s8", "tq_conv_taps_s8_params", FAST_HEADER, ("conv/tq_conv_taps_s8.c", RESIDUAL, *GEMM)),
+    Kernel("tq_conv_taps_wide_s8", "tq_conv_taps_s8_params", FAST_HEADER,
+           ("conv/tq_conv_taps_s8.c", RESIDUAL, *GEMM, "conv/tq_conv_taps_wide_s8.c")),
+    Kernel("tq_depthwise_conv_fast_s8", "tq_depthwise_conv_fast_s8_params", FAST_HEADER,
+           ("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h", "conv/tq_depthwise_dsp.S", "include/tq_dsp_asm.h")),
+    Kernel("tq_depthwise_conv_fast_wide_s8", "tq_depthwise_conv_fast_s8_params", FAST_HEADER,
+           ("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h", "conv/tq_depthwise_dsp.S", "include/tq_dsp_asm.h",
+            "conv/tq_depthwise_conv_fast_wide_s8.c")),
+    Kernel("tq_fully_connected_fast_s8", "tq_fully_connected_fast_s8_params", FAST_HEADER,
+           ("conv/tq_fully_connected_fast_s8.c", "include/tq_gemm.h")),
+    # int16x8
+    Kernel("tq_conv_s16", "tq_conv_s16_params", INT16_HEADER, ("conv/tq_conv_s16.c", *INT16_DEPS)),
+    Kernel("tq_depthwise_conv_s16", "tq_depthwise_conv_s16_params", INT16_HEADER, ("conv/tq_depthwise_conv_s16.c", *INT16_DEPS)),
+    Kernel("tq_fully_connected_s16", "tq_fully_connected_s16_params", INT16_HEADER, ("conv/tq_fully_connected_s16.c", *INT16_DEPS)),
+    # float32
+    Kernel("tq_conv_f32", "tq_conv_f32_params", FLOAT_HEADER, ("conv/tq_conv_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_depthwise_conv_f32", "tq_depthwise_conv_f32_params", FLOAT_HEADER, ("conv/tq_depthwise_conv_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_fully_connected_f32", "tq_fully_connected_f32_params", FLOAT_HEADER, ("conv/tq_fully_connected_f32.c", *FLOAT_DEPS)),
+)
+
 PADDING_SAME, PADDING_VALID = 0, 1
 SUPPORTED_FUSED = (0, 1, 2, 3)  # NONE, RELU, RELU_N1_TO_1, RELU6
 MAX_TAPS = 64  # TQ_CONV_MAX_TAPS: taps in a filter row
@@ -169,11 +229,6 @@ def _common_params(inp: Tensor, out: Tensor, fused: int, bias: Tensor | None, w:
 FIXED_POINT = {"mult": ArrayRef("mult"), "shift": ArrayRef("shift")}
 
 
-def _dims(shape: tuple[int, ...]) -> dict:
-    n, h, w, c = shape
-    return {"n": int(n), "h": int(h), "w": int(w), "c": int(c)}
-
-
 def _check_window(g: Graph, op: Op, inp: Tensor, kh: int, kw: int, out_c: int) -> tuple[tuple[int, int, int, int], int, int]:
     """Strides, dilations, padding and the output shape TFLite's Prepare would compute."""
     o = _opts(op)
@@ -222,8 +277,8 @@ def lower_conv(g: Graph, op: Op) -> KernelCall:
     out_shape, pad_h, pad_w = _check_window(g, op, inp, kh, kw, oc)
     bias = _check_bias(g, op, oc)
     params = {
-        "in": _dims(inp.shape),
-        "out": _dims(out_shape),
+        "in": nhwc(inp.shape),
+        "out": nhwc(out_shape),
         "kh": kh,
         "kw": kw,
         "filter_in_c": fic,
@@ -238,22 +293,9 @@ def lower_conv(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
-    if _fast(g) and params["groups"] == 1 and _fast_requant_fits(requant, params, bias, w.data.reshape(oc, -1)):
+    if fast_kernels(g) and params["groups"] == 1 and _fast_requant_fits(requant, params, bias, w.data.reshape(oc, -1)):
         return _lower_conv_fast(g, op, params, inp, out, w, bias, requant)
-    return KernelCall(
-        func="tq_conv_s8",
-        params_type="tq_conv_s8_params",
-        header=HEADER,
-        sources=("conv/tq_conv_s8.c",),
-        params=params,
-        inputs=[inp.index],
-        outputs=[out.index],
-        arrays=requant,
-    )
-
-
-def _fast(g: Graph) -> bool:
-    return g.target is not None and g.target.kernels == "fast"
+    return KERNELS["tq_conv_s8"].call(params=params, inputs=[inp.index], outputs=[out.index], arrays=requant)
 
 
 def _fast_quant(requant: list[ConstArray], out_offset: int, folded_bias: np.ndarray, lanes: int) -> ConstArray:
@@ -346,11 +388,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     wide = gemm["weights16"] != 0
     if params["kh"] == params["kw"] == 1 and gemm["k"] == params["in"]["c"]:
         scratch = g.add_scratch(f"pixels@{op.index}", 4 * gemm["k"])  # a column pair, int16 on DSP cores
-        return KernelCall(
-            func="tq_conv_1x1_wide_s8" if wide else "tq_conv_1x1_s8",
-            params_type="tq_conv_1x1_s8_params",
-            header=FAST_HEADER,
-            sources=("conv/tq_conv_1x1_s8.c", "conv/tq_residual_add_s8.c", "include/tq_gemm.h", "conv/tq_gemm_dsp.S", "include/tq_dsp_asm.h") + (("conv/tq_conv_1x1_wide_s8.c",) if wide else ()),
+        return KERNELS["tq_conv_1x1_wide_s8" if wide else "tq_conv_1x1_s8"].call(
             params={**geometry, "stride_h": params["stride_h"], "stride_w": params["stride_w"], "gemm": gemm,
                     "res": dict(NO_RESIDUAL)},
             inputs=[inp.index, -1],
@@ -365,11 +403,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     window = {k: params[k] for k in ("kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
     in_c = params["in"]["c"]
     cols = 6 * gemm["k"]  # two columns and their pair (int16 on DSP cores)
-    im2col = KernelCall(
-        func="tq_conv_im2col_wide_s8" if wide else "tq_conv_im2col_s8",
-        params_type="tq_conv_im2col_s8_params",
-        header=FAST_HEADER,
-        sources=("conv/tq_conv_im2col_s8.c", "include/tq_gemm.h", "conv/tq_gemm_dsp.S", "include/tq_dsp_asm.h") + (("conv/tq_conv_im2col_wide_s8.c",) if wide else ()),
+    im2col = KERNELS["tq_conv_im2col_wide_s8" if wide else "tq_conv_im2col_s8"].call(
         params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm},
         inputs=[inp.index],
         outputs=[out.index, -1],
@@ -382,11 +416,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
         # instructions, so plan_memory switches to it wherever its scratch leaves the arena as it is.
         scratch = g.add_scratch(f"taps@{op.index}", 4 * params["kw"] * in_c + ring_bytes)
         im2col.outputs[1] = scratch
-        return KernelCall(
-            func="tq_conv_taps_wide_s8" if wide else "tq_conv_taps_s8",
-            params_type="tq_conv_taps_s8_params",
-            header=FAST_HEADER,
-            sources=("conv/tq_conv_taps_s8.c", "conv/tq_residual_add_s8.c", "include/tq_gemm.h", "conv/tq_gemm_dsp.S", "include/tq_dsp_asm.h") + (("conv/tq_conv_taps_wide_s8.c",) if wide else ()),
+        return KERNELS["tq_conv_taps_wide_s8" if wide else "tq_conv_taps_s8"].call(
             params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm,
                     "res": dict(NO_RESIDUAL)},
             inputs=[inp.index, -1],
@@ -473,8 +503,8 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
     out_shape, pad_h, pad_w = _check_window(g, op, inp, kh, kw, oc)
     bias = _check_bias(g, op, oc)
     params = {
-        "in": _dims(inp.shape),
-        "out": _dims(out_shape),
+        "in": nhwc(inp.shape),
+        "out": nhwc(out_shape),
         "kh": kh,
         "kw": kw,
         "depth_mult": oc // inp.shape[3],
@@ -488,7 +518,7 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
-    if (_fast(g) and params["depth_mult"] == 1 and kh * kw <= 64
+    if (fast_kernels(g) and params["depth_mult"] == 1 and kh * kw <= 64
             and _fast_requant_fits(requant, params, bias, w.data.reshape(kh * kw, oc).T)):
         ring = ring_rows(params)
         row = params["out"]["w"] * params["out"]["c"]
@@ -498,12 +528,7 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         fast = {k: v for k, v in params.items() if k not in ("depth_mult", "mult", "shift", "in_offset", "bias")}
         weights = _depthwise_blocks(w.data.reshape(kh * kw, oc), paired=g.target.k_align == 4, wide=g.target.wide)
         wide = weights.ctype == "int16_t"
-        return KernelCall(
-            func="tq_depthwise_conv_fast_wide_s8" if wide else "tq_depthwise_conv_fast_s8",
-            params_type="tq_depthwise_conv_fast_s8_params",
-            header=FAST_HEADER,
-            sources=("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h", "conv/tq_depthwise_dsp.S", "include/tq_dsp_asm.h")
-            + (("conv/tq_depthwise_conv_fast_wide_s8.c",) if wide else ()),
+        return KERNELS["tq_depthwise_conv_fast_wide_s8" if wide else "tq_depthwise_conv_fast_s8"].call(
             params={**fast, "in_zp": -params["in_offset"], "paired": int(g.target.k_align == 4),
                     "weights": 0 if wide else ArrayRef("w"), "weights16": ArrayRef("w16") if wide else 0,
                     "quant": ArrayRef("quant"), "ring_rows": ring},
@@ -512,16 +537,7 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
             arrays=[weights, _fast_quant(requant, int(params["out_offset"]), folded, 4)],
             in_place="ring",
         )
-    return KernelCall(
-        func="tq_depthwise_conv_s8",
-        params_type="tq_depthwise_conv_s8_params",
-        header=HEADER,
-        sources=("conv/tq_depthwise_conv_s8.c",),
-        params=params,
-        inputs=[inp.index],
-        outputs=[out.index],
-        arrays=requant,
-    )
+    return KERNELS["tq_depthwise_conv_s8"].call(params=params, inputs=[inp.index], outputs=[out.index], arrays=requant)
 
 
 def macs_depthwise(g: Graph, op: Op) -> int:
@@ -577,7 +593,7 @@ def lower_fc(g: Graph, op: Op) -> KernelCall:
         "scale": ArrayRef("scale"),
     }
     scales = np.asarray(effective_scales(inp, w, out, units), dtype=np.float64)
-    if _fast(g):
+    if fast_kernels(g):
         # Each double scale as m * 2^e, 2^52 <= m < 2^53, for the integer tq_fc_round.
         parts = [math.frexp(float(s)) for s in scales]
         m = np.asarray([int(f * 2**53) for f, _ in parts], dtype=np.uint64)
@@ -592,21 +608,13 @@ def lower_fc(g: Graph, op: Op) -> KernelCall:
             # sum w), so the dot product reads raw bytes (SXTB16 + SMLAD on the DSP extension).
             arrays.append(ConstArray("bias", "int32_t", folded.astype(np.int32)))
             fast.update(bias=ArrayRef("bias"), in_offset=0)
-        return KernelCall(
-            func="tq_fully_connected_fast_s8",
-            params_type="tq_fully_connected_fast_s8_params",
-            header=FAST_HEADER,
-            sources=("conv/tq_fully_connected_fast_s8.c", "include/tq_gemm.h"),
+        return KERNELS["tq_fully_connected_fast_s8"].call(
             params={**fast, "scale_m": ArrayRef("scale_m"), "scale_e": ArrayRef("scale_e")},
             inputs=[inp.index],
             outputs=[out.index],
             arrays=arrays,
         )
-    return KernelCall(
-        func="tq_fully_connected_s8",
-        params_type="tq_fully_connected_s8_params",
-        header=HEADER,
-        sources=("conv/tq_fully_connected_s8.c",),
+    return KERNELS["tq_fully_connected_s8"].call(
         params=params,
         inputs=[inp.index],
         outputs=[out.index],
@@ -619,6 +627,228 @@ def macs_fc(g: Graph, op: Op) -> int:
     return batches * units * accum
 
 
+# --------------------------------------------------------------------------- int16x8 checks
+
+
+def _bias64(g: Graph, op: Op, channels: int) -> Tensor | None:
+    """The optional int64 bias of a 16x8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED."""
+    b = op.inputs[2] if len(op.inputs) > 2 else -1
+    if b < 0:
+        return None
+    t = g.tensor(b)
+    need(
+        t.dtype == "int64",
+        op,
+        f"bias '{t.name}' is {t.dtype}; tinyq's 16x8 kernels take TFLite's default int64 bias "
+        "(convert without the int32-bias option)",
+    )
+    need(t.is_const, op, f"bias '{t.name}' is not constant; only constant biases are supported")
+    need(t.size == channels, op, f"bias '{t.name}' has {t.size} values for {channels} output channels")
+    need(bool(np.all(np.abs(t.data.astype(np.int64)) < 2**40)), op, f"bias '{t.name}' exceeds 2^40 (TFLite's int64 accumulator range)")
+    return t
+
+
+def _requant_s16(inp: Tensor, w: Tensor, out: Tensor, channels: int, op: Op) -> list[ConstArray]:
+    """Per-channel QuantizeMultiplier as for int8; the int64 MultiplyByQuantizedMultiplier takes
+    shifts in [-31, 7]."""
+    mult, shift = [], []
+    for real in effective_scales(inp, w, out, channels):
+        m, s = quantize_multiplier(real)
+        need(-31 <= s <= 7, op, f"requantization scale {real:g} is out of the int16 kernels' range")
+        mult.append(m)
+        shift.append(s)
+    return [ConstArray("mult", "int32_t", np.asarray(mult, dtype=np.int32)),
+            ConstArray("shift", "int32_t", np.asarray(shift, dtype=np.int32))]
+
+
+def _window_params(g: Graph, op: Op, inp: Tensor, kh: int, kw: int, oc: int) -> tuple[dict, dict]:
+    """(shapes and kernel size, strides / dilations / padding) as the int8 CONV_2D computes them."""
+    out_shape, pad_h, pad_w = _check_window(g, op, inp, kh, kw, oc)
+    o = op.options
+    return {
+        "in": nhwc(inp.shape),
+        "out": nhwc(out_shape),
+        "kh": kh,
+        "kw": kw,
+    }, {
+        "stride_h": int(o.strideH),
+        "stride_w": int(o.strideW),
+        "dil_h": int(o.dilationHFactor),
+        "dil_w": int(o.dilationWFactor),
+        "pad_h": pad_h,
+        "pad_w": pad_w,
+    }
+
+
+def _tail_s16(out: Tensor, op: Op, w: Tensor, bias: Tensor | None, fixed_point: bool = True) -> dict:
+    lo, hi = activation_range(_check_fused(op), out)
+    tail = {"act_min": lo, "act_max": hi, "weights": TensorRef(w.index), "bias": TensorRef(bias.index) if bias is not None else 0}
+    if fixed_point:
+        tail.update(FIXED_POINT)
+    return tail
+
+
+# --------------------------------------------------------------------------- CONV_2D, DEPTHWISE_CONV_2D (int16x8)
+
+# kind -> (kernel, axis of the weights' output channels: OHWI for CONV_2D, 1HWC for DEPTHWISE)
+WINDOW_S16 = {"CONV_2D": ("tq_conv_s16", 0), "DEPTHWISE_CONV_2D": ("tq_depthwise_conv_s16", 3)}
+
+
+def _window_op_s16(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
+    """Input, output, weights and the kernel-specific channel parameters, checked as for int8."""
+    need(len(op.inputs) in (2, 3), op, f"has {len(op.inputs)} inputs, expected input, weights and optional bias")
+    inp, out = int16_io(g, op)
+    need(len(inp.shape) == 4, op, f"input has rank {len(inp.shape)}, expected 4 (NHWC)")
+    w = g.tensor(op.inputs[1])
+    in_c = inp.shape[3]
+    if op.kind == "CONV_2D":
+        need(len(w.shape) == 4, op, f"weights '{w.name}' have rank {len(w.shape)}, expected 4 (OHWI)")
+        oc, fic = w.shape[0], w.shape[3]
+        need(fic > 0 and in_c % fic == 0, op, f"input has {in_c} channels, not a multiple of the filter's {fic}")
+        need(oc % (in_c // fic) == 0, op, f"{oc} output channels do not split into {in_c // fic} groups")
+        extra = {"filter_in_c": fic, "groups": in_c // fic}
+    else:
+        need(len(w.shape) == 4 and w.shape[0] == 1, op, f"weights '{w.name}' have shape {list(w.shape)}, expected [1, kh, kw, channels]")
+        oc = w.shape[3]
+        need(oc % in_c == 0, op, f"{oc} output channels are not a multiple of the {in_c} input channels")
+        dm = int(_opts(op).depthMultiplier)
+        need(dm in (0, oc // in_c), op, f"depth_multiplier {dm} disagrees with {in_c} input and {oc} output channels")
+        extra = {"depth_mult": oc // in_c}
+    _check_weights(g, op, oc, axis=WINDOW_S16[op.kind][1])
+    return inp, out, w, extra
+
+
+def lower_window_s16(g: Graph, op: Op) -> KernelCall:
+    inp, out, w, extra = _window_op_s16(g, op)
+    kernel, axis = WINDOW_S16[op.kind]
+    oc = w.shape[axis]
+    shape, window = _window_params(g, op, inp, w.shape[1], w.shape[2], oc)
+    bias = _bias64(g, op, oc)
+    return KERNELS[kernel].call(
+        params={**shape, **extra, **window, **_tail_s16(out, op, w, bias)},
+        inputs=[inp.index],
+        outputs=[out.index],
+        arrays=_requant_s16(inp, w, out, oc, op),
+    )
+
+
+# --------------------------------------------------------------------------- FULLY_CONNECTED (int16x8)
+
+
+def check_fc_s16(g: Graph, op: Op) -> None:
+    o = _opts(op)
+    need(int(o.weightsFormat) == 0, op, f"weights format {int(o.weightsFormat)} (shuffled) is not supported; use the DEFAULT format")
+    need(len(op.inputs) in (2, 3), op, f"has {len(op.inputs)} inputs, expected input, weights and optional bias")
+    inp, out = int16_io(g, op)
+    w = g.tensor(op.inputs[1])
+    need(len(w.shape) == 2, op, f"weights '{w.name}' have rank {len(w.shape)}, expected 2 [units, depth]")
+    units, accum = w.shape
+    need(accum > 0 and inp.size % accum == 0, op, f"input of {inp.size} values does not split into rows of {accum}")
+    _check_weights(g, op, units, axis=0, zero_point_ok=True)
+    _bias64(g, op, units)
+    _check_fused(op)
+    expected = tuple(inp.shape[:-1]) + (units,) if o.keepNumDims else (inp.size // accum, units)
+    need(tuple(out.shape) == expected, op, f"output shape {list(out.shape)} differs from the computed {list(expected)}")
+
+
+def lower_fc_s16(g: Graph, op: Op) -> KernelCall:
+    inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    w = g.tensor(op.inputs[1])
+    batches, accum, units = _fc_geometry(g, op)
+    bias = _bias64(g, op, units)
+    scales = np.asarray(effective_scales(inp, w, out, units), dtype=np.float64)
+    return KERNELS["tq_fully_connected_s16"].call(
+        params={
+            "batches": batches,
+            "accum_depth": accum,
+            "out_depth": units,
+            "w_offset": 0 if w.quant.per_channel else -int(w.quant.zp),
+            **_tail_s16(out, op, w, bias, fixed_point=False),
+            "scale": ArrayRef("scale"),
+        },
+        inputs=[inp.index],
+        outputs=[out.index],
+        arrays=[ConstArray("scale", "double", scales)],
+    )
+
+
+# --------------------------------------------------------------------------- float32
+
+
+def _weights_bias_f32(g: Graph, op: Op, rank: int, channels_at: int) -> tuple[Tensor, Tensor | None, int]:
+    """Constant float32 weights of `rank` and an optional constant bias of one value per output
+    channel (the weights' axis `channels_at`)."""
+    need(len(op.inputs) in (2, 3) and len(op.outputs) == 1, op, "expects input, weights, an optional bias and one output")
+    inp, w, _ = need_float32(g, op, op.inputs[0], op.inputs[1], op.outputs[0])
+    need(not inp.is_const, op, "has a constant input activation, which is not supported")
+    need(w.is_const, op, f"weights '{w.name}' are not constant; only constant weights are supported")
+    need(len(w.shape) == rank, op, f"weights '{w.name}' have shape {list(w.shape)}, expected rank {rank}")
+    channels = int(w.shape[channels_at])
+    bias = None
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        (bias,) = need_float32(g, op, op.inputs[2])
+        need(bias.is_const and bias.size == channels, op, f"bias '{bias.name}' must be {channels} constant values")
+    return w, bias, channels
+
+
+def _conv_params_f32(g: Graph, op: Op, w: Tensor, bias: Tensor | None, kh: int, kw: int, oc: int) -> dict:
+    inp = g.tensor(op.inputs[0])
+    need(len(inp.shape) == 4, op, f"input has rank {len(inp.shape)}, expected 4 (NHWC)")
+    o = _opts(op)
+    lo, hi = float_activation_range(op)
+    out_shape, pad_h, pad_w = _check_window(g, op, inp, kh, kw, oc)
+    return {
+        "in": nhwc(inp.shape), "out": nhwc(out_shape), "kh": kh, "kw": kw,
+        "stride_h": int(o.strideH), "stride_w": int(o.strideW), "dil_h": int(o.dilationHFactor), "dil_w": int(o.dilationWFactor),
+        "pad_h": pad_h, "pad_w": pad_w, "act_min": lo, "act_max": hi,
+        "weights": TensorRef(w.index), "bias": TensorRef(bias.index) if bias is not None else 0,
+    }
+
+
+def lower_conv_f32(g: Graph, op: Op) -> KernelCall:
+    w, bias, oc = _weights_bias_f32(g, op, 4, 0)
+    _, kh, kw, fic = w.shape
+    in_c = g.tensor(op.inputs[0]).shape[-1]
+    need(fic > 0 and in_c % fic == 0 and oc % (in_c // fic) == 0, op,
+         f"{in_c} input and {oc} output channels do not split into groups of the filter's {fic}")
+    params = {**_conv_params_f32(g, op, w, bias, kh, kw, oc), "filter_in_c": fic, "groups": in_c // fic}
+    return KERNELS["tq_conv_f32"].call(params=params, inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
+
+
+def lower_depthwise_f32(g: Graph, op: Op) -> KernelCall:
+    w, bias, oc = _weights_bias_f32(g, op, 4, 3)
+    _, kh, kw, _ = w.shape
+    need(w.shape[0] == 1, op, f"weights '{w.name}' have shape {list(w.shape)}, expected [1, kh, kw, channels]")
+    in_c = g.tensor(op.inputs[0]).shape[-1]
+    need(oc % in_c == 0, op, f"{oc} output channels are not a multiple of the {in_c} input channels")
+    params = {**_conv_params_f32(g, op, w, bias, kh, kw, oc), "depth_mult": oc // in_c}
+    return KERNELS["tq_depthwise_conv_f32"].call(params=params, inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
+
+
+def lower_fc_f32(g: Graph, op: Op) -> KernelCall:
+    o = _opts(op)
+    need(int(o.weightsFormat) == 0, op, f"weights format {int(o.weightsFormat)} (shuffled) is not supported; use the DEFAULT format")
+    w, bias, units = _weights_bias_f32(g, op, 2, 0)
+    inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    accum = int(w.shape[1])
+    need(accum > 0 and inp.size % accum == 0, op, f"input of {inp.size} values does not split into rows of {accum}")
+    batches, _, _ = _fc_geometry(g, op)
+    expected = tuple(inp.shape[:-1]) + (units,) if o.keepNumDims else (batches, units)
+    need(tuple(out.shape) == expected, op, f"output shape {list(out.shape)} differs from the computed {list(expected)}")
+    lo, hi = float_activation_range(op)
+    params = {"batches": batches, "accum_depth": accum, "out_depth": units, "act_min": lo, "act_max": hi,
+              "weights": TensorRef(w.index), "bias": TensorRef(bias.index) if bias is not None else 0}
+    return KERNELS["tq_fully_connected_f32"].call(params=params, inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
+
+
+# --------------------------------------------------------------------------- registration
+
 register("CONV_2D", check=check_conv, lower=lower_conv, macs=macs_conv)
 register("DEPTHWISE_CONV_2D", check=check_depthwise, lower=lower_depthwise, macs=macs_depthwise)
 register("FULLY_CONNECTED", check=check_fc, lower=lower_fc, macs=macs_fc)
+register("CONV_2D", check=check_by_lowering(lower_window_s16), lower=lower_window_s16, macs=macs_conv, dtype="int16")
+register("DEPTHWISE_CONV_2D", check=check_by_lowering(lower_window_s16), lower=lower_window_s16, macs=macs_depthwise, dtype="int16")
+register("FULLY_CONNECTED", check=check_fc_s16, lower=lower_fc_s16, macs=macs_fc, dtype="int16")
+register("CONV_2D", check=check_by_lowering(lower_conv_f32), lower=lower_conv_f32, macs=macs_conv, dtype="float32")
+register("DEPTHWISE_CONV_2D", check=check_by_lowering(lower_depthwise_f32), lower=lower_depthwise_f32, macs=macs_depthwise, dtype="float32")
+register("FULLY_CONNECTED", check=check_by_lowering(lower_fc_f32), lower=lower_fc_f32, macs=macs_fc, dtype="float32")

@@ -1,12 +1,16 @@
-"""Element-wise binary ops: ADD and MUL (int8, broadcasting) -> tq_elementwise.h kernels.
+"""Element-wise binary ops, broadcasting: ADD and MUL on int8 and float32, ADD on int16x8.
 
-Matches TFLite's reference path (BUILTIN_REF):
+int8 matches TFLite's reference path (BUILTIN_REF), with tq_elementwise.h kernels:
 - add.cc Prepare (8-bit general path): left_shift 20, input multipliers
   in_scale / (2 * max in_scale), output multiplier 2 * max in_scale / (2^20 * out_scale),
   all through QuantizeMultiplierSmallerThanOneExp; reference_integer_ops::AddFunc per element.
 - mul.cc Prepare: one multiplier in1_scale * in2_scale / out_scale, computed in float32
   (the scales are floats in TfLiteQuantizationParams); reference_integer_ops::MulElementwise.
 Identical input shapes use a flat loop; anything else a 4-D broadcast loop (ranks <= 4).
+
+int16x8 ADD: add.cc's general int16 path (pot_scale_int16 false): int8's arithmetic with
+left_shift 15, on symmetric int16 activations (TFLite's Prepare requires zero point 0).
+float32: the same broadcasting, float kernels.
 """
 
 from __future__ import annotations
@@ -16,12 +20,23 @@ import numpy as np
 from tinyq.errors import UnsupportedModel
 from tinyq.ir import Graph, Op
 from tinyq.ops.base import (
+    FLOAT_DEPS,
+    FLOAT_HEADER,
+    INT16_DEPS,
+    INT16_HEADER,
     ArrayRef,
     ConstArray,
+    Kernel,
     KernelCall,
     activation_range,
+    check_by_lowering,
+    fast_kernels,
+    float_activation_range,
+    kernel_table,
     need,
     need_dtype,
+    need_float32,
+    need_int16,
     need_quant,
     quantize_multiplier,
     register,
@@ -30,6 +45,19 @@ from tinyq.ops.base import (
 
 HEADER = "tq_elementwise.h"
 LEFT_SHIFT = 20
+LEFT_SHIFT_S16 = 15  # add.cc: left_shift 15 for the general int16 path
+
+KERNELS = kernel_table(
+    # int8
+    Kernel("tq_add_s8", "tq_add_s8_params", HEADER, ("elementwise/tq_add_s8.c",)),
+    Kernel("tq_add_fast_s8", "tq_add_fast_s8_params", HEADER, ("elementwise/tq_add_fast_s8.c",)),
+    Kernel("tq_mul_s8", "tq_mul_s8_params", HEADER, ("elementwise/tq_mul_s8.c",)),
+    # int16x8
+    Kernel("tq_add_s16", "tq_add_s16_params", INT16_HEADER, ("elementwise/tq_add_s16.c", *INT16_DEPS)),
+    # float32
+    Kernel("tq_add_f32", "tq_add_f32_params", FLOAT_HEADER, ("elementwise/tq_add_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_mul_f32", "tq_mul_f32_params", FLOAT_HEADER, ("elementwise/tq_mul_f32.c", *FLOAT_DEPS)),
+)
 
 
 def broadcast_shape(g: Graph, op: Op) -> dict:
@@ -118,29 +146,21 @@ def check_add(g: Graph, op: Op) -> None:
 def lower_add(g: Graph, op: Op) -> KernelCall:
     params = _add_params(g, op)
     flat = not params["shape"]["broadcast"]
-    if flat and g.target is not None and g.target.kernels == "fast":
+    if flat and fast_kernels(g):
         # Tabulating each input's rescale (2 x 256 int32 of flash) pays once there are more elements.
         table = params["shape"]["size"] >= 1024
         arrays = []
         if table:
             arrays = [ConstArray(f"t{j}", "int32_t", add_rescale_table(params[f"in{j}_offset"], LEFT_SHIFT, params[f"in{j}_mult"],
                                                                       params[f"in{j}_shift"])) for j in (1, 2)]
-        return KernelCall(
-            func="tq_add_fast_s8",
-            params_type="tq_add_fast_s8_params",
-            header=HEADER,
-            sources=("elementwise/tq_add_fast_s8.c",),
+        return KERNELS["tq_add_fast_s8"].call(
             params={"add": params, "t1": ArrayRef("t1") if table else 0, "t2": ArrayRef("t2") if table else 0},
             inputs=[op.inputs[0], op.inputs[1]],
             outputs=[op.outputs[0]],
             arrays=arrays,
             in_place="direct",  # reads element i of both inputs before writing element i
         )
-    return KernelCall(
-        func="tq_add_s8",
-        params_type="tq_add_s8_params",
-        header=HEADER,
-        sources=("elementwise/tq_add_s8.c",),
+    return KERNELS["tq_add_s8"].call(
         params=params,
         inputs=[op.inputs[0], op.inputs[1]],
         outputs=[op.outputs[0]],
@@ -202,11 +222,7 @@ def check_mul(g: Graph, op: Op) -> None:
 
 
 def lower_mul(g: Graph, op: Op) -> KernelCall:
-    return KernelCall(
-        func="tq_mul_s8",
-        params_type="tq_mul_s8_params",
-        header=HEADER,
-        sources=("elementwise/tq_mul_s8.c",),
+    return KERNELS["tq_mul_s8"].call(
         params=_mul_params(g, op),
         inputs=[op.inputs[0], op.inputs[1]],
         outputs=[op.outputs[0]],
@@ -217,5 +233,62 @@ def macs_binary(g: Graph, op: Op) -> int:
     return g.tensor(op.outputs[0]).size
 
 
+# --------------------------------------------------------------------------- ADD (int16x8)
+
+
+def _add_s16_params(g: Graph, op: Op) -> dict:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
+    a, b = (need_int16(g, op, i) for i in op.inputs)
+    y = need_int16(g, op, op.outputs[0])
+    need(
+        not bool(getattr(op.options, "potScaleInt16", False)),
+        op,
+        "uses the power-of-two int16 ADD (pot_scale_int16), which tinyq does not implement; convert with `tinyq convert --mode int16x8`",
+    )
+    s1, s2, so = float(a.quant.s), float(b.quant.s), float(y.quant.s)
+    twice_max = 2.0 * max(s1, s2)
+    scaled = {}
+    for key, real in (("in1", s1 / twice_max), ("in2", s2 / twice_max), ("out", twice_max / ((1 << LEFT_SHIFT_S16) * so))):
+        scaled[f"{key}_mult"], scaled[f"{key}_shift"] = quantize_multiplier(real)
+        need(scaled[f"{key}_shift"] <= 0, op, f"output scale {so:g} is too small for the inputs' scales ({s1:g}, {s2:g})")
+    fused = int(getattr(op.options, "fusedActivationFunction", 0) or 0) if op.options is not None else 0
+    lo, hi = activation_range(fused, y)
+    # Symmetric int16: no offsets (the struct is tq_add_s8_params).
+    return {"shape": broadcast_shape(g, op), "in1_offset": 0, "in2_offset": 0, "out_offset": 0, "left_shift": LEFT_SHIFT_S16,
+            **scaled, "act_min": lo, "act_max": hi}
+
+
+def check_add_s16(g: Graph, op: Op) -> None:
+    _add_s16_params(g, op)
+
+
+def lower_add_s16(g: Graph, op: Op) -> KernelCall:
+    params = _add_s16_params(g, op)
+    return KERNELS["tq_add_s16"].call(
+        params=params,
+        inputs=list(op.inputs),
+        outputs=[op.outputs[0]],
+        in_place=None if params["shape"]["broadcast"] else "direct",
+    )
+
+
+# --------------------------------------------------------------------------- ADD, MUL (float32)
+
+
+def lower_binary_f32(g: Graph, op: Op) -> KernelCall:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
+    need_float32(g, op, *op.inputs, *op.outputs)
+    shape = broadcast_shape(g, op)
+    lo, hi = float_activation_range(op)
+    flat = not shape["broadcast"]
+    return KERNELS[f"tq_{op.kind.lower()}_f32"].call(params={"shape": shape, "act_min": lo, "act_max": hi}, inputs=list(op.inputs),
+                                                     outputs=[op.outputs[0]], in_place="direct" if flat else None)
+
+
+# --------------------------------------------------------------------------- registration
+
 register("ADD", check=check_add, lower=lower_add, macs=macs_binary)
 register("MUL", check=check_mul, lower=lower_mul, macs=macs_binary)
+register("ADD", check=check_add_s16, lower=lower_add_s16, macs=macs_binary, dtype="int16")
+for _kind in ("ADD", "MUL"):
+    register(_kind, check=check_by_lowering(lower_binary_f32), lower=lower_binary_f32, macs=macs_binary, dtype="float32")

@@ -1,6 +1,6 @@
-"""Pooling and reduction: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN (int8) -> tq_pool.h kernels.
+"""Pooling and reduction: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN on int8; the pools on int16x8; all on float32.
 
-Matches TFLite's reference path (BUILTIN_REF):
+int8 matches TFLite's reference path (BUILTIN_REF), with tq_pool.h kernels:
 - pooling.cc GenericPrepare + reference_integer_ops::AveragePool / MaxPool: padding from
   ComputePaddingHeightWidth, averages rounded half away from zero over the valid elements,
   clamp to the fused activation range. Pooling works on raw int8 values; TFLite only
@@ -10,23 +10,58 @@ Matches TFLite's reference path (BUILTIN_REF):
   (floor(log2(count)) bits, capped at 32 and 31 + shift). With kReference this integer path
   is taken for every int8 MEAN: the 4-D spatial (axes 1,2, keep_dims) Mean and the equal-
   quantization integer division of older TFLite are gone (checked against ai_edge_litert).
+
+int16x8: AVERAGE_POOL_2D / MAX_POOL_2D are reference_integer_ops pooling on int16 values (symmetric
+int16 activations, as TFLite's Prepare requires). float32: the same geometry, float kernels.
 """
 
 from __future__ import annotations
 
 from tinyq.ir import Graph, Op
 from tinyq.ops.base import (
+    FLOAT_DEPS,
+    FLOAT_HEADER,
+    INT16_DEPS,
+    INT16_HEADER,
+    Kernel,
     KernelCall,
     activation_range,
+    check_by_lowering,
+    const_input,
+    fast_kernels,
+    float_activation_range,
+    int16_io,
+    kernel_table,
     need,
     need_dtype,
+    need_float32,
     need_quant,
+    nhwc,
     quantize_multiplier,
     register,
 )
 
 HEADER = "tq_pool.h"
 SAME, VALID = 0, 1
+
+KERNELS = kernel_table(
+    # int8, TFLite's reference loops
+    Kernel("tq_avgpool_s8", "tq_avgpool_s8_params", HEADER, ("pool/tq_avgpool_s8.c",)),
+    Kernel("tq_maxpool_s8", "tq_maxpool_s8_params", HEADER, ("pool/tq_maxpool_s8.c",)),
+    Kernel("tq_mean_s8", "tq_mean_s8_params", HEADER, ("pool/tq_mean_s8.c",)),
+    # int8, fast twins: four channels at once where SIMD32 is available (same parameters)
+    Kernel("tq_avgpool_fast_s8", "tq_avgpool_s8_params", HEADER, ("pool/tq_avgpool_fast_s8.c", "include/tq_gemm.h")),
+    Kernel("tq_maxpool_fast_s8", "tq_maxpool_s8_params", HEADER, ("pool/tq_maxpool_fast_s8.c", "include/tq_gemm.h")),
+    # int16x8
+    Kernel("tq_avgpool_s16", "tq_avgpool_s16_params", INT16_HEADER, ("pool/tq_avgpool_s16.c", *INT16_DEPS)),
+    Kernel("tq_maxpool_s16", "tq_maxpool_s16_params", INT16_HEADER, ("pool/tq_maxpool_s16.c", *INT16_DEPS)),
+    # float32
+    Kernel("tq_avgpool_f32", "tq_avgpool_f32_params", FLOAT_HEADER, ("pool/tq_avgpool_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_maxpool_f32", "tq_maxpool_f32_params", FLOAT_HEADER, ("pool/tq_maxpool_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_mean_f32", "tq_mean_f32_params", FLOAT_HEADER, ("pool/tq_mean_f32.c", *FLOAT_DEPS)),
+)
+# The pooling kernels' names, by op.
+POOL_NAMES = {"AVERAGE_POOL_2D": "avgpool", "MAX_POOL_2D": "maxpool"}
 
 
 # --------------------------------------------------------------------------- pooling
@@ -86,14 +121,9 @@ def check_pool(g: Graph, op: Op) -> None:
 
 def lower_pool(g: Graph, op: Op) -> KernelCall:
     p = _pool_geometry(g, op)
-    name = "avgpool" if op.kind == "AVERAGE_POOL_2D" else "maxpool"
+    name = POOL_NAMES[op.kind]
     # The fast twins take four channels at once where SIMD32 is available.
-    fast = g.target is not None and g.target.kernels == "fast"
-    return KernelCall(
-        func=f"tq_{name}_fast_s8" if fast else f"tq_{name}_s8",
-        params_type=f"tq_{name}_s8_params",
-        header=HEADER,
-        sources=(f"pool/tq_{name}_fast_s8.c", "include/tq_gemm.h") if fast else (f"pool/tq_{name}_s8.c",),
+    return KERNELS[f"tq_{name}_fast_s8" if fast_kernels(g) else f"tq_{name}_s8"].call(
         params={
             "in": {"n": p["n"], "h": p["ih"], "w": p["iw"], "c": p["c"]},
             "out": {"n": p["n"], "h": p["oh"], "w": p["ow"], "c": p["c"]},
@@ -167,21 +197,13 @@ def check_mean(g: Graph, op: Op) -> None:
     _mean_plan(g, op)
 
 
-def _dims(d: tuple[int, ...]) -> dict:
-    return {"n": d[0], "h": d[1], "w": d[2], "c": d[3]}
-
-
 def lower_mean(g: Graph, op: Op) -> KernelCall:
     p = _mean_plan(g, op)
-    return KernelCall(
-        func="tq_mean_s8",
-        params_type="tq_mean_s8_params",
-        header=HEADER,
-        sources=("pool/tq_mean_s8.c",),
+    return KERNELS["tq_mean_s8"].call(
         params={
-            "in": _dims(p["in4"]),
-            "out": _dims(p["out4"]),
-            "win": _dims(p["win4"]),
+            "in": nhwc(p["in4"]),
+            "out": nhwc(p["out4"]),
+            "win": nhwc(p["win4"]),
             "sum_offset": p["sum_offset"],
             "mult": p["mult"],
             "shift": p["shift"],
@@ -196,6 +218,99 @@ def macs_mean(g: Graph, op: Op) -> int:
     return g.tensor(op.inputs[0]).size
 
 
-register("AVERAGE_POOL_2D", check=check_pool, lower=lower_pool, macs=macs_pool)
-register("MAX_POOL_2D", check=check_pool, lower=lower_pool, macs=macs_pool)
+# --------------------------------------------------------------------------- pooling (int16x8)
+
+
+def _pool_s16_params(g: Graph, op: Op) -> dict:
+    o = op.options
+    need(o is not None, op, "missing Pool2DOptions")
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x, y = int16_io(g, op)
+    need(len(x.shape) == 4 and len(y.shape) == 4, op, f"input {list(x.shape)} and output {list(y.shape)} must be 4-D NHWC")
+    need(o.padding in (SAME, VALID), op, f"unknown padding {o.padding}")
+    fh, fw, sh, sw = int(o.filterHeight), int(o.filterWidth), int(o.strideH), int(o.strideW)
+    need(fh > 0 and fw > 0 and sh > 0 and sw > 0, op, f"filter {fh}x{fw} and strides {sh}x{sw} must be positive")
+    n, ih, iw, ch = x.shape
+    oh, ow = out_size(o.padding, ih, fh, sh), out_size(o.padding, iw, fw, sw)
+    need(tuple(y.shape) == (n, oh, ow, ch), op, f"output shape {list(y.shape)} does not match the pooled shape {[n, oh, ow, ch]}")
+    need(fh * fw <= 65536, op, f"a {fh}x{fw} window could overflow the int32 sum of int16 values")
+    ph, pw = pad_before(sh, ih, fh, oh), pad_before(sw, iw, fw, ow)
+    if op.kind == "AVERAGE_POOL_2D":
+        for oy in range(oh):
+            need(not _window_empty(oy * sh - ph, fh, ih), op, f"output row {oy} has an empty pooling window")
+        for ox in range(ow):
+            need(not _window_empty(ox * sw - pw, fw, iw), op, f"output column {ox} has an empty pooling window")
+    lo, hi = activation_range(int(o.fusedActivationFunction), y)
+    return {
+        "in": {"n": n, "h": ih, "w": iw, "c": ch},
+        "out": {"n": n, "h": oh, "w": ow, "c": ch},
+        "filter_h": fh,
+        "filter_w": fw,
+        "stride_h": sh,
+        "stride_w": sw,
+        "pad_h": ph,
+        "pad_w": pw,
+        "act_min": lo,
+        "act_max": hi,
+    }
+
+
+def check_pool_s16(g: Graph, op: Op) -> None:
+    _pool_s16_params(g, op)
+
+
+def lower_pool_s16(g: Graph, op: Op) -> KernelCall:
+    return KERNELS[f"tq_{POOL_NAMES[op.kind]}_s16"].call(params=_pool_s16_params(g, op), inputs=[op.inputs[0]], outputs=[op.outputs[0]])
+
+
+# --------------------------------------------------------------------------- pooling, MEAN (float32)
+
+
+def lower_pool_f32(g: Graph, op: Op) -> KernelCall:
+    o = op.options
+    need(o is not None, op, "missing Pool2DOptions")
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x, y = need_float32(g, op, op.inputs[0], op.outputs[0])
+    need(len(x.shape) == 4, op, f"input {list(x.shape)} must be 4-D NHWC")
+    fh, fw, sh, sw = int(o.filterHeight), int(o.filterWidth), int(o.strideH), int(o.strideW)
+    need(min(fh, fw, sh, sw) > 0 and int(o.padding) in (0, 1), op, f"filter {fh}x{fw}, strides {sh}x{sw}, padding {o.padding} are invalid")
+    n, ih, iw, c = x.shape
+    oh, ow = out_size(int(o.padding), ih, fh, sh), out_size(int(o.padding), iw, fw, sw)
+    need(tuple(y.shape) == (n, oh, ow, c), op, f"output shape {list(y.shape)} does not match the pooled shape {[n, oh, ow, c]}")
+    ph, pw = pad_before(sh, ih, fh, oh), pad_before(sw, iw, fw, ow)
+    rows_ok = all(not _window_empty(r * sh - ph, fh, ih) for r in range(oh))
+    cols_ok = all(not _window_empty(k * sw - pw, fw, iw) for k in range(ow))
+    need(rows_ok and cols_ok, op, "a pooling window holds no input element")
+    lo, hi = float_activation_range(op)
+    params = {"in": nhwc(x.shape), "out": nhwc(y.shape), "filter_h": fh, "filter_w": fw, "stride_h": sh, "stride_w": sw,
+              "pad_h": ph, "pad_w": pw, "act_min": lo, "act_max": hi}
+    return KERNELS[f"tq_{POOL_NAMES[op.kind]}_f32"].call(params=params, inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
+
+
+def lower_mean_f32(g: Graph, op: Op) -> KernelCall:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects an input, an axis tensor and one output")
+    x, y = need_float32(g, op, op.inputs[0], op.outputs[0])
+    axes_data = const_input(g, op, 1, "axis")
+    rank = len(x.shape)
+    need(1 <= rank <= 4, op, f"input shape {list(x.shape)} has rank {rank}; MEAN supports ranks 1 to 4")
+    given = [int(a) for a in axes_data.reshape(-1)]
+    need(all(-rank <= a < rank for a in given), op, f"axes {given} are out of range for rank {rank}")
+    axes = {a % rank for a in given}
+    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    keep = bool(getattr(op.options, "keepDims", False)) if op.options is not None else False
+    want = kept if keep else tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    need(tuple(y.shape) == want, op, f"output shape {list(y.shape)} does not match the reduced shape {list(want)}")
+    in4, out4 = (1,) * (4 - rank) + tuple(x.shape), (1,) * (4 - rank) + kept
+    win4 = tuple(i // o for i, o in zip(in4, out4))
+    return KERNELS["tq_mean_f32"].call(params={"in": nhwc(in4), "out": nhwc(out4), "win": nhwc(win4)},
+                                       inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
+
+
+# --------------------------------------------------------------------------- registration
+
+for _kind in POOL_NAMES:
+    register(_kind, check=check_pool, lower=lower_pool, macs=macs_pool)
+    register(_kind, check=check_pool_s16, lower=lower_pool_s16, macs=macs_pool, dtype="int16")
+    register(_kind, check=check_by_lowering(lower_pool_f32), lower=lower_pool_f32, macs=macs_pool, dtype="float32")
 register("MEAN", check=check_mean, lower=lower_mean, macs=macs_mean)
+register("MEAN", check=check_by_lowering(lower_mean_f32), lower=lower_mean_f32, macs=macs_mean, dtype="float32")

@@ -7,6 +7,7 @@ requantize.h, dequantize.h):
   the ratio taken in double;
 - int8/int16 -> float32: (float)((double)scale * (q - zero_point)), reproduced exactly by a
   single-precision multiply (see tq_quantize.h).
+These ops cross types, so one lowering (REGISTRY's) serves int8, int16x8 and float32 models.
 """
 
 from __future__ import annotations
@@ -14,9 +15,19 @@ from __future__ import annotations
 import numpy as np
 
 from tinyq.ir import Graph, Op, Tensor
-from tinyq.ops.base import KernelCall, need, need_dtype, need_quant, quantize_multiplier, register
+from tinyq.ops.base import Kernel, KernelCall, kernel_table, need, need_dtype, need_quant, quantize_multiplier, register
 
 HEADER = "tq_quantize.h"
+# One kernel per (input type, output type): tq_<op>_<in>_<out>, one type where both are the same.
+KERNELS = kernel_table(
+    Kernel("tq_quantize_f32_s8", "tq_quantize_f32_s8_params", HEADER, ("quantize/tq_quantize_f32_s8.c",)),
+    Kernel("tq_quantize_f32_s16", "tq_quantize_f32_s16_params", HEADER, ("quantize/tq_quantize_f32_s16.c",)),
+    Kernel("tq_requantize_s8", "tq_requantize_s8_params", HEADER, ("quantize/tq_requantize_s8.c",)),
+    Kernel("tq_requantize_s16", "tq_requantize_s16_params", HEADER, ("quantize/tq_requantize_s16.c",)),
+    Kernel("tq_requantize_s16_s8", "tq_requantize_s16_s8_params", HEADER, ("quantize/tq_requantize_s16_s8.c",)),
+    Kernel("tq_dequantize_s8_f32", "tq_dequantize_s8_f32_params", HEADER, ("quantize/tq_dequantize_s8_f32.c",)),
+    Kernel("tq_dequantize_s16_f32", "tq_dequantize_s16_f32_params", HEADER, ("quantize/tq_dequantize_s16_f32.c",)),
+)
 SHORT = {"int8": "s8", "int16": "s16", "float32": "f32"}
 FLT_MIN = float(np.finfo(np.float32).tiny)
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -63,23 +74,13 @@ def lower_quantize(g: Graph, op: Op) -> KernelCall:
     if src.dtype == "float32":
         name = f"tq_quantize_f32_{SHORT[dst.dtype]}"
         params = {"size": dst.size, "scale": out_scale, "zero_point": dst.quant.zp}
-        source = f"quantize/{name}.c"
     else:
         in_scale = _scale(g, op, src)
         mult, shift = quantize_multiplier(in_scale / out_scale)  # double ratio, as Prepare does
         s_in, s_out = SHORT[src.dtype], SHORT[dst.dtype]
         name = f"tq_requantize_{s_in}" if s_in == s_out else f"tq_requantize_{s_in}_{s_out}"
         params = {"size": dst.size, "in_zp": src.quant.zp, "mult": mult, "shift": shift, "out_zp": dst.quant.zp}
-        source = f"quantize/{name}.c"
-    return KernelCall(
-        func=name,
-        params_type=f"{name}_params",
-        header=HEADER,
-        sources=(source,),
-        params=params,
-        inputs=[src.index],
-        outputs=[dst.index],
-    )
+    return KERNELS[name].call(params=params, inputs=[src.index], outputs=[dst.index])
 
 
 # --------------------------------------------------------------------------- DEQUANTIZE
@@ -95,12 +96,7 @@ def check_dequantize(g: Graph, op: Op) -> None:
 
 def lower_dequantize(g: Graph, op: Op) -> KernelCall:
     src, dst = _io(g, op)
-    name = f"tq_dequantize_{SHORT[src.dtype]}_f32"
-    return KernelCall(
-        func=name,
-        params_type=f"{name}_params",
-        header=HEADER,
-        sources=(f"quantize/{name}.c",),
+    return KERNELS[f"tq_dequantize_{SHORT[src.dtype]}_f32"].call(
         params={"size": dst.size, "scale": _scale(g, op, src), "zero_point": src.quant.zp},
         inputs=[src.index],
         outputs=[dst.index],

@@ -4,6 +4,10 @@ These ops never change a value, so bit-exactness is about moving the right bytes
 refusing what TFLite's Prepare refuses (int8 CONCATENATION with rescaling, fused activations).
 Shapes are simplified here, not in C: size-1 axes are dropped and axes that move together are
 merged, then everything is padded on the left to TQ_SHAPE_MAX_DIMS axes (tq_shape.h).
+
+Every op here on int8 and float32 (the float transpose and copy move bytes with the int8 loops);
+on int16x8, RESHAPE / EXPAND_DIMS / SQUEEZE: views (passes.alias), or a copy where the graph needs
+two buffers.
 """
 
 from __future__ import annotations
@@ -11,11 +15,48 @@ from __future__ import annotations
 import numpy as np
 
 from tinyq.ir import Graph, Op, Tensor
-from tinyq.ops.base import FUSED_NAMES, ArrayRef, ConstArray, KernelCall, need, need_dtype, register, where
+from tinyq.ops.base import (
+    FLOAT_DEPS,
+    FLOAT_HEADER,
+    FUSED_NAMES,
+    FUSED_RANGE,
+    INT16_DEPS,
+    INT16_HEADER,
+    ArrayRef,
+    ConstArray,
+    Kernel,
+    KernelCall,
+    check_by_lowering,
+    const_input,
+    float_activation_range,
+    kernel_table,
+    need,
+    need_dtype,
+    need_float32,
+    register,
+    where,
+)
 from tinyq.errors import UnsupportedModel
 
 MAX_DIMS = 6  # TQ_SHAPE_MAX_DIMS in tq_shape.h
 HEADER = "tq_shape.h"
+FLOAT_BYTES = 4  # a float32 moved as bytes
+
+KERNELS = kernel_table(
+    # int8
+    Kernel("tq_copy_s8", "tq_copy_s8_params", HEADER, ("shape/tq_copy_s8.c",)),
+    Kernel("tq_pad_s8", "tq_pad_s8_params", HEADER, ("shape/tq_pad_s8.c",)),
+    Kernel("tq_concat_s8", "tq_concat_s8_params", HEADER, ("shape/tq_concat_s8.c",)),
+    Kernel("tq_transpose_s8", "tq_transpose_s8_params", HEADER, ("shape/tq_transpose_s8.c",)),
+    # int16x8
+    Kernel("tq_copy_s16", "tq_copy_s16_params", INT16_HEADER, ("shape/tq_copy_s16.c", *INT16_DEPS)),
+    # float32 (transpose and copy move bytes with the int8 loops)
+    Kernel("tq_pad_f32", "tq_pad_f32_params", FLOAT_HEADER, ("shape/tq_pad_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_concat_f32", "tq_concat_f32_params", FLOAT_HEADER, ("shape/tq_concat_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_transpose_f32", "tq_transpose_f32_params", FLOAT_HEADER,
+           ("shape/tq_transpose_f32.c", *FLOAT_DEPS, "shape/tq_transpose_s8.c")),
+    Kernel("tq_copy_f32", "tq_copy_f32_params", FLOAT_HEADER, ("shape/tq_copy_f32.c", *FLOAT_DEPS, "shape/tq_copy_s8.c")),
+)
 
 
 def _prod(xs) -> int:
@@ -30,13 +71,6 @@ def _qparams(t: Tensor) -> tuple[float, int]:
     if t.quant is None:
         return 0.0, 0
     return float(np.float32(t.quant.scale[0])), int(t.quant.zero_point[0])
-
-
-def _const_input(g: Graph, op: Op, pos: int, what: str) -> np.ndarray:
-    need(len(op.inputs) > pos and op.inputs[pos] >= 0, op, f"{what} input is missing")
-    t = g.tensor(op.inputs[pos])
-    need(t.is_const, op, f"{what} (tensor '{t.name}') must be a constant; tinyq compiles static graphs only")
-    return np.asarray(t.data)
 
 
 def _left_pad(xs: list[int], fill: int) -> tuple[int, ...]:
@@ -55,15 +89,7 @@ def check_copy(g: Graph, op: Op) -> None:
 
 def lower_copy(g: Graph, op: Op) -> KernelCall:
     dst = g.tensor(op.outputs[0])
-    return KernelCall(
-        func="tq_copy_s8",
-        params_type="tq_copy_s8_params",
-        header=HEADER,
-        sources=("shape/tq_copy_s8.c",),
-        params={"size": dst.size},
-        inputs=[op.inputs[0]],
-        outputs=[op.outputs[0]],
-    )
+    return KERNELS["tq_copy_s8"].call(params={"size": dst.size}, inputs=[op.inputs[0]], outputs=[op.outputs[0]])
 
 
 # --------------------------------------------------------------------------- PAD / PADV2
@@ -71,7 +97,7 @@ def lower_copy(g: Graph, op: Op) -> KernelCall:
 
 def _paddings(g: Graph, op: Op) -> np.ndarray:
     src = g.tensor(op.inputs[0])
-    pads = _const_input(g, op, 1, "paddings")
+    pads = const_input(g, op, 1, "paddings")
     need(str(pads.dtype) in ("int32", "int64"), op, f"paddings are {pads.dtype}, expected int32 or int64")
     rank = len(src.shape)
     need(pads.shape == (rank, 2), op, f"paddings have shape {list(pads.shape)}, expected [{rank}, 2]")
@@ -86,7 +112,7 @@ def _pad_value(g: Graph, op: Op) -> int:
     if has_const:
         c = g.tensor(op.inputs[2])
         need(c.dtype == "int8", op, f"the constant value is {c.dtype}, expected int8 like the input")
-        cv = _const_input(g, op, 2, "constant value")
+        cv = const_input(g, op, 2, "constant value")
         need(cv.size == 1, op, f"the constant value must be a scalar, it has {cv.size} elements")
         if src.quant is not None:
             need(
@@ -140,11 +166,7 @@ def lower_pad(g: Graph, op: Op) -> KernelCall:
     in_dims = [d for d, _, _ in dims]
     before = [b for _, b, _ in dims]
     out_dims = [d + b + a for d, b, a in dims]
-    return KernelCall(
-        func="tq_pad_s8",
-        params_type="tq_pad_s8_params",
-        header=HEADER,
-        sources=("shape/tq_pad_s8.c",),
+    return KERNELS["tq_pad_s8"].call(
         params={
             "in_dims": _left_pad(in_dims, 1),
             "out_dims": _left_pad(out_dims, 1),
@@ -208,11 +230,7 @@ def lower_concat(g: Graph, op: Op) -> KernelCall:
     dst = g.tensor(op.outputs[0])
     outer = _prod(dst.shape[:axis])
     chunk = np.array([_prod(g.tensor(i).shape[axis:]) for i in op.inputs], dtype=np.int32)
-    return KernelCall(
-        func="tq_concat_s8",
-        params_type="tq_concat_s8_params",
-        header=HEADER,
-        sources=("shape/tq_concat_s8.c",),
+    return KERNELS["tq_concat_s8"].call(
         params={"num_inputs": len(op.inputs), "outer": outer, "chunk": ArrayRef("chunk")},
         inputs=list(op.inputs),
         outputs=[op.outputs[0]],
@@ -226,7 +244,7 @@ def lower_concat(g: Graph, op: Op) -> KernelCall:
 
 def _perm(g: Graph, op: Op) -> list[int]:
     src = g.tensor(op.inputs[0])
-    perm = _const_input(g, op, 1, "permutation")
+    perm = const_input(g, op, 1, "permutation")
     need(str(perm.dtype) == "int32", op, f"the permutation is {perm.dtype}, expected int32")
     p = [int(x) for x in perm.reshape(-1)]
     rank = len(src.shape)
@@ -271,20 +289,100 @@ def lower_transpose(g: Graph, op: Op) -> KernelCall:
     strides = [_prod(shape[a + 1 :]) for a in range(len(shape))]
     out_dims = [shape[a] for a in perm]
     in_stride = [strides[a] for a in perm]
-    return KernelCall(
-        func="tq_transpose_s8",
-        params_type="tq_transpose_s8_params",
-        header=HEADER,
-        sources=("shape/tq_transpose_s8.c",),
+    return KERNELS["tq_transpose_s8"].call(
         params={"out_dims": _left_pad(out_dims, 1), "in_stride": _left_pad(in_stride, 0)},
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
     )
 
 
-register("PAD", check=check_pad, lower=lower_pad)
-register("PADV2", check=check_pad, lower=lower_pad)
+# --------------------------------------------------------------------------- RESHAPE copy (int16x8)
+
+
+def check_copy_s16(g: Graph, op: Op) -> None:
+    need(len(op.outputs) == 1, op, "expected one output")
+    src = need_dtype(g, op, op.inputs[0], "int16")
+    dst = need_dtype(g, op, op.outputs[0], "int16")
+    need(src.size == dst.size, op, f"input has {src.size} elements but output shape {list(dst.shape)} has {dst.size}")
+
+
+def lower_copy_s16(g: Graph, op: Op) -> KernelCall:
+    return KERNELS["tq_copy_s16"].call(params={"size": g.tensor(op.outputs[0]).size}, inputs=[op.inputs[0]], outputs=[op.outputs[0]])
+
+
+# --------------------------------------------------------------------------- float32
+
+
+def lower_pad_f32(g: Graph, op: Op) -> KernelCall:
+    need(len(op.inputs) in (2, 3) and len(op.outputs) == 1, op, "expected 2 or 3 inputs and one output")
+    x, y = need_float32(g, op, op.inputs[0], op.outputs[0])
+    pads = _paddings(g, op)
+    want = tuple(int(d + a + b) for d, (a, b) in zip(x.shape, pads))
+    need(tuple(y.shape) == want, op, f"output shape {list(y.shape)} does not match the padded shape {list(want)}")
+    value = 0.0
+    if op.kind == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+        need_float32(g, op, op.inputs[2])
+        cv = const_input(g, op, 2, "constant value")
+        need(cv.size == 1, op, f"the constant value must be a scalar, it has {cv.size} elements")
+        value = float(cv.reshape(-1)[0])
+    dims = _pad_dims(x.shape, pads, op)
+    params = {"in_dims": _left_pad([d for d, _, _ in dims], 1), "out_dims": _left_pad([d + b + a for d, b, a in dims], 1),
+              "before": _left_pad([b for _, b, _ in dims], 0), "pad_value": value}
+    return KERNELS["tq_pad_f32"].call(params=params, inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
+
+
+def lower_concat_f32(g: Graph, op: Op) -> KernelCall:
+    need(len(op.inputs) >= 1 and len(op.outputs) == 1, op, "expected at least one input and one output")
+    ins = need_float32(g, op, *op.inputs)
+    (y,) = need_float32(g, op, op.outputs[0])
+    need(float_activation_range(op) == FUSED_RANGE[0], op, "a fused activation on CONCATENATION is not supported")
+    axis = _concat_axis(g, op)
+    others = [tuple(d for k, d in enumerate(t.shape) if k != axis) for t in ins + [y]]
+    need(len(set(others)) == 1 and all(len(t.shape) == len(y.shape) for t in ins), op,
+         f"input shapes {[list(t.shape) for t in ins]} do not concatenate on axis {axis}")
+    need(sum(t.shape[axis] for t in ins) == y.shape[axis], op, f"output shape {list(y.shape)} is not the concatenation of the inputs")
+    chunk = np.array([_prod(t.shape[axis:]) for t in ins], dtype=np.int32)
+    return KERNELS["tq_concat_f32"].call(
+        params={"num_inputs": len(ins), "outer": _prod(y.shape[:axis]), "chunk": ArrayRef("chunk")},
+        inputs=list(op.inputs),
+        outputs=[op.outputs[0]],
+        arrays=[ConstArray("chunk", "int32_t", chunk)],
+        inputs_as_array=True,
+    )
+
+
+def lower_transpose_f32(g: Graph, op: Op) -> KernelCall:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expected 2 inputs and one output")
+    x, y = need_float32(g, op, op.inputs[0], op.outputs[0])
+    perm = _perm(g, op)
+    need(tuple(y.shape) == tuple(x.shape[a] for a in perm), op, f"output shape {list(y.shape)} is not the permuted input shape")
+    # The bytes of each float as one more innermost axis, which the permutation leaves in place.
+    shape, p = simplify_transpose(tuple(x.shape) + (FLOAT_BYTES,), perm + [len(perm)])
+    strides = [_prod(shape[a + 1:]) for a in range(len(shape))]
+    need(len(p) <= 6, op, "the transpose needs more than 6 axes")
+    params = {"out_dims": _left_pad([shape[a] for a in p], 1), "in_stride": _left_pad([strides[a] for a in p], 0)}
+    return KERNELS["tq_transpose_f32"].call(params=params, inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
+
+
+def lower_copy_f32(g: Graph, op: Op) -> KernelCall:
+    x, y = need_float32(g, op, op.inputs[0], op.outputs[0])
+    need(x.size == y.size, op, f"input has {x.size} elements but output shape {list(y.shape)} has {y.size}")
+    return KERNELS["tq_copy_f32"].call(params={"size": FLOAT_BYTES * y.size}, inputs=list(op.inputs[:1]), outputs=[op.outputs[0]],
+                                       in_place="direct")
+
+
+# --------------------------------------------------------------------------- registration
+
+COPY_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")  # lowered to a copy where passes.alias cannot make a view
+
+for _kind in ("PAD", "PADV2"):
+    register(_kind, check=check_pad, lower=lower_pad)
+    register(_kind, check=check_by_lowering(lower_pad_f32), lower=lower_pad_f32, dtype="float32")
 register("CONCATENATION", check=check_concat, lower=lower_concat)
+register("CONCATENATION", check=check_by_lowering(lower_concat_f32), lower=lower_concat_f32, dtype="float32")
 register("TRANSPOSE", check=check_transpose, lower=lower_transpose)
-for _kind in ("RESHAPE", "EXPAND_DIMS", "SQUEEZE"):
+register("TRANSPOSE", check=check_by_lowering(lower_transpose_f32), lower=lower_transpose_f32, dtype="float32")
+for _kind in COPY_OPS:
     register(_kind, check=check_copy, lower=lower_copy)
+    register(_kind, check=check_copy_s16, lower=lower_copy_s16, dtype="int16")
+    register(_kind, check=check_by_lowering(lower_copy_f32), lower=lower_copy_f32, dtype="float32")

@@ -24,12 +24,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from tinyq.errors import BadInput, UnsupportedModel
+from tinyq.fileio import read_arrays, read_head as _head  # noqa: F401  (read_arrays: callers use cv.read_arrays)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 Progress = Callable[[int], None]  # called with the number of samples just processed
 
-_NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -181,14 +181,6 @@ def _first_line(e: BaseException) -> str:
     return type(e).__name__
 
 
-def _head(path: Path, n: int = 8) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(n)
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read it ({e.strerror}): check the path and permissions") from None
-
-
 def load_model(path: Path | str, quiet: bool = True) -> LoadedModel:
     """Load a .keras file, a legacy .h5 file or a SavedModel directory."""
     path = Path(path)
@@ -255,7 +247,7 @@ def _load_keras(path: Path, fmt: str, quiet: bool) -> LoadedModel:
         _tf()
         import keras
 
-        from tinyq import qat  # registers tinyq.qat's layers, so a saved QAT model loads
+        from tinyq.quant import qat  # registers tinyq.quant.qat's layers, so a saved QAT model loads
 
         try:
             model = keras.models.load_model(path, compile=False)
@@ -353,45 +345,6 @@ def _check_static(lm: LoadedModel) -> None:
 
 
 # ----------------------------------------------------------------------------- array files
-
-
-def read_arrays(path: Path | str, what: str) -> dict[str, np.ndarray]:
-    """Read a .npy (key '') or .npz file into {name: array}; every failure is one BadInput line."""
-    path = Path(path)
-    if not path.exists():
-        raise BadInput(f"{path}: no such file: check the path of the {what} file")
-    if path.is_dir():
-        raise BadInput(f"{path} is a directory: give a .npy or .npz {what} file")
-    head = _head(path, 8)
-    if head.startswith(_NPY_MAGIC):
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            if "pickle" in str(e).lower() or "object" in str(e).lower():
-                raise BadInput(f"{path} holds Python objects, not numbers: save a numeric array with numpy.save") from None
-            raise BadInput(f"{path} is a corrupt or truncated .npy file: save it again with numpy.save") from None
-        except Exception:
-            raise BadInput(f"{path} is a corrupt or truncated .npy file: save it again with numpy.save") from None
-        return {"": arr}
-    if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
-        out: dict[str, np.ndarray] = {}
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                for k in z.files:
-                    out[k] = z[k]
-        except ValueError as e:
-            if "pickle" in str(e).lower() or "object" in str(e).lower():
-                raise BadInput(f"{path} holds Python objects, not numbers: save numeric arrays with numpy.savez") from None
-            raise BadInput(f"{path} is a corrupt or truncated .npz file: save it again with numpy.savez") from None
-        except Exception:
-            raise BadInput(f"{path} is a corrupt or truncated .npz file: save it again with numpy.savez") from None
-        if not out:
-            raise BadInput(f"{path} is an empty .npz archive: save the {what} arrays in it with numpy.savez")
-        return out
-    raise BadInput(
-        f"{path} is not a .npy or .npz file: save the {what} samples with numpy.save('{path.stem}.npy', x) "
-        f"or numpy.savez('{path.stem}.npz', x=x)"
-    )
 
 
 def _pick_inputs(arrays: dict[str, np.ndarray], inputs: list[TensorInfo], path: Path, what: str, extra: Iterable[str] = ()) -> list[np.ndarray]:

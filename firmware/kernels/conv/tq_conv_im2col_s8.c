@@ -1,5 +1,6 @@
 /* CONV_2D through im2col columns and the shared matrix-product core (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
+#include "tq_dsp_asm.h" /* the job structs' layout checked against the assembler's offsets */
 
 /*
  * Two plain columns, then the pair the matrix product reads (tq_gemm_columns: int16 on the DSP

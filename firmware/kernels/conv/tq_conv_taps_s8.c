@@ -1,5 +1,6 @@
 /* CONV_2D reading its taps in place, one filter row at a time (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
+#include "tq_dsp_asm.h" /* the job structs' layout checked against the assembler's offsets */
 
 /* tq_conv_taps_wide_s8.c builds this file again under its own name, reading int16 weights. */
 #ifndef TQ_KERNEL_NAME

@@ -1,5 +1,6 @@
 /* DEPTHWISE_CONV_2D, depth multiplier 1, channels four at a time (see tq_conv_fast.h). */
 #include "tq_conv_fast.h"
+#include "tq_dsp_asm.h" /* the job structs' layout checked against the assembler's offsets */
 
 /* tq_depthwise_conv_fast_wide_s8.c builds this file again under its own name (int16 weights). */
 #ifndef TQ_KERNEL_NAME

@@ -17,9 +17,10 @@
  * the same code. The job (tq_dw_job), 10 words, is copied to the stack at entry:
  *   [0] tab  [4] w  [8] q  [12] out - base  [16] base + c_end  [20] lo4  [24] hi4  [28] clamp
  *   [32] taps  [36] base
- * and [40] holds the end of the tap pairs in the table. q walks 16 words a block: bias[4], then
- * mult, radd, rsh per channel (tq_requant_mm); the four outputs are clamped at once (SSUB8/SEL)
- * when clamp != 0 and stored as one word at out + c.
+ * and [40] holds the end of the tap pairs in the table. The code names these offsets
+ * (TQ_DW_JOB_*_OFF, TQ_DW_FRAME_*), from tq_dsp_asm.h, which checks them against the C struct.
+ * q walks 16 words a block: bias[4], then mult, radd, rsh per channel (tq_requant_mm); the four
+ * outputs are clamped at once (SSUB8/SEL) when clamp != 0 and stored as one word at out + c.
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
 
@@ -96,36 +97,36 @@
 
 /* A block's accumulators from its biases. */
     .macro  DW_HEAD
-    ldr     lr, [sp, #8]
+    ldr     lr, [sp, #TQ_DW_JOB_Q_OFF]
     ldm     lr!, {r3-r6}
-    str     lr, [sp, #8]
+    str     lr, [sp, #TQ_DW_JOB_Q_OFF]
     .endm
 
 /* A block's four outputs: requantized, packed, clamped, stored; then c += 4 and the flags of
    c == c_end. */
     .macro  DW_TAIL
-    ldr     lr, [sp, #8]
+    ldr     lr, [sp, #TQ_DW_JOB_Q_OFF]
     ldm     lr!, {r7-r12}
-    str     lr, [sp, #8]
+    str     lr, [sp, #TQ_DW_JOB_Q_OFF]
     TQ_REQUANT r3, r7, r8, r9, lr
     TQ_REQUANT r4, r10, r11, r12, lr
-    ldr     lr, [sp, #8]
+    ldr     lr, [sp, #TQ_DW_JOB_Q_OFF]
     ldm     lr!, {r7-r12}
-    str     lr, [sp, #8]
+    str     lr, [sp, #TQ_DW_JOB_Q_OFF]
     TQ_REQUANT r5, r7, r8, r9, lr
     TQ_REQUANT r6, r10, r11, r12, lr
     bfi     r3, r4, #8, #8
     bfi     r3, r5, #16, #8
     bfi     r3, r6, #24, #8
-    ldr     r7, [sp, #28]
+    ldr     r7, [sp, #TQ_DW_JOB_CLAMP_OFF]
     cbz     r7, 8f
-    ldrd    r7, r8, [sp, #20]
+    ldrd    r7, r8, [sp, #TQ_DW_JOB_LO4_OFF]        /* lo4, hi4 */
     ssub8   r9, r3, r7
     sel     r3, r3, r7
     ssub8   r9, r8, r3
     sel     r3, r3, r8
 8:
-    ldrd    r7, r8, [sp, #12]
+    ldrd    r7, r8, [sp, #TQ_DW_JOB_OUT_OFF]        /* out - base, base + c_end */
     str     r3, [r7, r2]
     adds    r2, r2, #4
     cmp     r2, r8
@@ -140,12 +141,12 @@
     .thumb_func
 \name:
     push    {r4-r11, lr}
-    sub     sp, sp, #44
-    ldm     r0, {r1-r10}
+    sub     sp, sp, #TQ_DW_FRAME_SIZE
+    ldm     r0, {r1-r10}                /* the job: TQ_DW_JOB_SIZE, 10 words (tq_dsp_asm.h) */
     stm     sp, {r1-r10}
-    ldrd    r0, r1, [sp]
-    ldr     r3, [sp, #32]
-    ldr     r2, [sp, #36]               /* base: channel 0 */
+    ldrd    r0, r1, [sp, #TQ_DW_JOB_TAB_OFF]        /* tab, w */
+    ldr     r3, [sp, #TQ_DW_JOB_TAPS_OFF]
+    ldr     r2, [sp, #TQ_DW_JOB_BASE_OFF]           /* base: channel 0 */
     cmp     r3, #9
     bne     20f
 10:                                     /* 3x3: nine taps unrolled, r0 stays at the table */
@@ -166,21 +167,21 @@
 20:                                     /* any count: r0 walks the table's pairs */
     bic     r3, r3, #1
     add     r3, r0, r3, lsl #2
-    str     r3, [sp, #40]
+    str     r3, [sp, #TQ_DW_FRAME_PAIRS_END_OFF]
 21:
     DW_HEAD
-    ldr     r0, [sp, #0]
-    ldr     lr, [sp, #40]
+    ldr     r0, [sp, #TQ_DW_JOB_TAB_OFF]
+    ldr     lr, [sp, #TQ_DW_FRAME_PAIRS_END_OFF]
     cmp     r0, lr
     beq     23f
 22:
     ldrd    r7, r8, [r0], #8
     \pair
-    ldr     lr, [sp, #40]
+    ldr     lr, [sp, #TQ_DW_FRAME_PAIRS_END_OFF]
     cmp     r0, lr
     bne     22b
 23:
-    ldr     lr, [sp, #32]
+    ldr     lr, [sp, #TQ_DW_JOB_TAPS_OFF]
     tst     lr, #1
     beq     24f
     ldr     r7, [r0]
@@ -189,7 +190,7 @@
     DW_TAIL
     bne     21b
 30:
-    add     sp, sp, #44
+    add     sp, sp, #TQ_DW_FRAME_SIZE
     pop     {r4-r11, pc}
     .size   \name, . - \name
     .endm

@@ -19,7 +19,8 @@
  * The job (tq_gemm_job in tq_gemm.h), 12 words, copied to the stack at entry:
  *   [0] cols   [4] cols_end   [8] blk   [12] out0   [16] out1   [20] blk_end
  *   [24] w     [28] w_skip    [32] lo4  [36] hi4    [40] clamp  [44] acc
- * and [48] the address where the k loop is entered.
+ * and [48] the address where the k loop is entered. The code names these offsets
+ * (TQ_GEMM_JOB_*_OFF, TQ_GEMM_FRAME_*), from tq_dsp_asm.h, which checks them against the C struct.
  * pairs: blk walks the quantization blocks (bias[2], then mult, radd, rsh per row: 8 words), each
  *   pair of rows starts from its bias and ends requantized (tq_requant_mm, SSAT) into out0[c],
  *   out0[c + 1] and out1[c], out1[c + 1], clamped to lo4/hi4 bytes when clamp != 0;
@@ -70,9 +71,9 @@
     .endm
 
 /* The dot products of one pair of rows with the column pair, into r3..r6: the loop unrolled four
-   times, entered where the steps left make whole rounds (the address TQ_ENTRY kept at [sp, #48]). */
+   times, entered where the steps left make whole rounds (the address TQ_ENTRY kept in the frame). */
     .macro  TQ_DOT name, step
-    ldr     pc, [sp, #48]
+    ldr     pc, [sp, #TQ_GEMM_FRAME_ENTRY_OFF]
 .L\name\()_round:
     \step
 .L\name\()_r1:
@@ -87,7 +88,7 @@
 
 /* Where TQ_DOT enters for a count of 4s (the same for every pair of rows): by the count modulo 4. */
     .macro  TQ_ENTRY name
-    ldrd    r0, r2, [sp]
+    ldrd    r0, r2, [sp, #TQ_GEMM_JOB_COLS_OFF]     /* cols, cols_end */
     sub     r7, r2, r0
     ubfx    r7, r7, #4, #2
     adr     r8, .L\name\()_entry
@@ -95,7 +96,7 @@
     adr     r8, .L\name\()_round
     add     r8, r8, r7, lsl #1
     orr     r8, r8, #1
-    str     r8, [sp, #48]
+    str     r8, [sp, #TQ_GEMM_FRAME_ENTRY_OFF]
     .endm
 
     .macro  TQ_ENTRY_TABLE name
@@ -105,12 +106,13 @@
     .p2align 1
     .endm
 
+/* The job copied to the frame (TQ_GEMM_JOB_SIZE: 12 words, checked in tq_dsp_asm.h), w in r1. */
     .macro  TQ_ENTER name
     push    {r4-r11, lr}
-    sub     sp, sp, #52
+    sub     sp, sp, #TQ_GEMM_FRAME_SIZE
     ldm     r0, {r1-r12}
     stm     sp, {r1-r12}
-    ldr     r1, [sp, #24]
+    ldr     r1, [sp, #TQ_GEMM_JOB_W_OFF]
     TQ_ENTRY \name
     .endm
 
@@ -123,49 +125,49 @@
     TQ_ENTER \name
 3:
     .if \from_acc
-    ldr     lr, [sp, #44]               /* accumulator blocks */
+    ldr     lr, [sp, #TQ_GEMM_JOB_ACC_OFF]      /* accumulator blocks */
     ldm     lr!, {r3-r6}
-    str     lr, [sp, #44]
-    ldm     sp, {r0, r2}                /* cols, cols_end */
+    str     lr, [sp, #TQ_GEMM_JOB_ACC_OFF]
+    ldm     sp, {r0, r2}                /* cols, cols_end (TQ_GEMM_JOB_COLS_OFF 0) */
     .else
-    ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk */
+    ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk (TQ_GEMM_JOB_COLS_OFF 0) */
     ldrd    r3, r5, [r12]               /* bias of rows 0 and 1 */
     mov     r4, r3
     mov     r6, r5
     .endif
     TQ_DOT  \name, \step
     .if \from_acc
-    ldr     r9, [sp, #28]
+    ldr     r9, [sp, #TQ_GEMM_JOB_W_SKIP_OFF]
     add     r1, r1, r9                  /* w_skip */
     .endif
-    ldr     lr, [sp, #8]
+    ldr     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
     add     lr, lr, #32                 /* the next block */
     ldmdb   lr, {r7-r12}                /* mult, radd, rsh of rows 0 and 1 */
-    str     lr, [sp, #8]
+    str     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
     TQ_REQUANT r3, r7, r8, r9, r0
     TQ_REQUANT r4, r7, r8, r9, r0
     TQ_REQUANT r5, r10, r11, r12, r0
     TQ_REQUANT r6, r10, r11, r12, r0
-    ldr     r7, [sp, #40]
+    ldr     r7, [sp, #TQ_GEMM_JOB_CLAMP_OFF]
     cbnz    r7, 5f
-    ldrd    r7, r8, [sp, #12]           /* out0, out1 */
+    ldrd    r7, r8, [sp, #TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
     bfi     r3, r5, #8, #8              /* out0[c], out0[c + 1] */
     strh    r3, [r7], #2
     bfi     r4, r6, #8, #8              /* out1[c], out1[c + 1] */
     strh    r4, [r8], #2
 4:
-    strd    r7, r8, [sp, #12]
-    ldr     r9, [sp, #20]
+    strd    r7, r8, [sp, #TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
+    ldr     r9, [sp, #TQ_GEMM_JOB_BLK_END_OFF]
     cmp     lr, r9
     bne     3b
-    add     sp, sp, #52
+    add     sp, sp, #TQ_GEMM_FRAME_SIZE
     pop     {r4-r11, pc}
 5:                                      /* clamped: the four bytes at once (SSUB8 / SEL) */
-    ldrd    r7, r8, [sp, #12]
+    ldrd    r7, r8, [sp, #TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
     bfi     r3, r5, #8, #8
     bfi     r3, r4, #16, #8
     bfi     r3, r6, #24, #8
-    ldrd    r9, r10, [sp, #32]          /* lo4, hi4 */
+    ldrd    r9, r10, [sp, #TQ_GEMM_JOB_LO4_OFF]     /* lo4, hi4 */
     ssub8   r11, r3, r9
     sel     r3, r3, r9
     ssub8   r11, r10, r3
@@ -186,18 +188,18 @@
 \name:
     TQ_ENTER \name
 3:
-    ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk */
+    ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk (TQ_GEMM_JOB_COLS_OFF 0) */
     ldm     r12, {r3-r6}
     TQ_DOT  \name, \step
-    ldr     lr, [sp, #8]
+    ldr     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
     stm     lr!, {r3-r6}
-    str     lr, [sp, #8]
-    ldr     r8, [sp, #28]               /* w_skip */
-    ldr     r7, [sp, #20]               /* blk_end */
+    str     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
+    ldr     r8, [sp, #TQ_GEMM_JOB_W_SKIP_OFF]
+    ldr     r7, [sp, #TQ_GEMM_JOB_BLK_END_OFF]
     add     r1, r1, r8
     cmp     lr, r7
     bne     3b
-    add     sp, sp, #52
+    add     sp, sp, #TQ_GEMM_FRAME_SIZE
     pop     {r4-r11, pc}
     TQ_ENTRY_TABLE \name
     .size   \name, . - \name

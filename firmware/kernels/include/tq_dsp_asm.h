@@ -1,9 +1,82 @@
 /*
- * Assembler macros shared by the DSP-extension kernels in assembler (tq_gemm_dsp.S,
- * tq_depthwise_dsp.S); included by the C preprocessor, so it holds gas macros only.
+ * Shared by the DSP-extension kernels in assembler (tq_gemm_dsp.S, tq_depthwise_dsp.S) and the C
+ * files that call them (tq_conv_1x1_s8.c, tq_conv_im2col_s8.c, tq_conv_taps_s8.c,
+ * tq_depthwise_conv_fast_s8.c). Both languages read it through the C preprocessor:
+ * - the byte offsets at which the assembler reads its job structs (tq_gemm_job in tq_gemm.h,
+ *   tq_dw_job in tq_conv_fast.h) and the slots of its stack frame: plain numbers, for both;
+ * - for the assembler (__ASSEMBLER__), the gas macros the two files share;
+ * - for C, static asserts that the structs have exactly that layout (every field a word at its
+ *   offset, the size the entry LDM/STM copies), so that a field added, removed, resized or moved in
+ *   C stops the build instead of making the assembler read the wrong field. Change a job struct,
+ *   then the offsets here, then the assembler (which uses these names, never raw numbers).
  */
 #ifndef TQ_DSP_ASM_H
 #define TQ_DSP_ASM_H
+
+/*
+ * tq_gemm_job (tq_gemm.h), 12 words, copied by TQ_ENTER (tq_gemm_dsp.S) with LDM/STM {r1-r12} to
+ * [sp, #0]; the frame adds one word after it, the address where the k loop is entered.
+ * Read together: cols, cols_end (LDRD, and LDM from sp: cols at 0), with blk (LDM from sp);
+ * out0, out1 (LDRD / STRD); lo4, hi4 (LDRD).
+ */
+#define TQ_GEMM_JOB_COLS_OFF 0
+#define TQ_GEMM_JOB_COLS_END_OFF 4
+#define TQ_GEMM_JOB_BLK_OFF 8
+#define TQ_GEMM_JOB_OUT0_OFF 12
+#define TQ_GEMM_JOB_OUT1_OFF 16
+#define TQ_GEMM_JOB_BLK_END_OFF 20
+#define TQ_GEMM_JOB_W_OFF 24
+#define TQ_GEMM_JOB_W_SKIP_OFF 28
+#define TQ_GEMM_JOB_LO4_OFF 32
+#define TQ_GEMM_JOB_HI4_OFF 36
+#define TQ_GEMM_JOB_CLAMP_OFF 40
+#define TQ_GEMM_JOB_ACC_OFF 44
+#define TQ_GEMM_JOB_SIZE 48
+#define TQ_GEMM_FRAME_ENTRY_OFF TQ_GEMM_JOB_SIZE /* the k loop's entry address (TQ_ENTRY) */
+#define TQ_GEMM_FRAME_SIZE (TQ_GEMM_JOB_SIZE + 4)
+
+/*
+ * tq_dw_job (tq_conv_fast.h), 10 words, copied by DW_FUNC (tq_depthwise_dsp.S) with LDM/STM
+ * {r1-r10} to [sp, #0]; the frame adds one word after it, the end of the tap pairs in the table.
+ * Read together: tab, w (LDRD); out, end (LDRD); lo4, hi4 (LDRD).
+ */
+#define TQ_DW_JOB_TAB_OFF 0
+#define TQ_DW_JOB_W_OFF 4
+#define TQ_DW_JOB_Q_OFF 8
+#define TQ_DW_JOB_OUT_OFF 12
+#define TQ_DW_JOB_END_OFF 16
+#define TQ_DW_JOB_LO4_OFF 20
+#define TQ_DW_JOB_HI4_OFF 24
+#define TQ_DW_JOB_CLAMP_OFF 28
+#define TQ_DW_JOB_TAPS_OFF 32
+#define TQ_DW_JOB_BASE_OFF 36
+#define TQ_DW_JOB_SIZE 40
+#define TQ_DW_FRAME_PAIRS_END_OFF TQ_DW_JOB_SIZE /* the end of the tap pairs in the table */
+#define TQ_DW_FRAME_SIZE (TQ_DW_JOB_SIZE + 4)
+
+/* What the multiple loads and stores assume of the numbers above (checked for both languages). */
+#if TQ_GEMM_JOB_COLS_OFF != 0 || TQ_GEMM_JOB_COLS_END_OFF != TQ_GEMM_JOB_COLS_OFF + 4 || \
+    TQ_GEMM_JOB_BLK_OFF != TQ_GEMM_JOB_COLS_END_OFF + 4
+#error "tq_gemm_dsp.S loads cols, cols_end, blk with LDM from the job's copy at sp: offsets 0, 4, 8"
+#endif
+#if TQ_GEMM_JOB_OUT1_OFF != TQ_GEMM_JOB_OUT0_OFF + 4
+#error "tq_gemm_dsp.S loads and stores out0, out1 with LDRD / STRD: consecutive words"
+#endif
+#if TQ_GEMM_JOB_HI4_OFF != TQ_GEMM_JOB_LO4_OFF + 4
+#error "tq_gemm_dsp.S loads lo4, hi4 with LDRD: consecutive words"
+#endif
+#if TQ_GEMM_JOB_SIZE != 12 * 4
+#error "tq_gemm_dsp.S copies tq_gemm_job with LDM / STM {r1-r12}: 12 words"
+#endif
+#if TQ_DW_JOB_W_OFF != TQ_DW_JOB_TAB_OFF + 4 || TQ_DW_JOB_END_OFF != TQ_DW_JOB_OUT_OFF + 4 || \
+    TQ_DW_JOB_HI4_OFF != TQ_DW_JOB_LO4_OFF + 4
+#error "tq_depthwise_dsp.S loads tab, w and out, end and lo4, hi4 with LDRD: consecutive words"
+#endif
+#if TQ_DW_JOB_SIZE != 10 * 4
+#error "tq_depthwise_dsp.S copies tq_dw_job with LDM / STM {r1-r10}: 10 words"
+#endif
+
+#if defined(__ASSEMBLER__)
 
 /* tq_requant_mm on \a (mult \m, radd \r, rsh \s), then saturated to int8 (SSAT #8); \t: scratch. */
     .macro  TQ_REQUANT a, m, r, s, t
@@ -13,5 +86,51 @@
     asr     \a, \t, \s
     ssat    \a, #8, \a
     .endm
+
+#else /* C */
+
+#include <stddef.h>
+
+#include "tq_conv_fast.h" /* tq_gemm_job (tq_gemm.h), tq_dw_job; TQ_GEMM_DSP */
+
+#if defined(TQ_GEMM_DSP) /* the structs and the assembler exist on the DSP extension only */
+/* Field `field` of `type` is the word the assembler reads at byte `off` of its copy. */
+#define TQ_ASM_FIELD(type, field, off)                                                                               \
+    _Static_assert(offsetof(type, field) == (off),                                                                   \
+                   #type "." #field " is not at " #off ": update tq_dsp_asm.h and the assembler that reads it");     \
+    _Static_assert(sizeof(((type *)0)->field) == 4, #type "." #field " is not the word the assembler reads (" #off ")")
+
+TQ_ASM_FIELD(tq_gemm_job, cols, TQ_GEMM_JOB_COLS_OFF);
+TQ_ASM_FIELD(tq_gemm_job, cols_end, TQ_GEMM_JOB_COLS_END_OFF);
+TQ_ASM_FIELD(tq_gemm_job, blk, TQ_GEMM_JOB_BLK_OFF);
+TQ_ASM_FIELD(tq_gemm_job, out0, TQ_GEMM_JOB_OUT0_OFF);
+TQ_ASM_FIELD(tq_gemm_job, out1, TQ_GEMM_JOB_OUT1_OFF);
+TQ_ASM_FIELD(tq_gemm_job, blk_end, TQ_GEMM_JOB_BLK_END_OFF);
+TQ_ASM_FIELD(tq_gemm_job, w, TQ_GEMM_JOB_W_OFF);
+TQ_ASM_FIELD(tq_gemm_job, w_skip, TQ_GEMM_JOB_W_SKIP_OFF);
+TQ_ASM_FIELD(tq_gemm_job, lo4, TQ_GEMM_JOB_LO4_OFF);
+TQ_ASM_FIELD(tq_gemm_job, hi4, TQ_GEMM_JOB_HI4_OFF);
+TQ_ASM_FIELD(tq_gemm_job, clamp, TQ_GEMM_JOB_CLAMP_OFF);
+TQ_ASM_FIELD(tq_gemm_job, acc, TQ_GEMM_JOB_ACC_OFF);
+_Static_assert(sizeof(tq_gemm_job) == TQ_GEMM_JOB_SIZE,
+               "tq_gemm_job is not the TQ_GEMM_JOB_SIZE bytes tq_gemm_dsp.S copies to its stack frame");
+
+TQ_ASM_FIELD(tq_dw_job, tab, TQ_DW_JOB_TAB_OFF);
+TQ_ASM_FIELD(tq_dw_job, w, TQ_DW_JOB_W_OFF);
+TQ_ASM_FIELD(tq_dw_job, q, TQ_DW_JOB_Q_OFF);
+TQ_ASM_FIELD(tq_dw_job, out, TQ_DW_JOB_OUT_OFF);
+TQ_ASM_FIELD(tq_dw_job, end, TQ_DW_JOB_END_OFF);
+TQ_ASM_FIELD(tq_dw_job, lo4, TQ_DW_JOB_LO4_OFF);
+TQ_ASM_FIELD(tq_dw_job, hi4, TQ_DW_JOB_HI4_OFF);
+TQ_ASM_FIELD(tq_dw_job, clamp, TQ_DW_JOB_CLAMP_OFF);
+TQ_ASM_FIELD(tq_dw_job, taps, TQ_DW_JOB_TAPS_OFF);
+TQ_ASM_FIELD(tq_dw_job, base, TQ_DW_JOB_BASE_OFF);
+_Static_assert(sizeof(tq_dw_job) == TQ_DW_JOB_SIZE,
+               "tq_dw_job is not the TQ_DW_JOB_SIZE bytes tq_depthwise_dsp.S copies to its stack frame");
+
+#undef TQ_ASM_FIELD
+#endif /* TQ_GEMM_DSP */
+
+#endif /* __ASSEMBLER__ */
 
 #endif /* TQ_DSP_ASM_H */

@@ -1,0 +1,223 @@
+/* DEPTHWISE_CONV_2D, depth multiplier 1, channels four at a time (see tq_conv_fast.h). */
+#include "tq_conv_fast.h"
+#include "tq_dsp_asm.h" /* the job structs' layout checked against the assembler's offsets */
+
+/* tq_depthwise_conv_fast_wide_s8.c builds this file again under its own name (int16 weights). */
+#ifndef TQ_KERNEL_NAME
+#define TQ_KERNEL_NAME tq_depthwise_conv_fast_s8
+#define TQ_DW_WIDE 0
+#endif
+
+/* The weight of lane j of tap t in a block (w: the block's first; layouts in tq_conv_fast.h). */
+static inline int32_t tq_dw_weight(const int8_t *w, const int16_t *w16, int32_t taps, int32_t paired, int32_t t,
+                                   int32_t j)
+{
+    const int in_pair = paired && t < (taps & ~1);
+    if (w16 != NULL) {
+        return in_pair ? w16[(t >> 1) * 8 + j * 2 + (t & 1)] : w16[4 * t + (j & 1) * 2 + (j >> 1)];
+    }
+    return in_pair ? w[(t >> 1) * 8 + (j >> 1) * 4 + (t & 1) * 2 + (j & 1)] : w[4 * t + j];
+}
+
+/* acc[j] += sum over the taps of x[j] * weight(t, j), j < lanes: tap t's x at tt[t] + at. */
+static void tq_dw_block(const uintptr_t *tt, uintptr_t at, int32_t taps, int32_t paired, const int8_t *w, const int16_t *w16,
+                        int32_t lanes, int32_t *acc)
+{
+    int32_t t, j;
+    for (t = 0; t < taps; ++t) {
+        const int8_t *const x = (const int8_t *)(tt[t] + at);
+        for (j = 0; j < lanes; ++j) {
+            acc[j] += (int32_t)x[j] * tq_dw_weight(w, w16, taps, paired, t, j);
+        }
+    }
+}
+
+#if !defined(TQ_GEMM_DSP) && !defined(TQ_GEMM_MVE)
+/* tq_dw_block for four lanes of the paired layouts (the portable path's whole blocks): pair by pair
+   with the weights' places fixed, then an odd last tap. */
+static void tq_dw_block4_paired(const uintptr_t *tt, uintptr_t at, int32_t taps, const int8_t *w, const int16_t *w16,
+                                int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t;
+    for (t = 0; t + 1 < taps; t += 2) {
+        const int8_t *const x = (const int8_t *)(tt[t] + at), *const y = (const int8_t *)(tt[t + 1] + at);
+        if (w16 != NULL) { /* (c t, c t+1) per lane */
+            a0 += x[0] * w16[0] + y[0] * w16[1];
+            a1 += x[1] * w16[2] + y[1] * w16[3];
+            a2 += x[2] * w16[4] + y[2] * w16[5];
+            a3 += x[3] * w16[6] + y[3] * w16[7];
+            w16 += 8;
+        } else { /* c0 t, c1 t, c0 t+1, c1 t+1, then c2, c3 */
+            a0 += x[0] * w[0] + y[0] * w[2];
+            a1 += x[1] * w[1] + y[1] * w[3];
+            a2 += x[2] * w[4] + y[2] * w[6];
+            a3 += x[3] * w[5] + y[3] * w[7];
+            w += 8;
+        }
+    }
+    if (t < taps) {
+        const int8_t *const x = (const int8_t *)(tt[t] + at);
+        if (w16 != NULL) { /* (c0, c2), (c1, c3) */
+            a0 += x[0] * w16[0];
+            a2 += x[2] * w16[1];
+            a1 += x[1] * w16[2];
+            a3 += x[3] * w16[3];
+        } else {
+            a0 += x[0] * w[0];
+            a1 += x[1] * w[1];
+            a2 += x[2] * w[2];
+            a3 += x[3] * w[3];
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
+#if defined(TQ_GEMM_MVE)
+/* tq_dw_block for four lanes of the [T][4] layout, with widening loads. */
+static inline __attribute__((always_inline)) void tq_dw_block4_mve(const uintptr_t *tt, uintptr_t at, int32_t taps,
+                                                                  const int8_t *w, int32_t *acc)
+{
+    int32x4_t a = vld1q_s32(acc);
+    int32_t t;
+    for (t = 0; t < taps; ++t, w += 4) {
+        a = vaddq_s32(a, vmulq_s32(vldrbq_s32((const int8_t *)(tt[t] + at)), vldrbq_s32(w)));
+    }
+    vst1q_s32(acc, a);
+}
+#endif
+
+/*
+ * Four requantized outputs packed in a word (byte j: channel c + j), clamped to [lo, hi] given in
+ * all four bytes of lo4 and hi4; q: per channel mult, radd, rsh (tq_requant_mm). The portable and
+ * Helium paths' (the DSP extension's is in tq_depthwise_dsp.S).
+ */
+static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *acc, const int32_t *q, uint32_t lo4,
+                                                                uint32_t hi4)
+{
+    const int32_t lo = (int8_t)lo4, hi = (int8_t)hi4;
+    uint32_t word = 0;
+    int32_t j;
+    for (j = 0; j < 4; ++j) {
+        const int32_t v = tq_requant_mm(acc[j], q[3 * j], q[3 * j + 1], q[3 * j + 2]);
+        word |= (uint32_t)(uint8_t)(int8_t)TQ_CLAMP(v, lo, hi) << (8 * j);
+    }
+    return word;
+}
+
+tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    /* Locals, not p->...: the int8 output stores may alias anything, which would force reloads. */
+    const int32_t in_h = p->in.h, in_w = p->in.w, ch = p->in.c, kh = p->kh, kw = p->kw, taps = kh * kw;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
+    const int8_t *const w = p->weights;
+    const int16_t *const w16 = p->weights16;
+    const int32_t *const q = p->quant;
+    const int32_t ch4 = ch & ~3, paired = p->paired;
+    int8_t *const zp_row = scratch;
+    const int32_t x_span = (kw - 1) * p->dil_w, y_span = (kh - 1) * p->dil_h;
+    /* Tap t of channel c is read at tt[t] + base + c: tt = addresses (base 0), or for a window
+       inside the image the taps' offsets from its corner (base: the corner). */
+    uintptr_t address[TQ_DW_MAX_TAPS], offset[TQ_DW_MAX_TAPS];
+    tq_row_stage stage;
+    int32_t b, oy, ox, c, fy, fx;
+
+    for (c = 0; c < ch; ++c) {
+        zp_row[c] = (int8_t)p->in_zp;
+    }
+    for (fy = 0; fy < kh; ++fy) {
+        for (fx = 0; fx < kw; ++fx) {
+            offset[fy * kw + fx] = (uintptr_t)((fy * p->dil_h * in_w + fx * p->dil_w) * ch);
+        }
+    }
+    tq_stage_init(&stage, scratch + ((ch + 7) & ~7), p->ring_rows, p->out.w * ch, in_w * ch, p->out.h, p->pad_h, p->stride_h);
+    for (b = 0; b < p->out.n; ++b) {
+        const int8_t *in_b = input + (size_t)b * in_h * in_w * ch;
+        int8_t *const out_b = output + (size_t)b * p->out.h * p->out.w * ch;
+        for (oy = 0; oy < p->out.h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int8_t *out = tq_stage_row(&stage, out_b, oy);
+            for (ox = 0; ox < p->out.w; ++ox, out += ch) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const uintptr_t *tt = offset;
+                uintptr_t base;
+                if (ix0 >= 0 && ix0 + x_span < in_w && iy0 >= 0 && iy0 + y_span < in_h) {
+                    base = (uintptr_t)(in_b + ((size_t)iy0 * in_w + ix0) * ch);
+                } else {
+                    int32_t t = 0;
+                    for (fy = 0; fy < kh; ++fy) {
+                        const int32_t iy = iy0 + fy * p->dil_h;
+                        for (fx = 0; fx < kw; ++fx, ++t) {
+                            const int32_t ix = ix0 + fx * p->dil_w;
+                            const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
+                            address[t] = (uintptr_t)(inside ? in_b + ((size_t)iy * in_w + ix) * ch : zp_row);
+                        }
+                    }
+                    tt = address;
+                    base = 0;
+                }
+#if defined(TQ_GEMM_DSP)
+                if (ch4 > 0) {
+                    tq_dw_job job;
+                    job.tab = tt;
+                    job.w = TQ_DW_WIDE ? (const void *)w16 : (const void *)w;
+                    job.q = q;
+                    job.out = (uintptr_t)out - base;
+                    job.end = base + (uintptr_t)ch4;
+                    job.lo4 = lo4;
+                    job.hi4 = hi4;
+                    job.clamp = !(lo == -128 && hi == 127);
+                    job.taps = taps;
+                    job.base = base;
+                    if (TQ_DW_WIDE) {
+                        tq_dw_pixel_wide_dsp(&job);
+                    } else {
+                        tq_dw_pixel_dsp(&job);
+                    }
+                }
+                c = ch4;
+#else
+                for (c = 0; c < ch4; c += 4) {
+                    const int32_t *const qb = q + 4 * c;
+                    int32_t acc[4];
+                    uint32_t word;
+                    acc[0] = qb[0];
+                    acc[1] = qb[1];
+                    acc[2] = qb[2];
+                    acc[3] = qb[3];
+#if defined(TQ_GEMM_MVE)
+                    tq_dw_block4_mve(tt, base + (uintptr_t)c, taps, w + c * taps, acc);
+#else
+                    if (paired) {
+                        tq_dw_block4_paired(tt, base + (uintptr_t)c, taps, w != NULL ? w + c * taps : NULL,
+                                            w16 != NULL ? w16 + c * taps : NULL, acc);
+                    } else {
+                        tq_dw_block(tt, base + (uintptr_t)c, taps, 0, w + c * taps, NULL, 4, acc);
+                    }
+#endif
+                    word = tq_dw_out4(acc, qb + 4, lo4, hi4);
+                    memcpy(out + c, &word, 4);
+                }
+#endif
+                if (c < ch) { /* the last ch % 4 channels: the first lanes of the last block */
+                    const int32_t *const qb = q + 4 * c, lanes = ch - c;
+                    int32_t acc[4] = {0, 0, 0, 0}, j;
+                    for (j = 0; j < lanes; ++j) {
+                        acc[j] = qb[j];
+                    }
+                    tq_dw_block(tt, base + (uintptr_t)c, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL, lanes, acc);
+                    for (j = 0; j < lanes; ++j) {
+                        const int32_t v = tq_requant_mm(acc[j], qb[4 + 3 * j], qb[5 + 3 * j], qb[6 + 3 * j]);
+                        out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
+                    }
+                }
+            }
+            tq_stage_flush(&stage, out_b, oy);
+        }
+    }
+    return TQ_OK;
+}

@@ -1,0 +1,422 @@
+/*
+ * tinyq fast convolution core: int8 dot products of output-channel rows against input columns,
+ * two rows by two columns at a time, then requantization. Shared (static inline) by the fast
+ * CONV_2D kernels (tq_conv_1x1_s8, tq_conv_im2col_s8, tq_conv_taps_s8).
+ *
+ * What generation prepares (tinyq/ops/conv.py), so that the inner loop is branch-free and reads
+ * each operand with one pointer:
+ * - weight rows: the OHWI filter flattened to [out_c][k], zero-padded to k (a multiple of the
+ *   group g: 4, or 16 on Helium builds) and to an even row count, then stored by pairs of rows
+ *   interleaved g bytes at a time: row 2i bytes [0, g), row 2i+1 bytes [0, g), row 2i [g, 2g), ...
+ * - bias[c] + input_offset * sum(weights[c]): the input offset is folded into the bias, and the
+ *   columns hold raw input bytes, padding taps set to the input zero point, which is exact:
+ *   sum_valid w (x + off) = sum_all w x' + off * sum_all w when padding x' = -off;
+ * - per-channel multipliers with right shifts e of at least 1 (shift <= -1), requantized by
+ *   tq_requant_mm with radd = 2^(e-1) + out_offset * 2^e and rsh = e precomputed.
+ * Columns come in pairs (tq_gemm_columns) interleaved the same way, or on the DSP extension
+ * sign-extended once per pixel pair to int16, per 4 of k: col 0 (x0, x2), (x1, x3), col 1 the same,
+ * so that the loop over the rows extends only the weights; a last odd pixel is paired with itself.
+ *
+ * ISA paths: Helium (MVE): VMLADAVA, 16 MACs an instruction; DSP extension (Cortex-M4/M7/M33):
+ * SXTB16 + SMLAD, two MACs an instruction, in a scheduled loop; otherwise portable C.
+ */
+#ifndef TQ_GEMM_H
+#define TQ_GEMM_H
+
+#include <string.h>
+
+#include "tq_common.h"
+
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+#define TQ_GEMM_MVE 1
+#elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+#include <arm_acle.h>
+#define TQ_GEMM_DSP 1
+#endif
+
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)
+#include <arm_acle.h> /* __ssat */
+#endif
+
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && defined(__GNUC__)
+#define TQ_SIMD32 1
+/*
+ * Four int8 values (v0..v3, already saturated to int8) packed into a word, byte j = vj, each
+ * clamped to [lo, hi] given in all four bytes of lo4 and hi4: three BFI, then SSUB8 sets a GE flag
+ * per byte where its first operand is not below the second and SEL keeps those bytes.
+ */
+static inline __attribute__((always_inline)) uint32_t tq_pack4_clamp(int32_t v0, int32_t v1, int32_t v2, int32_t v3,
+                                                                    uint32_t lo4, uint32_t hi4)
+{
+    int32_t t;
+    __asm__("bfi    %0, %2, #8, #8\n\t"
+            "bfi    %0, %3, #16, #8\n\t"
+            "bfi    %0, %4, #24, #8\n\t"
+            "ssub8  %1, %0, %5\n\t"
+            "sel    %0, %0, %5\n\t"
+            "ssub8  %1, %6, %0\n\t"
+            "sel    %0, %0, %6"
+            : "+r"(v0), "=&r"(t)
+            : "r"(v1), "r"(v2), "r"(v3), "r"(lo4), "r"(hi4)
+            : "cc");
+    return (uint32_t)v0;
+}
+#endif
+
+typedef struct {
+    int32_t out_c;          /* output channels (rows actually stored) */
+    int32_t k;              /* row length: a multiple of group */
+    int32_t group;          /* interleave width g: 4, or 16 when built for Helium */
+    int32_t out_offset;
+    int32_t act_min, act_max;
+    const int8_t *weights;  /* [ceil(out_c / 2)][k / g][2][g]: pairs of rows, interleaved */
+    /* Or, with --wide-weights on the DSP extension (then weights is NULL): int16, per pair of rows
+       and 4 of k: row 0 (w0, w2), (w1, w3), row 1 the same; SMLAD reads them without SXTB16. */
+    const int16_t *weights16;
+    /* Per pair of rows (the second all 0 for an odd out_c), read through one pointer: bias[2] (input
+       offset folded in), then per row mult, radd (2^(e-1) + out_offset * 2^e for the right shift
+       e = -shift >= 1) and rsh (e): see tq_requant_mm. */
+    const int32_t *quant;
+} tq_gemm_s8_params;
+
+#if defined(TQ_GEMM_DSP)
+/* SXTB16 of bytes 1 and 3: one instruction (GCC 12 does not fold a rotate into SXTB16's operand). */
+static inline int32_t tq_sxtb16_ror8(int32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+#endif
+
+static inline int32_t tq_read_s8x4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* dst = columns a and b interleaved g bytes at a time (k a multiple of g). */
+static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst)
+{
+    int32_t i;
+    if (g == 4) {
+        int32_t *d = (int32_t *)(void *)dst; /* dst is 8-byte aligned arena space */
+        for (i = 0; i < k; i += 4) {
+            *d++ = tq_read_s8x4(a + i);
+            *d++ = tq_read_s8x4(b + i);
+        }
+        return;
+    }
+    for (i = 0; i < k; i += g) {
+        memcpy(dst, a + i, (size_t)g);
+        memcpy(dst + g, b + i, (size_t)g);
+        dst += 2 * g;
+    }
+}
+
+#if defined(TQ_GEMM_DSP)
+/*
+ * The row-pair loop in assembler (tq_gemm_dsp.S, which gives the register use and the counts): a
+ * column pair (tq_gemm_columns) against `blk_end - blk` pairs of weight rows from w on.
+ * tq_gemm_pairs_dsp: blk walks the quant blocks; each row pair starts from its bias and ends
+ *   requantized into out0[c], out0[c + 1], out1[c], out1[c + 1] (clamped to the bytes of lo4/hi4
+ *   when clamp is set).
+ * tq_gemm_pairs_acc_dsp: the same from the accumulator blocks at acc (acc[0..3] of tq_dot_2x2, 4
+ *   words a row pair) instead of the biases, skipping w_skip bytes of weights after each row pair.
+ * tq_gemm_rows_dsp: blk walks accumulator blocks (acc[0..3] of tq_dot_2x2), read and written back;
+ *   w_skip bytes of weights are skipped after each row pair.
+ * The *_wide_dsp twins read int16 weights (weights16). Fields are read from the job's copy.
+ */
+typedef struct {
+    const int8_t *cols, *cols_end;
+    const void *blk;
+    int8_t *out0, *out1;
+    const void *blk_end;
+    const void *w;
+    int32_t w_skip;
+    uint32_t lo4, hi4;
+    int32_t clamp;
+    int32_t *acc;
+} tq_gemm_job;
+
+void tq_gemm_pairs_dsp(const tq_gemm_job *job);
+void tq_gemm_pairs_wide_dsp(const tq_gemm_job *job);
+void tq_gemm_pairs_acc_dsp(const tq_gemm_job *job);
+void tq_gemm_pairs_acc_wide_dsp(const tq_gemm_job *job);
+void tq_gemm_rows_dsp(const tq_gemm_job *job);
+/* tq_gemm_columns on the DSP extension (k a multiple of 4, > 0). */
+void tq_gemm_columns_dsp(const int8_t *a, const int8_t *b, int32_t k, int8_t *dst);
+void tq_gemm_rows_wide_dsp(const tq_gemm_job *job);
+#endif
+
+/* The portable reading of the int16 layout (group 4), for hosts and cores without the DSP extension. */
+static inline void tq_dot_2x2_wide_c(const int16_t *w, const int8_t *a, int32_t k, int32_t *acc)
+{
+    int32_t i, r, c;
+    for (i = 0; i < k; i += 4, a += 8, w += 8) {
+        for (r = 0; r < 2; ++r) {
+            const int16_t *x = w + 4 * r; /* (w0, w2), (w1, w3) */
+            for (c = 0; c < 2; ++c) {
+                const int8_t *v = a + 4 * c;
+                acc[2 * r + c] += x[0] * v[0] + x[1] * v[2] + x[2] * v[1] + x[3] * v[3];
+            }
+        }
+    }
+}
+
+/*
+ * Columns a and b (k bytes each) as tq_dot_2x2 reads them, in `dst` (4 k bytes, 8-byte aligned):
+ * on the DSP extension int16 per 4 of k (a: (x0, x2), (x1, x3); then b), else interleaved g bytes
+ * at a time (2 k bytes).
+ */
+static inline void tq_gemm_columns(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst)
+{
+#if defined(TQ_GEMM_DSP)
+    (void)g;
+    if (k > 0) {
+        tq_gemm_columns_dsp(a, b, k, dst);
+    }
+#else
+    tq_interleave_pair(a, b, k, g, dst);
+#endif
+}
+
+/*
+ * One tap's n bytes of two columns (a and b; NULL: n padding bytes of value zp) appended to a column
+ * pair being built at dst in tq_gemm_columns' layout (n a multiple of g); returns where the next
+ * tap goes. The pair of a whole filter row is then read by every pair of weight rows.
+ */
+static inline int8_t *tq_gemm_columns_tap(const int8_t *a, const int8_t *b, int32_t n, int32_t g, int32_t zp, int8_t *dst)
+{
+    const uint32_t zp4 = 0x01010101u * (uint8_t)zp;
+    int32_t i, j;
+#if defined(TQ_GEMM_DSP)
+    const int32_t zw = __sxtb16((int32_t)zp4);
+    (void)g;
+    for (j = 0; j < 2; ++j) { /* column j: words 2j and 2j + 1 of every 4 */
+        const int8_t *src = j == 0 ? a : b;
+        int32_t *d = (int32_t *)(void *)dst + 2 * j;
+        if (src != NULL && n > 0) {
+            const int8_t *end = src + n;
+            int32_t x, xe;
+            __asm__ volatile("1:\n\t"
+                             "ldr    %[x], [%[s]], #4\n\t"
+                             "sxtb16 %[xe], %[x]\n\t"
+                             "sxtb16 %[x], %[x], ror #8\n\t"
+                             "strd   %[xe], %[x], [%[d]], #16\n\t"
+                             "cmp    %[s], %[end]\n\t"
+                             "bne    1b\n\t"
+                             : [s] "+r"(src), [d] "+r"(d), [x] "=&r"(x), [xe] "=&r"(xe)
+                             : [end] "r"(end)
+                             : "cc", "memory");
+        } else if (src == NULL) {
+            for (i = 0; i < n; i += 4, d += 4) {
+                d[0] = zw;
+                d[1] = zw;
+            }
+        }
+    }
+    return dst + 4 * n;
+#else
+    for (j = 0; j < 2; ++j) { /* column j: bytes [j g, (j + 1) g) of every 2 g */
+        const int8_t *src = j == 0 ? a : b;
+        int8_t *d = dst + j * g;
+        for (i = 0; i < n; i += g, d += 2 * g) {
+            if (src != NULL) {
+                memcpy(d, src + i, (size_t)g);
+            } else {
+                memset(d, (int)(zp4 & 0xffu), (size_t)g);
+            }
+        }
+    }
+    return dst + 2 * n;
+#endif
+}
+
+/*
+ * acc[0] += row0 . col0, acc[1] += row0 . col1, acc[2] += row1 . col0, acc[3] += row1 . col1,
+ * for a pair of rows w (interleaved with group g) and a pair of columns a from tq_gemm_columns,
+ * length k.
+ */
+static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32_t g, int32_t *acc)
+{
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+#if defined(TQ_GEMM_MVE)
+    if (g == 16) {
+        const int8_t *end = a + 2 * k;
+        for (; a != end; a += 32, w += 32) {
+            const int8x16_t c0 = vldrbq_s8(a), c1 = vldrbq_s8(a + 16);
+            const int8x16_t x0 = vldrbq_s8(w), x1 = vldrbq_s8(w + 16);
+            s00 = vmladavaq_s8(s00, x0, c0);
+            s01 = vmladavaq_s8(s01, x0, c1);
+            s10 = vmladavaq_s8(s10, x1, c0);
+            s11 = vmladavaq_s8(s11, x1, c1);
+        }
+        acc[0] = s00;
+        acc[1] = s01;
+        acc[2] = s10;
+        acc[3] = s11;
+        return;
+    }
+#endif
+    {
+        int32_t i, j;
+        for (i = 0; i < k; i += g, a += 2 * g, w += 2 * g) {
+            for (j = 0; j < g; ++j) {
+                s00 += (int32_t)w[j] * a[j];
+                s01 += (int32_t)w[j] * a[g + j];
+                s10 += (int32_t)w[g + j] * a[j];
+                s11 += (int32_t)w[g + j] * a[g + j];
+            }
+        }
+    }
+    acc[0] = s00;
+    acc[1] = s01;
+    acc[2] = s10;
+    acc[3] = s11;
+}
+
+/* The group the SIMD paths of tq_dot_2x2 are built for (0: portable, any group). */
+#if defined(TQ_GEMM_MVE)
+#define TQ_GEMM_SIMD_GROUP 16
+#elif defined(TQ_GEMM_DSP)
+#define TQ_GEMM_SIMD_GROUP 4
+#else
+#define TQ_GEMM_SIMD_GROUP 0
+#endif
+
+/* Requantize and clamp one accumulator; `full` skips the clamp for -128..127 (one SSAT). */
+static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int32_t mult, int32_t radd, int32_t rsh,
+                                                                int32_t lo, int32_t hi, int full)
+{
+    const int32_t v = tq_requant_mm(acc, mult, radd, rsh);
+    if (full) {
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)
+        return (int8_t)__ssat(v, 8);
+#else
+        return (int8_t)TQ_CLAMP(v, -128, 127);
+#endif
+    }
+    return (int8_t)TQ_CLAMP(v, lo, hi);
+}
+
+/*
+ * The 2x2 block's outputs: rows c and c + 1 (q: their constants) of pixels 0 and 1. Every constant
+ * is read before the first store, which may alias anything; `second` is 0 for the zero row that
+ * ends an odd row count. The portable and Helium paths' (the DSP extension's is in tq_gemm_dsp.S).
+ */
+static inline __attribute__((always_inline)) void tq_gemm_store_2x2(int32_t *acc, const int32_t *q, int8_t *out0,
+                                                                    int8_t *out1, int second, int32_t lo, int32_t hi, int full)
+{
+    const int32_t m0 = q[2], a0 = q[3], s0 = q[4], m1 = q[5], a1 = q[6], s1 = q[7];
+    const int8_t y00 = tq_gemm_out(acc[0], m0, a0, s0, lo, hi, full), y01 = tq_gemm_out(acc[1], m0, a0, s0, lo, hi, full);
+    const int8_t y10 = tq_gemm_out(acc[2], m1, a1, s1, lo, hi, full), y11 = tq_gemm_out(acc[3], m1, a1, s1, lo, hi, full);
+    out0[0] = y00;
+    out1[0] = y01;
+    if (second) {
+        out0[1] = y10;
+        out1[1] = y11;
+    }
+}
+
+#if !defined(TQ_GEMM_DSP)
+/* The portable and Helium row loop: a function of its own, so that its accumulators keep their
+   registers whatever kernel calls it. */
+static __attribute__((noinline, unused)) void tq_gemm_pair_loop(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
+                                                                int8_t *out1, int full, int wide)
+{
+    /* Locals: the int8 stores alias everything, which would force reloads of g->... One pointer
+       per operand walks the rows: q, the weights, the two outputs. */
+    const int32_t k = g->k, group = g->group, step = 2 * k;
+    const int32_t lo = g->act_min, hi = g->act_max;
+    const int8_t *w = g->weights;
+    const int16_t *w16 = g->weights16;
+    const int32_t *q = g->quant;
+    const int32_t *const q_last = q + 8 * ((g->out_c - 1) / 2);
+    const int odd = g->out_c & 1;
+    for (;; q += 8, out0 += 2, out1 += 2) {
+        int32_t acc[4];
+        acc[0] = acc[1] = q[0];
+        acc[2] = acc[3] = q[1];
+        if (wide) {
+            tq_dot_2x2_wide_c(w16, cols, k, acc);
+            w16 += step;
+        } else {
+            tq_dot_2x2(w, cols, k, group, acc);
+            w += step;
+        }
+        if (q == q_last) {
+            tq_gemm_store_2x2(acc, q, out0, out1, !odd, lo, hi, full);
+            return;
+        }
+        tq_gemm_store_2x2(acc, q, out0, out1, 1, lo, hi, full);
+    }
+}
+#endif
+
+static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
+                                                                    int8_t *out1, int full, int wide)
+{
+#if defined(TQ_GEMM_DSP)
+    /* The row pairs in tq_gemm_dsp.S; an odd last row's pair goes to a scratch word first. */
+    const int32_t k = g->k, pairs = g->out_c / 2;
+    const int32_t lo = g->act_min, hi = g->act_max;
+    tq_gemm_job job;
+    job.cols = cols;
+    job.cols_end = cols + 4 * k;
+    job.blk = g->quant;
+    job.blk_end = g->quant + 8 * pairs;
+    job.out0 = out0;
+    job.out1 = out1;
+    job.w = wide ? (const void *)g->weights16 : (const void *)g->weights;
+    job.w_skip = 0;
+    job.lo4 = 0x01010101u * (uint8_t)lo;
+    job.hi4 = 0x01010101u * (uint8_t)hi;
+    job.clamp = !full;
+    job.acc = NULL;
+    if (pairs > 0) {
+        if (wide) {
+            tq_gemm_pairs_wide_dsp(&job);
+        } else {
+            tq_gemm_pairs_dsp(&job);
+        }
+    }
+    if (g->out_c & 1) { /* the last row and its zero partner into a word, then the two real bytes */
+        int8_t last[4];
+        job.blk = g->quant + 8 * pairs;
+        job.blk_end = g->quant + 8 * (pairs + 1);
+        job.out0 = last;
+        job.out1 = last + 2;
+        if (wide) {
+            job.w = g->weights16 + (size_t)2 * k * pairs;
+            tq_gemm_pairs_wide_dsp(&job);
+        } else {
+            job.w = g->weights + (size_t)2 * k * pairs;
+            tq_gemm_pairs_dsp(&job);
+        }
+        out0[2 * pairs] = last[0];
+        out1[2 * pairs] = last[2];
+    }
+#else
+    tq_gemm_pair_loop(g, cols, out0, out1, full, wide);
+#endif
+}
+
+/*
+ * All out_c outputs of two pixels from their interleaved column pair: out0[c] and out1[c].
+ * For a last odd pixel the pair holds its column twice and out1 == out0.
+ */
+static inline void tq_gemm_pair(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
+{
+    tq_gemm_pair_impl(g, cols, out0, out1, g->act_min == -128 && g->act_max == 127, 0);
+}
+
+/* tq_gemm_pair from int16 weights (g->weights16), for the *_wide_s8 kernels. */
+static inline void tq_gemm_pair_wide(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1)
+{
+    tq_gemm_pair_impl(g, cols, out0, out1, g->act_min == -128 && g->act_max == 127, 1);
+}
+
+#endif /* TQ_GEMM_H */

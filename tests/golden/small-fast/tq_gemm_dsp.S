@@ -1,0 +1,284 @@
+/*
+ * The fast convolutions' row-pair loop in assembler, for cores with the DSP extension and without
+ * Helium (Cortex-M4, M7, M33): tq_gemm.h's tq_gemm_pairs_dsp / tq_gemm_rows_dsp (int8 weights) and
+ * their *_wide_* twins (int16 weights, --wide-weights), and tq_gemm_columns_dsp, which makes the
+ * column pair they read. Everything else calls them through tq_gemm.h.
+ *
+ * Why assembler: the loop over k needs all 14 free registers (4 accumulators, a column word pair of
+ * each pixel, two weight words, a scratch, three pointers), and around it C kept its state in stack
+ * slots it reloaded one by one. Here the state is a copy of the job on the stack, reloaded with one
+ * LDM; the four column words of a 4 of k come with one LDM too.
+ *
+ * Per 4 of k (16 MACs): LDM (columns) + LDRD (two weight rows) + 4 SXTB16 + 8 SMLAD = 14
+ * instructions; wide: LDM + 2 LDRD + 8 SMLAD = 11. The loop is unrolled four times (entered part
+ * way, at an address computed once a call, for counts of 4s that are not a multiple of 4), 2 more
+ * instructions a round. Register use in the loop:
+ *   r0 column pointer, r1 weight pointer, r2 column end, r3..r6 accumulators s00 s01 s10 s11
+ *   (row, pixel), r7 r8 pixel 0 (x0, x2) (x1, x3), r9 r10 pixel 1, r11 r12 weight words, lr scratch.
+ *
+ * The job (tq_gemm_job in tq_gemm.h), 12 words, copied to the stack at entry:
+ *   [0] cols   [4] cols_end   [8] blk   [12] out0   [16] out1   [20] blk_end
+ *   [24] w     [28] w_skip    [32] lo4  [36] hi4    [40] clamp  [44] acc
+ * and [48] the address where the k loop is entered. The code names these offsets
+ * (TQ_GEMM_JOB_*_OFF, TQ_GEMM_FRAME_*), from tq_dsp_asm.h, which checks them against the C struct.
+ * pairs: blk walks the quantization blocks (bias[2], then mult, radd, rsh per row: 8 words), each
+ *   pair of rows starts from its bias and ends requantized (tq_requant_mm, SSAT) into out0[c],
+ *   out0[c + 1] and out1[c], out1[c + 1], clamped to lo4/hi4 bytes when clamp != 0;
+ * pairs_acc: the same, each pair of rows starting from its accumulator block at acc (4 words, walked
+ *   along) instead of the bias, w_skip bytes of weights skipped after each pair;
+ * rows: blk walks accumulator blocks (4 words a pair of rows), loaded, accumulated and stored back;
+ *   w_skip bytes of weights are skipped after every pair (the other filter rows of a tap kernel).
+ */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
+
+#include "tq_dsp_asm.h"
+
+    .syntax unified
+    .thumb
+    .text
+
+/* One 4 of k, int8 weights: each row's word extended to (w0, w2) and (w1, w3). */
+    .macro  TQ_STEP_S8
+    ldm     r0!, {r7, r8, r9, r10}
+    ldrd    r11, r12, [r1], #8
+    sxtb16  lr, r11
+    sxtb16  r11, r11, ror #8
+    smlad   r3, lr, r7, r3
+    smlad   r4, lr, r9, r4
+    smlad   r3, r11, r8, r3
+    smlad   r4, r11, r10, r4
+    sxtb16  lr, r12
+    sxtb16  r12, r12, ror #8
+    smlad   r5, lr, r7, r5
+    smlad   r6, lr, r9, r6
+    smlad   r5, r12, r8, r5
+    smlad   r6, r12, r10, r6
+    .endm
+
+/* One 4 of k, int16 weights: per row (w0, w2), (w1, w3) as stored. */
+    .macro  TQ_STEP_WIDE
+    ldm     r0!, {r7, r8, r9, r10}
+    ldrd    r11, r12, [r1], #8
+    smlad   r3, r11, r7, r3
+    smlad   r4, r11, r9, r4
+    smlad   r3, r12, r8, r3
+    smlad   r4, r12, r10, r4
+    ldrd    r11, r12, [r1], #8
+    smlad   r5, r11, r7, r5
+    smlad   r6, r11, r9, r6
+    smlad   r5, r12, r8, r5
+    smlad   r6, r12, r10, r6
+    .endm
+
+/* The dot products of one pair of rows with the column pair, into r3..r6: the loop unrolled four
+   times, entered where the steps left make whole rounds (the address TQ_ENTRY kept in the frame). */
+    .macro  TQ_DOT name, step
+    ldr     pc, [sp, #TQ_GEMM_FRAME_ENTRY_OFF]
+.L\name\()_round:
+    \step
+.L\name\()_r1:
+    \step
+.L\name\()_r2:
+    \step
+.L\name\()_r3:
+    \step
+    cmp     r0, r2
+    bne     .L\name\()_round
+    .endm
+
+/* Where TQ_DOT enters for a count of 4s (the same for every pair of rows): by the count modulo 4. */
+    .macro  TQ_ENTRY name
+    ldrd    r0, r2, [sp, #TQ_GEMM_JOB_COLS_OFF]     /* cols, cols_end */
+    sub     r7, r2, r0
+    ubfx    r7, r7, #4, #2
+    adr     r8, .L\name\()_entry
+    ldrb    r7, [r8, r7]
+    adr     r8, .L\name\()_round
+    add     r8, r8, r7, lsl #1
+    orr     r8, r8, #1
+    str     r8, [sp, #TQ_GEMM_FRAME_ENTRY_OFF]
+    .endm
+
+    .macro  TQ_ENTRY_TABLE name
+.L\name\()_entry:
+    .byte   0, (.L\name\()_r3 - .L\name\()_round) / 2, (.L\name\()_r2 - .L\name\()_round) / 2
+    .byte   (.L\name\()_r1 - .L\name\()_round) / 2
+    .p2align 1
+    .endm
+
+/* The job copied to the frame (TQ_GEMM_JOB_SIZE: 12 words, checked in tq_dsp_asm.h), w in r1. */
+    .macro  TQ_ENTER name
+    push    {r4-r11, lr}
+    sub     sp, sp, #TQ_GEMM_FRAME_SIZE
+    ldm     r0, {r1-r12}
+    stm     sp, {r1-r12}
+    ldr     r1, [sp, #TQ_GEMM_JOB_W_OFF]
+    TQ_ENTRY \name
+    .endm
+
+/* void tq_gemm_pairs_*(const tq_gemm_job *job) */
+    .macro  TQ_PAIRS name, step, from_acc
+    .global \name
+    .type   \name, %function
+    .thumb_func
+\name:
+    TQ_ENTER \name
+3:
+    .if \from_acc
+    ldr     lr, [sp, #TQ_GEMM_JOB_ACC_OFF]      /* accumulator blocks */
+    ldm     lr!, {r3-r6}
+    str     lr, [sp, #TQ_GEMM_JOB_ACC_OFF]
+    ldm     sp, {r0, r2}                /* cols, cols_end (TQ_GEMM_JOB_COLS_OFF 0) */
+    .else
+    ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk (TQ_GEMM_JOB_COLS_OFF 0) */
+    ldrd    r3, r5, [r12]               /* bias of rows 0 and 1 */
+    mov     r4, r3
+    mov     r6, r5
+    .endif
+    TQ_DOT  \name, \step
+    .if \from_acc
+    ldr     r9, [sp, #TQ_GEMM_JOB_W_SKIP_OFF]
+    add     r1, r1, r9                  /* w_skip */
+    .endif
+    ldr     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
+    add     lr, lr, #32                 /* the next block */
+    ldmdb   lr, {r7-r12}                /* mult, radd, rsh of rows 0 and 1 */
+    str     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
+    TQ_REQUANT r3, r7, r8, r9, r0
+    TQ_REQUANT r4, r7, r8, r9, r0
+    TQ_REQUANT r5, r10, r11, r12, r0
+    TQ_REQUANT r6, r10, r11, r12, r0
+    ldr     r7, [sp, #TQ_GEMM_JOB_CLAMP_OFF]
+    cbnz    r7, 5f
+    ldrd    r7, r8, [sp, #TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
+    bfi     r3, r5, #8, #8              /* out0[c], out0[c + 1] */
+    strh    r3, [r7], #2
+    bfi     r4, r6, #8, #8              /* out1[c], out1[c + 1] */
+    strh    r4, [r8], #2
+4:
+    strd    r7, r8, [sp, #TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
+    ldr     r9, [sp, #TQ_GEMM_JOB_BLK_END_OFF]
+    cmp     lr, r9
+    bne     3b
+    add     sp, sp, #TQ_GEMM_FRAME_SIZE
+    pop     {r4-r11, pc}
+5:                                      /* clamped: the four bytes at once (SSUB8 / SEL) */
+    ldrd    r7, r8, [sp, #TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
+    bfi     r3, r5, #8, #8
+    bfi     r3, r4, #16, #8
+    bfi     r3, r6, #24, #8
+    ldrd    r9, r10, [sp, #TQ_GEMM_JOB_LO4_OFF]     /* lo4, hi4 */
+    ssub8   r11, r3, r9
+    sel     r3, r3, r9
+    ssub8   r11, r10, r3
+    sel     r3, r3, r10
+    strh    r3, [r7], #2
+    lsr     r3, r3, #16
+    strh    r3, [r8], #2
+    b       4b
+    TQ_ENTRY_TABLE \name
+    .size   \name, . - \name
+    .endm
+
+/* void tq_gemm_rows_*(const tq_gemm_job *job) */
+    .macro  TQ_ROWS name, step
+    .global \name
+    .type   \name, %function
+    .thumb_func
+\name:
+    TQ_ENTER \name
+3:
+    ldm     sp, {r0, r2, r12}           /* cols, cols_end, blk (TQ_GEMM_JOB_COLS_OFF 0) */
+    ldm     r12, {r3-r6}
+    TQ_DOT  \name, \step
+    ldr     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
+    stm     lr!, {r3-r6}
+    str     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
+    ldr     r8, [sp, #TQ_GEMM_JOB_W_SKIP_OFF]
+    ldr     r7, [sp, #TQ_GEMM_JOB_BLK_END_OFF]
+    add     r1, r1, r8
+    cmp     lr, r7
+    bne     3b
+    add     sp, sp, #TQ_GEMM_FRAME_SIZE
+    pop     {r4-r11, pc}
+    TQ_ENTRY_TABLE \name
+    .size   \name, . - \name
+    .endm
+
+    .section .text.tq_gemm_pairs_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_dsp, TQ_STEP_S8, 0
+    .section .text.tq_gemm_pairs_wide_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_wide_dsp, TQ_STEP_WIDE, 0
+    .section .text.tq_gemm_pairs_acc_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_acc_dsp, TQ_STEP_S8, 1
+    .section .text.tq_gemm_pairs_acc_wide_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_acc_wide_dsp, TQ_STEP_WIDE, 1
+    .section .text.tq_gemm_rows_dsp, "ax", %progbits
+    .p2align 2
+    TQ_ROWS tq_gemm_rows_dsp, TQ_STEP_S8
+    .section .text.tq_gemm_rows_wide_dsp, "ax", %progbits
+    .p2align 2
+    TQ_ROWS tq_gemm_rows_wide_dsp, TQ_STEP_WIDE
+
+/*
+ * void tq_gemm_columns_dsp(const int8_t *a, const int8_t *b, int32_t n, int8_t *dst): the column
+ * pair of tq_gemm_columns (n a multiple of 4, > 0): per 4 of k, a's (x0, x2), (x1, x3), then b's,
+ * as int16. Word-aligned a and b go 8 bytes a step (2 LDRD, 8 SXTB16, one STM of 8 words: 13
+ * instructions where word by word takes 20); otherwise word by word (LDR may be unaligned).
+ */
+/* One 4 of k of both columns, word by word (the LDRs may be unaligned). */
+    .macro  TQ_COLUMNS4
+    ldr     r2, [r0], #4
+    ldr     lr, [r1], #4
+    sxtb16  r4, r2
+    sxtb16  r5, r2, ror #8
+    sxtb16  r6, lr
+    sxtb16  r7, lr, ror #8
+    stm     r3!, {r4-r7}
+    .endm
+
+    .section .text.tq_gemm_columns_dsp, "ax", %progbits
+    .p2align 2
+    .global tq_gemm_columns_dsp
+    .type   tq_gemm_columns_dsp, %function
+    .thumb_func
+tq_gemm_columns_dsp:
+    push    {r4-r11, lr}
+    orr     r12, r0, r1
+    tst     r12, #3
+    add     r12, r0, r2                 /* end of a */
+    bne     3f
+    tst     r2, #4
+    beq     2f
+    TQ_COLUMNS4                         /* an odd 4 of k first */
+2:
+    cmp     r0, r12
+    beq     9f
+1:
+    ldrd    r2, lr, [r0], #8
+    sxtb16  r4, r2
+    sxtb16  r5, r2, ror #8
+    sxtb16  r8, lr
+    sxtb16  r9, lr, ror #8
+    ldrd    r2, lr, [r1], #8
+    sxtb16  r6, r2
+    sxtb16  r7, r2, ror #8
+    sxtb16  r10, lr
+    sxtb16  r11, lr, ror #8
+    stm     r3!, {r4-r11}
+    cmp     r0, r12
+    bne     1b
+9:
+    pop     {r4-r11, pc}
+3:
+    TQ_COLUMNS4
+    cmp     r0, r12
+    bne     3b
+    pop     {r4-r11, pc}
+    .size   tq_gemm_columns_dsp, . - tq_gemm_columns_dsp
+
+#endif

@@ -1,0 +1,25 @@
+/* The ADD fused after a convolution (tq_residual_s8 in tq_conv_fast.h): one copy for every kernel. */
+#include "tq_conv_fast.h"
+
+void tq_residual_add_s8(const tq_residual_s8 *r, const int8_t *y, const int8_t *x, int8_t *out, int32_t n)
+{
+    const int32_t *const ty = r->t_conv + 128, *const tx = r->t_res + 128;
+    const int32_t m = r->out_mult, ra = r->out_radd, e = r->out_rsh, lo = r->act_min, hi = r->act_max;
+    int32_t i = 0;
+#if defined(TQ_SIMD32)
+    /* Four bytes a step: one word read from each input, the four sums packed and clamped at once. */
+    const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
+    for (; i + 4 <= n; i += 4) {
+        const int32_t yv = tq_read_s8x4(y + i), xv = tq_read_s8x4(x + i);
+        const uint32_t word = tq_pack4_clamp(__ssat(tq_requant_mm(ty[(int8_t)yv] + tx[(int8_t)xv], m, ra, e), 8),
+                                             __ssat(tq_requant_mm(ty[(int8_t)(yv >> 8)] + tx[(int8_t)(xv >> 8)], m, ra, e), 8),
+                                             __ssat(tq_requant_mm(ty[(int8_t)(yv >> 16)] + tx[(int8_t)(xv >> 16)], m, ra, e), 8),
+                                             __ssat(tq_requant_mm(ty[yv >> 24] + tx[xv >> 24], m, ra, e), 8), lo4, hi4);
+        memcpy(out + i, &word, 4);
+    }
+#endif
+    for (; i < n; ++i) {
+        const int32_t v = tq_requant_mm(ty[y[i]] + tx[x[i]], m, ra, e);
+        out[i] = (int8_t)TQ_CLAMP(v, lo, hi);
+    }
+}

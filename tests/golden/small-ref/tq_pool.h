@@ -1,0 +1,68 @@
+/*
+ * tinyq pooling and reduction kernels (int8): AVERAGE_POOL_2D, MAX_POOL_2D, MEAN.
+ *
+ * Reference kernels: portable C99, bit-exact with TFLite's reference interpreter
+ * (reference_integer_ops::AveragePool / MaxPool, reference_ops::QuantizedMeanOrSum).
+ * Every parameter is computed and validated at generation time (tinyq/ops/pool.py).
+ */
+#ifndef TQ_POOL_H
+#define TQ_POOL_H
+
+#include "tq_common.h"
+
+/**
+ * 2-D pooling window over an NHWC int8 activation.
+ *
+ * Output element (b, y, x, c) looks at input rows y * stride_h - pad_h + [0, filter_h) and
+ * columns x * stride_w - pad_w + [0, filter_w), clipped to the input (padding is never read).
+ * pad_h / pad_w are TFLite's padding (the smaller half for SAME, 0 for VALID).
+ * The result is clamped to [act_min, act_max] (fused activation, output units, within int8).
+ * Average pooling needs at least one valid element per window (checked at generation time).
+ */
+typedef struct {
+    tq_dims in;  /**< input shape (n, h, w, c) */
+    tq_dims out; /**< output shape (n, out_h, out_w, c) */
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;
+    int32_t act_min, act_max;
+} tq_pool_s8_params;
+
+typedef tq_pool_s8_params tq_avgpool_s8_params;
+typedef tq_pool_s8_params tq_maxpool_s8_params;
+
+/**
+ * AVERAGE_POOL_2D: the sum of the valid window elements divided by their count, rounded to
+ * nearest with ties away from zero (in the input's quantization, which equals the output's).
+ */
+tq_status tq_avgpool_s8(const tq_avgpool_s8_params *p, const int8_t *in, int8_t *out);
+/* tq_avgpool_s8's results, four channels summed at once (in halfwords on cores with SIMD32). */
+tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, int8_t *out);
+
+/** MAX_POOL_2D: the largest valid window element, then the activation clamp. */
+tq_status tq_maxpool_s8(const tq_maxpool_s8_params *p, const int8_t *in, int8_t *out);
+/* tq_maxpool_s8's results, four channels at once (SSUB8 + SEL) on cores with SIMD32. */
+tq_status tq_maxpool_fast_s8(const tq_maxpool_s8_params *p, const int8_t *in, int8_t *out);
+
+/**
+ * MEAN over any set of axes of a rank <= 4 int8 tensor (shapes padded to NHWC on the left).
+ *
+ * `out` is the input shape with every reduced axis set to 1 (the keep_dims shape; the element
+ * order is the same without keep_dims) and `win` holds the extent of each reduced axis (1 for
+ * the others), so input element (n + i, h + j, w + k, c + l) feeds output (n, h, w, c).
+ * out = clamp(mul_by_quantized_mult(sum - sum_offset, mult, shift) + out_zp, -128, 127)
+ * with sum_offset = input zero point * number of reduced elements; mult/shift fold in
+ * in_scale / out_scale and the division by the element count (TFLite's QuantizedMeanOrSum).
+ */
+typedef struct {
+    tq_dims in;  /**< input shape */
+    tq_dims out; /**< keep_dims output shape */
+    tq_dims win; /**< reduced extent per axis (1 where not reduced) */
+    int32_t sum_offset;
+    int32_t mult, shift;
+    int32_t out_zp;
+} tq_mean_s8_params;
+
+tq_status tq_mean_s8(const tq_mean_s8_params *p, const int8_t *in, int8_t *out);
+
+#endif /* TQ_POOL_H */
