@@ -37,3 +37,17 @@ def test_a_uart_console_needs_the_port(monkeypatch):
     _ports(monkeypatch, ("/dev/ttyUSB0", 0x0403, 0x6001))
     with pytest.raises(BadInput, match="UART on your own adapter: give its serial port with --port"):
         console_port(get_board("pico"))
+
+
+def test_the_device_adapter_follows_board_data_and_port(monkeypatch, tmp_path):
+    """One Device interface (tinyq.device): QEMU for an emulated board, the given port, else the USB port."""
+    from tinyq.device import QemuDevice, SerialDevice, device_for
+
+    d = device_for(tmp_path, get_board("qemu-m4"))
+    assert isinstance(d, QemuDevice) and d.elf == tmp_path / "firmware.elf"
+    d = device_for(tmp_path, get_board("qemu-m4"), port="socket://127.0.0.1:9")
+    assert isinstance(d, SerialDevice) and d.port == "socket://127.0.0.1:9"
+    _ports(monkeypatch, ("/dev/ttyACM3", 0x2341, 0x805A))
+    d = device_for(tmp_path, get_board("nano33"))
+    assert isinstance(d, SerialDevice) and not isinstance(d, QemuDevice) and d.port == "/dev/ttyACM3"
+    assert d.fix == f"tinyq flash {tmp_path}"

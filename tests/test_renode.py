@@ -304,6 +304,32 @@ def test_renode_serves_the_console_and_profile_runs_on_it(qemu_build, qemu_board
         "-e", "connector Connect sysbus.uart0 term", "-e", "start"]
 
 
+def test_the_renode_adapter_runs_the_build_bit_exact(qemu_build, qemu_board, fakes, monkeypatch):
+    """RenodeDevice behind the interface QEMU's and a serial port's adapters share (tinyq.device): the
+    build's firmware under the fake renode, one inference through DeviceRunner, equal to the reference."""
+    from tinyq.build.manifest import load as load_manifest
+    from tinyq.checks.inputs import make_inputs
+    from tinyq.checks.runners import DeviceRunner, ReferenceRunner
+    from tinyq.compiler import compile_tflite
+    from tinyq.device import RenodeDevice
+    from tinyq.device.qemu import free_port
+
+    monkeypatch.setenv("FAKE_QEMU_MACHINE", "mps2-an386")
+    board = get_board(str(qemu_board))
+    scripts = _write_scripts(qemu_build, board)
+    manifest = load_manifest(qemu_build)
+    g = compile_tflite(qemu_build / "model.tflite")
+    batch, _ = make_inputs(g, 2, seed=3)
+    device = RenodeDevice(rn.RenodeProcess(scripts, free_port()), board)
+    with device as dut:
+        got = [DeviceRunner(dut, manifest).run(x) for x in batch[-2:]]
+        assert device.process.alive()
+    assert not device.process.alive()  # closed on leaving the block
+    reference = ReferenceRunner(qemu_build / "model.tflite", g)
+    for x, outs in zip(batch[-2:], got):
+        assert all(np.array_equal(a, b) for a, b in zip(outs, reference.run(x)))
+
+
 # ---------------------------------------------------------------- the fakes themselves
 
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tinyq.compiler.pipeline import compile_tflite
+from tinyq.ir import Graph
 from tinyq.ops import lowering_for
 from tinyq.checks.reference import tflm_arena_bytes
 
@@ -72,6 +73,11 @@ def analyze(path: Path, tflm: bool = True) -> Analysis:
         aliased_ops=n_ops_before - len(g.ops),
         tflm_arena_bytes=tflm_arena_bytes(path) if tflm else None,
     )
+
+
+def total_macs(g: Graph) -> int:
+    """Multiply-accumulates of one inference of a compiled graph (the lowerings count them)."""
+    return sum(int(lowering_for(g, op).macs(g, op)) for op in g.ops)  # type: ignore[union-attr]
 
 
 def _param_refs(params) -> set[int]:

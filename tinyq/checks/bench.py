@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tinyq.checks.analyze import analyze
+from tinyq.checks.analyze import total_macs
 from tinyq.boards import Board
 from tinyq.build.firmware import build
 from tinyq.errors import BadInput
@@ -89,12 +89,12 @@ def load_baseline(path: Path) -> dict[str, dict[str, Tflm]]:
 def bench_model(model: Path, board: Board, runs: int = 3, baseline: dict[str, dict[str, Tflm]] | None = None,
                 kernels: str = "fast", wide: bool = False) -> BenchRow:
     model = Path(model)
-    a = analyze(model, tflm=False)
     with tempfile.TemporaryDirectory(prefix="tinyq-bench-") as tmp:
         res = build(model, board, Path(tmp) / "build", command=f"tinyq bench {model} --board {board.name}", kernels=kernels, wide=wide)
-        run = run_on_device(res.out_dir, board.name, runs=runs)
+        run = run_on_device(res.out_dir, runs=runs, built=res)
+    macs = total_macs(res.graph)
     return BenchRow(
-        model=model.stem, board=board.name, macs=a.macs, instructions=run.median_cycles, cycle_unit=run.cycle_unit,
+        model=model.stem, board=board.name, macs=macs, instructions=run.median_cycles, cycle_unit=run.cycle_unit,
         bit_exact=run.bit_exact, passed=run.passed, runs=len(run.cycles), arena_bytes=res.manifest.arena_bytes,
         arena_lower_bound=res.manifest.arena_lower_bound, code_bytes=res.sizes.code, weight_bytes=res.sizes.weights,
         tflm=(baseline or {}).get(model.stem, {}), layers=run.layer_table(),

@@ -184,7 +184,7 @@ def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequ
                 if progress is not None:
                     progress(f"{v}: running on {board.name}", base + d, total)
 
-            run = run_on_device(built.out_dir, board.name, inputs=inputs, progress=ran)
+            run = run_on_device(built.out_dir, inputs=inputs, progress=ran, built=built)
             done = base + n
             if run.samples != n:
                 raise BadInput(f"{eval_data}: the device ran {run.samples} inputs for {n} evaluation samples: check the input shapes")

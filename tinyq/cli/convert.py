@@ -14,7 +14,7 @@ from tinyq.cli import options
 from tinyq.cli.root import STATE, app, emit_json, out
 from tinyq.errors import BadInput
 from tinyq.fileio import write_bytes
-from tinyq.cli.options import CALIB, CALIB_LIMIT
+from tinyq.cli.options import CALIB, CALIB_LIMIT, JSON
 
 
 def _kib(n: int) -> str:
@@ -74,46 +74,10 @@ def _edge_text(e: cv.EdgeInfo) -> str:
     return f"{e.name} {e.dtype}[{shape}]{q}"
 
 
-@app.command("convert")
-def convert_cmd(
-    model: Path = typer.Argument(..., help="Float model: a .keras file, a legacy .h5 file or a SavedModel directory."),
-    calib: Optional[Path] = CALIB,
-    output: Path = options.output("Where to write the .tflite model.", required=True),
-    calib_limit: Optional[int] = CALIB_LIMIT,
-    mode: str = typer.Option(
-        "int8", "--mode",
-        help="int8: full-integer, for `tinyq build` (needs --calib). int16x8: int16 activations, int8 weights, "
-        "also for `tinyq build` (needs --calib; the whole model: TensorFlow's 16x8 quantizer cannot keep some layers "
-        "int8, so there is no mixed int8/int16 mode). dynamic: int8 weights, float activations. "
-        "float16: float16 weights. The last two are for comparison only: `tinyq build` declines them.",
-    ),
-    float_io: bool = typer.Option(False, "--float-io", help="Keep float32 model input/output (QUANTIZE/DEQUANTIZE at the edges)."),
-    eval_data: Optional[Path] = typer.Option(
-        None, "--eval", help="An .npz with x and y: compare float (Keras) and int8 (TFLite reference) accuracy, or RMSE."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON report only."),
-) -> None:
-    """Quantize a float Keras model to a full-integer int8 .tflite (per-channel weights, batch 1).
-
-    --mode int16x8 quantizes activations to int16 instead (weights int8, biases int64): finer activations
-    where int8 loses accuracy, at twice the activation memory; `tinyq build` compiles it bit-exact.
-
-    --mode dynamic and --mode float16 write TensorFlow's other two variants, to compare size and accuracy
-    (--eval); they dequantize weights at run time in float, so `tinyq build` declines them.
-    """
-    quiet = not STATE.get("verbose", False)
-    if calib_limit is not None and calib_limit < 1:
-        raise BadInput(f"--calib-limit {calib_limit}: give a positive number of samples")
-    _check_mode(mode, calib, calib_limit, float_io)
-    _check_paths(model, calib, output, eval_data)
-
-    # Cheap checks first: the files are read and checked before TensorFlow starts.
-    calib_arrays = cv.read_calibration_arrays(calib, calib_limit) if calib is not None else None
-    eval_arrays = cv.read_arrays(eval_data, "evaluation") if eval_data is not None else None
-    if eval_arrays is not None:
-        cv.check_arrays_early({k: v for k, v in eval_arrays.items() if k != "y"}, eval_data, "evaluation")
-
-    with _progress(not json_out) as bar:
+def _convert(model: Path, calib, calib_arrays, eval_data, eval_arrays, mode: str, float_io: bool, quiet: bool, show: bool):
+    """Load the Keras model, calibrate and convert it, and evaluate both where --eval asks (progress bars
+    on stderr): (the loaded model, calibration samples used, the .tflite bytes, the evaluation or None)."""
+    with _progress(show) as bar:
         loading = bar.add_task(f"loading {model.name}", total=None)
         lm = cv.load_model(model, quiet=quiet)
         samples = cv.load_calibration(calib, lm.inputs, arrays=calib_arrays) if calib is not None else None
@@ -129,28 +93,11 @@ def convert_cmd(
             etask = bar.add_task("evaluating", total=2 * m)
             with cv.quiet_stderr(quiet):
                 result = cv.evaluate(lm, data, ev, progress=lambda k: bar.advance(etask, k))
+    return lm, n, data, result
 
-    write_bytes(output, data)
-    summary = cv.summarize_tflite(data)
-    report = {
-        "model": str(model),
-        "format": lm.format,
-        "mode": mode,
-        "output": str(output),
-        "float_io": float_io,
-        "calibration": {"file": str(calib), "samples": n} if calib is not None else None,
-        "weights": summary.weights,
-        "float_bytes": lm.param_bytes,
-        "tflite_bytes": len(data),
-        "inputs": [e.to_json() for e in summary.inputs],
-        "outputs": [e.to_json() for e in summary.outputs],
-        "ops": dict(sorted(summary.ops.items())),
-        "eval": result.to_json() if result is not None else None,
-    }
-    if json_out:
-        emit_json(report)
-        return
 
+def _table(model: Path, output: Path, lm, mode: str, calib, n: int, summary, data: bytes, result) -> Table:
+    """The conversion as a two-column table: model, mode, calibration, edges, ops, sizes, accuracy."""
     t = Table(title=f"tinyq convert: {model.name} -> {output.name}", show_header=False, title_justify="left")
     t.add_column("", style="bold")
     t.add_column("")
@@ -176,7 +123,71 @@ def convert_cmd(
             t.add_row("float RMSE", f"{result.float_rmse:.6g} on {result.samples} samples (float model)")
             t.add_row(f"{mode} RMSE", f"{result.int8_rmse:.6g} (TFLite reference kernels)")
             t.add_row(f"float vs {mode} RMSE", f"{result.float_int8_rmse:.6g}")
-    out.print(t)
+    return t
+
+
+@app.command("convert")
+def convert_cmd(
+    model: Path = typer.Argument(..., help="Float model: a .keras file, a legacy .h5 file or a SavedModel directory."),
+    calib: Optional[Path] = CALIB,
+    output: Path = options.output("Where to write the .tflite model.", required=True),
+    calib_limit: Optional[int] = CALIB_LIMIT,
+    mode: str = typer.Option(
+        "int8", "--mode",
+        help="int8: full-integer, for `tinyq build` (needs --calib). int16x8: int16 activations, int8 weights, "
+        "also for `tinyq build` (needs --calib; the whole model: TensorFlow's 16x8 quantizer cannot keep some layers "
+        "int8, so there is no mixed int8/int16 mode). dynamic: int8 weights, float activations. "
+        "float16: float16 weights. The last two are for comparison only: `tinyq build` declines them.",
+    ),
+    float_io: bool = typer.Option(False, "--float-io", help="Keep float32 model input/output (QUANTIZE/DEQUANTIZE at the edges)."),
+    eval_data: Optional[Path] = typer.Option(
+        None, "--eval", help="An .npz with x and y: compare float (Keras) and int8 (TFLite reference) accuracy, or RMSE."
+    ),
+    json_out: bool = JSON,
+) -> None:
+    """Quantize a float Keras model to a full-integer int8 .tflite (per-channel weights, batch 1).
+
+    --mode int16x8 quantizes activations to int16 instead (weights int8, biases int64): finer activations
+    where int8 loses accuracy, at twice the activation memory; `tinyq build` compiles it bit-exact.
+
+    --mode dynamic and --mode float16 write TensorFlow's other two variants, to compare size and accuracy
+    (--eval); they dequantize weights at run time in float, so `tinyq build` declines them.
+    """
+    quiet = not STATE.get("verbose", False)
+    if calib_limit is not None and calib_limit < 1:
+        raise BadInput(f"--calib-limit {calib_limit}: give a positive number of samples")
+    _check_mode(mode, calib, calib_limit, float_io)
+    _check_paths(model, calib, output, eval_data)
+
+    # Cheap checks first: the files are read and checked before TensorFlow starts.
+    calib_arrays = cv.read_calibration_arrays(calib, calib_limit) if calib is not None else None
+    eval_arrays = cv.read_arrays(eval_data, "evaluation") if eval_data is not None else None
+    if eval_arrays is not None:
+        cv.check_arrays_early({k: v for k, v in eval_arrays.items() if k != "y"}, eval_data, "evaluation")
+
+    lm, n, data, result = _convert(model, calib, calib_arrays, eval_data, eval_arrays, mode, float_io, quiet, show=not json_out)
+    write_bytes(output, data)
+    summary = cv.summarize_tflite(data)
+    report = {
+        "model": str(model),
+        "format": lm.format,
+        "mode": mode,
+        "output": str(output),
+        "float_io": float_io,
+        "calibration": {"file": str(calib), "samples": n} if calib is not None else None,
+        "weights": summary.weights,
+        "float_bytes": lm.param_bytes,
+        "tflite_bytes": len(data),
+        "inputs": [e.to_json() for e in summary.inputs],
+        "outputs": [e.to_json() for e in summary.outputs],
+        "ops": dict(sorted(summary.ops.items())),
+        "eval": result.to_json() if result is not None else None,
+    }
+    if json_out:
+        emit_json(report)
+        return
+
+    out.print(_table(model, output, lm, mode, calib, n, summary, data, result))
     out.print(f"wrote {output} ({len(data):,} bytes)")
     if mode not in cv.CALIBRATED:
         note = (" (no weight tensor reached the converter's 1024-value floor: it is a plain float model)"

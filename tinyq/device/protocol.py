@@ -14,6 +14,7 @@ Everything else is one line naming the port, what came (escaped, shortened) and 
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 
 from tinyq.errors import BadInput
 from tinyq.errors import DeviceError as _DeviceFailure
+
+log = logging.getLogger(__name__)
 
 INFER_TIMEOUT_FACTOR = 12  # an inference may take this many times the reply timeout (10 s -> 120 s)
 MAX_NOISE = 32  # non-protocol lines skipped in one reply before the line is called garbage
@@ -208,8 +211,8 @@ class Link:
         try:
             if self.ser is not None:
                 self.ser.close()
-        except Exception:
-            pass
+        except Exception:  # closing a port that already went away: nothing left to release
+            log.debug("closing %s", self.port, exc_info=True)
 
 
 @dataclass

@@ -24,12 +24,15 @@ files give the physical load address (0x10000); `program` converts.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Callable
 
 from tinyq.device.protocol import DeviceError
 from tinyq.errors import BadInput, CheckFailed
+
+log = logging.getLogger(__name__)
 
 APP_BASE = 0x10000  # physical address of SAM-BA address 0 (the bootloader's size)
 PAGE = 4096  # nRF52840 flash page; one buffer load and one copy per page, as bossac does
@@ -167,8 +170,8 @@ class Samba:
     def close(self) -> None:
         try:
             self.ser.close()
-        except Exception:
-            pass
+        except Exception:  # closing a port that already went away: nothing left to release
+            log.debug("closing the bootloader's port", exc_info=True)
 
     def __enter__(self) -> "Samba":
         return self

@@ -26,6 +26,8 @@ import numpy as np
 from tinyq.errors import BadInput, UnsupportedModel
 from tinyq.fileio import read_arrays, read_head as _head  # noqa: F401  (read_arrays: callers use cv.read_arrays)
 
+log = logging.getLogger(__name__)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 Progress = Callable[[int], None]  # called with the number of samples just processed
@@ -262,7 +264,8 @@ def _load_keras(path: Path, fmt: str, quiet: bool) -> LoadedModel:
         model, qat_model = qat.for_conversion(model)
         try:
             ins, outs = list(model.inputs), list(model.outputs)
-        except Exception:
+        except Exception:  # a subclassed model never called: no symbolic inputs (refused below, by name)
+            log.debug("%s: the model has no symbolic inputs", path, exc_info=True)
             ins, outs = [], []
         if not ins:
             raise BadInput(

@@ -94,11 +94,13 @@
 #include "tq_conv_fast.h" /* tq_gemm_job (tq_gemm.h), tq_dw_job; TQ_GEMM_DSP */
 
 #if defined(TQ_GEMM_DSP) /* the structs and the assembler exist on the DSP extension only */
-/* Field `field` of `type` is the word the assembler reads at byte `off` of its copy. */
+/* C99 has no _Static_assert (and -pedantic refuses it): a check is a typedef of an array whose size is -1
+ * when it fails, so the compiler stops with "size of array 'tq_asm_layout_<what>' is negative", the name
+ * saying which field moved. Field `field` of `type` must be the word the assembler reads at byte `off`. */
+#define TQ_ASM_CHECK(what, cond) typedef char tq_asm_layout_##what[(cond) ? 1 : -1]
 #define TQ_ASM_FIELD(type, field, off)                                                                               \
-    _Static_assert(offsetof(type, field) == (off),                                                                   \
-                   #type "." #field " is not at " #off ": update tq_dsp_asm.h and the assembler that reads it");     \
-    _Static_assert(sizeof(((type *)0)->field) == 4, #type "." #field " is not the word the assembler reads (" #off ")")
+    TQ_ASM_CHECK(type##_##field##_is_not_at_##off, offsetof(type, field) == (off));                                 \
+    TQ_ASM_CHECK(type##_##field##_is_not_the_word_read_at_##off, sizeof(((type *)0)->field) == 4)
 
 TQ_ASM_FIELD(tq_gemm_job, cols, TQ_GEMM_JOB_COLS_OFF);
 TQ_ASM_FIELD(tq_gemm_job, cols_end, TQ_GEMM_JOB_COLS_END_OFF);
@@ -112,8 +114,8 @@ TQ_ASM_FIELD(tq_gemm_job, lo4, TQ_GEMM_JOB_LO4_OFF);
 TQ_ASM_FIELD(tq_gemm_job, hi4, TQ_GEMM_JOB_HI4_OFF);
 TQ_ASM_FIELD(tq_gemm_job, clamp, TQ_GEMM_JOB_CLAMP_OFF);
 TQ_ASM_FIELD(tq_gemm_job, acc, TQ_GEMM_JOB_ACC_OFF);
-_Static_assert(sizeof(tq_gemm_job) == TQ_GEMM_JOB_SIZE,
-               "tq_gemm_job is not the TQ_GEMM_JOB_SIZE bytes tq_gemm_dsp.S copies to its stack frame");
+/* tq_gemm_dsp.S copies TQ_GEMM_JOB_SIZE bytes of the job to its stack frame */
+TQ_ASM_CHECK(tq_gemm_job_is_not_TQ_GEMM_JOB_SIZE_bytes, sizeof(tq_gemm_job) == TQ_GEMM_JOB_SIZE);
 
 TQ_ASM_FIELD(tq_dw_job, tab, TQ_DW_JOB_TAB_OFF);
 TQ_ASM_FIELD(tq_dw_job, w, TQ_DW_JOB_W_OFF);
@@ -125,10 +127,11 @@ TQ_ASM_FIELD(tq_dw_job, hi4, TQ_DW_JOB_HI4_OFF);
 TQ_ASM_FIELD(tq_dw_job, clamp, TQ_DW_JOB_CLAMP_OFF);
 TQ_ASM_FIELD(tq_dw_job, taps, TQ_DW_JOB_TAPS_OFF);
 TQ_ASM_FIELD(tq_dw_job, base, TQ_DW_JOB_BASE_OFF);
-_Static_assert(sizeof(tq_dw_job) == TQ_DW_JOB_SIZE,
-               "tq_dw_job is not the TQ_DW_JOB_SIZE bytes tq_depthwise_dsp.S copies to its stack frame");
+/* tq_depthwise_dsp.S copies TQ_DW_JOB_SIZE bytes of the job to its stack frame */
+TQ_ASM_CHECK(tq_dw_job_is_not_TQ_DW_JOB_SIZE_bytes, sizeof(tq_dw_job) == TQ_DW_JOB_SIZE);
 
 #undef TQ_ASM_FIELD
+#undef TQ_ASM_CHECK
 #endif /* TQ_GEMM_DSP */
 
 #endif /* __ASSEMBLER__ */
