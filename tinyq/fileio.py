@@ -70,6 +70,22 @@ def read_head(path: Path, n: int = 8) -> bytes:
         raise BadInput(f"{path}: cannot read it ({e.strerror}): check the path and permissions") from None
 
 
+def _np_load(path: Path, kind: str, take):
+    """`take(np.load(path))` for a .npy or .npz file, with every numpy failure turned into one BadInput line."""
+    save = "numpy.save" if kind == "npy" else "numpy.savez"
+    try:
+        if kind == "npy":
+            return take(np.load(path, allow_pickle=False))
+        with np.load(path, allow_pickle=False) as z:
+            return take(z)
+    except ValueError as e:
+        if "pickle" in str(e).lower() or "object" in str(e).lower():
+            raise BadInput(f"{path} holds Python objects, not numbers: save numeric arrays with {save}") from None
+        raise BadInput(f"{path} is a corrupt or truncated .{kind} file: save it again with {save}") from None
+    except Exception:  # numpy raises many types for a damaged file (EOFError, OSError, zipfile.BadZipFile, ...)
+        raise BadInput(f"{path} is a corrupt or truncated .{kind} file: save it again with {save}") from None
+
+
 def read_arrays(path: Path | str, what: str) -> dict[str, np.ndarray]:
     """Read a .npy (key '') or .npz file into {name: array}; every failure is one BadInput line."""
     path = Path(path)
@@ -79,27 +95,9 @@ def read_arrays(path: Path | str, what: str) -> dict[str, np.ndarray]:
         raise BadInput(f"{path} is a directory: give a .npy or .npz {what} file")
     head = read_head(path, 8)
     if head.startswith(_NPY_MAGIC):
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            if "pickle" in str(e).lower() or "object" in str(e).lower():
-                raise BadInput(f"{path} holds Python objects, not numbers: save a numeric array with numpy.save") from None
-            raise BadInput(f"{path} is a corrupt or truncated .npy file: save it again with numpy.save") from None
-        except Exception:
-            raise BadInput(f"{path} is a corrupt or truncated .npy file: save it again with numpy.save") from None
-        return {"": arr}
+        return {"": _np_load(path, "npy", lambda f: f)}
     if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
-        out: dict[str, np.ndarray] = {}
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                for k in z.files:
-                    out[k] = z[k]
-        except ValueError as e:
-            if "pickle" in str(e).lower() or "object" in str(e).lower():
-                raise BadInput(f"{path} holds Python objects, not numbers: save numeric arrays with numpy.savez") from None
-            raise BadInput(f"{path} is a corrupt or truncated .npz file: save it again with numpy.savez") from None
-        except Exception:
-            raise BadInput(f"{path} is a corrupt or truncated .npz file: save it again with numpy.savez") from None
+        out = _np_load(path, "npz", lambda z: {k: z[k] for k in z.files})
         if not out:
             raise BadInput(f"{path} is an empty .npz archive: save the {what} arrays in it with numpy.savez")
         return out

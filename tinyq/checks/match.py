@@ -83,17 +83,12 @@ class Mismatch:
         return {"sample": self.sample, "output": self.output, "index": self.index, "got": self.got, "want": self.want}
 
 
-@dataclass
-class Tally:
-    """Outputs of many inputs against the reference: `add` one input's outputs at a time."""
+class Verdict:
+    """The verdict of a run against the reference, from its counts `mismatches` (inputs out of tolerance)
+    and `differing` (inputs not bit-identical); shared by Tally and the checks' results."""
 
-    tolerance: float | None  # None: bit for bit
-    samples: int = 0
-    mismatches: int = 0  # inputs with an output out of tolerance
-    differing: int = 0  # inputs with an output not bit-identical (within the tolerance or not)
-    max_abs_diff: float = 0.0
-    max_rel_diff: float = 0.0
-    first: Mismatch | None = None
+    mismatches: int
+    differing: int
 
     @property
     def passed(self) -> bool:
@@ -103,6 +98,19 @@ class Tally:
     @property
     def bit_exact(self) -> bool:
         return self.mismatches == 0 and self.differing == 0
+
+
+@dataclass
+class Tally(Verdict):
+    """Outputs of many inputs against the reference: `add` one input's outputs at a time."""
+
+    tolerance: float | None  # None: bit for bit
+    samples: int = 0
+    mismatches: int = 0  # inputs with an output out of tolerance
+    differing: int = 0  # inputs with an output not bit-identical (within the tolerance or not)
+    max_abs_diff: float = 0.0
+    max_rel_diff: float = 0.0
+    first: Mismatch | None = None
 
     def add(self, got: list[np.ndarray], want: list[np.ndarray]) -> Mismatch | None:
         """Compare one input's outputs; returns its first mismatch (None if it passed)."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from tinyq.build.host import HostModel
 from tinyq.checks.inputs import attach_float_edges, load_inputs, make_inputs
-from tinyq.checks.match import Mismatch, Tally, compare_output, output_tolerance, tolerance_text
+from tinyq.checks.match import Mismatch, Tally, Verdict, compare_output, output_tolerance, tolerance_text
 from tinyq.checks.reference import tflm_arena_bytes
 from tinyq.checks.runners import HostRunner, ReferenceRunner, run_and_compare
 from tinyq.compiler import generate_library, target_for
@@ -31,7 +31,7 @@ class Divergence:
 
 
 @dataclass
-class VerifyResult:
+class VerifyResult(Verdict):
     model: str
     samples: int
     mismatches: int = 0
@@ -59,15 +59,6 @@ class VerifyResult:
         return cls(model=model, samples=tally.samples, mismatches=tally.mismatches, max_abs_diff=tally.max_abs_diff,
                    arena_bytes=g.arena_size, arena_lower_bound=g.arena_lower_bound, first=first, edge_samples=edge_samples,
                    layers=len(g.ops), tolerance=tally.tolerance, differing=tally.differing, max_rel_diff=tally.max_rel_diff)
-
-    @property
-    def passed(self) -> bool:
-        """Every input bit-exact, or within the tolerance for a float32 model."""
-        return self.mismatches == 0
-
-    @property
-    def bit_exact(self) -> bool:
-        return self.mismatches == 0 and self.differing == 0
 
     def to_json(self) -> dict:
         d = {

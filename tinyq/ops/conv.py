@@ -558,15 +558,20 @@ def _fc_geometry(g: Graph, op: Op) -> tuple[int, int, int]:
 
 
 def check_fc(g: Graph, op: Op) -> None:
+    _check_fc_shapes(g, op, *_check_io(g, op), check_bias=_check_bias)
+
+
+def _check_fc_shapes(g: Graph, op: Op, inp: Tensor, out: Tensor, check_bias) -> None:
+    """FULLY_CONNECTED's weights, bias (`check_bias(g, op, units)`: int32 or int64), fused activation and
+    output shape, for any activation type."""
     o = _opts(op)
     need(int(o.weightsFormat) == 0, op, f"weights format {int(o.weightsFormat)} (shuffled) is not supported; use the DEFAULT format")
-    inp, out = _check_io(g, op)
     w = g.tensor(op.inputs[1])
     need(len(w.shape) == 2, op, f"weights '{w.name}' have rank {len(w.shape)}, expected 2 [units, depth]")
     units, accum = w.shape
     need(accum > 0 and inp.size % accum == 0, op, f"input of {inp.size} values does not split into rows of {accum}")
     _check_weights(g, op, units, axis=0, zero_point_ok=True)
-    _check_bias(g, op, units)
+    check_bias(g, op, units)
     _check_fused(op)
     batches = inp.size // accum
     if o.keepNumDims:
@@ -736,19 +741,8 @@ def lower_window_s16(g: Graph, op: Op) -> KernelCall:
 
 
 def check_fc_s16(g: Graph, op: Op) -> None:
-    o = _opts(op)
-    need(int(o.weightsFormat) == 0, op, f"weights format {int(o.weightsFormat)} (shuffled) is not supported; use the DEFAULT format")
     need(len(op.inputs) in (2, 3), op, f"has {len(op.inputs)} inputs, expected input, weights and optional bias")
-    inp, out = int16_io(g, op)
-    w = g.tensor(op.inputs[1])
-    need(len(w.shape) == 2, op, f"weights '{w.name}' have rank {len(w.shape)}, expected 2 [units, depth]")
-    units, accum = w.shape
-    need(accum > 0 and inp.size % accum == 0, op, f"input of {inp.size} values does not split into rows of {accum}")
-    _check_weights(g, op, units, axis=0, zero_point_ok=True)
-    _bias64(g, op, units)
-    _check_fused(op)
-    expected = tuple(inp.shape[:-1]) + (units,) if o.keepNumDims else (inp.size // accum, units)
-    need(tuple(out.shape) == expected, op, f"output shape {list(out.shape)} differs from the computed {list(expected)}")
+    _check_fc_shapes(g, op, *int16_io(g, op), check_bias=_bias64)
 
 
 def lower_fc_s16(g: Graph, op: Op) -> KernelCall:
