@@ -1,4 +1,4 @@
-"""Constant folding (tinyq.passes_fold): shape arithmetic evaluated at generation time."""
+"""Constant folding (tinyq.compiler.fold): shape arithmetic evaluated at generation time."""
 
 from __future__ import annotations
 

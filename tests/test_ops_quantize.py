@@ -1,5 +1,5 @@
 """QUANTIZE / DEQUANTIZE: generated C against TFLite's reference interpreter, bit for bit,
-float outputs included (compared as raw float32 bits by tinyq.verify)."""
+float outputs included (compared as raw float32 bits by tinyq.checks.match)."""
 
 from __future__ import annotations
 

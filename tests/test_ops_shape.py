@@ -1,5 +1,5 @@
 """PAD / PADV2, CONCATENATION, TRANSPOSE, RESHAPE copies: generated C against TFLite's reference
-interpreter, bit for bit (tinyq.verify), on converted Keras models and on hand-built single-op
+interpreter, bit for bit (tinyq.checks.verify), on converted Keras models and on hand-built single-op
 models that reach the kernels' corner cases (ranks 1..6, size-1 axes, large paddings)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""tinyq.qat: quantization-aware training for Keras 3, and `tinyq convert` on the result.
+"""tinyq.quant.qat: quantization-aware training for Keras 3, and `tinyq convert` on the result.
 
 The headline case: a ~1k-parameter CNN on scikit-learn's digits with 3-bit weights. Plain
 post-training quantization to that grid (what the converter's per-channel max scaling gives)
@@ -249,9 +249,9 @@ def test_bad_input():
     m = _bn_model()
     with pytest.raises(BadInput, match="weight_bits=1"):
         qat.quantize_model(m, weight_bits=1)
-    with pytest.raises(BadInput, match="no tinyq.qat layers"):
+    with pytest.raises(BadInput, match="no tinyq.quant.qat layers"):
         qat.strip(m)
-    with pytest.raises(BadInput, match="already holds tinyq.qat layers"):
+    with pytest.raises(BadInput, match="already holds tinyq.quant.qat layers"):
         qat.quantize_model(qat.quantize_model(m))
 
     class Sub(keras.Model):

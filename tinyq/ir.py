@@ -113,7 +113,7 @@ class Graph:
     # Lower bound of the arena: the largest set of activation bytes live at one time.
     arena_lower_bound: int = 0
     notes: list[str] = field(default_factory=list)
-    # What the code is generated for (tinyq.target.Target); set by compile_graph.
+    # What the code is generated for (tinyq.compiler.target.Target); set by compile_graph.
     target: Any = None
 
     def tensor(self, i: int) -> Tensor:

@@ -117,7 +117,7 @@ class LoadedModel:
     input_keys: list[str] = field(default_factory=list)  # SavedModel: signature argument names
     output_keys: list[str] = field(default_factory=list)  # SavedModel: signature output names
     owner: Any = None  # SavedModel: the loaded object (keeps the signature's variables alive)
-    qat_model: Any = None  # a tinyq.qat model with its learned activation ranges: what int8 conversion converts
+    qat_model: Any = None  # a tinyq.quant.qat model with its learned activation ranges: what int8 conversion converts
 
     def predict(self, xs: Sequence[np.ndarray], batch: int = 256, progress: Progress | None = None) -> list[np.ndarray]:
         """Float outputs for all samples (one array per model output)."""

@@ -304,7 +304,7 @@ class _Graph:
             model = _as_functional(model)
         if not hasattr(model, "_nodes_by_depth") or not getattr(model, "inputs", None):
             raise UnsupportedModel(
-                f"model '{model.name}' is a subclassed Keras model: tinyq.qat rewrites Sequential and functional "
+                f"model '{model.name}' is a subclassed Keras model: tinyq.quant.qat rewrites Sequential and functional "
                 "models; build it with keras.Input and layers"
             )
         self.model = model
@@ -319,12 +319,12 @@ class _Graph:
         for n in self.nodes:
             if isinstance(n.layer, keras.Model):
                 raise UnsupportedModel(
-                    f"layer '{n.layer.name}' is a nested model: tinyq.qat rewrites one level of layers; "
+                    f"layer '{n.layer.name}' is a nested model: tinyq.quant.qat rewrites one level of layers; "
                     "build the model from its layers directly"
                 )
             if id(n.layer) in seen:
                 raise UnsupportedModel(
-                    f"layer '{n.layer.name}' is called more than once (shared weights): tinyq.qat rewrites each "
+                    f"layer '{n.layer.name}' is called more than once (shared weights): tinyq.quant.qat rewrites each "
                     "layer once; give each call its own layer"
                 )
             seen.add(id(n.layer))
@@ -363,7 +363,7 @@ def _as_functional(model):
     if not model.built or not getattr(model, "inputs", None):
         raise BadInput(
             f"Sequential model '{model.name}' has no input shape: start it with keras.Input(shape=...) "
-            "so tinyq.qat can rewrite it"
+            "so tinyq.quant.qat can rewrite it"
         )
     return model._functional
 
@@ -410,7 +410,7 @@ def quantize_model(model, weight_bits: int = 8, momentum: float = 0.99):
     """
     _check_bits(weight_bits)
     if is_qat_model(model) or any(isinstance(layer, QuantRange) for layer in model.layers):
-        raise BadInput(f"model '{model.name}' already holds tinyq.qat layers: give the float model")
+        raise BadInput(f"model '{model.name}' already holds tinyq.quant.qat layers: give the float model")
     graph = _Graph(model)
     skip: set[int] = set()
 
@@ -454,7 +454,7 @@ def _quant_layer(n: _Node, args, kwargs, g: _Graph, weight_bits: int):
     """
     layer = n.layer
     if getattr(layer, "data_format", "channels_last") != "channels_last":
-        raise UnsupportedModel(f"layer '{layer.name}' is channels_first: tinyq.qat handles channels_last models")
+        raise UnsupportedModel(f"layer '{layer.name}' is channels_first: tinyq.quant.qat handles channels_last models")
     act = _activation_name(layer)
     bn = g.only_consumer(n) if act == "linear" else None
     if bn is not None and not _foldable_bn(bn.layer, len(n.node.outputs[0].shape)):
@@ -490,7 +490,7 @@ def _bn_weights(bn) -> list[np.ndarray]:
 
 
 def is_qat_model(model) -> bool:
-    """True when `model` holds tinyq.qat layers."""
+    """True when `model` holds tinyq.quant.qat layers."""
     return any(isinstance(layer, _QAT_LAYERS) for layer in getattr(model, "layers", []))
 
 
@@ -503,7 +503,7 @@ def strip(model, keep_ranges: bool = False):
     uses as is (what `tinyq convert` does with a saved QAT model).
     """
     if not is_qat_model(model):
-        raise BadInput(f"model '{model.name}' has no tinyq.qat layers: give the model quantize_model returned")
+        raise BadInput(f"model '{model.name}' has no tinyq.quant.qat layers: give the model quantize_model returned")
     graph = _Graph(model)
 
     def step(n: _Node, args, kwargs, g: _Graph):
