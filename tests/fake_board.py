@@ -41,8 +41,8 @@ from typing import Self
 import numpy as np
 
 from tinyq.boards import get_board
-from tinyq.ir import NUMPY_DTYPES
 from tinyq.checks.reference import Reference
+from tinyq.ir import NUMPY_DTYPES
 
 from .fake_samba import _Pty
 

@@ -27,7 +27,9 @@ def _tflite(model, mode):
 
     spec = tf.TensorSpec([1, *model.inputs[0].shape[1:]], tf.float32)
     fn = tf.function(lambda x: model(x), input_signature=[spec]).get_concrete_function()
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(fn)])
     if mode == "dynamic":

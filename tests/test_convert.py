@@ -243,8 +243,8 @@ def test_eval_regression_rmse(tmp_path, capsys):
 def test_not_full_integer_is_rejected():
     import keras
 
-    from tinyq.quant.convert import convert_keras
     from tinyq.errors import UnsupportedModel
+    from tinyq.quant.convert import convert_keras
 
     inp = keras.Input((6,))
     x = keras.layers.Lambda(lambda t: keras.ops.sin(t))(keras.layers.Dense(6)(inp))

@@ -128,9 +128,9 @@ def test_generate_and_verify_decline_too(variants, tmp_path, verb):
 
 
 def test_mode_detection(variants):
+    from tinyq.compiler.importer import import_model, quant_mode
     from tinyq.compiler.pipeline import compile_tflite
     from tinyq.errors import UnsupportedModel
-    from tinyq.compiler.importer import import_model, quant_mode
 
     assert quant_mode(import_model(variants["int8"])) == "int8"
     assert compile_tflite(variants["int8"]).ops  # the full-int8 model still compiles

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tinyq.boards import get_board
-from tinyq.device.qemu import Qemu
 from tinyq.checks.profile import run_on_device
+from tinyq.device.qemu import Qemu
 
 from .conftest import run_tinyq, shared_model
 from .helpers import assert_one_line_failure

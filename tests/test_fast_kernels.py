@@ -13,8 +13,8 @@ import pytest
 
 from tinyq.boards import get_board
 from tinyq.build.firmware import build
-from tinyq.compiler.pipeline import compile_tflite
 from tinyq.checks.profile import run_on_device
+from tinyq.compiler.pipeline import compile_tflite
 from tinyq.compiler.target import Target
 
 from .helpers import BOTH_KERNELS, assert_bit_exact, write_tflite

@@ -6,19 +6,19 @@ from __future__ import annotations
 import json
 import os
 import struct
-import time
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from tinyq.build.manifest import ConsoleInfo, Manifest, ModelInfo
+from tinyq.cli.root import main
 from tinyq.device import flash as fl
 from tinyq.device import samba as sb
 from tinyq.device import uf2
-from tinyq.cli.root import main
 from tinyq.errors import BadInput, CheckFailed
-from tinyq.build.manifest import ConsoleInfo, Manifest, ModelInfo
 
 from .conftest import ROOT, run_tinyq
 from .fake_samba import APP_BASE, BOOTLOADER_FILL, FakeNano, crc16_ref

@@ -12,10 +12,10 @@ import keras
 import numpy as np
 import pytest
 
-from tinyq.quant.convert import convert_keras
-from tinyq.compiler.importer import import_model, quant_mode
 from tinyq.checks.match import FLOAT_TOLERANCE, compare_output
 from tinyq.checks.verify import verify_tflite
+from tinyq.compiler.importer import import_model, quant_mode
+from tinyq.quant.convert import convert_keras
 
 from .conftest import run_tinyq
 from .helpers import randomize_weights, write_tflite

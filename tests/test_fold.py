@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tinyq.compiler.fold import fold_constants
 from tinyq.compiler.importer import import_model
 from tinyq.ir import Graph, Op, Quant, Tensor
-from tinyq.compiler.fold import fold_constants
 
 from .helpers import assert_bit_exact, op_kinds, tf_convert
 

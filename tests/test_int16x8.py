@@ -14,12 +14,12 @@ import keras
 import numpy as np
 import pytest
 
-from tinyq.errors import UnsupportedModel
-from tinyq.compiler.importer import import_model, quant_mode
-from tinyq.ops.activation import checked_log2, sigmoid_input_scaling, sigmoid_table
-from tinyq.compiler.passes import compile_graph
 from tinyq.checks.reference import Reference
 from tinyq.checks.verify import verify_on_board, verify_tflite
+from tinyq.compiler.importer import import_model, quant_mode
+from tinyq.compiler.passes import compile_graph
+from tinyq.errors import UnsupportedModel
+from tinyq.ops.activation import checked_log2, sigmoid_input_scaling, sigmoid_table
 
 from .conftest import run_tinyq
 from .helpers import randomize_weights, single_op_model, write_tflite

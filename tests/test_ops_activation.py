@@ -17,11 +17,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from tinyq.errors import UnsupportedModel
+from tinyq.checks.verify import verify_tflite
 from tinyq.compiler.importer import import_model
 from tinyq.compiler.passes import compile_graph
+from tinyq.errors import UnsupportedModel
 from tinyq.resources import KERNELS
-from tinyq.checks.verify import verify_tflite
 
 from .helpers import assert_bit_exact, op_kinds, single_op_model, write_tflite
 
@@ -162,8 +162,8 @@ def test_softmax_long_rows(tmp_path):
 
 def test_softmax_sum_past_tflite_limit(tmp_path):
     """Where TFLite aborts (sum of exponentials >= 512) the kernel gives the rounded result, -128."""
-    from tinyq.compiler.pipeline import generate_library
     from tinyq.build.host import HostModel
+    from tinyq.compiler.pipeline import generate_library
 
     path = tmp_path / "wide.tflite"
     path.write_bytes(single_op_model("SOFTMAX", (1, 600), (0.05, 0), (1.0 / 256, -128), *softmax_options(1.0)))

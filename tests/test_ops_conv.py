@@ -11,10 +11,16 @@ import keras
 import numpy as np
 import pytest
 
-from tinyq.errors import UnsupportedModel
 from tinyq.compiler.importer import import_model
+from tinyq.errors import UnsupportedModel
 
-from .helpers import BOTH_KERNELS, assert_bit_exact, randomize_weights, rewrite_tflite, write_tflite
+from .helpers import (
+    BOTH_KERNELS,
+    assert_bit_exact,
+    randomize_weights,
+    rewrite_tflite,
+    write_tflite,
+)
 
 L = keras.layers
 

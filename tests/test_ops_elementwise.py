@@ -10,7 +10,13 @@ from tinyq.ir import Graph, Op, Quant, Tensor
 from tinyq.ops import REGISTRY
 from tinyq.ops.elementwise import broadcast_shape
 
-from .helpers import BOTH_KERNELS, assert_bit_exact, convert_uniform, op_kinds, requantize
+from .helpers import (
+    BOTH_KERNELS,
+    assert_bit_exact,
+    convert_uniform,
+    op_kinds,
+    requantize,
+)
 
 keras = pytest.importorskip("keras")
 L = keras.layers

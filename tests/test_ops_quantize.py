@@ -8,7 +8,13 @@ import pytest
 
 from tinyq.compiler.importer import import_model
 
-from .helpers import assert_bit_exact, one_op_model, tensor_spec, tf_convert, write_tflite
+from .helpers import (
+    assert_bit_exact,
+    one_op_model,
+    tensor_spec,
+    tf_convert,
+    write_tflite,
+)
 
 keras = pytest.importorskip("keras")
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")

@@ -9,8 +9,8 @@ import itertools
 import numpy as np
 import pytest
 
-from tinyq.errors import UnsupportedModel
 from tinyq.compiler.importer import import_model
+from tinyq.errors import UnsupportedModel
 from tinyq.ir import Graph, Op, Quant, Tensor
 from tinyq.ops import REGISTRY
 from tinyq.ops.shape import simplify_transpose

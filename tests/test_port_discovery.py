@@ -4,10 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tinyq.device import samba
 from tinyq.boards import get_board
+from tinyq.device import console_port, samba
 from tinyq.errors import BadInput
-from tinyq.device import console_port
 
 
 def _ports(monkeypatch, *ports):

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tinyq.boards import get_board
+from tinyq.checks.profile import run_on_device
 from tinyq.device.protocol import (
     MAX_NOISE,
     BadReply,
@@ -30,7 +31,6 @@ from tinyq.device.protocol import (
     shown,
 )
 from tinyq.device.qemu import Qemu
-from tinyq.checks.profile import run_on_device
 
 from .conftest import run_tinyq
 from .fake_board import FakeBoard, Fault

@@ -24,9 +24,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 keras = pytest.importorskip("keras")
 
+from tinyq.errors import BadInput, UnsupportedModel
 from tinyq.quant import qat
 from tinyq.quant.convert import convert_keras, run_int8, summarize_tflite
-from tinyq.errors import BadInput, UnsupportedModel
 
 BITS = 3
 PTQ_DROP = 0.08  # post-training quantization to BITS-bit weights loses more than 8 points ...
@@ -224,8 +224,8 @@ def test_demo_model_layers():
 
 def test_sequential_train_save_convert(tmp_path):
     """A Sequential model: QAT with fit, the .keras reloads to the same outputs, converts and verifies."""
-    from tinyq.quant.convert import convert_file
     from tinyq.checks.verify import verify_tflite
+    from tinyq.quant.convert import convert_file
 
     keras.utils.set_random_seed(2)
     m = keras.Sequential([keras.Input((6, 6, 2), name="x"), L.Conv2D(4, 3, activation="relu", name="conv"),

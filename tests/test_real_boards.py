@@ -14,13 +14,13 @@ from elftools.elf.elffile import ELFFile
 
 from tinyq.boards import all_boards, get_board, validate
 from tinyq.build.firmware import build
-from tinyq.compiler.pipeline import compile_tflite
-from tinyq.errors import BadInput
 from tinyq.build.manifest import ConsoleInfo
 from tinyq.build.manifest import load as load_manifest
-from tinyq.device import open_device
-from tinyq.checks.reference import Reference
 from tinyq.checks.inputs import make_inputs
+from tinyq.checks.reference import Reference
+from tinyq.compiler.pipeline import compile_tflite
+from tinyq.device import open_device
+from tinyq.errors import BadInput
 
 from .conftest import ROOT, run_tinyq, shared_model
 

@@ -12,9 +12,9 @@ qemu-m4 with a renode field, in a board file of the test's own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import dataclasses
 import re
 import shutil
 import signal
@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyq.device import renode as rn
 from tinyq.boards import get_board
 from tinyq.build.firmware import build
 from tinyq.build.manifest import load as load_manifest
 from tinyq.checks.profile import reference_exchange
-from tinyq.errors import BadInput
 from tinyq.checks.reference import Reference
+from tinyq.device import renode as rn
+from tinyq.errors import BadInput
 
 from .conftest import ROOT, TINYQ, shared_model
 

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class DType:
     """A tensor element type: its TFLite name, numpy type, C type and size."""

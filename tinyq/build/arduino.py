@@ -19,11 +19,18 @@ from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
-
 from tinyq import __version__
 from tinyq.boards import Board
 from tinyq.build.firmware import io_context, results_context
-from tinyq.build.manifest import MODEL_COPY, ConsoleInfo, Layer, Manifest, ModelInfo, buffer_bytes, io_layout
+from tinyq.build.manifest import (
+    MODEL_COPY,
+    ConsoleInfo,
+    Layer,
+    Manifest,
+    ModelInfo,
+    buffer_bytes,
+    io_layout,
+)
 from tinyq.compiler import NAME_RE, generate_library, target_for, template_env
 from tinyq.errors import BadInput
 from tinyq.fileio import staged_dir

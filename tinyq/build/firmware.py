@@ -26,12 +26,29 @@ import numpy as np
 from tinyq import __version__
 from tinyq.boards import Board, all_boards
 from tinyq.build import link as ld
-from tinyq.build.manifest import ELF, MODEL_COPY, ConsoleInfo, IoSlot, Layer, Manifest, ModelInfo, Sizes, buffer_bytes, io_layout
-from tinyq.compiler import Generated, generate_library, quant_mode, target_for, write_library
+from tinyq.build.manifest import (
+    ELF,
+    MODEL_COPY,
+    ConsoleInfo,
+    IoSlot,
+    Layer,
+    Manifest,
+    ModelInfo,
+    Sizes,
+    buffer_bytes,
+    io_layout,
+)
+from tinyq.compiler import (
+    Generated,
+    generate_library,
+    quant_mode,
+    target_for,
+    template_env,
+    write_library,
+)
 from tinyq.errors import BadInput, CheckFailed
 from tinyq.fileio import staged_dir
 from tinyq.ir import DTYPE_C, Graph
-from tinyq.compiler import template_env
 from tinyq.resources import FIRMWARE
 
 MLPERF_MODELS = ("unspecified", "kws01", "ic01", "vww01", "ad01")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tinyq.checks.reference import tflm_arena_bytes
 from tinyq.compiler.pipeline import compile_tflite
 from tinyq.ir import Graph
 from tinyq.ops import lowering_for
-from tinyq.checks.reference import tflm_arena_bytes
 
 
 @dataclass

@@ -12,11 +12,11 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tinyq.checks.analyze import total_macs
 from tinyq.boards import Board
 from tinyq.build.firmware import build
-from tinyq.errors import BadInput
+from tinyq.checks.analyze import total_macs
 from tinyq.checks.profile import run_on_device
+from tinyq.errors import BadInput
 
 
 @dataclass

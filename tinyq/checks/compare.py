@@ -17,12 +17,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tinyq.quant import convert as cv
 from tinyq.boards import Board
 from tinyq.build.firmware import build
 from tinyq.build.manifest import Manifest
-from tinyq.errors import BadInput
 from tinyq.checks.profile import run_on_device
+from tinyq.errors import BadInput
+from tinyq.quant import convert as cv
 
 VARIANTS = ("float32", "int8", "int16x8")
 _CONVERT_MODE = {"float32": "float", "int8": "int8", "int16x8": "int16x8"}

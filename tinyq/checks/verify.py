@@ -10,7 +10,14 @@ import numpy as np
 
 from tinyq.build.host import HostModel
 from tinyq.checks.inputs import attach_float_edges, load_inputs, make_inputs
-from tinyq.checks.match import Mismatch, Tally, Verdict, compare_output, output_tolerance, tolerance_text
+from tinyq.checks.match import (
+    Mismatch,
+    Tally,
+    Verdict,
+    compare_output,
+    output_tolerance,
+    tolerance_text,
+)
 from tinyq.checks.reference import tflm_arena_bytes
 from tinyq.checks.runners import HostRunner, ReferenceRunner, run_and_compare
 from tinyq.compiler import generate_library, target_for

@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from tinyq.checks.analyze import analyze
+from tinyq.cli.options import CALIB, CALIB_LIMIT, JSON, MODEL_TFLITE
 from tinyq.cli.root import STATE, app, emit_json, out
 from tinyq.errors import BadInput
-from tinyq.cli.options import CALIB, CALIB_LIMIT, JSON, MODEL_TFLITE
 
 FLOAT_MODEL = typer.Option(
     None, "--float",

@@ -9,12 +9,12 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from tinyq.checks.bench import bench_model, load_baseline, markdown
 from tinyq.boards import get_board
+from tinyq.checks.bench import bench_model, load_baseline, markdown
 from tinyq.cli import options
+from tinyq.cli.options import JSON, KERNELS, WIDE
 from tinyq.cli.root import app, emit_json, err, out
 from tinyq.errors import CheckFailed
-from tinyq.cli.options import JSON, KERNELS, WIDE
 
 
 @app.command("bench")

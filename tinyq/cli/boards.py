@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 
 from tinyq.boards import all_boards
-from tinyq.cli.root import app, emit_json, out
 from tinyq.cli.options import JSON
+from tinyq.cli.root import app, emit_json, out
 
 
 def _kib(n: int) -> str:

@@ -14,9 +14,9 @@ from tinyq.boards import get_board
 from tinyq.build.firmware import MLPERF_MODELS, build
 from tinyq.build.manifest import Sizes
 from tinyq.cli import options
+from tinyq.cli.options import CONSOLE, JSON, KERNELS, WIDE
 from tinyq.cli.root import STATE, app, emit_json, out
 from tinyq.errors import BadInput
-from tinyq.cli.options import CONSOLE, JSON, KERNELS, WIDE
 
 
 def _pct(n: int, limit: int) -> str:

@@ -6,15 +6,27 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from tinyq.boards import get_board
+from tinyq.checks.compare import (
+    DEFAULT_LIMIT,
+    VARIANTS,
+    Comparison,
+    compare,
+    parse_modes,
+)
 from tinyq.cli import options
-from tinyq.cli.root import STATE, app, emit_json, err, out
-from tinyq.checks.compare import DEFAULT_LIMIT, VARIANTS, Comparison, compare, parse_modes
-from tinyq.errors import BadInput, CheckFailed
 from tinyq.cli.options import CALIB, CALIB_LIMIT, JSON
+from tinyq.cli.root import STATE, app, emit_json, err, out
+from tinyq.errors import BadInput, CheckFailed
 
 
 def _quality(c: Comparison, acc: float | None, rmse: float | None) -> str:

@@ -6,15 +6,21 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from tinyq.quant import convert as cv
 from tinyq.cli import options
+from tinyq.cli.options import CALIB, CALIB_LIMIT, JSON
 from tinyq.cli.root import STATE, app, emit_json, out
 from tinyq.errors import BadInput
 from tinyq.fileio import write_bytes
-from tinyq.cli.options import CALIB, CALIB_LIMIT, JSON
+from tinyq.quant import convert as cv
 
 
 def _kib(n: int) -> str:

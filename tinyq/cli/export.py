@@ -9,11 +9,11 @@ from typing import Optional
 import typer
 
 from tinyq.boards import default_arduino_board, get_board
+from tinyq.build.arduino import check_model, export_arduino
 from tinyq.cli import options
+from tinyq.cli.options import JSON, KERNELS, MODEL_TFLITE
 from tinyq.cli.root import app, emit_json, out
 from tinyq.errors import BadInput
-from tinyq.build.arduino import check_model, export_arduino
-from tinyq.cli.options import JSON, KERNELS, MODEL_TFLITE
 
 
 @app.command("export")

@@ -9,9 +9,9 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from tinyq.cli import options
+from tinyq.cli.options import JSON
 from tinyq.cli.root import app, emit_json, err, out
 from tinyq.device.flash import TOOLS, flash
-from tinyq.cli.options import JSON
 
 
 @app.command("flash")

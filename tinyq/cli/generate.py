@@ -5,13 +5,11 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-import typer
-
 from tinyq.cli import options
+from tinyq.cli.options import JSON, KERNELS, MODEL_TFLITE, WIDE
 from tinyq.cli.root import app, emit_json, out
 from tinyq.compiler.codegen import write
 from tinyq.compiler.pipeline import generate_library
-from tinyq.cli.options import JSON, KERNELS, MODEL_TFLITE, WIDE
 from tinyq.compiler.target import target_for
 
 

@@ -11,13 +11,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from tinyq.build.manifest import load as load_manifest
-from tinyq.cli import options
-from tinyq.cli.root import app, emit_json, err, out
-from tinyq.errors import BadInput, CheckFailed
-from tinyq.cli.options import JSON, RETRIES, TIMEOUT
-from tinyq.checks.profile import run_on_device
 from tinyq.checks.inputs import load_labels
 from tinyq.checks.match import tolerance_text
+from tinyq.checks.profile import run_on_device
+from tinyq.cli import options
+from tinyq.cli.options import JSON, RETRIES, TIMEOUT
+from tinyq.cli.root import app, emit_json, err, out
+from tinyq.errors import BadInput, CheckFailed
 
 
 @app.command("profile")

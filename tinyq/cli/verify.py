@@ -8,11 +8,11 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from tinyq.checks.verify import verify_on_board, verify_tflite
 from tinyq.cli import options
+from tinyq.cli.options import JSON, KERNELS, MODEL_TFLITE, WIDE
 from tinyq.cli.root import app, emit_json, err, out
 from tinyq.errors import CheckFailed
-from tinyq.cli.options import JSON, KERNELS, MODEL_TFLITE, WIDE
-from tinyq.checks.verify import verify_on_board, verify_tflite
 
 
 @app.command("verify")

@@ -14,10 +14,10 @@ import jinja2
 import numpy as np
 
 from tinyq import __version__
+from tinyq.compiler.passes import storage
 from tinyq.errors import BadInput
 from tinyq.ir import DTYPE_C, Graph, Tensor
 from tinyq.ops.base import ArrayRef, KernelCall, TensorRef
-from tinyq.compiler.passes import storage
 from tinyq.resources import KERNELS, TEMPLATES
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -20,8 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinyq.ir import NUMPY_DTYPES
-from tinyq.ir import Graph, Op, Tensor
+from tinyq.ir import NUMPY_DTYPES, Graph, Op, Tensor
 
 # TensorType enum values of the schema (ShapeOptions.outType, CastOptions).
 _TYPE_CODES = {2: "int32", 4: "int64", 0: "float32", 9: "int8", 7: "int16", 3: "uint8", 6: "bool"}

@@ -15,7 +15,7 @@ from typing import Callable
 
 from tinyq.compiler import planner
 from tinyq.errors import UnsupportedModel
-from tinyq.ir import Graph, Tensor
+from tinyq.ir import Graph, Op, Tensor
 from tinyq.ops import REGISTRY, VARIANTS, lowering_for
 from tinyq.ops.base import ArrayRef, ConstArray
 

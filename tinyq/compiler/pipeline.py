@@ -7,8 +7,8 @@ from pathlib import Path
 from tinyq import __version__
 from tinyq.compiler.codegen import Generated, generate
 from tinyq.compiler.importer import import_model
-from tinyq.ir import Graph
 from tinyq.compiler.passes import compile_graph
+from tinyq.ir import Graph
 
 
 def compile_tflite(path: Path, target=None) -> Graph:

@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from tinyq.device import samba as sb
-from tinyq.device import uf2
 from tinyq.boards import Board
 from tinyq.build.manifest import ELF, resolve_board
 from tinyq.build.manifest import load as load_manifest
+from tinyq.device import samba as sb
+from tinyq.device import uf2
 from tinyq.errors import BadInput, CheckFailed, ToolMissing
 
 TOOLS = ("samba", "bossac", "openocd", "st-flash", "uf2")

@@ -18,7 +18,14 @@ see tinyq/checks/verify.py).
 """
 
 from tinyq.ops import activation, conv, elementwise, pool, quantize, shape
-from tinyq.ops.base import REGISTRY, VARIANTS, Kernel, KernelCall, Lowering, lowering_for
+from tinyq.ops.base import (
+    REGISTRY,
+    VARIANTS,
+    Kernel,
+    KernelCall,
+    Lowering,
+    lowering_for,
+)
 
 # The family modules, each with its KERNELS table.
 FAMILIES = (activation, conv, elementwise, pool, quantize, shape)

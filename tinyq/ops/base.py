@@ -18,7 +18,6 @@ import numpy as np
 from tinyq.errors import UnsupportedModel
 from tinyq.ir import Graph, Op, Quant, Tensor
 
-
 # --------------------------------------------------------------------------- call description
 
 

@@ -15,7 +15,16 @@ from __future__ import annotations
 import numpy as np
 
 from tinyq.ir import Graph, Op, Tensor
-from tinyq.ops.base import Kernel, KernelCall, kernel_table, need, need_dtype, need_quant, quantize_multiplier, register
+from tinyq.ops.base import (
+    Kernel,
+    KernelCall,
+    kernel_table,
+    need,
+    need_dtype,
+    need_quant,
+    quantize_multiplier,
+    register,
+)
 
 HEADER = "tq_quantize.h"
 # One kernel per (input type, output type): tq_<op>_<in>_<out>, one type where both are the same.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyq.errors import UnsupportedModel
 from tinyq.ir import Graph, Op, Tensor
 from tinyq.ops.base import (
     FLOAT_DEPS,
@@ -36,7 +37,6 @@ from tinyq.ops.base import (
     register,
     where,
 )
-from tinyq.errors import UnsupportedModel
 
 MAX_DIMS = 6  # TQ_SHAPE_MAX_DIMS in tq_shape.h
 HEADER = "tq_shape.h"

@@ -24,7 +24,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from tinyq.errors import BadInput, UnsupportedModel
-from tinyq.fileio import read_arrays, read_head as _head  # noqa: F401  (read_arrays: callers use cv.read_arrays)
+from tinyq.fileio import read_arrays  # noqa: F401  (read_arrays: callers use cv.read_arrays)
+from tinyq.fileio import read_head as _head
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,9 @@ class LoadedModel:
     def frozen_function(self):
         """The model as a batch-1 ConcreteFunction with variables folded into constants."""
         tf = _tf()
-        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+        from tensorflow.python.framework.convert_to_constants import (
+            convert_variables_to_constants_v2,
+        )
 
         specs = [tf.TensorSpec([1, *t.sample_shape], tf.float32, name=_spec_name(t.name, i)) for i, t in enumerate(self.inputs)]
         if self.keras_model is not None:
@@ -249,7 +252,9 @@ def _load_keras(path: Path, fmt: str, quiet: bool) -> LoadedModel:
         _tf()
         import keras
 
-        from tinyq.quant import qat  # registers tinyq.quant.qat's layers, so a saved QAT model loads
+        from tinyq.quant import (
+            qat,  # registers tinyq.quant.qat's layers, so a saved QAT model loads
+        )
 
         try:
             model = keras.models.load_model(path, compile=False)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyq.quant import convert as cv
 from tinyq.errors import BadInput
+from tinyq.quant import convert as cv
 
 BIT_DB = 20.0 * math.log10(2.0)  # 6.02 dB of SQNR per bit of precision
 MIN_LOSS_DB = 2 * BIT_DB  # a layer losing less than two bits against its inputs is ordinary requantization
@@ -58,7 +58,13 @@ class _Net:
 
 
 def _net(buf: bytes, path: Path) -> _Net:
-    from tinyq.compiler.importer import _buffer_data, _name, _parse, op_names, type_names
+    from tinyq.compiler.importer import (
+        _buffer_data,
+        _name,
+        _parse,
+        op_names,
+        type_names,
+    )
 
     model = _parse(buf, path)
     if len(model.subgraphs) > 1:
