@@ -118,3 +118,16 @@ def test_internal_error_is_one_line_and_click_aborts_are_clean(monkeypatch, caps
     monkeypatch.setattr(cli, "app", aborted)
     assert cli.main(["boards"]) == 130
     assert capsys.readouterr().err.strip() == "aborted"
+
+
+def test_a_model_the_reference_cannot_run_is_one_line(tmp_path):
+    """BUILTIN_REF has no ELU kernel: verify cannot check the model (exit 1, the run failed), says why, and
+    build still compiles it."""
+    from .helpers import single_op_model
+
+    model = tmp_path / "elu.tflite"
+    model.write_bytes(single_op_model("ELU", (1, 8), (0.05, 0), (0.05, 0)))
+    r = run_tinyq("verify", model)
+    line = assert_one_line_failure(r, "reference interpreter (BUILTIN_REF) cannot run this model", "ELU", code=1)
+    assert "`tinyq build` still compiles it" in line
+    assert run_tinyq("generate", model, "-o", tmp_path / "c").returncode == 0

@@ -4,17 +4,19 @@ lowerings and the table of C kernels they call (KERNELS). Importing this package
 int16 and float32 lowerings, by type); `lowering_for` picks an op's lowering by the type it computes in.
 
 - conv: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
-- pool: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN
-- elementwise: ADD, MUL
-- activation: SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, the RELU family
+- pool: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX, REDUCE_MIN, SUM (float32; quantized SUM refused:
+  the reference's is not a sum)
+- elementwise: ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE
+- activation: SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, PRELU, ELU, ABS, NEG, the RELU family
 - quantize: QUANTIZE, DEQUANTIZE
-- shape: PAD, PADV2, CONCATENATION, TRANSPOSE, and RESHAPE / EXPAND_DIMS / SQUEEZE copies
+- shape: PAD, PADV2, CONCATENATION, TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PACK, UNPACK, and
+  RESHAPE / EXPAND_DIMS / SQUEEZE copies
 
 Integer lowerings are bit-exact with TFLite's reference kernels. The float32 ones take TFLite's
 geometry (padding, output sizes, broadcasting, shape simplification) and their kernels sum in the
 reference kernels' order, so the results match TFLite's reference interpreter up to rounding where
 the C library's expf / tanhf differ (tinyq verify compares float outputs within FLOAT_TOLERANCE,
-see tinyq/checks/verify.py).
+see tinyq/checks/match.py).
 """
 
 from tinyq.ops import activation, conv, elementwise, pool, quantize, shape

@@ -1,16 +1,24 @@
-"""Activations: SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU and the RELU family.
+"""Activations: SOFTMAX, LOGISTIC, TANH, ELU, HARD_SWISH, LEAKY_RELU, PRELU, the RELU family, ABS, NEG.
 
 On int8, each lowering mirrors the Prepare of TFLite's kReference kernel (tensorflow/lite/kernels/
-activations.cc), which is what the BUILTIN_REF resolver runs:
+activations.cc; elementwise.cc for ABS, neg.cc for NEG), which is what the BUILTIN_REF resolver runs:
 
 - SOFTMAX: reference_ops::Softmax in gemmlowp fixed point; Prepare computes the beta * scale
   multiplier (PreprocessSoftmaxScaling) and diff_min (CalculateInputRadius).
 - LOGISTIC / TANH: the reference path builds a 256-entry table in Prepare by evaluating the
   float function per int8 value (LUTPopulate) and looks it up; the table is built here the same
   way, with float32 arithmetic and the C library's expf / tanhf (the ones the interpreter calls).
+- ELU: the same 256-entry table (EluPrepare's LUTPopulate<int8_t>), of x < 0 ? expm1f(x) : x.
 - HARD_SWISH: reference_ops::HardSwish, int16 multipliers computed with float32 scales.
-- LEAKY_RELU: reference_ops::QuantizeLeakyRelu, two multipliers (float32 scale ratios).
+- LEAKY_RELU: reference_ops::QuantizeLeakyRelu, two multipliers (float32 scale ratios); a negative
+  alpha multiplier is applied by its magnitude and the rounded product negated (LiteRT >= 2.2, the
+  interpreter tinyq checks against; the older signed multiplier differs on rounding ties).
+- PRELU: reference_ops::Prelu / BroadcastPrelu4DSlow, a constant int8 alpha broadcast to the input,
+  multipliers in_scale / out_scale and in_scale * alpha_scale / out_scale (float32 products).
 - RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1: ReluX, requantizing when the scales differ.
+- ABS: AbsEvalQuantized, |x - zp| requantized (in_scale / out_scale in float32) when the scales differ.
+- NEG: reference_ops::Negate on the raw int8 values: TFLite ignores the quantization (the converter
+  never emits an int8 NEG; a hand-written one runs as the interpreter runs it).
 
 On int16x8 (symmetric int16 activations, as TFLite's Prepare requires), SOFTMAX, LOGISTIC and TANH:
 
@@ -28,7 +36,11 @@ On int16x8 (symmetric int16 activations, as TFLite's Prepare requires), SOFTMAX,
   was preferred to reading the table from the interpreter at generation time: generation then needs
   no interpreter, and the rule has a margin (no unrounded entry is within 0.004 of a rounding tie).
 
-On float32, every op above with the C library's expf / tanhf (results within FLOAT_TOLERANCE).
+int16x8 also has LEAKY_RELU (QuantizeLeakyRelu<int16_t>), ABS (AbsEvalQuantized<int16_t>) and NEG,
+with int16's symmetric quantization. TFLite's reference HARD_SWISH has no int16 kernel (HardSwishEval
+fails on int16), so tinyq refuses it.
+
+On float32, every op above with the C library's expf / tanhf / expm1f (results within FLOAT_TOLERANCE).
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ import math
 
 import numpy as np
 
+from tinyq.errors import UnsupportedModel
 from tinyq.ir import Graph, Op, Tensor
 from tinyq.ops.base import (
     FLOAT_DEPS,
@@ -49,16 +62,20 @@ from tinyq.ops.base import (
     ConstArray,
     Kernel,
     KernelCall,
+    TensorRef,
     check_by_lowering,
+    dims4,
     int16_io,
     kernel_table,
     need,
     need_dtype,
     need_float32,
     need_quant,
+    nhwc,
     quantize_multiplier,
     register,
     tflite_round,
+    where,
 )
 
 HEADER = "tq_activation.h"
@@ -71,10 +88,16 @@ KERNELS = kernel_table(
     Kernel("tq_relu_s8", "tq_relu_s8_params", HEADER, ("activation/tq_relu_s8.c",)),
     Kernel("tq_leaky_relu_s8", "tq_leaky_relu_s8_params", HEADER, ("activation/tq_leaky_relu_s8.c",)),
     Kernel("tq_hard_swish_s8", "tq_hard_swish_s8_params", HEADER, ("activation/tq_hard_swish_s8.c",)),
+    Kernel("tq_prelu_s8", "tq_prelu_s8_params", HEADER, ("activation/tq_prelu_s8.c",)),
+    Kernel("tq_abs_s8", "tq_abs_s8_params", HEADER, ("activation/tq_abs_s8.c",)),
+    Kernel("tq_neg_s8", "tq_neg_s8_params", HEADER, ("activation/tq_neg_s8.c",)),
     # int16x8
     Kernel("tq_softmax_s16", "tq_softmax_s16_params", INT16_HEADER, ("activation/tq_softmax_s16.c", *INT16_DEPS)),
     Kernel("tq_logistic_s16", "tq_logistic_s16_params", INT16_HEADER, ("activation/tq_logistic_s16.c", *INT16_DEPS)),
     Kernel("tq_tanh_s16", "tq_tanh_s16_params", INT16_HEADER, ("activation/tq_tanh_s16.c", *INT16_DEPS)),
+    Kernel("tq_leaky_relu_s16", "tq_leaky_relu_s16_params", INT16_HEADER, ("activation/tq_leaky_relu_s16.c", *INT16_DEPS)),
+    Kernel("tq_abs_s16", "tq_abs_s16_params", INT16_HEADER, ("activation/tq_abs_s16.c", *INT16_DEPS)),
+    Kernel("tq_neg_s16", "tq_neg_s16_params", INT16_HEADER, ("activation/tq_neg_s16.c", *INT16_DEPS)),
     # float32
     Kernel("tq_softmax_f32", "tq_softmax_f32_params", FLOAT_HEADER, ("activation/tq_softmax_f32.c", *FLOAT_DEPS)),
     Kernel("tq_logistic_f32", "tq_logistic_f32_params", FLOAT_HEADER, ("activation/tq_logistic_f32.c", *FLOAT_DEPS)),
@@ -82,7 +105,13 @@ KERNELS = kernel_table(
     Kernel("tq_relu_f32", "tq_relu_f32_params", FLOAT_HEADER, ("activation/tq_relu_f32.c", *FLOAT_DEPS)),
     Kernel("tq_leaky_relu_f32", "tq_leaky_relu_f32_params", FLOAT_HEADER, ("activation/tq_leaky_relu_f32.c", *FLOAT_DEPS)),
     Kernel("tq_hard_swish_f32", "tq_hard_swish_f32_params", FLOAT_HEADER, ("activation/tq_hard_swish_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_elu_f32", "tq_elu_f32_params", FLOAT_HEADER, ("activation/tq_elu_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_abs_f32", "tq_abs_f32_params", FLOAT_HEADER, ("activation/tq_abs_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_neg_f32", "tq_neg_f32_params", FLOAT_HEADER, ("activation/tq_neg_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_prelu_f32", "tq_prelu_f32_params", FLOAT_HEADER, ("activation/tq_prelu_f32.c", *FLOAT_DEPS)),
 )
+# Largest |x - zero point| of each integer type's values, which a kernel multiplies (and may shift left).
+MAX_OFFSET = {"int8": 255, "int16": 32768}
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -115,11 +144,16 @@ def _option(op: Op, name: str) -> float:
     return float(getattr(op.options, name, 0.0)) if op.options is not None else 0.0
 
 
-def _need_multiplier(op: Op, what: str, real: float) -> tuple[int, int]:
-    """quantize_multiplier, rejecting multipliers the int32 arithmetic cannot apply."""
+def _need_multiplier(op: Op, what: str, real: float, max_abs: int | None = None) -> tuple[int, int]:
+    """quantize_multiplier, rejecting multipliers the int32 arithmetic cannot apply; with `max_abs`
+    (the largest |value| the kernel multiplies), also those whose left shift would overflow int32,
+    where TFLite's own arithmetic wraps."""
     need(math.isfinite(real) and real >= 0.0, op, f"{what} multiplier {real!r} is not a finite non-negative number")
     mult, shift = quantize_multiplier(real)
     need(-31 <= shift <= 30, op, f"{what} multiplier {real:g} is out of the supported range (scales too far apart)")
+    if max_abs is not None:
+        need(max_abs << max(shift, 0) < 2**31, op, f"{what} multiplier {real:g} is too large: values up to {max_abs} "
+             "would overflow int32 in TFLite's arithmetic (scales too far apart)")
     return mult, shift
 
 
@@ -190,8 +224,8 @@ _LIBM = None
 def _libm():
     """The C math library the reference interpreter links (glibc's libm on Linux), or False.
 
-    The interpreter calls the C library's expf / tanhf while building its tables (and logf in
-    CheckedLog2); calling the same functions here reproduces them exactly. Without a loadable libm,
+    The interpreter calls the C library's expf / tanhf / expm1f while building its tables (and logf
+    in CheckedLog2); calling the same functions here reproduces them exactly. Without a loadable libm,
     numpy's float32 functions are used (they agreed with glibc on every table tried, but are not
     guaranteed to).
     """
@@ -199,7 +233,7 @@ def _libm():
     if _LIBM is None:
         try:
             lib = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
-            for fn in ("expf", "tanhf", "logf"):
+            for fn in ("expf", "tanhf", "logf", "expm1f"):
                 f = getattr(lib, fn)
                 f.restype = ctypes.c_float
                 f.argtypes = [ctypes.c_float]
@@ -223,6 +257,16 @@ def logf(x: np.float32) -> np.float32:
     """The C library's logf (TFLite's CheckedLog2 takes std::log of a float)."""
     lib = _libm()
     return F32(lib.logf(float(x))) if lib else F32(np.log(F32(x)))
+
+
+def _expm1f(x: np.float32) -> np.float32:
+    lib = _libm()
+    return F32(lib.expm1f(float(x))) if lib else F32(np.expm1(F32(x)))
+
+
+def _elu_f32(x: np.float32) -> np.float32:
+    """EluPrepare's transform: value < 0.0f ? std::expm1(value) : value, in float32."""
+    return _expm1f(x) if x < 0 else F32(x)
 
 
 def _logistic_f32(x: np.float32) -> np.float32:
@@ -263,9 +307,13 @@ def _lut_check(g: Graph, op: Op) -> None:
         need(float(F32(qo.s)) == 1.0 / 256, op, f"output scale is {qo.s:g}, TFLite requires 1/256 for int8 logistic")
 
 
+# The float function each table-driven int8 op evaluates per input value (its Prepare's transform).
+LUT_FUNCTIONS = {"LOGISTIC": _logistic_f32, "TANH": _tanh_f32, "ELU": _elu_f32}
+
+
 def _lut_lower(g: Graph, op: Op) -> KernelCall:
     s_in, zp_in, s_out, zp_out = _scales(g, op)
-    fn = _logistic_f32 if op.kind == "LOGISTIC" else _tanh_f32
+    fn = LUT_FUNCTIONS[op.kind]
     table = lut_table(s_in, zp_in, s_out, zp_out, fn)
     return _call(
         op,
@@ -328,57 +376,61 @@ def _relu_lower(g: Graph, op: Op) -> KernelCall:
 # --------------------------------------------------------------------------- LEAKY_RELU
 
 
-def _leaky_multipliers(g: Graph, op: Op) -> tuple[float, float]:
-    s_in, _, s_out, _ = _scales(g, op)
-    alpha = F32(_option(op, "alpha"))
-    # LeakyReluPrepare: both ratios are evaluated in float32 and then widened to double.
-    real_alpha = float(F32(F32(s_in * alpha) / s_out))
+def leaky_relu_multipliers(in_scale: float, out_scale: float, alpha: float) -> tuple[float, float, bool]:
+    """LeakyReluPrepare's two real multipliers, as QuantizeLeakyRelu applies them: (identity, |alpha|,
+    whether alpha's is negative).
+
+    Both ratios are evaluated in float32 (in_scale * alpha / out_scale, in_scale / out_scale) and
+    widened to double for QuantizeMultiplier. A negative alpha multiplier keeps its sign in the
+    significand; the kernel applies its magnitude and negates the rounded product. Raises
+    ValueError where TFLite could not apply them.
+    """
+    s_in, s_out, a = F32(in_scale), F32(out_scale), F32(alpha)
+    real_alpha = float(F32(F32(s_in * a) / s_out))
     real_identity = float(F32(s_in / s_out))
-    return real_identity, real_alpha
+    if not (math.isfinite(real_alpha) and math.isfinite(real_identity)):
+        raise ValueError(f"multipliers {real_identity!r} and {real_alpha!r} are not finite")
+    if real_alpha < 0 and tflite_round(math.frexp(-real_alpha)[0] * (1 << 31)) == 1 << 31:
+        # QuantizeMultiplier keeps the significand -2^31 for a negative multiplier: not negatable.
+        raise ValueError(f"alpha multiplier {real_alpha!r} rounds to -2^31, which TFLite cannot negate")
+    return real_identity, abs(real_alpha), real_alpha < 0
+
+
+def _leaky_plan(g: Graph, op: Op, dtype: str) -> dict:
+    s_in, zp_in, s_out, zp_out = _scales(g, op)
+    need(s_out > 0, op, "output scale must be positive")
+    alpha = _option(op, "alpha")
+    try:
+        identity, alpha_abs, negative = leaky_relu_multipliers(s_in, s_out, alpha)
+    except ValueError as e:
+        raise UnsupportedModel(f"{where(op)}: alpha {alpha:g} with input scale {s_in:g} and output scale {s_out:g} "
+                               f"cannot be applied ({e})") from None
+    m_id, s_id = _need_multiplier(op, "identity", identity, MAX_OFFSET[dtype])
+    m_a, s_a = _need_multiplier(op, "alpha", alpha_abs, MAX_OFFSET[dtype])
+    offsets = {"in_zp": zp_in, "out_zp": zp_out} if dtype == "int8" else {}  # int16: zero points 0
+    return {"size": g.tensor(op.inputs[0]).size, **offsets, "mult_identity": m_id, "shift_identity": s_id,
+            "mult_alpha": m_a, "shift_alpha": s_a, "alpha_negative": int(negative)}
 
 
 def _leaky_check(g: Graph, op: Op) -> None:
     _check_unary(g, op)
-    s_out = _scales(g, op)[2]
-    need(s_out > 0, op, "output scale must be positive")
-    real_identity, real_alpha = _leaky_multipliers(g, op)
-    _need_multiplier(op, "identity", real_identity)
-    need(math.isfinite(real_alpha), op, f"alpha multiplier {real_alpha!r} is not finite")
-    _need_multiplier(op, "alpha", abs(real_alpha))
+    _leaky_plan(g, op, "int8")
 
 
 def _leaky_lower(g: Graph, op: Op) -> KernelCall:
-    _, zp_in, _, zp_out = _scales(g, op)
-    real_identity, real_alpha = _leaky_multipliers(g, op)
-    m_id, s_id = quantize_multiplier(real_identity)
-    m_a, s_a = quantize_multiplier_signed(real_alpha)
-    return _call(
-        op,
-        "tq_leaky_relu_s8",
-        {
-            "size": g.tensor(op.inputs[0]).size,
-            "in_zp": zp_in,
-            "out_zp": zp_out,
-            "mult_identity": m_id,
-            "shift_identity": s_id,
-            "mult_alpha": m_a,
-            "shift_alpha": s_a,
-        },
-    )
+    return _call(op, "tq_leaky_relu_s8", _leaky_plan(g, op, "int8"))
 
 
-def quantize_multiplier_signed(real: float) -> tuple[int, int]:
-    """QuantizeMultiplier for any sign: frexp keeps the sign in the significand (alpha may be < 0).
+def check_leaky_s16(g: Graph, op: Op) -> None:
+    need(len([i for i in op.inputs if i >= 0]) == 1, op, "expects one input and one output")
+    x, y = int16_io(g, op)
+    need(x.size == y.size, op, f"input has {x.size} elements but output has {y.size}")
+    _leaky_plan(g, op, "int16")
 
-    TFLite only renormalizes a significand that rounds up to +2^31; -2^31 fits int32 and stays.
-    """
-    if real >= 0:
-        return quantize_multiplier(real)
-    q, shift = math.frexp(real)
-    q_fixed = tflite_round(q * (1 << 31))
-    if shift < -31:
-        shift, q_fixed = 0, 0
-    return int(q_fixed), int(shift)
+
+def lower_leaky_s16(g: Graph, op: Op) -> KernelCall:
+    check_leaky_s16(g, op)
+    return _call(op, "tq_leaky_relu_s16", _leaky_plan(g, op, "int16"), in_place="direct")
 
 
 # --------------------------------------------------------------------------- HARD_SWISH
@@ -406,7 +458,7 @@ def _hard_swish_check(g: Graph, op: Op) -> None:
     _check_unary(g, op)
     s_in, _, s_out, _ = _scales(g, op)
     need(s_out > 0 and s_in > 0, op, "scales must be positive")
-    om, oe, rm, re_ = hard_swish_params(s_in, s_out)
+    _, oe, _, re_ = hard_swish_params(s_in, s_out)
     need(oe <= 0, op, f"output multiplier exponent {oe} > 0: TFLite requires output scale >= input scale / 128")
     need(oe >= -31 and -31 <= re_ <= 31, op, "input/output scales are too far apart for the int16 arithmetic")
 
@@ -427,6 +479,152 @@ def _hard_swish_lower(g: Graph, op: Op) -> KernelCall:
             "reluish_exp": re_,
         },
     )
+
+
+# --------------------------------------------------------------------------- PRELU
+
+
+def alpha_strides(shape: tuple[int, ...], alpha_shape: tuple[int, ...]) -> dict | None:
+    """The element strides (NHWC) of an alpha tensor broadcast to `shape`, 0 along broadcast axes;
+    None if alpha does not broadcast to exactly `shape` (TFLite's PRELU output must keep the
+    input's shape)."""
+    if len(alpha_shape) > len(shape):
+        return None
+    a4, x4 = dims4(tuple(alpha_shape)), dims4(tuple(shape))
+    if any(a not in (1, x) for a, x in zip(a4, x4)):
+        return None
+    strides, step = [], 1
+    for a in reversed(a4):
+        strides.append(step if a > 1 else 0)
+        step *= a
+    return nhwc(tuple(reversed(strides)))
+
+
+def _prelu_tensors(g: Graph, op: Op, dtype: str) -> tuple[Tensor, Tensor, Tensor]:
+    need(len(op.inputs) == 2 and op.inputs[1] >= 0 and len(op.outputs) == 1, op, "expects an input, an alpha tensor and one output")
+    x = need_dtype(g, op, op.inputs[0], dtype)
+    a = need_dtype(g, op, op.inputs[1], dtype)
+    y = need_dtype(g, op, op.outputs[0], dtype)
+    need(not x.is_const, op, "a constant input is not supported (fold it before conversion)")
+    need(a.is_const, op, f"alpha tensor '{a.name}' must be a constant; tinyq compiles static graphs only")
+    need(len(x.shape) <= 4, op, f"input shape {list(x.shape)} has rank {len(x.shape)}; PRELU supports ranks up to 4")
+    need(tuple(y.shape) == tuple(x.shape), op, f"output shape {list(y.shape)} differs from input {list(x.shape)}")
+    need(alpha_strides(x.shape, a.shape) is not None, op,
+         f"alpha shape {list(a.shape)} does not broadcast to the input shape {list(x.shape)}")
+    return x, a, y
+
+
+def _prelu_plan(g: Graph, op: Op) -> dict:
+    x, a, _ = _prelu_tensors(g, op, "int8")
+    qx, qa, qy = (need_quant(g, op, i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    s_in, s_alpha, s_out = F32(qx.s), F32(qa.s), F32(qy.s)
+    need(s_out > 0, op, "output scale must be positive")
+    # PreluPrepare: both ratios in float32, widened to double.
+    m_pos, s_pos = _need_multiplier(op, "input/output scale", float(F32(s_in / s_out)), MAX_OFFSET["int8"])
+    m_neg, s_neg = _need_multiplier(op, "input * alpha / output scale", float(F32(F32(s_in * s_alpha) / s_out)),
+                                    MAX_OFFSET["int8"] * MAX_OFFSET["int8"])
+    return {
+        "shape": nhwc(dims4(tuple(x.shape))),
+        "alpha_stride": alpha_strides(x.shape, a.shape),
+        "in_zp": int(qx.zp),
+        "alpha_zp": int(qa.zp),
+        "out_zp": int(qy.zp),
+        "mult_pos": m_pos,
+        "shift_pos": s_pos,
+        "mult_neg": m_neg,
+        "shift_neg": s_neg,
+        "alpha": TensorRef(a.index),
+    }
+
+
+def _prelu_check(g: Graph, op: Op) -> None:
+    _prelu_plan(g, op)
+
+
+def _prelu_lower(g: Graph, op: Op) -> KernelCall:
+    return _call(op, "tq_prelu_s8", _prelu_plan(g, op), in_place="direct")
+
+
+def lower_prelu_f32(g: Graph, op: Op) -> KernelCall:
+    x, a, _ = _prelu_tensors(g, op, "float32")
+    params = {"shape": nhwc(dims4(tuple(x.shape))), "alpha_stride": alpha_strides(x.shape, a.shape), "alpha": TensorRef(a.index)}
+    return _call(op, "tq_prelu_f32", params, in_place="direct")
+
+
+def macs_prelu(g: Graph, op: Op) -> int:
+    return g.tensor(op.inputs[0]).size
+
+
+# --------------------------------------------------------------------------- ABS, NEG
+
+ABS_IDENTITY = (1 << 30, 1)  # tq_mul_by_quantized_mult by (2^30, 1) is x exactly: equal scales
+
+
+def _abs_multiplier(g: Graph, op: Op, dtype: str) -> tuple[int, int]:
+    """GenericPrepare (elementwise.cc): rescale only when the float32 scales differ, by
+    in_scale / out_scale computed in float32."""
+    s_in, _, s_out, _ = _scales(g, op)
+    need(s_out > 0, op, "output scale must be positive")
+    if s_in == s_out:
+        return ABS_IDENTITY
+    return _need_multiplier(op, "input/output scale", float(F32(s_in / s_out)), MAX_OFFSET[dtype])
+
+
+def _abs_plan(g: Graph, op: Op) -> dict:
+    _check_unary(g, op)
+    mult, shift = _abs_multiplier(g, op, "int8")
+    _, zp_in, _, zp_out = _scales(g, op)
+    return {"size": g.tensor(op.inputs[0]).size, "in_zp": zp_in, "out_zp": zp_out, "mult": mult, "shift": shift}
+
+
+def _abs_check(g: Graph, op: Op) -> None:
+    _abs_plan(g, op)
+
+
+def _abs_lower(g: Graph, op: Op) -> KernelCall:
+    return _call(op, "tq_abs_s8", _abs_plan(g, op), in_place="direct")
+
+
+def _neg_tensors(g: Graph, op: Op, dtype: str) -> Tensor:
+    """NEG's one input and output of `dtype`; their quantization plays no part (neg.cc ignores it)."""
+    need(len([i for i in op.inputs if i >= 0]) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x = need_dtype(g, op, op.inputs[0], dtype)
+    y = need_dtype(g, op, op.outputs[0], dtype)
+    need(not x.is_const, op, "a constant input is not supported (fold it before conversion)")
+    need(x.size == y.size, op, f"input has {x.size} elements but output has {y.size}")
+    return x
+
+
+def _neg_check(g: Graph, op: Op) -> None:
+    _neg_tensors(g, op, "int8")
+
+
+def _neg_lower(g: Graph, op: Op) -> KernelCall:
+    return _call(op, "tq_neg_s8", {"size": _neg_tensors(g, op, "int8").size}, in_place="direct")
+
+
+def _int16_unary(g: Graph, op: Op) -> Tensor:
+    need(len([i for i in op.inputs if i >= 0]) == 1, op, "expects one input and one output")
+    x, y = int16_io(g, op)
+    need(x.size == y.size, op, f"input has {x.size} elements but output has {y.size}")
+    return x
+
+
+def lower_abs_s16(g: Graph, op: Op) -> KernelCall:
+    x = _int16_unary(g, op)
+    mult, shift = _abs_multiplier(g, op, "int16")
+    return _call(op, "tq_abs_s16", {"size": x.size, "mult": mult, "shift": shift}, in_place="direct")
+
+
+def lower_neg_s16(g: Graph, op: Op) -> KernelCall:
+    return _call(op, "tq_neg_s16", {"size": _neg_tensors(g, op, "int16").size}, in_place="direct")
+
+
+def refuse_hard_swish_s16(g: Graph, op: Op) -> KernelCall:
+    """HARD_SWISH on int16: TFLite's reference interpreter has none, so nothing to be bit-exact with."""
+    need(False, op, "TFLite's reference interpreter has no int16 HARD_SWISH kernel (HardSwishEval takes float32, "
+         "uint8 and int8), so there is nothing to be bit-exact with; convert this model with `--mode int8`")
+    raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------- SOFTMAX (int16x8)
@@ -612,7 +810,7 @@ def lower_pointwise_f32(g: Graph, op: Op) -> KernelCall:
         return _call(op, "tq_relu_f32", {"size": x.size, "lo": lo, "hi": float("inf") if hi is None else hi}, in_place="direct")
     if op.kind == "LEAKY_RELU":
         return _call(op, "tq_leaky_relu_f32", {"size": x.size, "alpha": _option_f32(op, "alpha")}, in_place="direct")
-    return _call(op, f"tq_{op.kind.lower()}_f32", {"size": x.size}, in_place="direct")
+    return _call(op, f"tq_{op.kind.lower()}_f32", {"size": x.size}, in_place="direct")  # ELU, ABS, NEG, ...
 
 
 def lower_softmax_f32(g: Graph, op: Op) -> KernelCall:
@@ -629,13 +827,22 @@ register("LOGISTIC", check=_lut_check, lower=_lut_lower)
 register("TANH", check=_lut_check, lower=_lut_lower)
 for _kind in RELU_BOUNDS:
     register(_kind, check=_relu_check, lower=_relu_lower)
+register("ELU", check=_lut_check, lower=_lut_lower)
 register("LEAKY_RELU", check=_leaky_check, lower=_leaky_lower)
 register("HARD_SWISH", check=_hard_swish_check, lower=_hard_swish_lower)
+register("PRELU", check=_prelu_check, lower=_prelu_lower, macs=macs_prelu)
+register("ABS", check=_abs_check, lower=_abs_lower)
+register("NEG", check=_neg_check, lower=_neg_lower)
 
 register("SOFTMAX", check=check_softmax_s16, lower=lower_softmax_s16, dtype="int16")
 for _kind in SIGMOID_POT_SHIFTS:
     register(_kind, check=check_sigmoid_s16, lower=lower_sigmoid_s16, dtype="int16")
+register("LEAKY_RELU", check=check_leaky_s16, lower=lower_leaky_s16, dtype="int16")
+register("ABS", check=check_by_lowering(lower_abs_s16), lower=lower_abs_s16, dtype="int16")
+register("NEG", check=check_by_lowering(lower_neg_s16), lower=lower_neg_s16, dtype="int16")
+register("HARD_SWISH", check=check_by_lowering(refuse_hard_swish_s16), lower=refuse_hard_swish_s16, dtype="int16")
 
-for _kind in (*RELU_BOUNDS, "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH"):
+for _kind in (*RELU_BOUNDS, "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "ELU", "ABS", "NEG"):
     register(_kind, check=check_by_lowering(lower_pointwise_f32), lower=lower_pointwise_f32, dtype="float32")
+register("PRELU", check=check_by_lowering(lower_prelu_f32), lower=lower_prelu_f32, macs=macs_prelu, dtype="float32")
 register("SOFTMAX", check=check_by_lowering(lower_softmax_f32), lower=lower_softmax_f32, dtype="float32")

@@ -1,16 +1,37 @@
-"""Element-wise binary ops, broadcasting: ADD and MUL on int8 and float32, ADD on int16x8.
+"""Element-wise binary ops with TFLite's broadcasting: ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE.
 
-int8 matches TFLite's reference path (BUILTIN_REF), with tq_elementwise.h kernels:
-- add.cc Prepare (8-bit general path): left_shift 20, input multipliers
-  in_scale / (2 * max in_scale), output multiplier 2 * max in_scale / (2^20 * out_scale),
-  all through QuantizeMultiplierSmallerThanOneExp; reference_integer_ops::AddFunc per element.
-- mul.cc Prepare: one multiplier in1_scale * in2_scale / out_scale, computed in float32
-  (the scales are floats in TfLiteQuantizationParams); reference_integer_ops::MulElementwise.
-Identical input shapes use a flat loop; anything else a 4-D broadcast loop (ranks <= 4).
+    op                  int8   int16 (int16x8)   float32   fused activation
+    ADD                 yes    yes               yes       yes
+    SUB                 yes    yes               yes       yes
+    MUL                 yes    yes               yes       yes
+    MAXIMUM, MINIMUM    yes    yes               yes       -
+    SQUARED_DIFFERENCE  yes    refused (1)       yes       -
 
-int16x8 ADD: add.cc's general int16 path (pot_scale_int16 false): int8's arithmetic with
-left_shift 15, on symmetric int16 activations (TFLite's Prepare requires zero point 0).
-float32: the same broadcasting, float kernels.
+Integer kernels match TFLite's reference path (BUILTIN_REF) bit for bit (tq_elementwise.h, tq_int16.h):
+- ADD, SUB: add.cc / sub.cc Prepare, the general path (PrepareGeneralSubOp): left_shift 20 (int8) or
+  15 (int16), input multipliers in_scale / (2 * max in_scale), output multiplier
+  2 * max in_scale / (2^left_shift * out_scale), through QuantizeMultiplierSmallerThanOneExp;
+  reference_integer_ops::AddFunc, reference_ops::Sub / BroadcastQuantSubSlow per element (SUB takes
+  the difference of the two rescaled inputs). An output multiplier of 1 or more is refused: add.cc's
+  Prepare aborts on it (QuantizeMultiplierSmallerThanOneExp's check), sub.cc quantizes it with a
+  left shift that the reference kernels' MultiplyByQuantizedMultiplierSmallerThanOneExp cannot apply.
+  int16 runs the general path unless pot_scale_int16 is set and all three scales are powers of two
+  (CheckedLog2): that LSTM path (Add16 / Sub16) is refused; `tinyq convert --mode int16x8` writes
+  pot_scale_int16 false.
+- MUL: mul.cc Prepare, one multiplier in1_scale * in2_scale / out_scale computed in float32 (the
+  scales are floats in TfLiteQuantizationParams); reference_integer_ops::MulElementwise, on int8 or
+  int16 (zero points 0) values.
+- MAXIMUM, MINIMUM: maximum_minimum.cc compares the stored values (el1 > el2 ? el1 : el2), with no
+  requantization: the converter gives the inputs and the output one scale and zero point.
+- SQUARED_DIFFERENCE (int8): squared_difference.cc Prepare, left_shift 7, the input multipliers of
+  ADD, output multiplier (2 * max in_scale)^2 / (2^14 * out_scale); the rescaled difference squared
+  in int32. (1) TFLite has no int16 kernel (its interpreter fails on such a model), so neither has tinyq.
+float32: the same broadcasting; ADD, SUB, MUL clamp to the fused activation's range (NONE to
++-FLT_MAX, as TFLite's ActivationFunctionWithMinMax does), the others do not clamp.
+
+Broadcasting: identical input shapes use a flat loop; anything else a 4-D broadcast loop (ranks <= 4;
+TFLite's reference loop, BroadcastBinaryOpSimple, goes to rank 8). The kernels share one walk over
+the output (tq_bcast_iter in tq_elementwise.h).
 """
 
 from __future__ import annotations
@@ -18,7 +39,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinyq.errors import UnsupportedModel
-from tinyq.ir import Graph, Op
+from tinyq.ir import Graph, Op, Tensor
+from tinyq.ops.activation import checked_log2
 from tinyq.ops.base import (
     FLOAT_DEPS,
     FLOAT_HEADER,
@@ -29,7 +51,6 @@ from tinyq.ops.base import (
     Kernel,
     KernelCall,
     activation_range,
-    check_by_lowering,
     fast_kernels,
     float_activation_range,
     kernel_table,
@@ -44,20 +65,51 @@ from tinyq.ops.base import (
 )
 
 HEADER = "tq_elementwise.h"
-LEFT_SHIFT = 20
-LEFT_SHIFT_S16 = 15  # add.cc: left_shift 15 for the general int16 path
+LEFT_SHIFT = 20  # add.cc / sub.cc: the 8-bit general path
+LEFT_SHIFT_S16 = 15  # add.cc / sub.cc: the general int16 path
+LEFT_SHIFT_SQDIFF = 7  # squared_difference.cc (int8)
+
+
+def _s8(op: str) -> Kernel:
+    """tq_<op>_s8 in elementwise/tq_<op>_s8.c, its params struct tq_<op>_s8_params in tq_elementwise.h;
+    _s16 and _f32 likewise, declared in tq_int16.h and tq_float.h."""
+    return Kernel(f"tq_{op}_s8", f"tq_{op}_s8_params", HEADER, (f"elementwise/tq_{op}_s8.c",))
+
+
+def _s16(op: str) -> Kernel:
+    return Kernel(f"tq_{op}_s16", f"tq_{op}_s16_params", INT16_HEADER, (f"elementwise/tq_{op}_s16.c", *INT16_DEPS))
+
+
+def _f32(op: str) -> Kernel:
+    return Kernel(f"tq_{op}_f32", f"tq_{op}_f32_params", FLOAT_HEADER, (f"elementwise/tq_{op}_f32.c", *FLOAT_DEPS))
+
 
 KERNELS = kernel_table(
     # int8
-    Kernel("tq_add_s8", "tq_add_s8_params", HEADER, ("elementwise/tq_add_s8.c",)),
-    Kernel("tq_add_fast_s8", "tq_add_fast_s8_params", HEADER, ("elementwise/tq_add_fast_s8.c",)),
-    Kernel("tq_mul_s8", "tq_mul_s8_params", HEADER, ("elementwise/tq_mul_s8.c",)),
+    _s8("add"),
+    _s8("add_fast"),
+    _s8("sub"),
+    _s8("mul"),
+    _s8("maximum"),
+    _s8("minimum"),
+    _s8("squared_difference"),
     # int16x8
-    Kernel("tq_add_s16", "tq_add_s16_params", INT16_HEADER, ("elementwise/tq_add_s16.c", *INT16_DEPS)),
+    _s16("add"),
+    _s16("sub"),
+    _s16("mul"),
+    _s16("maximum"),
+    _s16("minimum"),
     # float32
-    Kernel("tq_add_f32", "tq_add_f32_params", FLOAT_HEADER, ("elementwise/tq_add_f32.c", *FLOAT_DEPS)),
-    Kernel("tq_mul_f32", "tq_mul_f32_params", FLOAT_HEADER, ("elementwise/tq_mul_f32.c", *FLOAT_DEPS)),
+    _f32("add"),
+    _f32("sub"),
+    _f32("mul"),
+    _f32("maximum"),
+    _f32("minimum"),
+    _f32("squared_difference"),
 )
+
+
+# --------------------------------------------------------------------------- operands and broadcasting
 
 
 def broadcast_shape(g: Graph, op: Op) -> dict:
@@ -96,47 +148,103 @@ def _strides(shape: tuple[int, ...], out4: tuple[int, ...]) -> dict:
     return {k: st if d == o and d > 1 else 0 for k, st, d, o in zip("nhwc", strides, s4, out4)}
 
 
-def _common(g: Graph, op: Op):
+def _in_place(shape: dict) -> str | None:
+    """The flat loop reads element i of both inputs before writing element i; the broadcast loop may not."""
+    return None if shape["broadcast"] else "direct"
+
+
+def _operands(g: Graph, op: Op, dtype: str) -> tuple[Tensor, Tensor, Tensor]:
+    """(in1, in2, out), all of `dtype`; integer ones quantized per tensor with a usable scale (int16: symmetric)."""
     need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
     for i in (*op.inputs, *op.outputs):
         need(i >= 0, op, "an input is missing")
-        need_dtype(g, op, i, "int8")
-    q1, q2, qo = (need_quant(g, op, i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    fused = int(getattr(op.options, "fusedActivationFunction", 0) or 0) if op.options is not None else 0
-    lo, hi = activation_range(fused, g.tensor(op.outputs[0]))
-    return q1, q2, qo, lo, hi
+    if dtype == "float32":
+        a, b, y = need_float32(g, op, *op.inputs, *op.outputs)
+        return a, b, y
+    if dtype == "int16":
+        a, b, y = (need_int16(g, op, i) for i in (*op.inputs, *op.outputs))
+        return a, b, y
+    for i in (*op.inputs, *op.outputs):
+        need_dtype(g, op, i, dtype)
+        q = need_quant(g, op, i)
+        need(q.s > 0 and np.isfinite(q.s), op, f"tensor '{g.tensor(i).name}' has scale {q.s}, expected a positive number")
+    a, b, y = (g.tensor(i) for i in (*op.inputs, *op.outputs))
+    return a, b, y
 
 
-# --------------------------------------------------------------------------- ADD
+def _need_zero_points_in_range(op: Op, *tensors: Tensor) -> None:
+    """PrepareGeneralSubOp / add.cc / squared_difference.cc: every zero point within the integer type."""
+    for t in tensors:
+        lo, hi = int(np.iinfo(t.dtype).min), int(np.iinfo(t.dtype).max)
+        need(lo <= t.quant.zp <= hi, op, f"tensor '{t.name}' has zero point {t.quant.zp}, outside {t.dtype}'s [{lo}, {hi}]")
 
 
-def _add_params(g: Graph, op: Op) -> dict:
-    q1, q2, qo, lo, hi = _common(g, op)
-    s1, s2, so = float(q1.s), float(q2.s), float(qo.s)
-    twice_max = 2.0 * max(s1, s2)  # exact: the scales are float32 values
+def _fused(op: Op) -> int:
+    return int(getattr(op.options, "fusedActivationFunction", 0) or 0) if op.options is not None else 0
+
+
+def _offsets(a: Tensor, b: Tensor, y: Tensor) -> dict:
+    return {"in1_offset": -a.quant.zp, "in2_offset": -b.quant.zp, "out_offset": y.quant.zp}
+
+
+def _rescale(op: Op, a: Tensor, b: Tensor, y: Tensor, left_shift: int, squared: bool = False) -> dict:
+    """The multipliers of add.cc / sub.cc's general path (or squared_difference.cc's, `squared`).
+
+    Prepare computes `2 * std::max(scale1, scale2)` on float scales: a float32 doubled, exact, then
+    held in a double, as are the ratios below. `(1 << left_shift) * out_scale` is a float product,
+    exact (a power of two), so Python's doubles give Prepare's values bit for bit."""
+    s1, s2, so = float(a.quant.s), float(b.quant.s), float(y.quant.s)
+    twice_max = 2.0 * max(s1, s2)
+    if squared:
+        real_out = (twice_max * twice_max) / ((1 << (2 * left_shift)) * so)
+    else:
+        real_out = twice_max / ((1 << left_shift) * so)
     m1, sh1 = quantize_multiplier(s1 / twice_max)
     m2, sh2 = quantize_multiplier(s2 / twice_max)
-    mo, sho = quantize_multiplier(twice_max / ((1 << LEFT_SHIFT) * so))
+    mo, sho = quantize_multiplier(real_out)
     need(
         sh1 <= 0 and sh2 <= 0 and sho <= 0,
         op,
-        f"output scale {so:g} is too small for the inputs' scales ({s1:g}, {s2:g}): the rescale must be below 1",
+        f"output scale {so:g} is too small for the inputs' scales ({s1:g}, {s2:g}): the output rescale {real_out:g} "
+        "must be below 1 (TFLite's reference kernel cannot scale up)",
     )
-    return {
-        "shape": broadcast_shape(g, op),
-        "in1_offset": -q1.zp,
-        "in2_offset": -q2.zp,
-        "out_offset": qo.zp,
-        "left_shift": LEFT_SHIFT,
-        "in1_mult": m1,
-        "in1_shift": sh1,
-        "in2_mult": m2,
-        "in2_shift": sh2,
-        "out_mult": mo,
-        "out_shift": sho,
-        "act_min": lo,
-        "act_max": hi,
-    }
+    return {"left_shift": left_shift, "in1_mult": m1, "in1_shift": sh1, "in2_mult": m2, "in2_shift": sh2, "out_mult": mo, "out_shift": sho}
+
+
+def _int16_pot_path(op: Op, a: Tensor, b: Tensor, y: Tensor) -> bool:
+    """Whether add.cc / sub.cc take their power-of-two int16 path: pot_scale_int16 set (a missing
+    options table reads as false) and all three scales powers of two by CheckedLog2."""
+    if op.options is None or not bool(getattr(op.options, "potScaleInt16", False)):
+        return False
+    return all(checked_log2(float(t.quant.s))[0] for t in (a, b, y))
+
+
+def _need_general_int16(op: Op, a: Tensor, b: Tensor, y: Tensor) -> None:
+    scales = ", ".join(f"{float(t.quant.s):g}" for t in (a, b, y))
+    need(
+        not _int16_pot_path(op, a, b, y),
+        op,
+        f"sets pot_scale_int16 and its scales ({scales}) are powers of two, so TFLite runs its power-of-two int16 "
+        f"{op.kind} (the LSTM path), which tinyq does not implement; convert with `tinyq convert --mode int16x8` "
+        "(pot_scale_int16 false)",
+    )
+
+
+# --------------------------------------------------------------------------- ADD, SUB (int8, int16)
+
+
+def _add_sub_params(g: Graph, op: Op, dtype: str) -> dict:
+    a, b, y = _operands(g, op, dtype)
+    _need_zero_points_in_range(op, a, b, y)
+    if dtype == "int16":
+        _need_general_int16(op, a, b, y)  # zero points are 0 (need_int16): no offsets
+    lo, hi = activation_range(_fused(op), y)
+    left_shift = LEFT_SHIFT if dtype == "int8" else LEFT_SHIFT_S16
+    return {"shape": broadcast_shape(g, op), **_offsets(a, b, y), **_rescale(op, a, b, y, left_shift), "act_min": lo, "act_max": hi}
+
+
+def _add_params(g: Graph, op: Op) -> dict:
+    return _add_sub_params(g, op, "int8")
 
 
 def check_add(g: Graph, op: Op) -> None:
@@ -160,12 +268,7 @@ def lower_add(g: Graph, op: Op) -> KernelCall:
             arrays=arrays,
             in_place="direct",  # reads element i of both inputs before writing element i
         )
-    return KERNELS["tq_add_s8"].call(
-        params=params,
-        inputs=[op.inputs[0], op.inputs[1]],
-        outputs=[op.outputs[0]],
-        in_place="direct" if flat else None,  # the flat loop reads element i before writing it
-    )
+    return KERNELS["tq_add_s8"].call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]], in_place=_in_place(params["shape"]))
 
 
 def _srdhm(a: np.ndarray, b: int) -> np.ndarray:
@@ -196,99 +299,146 @@ def residual_tables(params: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
     return t[k], t[1 - k]
 
 
-# --------------------------------------------------------------------------- MUL
+def _check_add_sub(dtype: str):
+    def check(g: Graph, op: Op) -> None:
+        _add_sub_params(g, op, dtype)
+
+    return check
 
 
-def _mul_params(g: Graph, op: Op) -> dict:
-    q1, q2, qo, lo, hi = _common(g, op)
-    # mul.cc: `input1->params.scale * input2->params.scale / output->params.scale` in float.
-    real = float(np.float32(np.float32(q1.s) * np.float32(q2.s)) / np.float32(qo.s))
+def _lower_add_sub(dtype: str):
+    suffix = {"int8": "s8", "int16": "s16"}[dtype]
+
+    def lower(g: Graph, op: Op) -> KernelCall:
+        params = _add_sub_params(g, op, dtype)
+        kernel = KERNELS[f"tq_{op.kind.lower()}_{suffix}"]
+        return kernel.call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]], in_place=_in_place(params["shape"]))
+
+    return lower
+
+
+# --------------------------------------------------------------------------- MUL (int8, int16)
+
+
+def _mul_params(g: Graph, op: Op, dtype: str = "int8") -> dict:
+    a, b, y = _operands(g, op, dtype)
+    lo, hi = activation_range(_fused(op), y)
+    # mul.cc: `input1->params.scale * input2->params.scale / output->params.scale` in float (float
+    # scales), the result widened to the double that QuantizeMultiplier takes.
+    real = float(np.float32(np.float32(a.quant.s) * np.float32(b.quant.s)) / np.float32(y.quant.s))
     mult, shift = quantize_multiplier(real)
     need(-31 <= shift <= 30, op, f"rescale {real:g} is outside TFLite's multiplier range")
-    return {
-        "shape": broadcast_shape(g, op),
-        "in1_offset": -q1.zp,
-        "in2_offset": -q2.zp,
-        "out_offset": qo.zp,
-        "out_mult": mult,
-        "out_shift": shift,
-        "act_min": lo,
-        "act_max": hi,
-    }
+    return {"shape": broadcast_shape(g, op), **_offsets(a, b, y), "out_mult": mult, "out_shift": shift, "act_min": lo, "act_max": hi}
 
 
-def check_mul(g: Graph, op: Op) -> None:
-    _mul_params(g, op)
+def _check_mul(dtype: str):
+    def check(g: Graph, op: Op) -> None:
+        _mul_params(g, op, dtype)
+
+    return check
 
 
-def lower_mul(g: Graph, op: Op) -> KernelCall:
-    return KERNELS["tq_mul_s8"].call(
-        params=_mul_params(g, op),
-        inputs=[op.inputs[0], op.inputs[1]],
-        outputs=[op.outputs[0]],
+def _lower_mul(dtype: str):
+    kernel = KERNELS[{"int8": "tq_mul_s8", "int16": "tq_mul_s16"}[dtype]]
+
+    def lower(g: Graph, op: Op) -> KernelCall:
+        params = _mul_params(g, op, dtype)
+        return kernel.call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]], in_place=_in_place(params["shape"]))
+
+    return lower
+
+
+# --------------------------------------------------------------------------- MAXIMUM, MINIMUM (all types)
+
+
+def _minmax_params(g: Graph, op: Op, dtype: str) -> dict:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
+    for i in (*op.inputs, *op.outputs):
+        need(i >= 0, op, "an input is missing")
+        need_dtype(g, op, i, dtype)
+    return {"shape": broadcast_shape(g, op)}
+
+
+def _check_minmax(dtype: str):
+    def check(g: Graph, op: Op) -> None:
+        _minmax_params(g, op, dtype)
+
+    return check
+
+
+def _lower_minmax(dtype: str):
+    suffix = {"int8": "s8", "int16": "s16", "float32": "f32"}[dtype]
+
+    def lower(g: Graph, op: Op) -> KernelCall:
+        params = _minmax_params(g, op, dtype)
+        kernel = KERNELS[f"tq_{op.kind.lower()}_{suffix}"]
+        return kernel.call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]], in_place=_in_place(params["shape"]))
+
+    return lower
+
+
+# --------------------------------------------------------------------------- SQUARED_DIFFERENCE (int8)
+
+
+def _sqdiff_params(g: Graph, op: Op) -> dict:
+    out = op.outputs[0] if len(op.outputs) == 1 else -1
+    need(
+        out < 0 or g.tensor(out).dtype != "int16",
+        op,
+        "is int16: TFLite has no int16 SQUARED_DIFFERENCE kernel (its interpreter fails on this model); "
+        "convert with `tinyq convert --mode int8`, or keep (a - b)^2 out of the int16x8 model",
     )
+    a, b, y = _operands(g, op, "int8")
+    _need_zero_points_in_range(op, a, b, y)
+    # squared_difference.cc: no fused activation, the output clamped to the int8 range.
+    return {"shape": broadcast_shape(g, op), **_offsets(a, b, y), **_rescale(op, a, b, y, LEFT_SHIFT_SQDIFF, squared=True),
+            "act_min": -128, "act_max": 127}
+
+
+def check_sqdiff(g: Graph, op: Op) -> None:
+    _sqdiff_params(g, op)
+
+
+def lower_sqdiff(g: Graph, op: Op) -> KernelCall:
+    params = _sqdiff_params(g, op)
+    return KERNELS["tq_squared_difference_s8"].call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]],
+                                                    in_place=_in_place(params["shape"]))
+
+
+# --------------------------------------------------------------------------- float32
+
+CLAMPED_F32 = ("ADD", "SUB", "MUL")  # the float ops with a fused activation (its clamp)
+
+
+def lower_binary_f32(g: Graph, op: Op) -> KernelCall:
+    _operands(g, op, "float32")
+    shape = broadcast_shape(g, op)
+    params: dict = {"shape": shape}
+    if op.kind in CLAMPED_F32:
+        params["act_min"], params["act_max"] = float_activation_range(op)
+    return KERNELS[f"tq_{op.kind.lower()}_f32"].call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]],
+                                                     in_place=_in_place(shape))
+
+
+def check_binary_f32(g: Graph, op: Op) -> None:
+    lower_binary_f32(g, op)
 
 
 def macs_binary(g: Graph, op: Op) -> int:
     return g.tensor(op.outputs[0]).size
 
 
-# --------------------------------------------------------------------------- ADD (int16x8)
-
-
-def _add_s16_params(g: Graph, op: Op) -> dict:
-    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
-    a, b = (need_int16(g, op, i) for i in op.inputs)
-    y = need_int16(g, op, op.outputs[0])
-    need(
-        not bool(getattr(op.options, "potScaleInt16", False)),
-        op,
-        "uses the power-of-two int16 ADD (pot_scale_int16), which tinyq does not implement; convert with `tinyq convert --mode int16x8`",
-    )
-    s1, s2, so = float(a.quant.s), float(b.quant.s), float(y.quant.s)
-    twice_max = 2.0 * max(s1, s2)
-    scaled = {}
-    for key, real in (("in1", s1 / twice_max), ("in2", s2 / twice_max), ("out", twice_max / ((1 << LEFT_SHIFT_S16) * so))):
-        scaled[f"{key}_mult"], scaled[f"{key}_shift"] = quantize_multiplier(real)
-        need(scaled[f"{key}_shift"] <= 0, op, f"output scale {so:g} is too small for the inputs' scales ({s1:g}, {s2:g})")
-    fused = int(getattr(op.options, "fusedActivationFunction", 0) or 0) if op.options is not None else 0
-    lo, hi = activation_range(fused, y)
-    # Symmetric int16: no offsets (the struct is tq_add_s8_params).
-    return {"shape": broadcast_shape(g, op), "in1_offset": 0, "in2_offset": 0, "out_offset": 0, "left_shift": LEFT_SHIFT_S16,
-            **scaled, "act_min": lo, "act_max": hi}
-
-
-def check_add_s16(g: Graph, op: Op) -> None:
-    _add_s16_params(g, op)
-
-
-def lower_add_s16(g: Graph, op: Op) -> KernelCall:
-    params = _add_s16_params(g, op)
-    return KERNELS["tq_add_s16"].call(
-        params=params,
-        inputs=list(op.inputs),
-        outputs=[op.outputs[0]],
-        in_place=None if params["shape"]["broadcast"] else "direct",
-    )
-
-
-# --------------------------------------------------------------------------- ADD, MUL (float32)
-
-
-def lower_binary_f32(g: Graph, op: Op) -> KernelCall:
-    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
-    need_float32(g, op, *op.inputs, *op.outputs)
-    shape = broadcast_shape(g, op)
-    lo, hi = float_activation_range(op)
-    flat = not shape["broadcast"]
-    return KERNELS[f"tq_{op.kind.lower()}_f32"].call(params={"shape": shape, "act_min": lo, "act_max": hi}, inputs=list(op.inputs),
-                                                     outputs=[op.outputs[0]], in_place="direct" if flat else None)
-
-
 # --------------------------------------------------------------------------- registration
 
 register("ADD", check=check_add, lower=lower_add, macs=macs_binary)
-register("MUL", check=check_mul, lower=lower_mul, macs=macs_binary)
-register("ADD", check=check_add_s16, lower=lower_add_s16, macs=macs_binary, dtype="int16")
-for _kind in ("ADD", "MUL"):
-    register(_kind, check=check_by_lowering(lower_binary_f32), lower=lower_binary_f32, macs=macs_binary, dtype="float32")
+register("SUB", check=_check_add_sub("int8"), lower=_lower_add_sub("int8"), macs=macs_binary)
+register("MUL", check=_check_mul("int8"), lower=_lower_mul("int8"), macs=macs_binary)
+register("SQUARED_DIFFERENCE", check=check_sqdiff, lower=lower_sqdiff, macs=macs_binary)
+for _kind in ("ADD", "SUB"):
+    register(_kind, check=_check_add_sub("int16"), lower=_lower_add_sub("int16"), macs=macs_binary, dtype="int16")
+register("MUL", check=_check_mul("int16"), lower=_lower_mul("int16"), macs=macs_binary, dtype="int16")
+for _kind in ("MAXIMUM", "MINIMUM"):
+    for _dtype in ("int8", "int16", "float32"):
+        register(_kind, check=_check_minmax(_dtype), lower=_lower_minmax(_dtype), macs=macs_binary, dtype=_dtype)
+for _kind in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"):
+    register(_kind, check=check_binary_f32, lower=lower_binary_f32, macs=macs_binary, dtype="float32")

@@ -1,4 +1,5 @@
-"""Pooling and reduction: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN on int8; the pools on int16x8; all on float32.
+"""Pooling and reduction: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX, REDUCE_MIN on int8 and int16x8;
+those and SUM on float32.
 
 int8 matches TFLite's reference path (BUILTIN_REF), with tq_pool.h kernels:
 - pooling.cc GenericPrepare + reference_integer_ops::AveragePool / MaxPool: padding from
@@ -10,14 +11,27 @@ int8 matches TFLite's reference path (BUILTIN_REF), with tq_pool.h kernels:
   (floor(log2(count)) bits, capped at 32 and 31 + shift). With kReference this integer path
   is taken for every int8 MEAN: the 4-D spatial (axes 1,2, keep_dims) Mean and the equal-
   quantization integer division of older TFLite are gone (checked against ai_edge_litert).
+- reduce.cc EvalGeneric -> reference_ops::ReduceGeneric for REDUCE_MAX / REDUCE_MIN (Keras
+  GlobalMaxPooling1D/2D): the largest / smallest raw value of each block; TFLite's Eval requires
+  the output to share the input's scale and zero point, so nothing is rescaled.
 
 int16x8: AVERAGE_POOL_2D / MAX_POOL_2D are reference_integer_ops pooling on int16 values (symmetric
-int16 activations, as TFLite's Prepare requires). float32: the same geometry, float kernels.
+int16 activations, as TFLite's Prepare requires); MEAN is QuantizedMeanOrSum on int16 values (int32
+sums, the same multiplier arithmetic as int8: every Keras GlobalAveragePooling of a 16x8 model);
+REDUCE_MAX / REDUCE_MIN as on int8.
+
+Quantized SUM is refused: with BUILTIN_REF, reduce.cc's QuantizedMeanOrSum<T, kReference> hands the
+reference kernel the tensors as uint8_t whatever their type, so an int8 SUM sums the bytes as unsigned
+values and clamps to [0, 255] (-1 counts as 255), and an int16 SUM reads bytes and writes half its
+output. Neither is a sum to be bit-exact with (the optimized interpreter and TFLM compute the real
+one); tinyq says so and asks for MEAN or a float32 model.
+
+float32: the same geometry, float kernels; SUM / REDUCE_MAX / REDUCE_MIN in ReduceGeneric's order.
 """
 
 from __future__ import annotations
 
-from tinyq.ir import Graph, Op
+from tinyq.ir import Graph, Op, Tensor
 from tinyq.ops.base import (
     FLOAT_DEPS,
     FLOAT_HEADER,
@@ -27,7 +41,6 @@ from tinyq.ops.base import (
     KernelCall,
     activation_range,
     check_by_lowering,
-    const_input,
     fast_kernels,
     float_activation_range,
     int16_io,
@@ -35,6 +48,7 @@ from tinyq.ops.base import (
     need,
     need_dtype,
     need_float32,
+    need_int16,
     need_quant,
     nhwc,
     quantize_multiplier,
@@ -49,16 +63,21 @@ KERNELS = kernel_table(
     Kernel("tq_avgpool_s8", "tq_avgpool_s8_params", HEADER, ("pool/tq_avgpool_s8.c",)),
     Kernel("tq_maxpool_s8", "tq_maxpool_s8_params", HEADER, ("pool/tq_maxpool_s8.c",)),
     Kernel("tq_mean_s8", "tq_mean_s8_params", HEADER, ("pool/tq_mean_s8.c",)),
+    Kernel("tq_reduce_s8", "tq_reduce_s8_params", HEADER, ("pool/tq_reduce_s8.c",)),  # REDUCE_MAX, REDUCE_MIN
     # int8, fast twins: four channels at once where SIMD32 is available (same parameters)
     Kernel("tq_avgpool_fast_s8", "tq_avgpool_s8_params", HEADER, ("pool/tq_avgpool_fast_s8.c", "include/tq_gemm.h")),
     Kernel("tq_maxpool_fast_s8", "tq_maxpool_s8_params", HEADER, ("pool/tq_maxpool_fast_s8.c", "include/tq_gemm.h")),
     # int16x8
     Kernel("tq_avgpool_s16", "tq_avgpool_s16_params", INT16_HEADER, ("pool/tq_avgpool_s16.c", *INT16_DEPS)),
     Kernel("tq_maxpool_s16", "tq_maxpool_s16_params", INT16_HEADER, ("pool/tq_maxpool_s16.c", *INT16_DEPS)),
+    Kernel("tq_mean_s16", "tq_mean_s16_params", INT16_HEADER, ("pool/tq_mean_s16.c", *INT16_DEPS)),
+    Kernel("tq_reduce_s16", "tq_reduce_s16_params", INT16_HEADER, ("pool/tq_reduce_s16.c", *INT16_DEPS)),
     # float32
     Kernel("tq_avgpool_f32", "tq_avgpool_f32_params", FLOAT_HEADER, ("pool/tq_avgpool_f32.c", *FLOAT_DEPS)),
     Kernel("tq_maxpool_f32", "tq_maxpool_f32_params", FLOAT_HEADER, ("pool/tq_maxpool_f32.c", *FLOAT_DEPS)),
     Kernel("tq_mean_f32", "tq_mean_f32_params", FLOAT_HEADER, ("pool/tq_mean_f32.c", *FLOAT_DEPS)),
+    # SUM, REDUCE_MAX, REDUCE_MIN; tq_pool.h for the tq_reduce_op codes
+    Kernel("tq_reduce_f32", "tq_reduce_f32_params", FLOAT_HEADER, ("pool/tq_reduce_f32.c", "include/tq_pool.h", *FLOAT_DEPS)),
 )
 # The pooling kernels' names, by op.
 POOL_NAMES = {"AVERAGE_POOL_2D": "avgpool", "MAX_POOL_2D": "maxpool"}
@@ -102,7 +121,7 @@ def _pool_geometry(g: Graph, op: Op) -> dict:
     )
     ph, pw = pad_before(sh, ih, fh, oh), pad_before(sw, iw, fw, ow)
     lo, hi = activation_range(int(o.fusedActivationFunction), y)
-    return dict(n=n, ih=ih, iw=iw, c=c, oh=oh, ow=ow, fh=fh, fw=fw, sh=sh, sw=sw, ph=ph, pw=pw, lo=lo, hi=hi)
+    return {"n": n, "ih": ih, "iw": iw, "c": c, "oh": oh, "ow": ow, "fh": fh, "fw": fw, "sh": sh, "sw": sw, "ph": ph, "pw": pw, "lo": lo, "hi": hi}
 
 
 def _window_empty(start: int, filt: int, size: int) -> bool:
@@ -146,20 +165,27 @@ def macs_pool(g: Graph, op: Op) -> int:
     return g.tensor(op.outputs[0]).size * int(o.filterHeight) * int(o.filterWidth)
 
 
-# --------------------------------------------------------------------------- MEAN
+# --------------------------------------------------------------------------- reductions: MEAN, SUM, REDUCE_MAX, REDUCE_MIN
+
+REDUCE_OPS = {"SUM": 0, "REDUCE_MAX": 1, "REDUCE_MIN": 2}  # tq_reduce_op (tq_pool.h)
 
 
-def _mean_plan(g: Graph, op: Op) -> dict:
-    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects an input, an axis tensor and one output")
-    x = need_dtype(g, op, op.inputs[0], "int8")
-    y = need_dtype(g, op, op.outputs[0], "int8")
-    qx = need_quant(g, op, op.inputs[0])
-    qy = need_quant(g, op, op.outputs[0])
+def reduction(g: Graph, op: Op, dtype: str) -> tuple[Tensor, Tensor, dict]:
+    """A reduction's input and output (of `dtype`) and its blocks, as TFLite's Prepare resolves them.
+
+    The axis tensor is a constant int32 list or scalar; negative axes count from the end, repeats
+    count once (ResolveAxis). Shapes are padded to rank 4 on the left: `out4` is the keep_dims shape
+    (also the element order without keep_dims), `win4` the extent reduced along each axis, `count`
+    the elements per block; `all_axes` when every input axis is reduced (ReduceAllDims).
+    """
+    need(len(op.inputs) == 2 and op.inputs[1] >= 0 and len(op.outputs) == 1, op, "expects an input, an axis tensor and one output")
+    x = need_dtype(g, op, op.inputs[0], dtype)
+    y = need_dtype(g, op, op.outputs[0], dtype)
     ax = g.tensor(op.inputs[1])
     need(ax.is_const, op, f"axis tensor '{ax.name}' must be constant")
     need(ax.dtype == "int32", op, f"axis tensor '{ax.name}' is {ax.dtype}, expected int32")
     rank = len(x.shape)
-    need(1 <= rank <= 4, op, f"input shape {list(x.shape)} has rank {rank}; MEAN supports ranks 1 to 4")
+    need(1 <= rank <= 4, op, f"input shape {list(x.shape)} has rank {rank}; {op.kind} supports ranks 1 to 4")
     axes: list[int] = []
     for a in ax.data.reshape(-1).tolist():
         r = a + rank if a < 0 else a
@@ -170,27 +196,48 @@ def _mean_plan(g: Graph, op: Op) -> dict:
     kept_shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     want = kept_shape if keep else tuple(d for i, d in enumerate(x.shape) if i not in axes)
     need(tuple(y.shape) == want, op, f"output shape {list(y.shape)} does not match the reduced shape {list(want)}")
-    pad = 4 - rank
-    in4 = (1,) * pad + tuple(x.shape)
-    out4 = (1,) * pad + kept_shape
+    in4 = (1,) * (4 - rank) + tuple(x.shape)
+    out4 = (1,) * (4 - rank) + kept_shape
     win4 = tuple(i // o for i, o in zip(in4, out4))
     count = 1
     for w in win4:
         count *= w
+    return x, y, {"in4": in4, "out4": out4, "win4": win4, "count": count, "axes": axes, "all_axes": len(axes) == rank}
+
+
+def mean_multiplier(in_scale: float, out_scale: float, count: int) -> tuple[int, int]:
+    """PrepareMeanOrSum's multiplier of in_scale / out_scale (float32 scales divided in double), with
+    1 / count folded in as QuantizedMeanOrSum does it (floor(log2(count)) bits, at most 32 and
+    31 + shift, then an integer division)."""
+    mult, shift = quantize_multiplier(float(in_scale) / float(out_scale))
+    bits = min(count.bit_length() - 1, 32, 31 + shift)
+    return (mult << bits) // count, shift - bits
+
+
+def _mean_plan(g: Graph, op: Op) -> dict:
+    _, _, r = reduction(g, op, "int8")
+    qx = need_quant(g, op, op.inputs[0])
+    qy = need_quant(g, op, op.outputs[0])
+    count = r["count"]
     need(count * 255 < 2**31, op, f"reduces {count} elements: the int32 sum could overflow")
-    if not axes:
-        # TFLite copies the input unchanged (ReduceIsCopy): x * 2^30 * 2 / 2^31 is exact.
-        mult, shift, sum_offset, out_zp = 1 << 30, 1, 0, 0
-    else:
-        mult, shift = quantize_multiplier(float(qx.s) / float(qy.s))
-        # QuantizedMeanOrSum folds 1/count into the multiplier.
-        bits = count.bit_length() - 1
-        bits = min(bits, 32, 31 + shift)
-        mult = (mult << bits) // count
-        shift -= bits
-        need(-31 <= shift <= 30, op, f"rescale shift {shift} is outside TFLite's range")
-        sum_offset, out_zp = qx.zp * count, qy.zp
-    return dict(in4=in4, out4=out4, win4=win4, mult=mult, shift=shift, sum_offset=sum_offset, out_zp=out_zp)
+    # No axes (count 1) rescales too: the reference kernel has no copy shortcut (ReduceIsCopy is the
+    # optimized kernels'), which ai_edge_litert confirms.
+    mult, shift = mean_multiplier(qx.s, qy.s, count)
+    need(-31 <= shift <= 30, op, f"rescale shift {shift} is outside TFLite's range")
+    sum_offset, out_zp = qx.zp * count, qy.zp
+    return {"in4": r["in4"], "out4": r["out4"], "win4": r["win4"], "mult": mult, "shift": shift, "sum_offset": sum_offset, "out_zp": out_zp}
+
+
+def _mean_params(p: dict) -> dict:
+    return {
+        "in": nhwc(p["in4"]),
+        "out": nhwc(p["out4"]),
+        "win": nhwc(p["win4"]),
+        "sum_offset": p["sum_offset"],
+        "mult": p["mult"],
+        "shift": p["shift"],
+        "out_zp": p["out_zp"],
+    }
 
 
 def check_mean(g: Graph, op: Op) -> None:
@@ -198,24 +245,68 @@ def check_mean(g: Graph, op: Op) -> None:
 
 
 def lower_mean(g: Graph, op: Op) -> KernelCall:
-    p = _mean_plan(g, op)
-    return KERNELS["tq_mean_s8"].call(
-        params={
-            "in": nhwc(p["in4"]),
-            "out": nhwc(p["out4"]),
-            "win": nhwc(p["win4"]),
-            "sum_offset": p["sum_offset"],
-            "mult": p["mult"],
-            "shift": p["shift"],
-            "out_zp": p["out_zp"],
-        },
-        inputs=[op.inputs[0]],
-        outputs=[op.outputs[0]],
-    )
+    return KERNELS["tq_mean_s8"].call(params=_mean_params(_mean_plan(g, op)), inputs=[op.inputs[0]], outputs=[op.outputs[0]])
 
 
-def macs_mean(g: Graph, op: Op) -> int:
+def _mean_s16_plan(g: Graph, op: Op) -> dict:
+    """EvalQuantizedMean<int16_t>: QuantizedMeanOrSum on int16 values, zero points 0."""
+    x, y, r = reduction(g, op, "int16")
+    need_int16(g, op, op.inputs[0])
+    need_int16(g, op, op.outputs[0])
+    count = r["count"]
+    need(count * 32768 < 2**31, op, f"reduces {count} elements: the int32 sum of int16 values could overflow")
+    mult, shift = mean_multiplier(x.quant.s, y.quant.s, count)
+    need(-31 <= shift <= 30, op, f"input scale {x.quant.s:g} and output scale {y.quant.s:g} over {count} elements "
+         f"need a rescale shift of {shift}, outside TFLite's range (the scales are too far apart)")
+    return {"in4": r["in4"], "out4": r["out4"], "win4": r["win4"], "mult": mult, "shift": shift, "sum_offset": 0, "out_zp": 0}
+
+
+def check_mean_s16(g: Graph, op: Op) -> None:
+    _mean_s16_plan(g, op)
+
+
+def lower_mean_s16(g: Graph, op: Op) -> KernelCall:
+    return KERNELS["tq_mean_s16"].call(params=_mean_params(_mean_s16_plan(g, op)), inputs=[op.inputs[0]], outputs=[op.outputs[0]])
+
+
+def macs_reduce(g: Graph, op: Op) -> int:
     return g.tensor(op.inputs[0]).size
+
+
+macs_mean = macs_reduce
+
+
+def _minmax_params(g: Graph, op: Op, dtype: str) -> dict:
+    """REDUCE_MAX / REDUCE_MIN on int8 or int16: EvalType requires equal input and output quantization."""
+    _, _, r = reduction(g, op, dtype)
+    if dtype == "int16":
+        qx, qy = need_int16(g, op, op.inputs[0]).quant, need_int16(g, op, op.outputs[0]).quant
+    else:
+        qx, qy = need_quant(g, op, op.inputs[0]), need_quant(g, op, op.outputs[0])
+    need(
+        float(qx.s) == float(qy.s) and qx.zp == qy.zp,
+        op,
+        f"output quantization (scale {qy.s:g}, zero point {qy.zp}) differs from the input's (scale {qx.s:g}, "
+        f"zero point {qx.zp}); TFLite's {op.kind} requires them equal (its Eval fails otherwise)",
+    )
+    return {"in": nhwc(r["in4"]), "out": nhwc(r["out4"]), "win": nhwc(r["win4"]), "op": REDUCE_OPS[op.kind]}
+
+
+def lower_minmax(g: Graph, op: Op) -> KernelCall:
+    return KERNELS["tq_reduce_s8"].call(params=_minmax_params(g, op, "int8"), inputs=[op.inputs[0]], outputs=[op.outputs[0]])
+
+
+def lower_minmax_s16(g: Graph, op: Op) -> KernelCall:
+    return KERNELS["tq_reduce_s16"].call(params=_minmax_params(g, op, "int16"), inputs=[op.inputs[0]], outputs=[op.outputs[0]])
+
+
+def refuse_quantized_sum(g: Graph, op: Op) -> KernelCall:
+    """SUM on int8 / int16: see the module docstring; TFLite's reference result is not a sum."""
+    dtype = g.tensor(op.inputs[0]).dtype
+    need(False, op, f"{dtype} SUM is not supported: TFLite's reference SUM kernel (BUILTIN_REF) reads the {dtype} "
+         "tensors as uint8 (reduce.cc), so its outputs are not sums and there is nothing correct to be bit-exact "
+         "with; use MEAN (keras.ops.mean) instead, or a float32 model")
+    raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------- pooling (int16x8)
@@ -288,22 +379,17 @@ def lower_pool_f32(g: Graph, op: Op) -> KernelCall:
 
 
 def lower_mean_f32(g: Graph, op: Op) -> KernelCall:
-    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects an input, an axis tensor and one output")
-    x, y = need_float32(g, op, op.inputs[0], op.outputs[0])
-    axes_data = const_input(g, op, 1, "axis")
-    rank = len(x.shape)
-    need(1 <= rank <= 4, op, f"input shape {list(x.shape)} has rank {rank}; MEAN supports ranks 1 to 4")
-    given = [int(a) for a in axes_data.reshape(-1)]
-    need(all(-rank <= a < rank for a in given), op, f"axes {given} are out of range for rank {rank}")
-    axes = {a % rank for a in given}
-    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-    keep = bool(getattr(op.options, "keepDims", False)) if op.options is not None else False
-    want = kept if keep else tuple(d for i, d in enumerate(x.shape) if i not in axes)
-    need(tuple(y.shape) == want, op, f"output shape {list(y.shape)} does not match the reduced shape {list(want)}")
-    in4, out4 = (1,) * (4 - rank) + tuple(x.shape), (1,) * (4 - rank) + kept
-    win4 = tuple(i // o for i, o in zip(in4, out4))
-    return KERNELS["tq_mean_f32"].call(params={"in": nhwc(in4), "out": nhwc(out4), "win": nhwc(win4)},
-                                       inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
+    _, _, r = reduction(g, op, "float32")
+    return KERNELS["tq_mean_f32"].call(params={"in": nhwc(r["in4"]), "out": nhwc(r["out4"]), "win": nhwc(r["win4"])},
+                                       inputs=[op.inputs[0]], outputs=[op.outputs[0]])
+
+
+def lower_reduce_f32(g: Graph, op: Op) -> KernelCall:
+    """SUM, REDUCE_MAX, REDUCE_MIN: ReduceGeneric, or ReduceAllDims when every axis is reduced."""
+    _, _, r = reduction(g, op, "float32")
+    params = {"in": nhwc(r["in4"]), "out": nhwc(r["out4"]), "win": nhwc(r["win4"]), "op": REDUCE_OPS[op.kind],
+              "from_first": int(r["all_axes"])}
+    return KERNELS["tq_reduce_f32"].call(params=params, inputs=[op.inputs[0]], outputs=[op.outputs[0]])
 
 
 # --------------------------------------------------------------------------- registration
@@ -313,4 +399,12 @@ for _kind in POOL_NAMES:
     register(_kind, check=check_pool_s16, lower=lower_pool_s16, macs=macs_pool, dtype="int16")
     register(_kind, check=check_by_lowering(lower_pool_f32), lower=lower_pool_f32, macs=macs_pool, dtype="float32")
 register("MEAN", check=check_mean, lower=lower_mean, macs=macs_mean)
+register("MEAN", check=check_mean_s16, lower=lower_mean_s16, macs=macs_mean, dtype="int16")
 register("MEAN", check=check_by_lowering(lower_mean_f32), lower=lower_mean_f32, macs=macs_mean, dtype="float32")
+for _kind in ("REDUCE_MAX", "REDUCE_MIN"):
+    register(_kind, check=check_by_lowering(lower_minmax), lower=lower_minmax, macs=macs_reduce)
+    register(_kind, check=check_by_lowering(lower_minmax_s16), lower=lower_minmax_s16, macs=macs_reduce, dtype="int16")
+for _kind in REDUCE_OPS:
+    register(_kind, check=check_by_lowering(lower_reduce_f32), lower=lower_reduce_f32, macs=macs_reduce, dtype="float32")
+register("SUM", check=check_by_lowering(refuse_quantized_sum), lower=refuse_quantized_sum)
+register("SUM", check=check_by_lowering(refuse_quantized_sum), lower=refuse_quantized_sum, dtype="int16")

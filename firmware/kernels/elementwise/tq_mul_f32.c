@@ -1,12 +1,11 @@
-/* MUL float32 with broadcasting, TFLite reference_ops::Mul (see tq_float.h). */
+/* MUL float32 with broadcasting, TFLite reference_ops::Mul / BroadcastMul6DSlow: clamp(in1 * in2) (see tq_float.h). */
 #include "tq_float.h"
 
 tq_status tq_mul_f32(const tq_mul_f32_params *p, const float *in1, const float *in2, float *out)
 {
-    for (int32_t k = 0; k < p->shape.size; ++k) {
-        int32_t a, b;
-        tq_bcast_offsets(&p->shape, k, &a, &b);
-        out[k] = tq_clamp_f32(in1[a] * in2[b], p->act_min, p->act_max);
+    const tq_bcast_s8 s = p->shape;
+    for (tq_bcast_iter it = tq_bcast_begin(); it.k < s.size; tq_bcast_next(&s, &it)) {
+        out[it.k] = tq_clamp_f32(in1[it.i1] * in2[it.i2], p->act_min, p->act_max);
     }
     return TQ_OK;
 }

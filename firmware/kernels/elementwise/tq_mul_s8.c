@@ -1,32 +1,13 @@
-/* MUL, int8, with broadcasting (see tq_elementwise.h). */
+/* MUL, int8, with broadcasting (see tq_elementwise.h): reference_integer_ops::MulElementwise per element. */
 #include "tq_elementwise.h"
-
-static inline int8_t mul_one(const tq_mul_s8_params *p, int32_t a, int32_t b)
-{
-    const int32_t prod = (p->in1_offset + a) * (p->in2_offset + b);
-    const int32_t r = tq_mul_by_quantized_mult(prod, p->out_mult, p->out_shift) + p->out_offset;
-    return (int8_t)TQ_CLAMP(r, p->act_min, p->act_max);
-}
 
 tq_status tq_mul_s8(const tq_mul_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
-    const tq_bcast_s8 *s = &p->shape;
-    if (!s->broadcast) {
-        for (int32_t i = 0; i < s->size; ++i) {
-            out[i] = mul_one(p, in1[i], in2[i]);
-        }
-        return TQ_OK;
-    }
-    for (int32_t n = 0; n < s->out.n; ++n) {
-        for (int32_t h = 0; h < s->out.h; ++h) {
-            for (int32_t w = 0; w < s->out.w; ++w) {
-                const int8_t *a = in1 + n * s->in1_stride.n + h * s->in1_stride.h + w * s->in1_stride.w;
-                const int8_t *b = in2 + n * s->in2_stride.n + h * s->in2_stride.h + w * s->in2_stride.w;
-                for (int32_t c = 0; c < s->out.c; ++c) {
-                    *out++ = mul_one(p, a[c * s->in1_stride.c], b[c * s->in2_stride.c]);
-                }
-            }
-        }
+    const tq_bcast_s8 s = p->shape;
+    for (tq_bcast_iter it = tq_bcast_begin(); it.k < s.size; tq_bcast_next(&s, &it)) {
+        const int32_t prod = (p->in1_offset + in1[it.i1]) * (p->in2_offset + in2[it.i2]);
+        const int32_t r = tq_mul_by_quantized_mult(prod, p->out_mult, p->out_shift) + p->out_offset;
+        out[it.k] = (int8_t)TQ_CLAMP(r, p->act_min, p->act_max);
     }
     return TQ_OK;
 }

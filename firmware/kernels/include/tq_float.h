@@ -80,32 +80,33 @@ typedef struct {
 tq_status tq_fully_connected_f32(const tq_fully_connected_f32_params *p, const float *in, float *out);
 
 /* ------------------------------------------------------------------ element-wise */
+/* (tinyq/ops/elementwise.py; operand layout and walk: tq_bcast_s8, tq_bcast_iter in tq_elementwise.h) */
 
-/** ADD and MUL: clamp(in1 op in2) with tq_elementwise.h's broadcasting. `out` may be an input
- *  when shape.broadcast == 0. */
+/** ADD, SUB and MUL: clamp(in1 op in2), the fused activation's clamp (NONE clamps to +-FLT_MAX, as
+ *  TFLite's does). `out` may be an input when shape.broadcast == 0. */
 typedef struct {
     tq_bcast_s8 shape;
     float act_min, act_max;
 } tq_binary_f32_params;
 
-/* Element offsets in in1 and in2 of output element k (broadcast loop: k split into n, h, w, c). */
-static inline void tq_bcast_offsets(const tq_bcast_s8 *s, int32_t k, int32_t *o1, int32_t *o2)
-{
-    if (!s->broadcast) {
-        *o1 = *o2 = k;
-        return;
-    }
-    const int32_t c = k % s->out.c, w = (k / s->out.c) % s->out.w;
-    const int32_t h = (k / (s->out.c * s->out.w)) % s->out.h, n = k / (s->out.c * s->out.w * s->out.h);
-    *o1 = n * s->in1_stride.n + h * s->in1_stride.h + w * s->in1_stride.w + c * s->in1_stride.c;
-    *o2 = n * s->in2_stride.n + h * s->in2_stride.h + w * s->in2_stride.w + c * s->in2_stride.c;
-}
-
 typedef tq_binary_f32_params tq_add_f32_params;
+typedef tq_binary_f32_params tq_sub_f32_params;
 typedef tq_binary_f32_params tq_mul_f32_params;
 
 tq_status tq_add_f32(const tq_add_f32_params *p, const float *in1, const float *in2, float *out);
+tq_status tq_sub_f32(const tq_sub_f32_params *p, const float *in1, const float *in2, float *out);
 tq_status tq_mul_f32(const tq_mul_f32_params *p, const float *in1, const float *in2, float *out);
+
+/** MAXIMUM (in1 > in2 ? in1 : in2), MINIMUM (in1 < in2 ? in1 : in2) and SQUARED_DIFFERENCE
+ *  ((in1 - in2)^2): no fused activation, no clamp. */
+typedef tq_binary_params tq_maximum_f32_params;
+typedef tq_binary_params tq_minimum_f32_params;
+typedef tq_binary_params tq_squared_difference_f32_params;
+
+tq_status tq_maximum_f32(const tq_maximum_f32_params *p, const float *in1, const float *in2, float *out);
+tq_status tq_minimum_f32(const tq_minimum_f32_params *p, const float *in1, const float *in2, float *out);
+tq_status tq_squared_difference_f32(const tq_squared_difference_f32_params *p, const float *in1, const float *in2,
+                                    float *out);
 
 /* ------------------------------------------------------------------ pooling, MEAN */
 
@@ -233,5 +234,47 @@ typedef tq_copy_s8_params tq_copy_f32_params;
 tq_status tq_concat_f32(const tq_concat_f32_params *p, const float *const in[], float *out);
 tq_status tq_transpose_f32(const tq_transpose_f32_params *p, const float *in, float *out);
 tq_status tq_copy_f32(const tq_copy_f32_params *p, const float *in, float *out);
+
+/* ------------------------------------------------------------------ activations and reductions
+ * (tinyq/ops/activation.py, tinyq/ops/pool.py: ELU, ABS, NEG, PRELU, SUM, REDUCE_MAX, REDUCE_MIN) */
+
+typedef tq_unary_f32_params tq_elu_f32_params;
+typedef tq_unary_f32_params tq_abs_f32_params;
+typedef tq_unary_f32_params tq_neg_f32_params;
+
+/** ELU: x < 0 ? expm1f(x) : x (reference_ops::Elu). `out` may be `in`. */
+tq_status tq_elu_f32(const tq_elu_f32_params *p, const float *in, float *out);
+/** ABS: fabsf(x). `out` may be `in`. */
+tq_status tq_abs_f32(const tq_abs_f32_params *p, const float *in, float *out);
+/** NEG: -x. `out` may be `in`. */
+tq_status tq_neg_f32(const tq_neg_f32_params *p, const float *in, float *out);
+
+/**
+ * PRELU: x >= 0 ? x : x * alpha, alpha a constant broadcast to the input's shape: the alpha of input
+ * (n, h, w, c) (`shape` padded to NHWC) is alpha[n * alpha_stride.n + ... + c * alpha_stride.c].
+ * `out` may be `in`.
+ */
+typedef struct {
+    tq_dims shape;
+    tq_dims alpha_stride;
+    const float *alpha;
+} tq_prelu_f32_params;
+
+tq_status tq_prelu_f32(const tq_prelu_f32_params *p, const float *in, float *out);
+
+/**
+ * SUM, REDUCE_MAX, REDUCE_MIN over constant axes (reference_ops::ReduceGeneric): blocks as in
+ * tq_mean_f32, op a tq_reduce_op (tq_pool.h). Each output starts from TFLite's initial value (0,
+ * -FLT_MAX, FLT_MAX) and takes its block's elements in row-major order; when every axis is reduced
+ * (from_first), it starts from the first element instead, as TFLite's ReduceAllDims does (which
+ * differs only for -0.0, infinities and NaN).
+ */
+typedef struct {
+    tq_dims in, out, win;
+    int32_t op;
+    int32_t from_first;
+} tq_reduce_f32_params;
+
+tq_status tq_reduce_f32(const tq_reduce_f32_params *p, const float *in, float *out);
 
 #endif /* TQ_FLOAT_H */

@@ -106,10 +106,33 @@ typedef struct {
 
 tq_status tq_fully_connected_s16(const tq_fully_connected_s16_params *p, const int16_t *input, int16_t *output);
 
-/** ADD, int16, with broadcasting: the fields of tq_add_s8_params (left_shift 15, offsets 0). */
+/* ---- element-wise family (tinyq/ops/elementwise.py). The int8 kernels' parameter structs and
+ * broadcast walk (tq_elementwise.h) on int16 values; every offset is 0 (symmetric int16). ---- */
+
+/**
+ * ADD and SUB, int16, general scales (add.cc / sub.cc with pot_scale_int16 false, or sub.cc's
+ * power-of-two flag on scales that are not all powers of two): the fields of tq_add_s8_params,
+ * left_shift 15, the rescaled inputs added or subtracted.
+ */
 typedef tq_add_s8_params tq_add_s16_params;
+typedef tq_add_s8_params tq_sub_s16_params;
 
 tq_status tq_add_s16(const tq_add_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
+tq_status tq_sub_s16(const tq_sub_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
+
+/** MUL, int16 (reference_integer_ops::Mul on int16): the fields of tq_mul_s8_params. */
+typedef tq_mul_s8_params tq_mul_s16_params;
+
+tq_status tq_mul_s16(const tq_mul_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
+
+/** MAXIMUM, MINIMUM, int16: the stored values compared, as tq_maximum_s8 / tq_minimum_s8. */
+typedef tq_binary_params tq_maximum_s16_params;
+typedef tq_binary_params tq_minimum_s16_params;
+
+tq_status tq_maximum_s16(const tq_maximum_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
+tq_status tq_minimum_s16(const tq_minimum_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
+
+/* ---- end of the element-wise family ---- */
 
 /** AVERAGE_POOL_2D / MAX_POOL_2D, int16: the fields of tq_pool_s8_params. */
 typedef tq_pool_s8_params tq_avgpool_s16_params;
@@ -202,5 +225,70 @@ typedef struct {
 } tq_copy_s16_params;
 
 tq_status tq_copy_s16(const tq_copy_s16_params *p, const int16_t *in, int16_t *out);
+
+/* ---- shape family (tinyq/ops/shape.py). STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, UNPACK, PAD and
+ * TRANSPOSE on int16 run tq_shape.h's kernels for any element size; only the kernel below takes
+ * typed pointers (an array of them). ---- */
+
+/**
+ * CONCATENATION and PACK, int16: as tq_concat_s8 (tq_shape.h), chunks counted in int16 values.
+ * TFLite requires zero point 0 of every input and the output but copies values without
+ * rescaling, whatever their scales (concatenation.cc).
+ */
+typedef struct {
+    int32_t num_inputs;
+    int32_t outer;
+    const int32_t *chunk; /**< num_inputs element counts, each >= 0 */
+} tq_concat_s16_params;
+
+tq_status tq_concat_s16(const tq_concat_s16_params *p, const int16_t *const in[], int16_t *out);
+
+/* ------------------------------------------------------------------ activations and reductions
+ * (tinyq/ops/activation.py, tinyq/ops/pool.py: LEAKY_RELU, ABS, NEG, MEAN, REDUCE_MAX, REDUCE_MIN) */
+
+/**
+ * LEAKY_RELU, int16 (reference_ops::QuantizeLeakyRelu<int16_t>): tq_leaky_relu_s8's arithmetic
+ * (zero points 0), clamped to int16. Shifts are checked at generation time so that no int16 input
+ * overflows int32 before the high multiply.
+ */
+typedef struct {
+    int32_t size;
+    int32_t mult_identity, shift_identity;
+    int32_t mult_alpha, shift_alpha; /**< |in_scale * alpha / out_scale|, multiplier >= 0 */
+    int32_t alpha_negative;          /**< 1: alpha < 0, the product negated after rounding */
+} tq_leaky_relu_s16_params;
+
+tq_status tq_leaky_relu_s16(const tq_leaky_relu_s16_params *p, const int16_t *in, int16_t *out);
+
+/**
+ * ABS, int16 (elementwise.cc AbsEvalQuantized<int16_t>): clamp(tq_mul_by_quantized_mult(|in|,
+ * mult, shift)) to int16; (1 << 30, 1), the exact identity, when the scales are equal.
+ */
+typedef struct {
+    int32_t size;
+    int32_t mult, shift;
+} tq_abs_s16_params;
+
+tq_status tq_abs_s16(const tq_abs_s16_params *p, const int16_t *in, int16_t *out);
+
+/** NEG, int16 (reference_ops::Negate): -in on the raw values; -(-32768) wraps to -32768. */
+typedef struct {
+    int32_t size;
+} tq_neg_s16_params;
+
+tq_status tq_neg_s16(const tq_neg_s16_params *p, const int16_t *in, int16_t *out);
+
+/**
+ * MEAN, int16: tq_mean_s8's arithmetic (reference_ops::QuantizedMeanOrSum, int32 sum) on int16
+ * values, clamped to int16 (sum_offset and out_zp are 0: int16 activations are symmetric).
+ */
+typedef tq_mean_s8_params tq_mean_s16_params;
+
+tq_status tq_mean_s16(const tq_mean_s16_params *p, const int16_t *in, int16_t *out);
+
+/** REDUCE_MAX / REDUCE_MIN, int16: tq_reduce_s8 on int16 values. */
+typedef tq_reduce_s8_params tq_reduce_s16_params;
+
+tq_status tq_reduce_s16(const tq_reduce_s16_params *p, const int16_t *in, int16_t *out);
 
 #endif /* TQ_INT16_H */

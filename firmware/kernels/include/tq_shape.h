@@ -1,6 +1,8 @@
 /*
- * tinyq data-movement kernels (int8): PAD / PADV2, CONCATENATION, TRANSPOSE and the copy used
- * when RESHAPE / EXPAND_DIMS / SQUEEZE cannot be an alias.
+ * tinyq data-movement kernels: PAD / PADV2, CONCATENATION, TRANSPOSE and the copy used when
+ * RESHAPE / EXPAND_DIMS / SQUEEZE cannot be an alias (int8); and, for every element type (int8,
+ * int16, float32), STRIDED_SLICE / SLICE (tq_strided_copy), SPLIT / SPLIT_V / UNPACK (tq_split)
+ * and PAD (tq_pad, which the int16 models use).
  *
  * Reference kernels: portable C99, bit-exact with TFLite's reference interpreter (these ops
  * move bytes and never change a value). Every parameter is computed and validated at
@@ -66,5 +68,59 @@ typedef struct {
 } tq_transpose_s8_params;
 
 tq_status tq_transpose_s8(const tq_transpose_s8_params *p, const int8_t *in, int8_t *out);
+
+/* ------------------------------------------------------------------ any element type
+ *
+ * The kernels below move elements of `elem_size` bytes (1: int8, 2: int16, 4: float32) and never
+ * look at a value, so one kernel serves every type (TFLite's reference kernels for these ops also
+ * dispatch on the element size only). Counts, offsets and strides are in elements.
+ */
+
+/**
+ * Strided gather (STRIDED_SLICE, SLICE, the int16 TRANSPOSE): output element (o_0, ..., o_5),
+ * row-major over out_dims, is input element start + sum_k o_k * in_stride[k]. A stride may be
+ * negative (a slice walking an axis backwards); every element read lies inside the input and
+ * every out_dims[k] >= 1 (checked at generation time). `in` and `out` do not overlap.
+ */
+typedef struct {
+    int32_t elem_size;                    /**< bytes per element: 1, 2 or 4 */
+    int32_t start;                        /**< input element of output element 0, >= 0 */
+    int32_t out_dims[TQ_SHAPE_MAX_DIMS];  /**< each >= 1 */
+    int32_t in_stride[TQ_SHAPE_MAX_DIMS]; /**< in elements, any sign */
+} tq_strided_copy_params;
+
+tq_status tq_strided_copy(const tq_strided_copy_params *p, const void *in, void *out);
+
+/**
+ * SPLIT, SPLIT_V, UNPACK: the inverse of tq_concat_s8. Seen row-major, the input is `outer`
+ * repetitions of [chunk[0] elements for output 0, chunk[1] for output 1, ...]; output k receives
+ * its chunk of every repetition, in order.
+ *
+ * The num_outputs output pointers follow `in` as arguments, one per output, each of the element
+ * type: int8_t * (elem_size 1), int16_t * (2) or float * (4), which is how tq_split reads them.
+ */
+typedef struct {
+    int32_t elem_size;    /**< bytes per element: 1, 2 or 4 */
+    int32_t outer;        /**< >= 1 */
+    int32_t num_outputs;  /**< >= 1 */
+    const int32_t *chunk; /**< num_outputs element counts, each >= 1 */
+} tq_split_params;
+
+tq_status tq_split(const tq_split_params *p, const void *in, ...);
+
+/**
+ * PAD / PADV2 for any element size: shapes as tq_pad_s8_params (in elements); every output
+ * element outside the input's box is a copy of the one element at pad_value (the output zero
+ * point, PADV2's constant, or 0, in the tensor's type).
+ */
+typedef struct {
+    int32_t elem_size; /**< bytes per element: 1, 2 or 4 */
+    int32_t in_dims[TQ_SHAPE_MAX_DIMS];
+    int32_t out_dims[TQ_SHAPE_MAX_DIMS];
+    int32_t before[TQ_SHAPE_MAX_DIMS]; /**< padding before each axis, >= 0 */
+    const void *pad_value;             /**< one element */
+} tq_pad_params;
+
+tq_status tq_pad(const tq_pad_params *p, const void *in, void *out);
 
 #endif /* TQ_SHAPE_H */

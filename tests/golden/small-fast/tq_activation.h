@@ -1,6 +1,6 @@
 /*
- * tinyq activation kernels (int8): SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU,
- * RELU / RELU6 / RELU_N1_TO_1 / RELU_0_TO_1.
+ * tinyq activation kernels (int8): SOFTMAX, LOGISTIC, TANH, ELU, HARD_SWISH, LEAKY_RELU, PRELU,
+ * RELU / RELU6 / RELU_N1_TO_1 / RELU_0_TO_1, ABS, NEG.
  *
  * Reference kernels: portable C99, bit-exact with TFLite's reference interpreter
  * (BuiltinRefOpResolver). Every parameter and table is computed and validated at generation
@@ -8,6 +8,10 @@
  *
  * All kernels are elementwise or row-wise and read each input element before writing the
  * output element at the same index, so `out` may alias `in`.
+ *
+ * A multiplier/shift pair (mult, shift) is TFLite's QuantizeMultiplier of a real factor, applied by
+ * tq_mul_by_quantized_mult; where the kernels shift the value left (shift > 0) the generator has
+ * checked that no input can overflow int32 there.
  *
  * The static inline helpers below reproduce gemmlowp's fixed-point arithmetic (FixedPoint
  * exp_on_negative_values, one_over_one_plus_x_for_x_in_0_1, Rescale, the int16 primitives used
@@ -23,8 +27,8 @@
 /**
  * Elementwise 256-entry lookup: out[i] = table[(uint8_t)in[i]].
  *
- * Used for LOGISTIC and TANH, whose TFLite reference kernels evaluate a float function once per
- * int8 value in Prepare (LUTPopulate) and look it up at run time; the table is that same table,
+ * Used for LOGISTIC, TANH and ELU, whose TFLite reference kernels evaluate a float function once
+ * per int8 value in Prepare (LUTPopulate) and look it up at run time; the table is that same table,
  * computed at generation time. Index 0..127 holds inputs 0..127, index 128..255 inputs -128..-1.
  */
 typedef struct {
@@ -75,14 +79,18 @@ tq_status tq_relu_s8(const tq_relu_s8_params *p, const int8_t *in, int8_t *out);
 
 /**
  * LEAKY_RELU (reference_ops::QuantizeLeakyRelu): with v = in - in_zp,
- * out = clamp(out_zp + mul_by_quantized_mult(v, v >= 0 ? identity : alpha), -128, 127),
- * where identity encodes in_scale / out_scale and alpha encodes in_scale * alpha / out_scale.
+ * out = clamp(out_zp + r, -128, 127), r = mul_by_quantized_mult(v, identity) for v >= 0, else
+ * mul_by_quantized_mult(v, alpha), negated when alpha_negative. identity encodes in_scale / out_scale,
+ * alpha encodes |in_scale * alpha / out_scale|: TFLite rounds the product with the magnitude of a
+ * negative alpha multiplier and flips the sign after rounding (LiteRT >= 2.2), which differs from
+ * a negative multiplier on rounding ties.
  */
 typedef struct {
     int32_t size;
     int32_t in_zp, out_zp;
     int32_t mult_identity, shift_identity;
-    int32_t mult_alpha, shift_alpha;
+    int32_t mult_alpha, shift_alpha; /**< multiplier >= 0 */
+    int32_t alpha_negative;          /**< 1: alpha < 0 */
 } tq_leaky_relu_s8_params;
 
 tq_status tq_leaky_relu_s8(const tq_leaky_relu_s8_params *p, const int8_t *in, int8_t *out);
@@ -104,6 +112,49 @@ typedef struct {
 } tq_hard_swish_s8_params;
 
 tq_status tq_hard_swish_s8(const tq_hard_swish_s8_params *p, const int8_t *in, int8_t *out);
+
+/**
+ * PRELU (reference_ops::Prelu / BroadcastPrelu4DSlow): alpha is a constant int8 tensor broadcast
+ * to the input's shape. With v = in - in_zp, out = clamp(out_zp + r, -128, 127),
+ * r = mul_by_quantized_mult(v, mult_pos, shift_pos) for v >= 0 (in_scale / out_scale), else
+ * mul_by_quantized_mult(v * (alpha - alpha_zp), mult_neg, shift_neg) (in_scale * alpha_scale /
+ * out_scale). `shape` is the input (= output) shape padded to NHWC; the alpha element of input
+ * (n, h, w, c) is alpha[n * alpha_stride.n + h * alpha_stride.h + w * alpha_stride.w + c * alpha_stride.c]
+ * (stride 0 along the axes alpha is broadcast on).
+ */
+typedef struct {
+    tq_dims shape;
+    tq_dims alpha_stride;
+    int32_t in_zp, alpha_zp, out_zp;
+    int32_t mult_pos, shift_pos;
+    int32_t mult_neg, shift_neg;
+    const int8_t *alpha;
+} tq_prelu_s8_params;
+
+tq_status tq_prelu_s8(const tq_prelu_s8_params *p, const int8_t *in, int8_t *out);
+
+/**
+ * ABS (elementwise.cc AbsEvalQuantized): out = clamp(out_zp + mul_by_quantized_mult(|in - in_zp|,
+ * mult, shift), -128, 127); mult/shift encode in_scale / out_scale, and are (1 << 30, 1), the exact
+ * identity, when the scales are equal (TFLite then skips the rescale).
+ */
+typedef struct {
+    int32_t size;
+    int32_t in_zp, out_zp;
+    int32_t mult, shift;
+} tq_abs_s8_params;
+
+tq_status tq_abs_s8(const tq_abs_s8_params *p, const int8_t *in, int8_t *out);
+
+/**
+ * NEG (reference_ops::Negate on int8): out = -in on the raw values, ignoring quantization as
+ * TFLite does; -(-128) wraps to -128.
+ */
+typedef struct {
+    int32_t size;
+} tq_neg_s8_params;
+
+tq_status tq_neg_s8(const tq_neg_s8_params *p, const int8_t *in, int8_t *out);
 
 /* --------------------------------------------------------------------------- int16 primitives */
 

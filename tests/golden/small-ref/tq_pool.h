@@ -1,8 +1,9 @@
 /*
- * tinyq pooling and reduction kernels (int8): AVERAGE_POOL_2D, MAX_POOL_2D, MEAN.
+ * tinyq pooling and reduction kernels (int8): AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX,
+ * REDUCE_MIN.
  *
  * Reference kernels: portable C99, bit-exact with TFLite's reference interpreter
- * (reference_integer_ops::AveragePool / MaxPool, reference_ops::QuantizedMeanOrSum).
+ * (reference_integer_ops::AveragePool / MaxPool, reference_ops::QuantizedMeanOrSum, ReduceGeneric).
  * Every parameter is computed and validated at generation time (tinyq/ops/pool.py).
  */
 #ifndef TQ_POOL_H
@@ -64,5 +65,27 @@ typedef struct {
 } tq_mean_s8_params;
 
 tq_status tq_mean_s8(const tq_mean_s8_params *p, const int8_t *in, int8_t *out);
+
+/** What a tq_reduce_* kernel computes over each block (TFLite's ReduceType). */
+typedef enum {
+    TQ_REDUCE_SUM = 0, /**< float32 only: quantized SUM is refused at generation time */
+    TQ_REDUCE_MAX = 1,
+    TQ_REDUCE_MIN = 2
+} tq_reduce_op;
+
+/**
+ * REDUCE_MAX / REDUCE_MIN over any set of axes of a rank <= 4 int8 tensor (reference_ops::
+ * ReduceGeneric): blocks as in tq_mean_s8 (`out` the keep_dims shape, `win` the reduced extents),
+ * each output the largest (smallest) raw value of its block. TFLite requires the output to share
+ * the input's scale and zero point, so no rescaling happens.
+ */
+typedef struct {
+    tq_dims in;  /**< input shape */
+    tq_dims out; /**< keep_dims output shape */
+    tq_dims win; /**< reduced extent per axis (1 where not reduced) */
+    int32_t op;  /**< TQ_REDUCE_MAX or TQ_REDUCE_MIN */
+} tq_reduce_s8_params;
+
+tq_status tq_reduce_s8(const tq_reduce_s8_params *p, const int8_t *in, int8_t *out);
 
 #endif /* TQ_POOL_H */

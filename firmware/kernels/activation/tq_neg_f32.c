@@ -1,0 +1,10 @@
+/* NEG float32, TFLite reference_ops::Negate (see tq_float.h). */
+#include "tq_float.h"
+
+tq_status tq_neg_f32(const tq_neg_f32_params *p, const float *in, float *out)
+{
+    for (int32_t i = 0; i < p->size; ++i) {
+        out[i] = -in[i];
+    }
+    return TQ_OK;
+}

@@ -1,0 +1,34 @@
+/* REDUCE_MAX / REDUCE_MIN over constant axes, int8: reference_ops::ReduceGeneric (see tq_pool.h). */
+#include "tq_pool.h"
+
+tq_status tq_reduce_s8(const tq_reduce_s8_params *p, const int8_t *in, int8_t *out)
+{
+    const int take_max = p->op == TQ_REDUCE_MAX;
+    const size_t sw = (size_t)p->in.c;
+    const size_t sh = sw * (size_t)p->in.w;
+    const size_t sn = sh * (size_t)p->in.h;
+    for (int32_t n = 0; n < p->out.n; ++n) {
+        for (int32_t h = 0; h < p->out.h; ++h) {
+            for (int32_t w = 0; w < p->out.w; ++w) {
+                for (int32_t c = 0; c < p->out.c; ++c) {
+                    const int8_t *base = in + (size_t)n * sn + (size_t)h * sh + (size_t)w * sw + (size_t)c;
+                    int8_t acc = take_max ? INT8_MIN : INT8_MAX; /* TFLite's initial value: lowest / max */
+                    for (int32_t i = 0; i < p->win.n; ++i) {
+                        for (int32_t j = 0; j < p->win.h; ++j) {
+                            for (int32_t k = 0; k < p->win.w; ++k) {
+                                const int8_t *v = base + (size_t)i * sn + (size_t)j * sh + (size_t)k * sw;
+                                for (int32_t l = 0; l < p->win.c; ++l) {
+                                    if (take_max ? v[l] > acc : v[l] < acc) {
+                                        acc = v[l];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    *out++ = acc;
+                }
+            }
+        }
+    }
+    return TQ_OK;
+}
