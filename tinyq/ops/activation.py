@@ -73,6 +73,7 @@ from tinyq.ops.base import (
     need_quant,
     nhwc,
     quantize_multiplier,
+    refuse,
     register,
     tflite_round,
     where,
@@ -620,13 +621,6 @@ def lower_neg_s16(g: Graph, op: Op) -> KernelCall:
     return _call(op, "tq_neg_s16", {"size": _neg_tensors(g, op, "int16").size}, in_place="direct")
 
 
-def refuse_hard_swish_s16(g: Graph, op: Op) -> KernelCall:
-    """HARD_SWISH on int16: TFLite's reference interpreter has none, so nothing to be bit-exact with."""
-    need(False, op, "TFLite's reference interpreter has no int16 HARD_SWISH kernel (HardSwishEval takes float32, "
-         "uint8 and int8), so there is nothing to be bit-exact with; convert this model with `--mode int8`")
-    raise AssertionError("unreachable")
-
-
 # --------------------------------------------------------------------------- SOFTMAX (int16x8)
 
 LUT_STEPS = 512  # TFLite's int16 tables: 512 steps, 513 entries (the last one for the final slope)
@@ -840,7 +834,8 @@ for _kind in SIGMOID_POT_SHIFTS:
 register("LEAKY_RELU", check=check_leaky_s16, lower=lower_leaky_s16, dtype="int16")
 register("ABS", check=check_by_lowering(lower_abs_s16), lower=lower_abs_s16, dtype="int16")
 register("NEG", check=check_by_lowering(lower_neg_s16), lower=lower_neg_s16, dtype="int16")
-register("HARD_SWISH", check=check_by_lowering(refuse_hard_swish_s16), lower=refuse_hard_swish_s16, dtype="int16")
+refuse("HARD_SWISH", "TFLite's reference interpreter has no int16 HARD_SWISH kernel (HardSwishEval takes float32, "
+       "uint8 and int8), so there is nothing to be bit-exact with; convert this model with `--mode int8`", dtype="int16")
 
 for _kind in (*RELU_BOUNDS, "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "ELU", "ABS", "NEG"):
     register(_kind, check=check_by_lowering(lower_pointwise_f32), lower=lower_pointwise_f32, dtype="float32")

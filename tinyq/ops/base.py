@@ -140,6 +140,8 @@ class Lowering:
     check: Callable[[Graph, Op], None]
     lower: Callable[[Graph, Op], KernelCall]
     macs: Callable[[Graph, Op], int] = lambda g, op: 0
+    # Set for an op tinyq declines in this type on purpose: why (the error names it, the operator table shows it).
+    refused: str | None = None
 
 
 REGISTRY: dict[str, Lowering] = {}
@@ -154,6 +156,19 @@ def register(kind: str, *, check, lower, macs=None, dtype: str = "int8") -> None
     if kind in table:
         raise RuntimeError(f"op {kind} registered twice for {dtype}")
     table[kind] = Lowering(kind=kind, check=check, lower=lower, macs=macs or (lambda g, op: 0))
+
+
+def refuse(kind: str, reason: str, dtype: str = "int8") -> None:
+    """Register `kind` in `dtype` as declined on purpose: any such op is refused with `reason` (which says
+    why and what to do instead), and the operator table lists it as refused rather than missing."""
+
+    def refused(g: Graph, op: Op):
+        need(False, op, reason)
+
+    table = REGISTRY if dtype == "int8" else VARIANTS.setdefault(dtype, {})
+    if kind in table:
+        raise RuntimeError(f"op {kind} registered twice for {dtype}")
+    table[kind] = Lowering(kind=kind, check=refused, lower=refused, refused=reason)
 
 
 def activation_dtype(g: Graph, op: Op) -> str:

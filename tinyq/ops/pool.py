@@ -52,6 +52,7 @@ from tinyq.ops.base import (
     need_quant,
     nhwc,
     quantize_multiplier,
+    refuse,
     register,
 )
 
@@ -300,15 +301,6 @@ def lower_minmax_s16(g: Graph, op: Op) -> KernelCall:
     return KERNELS["tq_reduce_s16"].call(params=_minmax_params(g, op, "int16"), inputs=[op.inputs[0]], outputs=[op.outputs[0]])
 
 
-def refuse_quantized_sum(g: Graph, op: Op) -> KernelCall:
-    """SUM on int8 / int16: see the module docstring; TFLite's reference result is not a sum."""
-    dtype = g.tensor(op.inputs[0]).dtype
-    need(False, op, f"{dtype} SUM is not supported: TFLite's reference SUM kernel (BUILTIN_REF) reads the {dtype} "
-         "tensors as uint8 (reduce.cc), so its outputs are not sums and there is nothing correct to be bit-exact "
-         "with; use MEAN (keras.ops.mean) instead, or a float32 model")
-    raise AssertionError("unreachable")
-
-
 # --------------------------------------------------------------------------- pooling (int16x8)
 
 
@@ -406,5 +398,7 @@ for _kind in ("REDUCE_MAX", "REDUCE_MIN"):
     register(_kind, check=check_by_lowering(lower_minmax_s16), lower=lower_minmax_s16, macs=macs_reduce, dtype="int16")
 for _kind in REDUCE_OPS:
     register(_kind, check=check_by_lowering(lower_reduce_f32), lower=lower_reduce_f32, macs=macs_reduce, dtype="float32")
-register("SUM", check=check_by_lowering(refuse_quantized_sum), lower=refuse_quantized_sum)
-register("SUM", check=check_by_lowering(refuse_quantized_sum), lower=refuse_quantized_sum, dtype="int16")
+for _dtype in ("int8", "int16"):
+    refuse("SUM", f"{_dtype} SUM is not supported: TFLite's reference SUM kernel (BUILTIN_REF) reads the {_dtype} "
+           "tensors as uint8 (reduce.cc), so its outputs are not sums and there is nothing correct to be bit-exact "
+           "with; use MEAN (keras.ops.mean) instead, or a float32 model", dtype=_dtype)
