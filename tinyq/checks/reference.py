@@ -15,25 +15,34 @@ from tinyq.errors import CheckFailed
 log = logging.getLogger(__name__)
 
 
+# BUILTIN_REF registers some ops only up to an older version than the converter writes (TILE up to v2 while
+# the converter writes v3 for int8/int16; DEPTH_TO_SPACE v1 vs v2): the same kernel code runs the newer
+# files, only the registration is missing. Such a model is run on a copy whose op version is lowered one
+# step at a time, and the Reference says so (`notes`), so a report can show what the reference ran.
+_NO_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
+MAX_LOWERED = 8
+
+
 class Reference:
     """ai_edge_litert with the reference kernels (OpResolverType.BUILTIN_REF), all tensors kept."""
 
     def __init__(self, path: Path):
-        from ai_edge_litert import interpreter as lrt
-
-        try:
-            self.it = lrt.Interpreter(
-                model_path=str(path),
-                experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF,
-                experimental_preserve_all_tensors=True,
-                num_threads=1,
-            )
-            self.it.allocate_tensors()
-        except (ValueError, RuntimeError) as e:  # an op the reference kernels lack (ELU), a Prepare that refuses
-            log.debug("the reference interpreter refused %s", path, exc_info=True)
-            why = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
-            raise CheckFailed(f"{path}: TFLite's reference interpreter (BUILTIN_REF) cannot run this model ({why[:200]}), "
-                              "so there is nothing to check tinyq's outputs against: `tinyq build` still compiles it") from None
+        self.notes: list[str] = []
+        self._data = Path(path).read_bytes()  # the interpreter reads the model from these bytes: keep them
+        for _ in range(MAX_LOWERED + 1):
+            try:
+                self.it = _interpreter(self._data)
+                break
+            except (ValueError, RuntimeError) as e:  # an op the reference kernels lack (ELU), a Prepare that refuses
+                m = _NO_OP.search(str(e))
+                if m is None or int(m.group(2)) <= 1 or len(self.notes) == MAX_LOWERED:
+                    log.debug("the reference interpreter refused %s", path, exc_info=True)
+                    why = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+                    raise CheckFailed(f"{path}: TFLite's reference interpreter (BUILTIN_REF) cannot run this model ({why[:200]}), "
+                                      "so there is nothing to check tinyq's outputs against: `tinyq build` still compiles it") from None
+                op, version = m.group(1), int(m.group(2))
+                self._data = _lower_op_version(self._data, op, version)
+                self.notes.append(f"{op} v{version} run as v{version - 1} (BUILTIN_REF does not register v{version})")
         self.inputs = self.it.get_input_details()
         self.outputs = self.it.get_output_details()
         # Keep the graph's order (details are sorted by tensor index, not by position).
@@ -50,6 +59,35 @@ class Reference:
 
     def tensor(self, index: int) -> np.ndarray:
         return self.it.get_tensor(index)
+
+
+def _interpreter(data: bytes):
+    from ai_edge_litert import interpreter as lrt
+
+    it = lrt.Interpreter(
+        model_content=data,
+        experimental_op_resolver_type=lrt.OpResolverType.BUILTIN_REF,
+        experimental_preserve_all_tensors=True,
+        num_threads=1,
+    )
+    it.allocate_tensors()
+    return it
+
+
+def _lower_op_version(data: bytes, op: str, version: int) -> bytes:
+    """The model with every operator code `op` at `version` set to `version - 1`."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    for code in model.operatorCodes or []:
+        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+        if names.get(builtin) == op and int(code.version) == version:
+            code.version = version - 1
+    b = flatbuffers.Builder(len(data) + 1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
 
 
 def tflm_arena_bytes(path: Path) -> int | None:

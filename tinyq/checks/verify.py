@@ -3,7 +3,7 @@ interpreter, through the one run-and-compare core (tinyq.checks.runners, tinyq.c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,7 @@ class VerifyResult(Verdict):
     tolerance: float | None = None  # float32 models: see FLOAT_TOLERANCE; None: bit for bit
     differing: int = 0  # inputs with an output not bit-identical (within the tolerance or not)
     max_rel_diff: float = 0.0
+    reference_notes: list[str] = field(default_factory=list)  # what the reference ran differently (Reference.notes)
 
     @classmethod
     def from_tally(cls, model: str, tally: Tally, g: Graph, edge_samples: int = 0,
@@ -85,6 +86,7 @@ class VerifyResult(Verdict):
             "layers": self.layers,
             "board": self.board,
             "first_mismatch": None,
+            "reference_notes": self.reference_notes,
         }
         if self.first is not None:
             f = self.first
@@ -103,6 +105,8 @@ class VerifyResult(Verdict):
     def summary(self) -> str:
         where = f" on {self.board}" if self.board else ""
         within = f" (float32 model: {tolerance_text(self.tolerance)})" if self.tolerance is not None else ""
+        if self.reference_notes:
+            within += f" [reference: {'; '.join(self.reference_notes)}]"
         if self.bit_exact:
             return f"bit-exact{where}: {self.samples} inputs, every output identical{within}"
         if self.passed:
@@ -151,6 +155,7 @@ def verify_tflite(
 
         run_and_compare(host, ref, batch, tally, each)
         res = VerifyResult.from_tally(str(path), tally, g, edge_samples=n_edge, layer=located[0] if located else None)
+        res.reference_notes = list(ref.ref.notes)
         if tflm:
             res.tflm_arena_bytes = tflm_arena_bytes(path)
         return res

@@ -1,16 +1,19 @@
 """Op lowerings, one module per operator family, each holding the family's int8, int16x8 and float32
 lowerings and the table of C kernels they call (KERNELS). Importing this package fills REGISTRY
-(the int8 lowerings, and those of ops that cross types: QUANTIZE, DEQUANTIZE) and VARIANTS (the
+(the int8 lowerings, and those of ops that cross types: QUANTIZE, DEQUANTIZE; `refuse` declares
+what is declined on purpose, with the reason) and VARIANTS (the
 int16 and float32 lowerings, by type); `lowering_for` picks an op's lowering by the type it computes in.
 
-- conv: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
+- conv: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV
 - pool: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX, REDUCE_MIN, SUM (float32; quantized SUM refused:
   the reference's is not a sum)
 - elementwise: ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE
 - activation: SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, PRELU, ELU, ABS, NEG, the RELU family
 - quantize: QUANTIZE, DEQUANTIZE
-- shape: PAD, PADV2, CONCATENATION, TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PACK, UNPACK, and
+- shape: PAD, PADV2, MIRROR_PAD, CONCATENATION, TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PACK,
+  UNPACK, TILE, BROADCAST_TO, GATHER, DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, and
   RESHAPE / EXPAND_DIMS / SQUEEZE copies
+- resize: RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR
 
 Integer lowerings are bit-exact with TFLite's reference kernels. The float32 ones take TFLite's
 geometry (padding, output sizes, broadcasting, shape simplification) and their kernels sum in the
@@ -19,7 +22,7 @@ the C library's expf / tanhf differ (tinyq verify compares float outputs within 
 see tinyq/checks/match.py).
 """
 
-from tinyq.ops import activation, conv, elementwise, pool, quantize, shape
+from tinyq.ops import activation, conv, elementwise, pool, quantize, resize, shape
 from tinyq.ops.base import (
     REGISTRY,
     VARIANTS,
@@ -30,7 +33,7 @@ from tinyq.ops.base import (
 )
 
 # The family modules, each with its KERNELS table.
-FAMILIES = (activation, conv, elementwise, pool, quantize, shape)
+FAMILIES = (activation, conv, elementwise, pool, quantize, resize, shape)
 
 
 def _all_kernels() -> dict[str, Kernel]:

@@ -1,4 +1,4 @@
-"""Convolution family: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED on int8, int16x8 and float32.
+"""Convolution family: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV on int8, int16x8 and float32.
 
 int8 matches TFLite's builtin ops with the kReference kernels (the BUILTIN_REF resolver):
 reference_integer_ops::ConvPerChannel, DepthwiseConvPerChannel, FullyConnected and
@@ -27,6 +27,9 @@ int16 tensors (geometry and weight checks are the int8 ones):
   int8 kReference path: round((double)acc * effective_scale).
 
 float32: the same geometry; the kernels sum in the reference kernels' order (see tinyq.ops).
+
+TRANSPOSE_CONV (all three types) has its own section below: TFLite's transpose-conv padding and its
+scatter loops with an int32 / int64 scratch of the output's size.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from tinyq.ops.base import (
     need,
     need_dtype,
     need_float32,
+    need_int16,
     need_quant,
     nhwc,
     quantize_multiplier,
@@ -98,6 +102,10 @@ KERNELS = kernel_table(
     Kernel("tq_conv_f32", "tq_conv_f32_params", FLOAT_HEADER, ("conv/tq_conv_f32.c", *FLOAT_DEPS)),
     Kernel("tq_depthwise_conv_f32", "tq_depthwise_conv_f32_params", FLOAT_HEADER, ("conv/tq_depthwise_conv_f32.c", *FLOAT_DEPS)),
     Kernel("tq_fully_connected_f32", "tq_fully_connected_f32_params", FLOAT_HEADER, ("conv/tq_fully_connected_f32.c", *FLOAT_DEPS)),
+    # TRANSPOSE_CONV: int8, int16x8, float32 (reference scatter loops)
+    Kernel("tq_transpose_conv_s8", "tq_transpose_conv_s8_params", HEADER, ("conv/tq_transpose_conv_s8.c",)),
+    Kernel("tq_transpose_conv_s16", "tq_transpose_conv_s16_params", INT16_HEADER, ("conv/tq_transpose_conv_s16.c", *INT16_DEPS)),
+    Kernel("tq_transpose_conv_f32", "tq_transpose_conv_f32_params", FLOAT_HEADER, ("conv/tq_transpose_conv_f32.c", *FLOAT_DEPS)),
 )
 
 PADDING_SAME, PADDING_VALID = 0, 1
@@ -835,6 +843,190 @@ def lower_fc_f32(g: Graph, op: Op) -> KernelCall:
     return KERNELS["tq_fully_connected_f32"].call(params=params, inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
 
 
+# --------------------------------------------------------------------------- TRANSPOSE_CONV
+#
+# transpose_conv.cc with the kReference kernels (reference_integer_ops::TransposeConv,
+# reference_ops::TransposeConv). Inputs: output_shape (int32, constant here), weights [out_c, kh, kw,
+# in_c], input NHWC, optional bias. Prepare's padding is ComputePaddingHeightWidthChecked run on the
+# OUTPUT size (stride, filter, dilation 1), whose implied input size must be the input's; the scatter
+# loops use its top/left part (out = in * stride - pad + tap, outputs outside skipped); requantization
+# is CONV_2D's (PopulateConvolutionQuantizationParams with the fused activation); int8 sums in an int32
+# scratch of the output's size, int16x8 in an int64 one, float32 in the output itself.
+
+TC_OUTPUT_SHAPE, TC_WEIGHTS, TC_INPUT, TC_BIAS = 0, 1, 2, 3
+# TransposeConvOptions.quantized_bias_type (a TensorType): the int16 accumulator TFLite picks.
+BIAS_TYPE_FLOAT32, BIAS_TYPE_INT32, BIAS_TYPE_INT64 = 0, 2, 4
+
+
+def transpose_conv_padding(padding: int, out: int, kernel: int, stride: int) -> tuple[int, int, int]:
+    """Prepare's ComputePaddingHeightWidthChecked on one axis, run on the OUTPUT size (dilation 1):
+    (the input size it implies, ComputeOutSize; padding before; extra padding after)."""
+    implied = out_size(padding, out, kernel, stride, 1)
+    total = max(0, (implied - 1) * stride + kernel - out)
+    return implied, total // 2, total % 2
+
+
+def _tc_axis(size_in: int, kernel: int, stride: int, pad: int, size_out: int) -> tuple[int, int]:
+    """(input/tap pairs that land inside the output, the most that land on one output coordinate)."""
+    hits = [0] * size_out
+    for i in range(size_in):
+        for k in range(kernel):
+            o = i * stride - pad + k
+            if 0 <= o < size_out:
+                hits[o] += 1
+    return sum(hits), max(hits, default=0)
+
+
+def _tc_geometry(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
+    """Input, weights and output of a TRANSPOSE_CONV and its shapes, strides and padding, checked
+    as Prepare and Eval check them (any type)."""
+    need(len(op.inputs) in (3, 4), op, f"has {len(op.inputs)} inputs, expected output_shape, weights, input and optional bias")
+    need(len(op.outputs) == 1, op, f"has {len(op.outputs)} outputs, expected 1")
+    need(all(i >= 0 for i in op.inputs[:3]), op, "lacks its output_shape, weights or input")
+    shape_t = g.tensor(op.inputs[TC_OUTPUT_SHAPE])
+    if not shape_t.is_const:
+        out_shape = list(g.tensor(op.outputs[0]).shape)
+        how = ("a model input, set at run time" if shape_t.index in g.inputs
+               else "computed at run time (export the model with a fixed batch size)")
+        need(False, op, f"output_shape (tensor '{shape_t.name}') is {how}; tinyq compiles static shapes only: "
+             f"make it a constant (the output tensor's shape is {out_shape})")
+    need(shape_t.dtype == "int32", op, f"output_shape (tensor '{shape_t.name}') is {shape_t.dtype}; TFLite requires int32")
+    dims = [int(v) for v in np.asarray(shape_t.data).reshape(-1)]
+    need(len(shape_t.shape) == 1 and len(dims) == 4, op, f"output_shape {dims} is not 4 values (NHWC)")
+    need(all(d > 0 for d in dims), op, f"output_shape {dims} has a dimension below 1")
+    inp, w, out = g.tensor(op.inputs[TC_INPUT]), g.tensor(op.inputs[TC_WEIGHTS]), g.tensor(op.outputs[0])
+    need(not inp.is_const, op, "has a constant input activation, which is not supported")
+    need(len(inp.shape) == 4, op, f"input has rank {len(inp.shape)}, expected 4 (NHWC)")
+    need(len(w.shape) == 4, op, f"weights '{w.name}' have rank {len(w.shape)}, expected 4 [out_c, kh, kw, in_c]")
+    need(w.is_const, op, f"weights '{w.name}' are not constant; only constant weights are supported")
+    need(min(w.shape) > 0 and min(inp.shape) > 0, op, f"input {list(inp.shape)} or weights {list(w.shape)} have an empty dimension")
+    oc, kh, kw, wic = w.shape
+    need(wic == inp.shape[3], op, f"weights '{w.name}' have {wic} input channels, the input has {inp.shape[3]}")
+    need(tuple(out.shape) == tuple(dims), op, f"output shape {list(out.shape)} differs from output_shape {dims}")
+    need(dims[0] == inp.shape[0], op, f"output batch {dims[0]} differs from the input's {inp.shape[0]}")
+    need(dims[3] == oc, op, f"output has {dims[3]} channels, the weights {oc}")
+    o = _opts(op)
+    sh, sw = int(o.strideH), int(o.strideW)
+    need(1 <= sh <= 32767 and 1 <= sw <= 32767, op, f"stride {sh}x{sw} is outside TFLite's [1, 32767]")
+    need(int(o.padding) in (PADDING_SAME, PADDING_VALID), op, f"padding {o.padding} is not SAME or VALID")
+    ih, pad_h, _ = transpose_conv_padding(int(o.padding), dims[1], kh, sh)
+    iw, pad_w, _ = transpose_conv_padding(int(o.padding), dims[2], kw, sw)
+    name = "SAME" if int(o.padding) == PADDING_SAME else "VALID"
+    need((ih, iw) == tuple(inp.shape[1:3]), op,
+         f"a {name} {kh}x{kw} window with stride {sh}x{sw} makes a {dims[1]}x{dims[2]} output from a {ih}x{iw} input, "
+         f"not from the {inp.shape[1]}x{inp.shape[2]} input it has (TFLite's Prepare refuses this output_shape)")
+    return inp, w, out, {
+        "in": nhwc(inp.shape), "out": nhwc(out.shape), "kh": kh, "kw": kw,
+        "stride_h": sh, "stride_w": sw, "pad_h": pad_h, "pad_w": pad_w,
+    }
+
+
+def _tc_taps(window: dict) -> int:
+    """The most products one output sums: its input/tap pairs times the input channels."""
+    _, most_h = _tc_axis(window["in"]["h"], window["kh"], window["stride_h"], window["pad_h"], window["out"]["h"])
+    _, most_w = _tc_axis(window["in"]["w"], window["kw"], window["stride_w"], window["pad_w"], window["out"]["w"])
+    return most_h * most_w * window["in"]["c"]
+
+
+def _tc_bias(g: Graph, op: Op, channels: int, dtype: str, hint: str = "") -> Tensor | None:
+    """The optional 4th input: constant, `dtype`, one value per output channel, zero point 0."""
+    if len(op.inputs) <= TC_BIAS or op.inputs[TC_BIAS] < 0:
+        return None
+    t = g.tensor(op.inputs[TC_BIAS])
+    need(t.dtype == dtype, op, f"bias '{t.name}' is {t.dtype}, expected {dtype}{hint}")
+    need(t.is_const, op, f"bias '{t.name}' is not constant; only constant biases are supported")
+    need(t.size == channels, op, f"bias '{t.name}' has {t.size} values for {channels} output channels")
+    need(t.quant is None or all(z == 0 for z in t.quant.zero_point), op, f"bias '{t.name}' has a non-zero zero point")
+    return t
+
+
+def _tc_int_io(g: Graph, op: Op, dtype: str) -> tuple[Tensor, Tensor, Tensor, dict]:
+    inp, w, out, window = _tc_geometry(g, op)
+    if dtype == "int16":
+        need_int16(g, op, inp.index)
+        need_int16(g, op, out.index)
+    else:
+        for t in (inp, out):
+            need(t.dtype != "int16", op, f"tensor '{t.name}' is int16 and the other is not; quantize both activations alike")
+            need_dtype(g, op, t.index, "int8")
+            q = need_quant(g, op, t.index)
+            need(q.s > 0 and np.isfinite(q.s), op, f"tensor '{t.name}' has scale {q.s}, expected a positive number")
+    _check_weights(g, op, window["out"]["c"], axis=0)
+    _check_fused(op)
+    return inp, w, out, window
+
+
+def _tc_lower_s8(g: Graph, op: Op, scratch: bool) -> KernelCall:
+    inp, w, out, window = _tc_int_io(g, op, "int8")
+    oc = window["out"]["c"]
+    bias = _tc_bias(g, op, oc, "int32")
+    # The int32 sum of every output must be exact (the reference's, and any order of it).
+    w_max = np.abs(w.data.reshape(oc, -1).astype(np.int64)).max(axis=1)
+    b = np.abs(bias.data.astype(np.int64)) if bias is not None else np.zeros(oc, dtype=np.int64)
+    in_offset = -int(inp.quant.zp)
+    x_max = max(abs(-128 + in_offset), abs(127 + in_offset))
+    need(bool(np.all(_tc_taps(window) * x_max * w_max + b < 2**31)), op,
+         "an output's sum may overflow the int32 accumulator (too many input channels and taps)")
+    params = {**window, **_common_params(inp, out, _check_fused(op), bias, w), **FIXED_POINT}
+    requant = _requant_arrays(inp, w, out, oc, op)
+    outputs = [out.index, g.add_scratch(f"acc@{op.index}", out.size, dtype="int32") if scratch else -1]
+    return KERNELS["tq_transpose_conv_s8"].call(params=params, inputs=[inp.index], outputs=outputs, arrays=requant)
+
+
+def check_transpose_conv(g: Graph, op: Op) -> None:
+    _tc_lower_s8(g, op, scratch=False)
+
+
+def lower_transpose_conv(g: Graph, op: Op) -> KernelCall:
+    return _tc_lower_s8(g, op, scratch=True)
+
+
+def _tc_lower_s16(g: Graph, op: Op, scratch: bool) -> KernelCall:
+    inp, w, out, window = _tc_int_io(g, op, "int16")
+    oc = window["out"]["c"]
+    bt = int(getattr(op.options, "quantizedBiasType", BIAS_TYPE_FLOAT32) or 0)
+    need(bt != BIAS_TYPE_INT32, op, "quantized_bias_type is INT32 (int32 accumulation); tinyq's 16x8 kernels take "
+         "TFLite's default int64 bias (convert without the int32-bias option)")
+    need(bt in (BIAS_TYPE_FLOAT32, BIAS_TYPE_INT64), op, f"quantized_bias_type {bt} is not INT64 (or unset)")
+    bias = _tc_bias(g, op, oc, "int64", "; tinyq's 16x8 kernels take TFLite's default int64 bias (convert without the int32-bias option)")
+    b = np.abs(bias.data.astype(np.int64)) if bias is not None else np.zeros(oc, dtype=np.int64)
+    w_max = np.abs(w.data.reshape(oc, -1).astype(np.int64)).max(axis=1)
+    need(bool(np.all(_tc_taps(window) * 32768 * w_max + b < 2**47)), op,
+         "an output's sum plus bias may exceed 2^47, the range of TFLite's int64 requantization")
+    lo, hi = activation_range(_check_fused(op), out)
+    params = {**window, "act_min": lo, "act_max": hi, "weights": TensorRef(w.index),
+              "bias": TensorRef(bias.index) if bias is not None else 0, **FIXED_POINT}
+    outputs = [out.index, g.add_scratch(f"acc@{op.index}", out.size, dtype="int64") if scratch else -1]
+    return KERNELS["tq_transpose_conv_s16"].call(params=params, inputs=[inp.index], outputs=outputs,
+                                                 arrays=_requant_s16(inp, w, out, oc, op))
+
+
+def check_transpose_conv_s16(g: Graph, op: Op) -> None:
+    _tc_lower_s16(g, op, scratch=False)
+
+
+def lower_transpose_conv_s16(g: Graph, op: Op) -> KernelCall:
+    return _tc_lower_s16(g, op, scratch=True)
+
+
+def lower_transpose_conv_f32(g: Graph, op: Op) -> KernelCall:
+    inp, w, out, window = _tc_geometry(g, op)
+    need_float32(g, op, inp.index, w.index, out.index)
+    bias = _tc_bias(g, op, window["out"]["c"], "float32")
+    lo, hi = float_activation_range(op)
+    params = {**window, "act_min": lo, "act_max": hi, "weights": TensorRef(w.index),
+              "bias": TensorRef(bias.index) if bias is not None else 0}
+    return KERNELS["tq_transpose_conv_f32"].call(params=params, inputs=[inp.index], outputs=[out.index])
+
+
+def macs_transpose_conv(g: Graph, op: Op) -> int:
+    """Products the scatter computes: input/tap pairs inside the output, times in_c * out_c."""
+    _, _, _, window = _tc_geometry(g, op)
+    pairs_h, _ = _tc_axis(window["in"]["h"], window["kh"], window["stride_h"], window["pad_h"], window["out"]["h"])
+    pairs_w, _ = _tc_axis(window["in"]["w"], window["kw"], window["stride_w"], window["pad_w"], window["out"]["w"])
+    return window["in"]["n"] * pairs_h * pairs_w * window["in"]["c"] * window["out"]["c"]
+
+
 # --------------------------------------------------------------------------- registration
 
 register("CONV_2D", check=check_conv, lower=lower_conv, macs=macs_conv)
@@ -846,3 +1038,7 @@ register("FULLY_CONNECTED", check=check_fc_s16, lower=lower_fc_s16, macs=macs_fc
 register("CONV_2D", check=check_by_lowering(lower_conv_f32), lower=lower_conv_f32, macs=macs_conv, dtype="float32")
 register("DEPTHWISE_CONV_2D", check=check_by_lowering(lower_depthwise_f32), lower=lower_depthwise_f32, macs=macs_depthwise, dtype="float32")
 register("FULLY_CONNECTED", check=check_by_lowering(lower_fc_f32), lower=lower_fc_f32, macs=macs_fc, dtype="float32")
+register("TRANSPOSE_CONV", check=check_transpose_conv, lower=lower_transpose_conv, macs=macs_transpose_conv)
+register("TRANSPOSE_CONV", check=check_transpose_conv_s16, lower=lower_transpose_conv_s16, macs=macs_transpose_conv, dtype="int16")
+register("TRANSPOSE_CONV", check=check_by_lowering(lower_transpose_conv_f32), lower=lower_transpose_conv_f32,
+         macs=macs_transpose_conv, dtype="float32")

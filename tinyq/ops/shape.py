@@ -1,21 +1,27 @@
 """Data movement: PAD / PADV2, CONCATENATION, TRANSPOSE, RESHAPE / EXPAND_DIMS / SQUEEZE copies,
-STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PACK and UNPACK.
+STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PACK and UNPACK; TILE, BROADCAST_TO, DEPTH_TO_SPACE,
+SPACE_TO_DEPTH, MIRROR_PAD, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND and GATHER.
 
 These ops never change a value, so bit-exactness is about moving the right bytes and about
 refusing what TFLite's Prepare refuses (CONCATENATION, PACK and UNPACK with rescaling, fused
-activations, splits that do not add up). Where TFLite's reference kernel copies raw values between
-differently quantized tensors (STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PAD, TRANSPOSE, and int16
-CONCATENATION, which only requires zero point 0) tinyq copies them the same way. Shapes are
-simplified here, not in C: size-1 axes are dropped and axes that move together are merged, then
-everything is padded on the left to TQ_SHAPE_MAX_DIMS axes (tq_shape.h).
+activations, splits that do not add up; MIRROR_PAD, SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND between
+differently quantized tensors). Where TFLite's reference kernel copies raw values between
+differently quantized tensors (STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PAD, TRANSPOSE, TILE,
+BROADCAST_TO, DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, and int16 CONCATENATION, which only requires
+zero point 0) tinyq copies them the same way. Shapes are simplified here, not in C: size-1 axes are
+dropped and axes that move together are merged, then everything is padded on the left to
+TQ_SHAPE_MAX_DIMS axes (tq_shape.h).
 
 Kernels by type:
 - int8: tq_pad_s8, tq_concat_s8 (CONCATENATION, PACK), tq_transpose_s8, tq_copy_s8;
 - float32: their _f32 twins (the float transpose and copy move bytes with the int8 loops);
 - int16 (int16x8 models): tq_concat_s16 (CONCATENATION, PACK), tq_copy_s16; RESHAPE /
   EXPAND_DIMS / SQUEEZE are views (passes.alias), or a copy where the graph needs two buffers;
-- every type: tq_strided_copy (STRIDED_SLICE, SLICE, the int16 TRANSPOSE), tq_split (SPLIT,
-  SPLIT_V, UNPACK) and tq_pad (the int16 PAD / PADV2), which move `elem_size`-byte elements.
+- every type: tq_strided_copy (STRIDED_SLICE, SLICE, the int16 TRANSPOSE, and the index maps below
+  where they are strided), tq_split (SPLIT, SPLIT_V, UNPACK), tq_pad (the int16 PAD / PADV2),
+  tq_index_copy (the index maps a strided copy cannot express: MIRROR_PAD, crops across
+  BATCH_TO_SPACE_ND's blocks, SPACE_TO_BATCH_ND's padding) and tq_gather (GATHER, whose indices
+  may be computed at run time), which move `elem_size`-byte elements.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyq.errors import UnsupportedModel
-from tinyq.ir import Graph, Op, Tensor
+from tinyq.ir import DTYPE_C, Graph, Op, Tensor
 from tinyq.ops.base import (
     FLOAT_DEPS,
     FLOAT_HEADER,
@@ -42,6 +48,7 @@ from tinyq.ops.base import (
     need,
     need_dtype,
     need_float32,
+    refuse,
     register,
     where,
 )
@@ -70,6 +77,8 @@ KERNELS = kernel_table(
     Kernel("tq_strided_copy", "tq_strided_copy_params", HEADER, ("shape/tq_strided_copy.c",)),
     Kernel("tq_split", "tq_split_params", HEADER, ("shape/tq_split.c",)),
     Kernel("tq_pad", "tq_pad_params", HEADER, ("shape/tq_pad.c",)),
+    Kernel("tq_index_copy", "tq_index_copy_params", HEADER, ("shape/tq_index_copy.c",)),
+    Kernel("tq_gather", "tq_gather_params", HEADER, ("shape/tq_gather.c",)),
 )
 # The element types the kernels for every type move, by size; and the kernel that concatenates each.
 ELEM_BYTES = {"int8": 1, "int16": 2, "float32": 4}
@@ -446,21 +455,28 @@ def _row_major_strides(shape) -> list[int]:
     return [_prod(shape[k + 1 :]) for k in range(len(shape))]
 
 
-def strided_copy_dims(start: int, axes, in_size: int, op: Op) -> tuple[list[int], list[int]]:
-    """A gather of prod(counts) elements, walking (count, input stride) axes outermost first from input
-    element `start`, as at most MAX_DIMS axes: count-1 axes dropped, axes that continue each other merged.
-    Checks that every element read lies in the input. Returns (out_dims, in_stride)."""
-    lo = hi = start
+def merge_strided(axes) -> list[tuple[int, int]]:
+    """(count, stride) axes outermost first with count-1 axes dropped and axes that continue each other merged."""
     dims: list[tuple[int, int]] = []
     for n, s in axes:
-        lo += min(0, (n - 1) * s)
-        hi += max(0, (n - 1) * s)
         if n == 1:
             continue
         if dims and dims[-1][1] == n * s:
             dims[-1] = (dims[-1][0] * n, s)
         else:
             dims.append((n, s))
+    return dims
+
+
+def strided_copy_dims(start: int, axes, in_size: int, op: Op) -> tuple[list[int], list[int]]:
+    """A gather of prod(counts) elements, walking (count, input stride) axes outermost first from input
+    element `start`, as at most MAX_DIMS axes: count-1 axes dropped, axes that continue each other merged.
+    Checks that every element read lies in the input. Returns (out_dims, in_stride)."""
+    lo = hi = start
+    for n, s in axes:
+        lo += min(0, (n - 1) * s)
+        hi += max(0, (n - 1) * s)
+    dims = merge_strided(axes)
     need(0 <= lo and hi < in_size, op, f"the slice reads elements {lo}..{hi} of an input of {in_size} (internal error)")
     need(len(dims) <= MAX_DIMS, op, f"the slice walks {len(dims)} independent axes, more than {MAX_DIMS}")
     need(in_size < 2**31, op, "the input has more than 2^31 - 1 elements")
@@ -801,6 +817,443 @@ def lower_transpose_s16(g: Graph, op: Op) -> KernelCall:
     return _strided_copy(g, op, "int16", 0, [(shape[a], strides[a]) for a in p])
 
 
+# ----------------------------------------------------------------- index maps
+#
+# TILE, BROADCAST_TO, DEPTH_TO_SPACE, SPACE_TO_DEPTH, MIRROR_PAD, SPACE_TO_BATCH_ND and
+# BATCH_TO_SPACE_ND never change a value: each output element is one input element (or, for the
+# padding of SPACE_TO_BATCH_ND, the pad value). Each is described here as a table per output axis:
+# the input offset (in elements) that output index i of that axis contributes, the offset of an
+# output element being the sum over its axes. Where every table is a mixed-radix strided walk
+# (DEPTH_TO_SPACE's row table is (h // b) * row + (h % b) * sub-row, TILE's is (i % d) * stride,
+# BROADCAST_TO's 0 or i * stride) the op is a strided copy, split into those sub-axes; where one is
+# not (MIRROR_PAD's reflections, crops that cut across BATCH_TO_SPACE_ND's blocks) or the split
+# needs more than MAX_DIMS axes, tq_index_copy walks the tables themselves. SPACE_TO_BATCH_ND with
+# paddings is the one scatter: its padding depends on the batch and the spatial index together, so
+# tq_index_copy fills the output with the pad value and writes each input element where it goes.
+
+
+def factor_table(table) -> list[tuple[int, int]] | None:
+    """`table` (offsets of one axis, relative to table[0]) as mixed-radix strided sub-axes: (count, stride)
+    outermost first with table[i] - table[0] = sum of sub-index * stride, i walking the sub-axes
+    row-major; None if it is no such walk."""
+    t = np.asarray(table, dtype=np.int64)
+    t = t - t[0]
+    d = len(t)
+    if d == 1:
+        return [(1, 0)]
+    if np.array_equal(t, t[1] * np.arange(d, dtype=np.int64)):
+        return [(d, int(t[1]))]
+    for inner in range(2, d):
+        if d % inner:
+            continue
+        blocks = t.reshape(d // inner, inner)
+        step = blocks[1, 0]
+        if np.array_equal(blocks, blocks[0] + step * np.arange(d // inner, dtype=np.int64)[:, None]):
+            rest = factor_table(blocks[0])
+            if rest is not None:
+                return [(d // inner, int(step))] + rest
+    return None
+
+
+def strided_axes(tables) -> tuple[int, list[tuple[int, int]]] | None:
+    """A gather whose output axis k takes input offsets tables[k], as (start, strided axes) for
+    tq_strided_copy; None where some table is no strided walk or the walk needs more than MAX_DIMS axes."""
+    start, axes = 0, []
+    for t in tables:
+        f = factor_table(t)
+        if f is None:
+            return None
+        start += int(t[0])
+        axes += f
+    return (start, axes) if len(merge_strided(axes)) <= MAX_DIMS else None
+
+
+def _row_major_tables(shape) -> list[np.ndarray]:
+    return [np.arange(d, dtype=np.int64) * s for d, s in zip(shape, _row_major_strides(shape))]
+
+
+def index_copy_axes(axes, in_size: int, out_size: int, scatter: bool, op: Op) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """tq_index_copy's walk of (input table, output table) axes: extent-1 axes dropped (their offsets
+    moved into the first axis left), the innermost axes contiguous on both sides folded into the copied
+    run, at most MAX_DIMS axes left. Checks that every element read and written lies in its tensor, that
+    no output element is written twice, and (a gather) that every one is written. Returns (run, axes)."""
+    base_in = base_out = 0
+    kept = []
+    for ti, to in axes:
+        ti, to = np.asarray(ti, dtype=np.int64), np.asarray(to, dtype=np.int64)
+        if len(ti) == 1:
+            base_in, base_out = base_in + int(ti[0]), base_out + int(to[0])
+        else:
+            kept.append((ti, to))
+    run = 1
+    while kept:
+        ti, to = kept[-1]
+        step = run * np.arange(len(ti), dtype=np.int64)
+        if not (np.array_equal(ti - ti[0], step) and np.array_equal(to - to[0], step)):
+            break
+        base_in, base_out, run = base_in + int(ti[0]), base_out + int(to[0]), run * len(ti)
+        kept.pop()
+    if not kept:
+        kept = [(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))]
+    need(len(kept) <= MAX_DIMS, op, f"the copy walks {len(kept)} axes that do not merge, more than the {MAX_DIMS} tinyq's "
+         "kernels take; fewer axes in the model (a RESHAPE around the op) would do")
+    kept[0] = (kept[0][0] + base_in, kept[0][1] + base_out)
+    need(max(in_size, out_size) < 2**31, op, "a tensor has more than 2^31 - 1 elements")
+    # Every element each copy reads / writes, as sums over the axes (at most the output's size of them).
+    reads = writes = np.zeros(1, dtype=np.int64)
+    for ti, to in kept:
+        reads = (reads[:, None] + ti[None, :]).reshape(-1)
+        writes = (writes[:, None] + to[None, :]).reshape(-1)
+    need(reads.min() >= 0 and reads.max() + run <= in_size, op, f"the copy reads outside the input's {in_size} elements (internal error)")
+    need(writes.min() >= 0 and writes.max() + run <= out_size, op, f"the copy writes outside the output's {out_size} elements (internal error)")
+    need(len(np.unique(writes)) == len(writes) and (scatter or len(writes) * run == out_size), op,
+         "the copy does not write each output element once (internal error)")
+    return run, kept
+
+
+def _index_copy(g: Graph, op: Op, dtype: str, axes, fill=None) -> KernelCall:
+    """tq_index_copy of op's input 0 to its output 0 along `axes` ((input table, output table) each);
+    `fill`: the pad value the whole output gets first (a scatter), or None (a gather)."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    run, kept = index_copy_axes(axes, int(x.size), int(y.size), fill is not None, op)
+    kept = [(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))] * (MAX_DIMS - len(kept)) + kept
+    arrays = [ConstArray("in_off", "int32_t", np.concatenate([ti for ti, _ in kept]).astype(np.int32)),
+              ConstArray("out_off", "int32_t", np.concatenate([to for _, to in kept]).astype(np.int32))]
+    params = {"elem_size": ELEM_BYTES[dtype], "run": run, "dims": tuple(len(ti) for ti, _ in kept),
+              "in_off": ArrayRef("in_off"), "out_off": ArrayRef("out_off"), "fill_count": 0, "fill": 0}
+    if fill is not None:
+        arrays.append(ConstArray("fill", DTYPE_C[dtype], np.array([fill], dtype=dtype)))
+        params.update(fill_count=int(y.size), fill=ArrayRef("fill"))
+    return KERNELS["tq_index_copy"].call(params=params, inputs=[op.inputs[0]], outputs=[op.outputs[0]], arrays=arrays)
+
+
+def _index_map(g: Graph, op: Op, dtype: str, tables) -> KernelCall:
+    """A gather whose output axis k takes input offsets tables[k]: a strided copy where that is exact
+    and fits, else tq_index_copy."""
+    y = g.tensor(op.outputs[0])
+    need(tuple(len(t) for t in tables) == tuple(y.shape), op, f"output '{y.name}' has shape {list(y.shape)}, but the op "
+         f"gives {[len(t) for t in tables]} (internal error)")
+    walk = strided_axes(tables)
+    if walk is not None:
+        return _strided_copy(g, op, dtype, *walk)
+    return _index_copy(g, op, dtype, list(zip(tables, _row_major_tables(y.shape))))
+
+
+def _const_vector(g: Graph, op: Op, pos: int, what: str, dtypes=("int32", "int64")) -> tuple[np.ndarray, str]:
+    """A constant index input of any shape, as int64 values, with its tensor's name."""
+    v = const_input(g, op, pos, what)
+    name = g.tensor(op.inputs[pos]).name
+    need(str(v.dtype) in dtypes, op, f"{what} (tensor '{name}') is {v.dtype}, expected {' or '.join(dtypes)} (TFLite reads it so)")
+    return v.astype(np.int64), name
+
+
+def _check_out_shape(op: Op, y: Tensor, want) -> None:
+    want = tuple(int(d) for d in want)
+    need(tuple(y.shape) == want, op, f"output '{y.name}' has shape {list(y.shape)}, but TFLite's Prepare gives {list(want)}")
+
+
+def _requant_free(op: Op, x: Tensor, y: Tensor, dtype: str) -> None:
+    """MIRROR_PAD, SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND: TFLite's Prepare requires an int8 / int16 output
+    quantized exactly like the input, and int16 zero points of 0."""
+    if dtype == "float32":
+        return
+    _same_quant(op, y, x, f"TFLite's {op.kind} requires the input's scale and zero point on the output")
+    if dtype == "int16":
+        for t in (x, y):
+            need(_qparams(t)[1] == 0, op, f"int16 tensor '{t.name}' has zero point {_qparams(t)[1]}; TFLite's {op.kind} requires 0; "
+                 "re-convert with `tinyq convert --mode int16x8`")
+
+
+# TILE
+
+
+def tile_tables(shape, multiples) -> list[np.ndarray]:
+    """Output axis k of TILE walks the input axis k over and over: offset (i % d_k) * stride_k."""
+    return [(np.arange(d * m, dtype=np.int64) % d) * s for d, m, s in zip(shape, multiples, _row_major_strides(shape))]
+
+
+def lower_tile(g: Graph, op: Op, dtype: str) -> KernelCall:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expected 2 inputs (input, multiples) and one output")
+    x, y = _moved(g, op, dtype, [op.inputs[0], op.outputs[0]])
+    mult, name = _const_vector(g, op, 1, "multiples")
+    m = [int(v) for v in mult.reshape(-1)]
+    rank = len(x.shape)
+    need(len(m) == rank, op, f"multiples (tensor '{name}') has {len(m)} entries for an input of rank {rank}; TFLite requires as many")
+    need(all(v >= 0 for v in m), op, f"multiples {m} holds a negative entry (TFLite rejects it)")
+    need(all(v >= 1 for v in m), op, f"multiples {m} holds a 0, which gives an empty output; tinyq compiles no empty tensors")
+    need(all(d * v < 2**31 for d, v in zip(x.shape, m)), op, f"multiples {m} make an axis longer than 2^31 - 1 (TFLite rejects it)")
+    _check_out_shape(op, y, [d * v for d, v in zip(x.shape, m)])
+    return _index_map(g, op, dtype, tile_tables(x.shape, m))
+
+
+# BROADCAST_TO
+
+
+def broadcast_tables(in_shape, out_shape) -> list[np.ndarray]:
+    """The input aligned to the output's last axes: output axis k walks its input axis, or stays on
+    element 0 of it where the input has extent 1 (or no such axis)."""
+    lead = len(out_shape) - len(in_shape)
+    strides = _row_major_strides(in_shape)
+    tables = []
+    for k, n in enumerate(out_shape):
+        j = k - lead
+        step = strides[j] if j >= 0 and in_shape[j] != 1 else 0
+        tables.append(np.arange(n, dtype=np.int64) * step)
+    return tables
+
+
+def lower_broadcast_to(g: Graph, op: Op, dtype: str) -> KernelCall:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expected 2 inputs (input, shape) and one output")
+    x, y = _moved(g, op, dtype, [op.inputs[0], op.outputs[0]])
+    shape, name = _const_vector(g, op, 1, "shape")
+    need(shape.ndim == 1, op, f"shape (tensor '{name}') has {shape.ndim} dimensions; TFLite requires a vector")
+    want = [int(v) for v in shape]
+    lead = len(want) - len(x.shape)
+    need(lead >= 0, op, f"input '{x.name}' {list(x.shape)} has more axes than shape {want}; TFLite cannot broadcast it")
+    for k, d in enumerate(x.shape):
+        need(d == 1 or d == want[lead + k], op, f"input '{x.name}' {list(x.shape)} does not broadcast to {want} "
+             f"(axis {k}: {d} is neither 1 nor {want[lead + k]}); TFLite rejects it")
+    _check_out_shape(op, y, want)
+    return _index_map(g, op, dtype, broadcast_tables(x.shape, want))
+
+
+# DEPTH_TO_SPACE, SPACE_TO_DEPTH
+
+
+def _block_size(op: Op) -> int:
+    bs = int(getattr(op.options, "blockSize", 0) or 0) if op.options is not None else 0
+    need(bs > 0, op, f"block_size is {bs}; TFLite requires a positive block size")
+    return bs
+
+
+def depth_to_space_tables(shape, bs: int) -> list[np.ndarray]:
+    """Output [n, h, w, c] of an NHWC input [N, H, W, C] is input [n, h // bs, w // bs, ((h % bs) * bs + w % bs) * C / bs^2 + c]."""
+    n, h, w, c = (int(d) for d in shape)
+    oc = c // (bs * bs)
+    oh, ow = np.arange(h * bs, dtype=np.int64), np.arange(w * bs, dtype=np.int64)
+    return [np.arange(n, dtype=np.int64) * h * w * c, (oh // bs) * w * c + (oh % bs) * bs * oc,
+            (ow // bs) * c + (ow % bs) * oc, np.arange(oc, dtype=np.int64)]
+
+
+def space_to_depth_tables(shape, bs: int) -> list[np.ndarray]:
+    """Output [n, h, w, (i * bs + j) * C + c] of an NHWC input [N, H, W, C] is input [n, h * bs + i, w * bs + j, c]."""
+    n, h, w, c = (int(d) for d in shape)
+    k = np.arange(c * bs * bs, dtype=np.int64)
+    return [np.arange(n, dtype=np.int64) * h * w * c, np.arange(h // bs, dtype=np.int64) * bs * w * c,
+            np.arange(w // bs, dtype=np.int64) * bs * c, (k // (bs * c)) * w * c + (k // c % bs) * c + k % c]
+
+
+def lower_depth_to_space(g: Graph, op: Op, dtype: str) -> KernelCall:
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expected one input and one output")
+    x, y = _moved(g, op, dtype, [op.inputs[0], op.outputs[0]])
+    need(len(x.shape) == 4, op, f"input '{x.name}' has rank {len(x.shape)}; TFLite's DEPTH_TO_SPACE takes rank 4 (NHWC)")
+    bs = _block_size(op)
+    n, h, w, c = x.shape
+    need(c % (bs * bs) == 0, op, f"input '{x.name}' has {c} channels, not a multiple of block_size^2 = {bs * bs} (TFLite rejects it)")
+    _check_out_shape(op, y, (n, h * bs, w * bs, c // (bs * bs)))
+    return _index_map(g, op, dtype, depth_to_space_tables(x.shape, bs))
+
+
+def lower_space_to_depth(g: Graph, op: Op, dtype: str) -> KernelCall:
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expected one input and one output")
+    x, y = _moved(g, op, dtype, [op.inputs[0], op.outputs[0]])
+    need(len(x.shape) == 4, op, f"input '{x.name}' has rank {len(x.shape)}; TFLite's SPACE_TO_DEPTH takes rank 4 (NHWC)")
+    bs = _block_size(op)
+    n, h, w, c = x.shape
+    need(h % bs == 0 and w % bs == 0, op, f"input '{x.name}' is {h} x {w}, not a multiple of block_size {bs} on both axes "
+         "(TFLite rejects it)")
+    _check_out_shape(op, y, (n, h // bs, w // bs, c * bs * bs))
+    return _index_map(g, op, dtype, space_to_depth_tables(x.shape, bs))
+
+
+# MIRROR_PAD
+
+MIRROR_MODES = {0: "REFLECT", 1: "SYMMETRIC"}  # MirrorPadMode in the schema
+
+
+def mirror_index(i: int, left: int, size: int, offset: int) -> int:
+    """The input index of padded index i on an axis of `size` with `left` padding before it: REFLECT
+    (offset 1) mirrors about the edge element, SYMMETRIC (offset 0) about the edge itself."""
+    if i < left:
+        return left - i - (1 - offset)
+    i -= left
+    if i >= size:
+        return size - 1 - offset - (i - size)
+    return i
+
+
+def mirror_pad_tables(shape, pads, offset: int) -> list[np.ndarray]:
+    return [np.array([mirror_index(i, int(a), int(d), offset) for i in range(int(d + a + b))], dtype=np.int64) * s
+            for d, (a, b), s in zip(shape, pads, _row_major_strides(shape))]
+
+
+def lower_mirror_pad(g: Graph, op: Op, dtype: str) -> KernelCall:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expected 2 inputs (input, paddings) and one output")
+    x, y = _moved(g, op, dtype, [op.inputs[0], op.outputs[0]])
+    mode = int(getattr(op.options, "mode", 0) or 0) if op.options is not None else 0
+    need(mode in MIRROR_MODES, op, f"mode {mode} is neither REFLECT (0) nor SYMMETRIC (1); TFLite rejects it")
+    offset = 1 if mode == 0 else 0
+    pads, name = _const_vector(g, op, 1, "paddings")
+    rank = len(x.shape)
+    need(pads.shape == (rank, 2), op, f"paddings (tensor '{name}') have shape {list(pads.shape)}, expected [{rank}, 2]")
+    for k, (d, (a, b)) in enumerate(zip(x.shape, pads.tolist())):
+        need(a >= 0 and b >= 0, op, f"paddings {pads.tolist()} hold a negative entry on axis {k} (TFLite rejects it)")
+        need(max(a, b) <= d - offset, op, f"padding {max(a, b)} on axis {k} of extent {d} is more than {MIRROR_MODES[mode]} "
+             f"allows ({d - offset}: the extent{' less 1' if offset else ''}); TFLite rejects it")
+    _requant_free(op, x, y, dtype)
+    _check_out_shape(op, y, [d + a + b for d, (a, b) in zip(x.shape, pads.tolist())])
+    return _index_map(g, op, dtype, mirror_pad_tables(x.shape, pads.tolist(), offset))
+
+
+# SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND
+
+
+def _batch_space_args(g: Graph, op: Op, dtype: str, what: str) -> tuple[Tensor, Tensor, list[int], list[list[int]]]:
+    """The input, output, block_shape and paddings / crops of SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND, checked as
+    TFLite's Prepare does (rank 3 or 4; block_shape and `what` read as int32, one entry / row per spatial axis)."""
+    need(len(op.inputs) == 3 and len(op.outputs) == 1, op, f"expected 3 inputs (input, block_shape, {what}) and one output")
+    x, y = _moved(g, op, dtype, [op.inputs[0], op.outputs[0]])
+    rank = len(x.shape)
+    need(rank in (3, 4), op, f"input '{x.name}' has rank {rank}; TFLite's {op.kind} takes rank 3 or 4")
+    spatial = rank - 2
+    block = _const_ints(g, op, 1, "block_shape")
+    need(len(block) == spatial, op, f"block_shape {block} has {len(block)} entries for {spatial} spatial axes")
+    need(all(b >= 1 for b in block), op, f"block_shape {block} holds an entry below 1; TFLite rejects 0 and negative blocks "
+         "give negative extents")
+    pads, name = _const_vector(g, op, 2, what, ("int32",))
+    need(pads.shape == (spatial, 2), op, f"{what} (tensor '{name}') have shape {list(pads.shape)}, expected [{spatial}, 2]")
+    if what == "crops":
+        need(bool(np.all(pads >= 0)), op, f"crops {pads.tolist()} hold a negative entry (TFLite rejects it)")
+    else:
+        need(bool(np.all(pads >= 0)), op, f"paddings {pads.tolist()} hold a negative entry: TensorFlow requires paddings >= 0; "
+             "TFLite's kernel does not check them and crops the input instead, which tinyq does not compile")
+    _requant_free(op, x, y, dtype)
+    return x, y, block, pads.tolist()
+
+
+def _nhwc(shape, block, pads):
+    """A rank-3 (N, H, C) shape, block and paddings as rank 4 (N, H, 1, C), as TFLite's kernels read them."""
+    if len(shape) == 4:
+        return tuple(int(d) for d in shape), list(block), [list(p) for p in pads]
+    n, h, c = (int(d) for d in shape)
+    return (n, h, 1, c), [block[0], 1], [list(pads[0]), [0, 0]]
+
+
+def batch_to_space_tables(shape, block, crops) -> list[np.ndarray]:
+    """Output [n, h, w, c] of input [N, H, W, C] (4-D): with h + crop_top = ih * bh + sh and w + crop_left =
+    iw * bw + sw, input [(sh * bw + sw) * N_out + n, ih, iw, c]."""
+    n, h, w, c = shape
+    (bh, bw), ((ct, cb), (cl, cr)) = block, crops
+    on = n // (bh * bw)
+    q, r = np.arange(h * bh - ct - cb, dtype=np.int64) + ct, np.arange(w * bw - cl - cr, dtype=np.int64) + cl
+    batch = h * w * c
+    return [np.arange(on, dtype=np.int64) * batch, (q // bh) * w * c + (q % bh) * bw * on * batch,
+            (r // bw) * c + (r % bw) * on * batch, np.arange(c, dtype=np.int64)]
+
+
+def space_to_batch_tables(shape, block) -> list[np.ndarray]:
+    """SPACE_TO_BATCH_ND without paddings as a gather: output [(sh * bw + sw) * N + n, oh, ow, c] of input
+    [N, H, W, C] (4-D) is input [n, oh * bh + sh, ow * bw + sw, c]."""
+    n, h, w, c = shape
+    bh, bw = block
+    b = np.arange(bh * bw * n, dtype=np.int64)
+    return [(b % n) * h * w * c + (b // n // bw) * w * c + (b // n % bw) * c, np.arange(h // bh, dtype=np.int64) * bh * w * c,
+            np.arange(w // bw, dtype=np.int64) * bw * c, np.arange(c, dtype=np.int64)]
+
+
+def space_to_batch_scatter(shape, block, pads) -> list[tuple[np.ndarray, np.ndarray]]:
+    """SPACE_TO_BATCH_ND with paddings as a scatter: (input table, output table) per input axis (4-D).
+    Input [n, h, w, c] goes to output [(sh * bw + sw) * N + n, oh, ow, c] where h + pad_top = oh * bh + sh
+    and w + pad_left = ow * bw + sw; every other output element is padding."""
+    n, h, w, c = shape
+    (bh, bw), ((pt, pb), (pl, pr)) = block, pads
+    oh, ow = (h + pt + pb) // bh, (w + pl + pr) // bw
+    batch = oh * ow * c
+    q, r = np.arange(h, dtype=np.int64) + pt, np.arange(w, dtype=np.int64) + pl
+    out = [np.arange(n, dtype=np.int64) * batch, (q % bh) * bw * n * batch + (q // bh) * ow * c,
+           (r % bw) * n * batch + (r // bw) * c, np.arange(c, dtype=np.int64)]
+    return list(zip(_row_major_tables(shape), out))
+
+
+def lower_space_to_batch(g: Graph, op: Op, dtype: str) -> KernelCall:
+    x, y, block, pads = _batch_space_args(g, op, dtype, "paddings")
+    for k, (d, b, (a, z)) in enumerate(zip(x.shape[1:-1], block, pads)):
+        need((d + a + z) % b == 0, op, f"spatial axis {k + 1}: {d} + paddings {a} + {z} is not a multiple of block {b} "
+             "(TFLite rejects it)")
+    want = [x.shape[0] * _prod(block)] + [(d + a + z) // b for d, b, (a, z) in zip(x.shape[1:-1], block, pads)] + [x.shape[-1]]
+    _check_out_shape(op, y, want)
+    shape, block4, pads4 = _nhwc(x.shape, block, pads)
+    if not any(v for p in pads4 for v in p):
+        return _index_map_shaped(g, op, dtype, space_to_batch_tables(shape, block4))
+    # Padded: TFLite memsets the padding with the output zero point (0 for float32 and int16).
+    fill = 0.0 if dtype == "float32" else _qparams(y)[1]
+    return _index_copy(g, op, dtype, space_to_batch_scatter(shape, block4, pads4), fill=fill)
+
+
+def lower_batch_to_space(g: Graph, op: Op, dtype: str) -> KernelCall:
+    x, y, block, crops = _batch_space_args(g, op, dtype, "crops")
+    need(x.shape[0] % _prod(block) == 0, op, f"input batch {x.shape[0]} is not a multiple of the block's {_prod(block)} "
+         "elements (TFLite rejects it)")
+    want = [x.shape[0] // _prod(block)] + [d * b - a - z for d, b, (a, z) in zip(x.shape[1:-1], block, crops)] + [x.shape[-1]]
+    need(all(d >= 1 for d in want), op, f"crops {crops} leave output shape {want}; tinyq compiles no empty tensors")
+    _check_out_shape(op, y, want)
+    shape, block4, crops4 = _nhwc(x.shape, block, crops)
+    return _index_map_shaped(g, op, dtype, batch_to_space_tables(shape, block4, crops4))
+
+
+def _index_map_shaped(g: Graph, op: Op, dtype: str, tables) -> KernelCall:
+    """_index_map for tables of the rank-4 view of a rank-3 output (its extent-1 W axis dropped)."""
+    y = g.tensor(op.outputs[0])
+    if len(y.shape) == 3:
+        tables = [tables[0], tables[1], tables[3]]
+    return _index_map(g, op, dtype, tables)
+
+
+# GATHER
+
+
+def lower_gather(g: Graph, op: Op, dtype: str) -> KernelCall:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expected 2 inputs (params, indices) and one output")
+    if op.inputs[0] >= 0 and g.tensor(op.inputs[0]).is_const:
+        # A constant table with run-time indices (an embedding): the op was dispatched on the indices' type.
+        dtype = g.tensor(op.inputs[0]).dtype
+    need(dtype in ELEM_BYTES, op, f"params are {dtype}; tinyq gathers {', '.join(ELEM_BYTES)}")
+    x, y = _moved(g, op, dtype, [op.inputs[0], op.outputs[0]])
+    need(op.inputs[1] >= 0, op, "the indices input is missing")
+    pos = g.tensor(op.inputs[1])
+    need(pos.dtype in ("int16", "int32", "int64"), op, f"indices '{pos.name}' are {pos.dtype}; TFLite's GATHER takes int16, int32 or int64")
+    rank, prank = len(x.shape), len(pos.shape)
+    o = op.options
+    a = int(getattr(o, "axis", 0) or 0) if o is not None else 0
+    axis = a + rank if a < 0 else a
+    need(0 <= axis < rank, op, f"axis {a} is out of range for params '{x.name}' of rank {rank}")
+    bd = int(getattr(o, "batchDims", 0) or 0) if o is not None else 0
+    batch_dims = bd + prank if bd < 0 else bd
+    need(0 <= batch_dims <= axis and batch_dims < rank and batch_dims <= prank, op,
+         f"batch_dims {bd} (axis {axis}, params rank {rank}, indices rank {prank}): TFLite requires 0 <= batch_dims <= axis, "
+         "batch_dims < the params' rank and <= the indices' rank")
+    need(tuple(x.shape[:batch_dims]) == tuple(pos.shape[:batch_dims]), op,
+         f"params {list(x.shape)} and indices {list(pos.shape)} differ on the first {batch_dims} (batch) axes; TFLite rejects it")
+    _check_out_shape(op, y, tuple(x.shape[:axis]) + tuple(pos.shape[batch_dims:]) + tuple(x.shape[axis + 1 :]))
+    axis_size = int(x.shape[axis])
+    params = {"elem_size": ELEM_BYTES[dtype], "batch": _prod(x.shape[:batch_dims]), "outer": _prod(x.shape[batch_dims:axis]),
+              "axis_size": axis_size, "coords": _prod(pos.shape[batch_dims:]), "inner": _prod(x.shape[axis + 1 :])}
+    need(int(x.size) < 2**31 and int(y.size) < 2**31, op, "a tensor has more than 2^31 - 1 elements")
+    if pos.is_const:
+        idx = np.asarray(pos.data).astype(np.int64).reshape(-1)
+        bad = np.nonzero((idx < 0) | (idx >= axis_size))[0]
+        if len(bad):
+            need(False, op, f"index {int(idx[bad[0]])} (entry {int(bad[0])} of '{pos.name}') is outside [0, {axis_size}) of "
+                 f"axis {axis}; TFLite's GATHER fails on it")
+        params["indices"] = ArrayRef("indices")
+        return KERNELS["tq_gather"].call(params=params, inputs=[op.inputs[0], -1], outputs=[op.outputs[0]],
+                                         arrays=[ConstArray("indices", "int32_t", idx.astype(np.int32))])
+    need(pos.dtype == "int32", op, f"indices '{pos.name}' are {pos.dtype} computed at run time; tinyq reads run-time indices "
+         "as int32 only: make them int32 in the model")
+    params["indices"] = 0
+    return KERNELS["tq_gather"].call(params=params, inputs=[op.inputs[0], op.inputs[1]], outputs=[op.outputs[0]])
+
+
 def _typed(lower, dtype: str):
     """`lower(g, op, dtype)` as the lowering of one type."""
 
@@ -844,5 +1297,30 @@ SLICING = {
 }
 for _kind, _lower in SLICING.items():
     for _dtype in ELEM_BYTES:
+        _low = _typed(_lower, _dtype)
+        register(_kind, check=check_by_lowering(_low), lower=_low, dtype=_dtype)
+
+# Index maps and GATHER: one lowering for every type, except where TFLite has no kernel.
+LAYOUT = {
+    "TILE": lower_tile,
+    "BROADCAST_TO": lower_broadcast_to,
+    "DEPTH_TO_SPACE": lower_depth_to_space,
+    "SPACE_TO_DEPTH": lower_space_to_depth,
+    "MIRROR_PAD": lower_mirror_pad,
+    "SPACE_TO_BATCH_ND": lower_space_to_batch,
+    "BATCH_TO_SPACE_ND": lower_batch_to_space,
+    "GATHER": lower_gather,
+}
+NO_INT16 = ("its Prepare takes float32, uint8, int8, int32 and int64 only, so the reference interpreter cannot run an "
+            "int16 one (TensorFlow's converter does not make one either); keep this layer int8 or float32")
+LAYOUT_REFUSED = {
+    ("DEPTH_TO_SPACE", "int16"): f"TFLite's DEPTH_TO_SPACE has no int16 kernel: {NO_INT16}",
+    ("SPACE_TO_DEPTH", "int16"): f"TFLite's SPACE_TO_DEPTH has no int16 kernel: {NO_INT16}",
+}
+for _kind, _lower in LAYOUT.items():
+    for _dtype in ELEM_BYTES:
+        if (_kind, _dtype) in LAYOUT_REFUSED:
+            refuse(_kind, LAYOUT_REFUSED[_kind, _dtype], _dtype)
+            continue
         _low = _typed(_lower, _dtype)
         register(_kind, check=check_by_lowering(_low), lower=_low, dtype=_dtype)

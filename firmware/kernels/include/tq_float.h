@@ -277,4 +277,27 @@ typedef struct {
 
 tq_status tq_reduce_f32(const tq_reduce_f32_params *p, const float *in, float *out);
 
+/* ------------------------------------------------------------------ TRANSPOSE_CONV (tinyq/ops/conv.py) */
+
+/**
+ * TRANSPOSE_CONV (reference_ops::TransposeConv): `out` is zeroed, then each input value scatters
+ * in * w into the outputs its taps reach (outputs outside skipped), so each output sums its terms in
+ * the reference's order (input rows, columns, channels); then bias[o] is added and the clamp applied.
+ * Layouts and padding as tq_transpose_conv_s8 (tq_conv.h): weights [out_c][kh][kw][in_c]. `out`
+ * must not overlap `in`.
+ */
+typedef struct {
+    tq_dims in, out;
+    int32_t kh, kw;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;
+    float act_min, act_max;
+    const float *weights;
+    const float *bias; /**< out_c values or NULL */
+} tq_transpose_conv_f32_params;
+
+tq_status tq_transpose_conv_f32(const tq_transpose_conv_f32_params *p, const float *in, float *out);
+
+/* ------------------------------------------------------------------ end of TRANSPOSE_CONV */
+
 #endif /* TQ_FLOAT_H */

@@ -291,4 +291,32 @@ typedef tq_reduce_s8_params tq_reduce_s16_params;
 
 tq_status tq_reduce_s16(const tq_reduce_s16_params *p, const int16_t *in, int16_t *out);
 
+/* ---- TRANSPOSE_CONV (tinyq/ops/conv.py) ---- */
+
+/**
+ * TRANSPOSE_CONV, int16 activations, int8 weights per output channel (symmetric): the int64 form of
+ * reference_integer_ops::TransposeConv (TFLite's default int64 bias). Each product in * w (int32)
+ * scatters into `scratch` as in tq_transpose_conv_s8 (no input offset), summed in int64; then
+ *     out = clamp(tq_mul_by_quantized_mult_s64(scratch + bias[oc], mult[oc], shift[oc]), act_min, act_max)
+ * Layouts and padding as tq_transpose_conv_s8; scratch: out.n * out.h * out.w * out.c int64 values,
+ * overwritten. shift[c] in [-31, 7]; the generator checks |scratch + bias| < 2^47.
+ */
+typedef struct {
+    tq_dims in;
+    tq_dims out;
+    int32_t kh, kw;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;
+    int32_t act_min, act_max;
+    const int8_t *weights;   /* [out.c][kh][kw][in.c] */
+    const int64_t *bias;     /* [out.c], or NULL */
+    const int32_t *mult;     /* [out.c] */
+    const int32_t *shift;    /* [out.c] */
+} tq_transpose_conv_s16_params;
+
+tq_status tq_transpose_conv_s16(const tq_transpose_conv_s16_params *p, const int16_t *input, int16_t *output,
+                                int64_t *scratch);
+
+/* ---- end of TRANSPOSE_CONV ---- */
+
 #endif /* TQ_INT16_H */

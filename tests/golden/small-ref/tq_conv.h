@@ -111,4 +111,41 @@ typedef struct {
 
 tq_status tq_fully_connected_s8(const tq_fully_connected_s8_params *p, const int8_t *input, int8_t *output);
 
+/* ---- TRANSPOSE_CONV (tinyq/ops/conv.py) ---- */
+
+/**
+ * TRANSPOSE_CONV, int8 activations, int8 weights per output channel (symmetric, zp 0):
+ * reference_integer_ops::TransposeConv. Each input value scatters into the outputs its filter taps
+ * reach, summed in int32 in `scratch`:
+ *
+ *     scratch[n][iy * stride_h - pad_h + ky][ix * stride_w - pad_w + kx][oc]
+ *         += (in[n][iy][ix][ic] + in_offset) * w[oc][ky][kx][ic]      (outputs outside skipped)
+ *     out = clamp(tq_mul_by_quantized_mult(scratch + bias[oc], mult[oc], shift[oc]) + out_offset,
+ *                 act_min, act_max)
+ *
+ * Layouts: input NHWC [in.n][in.h][in.w][in.c]; weights [out.c][kh][kw][in.c]; output NHWC,
+ * out.n == in.n. pad_h / pad_w: TFLite's ComputePaddingHeightWidth on the output size (the
+ * transpose-conv padding), computed at generation time. scratch: out.n * out.h * out.w * out.c
+ * int32 values, overwritten. Ranges as for tq_conv_s8; the generator checks that no sum overflows int32.
+ */
+typedef struct {
+    tq_dims in;
+    tq_dims out;
+    int32_t kh, kw;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;
+    int32_t in_offset;
+    int32_t out_offset;
+    int32_t act_min, act_max;
+    const int8_t *weights;   /* [out.c][kh][kw][in.c] */
+    const int32_t *bias;     /* [out.c], or NULL */
+    const int32_t *mult;     /* [out.c] */
+    const int32_t *shift;    /* [out.c] */
+} tq_transpose_conv_s8_params;
+
+tq_status tq_transpose_conv_s8(const tq_transpose_conv_s8_params *p, const int8_t *input, int8_t *output,
+                               int32_t *scratch);
+
+/* ---- end of TRANSPOSE_CONV ---- */
+
 #endif /* TQ_CONV_H */

@@ -1,0 +1,56 @@
+/* TRANSPOSE_CONV float32: TFLite reference_ops::TransposeConv, its scatter order of summation (see tq_float.h). */
+#include "tq_float.h"
+
+tq_status tq_transpose_conv_f32(const tq_transpose_conv_f32_params *p, const float *in, float *out)
+{
+    const int32_t ih = p->in.h, iw = p->in.w, ic = p->in.c;
+    const int32_t oh = p->out.h, ow = p->out.w, oc = p->out.c;
+    const size_t filter_stride = (size_t)p->kh * p->kw * ic;
+    const size_t total = (size_t)p->out.n * oh * ow * oc;
+    size_t i;
+
+    for (i = 0; i < total; ++i) {
+        out[i] = 0.0f;
+    }
+    /* Input pixels in order; an output's terms from one pixel come channel by channel, so every
+       output adds its terms in the reference's order (input row, column, channel). */
+    for (int32_t b = 0; b < p->in.n; ++b) {
+        const float *img = in + (size_t)b * ih * iw * ic;
+        float *dst = out + (size_t)b * oh * ow * oc;
+        for (int32_t iy = 0; iy < ih; ++iy) {
+            const int32_t y0 = iy * p->stride_h - p->pad_h;
+            const int32_t ky_lo = TQ_MAX(0, -y0);
+            const int32_t ky_hi = TQ_MIN(p->kh, oh - y0);
+            for (int32_t ix = 0; ix < iw; ++ix) {
+                const int32_t x0 = ix * p->stride_w - p->pad_w;
+                const int32_t kx_lo = TQ_MAX(0, -x0);
+                const int32_t kx_hi = TQ_MIN(p->kw, ow - x0);
+                const float *px = img + ((size_t)iy * iw + ix) * ic;
+                for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+                    for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
+                        float *acc = dst + ((size_t)(y0 + ky) * ow + (size_t)(x0 + kx)) * oc;
+                        const float *tap = p->weights + ((size_t)ky * p->kw + kx) * ic;
+                        for (int32_t o = 0; o < oc; ++o) {
+                            const float *w = tap + (size_t)o * filter_stride;
+                            float total_o = acc[o];
+                            for (int32_t c = 0; c < ic; ++c) {
+                                total_o += px[c] * w[c];
+                            }
+                            acc[o] = total_o;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (i = 0; i < total; i += (size_t)oc) {
+        for (int32_t o = 0; o < oc; ++o) {
+            float acc = out[i + (size_t)o];
+            if (p->bias != NULL) { /* no +0.0f without a bias: -0.0f stays -0.0f, as in the reference */
+                acc += p->bias[o];
+            }
+            out[i + (size_t)o] = tq_clamp_f32(acc, p->act_min, p->act_max);
+        }
+    }
+    return TQ_OK;
+}

@@ -1,0 +1,33 @@
+/* RESIZE_BILINEAR, int16: ResizeBilinearInteger with tabled taps and weights (see tq_resize.h). */
+#include "tq_resize.h"
+
+tq_status tq_resize_bilinear_s16(const tq_resize_bilinear_s16_params *p, const int16_t *in, int16_t *out)
+{
+    const int32_t ch = p->in.c;
+    const size_t image = (size_t)p->in.h * (size_t)p->in.w * (size_t)ch;
+    const int64_t half = (int64_t)1 << 19;
+    for (int32_t b = 0; b < p->out.n; ++b) {
+        const int16_t *img = in + (size_t)b * image;
+        for (int32_t y = 0; y < p->out.h; ++y) {
+            const int16_t *r0 = img + p->row0[y];
+            const int16_t *r1 = img + p->row1[y];
+            const int32_t wy1 = p->wy[y];
+            const int32_t wy0 = TQ_RESIZE_ONE - wy1;
+            for (int32_t x = 0; x < p->out.w; ++x) {
+                /* the taps: t<row><column> */
+                const int16_t *t00 = r0 + p->col0[x], *t01 = r0 + p->col1[x];
+                const int16_t *t10 = r1 + p->col0[x], *t11 = r1 + p->col1[x];
+                const int32_t wx1 = p->wx[x];
+                const int32_t wx0 = TQ_RESIZE_ONE - wx1;
+                for (int32_t k = 0; k < ch; ++k) {
+                    /* The four-tap sum of TFLite, grouped by row: each row |.| <= 2^25, the sum 2^35. */
+                    const int32_t top = t00[k] * wx0 + t01[k] * wx1;
+                    const int32_t bottom = t10[k] * wx0 + t11[k] * wx1;
+                    const int64_t acc = (int64_t)top * wy0 + (int64_t)bottom * wy1;
+                    *out++ = (int16_t)((acc + (acc > 0 ? half : -half)) / ((int64_t)1 << 20));
+                }
+            }
+        }
+    }
+    return TQ_OK;
+}
