@@ -15,10 +15,13 @@ from tinyq.errors import CheckFailed
 log = logging.getLogger(__name__)
 
 
-# BUILTIN_REF registers some ops only up to an older version than the converter writes (TILE up to v2 while
-# the converter writes v3 for int8/int16; DEPTH_TO_SPACE v1 vs v2): the same kernel code runs the newer
-# files, only the registration is missing. Such a model is run on a copy whose op version is lowered one
-# step at a time, and the Reference says so (`notes`), so a report can show what the reference ran.
+# Files the reference interpreter refuses for a reason that does not change the arithmetic run on a
+# normalized copy, and the Reference says so (`notes`), so a report can show what the reference ran:
+# - BUILTIN_REF registers some ops only up to an older version than the converter writes (TILE up to v2
+#   while the converter writes v3 for int8/int16; DEPTH_TO_SPACE v1 vs v2): the same kernel code runs the
+#   newer files, only the registration is missing; the op version is lowered one step at a time;
+# - single-scale tensors whose quantized_dimension is outside their rank (TFLM's person-detection model):
+#   with one scale the axis means nothing; it is read as 0.
 _NO_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
 MAX_LOWERED = 8
 
@@ -35,14 +38,21 @@ class Reference:
                 break
             except (ValueError, RuntimeError) as e:  # an op the reference kernels lack (ELU), a Prepare that refuses
                 m = _NO_OP.search(str(e))
-                if m is None or int(m.group(2)) <= 1 or len(self.notes) == MAX_LOWERED:
+                fixed = None
+                if len(self.notes) < MAX_LOWERED:
+                    if m is not None and int(m.group(2)) > 1:
+                        op, version = m.group(1), int(m.group(2))
+                        self._data = _lower_op_version(self._data, op, version)
+                        fixed = f"{op} v{version} run as v{version - 1} (BUILTIN_REF does not register v{version})"
+                    elif "quantized_dimension must be in range" in str(e):
+                        self._data, n = _normalize_quantized_dimension(self._data)
+                        fixed = f"{n} single-scale tensors' quantized_dimension (out of range) read as 0" if n else None
+                if fixed is None:
                     log.debug("the reference interpreter refused %s", path, exc_info=True)
                     why = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
                     raise CheckFailed(f"{path}: TFLite's reference interpreter (BUILTIN_REF) cannot run this model ({why[:200]}), "
                                       "so there is nothing to check tinyq's outputs against: `tinyq build` still compiles it") from None
-                op, version = m.group(1), int(m.group(2))
-                self._data = _lower_op_version(self._data, op, version)
-                self.notes.append(f"{op} v{version} run as v{version - 1} (BUILTIN_REF does not register v{version})")
+                self.notes.append(fixed)
         self.inputs = self.it.get_input_details()
         self.outputs = self.it.get_output_details()
         # Keep the graph's order (details are sorted by tensor index, not by position).
@@ -88,6 +98,27 @@ def _lower_op_version(data: bytes, op: str, version: int) -> bytes:
     b = flatbuffers.Builder(len(data) + 1024)
     b.Finish(model.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def _normalize_quantized_dimension(data: bytes) -> tuple[bytes, int]:
+    """The model with quantized_dimension 0 on every tensor quantized with one scale whose quantized_dimension
+    is outside its rank (old converters wrote 3 on tensors of any rank; one scale makes the axis meaningless,
+    and the interpreter refuses the file). Returns the bytes and how many tensors changed."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    n = 0
+    for sg in model.subgraphs or []:
+        for t in sg.tensors or []:
+            q = t.quantization
+            rank = len(t.shape) if t.shape is not None else 0
+            if q is not None and q.scale is not None and len(q.scale) <= 1 and not 0 <= int(q.quantizedDimension) < max(rank, 1):
+                q.quantizedDimension = 0
+                n += 1
+    b = flatbuffers.Builder(len(data) + 1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output()), n
 
 
 def tflm_arena_bytes(path: Path) -> int | None:

@@ -106,7 +106,7 @@ class VerifyResult(Verdict):
         where = f" on {self.board}" if self.board else ""
         within = f" (float32 model: {tolerance_text(self.tolerance)})" if self.tolerance is not None else ""
         if self.reference_notes:
-            within += f" [reference: {'; '.join(self.reference_notes)}]"
+            within += f" (reference: {'; '.join(self.reference_notes)})"
         if self.bit_exact:
             return f"bit-exact{where}: {self.samples} inputs, every output identical{within}"
         if self.passed:
