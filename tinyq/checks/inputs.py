@@ -24,6 +24,8 @@ def make_inputs(g: Graph, samples: int, seed: int = 0) -> tuple[list[list[np.nda
 
 
 def _qrange(t: Tensor) -> tuple[int, int]:
+    if t.dtype == "bool":
+        return 0, 1
     info = np.iinfo(t.dtype) if t.dtype != "float32" else np.iinfo(np.int8)
     return int(info.min), int(info.max)
 

@@ -4,16 +4,20 @@ lowerings and the table of C kernels they call (KERNELS). Importing this package
 what is declined on purpose, with the reason) and VARIANTS (the
 int16 and float32 lowerings, by type); `lowering_for` picks an op's lowering by the type it computes in.
 
-- conv: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV
-- pool: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX, REDUCE_MIN, SUM (float32; quantized SUM refused:
-  the reference's is not a sum)
-- elementwise: ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE
-- activation: SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, PRELU, ELU, ABS, NEG, the RELU family
-- quantize: QUANTIZE, DEQUANTIZE
+- conv: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV, BATCH_MATMUL
+- pool: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN, L2_NORMALIZATION
+- elementwise: ADD, SUB, MUL, DIV, ADD_N, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, the comparisons, SELECT,
+  SELECT_V2, LOGICAL_AND / OR / NOT
+- activation: SOFTMAX, LOG_SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, PRELU, ELU, GELU, ABS, NEG, EXP,
+  LOG, SQRT, RSQRT, SQUARE, the RELU family
+- quantize: QUANTIZE, DEQUANTIZE, CAST
 - shape: PAD, PADV2, MIRROR_PAD, CONCATENATION, TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PACK,
   UNPACK, TILE, BROADCAST_TO, GATHER, DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, and
   RESHAPE / EXPAND_DIMS / SQUEEZE copies
 - resize: RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR
+
+Which types each compiles in, and what is refused on purpose and why: README's operator table, generated
+from this registry by tinyq/ops/table.py.
 
 Integer lowerings are bit-exact with TFLite's reference kernels. The float32 ones take TFLite's
 geometry (padding, output sizes, broadcasting, shape simplification) and their kernels sum in the

@@ -1,4 +1,5 @@
-"""Activations: SOFTMAX, LOGISTIC, TANH, ELU, HARD_SWISH, LEAKY_RELU, PRELU, the RELU family, ABS, NEG.
+"""Activations: SOFTMAX, LOGISTIC, TANH, ELU, HARD_SWISH, LEAKY_RELU, PRELU, the RELU family, ABS, NEG;
+and the unary math ops EXP, LOG, SQRT, RSQRT, SQUARE, GELU, LOG_SOFTMAX.
 
 On int8, each lowering mirrors the Prepare of TFLite's kReference kernel (tensorflow/lite/kernels/
 activations.cc; elementwise.cc for ABS, neg.cc for NEG), which is what the BUILTIN_REF resolver runs:
@@ -41,6 +42,37 @@ with int16's symmetric quantization. TFLite's reference HARD_SWISH has no int16 
 fails on int16), so tinyq refuses it.
 
 On float32, every op above with the C library's expf / tanhf / expm1f (results within FLOAT_TOLERANCE).
+
+The unary math ops (exp.cc, elementwise.cc, activations.cc's LogSoftmax and Gelu), on int8:
+
+- EXP, LOG, GELU: the reference builds a 256-entry table in Prepare (LUTPopulate<int8_t>) of expf,
+  of x <= 0 ? the output's lowest value : logf(x), and of GeluTransform (0.5 x erfcf(-x / sqrt 2)) or
+  GeluTransformApproximate (the tanhf form) by the `approximate` option; built here the same way, in
+  float32 with the C library's functions, and run by tq_lut_s8.
+- SQRT: SqrtEvalQuantized computes each element in float32, (int)(sqrtf(in_scale * (x - zp)) /
+  out_scale) + zp, truncated, clamped: a function of the int8 value alone, so its 256 results are
+  computed here (numpy's float32 sqrt and division are IEEE's, as the C library's) into a tq_lut_s8 table.
+- RSQRT: RsqrtEvalQuantizedInt8's fixed point (GetInvSqrtQuantizedMultiplierExp's Newton-Raphson in
+  Q3.28, then two MultiplyByQuantizedMultiplier steps by the multiplier 1 / (sqrtf(in_scale) *
+  out_scale)), reproduced here in integers for each of the 256 values into a tq_lut_s8 table.
+- LOG_SOFTMAX: reference_integer_ops::LogSoftmax in gemmlowp fixed point (tq_log_softmax_s8), with
+  LogSoftmaxPrepare's input multiplier (PreprocessSoftmaxScaling, beta 1), its reverse multiplier
+  (PreprocessLogSoftmaxScalingExp) and diff_min; output scale 16/256, zero point 127.
+- SQUARE: refused: Square's Prepare takes float32 only.
+
+SQRT and RSQRT are defined for inputs at or above the zero point: below it TFLite's Eval stops with an
+error ("... only defined for non-negative / positive values"), and tinyq's table gives the zero
+point's result there.
+
+On int16 (zero points 0, as GenericPrepare and exp.cc's Prepare require; GELU's Prepare does not, so
+tinyq takes any): EXP, LOG, RSQRT and GELU look up the 513-entry table LUTPopulate<int16_t> builds
+(its float32 variant: lut_int16 with float32 arithmetic, checked against the interpreter's on every
+int16 input) with TFLite's interpolation (tq_lut_s16); SQRT computes SqrtEvalQuantized<int16_t>'s
+float32 expression in C (tq_sqrt_s16; sqrtf and the division are correctly rounded on every target,
+hardware or soft float). LOG_SOFTMAX (no int16 kernel) and SQUARE are refused.
+
+On float32: expf, logf, sqrtf, 1.0f / sqrtf, x * x, LogSoftmax's x - max - logf(sum of expf(x - max)),
+and GELU with tanhf / erfcf (TFLite's float GELU uses Eigen's tanh and erfc: within FLOAT_TOLERANCE).
 """
 
 from __future__ import annotations
@@ -85,7 +117,9 @@ F32 = np.float32
 KERNELS = kernel_table(
     # int8
     Kernel("tq_softmax_s8", "tq_softmax_s8_params", HEADER, ("activation/tq_softmax_s8.c",)),
-    Kernel("tq_lut_s8", "tq_lut_s8_params", HEADER, ("activation/tq_lut_s8.c",)),  # LOGISTIC, TANH
+    # LOGISTIC, TANH, ELU, GELU, EXP, LOG, SQRT, RSQRT
+    Kernel("tq_lut_s8", "tq_lut_s8_params", HEADER, ("activation/tq_lut_s8.c",)),
+    Kernel("tq_log_softmax_s8", "tq_log_softmax_s8_params", HEADER, ("activation/tq_log_softmax_s8.c",)),
     Kernel("tq_relu_s8", "tq_relu_s8_params", HEADER, ("activation/tq_relu_s8.c",)),
     Kernel("tq_leaky_relu_s8", "tq_leaky_relu_s8_params", HEADER, ("activation/tq_leaky_relu_s8.c",)),
     Kernel("tq_hard_swish_s8", "tq_hard_swish_s8_params", HEADER, ("activation/tq_hard_swish_s8.c",)),
@@ -99,6 +133,8 @@ KERNELS = kernel_table(
     Kernel("tq_leaky_relu_s16", "tq_leaky_relu_s16_params", INT16_HEADER, ("activation/tq_leaky_relu_s16.c", *INT16_DEPS)),
     Kernel("tq_abs_s16", "tq_abs_s16_params", INT16_HEADER, ("activation/tq_abs_s16.c", *INT16_DEPS)),
     Kernel("tq_neg_s16", "tq_neg_s16_params", INT16_HEADER, ("activation/tq_neg_s16.c", *INT16_DEPS)),
+    Kernel("tq_lut_s16", "tq_lut_s16_params", INT16_HEADER, ("activation/tq_lut_s16.c", *INT16_DEPS)),  # EXP, LOG, RSQRT, GELU
+    Kernel("tq_sqrt_s16", "tq_sqrt_s16_params", INT16_HEADER, ("activation/tq_sqrt_s16.c", *INT16_DEPS)),
     # float32
     Kernel("tq_softmax_f32", "tq_softmax_f32_params", FLOAT_HEADER, ("activation/tq_softmax_f32.c", *FLOAT_DEPS)),
     Kernel("tq_logistic_f32", "tq_logistic_f32_params", FLOAT_HEADER, ("activation/tq_logistic_f32.c", *FLOAT_DEPS)),
@@ -110,6 +146,13 @@ KERNELS = kernel_table(
     Kernel("tq_abs_f32", "tq_abs_f32_params", FLOAT_HEADER, ("activation/tq_abs_f32.c", *FLOAT_DEPS)),
     Kernel("tq_neg_f32", "tq_neg_f32_params", FLOAT_HEADER, ("activation/tq_neg_f32.c", *FLOAT_DEPS)),
     Kernel("tq_prelu_f32", "tq_prelu_f32_params", FLOAT_HEADER, ("activation/tq_prelu_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_exp_f32", "tq_exp_f32_params", FLOAT_HEADER, ("activation/tq_exp_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_log_f32", "tq_log_f32_params", FLOAT_HEADER, ("activation/tq_log_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_sqrt_f32", "tq_sqrt_f32_params", FLOAT_HEADER, ("activation/tq_sqrt_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_rsqrt_f32", "tq_rsqrt_f32_params", FLOAT_HEADER, ("activation/tq_rsqrt_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_square_f32", "tq_square_f32_params", FLOAT_HEADER, ("activation/tq_square_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_gelu_f32", "tq_gelu_f32_params", FLOAT_HEADER, ("activation/tq_gelu_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_log_softmax_f32", "tq_log_softmax_f32_params", FLOAT_HEADER, ("activation/tq_log_softmax_f32.c", *FLOAT_DEPS)),
 )
 # Largest |x - zero point| of each integer type's values, which a kernel multiplies (and may shift left).
 MAX_OFFSET = {"int8": 255, "int16": 32768}
@@ -225,16 +268,16 @@ _LIBM = None
 def _libm():
     """The C math library the reference interpreter links (glibc's libm on Linux), or False.
 
-    The interpreter calls the C library's expf / tanhf / expm1f while building its tables (and logf
-    in CheckedLog2); calling the same functions here reproduces them exactly. Without a loadable libm,
-    numpy's float32 functions are used (they agreed with glibc on every table tried, but are not
-    guaranteed to).
+    The interpreter calls the C library's expf / tanhf / expm1f / logf / erfcf while building its
+    tables (and logf in CheckedLog2); calling the same functions here reproduces them exactly.
+    Without a loadable libm, numpy's float32 functions are used, and math.erfc rounded to float32
+    (they agreed with glibc on every table tried, but are not guaranteed to).
     """
     global _LIBM
     if _LIBM is None:
         try:
             lib = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
-            for fn in ("expf", "tanhf", "logf", "expm1f"):
+            for fn in ("expf", "tanhf", "logf", "expm1f", "erfcf"):
                 f = getattr(lib, fn)
                 f.restype = ctypes.c_float
                 f.argtypes = [ctypes.c_float]
@@ -265,6 +308,11 @@ def _expm1f(x: np.float32) -> np.float32:
     return F32(lib.expm1f(float(x))) if lib else F32(np.expm1(F32(x)))
 
 
+def _erfcf(x: np.float32) -> np.float32:
+    lib = _libm()
+    return F32(lib.erfcf(float(x))) if lib else F32(math.erfc(float(x)))
+
+
 def _elu_f32(x: np.float32) -> np.float32:
     """EluPrepare's transform: value < 0.0f ? std::expm1(value) : value, in float32."""
     return _expm1f(x) if x < 0 else F32(x)
@@ -283,7 +331,9 @@ def lut_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int, fn) ->
     """LUTPopulate<int8_t>: the table the reference kernel builds in Prepare, indexed by (uint8_t)x.
 
     Every step is float32 (input_scale * (x - zp), the transform, * (1 / output_scale),
-    std::round, + zero point), then truncation to int32 and clamping to int8.
+    std::round, + zero point), then truncation to int32 and clamping to int8. Values beyond int32
+    (EXP's overflow, say) saturate: the conversion is undefined in C++, and the interpreter's table
+    holds 127 there (tests/test_ops_math.py sees it).
     """
     s_in = F32(in_scale)
     inverse_scale = F32(F32(1.0) / F32(out_scale))
@@ -295,10 +345,179 @@ def lut_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int, fn) ->
             scaled = F32(t * inverse_scale)
             rescaled = F32(tflite_round(float(scaled))) if np.isfinite(scaled) else scaled
             total = F32(rescaled + F32(out_zp))
-            # static_cast<int32_t>: truncation; out-of-range values give INT32_MIN on x86 (cvttss2si).
-            q = int(float(total)) if np.isfinite(total) and abs(float(total)) < 2.0**31 else -(2**31)
+            # static_cast<int32_t>: truncation, saturating out of range (NaN, which no transform here
+            # yields, taken as INT32_MIN).
+            q = -(2**31) if np.isnan(total) else int(min(max(float(total), -(2.0**31)), 2.0**31 - 1))
             table[v & 0xFF] = max(-128, min(127, q))
     return table
+
+
+GELU_MINUS_SQRT1_2 = F32(-0.70710678118654752440)  # static_cast<float>(-M_SQRT1_2)
+GELU_SQRT_2_OVER_PI = F32(1.12837916709551257390 * 0.70710678118654752440)  # M_2_SQRTPI * M_SQRT1_2
+
+
+def _gelu_f32(x: np.float32) -> np.float32:
+    """GeluTransform: 0.5f * x * std::erfc(x * (float)-M_SQRT1_2), in float32."""
+    x = F32(x)
+    return F32(F32(F32(0.5) * x) * _erfcf(F32(x * GELU_MINUS_SQRT1_2)))
+
+
+def _gelu_approximate_f32(x: np.float32) -> np.float32:
+    """GeluTransformApproximate: 0.5f * x * (1.f + std::tanh(kSqrt2dPi * (x + 0.044715f * x * x * x))),
+    in float32, kSqrt2dPi = (float)(M_2_SQRTPI * M_SQRT1_2)."""
+    x = F32(x)
+    cube = F32(F32(F32(F32(0.044715) * x) * x) * x)
+    return F32(F32(F32(0.5) * x) * F32(F32(1.0) + _tanhf(F32(GELU_SQRT_2_OVER_PI * F32(x + cube)))))
+
+
+def _gelu_approximate(op: Op) -> bool:
+    """GeluOptions.approximate (false without an options table, TFLite's default)."""
+    return bool(getattr(op.options, "approximate", False)) if op.options is not None else False
+
+
+def lut_transform(g: Graph, op: Op, dtype: str = "int8"):
+    """The float32 function TFLite's Prepare tabulates for `op` (LUTPopulate's transform)."""
+    if op.kind in LUT_FUNCTIONS:
+        return LUT_FUNCTIONS[op.kind]
+    if op.kind == "EXP":
+        return _expf
+    if op.kind == "GELU":
+        return _gelu_approximate_f32 if _gelu_approximate(op) else _gelu_f32
+    qo = g.tensor(op.outputs[0]).quant
+    if op.kind == "LOG":
+        # LogLUTPrepare: x <= 0 maps to the output's lowest value, (type min - zero point) * scale.
+        lowest = F32(F32(np.iinfo(dtype).min - int(qo.zp)) * F32(qo.s))
+        return lambda x: lowest if x <= 0 else logf(F32(x))
+    if op.kind == "RSQRT":
+        # GenericPrepare's int16 RSQRT table: x <= 0 maps to 32767 * output scale (the int16 maximum).
+        highest = F32(F32(np.iinfo(dtype).max) * F32(qo.s))
+        return lambda x: highest if x <= 0 else F32(F32(1.0) / np.sqrt(F32(x)))
+    raise AssertionError(f"no table transform for {op.kind}")
+
+
+def sqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> tuple[np.ndarray, float]:
+    """SqrtEvalQuantized<int8_t> for each int8 value, as a table indexed by (uint8_t)x, and the largest
+    quotient sqrtf(...) / out_scale (before truncation). In float32: in_scale * (x - zp), sqrtf, / out_scale;
+    static_cast<int> truncates, + zero point, clamped. Values below the zero point (where TFLite's Eval
+    fails) take the zero point's result."""
+    v = np.arange(-128, 128, dtype=np.int64)
+    deq = (F32(in_scale) * np.maximum(v - in_zp, 0).astype(F32)).astype(F32)
+    quotient = (np.sqrt(deq).astype(F32) / F32(out_scale)).astype(F32)
+    q = np.trunc(quotient.astype(np.float64)).astype(np.int64) + out_zp
+    table = np.empty(256, dtype=np.int8)
+    table[v & 0xFF] = np.clip(q, -128, 127)
+    return table, float(quotient.max())
+
+
+# --- RSQRT's fixed point, on Python ints (TFLite's int32 arithmetic; a wrap raises OverflowError).
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _int32(v: int) -> int:
+    if not INT32_MIN <= v <= INT32_MAX:
+        raise OverflowError(f"{v} overflows int32")
+    return v
+
+
+def _srdhm(a: int, b: int) -> int:
+    """SaturatingRoundingDoublingHighMul."""
+    if a == b == INT32_MIN:
+        return INT32_MAX
+    t = a * b + ((1 << 30) if a * b >= 0 else 1 - (1 << 30))
+    return t // 2**31 if t >= 0 else -((-t) // 2**31)  # C division truncates toward zero
+
+
+def _rounding_divide_by_pot(x: int, e: int) -> int:
+    mask = (1 << e) - 1
+    return (x >> e) + (1 if (x & mask) > (mask >> 1) + (1 if x < 0 else 0) else 0)
+
+
+def _mul_by_quantized_multiplier(x: int, mult: int, shift: int) -> int:
+    """MultiplyByQuantizedMultiplier (double rounding), refusing a left shift that overflows."""
+    left = max(shift, 0)
+    if left > 30:
+        raise OverflowError(f"left shift {left}")
+    return _rounding_divide_by_pot(_srdhm(_int32(x << left), mult), max(-shift, 0))
+
+
+def _saturating_mul_by_pot(x: int, e: int) -> int:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<e> for e >= 0."""
+    threshold = (1 << (31 - e)) - 1
+    return INT32_MAX if x > threshold else INT32_MIN if x < -threshold else x << e
+
+
+def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
+    """GetInvSqrtQuantizedMultiplierExp(value, kReverseShift = -1): 1 / sqrt(value) as (multiplier,
+    left shift), by five Newton-Raphson steps in Q3.28."""
+    if value <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while value >= 1 << 29:
+        value //= 4
+        shift += 1
+    pairs = (32 - value.bit_length() - 1) // 2 - 1  # (CountLeadingZeros - 1) / 2 - 1 bit pairs
+    shift -= pairs
+    value <<= 2 * pairs
+    half_input = _rounding_divide_by_pot(value >> 1, 1)
+    half_three = (1 << 28) + (1 << 27)  # 1.5 in Q3.28
+    x = 1 << 28
+    for _ in range(5):
+        x3 = _saturating_mul_by_pot(_srdhm(_srdhm(x, x), x), 6)
+        x = _saturating_mul_by_pot(_int32(_srdhm(half_three, x) - _srdhm(half_input, x3)), 3)
+    x = _srdhm(x, 1518500250)  # * sqrt(2) / 2
+    if shift < 0:
+        x, shift = _int32(x << -shift), 0
+    return x, -shift
+
+
+RSQRT_SHIFT = 20  # RsqrtEvalQuantizedInt8's kShift
+
+
+def rsqrt_multiplier(in_scale: float, out_scale: float) -> tuple[int, int]:
+    """SetRsqrtOutputMultiplier: 1. / (std::sqrt(in_scale) * out_scale), the product in float32."""
+    return quantize_multiplier(1.0 / float(F32(F32(np.sqrt(F32(in_scale))) * F32(out_scale))))
+
+
+def rsqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """RsqrtEvalQuantizedInt8 for each int8 value, as a table indexed by (uint8_t)x: 127 at the zero
+    point, else 1 / sqrt(x - zp) in fixed point, brought to 2^20 units and rescaled by the output
+    multiplier, + zero point, clamped. Values below the zero point (where TFLite's Eval fails) take the
+    zero point's result. Raises OverflowError where TFLite's int32 arithmetic would wrap."""
+    mult, shift = rsqrt_multiplier(in_scale, out_scale)
+    table = np.empty(256, dtype=np.int8)
+    for v in range(-128, 128):
+        value = max(v - in_zp, 0)
+        if value == 0:
+            q = 127
+        else:
+            inv_mult, inv_shift = inv_sqrt_multiplier(value)
+            data = _mul_by_quantized_multiplier(1, inv_mult, inv_shift + RSQRT_SHIFT)
+            q = _mul_by_quantized_multiplier(data, mult, shift - RSQRT_SHIFT) + out_zp
+        table[v & 0xFF] = max(-128, min(127, q))
+    return table
+
+
+def _sqrt_quotient_fits(op: Op, quotient: float) -> None:
+    need(quotient < 2.0**31 - 2.0**16, op, f"sqrt of the largest input over the output scale is {quotient:g}: "
+         "beyond int32, where TFLite's conversion is undefined (output scale too small)")
+
+
+def _table_s8(g: Graph, op: Op) -> np.ndarray:
+    """The int8 table of a table-driven op (see lut_table, sqrt_table, rsqrt_table), validating it."""
+    s_in, zp_in, s_out, zp_out = _scales(g, op)
+    need(s_in > 0 and s_out > 0 and np.isfinite(s_in) and np.isfinite(s_out), op, "scales must be positive numbers")
+    if op.kind == "SQRT":
+        table, quotient = sqrt_table(s_in, zp_in, s_out, zp_out)
+        _sqrt_quotient_fits(op, quotient)
+        return table
+    if op.kind == "RSQRT":
+        try:
+            return rsqrt_table(s_in, zp_in, s_out, zp_out)
+        except OverflowError:
+            raise UnsupportedModel(f"{where(op)}: input scale {s_in:g} with output scale {s_out:g} overflows int32 in "
+                                   "TFLite's fixed-point RSQRT (scales too small)") from None
+    return lut_table(s_in, zp_in, s_out, zp_out, lut_transform(g, op))
 
 
 def _lut_check(g: Graph, op: Op) -> None:
@@ -306,22 +525,69 @@ def _lut_check(g: Graph, op: Op) -> None:
     if op.kind == "LOGISTIC":
         qo = g.tensor(op.outputs[0]).quant
         need(float(F32(qo.s)) == 1.0 / 256, op, f"output scale is {qo.s:g}, TFLite requires 1/256 for int8 logistic")
+    _table_s8(g, op)
 
 
-# The float function each table-driven int8 op evaluates per input value (its Prepare's transform).
+# The float function each table-driven int8 op evaluates per input value (its Prepare's transform);
+# EXP, LOG, GELU: lut_transform.
 LUT_FUNCTIONS = {"LOGISTIC": _logistic_f32, "TANH": _tanh_f32, "ELU": _elu_f32}
 
 
 def _lut_lower(g: Graph, op: Op) -> KernelCall:
-    s_in, zp_in, s_out, zp_out = _scales(g, op)
-    fn = LUT_FUNCTIONS[op.kind]
-    table = lut_table(s_in, zp_in, s_out, zp_out, fn)
     return _call(
         op,
         "tq_lut_s8",
         {"size": g.tensor(op.inputs[0]).size, "table": ArrayRef("table")},
-        [ConstArray("table", "int8_t", table)],
+        [ConstArray("table", "int8_t", _table_s8(g, op))],
     )
+
+
+# --------------------------------------------------------------------------- LOG_SOFTMAX
+
+LOG_SOFTMAX_OUTPUT = (16.0 / 256, 127)  # LogSoftmaxPrepare's required output scale and zero point
+
+
+def log_softmax_params(input_scale: float) -> dict:
+    """LogSoftmaxPrepare (kReference, beta 1): the input multiplier and left shift
+    (PreprocessSoftmaxScaling), the reverse multiplier of 2^(31 - left shift) / multiplier
+    (PreprocessLogSoftmaxScalingExp, QuantizeMultiplierSmallerThanOneExp) and diff_min.
+    Raises ValueError where TFLite's Prepare would abort."""
+    mult, left_shift, diff_min = softmax_params(1.0, input_scale)
+    if left_shift < 1:
+        raise ValueError(f"left shift {left_shift}: 2^(31 - shift) overflows int")
+    reverse = float(1 << (31 - left_shift)) / float(mult)
+    if not 0.0 < reverse < 1.0:
+        raise ValueError(f"reverse scaling divisor {reverse!r} is not below 1")
+    rev_mult, rev_shift = quantize_multiplier(reverse)
+    if rev_shift > 0:
+        raise ValueError(f"reverse scaling divisor {reverse!r} rounds to 1")
+    return {"input_multiplier": mult, "input_left_shift": left_shift, "reverse_multiplier": rev_mult,
+            "reverse_shift": rev_shift, "diff_min": diff_min}
+
+
+def _log_softmax_plan(g: Graph, op: Op) -> dict:
+    _check_unary(g, op)
+    src, dst = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    need(len(src.shape) >= 1 and tuple(src.shape) == tuple(dst.shape), op,
+         f"output shape {list(dst.shape)} differs from input {list(src.shape)}")
+    qo = dst.quant
+    need(float(F32(qo.s)) == LOG_SOFTMAX_OUTPUT[0] and qo.zp == LOG_SOFTMAX_OUTPUT[1], op,
+         f"output scale {qo.s:g} and zero point {qo.zp}: TFLite requires 16/256 and 127 for int8 LOG_SOFTMAX")
+    depth = int(src.shape[-1])
+    need(1 <= depth <= SOFTMAX_MAX_DEPTH, op, f"LOG_SOFTMAX over {depth} elements: at most {SOFTMAX_MAX_DEPTH} supported")
+    try:
+        params = log_softmax_params(float(F32(src.quant.s)))
+    except ValueError as e:
+        raise UnsupportedModel(f"{where(op)}: input scale {src.quant.s:g} cannot be applied ({e})") from None
+    return {"rows": src.size // depth, "depth": depth, **params}
+
+
+def _log_softmax_check(g: Graph, op: Op) -> None:
+    _log_softmax_plan(g, op)
+
+
+def _log_softmax_lower(g: Graph, op: Op) -> KernelCall:
+    return _call(op, "tq_log_softmax_s8", _log_softmax_plan(g, op))
 
 
 # --------------------------------------------------------------------------- RELU family
@@ -627,31 +893,41 @@ LUT_STEPS = 512  # TFLite's int16 tables: 512 steps, 513 entries (the last one f
 SOFTMAX_S16_MAX_DEPTH = 65536  # the Q16.15 sum of exp values stays below 2^31
 
 
-def lut_int16(in_scale: float, in_zp: int, out_scale: float, out_zp: int, fn) -> np.ndarray:
-    """SoftmaxPrepare's int16 tables (LUTPopulate<int16_t> on double, the C library's exp): fn sampled
-    at 512 steps over the input range, each entry moved by half the error its linear interpolation
-    makes at the step's midpoint, std::round half away from zero. (The float32 variant of the same
-    routine differs in two entries of the 1 / (1 + x) table, which the interpreter showed.)"""
+def lut_int16(in_scale: float, in_zp: int, out_scale: float, out_zp: int, fn, real=float) -> np.ndarray:
+    """LUTPopulateInt16<FloatT>: fn sampled at 512 steps over the input range, each entry moved by half
+    the error its linear interpolation makes at the step's midpoint, std::round half away from zero,
+    every step in `real`: float (double) for SoftmaxPrepare's tables (LUTPopulate on double with the
+    C library's exp; the float32 variant differs in two entries of the 1 / (1 + x) table, which the
+    interpreter showed), np.float32 for LUTPopulate<int16_t> on float (EXP, LOG, RSQRT, GELU; `fn`
+    then takes and returns np.float32). An entry that comes out NaN (inf - inf where EXP overflows)
+    is 0, what the interpreter's static_cast<int16_t> gives for it."""
     lo, hi = -32768, 32767
-    input_min, input_max = in_scale * (lo - in_zp), in_scale * (hi - in_zp)
-    output_min, output_max = out_scale * (lo - out_zp), out_scale * (hi - out_zp)
-    step = (input_max - input_min) / LUT_STEPS
-    inv = (hi - lo + 1) / (output_max - output_min)
+    s_in, s_out = real(in_scale), real(out_scale)
+    input_min, input_max = real(s_in * real(lo - in_zp)), real(s_in * real(hi - in_zp))
+    output_min, output_max = real(s_out * real(lo - out_zp)), real(s_out * real(hi - out_zp))
+    step = real(real(input_max - input_min) / real(LUT_STEPS))
+    half_step = real(step / real(2))
+    inv = real(real(hi - lo + 1) / real(output_max - output_min))
 
-    def rnd(v: float) -> float:
-        return math.copysign(math.floor(abs(v) + 0.5), v)
+    def rnd(v):
+        return v if not math.isfinite(v) else real(math.copysign(math.floor(abs(float(v)) + 0.5), float(v)))
 
-    def clamp(v: float) -> int:
-        return int(min(max(v, float(lo)), float(hi)))
+    def clamp(v) -> int:
+        return 0 if math.isnan(v) else int(min(max(float(v), float(lo)), float(hi)))
+
+    def f(x):
+        return real(fn(x))
 
     table = np.zeros(LUT_STEPS + 1, dtype=np.int16)
-    for i in range(LUT_STEPS):
-        x = input_min + i * step
-        sample = rnd(fn(x) * inv)
-        interp = rnd((fn(input_min + (i + 1) * step) * inv + sample) / 2)
-        err = interp - rnd(fn(x + step / 2) * inv)
-        table[i] = clamp(sample - rnd(err / 2))
-    table[LUT_STEPS] = clamp(rnd(fn(input_max) * inv))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(LUT_STEPS):
+            x = real(input_min + real(real(i) * step))
+            val, midpoint, nxt = f(x), f(real(x + half_step)), f(real(input_min + real(real(i + 1) * step)))
+            sample = rnd(real(val * inv))
+            interp = rnd(real(real(real(nxt * inv) + sample) / real(2)))
+            err = real(interp - rnd(real(midpoint * inv)))
+            table[i] = clamp(real(sample - rnd(real(err / real(2)))))
+        table[LUT_STEPS] = clamp(rnd(real(f(input_max) * inv)))
     return table
 
 
@@ -781,6 +1057,44 @@ def lower_sigmoid_s16(g: Graph, op: Op) -> KernelCall:
     )
 
 
+# --------------------------------------------------------------------------- EXP, LOG, RSQRT, GELU, SQRT (int16x8)
+
+
+def _math_s16_tensors(g: Graph, op: Op) -> tuple[Tensor, Tensor]:
+    """The int16 input and output of a unary math op: symmetric (zero points 0, as exp.cc's Prepare and
+    GenericPrepare require), but for GELU, whose Prepare takes any zero point (its table covers the
+    int16 range around it)."""
+    need(len([i for i in op.inputs if i >= 0]) == 1, op, "expects one input and one output")
+    if op.kind == "GELU":
+        need(len(op.outputs) == 1, op, f"has {len(op.outputs)} outputs, expected 1")
+        x = need_dtype(g, op, op.inputs[0], "int16")
+        y = need_dtype(g, op, op.outputs[0], "int16")
+        for i in (op.inputs[0], op.outputs[0]):
+            q = need_quant(g, op, i)
+            need(q.s > 0 and np.isfinite(q.s), op, f"tensor '{g.tensor(i).name}' has scale {q.s}, expected a positive number")
+        need(not x.is_const, op, "a constant input is not supported (fold it before conversion)")
+    else:
+        x, y = int16_io(g, op)
+    need(x.size == y.size, op, f"input has {x.size} elements but output has {y.size}")
+    return x, y
+
+
+def lower_lut_s16(g: Graph, op: Op) -> KernelCall:
+    x, y = _math_s16_tensors(g, op)
+    qi, qo = x.quant, y.quant
+    table = lut_int16(float(F32(qi.s)), int(qi.zp), float(F32(qo.s)), int(qo.zp), lut_transform(g, op, "int16"), real=F32)
+    return _call(op, "tq_lut_s16", {"size": x.size, "table": ArrayRef("table")},
+                 arrays=[ConstArray("table", "int16_t", table)], in_place="direct")
+
+
+def lower_sqrt_s16(g: Graph, op: Op) -> KernelCall:
+    x, y = _math_s16_tensors(g, op)
+    s_in, s_out = F32(x.quant.s), F32(y.quant.s)
+    with np.errstate(over="ignore"):
+        _sqrt_quotient_fits(op, float(F32(np.sqrt(F32(s_in * F32(32767))) / s_out)))
+    return _call(op, "tq_sqrt_s16", {"size": x.size, "in_scale": float(s_in), "out_scale": float(s_out)}, in_place="direct")
+
+
 # --------------------------------------------------------------------------- float32
 
 
@@ -814,6 +1128,18 @@ def lower_softmax_f32(g: Graph, op: Op) -> KernelCall:
     return _call(op, "tq_softmax_f32", {"rows": x.size // depth, "depth": depth, "beta": _option_f32(op, "beta")})
 
 
+def lower_gelu_f32(g: Graph, op: Op) -> KernelCall:
+    x, _ = _unary_f32(g, op)
+    return _call(op, "tq_gelu_f32", {"size": x.size, "approximate": int(_gelu_approximate(op))}, in_place="direct")
+
+
+def lower_log_softmax_f32(g: Graph, op: Op) -> KernelCall:
+    x, y = _unary_f32(g, op)
+    need(len(x.shape) >= 1 and tuple(x.shape) == tuple(y.shape), op, f"output shape {list(y.shape)} differs from input {list(x.shape)}")
+    depth = int(x.shape[-1])
+    return _call(op, "tq_log_softmax_f32", {"rows": x.size // depth, "depth": depth}, in_place="direct")
+
+
 # --------------------------------------------------------------------------- registration
 
 register("SOFTMAX", check=_softmax_check, lower=_softmax_lower)
@@ -841,3 +1167,23 @@ for _kind in (*RELU_BOUNDS, "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "ELU
     register(_kind, check=check_by_lowering(lower_pointwise_f32), lower=lower_pointwise_f32, dtype="float32")
 register("PRELU", check=check_by_lowering(lower_prelu_f32), lower=lower_prelu_f32, macs=macs_prelu, dtype="float32")
 register("SOFTMAX", check=check_by_lowering(lower_softmax_f32), lower=lower_softmax_f32, dtype="float32")
+
+# The unary math ops (see the module docstring).
+MATH_TABLE_OPS = ("EXP", "LOG", "GELU", "SQRT", "RSQRT")  # int8: one tq_lut_s8 table each
+for _kind in MATH_TABLE_OPS:
+    register(_kind, check=_lut_check, lower=_lut_lower)
+register("LOG_SOFTMAX", check=_log_softmax_check, lower=_log_softmax_lower)
+for _kind in ("EXP", "LOG", "GELU", "RSQRT"):
+    register(_kind, check=check_by_lowering(lower_lut_s16), lower=lower_lut_s16, dtype="int16")
+register("SQRT", check=check_by_lowering(lower_sqrt_s16), lower=lower_sqrt_s16, dtype="int16")
+for _dtype in ("int8", "int16"):
+    refuse("SQUARE", f"TFLite's reference interpreter has no {_dtype} SQUARE kernel (Square's Prepare takes float32 "
+           "only; TensorFlow's converter leaves SQUARE in float32), so there is nothing to be bit-exact with; write "
+           "x * x as a multiplication (keras.layers.Multiply()([x, x]) converts to MUL), or compile the unquantized "
+           "float32 .tflite of the model", dtype=_dtype)
+refuse("LOG_SOFTMAX", "TFLite's reference interpreter has no int16 LOG_SOFTMAX kernel (LogSoftmaxEval takes float32, "
+       "uint8 and int8), so there is nothing to be bit-exact with; convert this model with `--mode int8`", dtype="int16")
+for _kind in ("EXP", "LOG", "SQRT", "RSQRT", "SQUARE"):
+    register(_kind, check=check_by_lowering(lower_pointwise_f32), lower=lower_pointwise_f32, dtype="float32")
+register("GELU", check=check_by_lowering(lower_gelu_f32), lower=lower_gelu_f32, dtype="float32")
+register("LOG_SOFTMAX", check=check_by_lowering(lower_log_softmax_f32), lower=lower_log_softmax_f32, dtype="float32")

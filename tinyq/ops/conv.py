@@ -30,6 +30,9 @@ float32: the same geometry; the kernels sum in the reference kernels' order (see
 
 TRANSPOSE_CONV (all three types) has its own section below: TFLite's transpose-conv padding and its
 scatter loops with an int32 / int64 scratch of the output's size.
+
+BATCH_MATMUL (int8, int16x8, float32) too: batch_matmul.cc's Prepare and reference loops, both operands
+read in place (constant or not), one per-tensor multiplier.
 """
 
 from __future__ import annotations
@@ -106,6 +109,10 @@ KERNELS = kernel_table(
     Kernel("tq_transpose_conv_s8", "tq_transpose_conv_s8_params", HEADER, ("conv/tq_transpose_conv_s8.c",)),
     Kernel("tq_transpose_conv_s16", "tq_transpose_conv_s16_params", INT16_HEADER, ("conv/tq_transpose_conv_s16.c", *INT16_DEPS)),
     Kernel("tq_transpose_conv_f32", "tq_transpose_conv_f32_params", FLOAT_HEADER, ("conv/tq_transpose_conv_f32.c", *FLOAT_DEPS)),
+    # BATCH_MATMUL: int8, int16x8 (int16 operands), float32 (reference loops, operands read through strides)
+    Kernel("tq_batch_matmul_s8", "tq_batch_matmul_s8_params", HEADER, ("conv/tq_batch_matmul_s8.c",)),
+    Kernel("tq_batch_matmul_s16", "tq_batch_matmul_s16_params", INT16_HEADER, ("conv/tq_batch_matmul_s16.c", *INT16_DEPS)),
+    Kernel("tq_batch_matmul_f32", "tq_batch_matmul_f32_params", FLOAT_HEADER, ("conv/tq_batch_matmul_f32.c", *FLOAT_DEPS)),
 )
 
 PADDING_SAME, PADDING_VALID = 0, 1
@@ -1027,6 +1034,122 @@ def macs_transpose_conv(g: Graph, op: Op) -> int:
     return window["in"]["n"] * pairs_h * pairs_w * window["in"]["c"] * window["out"]["c"]
 
 
+# --------------------------------------------------------------------------- BATCH_MATMUL
+#
+# batch_matmul.cc with the kReference kernels. Prepare: ranks 2 to 5, operands of one type (float32,
+# int8 or int16; the hybrid float x int8 form is not a full-integer op), batch dims broadcast (equal
+# or 1), the depth of LHS (its last dim, or second to last with adj_x) equal to RHS's (its second to
+# last, or last with adj_y), output [broadcast batch dims][M][N]; for int8 / int16 outputs one
+# multiplier QuantizeMultiplier(double(lhs_scale) * double(rhs_scale) / double(out_scale)) and the
+# clamp to the type's range (no fused activation); int16 zero points all 0. Eval transposes RHS (and
+# LHS under adj_x) into scratch tensors and runs reference_ops::BatchMatMul on rank-5 shapes (three
+# batch dims); its "RHS [..., 1, X, Y]" shape compression is a reshape with the same result. The
+# sums are exact integers (int32 for int8, int64 for int16) or float32 summed over the depth in
+# order, so tinyq's kernels read both operands in place through strides: no transposed copy, no
+# scratch, whether RHS is constant (its data is the call's input) or computed.
+
+BMM_RANKS = (2, 5)
+
+
+def _bmm_geometry(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
+    """LHS, RHS and output of a BATCH_MATMUL and the kernels' shared geometry, as Prepare checks them."""
+    need(len(op.inputs) == 2 and all(i >= 0 for i in op.inputs) and len(op.outputs) == 1, op,
+         "expects two inputs (LHS, RHS) and one output")
+    lhs, rhs, out = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    o = op.options
+    adj_x = bool(getattr(o, "adjX", False)) if o is not None else False
+    adj_y = bool(getattr(o, "adjY", False)) if o is not None else False
+    lo, hi = BMM_RANKS
+    for name, t in (("LHS", lhs), ("RHS", rhs)):
+        need(lo <= len(t.shape) <= hi, op, f"{name} '{t.name}' has shape {list(t.shape)}; TFLite's BATCH_MATMUL takes ranks {lo} to {hi}")
+    rank = max(len(lhs.shape), len(rhs.shape))
+    l5 = (1,) * (5 - len(lhs.shape)) + tuple(int(d) for d in lhs.shape)
+    r5 = (1,) * (5 - len(rhs.shape)) + tuple(int(d) for d in rhs.shape)
+    batch = []
+    for i in range(3):
+        a, b = l5[i], r5[i]
+        need(a == b or a == 1 or b == 1, op, f"batch dimensions of LHS {list(lhs.shape)} and RHS {list(rhs.shape)} do not broadcast")
+        batch.append(b if a == 1 else a)
+    m, k = (l5[4], l5[3]) if adj_x else (l5[3], l5[4])
+    k_rhs, n = (r5[4], r5[3]) if adj_y else (r5[3], r5[4])
+    need(k == k_rhs, op, f"LHS {list(lhs.shape)} (adj_x {adj_x}) and RHS {list(rhs.shape)} (adj_y {adj_y}) have depths {k} and {k_rhs}")
+    expected = tuple(batch[3 - (rank - 2):]) + (m, n)
+    need(tuple(out.shape) == expected, op, f"output shape {list(out.shape)} differs from the computed {list(expected)}")
+    need(min(m, n, k) >= 1, op, f"an empty matrix product ({m}x{k} by {k}x{n})")
+
+    def batch_strides(s5: tuple[int, ...]) -> tuple[int, ...]:
+        # reference batch_matmul::extent: the elements after the dim, 0 where the dim is 1 (broadcast).
+        return tuple(0 if s5[i] == 1 else int(np.prod(s5[i + 1:], dtype=np.int64)) for i in range(3))
+
+    geometry = {
+        "batch": tuple(batch),
+        "lhs_batch_stride": batch_strides(l5),
+        "rhs_batch_stride": batch_strides(r5),
+        "rows": m, "cols": n, "depth": k,
+        # LHS is [..][M][K] in memory, or [..][K][M] with adj_x; RHS [..][K][N], or [..][N][K] with adj_y.
+        "lhs_row_stride": 1 if adj_x else k, "lhs_depth_stride": m if adj_x else 1,
+        "rhs_depth_stride": 1 if adj_y else n, "rhs_col_stride": k if adj_y else 1,
+    }
+    return lhs, rhs, out, geometry
+
+
+def _bmm_multiplier(op: Op, lhs: Tensor, rhs: Tensor, out: Tensor, max_shift: int) -> tuple[int, int]:
+    """Prepare's GetQuantizedConvolutionMultipler and QuantizeMultiplier."""
+    real = float(lhs.quant.s) * float(rhs.quant.s) / float(out.quant.s)
+    mult, shift = quantize_multiplier(real)
+    need(-31 <= shift <= max_shift, op, f"requantization scale {real:g} (LHS scale {lhs.quant.s:g} times RHS scale {rhs.quant.s:g} "
+         f"over output scale {out.quant.s:g}) needs shift {shift}, outside [-31, {max_shift}]")
+    return mult, shift
+
+
+def _bmm_quant_tensors(g: Graph, op: Op, lhs: Tensor, rhs: Tensor, out: Tensor, dtype: str) -> None:
+    need(out.dtype != "int32", op, f"output '{out.name}' is int32: the unrequantized {dtype} BATCH_MATMUL (raw products, no zero "
+         "points) is not supported; requantize the output to the operands' type")
+    for name, t in (("LHS", lhs), ("RHS", rhs), ("output", out)):
+        need(t.dtype == dtype, op, f"{name} '{t.name}' is {t.dtype}, expected {dtype} like the LHS")
+        need(t.quant is not None, op, f"{name} '{t.name}' has no quantization parameters; run `tinyq convert`")
+        need(not t.quant.per_channel, op, f"{name} '{t.name}' is quantized per channel; TFLite's BATCH_MATMUL reads one scale and "
+             "zero point per tensor (batch_matmul.cc Prepare)")
+        need(t.quant.s > 0 and np.isfinite(t.quant.s), op, f"{name} '{t.name}' has scale {t.quant.s}, expected a positive number")
+
+
+def lower_batch_matmul(g: Graph, op: Op) -> KernelCall:
+    lhs, rhs, out, geometry = _bmm_geometry(g, op)
+    _bmm_quant_tensors(g, op, lhs, rhs, out, "int8")
+    k = geometry["depth"]
+    need(k * 255 * 255 < 2**31, op, f"depth {k}: the int32 sum of products could overflow")
+    mult, shift = _bmm_multiplier(op, lhs, rhs, out, 30)
+    params = {**geometry, "lhs_offset": -int(lhs.quant.zp), "rhs_offset": -int(rhs.quant.zp), "out_offset": int(out.quant.zp),
+              "mult": mult, "shift": shift}
+    return KERNELS["tq_batch_matmul_s8"].call(params=params, inputs=[lhs.index, rhs.index], outputs=[out.index])
+
+
+def lower_batch_matmul_s16(g: Graph, op: Op) -> KernelCall:
+    lhs, rhs, out, geometry = _bmm_geometry(g, op)
+    _bmm_quant_tensors(g, op, lhs, rhs, out, "int16")
+    for name, t in (("LHS", lhs), ("RHS", rhs), ("output", out)):
+        need(t.quant.zp == 0, op, f"int16 {name} '{t.name}' has zero point {t.quant.zp}; TFLite's BATCH_MATMUL requires 0; "
+             "re-convert with `tinyq convert --mode int16x8`")
+    k = geometry["depth"]
+    need(k * 2**30 < 2**47, op, f"depth {k}: the int64 sum may exceed 2^47, the range of TFLite's int64 requantization")
+    mult, shift = _bmm_multiplier(op, lhs, rhs, out, 7)
+    return KERNELS["tq_batch_matmul_s16"].call(params={**geometry, "mult": mult, "shift": shift}, inputs=[lhs.index, rhs.index],
+                                               outputs=[out.index])
+
+
+def lower_batch_matmul_f32(g: Graph, op: Op) -> KernelCall:
+    lhs, rhs, out, geometry = _bmm_geometry(g, op)
+    need(rhs.dtype != "int8", op, f"RHS '{rhs.name}' is int8 against a float32 LHS: a hybrid (dynamic-range) BATCH_MATMUL, which "
+         "tinyq does not run; convert to full int8 (`tinyq convert`) or keep the model float32")
+    need_float32(g, op, lhs.index, rhs.index, out.index)
+    return KERNELS["tq_batch_matmul_f32"].call(params=geometry, inputs=[lhs.index, rhs.index], outputs=[out.index])
+
+
+def macs_batch_matmul(g: Graph, op: Op) -> int:
+    _, _, out, geometry = _bmm_geometry(g, op)
+    return int(out.size) * geometry["depth"]
+
+
 # --------------------------------------------------------------------------- registration
 
 register("CONV_2D", check=check_conv, lower=lower_conv, macs=macs_conv)
@@ -1042,3 +1165,8 @@ register("TRANSPOSE_CONV", check=check_transpose_conv, lower=lower_transpose_con
 register("TRANSPOSE_CONV", check=check_transpose_conv_s16, lower=lower_transpose_conv_s16, macs=macs_transpose_conv, dtype="int16")
 register("TRANSPOSE_CONV", check=check_by_lowering(lower_transpose_conv_f32), lower=lower_transpose_conv_f32,
          macs=macs_transpose_conv, dtype="float32")
+register("BATCH_MATMUL", check=check_by_lowering(lower_batch_matmul), lower=lower_batch_matmul, macs=macs_batch_matmul)
+register("BATCH_MATMUL", check=check_by_lowering(lower_batch_matmul_s16), lower=lower_batch_matmul_s16, macs=macs_batch_matmul,
+         dtype="int16")
+register("BATCH_MATMUL", check=check_by_lowering(lower_batch_matmul_f32), lower=lower_batch_matmul_f32, macs=macs_batch_matmul,
+         dtype="float32")

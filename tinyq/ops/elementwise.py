@@ -1,11 +1,18 @@
-"""Element-wise binary ops with TFLite's broadcasting: ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE.
+"""Element-wise ops with TFLite's broadcasting: ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, DIV,
+ADD_N, the comparisons (EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL), SELECT, SELECT_V2 and
+LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT.
 
-    op                  int8   int16 (int16x8)   float32   fused activation
-    ADD                 yes    yes               yes       yes
-    SUB                 yes    yes               yes       yes
-    MUL                 yes    yes               yes       yes
-    MAXIMUM, MINIMUM    yes    yes               yes       -
-    SQUARED_DIFFERENCE  yes    refused (1)       yes       -
+    op                  int8   int16 (int16x8)   float32   other          fused activation
+    ADD                 yes    yes               yes       -              yes
+    SUB                 yes    yes               yes       -              yes
+    MUL                 yes    yes               yes       -              yes
+    DIV                 yes    refused (2)       yes       int32 refused  yes
+    MAXIMUM, MINIMUM    yes    yes               yes       -              -
+    SQUARED_DIFFERENCE  yes    refused (1)       yes       -              -
+    ADD_N               refused (3)              yes       int32          -
+    the comparisons     yes    yes               yes       int32, bool (4)
+    SELECT, SELECT_V2   yes    yes               yes       int32, bool    -
+    LOGICAL_*           -      -                 -         bool           -
 
 Integer kernels match TFLite's reference path (BUILTIN_REF) bit for bit (tq_elementwise.h, tq_int16.h):
 - ADD, SUB: add.cc / sub.cc Prepare, the general path (PrepareGeneralSubOp): left_shift 20 (int8) or
@@ -26,12 +33,34 @@ Integer kernels match TFLite's reference path (BUILTIN_REF) bit for bit (tq_elem
 - SQUARED_DIFFERENCE (int8): squared_difference.cc Prepare, left_shift 7, the input multipliers of
   ADD, output multiplier (2 * max in_scale)^2 / (2^14 * out_scale); the rescaled difference squared
   in int32. (1) TFLite has no int16 kernel (its interpreter fails on such a model), so neither has tinyq.
-float32: the same broadcasting; ADD, SUB, MUL clamp to the fused activation's range (NONE to
-+-FLT_MAX, as TFLite's ActivationFunctionWithMinMax does), the others do not clamp.
+- DIV (int8): div.cc Prepare, one multiplier in1_scale / (in2_scale * out_scale) in float32;
+  reference_ops::DivElementwise per element: the divisor's Q0.31 reciprocal (GetReciprocal), the
+  numerator shifted left by its sign bits, a rounding right shift by recip_shift + headroom - out_shift.
+  That shift reaches 32 and more for some operand pairs (every zero numerator, small numerators over
+  large divisors), where C++ leaves RoundingDivideByPOT undefined: tq_div_s8 computes what the
+  reference's x86-64 build does there (the shift counts the processor masks), checked on every operand
+  pair against the interpreter. A divisor at its zero point stops the reference (CheckNonZero); the
+  kernel returns an error there. (2) TensorFlow's converter does not quantize DIV to 16x8.
+- ADD_N: add_n.cc adds float32 and int32 (reference_ops::AddN, summed from 0 in input order).
+  (3) It has no int8 or int16 kernel; the converter writes keras.layers.Add of 3 or more inputs as
+  chained ADDs.
+- The comparisons (bool outputs): comparisons.cc. int8 (ComparisonQuantized): each input offset by
+  its zero point, shifted left by 8 and scaled by its own scale as a multiplier (QuantizeMultiplier-
+  SmallerThanOneExp, so scales of 1 or more are refused: the reference aborts at 1 and shifts by a
+  negative count above), the two int32 values compared; int16: EQUAL, NOT_EQUAL the same (quantized
+  tensors), LESS, LESS_EQUAL, GREATER, GREATER_EQUAL the stored values (GREATER runs as LESS with the
+  inputs swapped); float32, int32 and bool (4: EQUAL, NOT_EQUAL only) compare as stored.
+- SELECT, SELECT_V2 (select.cc): the stored values copied (any element type: one kernel on 1, 2 or
+  4 bytes); SELECT's condition is x's shape, a scalar or one value per index of x's first axis
+  (RankOneSelect); SELECT_V2 broadcasts condition, x and y.
+- LOGICAL_AND, LOGICAL_OR (broadcasting), LOGICAL_NOT on bool tensors (uint8_t 0 / 1).
+float32: the same broadcasting; ADD, SUB, MUL, DIV clamp to the fused activation's range (NONE to
++-FLT_MAX, as TFLite's ActivationFunctionWithMinMax does: x / 0 becomes +-FLT_MAX, 0 / 0 stays NaN),
+the others do not clamp.
 
 Broadcasting: identical input shapes use a flat loop; anything else a 4-D broadcast loop (ranks <= 4;
 TFLite's reference loop, BroadcastBinaryOpSimple, goes to rank 8). The kernels share one walk over
-the output (tq_bcast_iter in tq_elementwise.h).
+the output (tq_bcast_iter in tq_elementwise.h); SELECT_V2 reads its condition through its own strides.
 """
 
 from __future__ import annotations
@@ -60,6 +89,7 @@ from tinyq.ops.base import (
     need_int16,
     need_quant,
     quantize_multiplier,
+    refuse,
     register,
     where,
 )
@@ -84,6 +114,11 @@ def _f32(op: str) -> Kernel:
     return Kernel(f"tq_{op}_f32", f"tq_{op}_f32_params", FLOAT_HEADER, (f"elementwise/tq_{op}_f32.c", *FLOAT_DEPS))
 
 
+def _any(name: str) -> Kernel:
+    """tq_<name> in elementwise/tq_<name>.c, declared in tq_elementwise.h: the int32, bool and any-type kernels."""
+    return Kernel(f"tq_{name}", f"tq_{name}_params", HEADER, (f"elementwise/tq_{name}.c",))
+
+
 KERNELS = kernel_table(
     # int8
     _s8("add"),
@@ -106,6 +141,21 @@ KERNELS = kernel_table(
     _f32("maximum"),
     _f32("minimum"),
     _f32("squared_difference"),
+    # DIV, ADD_N, the comparisons (bool outputs)
+    Kernel("tq_div_s8", "tq_div_s8_params", HEADER, ("elementwise/tq_div_s8.c", "include/tq_activation.h")),
+    _f32("div"),
+    _f32("add_n"),
+    _any("add_n_s32"),
+    _s8("compare"),
+    _s16("compare"),
+    _f32("compare"),
+    _any("compare_s32"),
+    _any("compare_bool"),
+    # any element type: SELECT / SELECT_V2; bool: LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT
+    _any("select"),
+    _any("logical_and"),
+    _any("logical_or"),
+    _any("logical_not"),
 )
 
 
@@ -405,9 +455,238 @@ def lower_sqdiff(g: Graph, op: Op) -> KernelCall:
                                                     in_place=_in_place(params["shape"]))
 
 
+# --------------------------------------------------------------------------- DIV (int8)
+
+
+def _div_params(g: Graph, op: Op) -> dict:
+    """div.cc Prepare on int8: one multiplier in1_scale / (in2_scale * out_scale), a float32 product
+    and quotient (the scales are floats) widened to the double QuantizeMultiplier takes."""
+    a, b, y = _operands(g, op, "int8")
+    _need_zero_points_in_range(op, a, b, y)
+    lo, hi = activation_range(_fused(op), y)
+    real = float(np.float32(np.float32(a.quant.s) / np.float32(np.float32(b.quant.s) * np.float32(y.quant.s))))
+    mult, shift = quantize_multiplier(real)
+    # DivElementwise shifts right by recip_shift + headroom - out_shift, recip_shift = floor(log2 |v2|)
+    # (0 at |v2| = 1, always reachable) and headroom the sign bits of +-v1: a negative count (an
+    # output rescale above 2^22 or so) would be a left shift the reference cannot make.
+    lowest = min(_sign_bits(s * (q - a.quant.zp)) for q in range(-128, 128) for s in (1, -1)) - shift
+    need(lowest >= 0, op, f"rescale {real:g} (in1 scale {a.quant.s:g} / (in2 scale {b.quant.s:g} * out scale {y.quant.s:g})) "
+         "is too large: TFLite's int8 DIV would shift left by a negative count")
+    return {"shape": broadcast_shape(g, op), **_offsets(a, b, y), "out_mult": mult, "out_shift": shift, "act_min": lo, "act_max": hi}
+
+
+def _sign_bits(v: int) -> int:
+    """CountLeadingSignBits of an int32."""
+    return 31 - (v if v >= 0 else ~v).bit_length()
+
+
+def check_div(g: Graph, op: Op) -> None:
+    _div_params(g, op)
+
+
+def lower_div(g: Graph, op: Op) -> KernelCall:
+    params = _div_params(g, op)
+    return KERNELS["tq_div_s8"].call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]], in_place=_in_place(params["shape"]))
+
+
+# --------------------------------------------------------------------------- comparisons (bool outputs)
+
+COMPARISONS = {"EQUAL": 0, "NOT_EQUAL": 1, "LESS": 2, "LESS_EQUAL": 3, "GREATER": 4, "GREATER_EQUAL": 5}  # TQ_CMP_*
+LEFT_SHIFT_COMPARE = 8  # comparisons.cc ComparisonQuantized
+COMPARE_KERNEL = {"int8": "tq_compare_s8", "int16": "tq_compare_s16", "float32": "tq_compare_f32", "int32": "tq_compare_s32",
+                  "bool": "tq_compare_bool"}
+
+
+def _compare_rescale(op: Op, t: Tensor, k: int) -> dict:
+    """QuantizeMultiplier of one input's scale itself (ComparisonQuantized): below 1 it goes through
+    QuantizeMultiplierSmallerThanOneExp, whose shift <= 0 the reference's rescale needs."""
+    q = t.quant
+    s = float(q.s)
+    need(s > 0 and np.isfinite(s), op, f"tensor '{t.name}' has scale {s}, expected a positive number")
+    mult, shift = quantize_multiplier(s)
+    need(shift <= 0, op, f"tensor '{t.name}' has scale {s:g}: TFLite's quantized comparison rescales each input by its "
+         "scale as a multiplier below 1 (QuantizeMultiplierSmallerThanOneExp): at 1 its reference kernel aborts, above 1 "
+         "it shifts by a negative count (undefined); re-quantize the inputs to scales below 1")
+    return {f"in{k}_offset": -int(q.zp), f"in{k}_mult": mult, f"in{k}_shift": shift}
+
+
+def _compare_params(g: Graph, op: Op) -> tuple[str, dict]:
+    """(input type, tq_compare_* parameters): comparisons.cc's choice of kernel per type."""
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
+    for i in (*op.inputs, *op.outputs):
+        need(i >= 0, op, "an input is missing")
+    a, b, y = (g.tensor(i) for i in (*op.inputs, *op.outputs))
+    need(a.dtype == b.dtype, op, f"compares {a.dtype} tensor '{a.name}' with {b.dtype} tensor '{b.name}': TFLite requires one type")
+    need(y.dtype == "bool", op, f"output tensor '{y.name}' is {y.dtype}, expected bool")
+    dtype = a.dtype
+    need(dtype in COMPARE_KERNEL, op, f"compares {dtype} tensors; tinyq compares int8, int16, int32, float32 and bool ones")
+    params: dict = {"shape": broadcast_shape(g, op), "op": COMPARISONS[op.kind]}
+    if dtype == "bool":
+        need(op.kind in ("EQUAL", "NOT_EQUAL"), op, f"TFLite's {op.kind} has no bool kernel (its interpreter fails on this model)")
+    if dtype not in ("int8", "int16"):
+        return dtype, params
+    as_stored = {**params, "rescale": 0, "in1_offset": 0, "in2_offset": 0, "left_shift": 0, "in1_mult": 0, "in1_shift": 0,
+                 "in2_mult": 0, "in2_shift": 0}
+    if dtype == "int16" and op.kind not in ("EQUAL", "NOT_EQUAL"):
+        # comparisons.cc: LESS, LESS_EQUAL (and GREATER, GREATER_EQUAL, run as them with the inputs
+        # swapped) compare int16 values as stored, whatever their scales.
+        return dtype, as_stored
+    if dtype == "int16" and a.quant is None:
+        # EQUAL / NOT_EQUAL look at the first input's quantization only.
+        need(op.kind == "EQUAL", op, f"compares unquantized int16 tensor '{a.name}': TFLite's NOT_EQUAL then writes no "
+             "output (comparisons.cc handles only quantized int16 there); give the tensors quantization parameters")
+        return dtype, as_stored
+    for t in (a, b):
+        need(t.quant is not None and not t.quant.per_channel, op,
+             f"tensor '{t.name}' has no per-tensor quantization parameters; run `tinyq convert`")
+    _need_zero_points_in_range(op, a, b)
+    return dtype, {**params, "rescale": 1, "left_shift": LEFT_SHIFT_COMPARE, **_compare_rescale(op, a, 1), **_compare_rescale(op, b, 2)}
+
+
+def check_compare(g: Graph, op: Op) -> None:
+    _compare_params(g, op)
+
+
+def lower_compare(g: Graph, op: Op) -> KernelCall:
+    dtype, params = _compare_params(g, op)
+    if dtype in ("float32", "int32", "bool"):
+        params = {"shape": params["shape"], "op": params["op"]}
+    # The flat loop reads element k of both inputs before writing byte k, which no later element's
+    # bytes precede: the bool output may go over either input.
+    return KERNELS[COMPARE_KERNEL[dtype]].call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]],
+                                               in_place=_in_place(params["shape"]))
+
+
+# --------------------------------------------------------------------------- ADD_N (float32, int32)
+
+
+def _add_n_params(g: Graph, op: Op) -> tuple[str, dict]:
+    """add_n.cc Prepare: two or more inputs of the output's shape and type."""
+    need(len(op.inputs) >= 2 and len(op.outputs) == 1, op, "expects two or more inputs and one output")
+    for i in (*op.inputs, *op.outputs):
+        need(i >= 0, op, "an input is missing")
+    y = g.tensor(op.outputs[0])
+    need(y.dtype in ("float32", "int32"), op, f"output tensor '{y.name}' is {y.dtype}: TFLite's ADD_N adds float32 or int32")
+    for i in op.inputs:
+        t = g.tensor(i)
+        need(t.dtype == y.dtype and tuple(t.shape) == tuple(y.shape), op,
+             f"input tensor '{t.name}' is {t.dtype} {list(t.shape)}, expected {y.dtype} {list(y.shape)} (ADD_N does not broadcast)")
+    return y.dtype, {"n": len(op.inputs), "size": int(y.size)}
+
+
+def check_add_n(g: Graph, op: Op) -> None:
+    _add_n_params(g, op)
+
+
+def lower_add_n(g: Graph, op: Op) -> KernelCall:
+    dtype, params = _add_n_params(g, op)
+    kernel = KERNELS["tq_add_n_f32" if dtype == "float32" else "tq_add_n_s32"]
+    return kernel.call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]], inputs_as_array=True, in_place="direct")
+
+
+def macs_add_n(g: Graph, op: Op) -> int:
+    return g.tensor(op.outputs[0]).size * (len(op.inputs) - 1)
+
+
+# --------------------------------------------------------------------------- SELECT, SELECT_V2 (any element type)
+
+SELECT_BYTES = {"int8": 1, "bool": 1, "int16": 2, "int32": 4, "float32": 4}
+
+
+def _layout(shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> tuple[dict, list[dict]]:
+    """The tq_bcast_s8 of an output of shape `out` (flat when every shape equals it), and the strides of
+    each of `shapes` broadcast to it (numpy's alignment on the last axis)."""
+    size = int(np.prod(out, dtype=np.int64)) if out else 1
+    if all(tuple(s) == tuple(out) for s in shapes):
+        zero = {"n": 0, "h": 0, "w": 0, "c": 0}
+        return {"broadcast": 0, "size": size, "out": {"n": 1, "h": 1, "w": 1, "c": size}, "in1_stride": zero, "in2_stride": zero}, \
+            [zero for _ in shapes]
+    out4 = (1,) * (4 - len(out)) + tuple(out)
+    strides = [_strides(tuple(s), out4) for s in shapes]
+    return {"broadcast": 1, "size": size, "out": dict(zip("nhwc", out4)), "in1_stride": strides[1], "in2_stride": strides[2]}, strides
+
+
+def _select_params(g: Graph, op: Op) -> dict:
+    """select.cc Prepare: SELECT takes a condition of x's shape, a scalar or a rank-1 one along x's first
+    axis (RankOneSelect), x and y of one shape; SELECT_V2 broadcasts all three (BroadcastSelectSlow)."""
+    need(len(op.inputs) == 3 and len(op.outputs) == 1, op, "expects three inputs (condition, x, y) and one output")
+    for i in (*op.inputs, *op.outputs):
+        need(i >= 0, op, "an input is missing")
+    c, x, y, out = (g.tensor(i) for i in (*op.inputs, *op.outputs))
+    need(c.dtype == "bool", op, f"condition tensor '{c.name}' is {c.dtype}, expected bool")
+    need(x.dtype == y.dtype == out.dtype, op, f"x '{x.name}' ({x.dtype}), y '{y.name}' ({y.dtype}) and the output "
+         f"'{out.name}' ({out.dtype}) must have one type")
+    need(x.dtype in SELECT_BYTES, op, f"selects {x.dtype} values; tinyq selects int8, int16, int32, float32 and bool ones")
+    for t in (c, x, y, out):
+        need(len(t.shape) <= 4, op, f"tensor '{t.name}' has shape {list(t.shape)}: broadcasting supports ranks up to 4")
+    cs, xs, ys, os_ = (tuple(int(d) for d in t.shape) for t in (c, x, y, out))
+    if op.kind == "SELECT_V2":
+        try:
+            full = tuple(int(d) for d in np.broadcast_shapes(cs, xs, ys))
+        except ValueError:
+            raise UnsupportedModel(f"{where(op)}: shapes {list(cs)}, {list(xs)} and {list(ys)} do not broadcast") from None
+        need(os_ == full, op, f"output shape {list(os_)} does not match the broadcast shape {list(full)}")
+        shape, strides = _layout([cs, xs, ys], full)
+        cond_stride = strides[0]
+    else:
+        need(xs == ys and os_ == xs, op, f"x {list(xs)}, y {list(ys)} and the output {list(os_)} must have one shape (SELECT "
+             "does not broadcast them; SELECT_V2 does)")
+        low_rank = len(cs) == 0 or (len(cs) == 1 and len(xs) >= 1 and cs[0] == xs[0])
+        need(cs == xs or low_rank, op, f"condition shape {list(cs)} is neither x's {list(xs)}, a scalar nor one value per "
+             "index of x's first axis")
+        shape, _ = _layout([xs, xs, xs], xs)
+        cond_stride = {"n": 0, "h": 0, "w": 0, "c": 0}
+        if cs != xs:
+            shape = {**shape, "broadcast": 1, "out": dict(zip("nhwc", (1,) * (4 - len(xs)) + xs)),
+                     "in1_stride": _strides(xs, (1,) * (4 - len(xs)) + xs), "in2_stride": _strides(xs, (1,) * (4 - len(xs)) + xs)}
+            if len(cs) == 1 and x.size > 1:
+                cond_stride = {**cond_stride, "nhwc"[4 - len(xs)]: 1}
+    return {"shape": shape, "cond_stride": cond_stride, "elem_size": SELECT_BYTES[x.dtype]}
+
+
+def check_select(g: Graph, op: Op) -> None:
+    _select_params(g, op)
+
+
+def lower_select(g: Graph, op: Op) -> KernelCall:
+    params = _select_params(g, op)
+    # Flat: element k of every input is read before element k is written, so the output may go over
+    # x or y (or the condition, when the values are bytes too).
+    return KERNELS["tq_select"].call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]],
+                                     in_place=_in_place(params["shape"]))
+
+
+# --------------------------------------------------------------------------- LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT (bool)
+
+
+def _logical_params(g: Graph, op: Op) -> dict:
+    unary = op.kind == "LOGICAL_NOT"
+    need(len(op.inputs) == (1 if unary else 2) and len(op.outputs) == 1, op,
+         f"expects {'one input' if unary else 'two inputs'} and one output")
+    for i in (*op.inputs, *op.outputs):
+        need(i >= 0, op, "an input is missing")
+        need_dtype(g, op, i, "bool")
+    if unary:
+        x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+        need(tuple(x.shape) == tuple(y.shape), op, f"output shape {list(y.shape)} is not the input's {list(x.shape)}")
+        return {"size": int(y.size)}
+    return {"shape": broadcast_shape(g, op)}
+
+
+def check_logical(g: Graph, op: Op) -> None:
+    _logical_params(g, op)
+
+
+def lower_logical(g: Graph, op: Op) -> KernelCall:
+    params = _logical_params(g, op)
+    flat = op.kind == "LOGICAL_NOT" or not params["shape"]["broadcast"]
+    return KERNELS[f"tq_{op.kind.lower()}"].call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]],
+                                                  in_place="direct" if flat else None)
+
+
 # --------------------------------------------------------------------------- float32
 
-CLAMPED_F32 = ("ADD", "SUB", "MUL")  # the float ops with a fused activation (its clamp)
+CLAMPED_F32 = ("ADD", "SUB", "MUL", "DIV")  # the float ops with a fused activation (its clamp)
 
 
 def lower_binary_f32(g: Graph, op: Op) -> KernelCall:
@@ -440,5 +719,32 @@ register("MUL", check=_check_mul("int16"), lower=_lower_mul("int16"), macs=macs_
 for _kind in ("MAXIMUM", "MINIMUM"):
     for _dtype in ("int8", "int16", "float32"):
         register(_kind, check=_check_minmax(_dtype), lower=_lower_minmax(_dtype), macs=macs_binary, dtype=_dtype)
-for _kind in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"):
+for _kind in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE", "DIV"):
     register(_kind, check=check_binary_f32, lower=lower_binary_f32, macs=macs_binary, dtype="float32")
+register("DIV", check=check_div, lower=lower_div, macs=macs_binary)
+refuse("DIV", "int16 DIV is not supported: TensorFlow's converter does not quantize DIV to 16x8, and TFLite's int16 kernel "
+       "divides in float32 for equal shapes but in integers when broadcasting; keep the division in an int8 or float32 "
+       "model", "int16")
+refuse("DIV", "int32 DIV is not supported: TFLite's int32 division fails at run time on a zero divisor; tinyq folds "
+       "integer shape arithmetic at generation time but does not divide int32 tensors at run time", "int32")
+for _dtype in ("float32", "int32"):
+    register("ADD_N", check=check_add_n, lower=lower_add_n, macs=macs_add_n, dtype=_dtype)
+for _dtype in ("int8", "int16"):
+    refuse("ADD_N", f"{_dtype} ADD_N is not supported: TFLite's ADD_N adds float32 or int32 only (its interpreter fails on an "
+           f"{_dtype} one: \"AddN only supports FLOAT32|INT32\"); TensorFlow's converter writes keras.layers.Add of 3 or more "
+           "inputs as chained ADDs, which tinyq compiles", _dtype)
+for _kind in COMPARISONS:
+    for _dtype in ("int8", "int16", "float32", "int32"):
+        register(_kind, check=check_compare, lower=lower_compare, macs=macs_binary, dtype=_dtype)
+    if _kind in ("EQUAL", "NOT_EQUAL"):
+        register(_kind, check=check_compare, lower=lower_compare, macs=macs_binary, dtype="bool")
+    else:
+        refuse(_kind, f"bool {_kind} is not supported: TFLite's {_kind} has no bool kernel (its interpreter fails on this model)",
+               "bool")
+for _kind in ("SELECT", "SELECT_V2"):
+    # The type an op computes in is its first non-constant input's: the condition (bool) or, with a
+    # constant condition, the values'. One lowering serves them all.
+    for _dtype in ("int8", "int16", "float32", "int32", "bool"):
+        register(_kind, check=check_select, lower=lower_select, macs=macs_binary, dtype=_dtype)
+for _kind in ("LOGICAL_AND", "LOGICAL_OR", "LOGICAL_NOT"):
+    register(_kind, check=check_logical, lower=lower_logical, macs=macs_binary, dtype="bool")

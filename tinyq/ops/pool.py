@@ -27,9 +27,14 @@ output. Neither is a sum to be bit-exact with (the optimized interpreter and TFL
 one); tinyq says so and asks for MEAN or a float32 model.
 
 float32: the same geometry, float kernels; SUM / REDUCE_MAX / REDUCE_MIN in ReduceGeneric's order.
+
+ARG_MAX / ARG_MIN (int8, float32; int32 or int64 indices) and L2_NORMALIZATION (int8, float32) have their
+own sections below; TFLite's reference rejects both on int16 inputs, so tinyq refuses those by name.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from tinyq.ir import Graph, Op, Tensor
 from tinyq.ops.base import (
@@ -79,6 +84,11 @@ KERNELS = kernel_table(
     Kernel("tq_mean_f32", "tq_mean_f32_params", FLOAT_HEADER, ("pool/tq_mean_f32.c", *FLOAT_DEPS)),
     # SUM, REDUCE_MAX, REDUCE_MIN; tq_pool.h for the tq_reduce_op codes
     Kernel("tq_reduce_f32", "tq_reduce_f32_params", FLOAT_HEADER, ("pool/tq_reduce_f32.c", "include/tq_pool.h", *FLOAT_DEPS)),
+    # ARG_MAX / ARG_MIN (int32 or int64 indices) and L2_NORMALIZATION: int8 and float32
+    Kernel("tq_arg_minmax_s8", "tq_arg_minmax_s8_params", HEADER, ("pool/tq_arg_minmax_s8.c",)),
+    Kernel("tq_l2_norm_s8", "tq_l2_norm_s8_params", HEADER, ("pool/tq_l2_norm_s8.c",)),
+    Kernel("tq_arg_minmax_f32", "tq_arg_minmax_f32_params", FLOAT_HEADER, ("pool/tq_arg_minmax_f32.c", *FLOAT_DEPS)),
+    Kernel("tq_l2_norm_f32", "tq_l2_norm_f32_params", FLOAT_HEADER, ("pool/tq_l2_norm_f32.c", *FLOAT_DEPS)),
 )
 # The pooling kernels' names, by op.
 POOL_NAMES = {"AVERAGE_POOL_2D": "avgpool", "MAX_POOL_2D": "maxpool"}
@@ -384,6 +394,94 @@ def lower_reduce_f32(g: Graph, op: Op) -> KernelCall:
     return KERNELS["tq_reduce_f32"].call(params=params, inputs=[op.inputs[0]], outputs=[op.outputs[0]])
 
 
+# --------------------------------------------------------------------------- ARG_MAX, ARG_MIN
+#
+# arg_min_max.cc: Prepare takes a one-element int32 or int64 axis (negative counts from the end) and the
+# output type of ArgMaxOptions / ArgMinOptions (int32 or int64), and accepts float32, uint8, int8 and
+# int32 inputs (int16 it rejects); Eval runs ArgMinMax with std::greater / std::less, so the first
+# index wins a tie and a NaN never replaces the best (a leading NaN stays). Quantized inputs are
+# compared raw (a positive scale keeps their order): there is no quantization arithmetic at all.
+
+INDEX_TYPES = {2: "int32", 4: "int64"}  # TensorType of ArgMaxOptions.output_type
+
+
+def _arg_minmax_params(g: Graph, op: Op, dtype: str) -> dict:
+    need(len(op.inputs) == 2 and op.inputs[1] >= 0 and len(op.outputs) == 1, op, "expects an input, an axis tensor and one output")
+    x = need_dtype(g, op, op.inputs[0], dtype)
+    y = g.tensor(op.outputs[0])
+    ax = g.tensor(op.inputs[1])
+    need(ax.is_const, op, f"axis tensor '{ax.name}' is computed at run time; tinyq compiles a constant axis only")
+    need(ax.dtype in ("int32", "int64"), op, f"axis tensor '{ax.name}' is {ax.dtype}; TFLite takes int32 or int64")
+    need(ax.size == 1, op, f"axis tensor '{ax.name}' holds {ax.size} values; TFLite takes exactly one axis")
+    o = op.options
+    want = INDEX_TYPES.get(int(getattr(o, "outputType", -1))) if o is not None else None
+    need(want is not None, op, f"output_type {getattr(o, 'outputType', None)} is not INT32 or INT64 (TFLite's Prepare refuses it)")
+    need(y.dtype == want, op, f"output '{y.name}' is {y.dtype} but output_type says {want}")
+    rank = len(x.shape)
+    need(rank >= 1, op, "input is a scalar; TFLite needs at least one dimension")
+    axis = int(np.asarray(ax.data).reshape(-1)[0])
+    a = axis + rank if axis < 0 else axis
+    need(0 <= a < rank, op, f"axis {axis} is out of range for rank {rank}")
+    want_shape = tuple(d for i, d in enumerate(x.shape) if i != a)
+    need(tuple(y.shape) == want_shape, op, f"output shape {list(y.shape)} does not match {list(want_shape)} (the input without axis {a})")
+    need(x.shape[a] >= 1, op, f"axis {a} is empty")
+    outer = int(np.prod(x.shape[:a], dtype=np.int64))
+    inner = int(np.prod(x.shape[a + 1:], dtype=np.int64))
+    return {"outer": outer, "axis_size": int(x.shape[a]), "inner": inner, "is_max": int(op.kind == "ARG_MAX"),
+            "index64": int(want == "int64")}
+
+
+def lower_arg_minmax(g: Graph, op: Op) -> KernelCall:
+    return KERNELS["tq_arg_minmax_s8"].call(params=_arg_minmax_params(g, op, "int8"), inputs=[op.inputs[0]], outputs=[op.outputs[0]])
+
+
+def lower_arg_minmax_f32(g: Graph, op: Op) -> KernelCall:
+    return KERNELS["tq_arg_minmax_f32"].call(params=_arg_minmax_params(g, op, "float32"), inputs=[op.inputs[0]], outputs=[op.outputs[0]])
+
+
+# --------------------------------------------------------------------------- L2_NORMALIZATION
+#
+# l2norm.cc: rank <= 4, input and output of one type (float32, uint8 or int8: int16 is rejected), no
+# fused activation; int8 output quantized with scale 1/128 and zero point 0. The reference kernels
+# normalize along the last axis: int8 by reference_integer_ops::L2Normalization (fixed-point inverse
+# square root, tq_l2_norm_s8), float32 by reference_ops::L2Normalization with epsilon 1e-6.
+
+L2_EPSILON = float(np.float32(1e-6))
+L2_OUTPUT_SCALE = 1.0 / 128.0
+
+
+def _l2_geometry(g: Graph, op: Op, dtype: str) -> tuple[Tensor, dict]:
+    need(len(op.inputs) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    x = need_dtype(g, op, op.inputs[0], dtype)
+    y = need_dtype(g, op, op.outputs[0], dtype)
+    need(not x.is_const, op, "has a constant input, which is not supported")
+    need(1 <= len(x.shape) <= 4, op, f"input shape {list(x.shape)} has rank {len(x.shape)}; TFLite's L2_NORMALIZATION takes ranks 1 to 4")
+    need(tuple(y.shape) == tuple(x.shape), op, f"output shape {list(y.shape)} differs from the input's {list(x.shape)}")
+    fused = int(getattr(op.options, "fusedActivationFunction", 0) or 0) if op.options is not None else 0
+    need(fused == 0, op, "has a fused activation; TFLite's L2_NORMALIZATION Prepare requires NONE")
+    depth = int(x.shape[-1])
+    return x, {"outer": x.size // depth if depth else 0, "depth": depth}
+
+
+def lower_l2_norm(g: Graph, op: Op) -> KernelCall:
+    x, p = _l2_geometry(g, op, "int8")
+    qx = need_quant(g, op, op.inputs[0])
+    qy = need_quant(g, op, op.outputs[0])
+    need(float(qy.s) == L2_OUTPUT_SCALE and qy.zp == 0, op,
+         f"output quantization (scale {qy.s:g}, zero point {qy.zp}) is not TFLite's fixed 1/128 and 0 (its Prepare refuses it)")
+    need(p["depth"] * 255 * 255 < 2**31, op, f"vectors of {p['depth']} values: the int32 sum of squares could overflow")
+    return KERNELS["tq_l2_norm_s8"].call(params={**p, "in_zp": int(qx.zp)}, inputs=[x.index], outputs=[op.outputs[0]])
+
+
+def lower_l2_norm_f32(g: Graph, op: Op) -> KernelCall:
+    x, p = _l2_geometry(g, op, "float32")
+    return KERNELS["tq_l2_norm_f32"].call(params={**p, "epsilon": L2_EPSILON}, inputs=[x.index], outputs=[op.outputs[0]])
+
+
+def macs_elements(g: Graph, op: Op) -> int:
+    return g.tensor(op.inputs[0]).size
+
+
 # --------------------------------------------------------------------------- registration
 
 for _kind in POOL_NAMES:
@@ -398,6 +496,15 @@ for _kind in ("REDUCE_MAX", "REDUCE_MIN"):
     register(_kind, check=check_by_lowering(lower_minmax_s16), lower=lower_minmax_s16, macs=macs_reduce, dtype="int16")
 for _kind in REDUCE_OPS:
     register(_kind, check=check_by_lowering(lower_reduce_f32), lower=lower_reduce_f32, macs=macs_reduce, dtype="float32")
+for _kind in ("ARG_MAX", "ARG_MIN"):
+    register(_kind, check=check_by_lowering(lower_arg_minmax), lower=lower_arg_minmax, macs=macs_elements)
+    register(_kind, check=check_by_lowering(lower_arg_minmax_f32), lower=lower_arg_minmax_f32, macs=macs_elements, dtype="float32")
+    refuse(_kind, f"int16 {_kind} is not supported: TFLite's {_kind} (arg_min_max.cc Prepare) rejects int16 inputs, so "
+           "there is no reference to be bit-exact with; keep the op in int8 or float32", dtype="int16")
+register("L2_NORMALIZATION", check=check_by_lowering(lower_l2_norm), lower=lower_l2_norm, macs=macs_elements)
+register("L2_NORMALIZATION", check=check_by_lowering(lower_l2_norm_f32), lower=lower_l2_norm_f32, macs=macs_elements, dtype="float32")
+refuse("L2_NORMALIZATION", "int16 L2_NORMALIZATION is not supported: TFLite's L2_NORMALIZATION (l2norm.cc Prepare) takes float32, "
+       "uint8 and int8 only, so there is no reference to be bit-exact with; use an int8 or float32 model", dtype="int16")
 for _dtype in ("int8", "int16"):
     refuse("SUM", f"{_dtype} SUM is not supported: TFLite's reference SUM kernel (BUILTIN_REF) reads the {_dtype} "
            "tensors as uint8 (reduce.cc), so its outputs are not sums and there is nothing correct to be bit-exact "

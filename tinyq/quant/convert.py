@@ -614,7 +614,8 @@ def summarize_tflite(data: bytes) -> TfliteSummary:
 
 def check_full_integer(data: bytes, float_io: bool = False, origin: str = "the model", edge_dtype: str = "int8") -> None:
     """Raise UnsupportedModel unless every op computes in integers (float only in edge QUANTIZE/DEQUANTIZE)
-    and, without float_io, the graph's inputs and outputs are `edge_dtype` (int16 for an int16x8 model)."""
+    and, without float_io, the graph's inputs and outputs are `edge_dtype` (int16 for an int16x8 model; ARG_MAX /
+    ARG_MIN index outputs are int32 or int64)."""
     from tinyq.compiler.importer import op_names, schema, type_names
 
     model = schema.ModelT.InitFromPackedBuf(data, 0)
@@ -629,11 +630,14 @@ def check_full_integer(data: bytes, float_io: bool = False, origin: str = "the m
         return types.get(sg.tensors[i].type, "?")
 
     float_ops: list[tuple[int, str]] = []
+    indices: set[int] = set()  # ARG_MAX / ARG_MIN outputs: int32 / int64 indices, legitimate graph outputs
     for k, o in enumerate(sg.operators or []):
         code = model.operatorCodes[o.opcodeIndex]
         kind = kinds.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), f"BUILTIN_{code.builtinCode}")
         ins = [int(i) for i in (o.inputs if o.inputs is not None else []) if int(i) >= 0]
         outs = [int(i) for i in (o.outputs if o.outputs is not None else [])]
+        if kind in ("ARG_MAX", "ARG_MIN"):
+            indices.update(outs)
         if kind == "CUSTOM" or kind.startswith("BUILTIN_"):
             raise UnsupportedModel(f"{origin}: the converted model has a custom op (op {k}): remove the layer that needs it")
         if kind == "QUANTIZE" and ins and dtype(ins[0]) == "float32" and ins[0] in g_in and float_io:
@@ -654,7 +658,7 @@ def check_full_integer(data: bytes, float_io: bool = False, origin: str = "the m
         )
     if not float_io:
         for i in sorted(g_in | g_out):
-            if dtype(i) != edge_dtype:
+            if dtype(i) != edge_dtype and not (i in indices and dtype(i) in ("int32", "int64")):
                 raise UnsupportedModel(
                     f"{origin}: graph edge tensor {i} has type {dtype(i)}, not {edge_dtype}: convert without --float-io"
                 )

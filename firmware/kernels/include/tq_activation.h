@@ -1,6 +1,6 @@
 /*
- * tinyq activation kernels (int8): SOFTMAX, LOGISTIC, TANH, ELU, HARD_SWISH, LEAKY_RELU, PRELU,
- * RELU / RELU6 / RELU_N1_TO_1 / RELU_0_TO_1, ABS, NEG.
+ * tinyq activation kernels (int8): SOFTMAX, LOG_SOFTMAX, LOGISTIC, TANH, ELU, GELU, EXP, LOG, SQRT,
+ * RSQRT, HARD_SWISH, LEAKY_RELU, PRELU, RELU / RELU6 / RELU_N1_TO_1 / RELU_0_TO_1, ABS, NEG.
  *
  * Reference kernels: portable C99, bit-exact with TFLite's reference interpreter
  * (BuiltinRefOpResolver). Every parameter and table is computed and validated at generation
@@ -15,7 +15,8 @@
  *
  * The static inline helpers below reproduce gemmlowp's fixed-point arithmetic (FixedPoint
  * exp_on_negative_values, one_over_one_plus_x_for_x_in_0_1, Rescale, the int16 primitives used
- * by HardSwish) bit for bit, including their truncations and saturations.
+ * by HardSwish, and TFLite's log_x_for_x_greater_than_or_equal_to_1) bit for bit, including their
+ * truncations and saturations.
  */
 #ifndef TQ_ACTIVATION_H
 #define TQ_ACTIVATION_H
@@ -27,9 +28,11 @@
 /**
  * Elementwise 256-entry lookup: out[i] = table[(uint8_t)in[i]].
  *
- * Used for LOGISTIC, TANH and ELU, whose TFLite reference kernels evaluate a float function once
- * per int8 value in Prepare (LUTPopulate) and look it up at run time; the table is that same table,
- * computed at generation time. Index 0..127 holds inputs 0..127, index 128..255 inputs -128..-1.
+ * Used for LOGISTIC, TANH, ELU, GELU, EXP and LOG, whose TFLite reference kernels evaluate a float
+ * function once per int8 value in Prepare (LUTPopulate) and look it up at run time; the table is that
+ * same table, computed at generation time. Also for SQRT and RSQRT, whose reference kernels compute
+ * each element from its value alone (SQRT in float32, RSQRT in fixed point): the table holds their
+ * result for each of the 256 values. Index 0..127 holds inputs 0..127, index 128..255 inputs -128..-1.
  */
 typedef struct {
     int32_t size;        /**< number of elements */
@@ -61,6 +64,28 @@ typedef struct {
 } tq_softmax_s8_params;
 
 tq_status tq_softmax_s8(const tq_softmax_s8_params *p, const int8_t *in, int8_t *out);
+
+/**
+ * LOG_SOFTMAX over the innermost axis, int8 in, int8 out (scale 16/256, zero point 127): TFLite's
+ * reference_integer_ops::LogSoftmax. Per row, with d = x - max(row): elements with d >= diff_min add
+ * exp(d * input_scale) (d in Q5.26 by input_multiplier * 2^input_left_shift, exp summed in Q12.19);
+ * log_sum = log(sum) in Q5.26. Elements with d > max(diff_min - 1, reverse(log_sum - 32)) output
+ * round((d_q5 - log_sum) / 2^22) + 127 saturated to int8, the others -128; reverse() is
+ * tq_mul_by_quantized_mult by (reverse_multiplier, reverse_shift), the inverse of the input scaling.
+ * Ranges: depth in [1, 4095], input_left_shift in [1, 31], reverse_shift <= 0,
+ * diff_min = -floor(31 * 2^26 / 2^input_left_shift).
+ */
+typedef struct {
+    int32_t rows;               /**< product of all but the last dimension */
+    int32_t depth;              /**< last dimension */
+    int32_t input_multiplier;   /**< Q0.31 multiplier of input_scale * 2^26 */
+    int32_t input_left_shift;   /**< its left shift (>= 1) */
+    int32_t reverse_multiplier; /**< Q0.31 multiplier of 2^(31 - input_left_shift) / input_multiplier */
+    int32_t reverse_shift;      /**< its shift (<= 0) */
+    int32_t diff_min;           /**< smallest input difference that still contributes (<= 0) */
+} tq_log_softmax_s8_params;
+
+tq_status tq_log_softmax_s8(const tq_log_softmax_s8_params *p, const int8_t *in, int8_t *out);
 
 /**
  * RELU family with requantization (TFLite's ReluX, shared by RELU, RELU6, RELU_N1_TO_1 and
@@ -282,6 +307,83 @@ static inline int32_t tq_fp_one_over_one_plus_x(int32_t a)
         x = x + tq_fp_mul_by_pot(tq_sat_rounding_doubling_high_mul(x, one_minus), 2);
     }
     return tq_fp_mul_by_pot(x, 1); /* Q1.30 -> Q0.31 */
+}
+
+/* Leading zero bits of x (32 for 0). */
+static inline int32_t tq_fp_count_leading_zeros(uint32_t x)
+{
+    int32_t n = 0;
+    if (x == 0u) {
+        return 32;
+    }
+    while ((x & 0x80000000u) == 0u) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+/* a + b and a - b saturated to int32 (TFLite's SaturatingAddNonGemmlowp, SaturatingSub). */
+static inline int32_t tq_fp_sat_add(int32_t a, int32_t b)
+{
+    const int64_t s = (int64_t)a + (int64_t)b;
+    return (int32_t)TQ_CLAMP(s, (int64_t)INT32_MIN, (int64_t)INT32_MAX);
+}
+
+static inline int32_t tq_fp_sat_sub(int32_t a, int32_t b)
+{
+    const int64_t s = (int64_t)a - (int64_t)b;
+    return (int32_t)TQ_CLAMP(s, (int64_t)INT32_MIN, (int64_t)INT32_MAX);
+}
+
+/*
+ * log(x) for x >= 1 held as FixedPoint<int32, input_bits> (raw x), result as FixedPoint<int32,
+ * output_bits> (TFLite's log_x_for_x_greater_than_or_equal_to_1_impl: x = 2^k * r with r normalised
+ * around sqrt(1/2), log(r) by a rational approximation, accumulated with one extra integer bit).
+ * input_bits and output_bits in 1..30.
+ */
+static inline int32_t tq_fp_log_x_ge_1(int32_t x, int32_t input_bits, int32_t output_bits)
+{
+    const int32_t accum_bits = output_bits + 1;
+    const int32_t log_2 = 1488522236;          /* log(2) in Q0.31 */
+    const int32_t sqrt_sqrt_half = 1805811301; /* 2^-1/4 */
+    const int32_t sqrt_half = 1518500250;      /* 2^-1/2 */
+    const int32_t one_quarter = 536870912;
+    const int32_t alpha_n = 117049297;
+    const int32_t alpha_d = 127690142;
+    const int32_t alpha_i = 1057819769;
+    const int32_t alpha_f = 638450708;
+    const int32_t shifted_quarter = tq_rounding_divide_by_pot(one_quarter, accum_bits);
+
+    /* x as Q0.31 normalised two ways (r_a: x * 2^(headroom), times sqrt(1/2), doubled; r_b: x scaled
+     * so that x * sqrt(1/2) has no headroom); the exponents take -3/4 and -1/4 with them. */
+    const int32_t a_headroom_plus_1 = tq_fp_count_leading_zeros((uint32_t)x);
+    const int32_t r_a_tmp = tq_fp_mul_by_pot(x, a_headroom_plus_1 - 1);
+    const int32_t r_a = tq_fp_mul_by_pot(tq_sat_rounding_doubling_high_mul(r_a_tmp, sqrt_half), 1);
+    const int32_t a_pow2_adj =
+        tq_fp_sat_add(tq_fp_mul_by_pot(input_bits - a_headroom_plus_1, 31 - accum_bits), shifted_quarter);
+    const int32_t z_b = tq_sat_rounding_doubling_high_mul(x, sqrt_half);
+    const int32_t b_headroom = tq_fp_count_leading_zeros((uint32_t)z_b) - 1;
+    const int32_t r_b = tq_fp_mul_by_pot(x, b_headroom);
+    const int32_t b_pow2_adj =
+        tq_fp_sat_sub(tq_fp_mul_by_pot(input_bits - b_headroom, 31 - accum_bits), shifted_quarter);
+    const int32_t r = TQ_MIN(r_a, r_b);
+    const int32_t pow2_adj = TQ_MAX(a_pow2_adj, b_pow2_adj);
+
+    /* log(r) ~ num / (1 + denom_minus_one), in q = 2 (r - 2^-1/4) and p = (r + 2^-1/4) / 2. */
+    const int32_t p = tq_fp_rounding_half_sum(r, sqrt_sqrt_half);
+    const int32_t q = (int32_t)(2u * ((uint32_t)r - (uint32_t)sqrt_sqrt_half));
+    const int32_t q2 = tq_sat_rounding_doubling_high_mul(q, q);
+    const int32_t num = tq_sat_rounding_doubling_high_mul(q, r) +
+                        tq_sat_rounding_doubling_high_mul(tq_sat_rounding_doubling_high_mul(q, q2), alpha_n);
+    const int32_t denom_minus_one =
+        tq_sat_rounding_doubling_high_mul(p, alpha_i + q + tq_sat_rounding_doubling_high_mul(alpha_d, q2)) +
+        tq_sat_rounding_doubling_high_mul(alpha_f, q);
+    const int32_t recip_denom = tq_fp_one_over_one_plus_x(denom_minus_one);
+    const int32_t num_scaled = tq_rounding_divide_by_pot(num, accum_bits);
+    const int32_t sum = tq_sat_rounding_doubling_high_mul(pow2_adj, log_2) +
+                        tq_sat_rounding_doubling_high_mul(num_scaled, recip_denom);
+    return tq_fp_mul_by_pot(sum, accum_bits - output_bits);
 }
 
 #endif /* TQ_ACTIVATION_H */

@@ -148,4 +148,41 @@ tq_status tq_transpose_conv_s8(const tq_transpose_conv_s8_params *p, const int8_
 
 /* ---- end of TRANSPOSE_CONV ---- */
 
+/* ---- BATCH_MATMUL (tinyq/ops/conv.py) ---- */
+
+/**
+ * BATCH_MATMUL, int8 (batch_matmul.cc Prepare and reference_ops::BatchMatMul<int8_t, int32_t>): per
+ * batch (b0, b1, b2) of the output and element (m, n),
+ *
+ *     acc = sum over k of (lhs(b, m, k) + lhs_offset) * (rhs(b, k, n) + rhs_offset)      int32
+ *     out[b][m][n] = clamp(tq_mul_by_quantized_mult(acc, mult, shift) + out_offset, -128, 127)
+ *
+ * with one multiplier for the op (QuantizeMultiplier of double(lhs_scale) * double(rhs_scale) /
+ * double(out_scale)) and no fused activation.
+ * Geometry: the shapes padded on the left to rank 5; batch[] the output's three batch dims (each LHS
+ * and RHS batch dim equal to it or 1, broadcast: stride 0). The operands are read in place through
+ * strides, so adj_x / adj_y (which the reference applies by copying a transposed operand, the same
+ * values in the same order) need no scratch:
+ *     lhs(b, m, k) = lhs[sum b_i * lhs_batch_stride[i] + m * lhs_row_stride + k * lhs_depth_stride]
+ *     rhs(b, k, n) = rhs[sum b_i * rhs_batch_stride[i] + k * rhs_depth_stride + n * rhs_col_stride]
+ * Output [batch][rows][cols] row-major. Ranges: lhs_offset, rhs_offset in [-127, 128] (minus the zero
+ * points); shift in [-31, 30]; depth * 255^2 < 2^31 (checked at generation time).
+ */
+typedef struct {
+    int32_t batch[3];            /**< output batch dims */
+    int32_t lhs_batch_stride[3]; /**< LHS elements from one matrix to the next per batch dim; 0: broadcast */
+    int32_t rhs_batch_stride[3];
+    int32_t rows, cols, depth;   /**< M, N, K */
+    int32_t lhs_row_stride, lhs_depth_stride;
+    int32_t rhs_depth_stride, rhs_col_stride;
+    int32_t lhs_offset;          /**< -LHS zero point */
+    int32_t rhs_offset;          /**< -RHS zero point */
+    int32_t out_offset;          /**< output zero point */
+    int32_t mult, shift;
+} tq_batch_matmul_s8_params;
+
+tq_status tq_batch_matmul_s8(const tq_batch_matmul_s8_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *out);
+
+/* ---- end of BATCH_MATMUL ---- */
+
 #endif /* TQ_CONV_H */

@@ -1,11 +1,14 @@
 /*
- * tinyq element-wise binary kernels (int8): ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE,
- * with numpy-style broadcasting. The int16 and float32 twins (tq_int16.h, tq_float.h) share the
- * operand layout (tq_bcast_s8), its walk (tq_bcast_iter) and the parameter structs below.
+ * tinyq element-wise kernels (int8): ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, DIV and
+ * the comparisons, with numpy-style broadcasting; and the kernels of any element type: the
+ * comparisons of int32 and bool values, ADD_N on int32, SELECT / SELECT_V2, LOGICAL_AND / OR / NOT.
+ * The int16 and float32 twins (tq_int16.h, tq_float.h) share the operand layout (tq_bcast_s8),
+ * its walk (tq_bcast_iter) and the parameter structs below. bool tensors are uint8_t holding 0 or 1.
  *
  * Reference kernels: portable C99, bit-exact with TFLite's reference interpreter
  * (reference_integer_ops::Add / Mul, reference_ops::Sub / BroadcastQuantSubSlow,
- * MaximumMinimumBroadcastSlow, squared_difference.cc's int8 function, and their broadcast loops).
+ * MaximumMinimumBroadcastSlow, squared_difference.cc's int8 function, DivElementwise,
+ * ComparisonWithScaling, AddN, Select / BroadcastSelectSlow, logical.cc, and their broadcast loops).
  * Every parameter is computed and validated at generation time (tinyq/ops/elementwise.py).
  */
 #ifndef TQ_ELEMENTWISE_H
@@ -157,5 +160,149 @@ typedef tq_binary_params tq_minimum_s8_params;
 /** MAXIMUM: in1 > in2 ? in1 : in2. MINIMUM: in1 < in2 ? in1 : in2. */
 tq_status tq_maximum_s8(const tq_maximum_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 tq_status tq_minimum_s8(const tq_minimum_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* ------------------------------------------------------------------ comparisons (bool output) */
+
+/** The comparison of a tq_compare_* call (its params' `op`): in1 == in2, !=, <, <=, >, >=. */
+enum {
+    TQ_CMP_EQUAL = 0,
+    TQ_CMP_NOT_EQUAL = 1,
+    TQ_CMP_LESS = 2,
+    TQ_CMP_LESS_EQUAL = 3,
+    TQ_CMP_GREATER = 4,
+    TQ_CMP_GREATER_EQUAL = 5
+};
+
+/* in1 `op` in2 on int32 values, 1 or 0. */
+static inline uint8_t tq_compare_i32(int32_t op, int32_t a, int32_t b)
+{
+    switch (op) {
+    case TQ_CMP_EQUAL:
+        return (uint8_t)(a == b);
+    case TQ_CMP_NOT_EQUAL:
+        return (uint8_t)(a != b);
+    case TQ_CMP_LESS:
+        return (uint8_t)(a < b);
+    case TQ_CMP_LESS_EQUAL:
+        return (uint8_t)(a <= b);
+    case TQ_CMP_GREATER:
+        return (uint8_t)(a > b);
+    default:
+        return (uint8_t)(a >= b);
+    }
+}
+
+/**
+ * EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL on quantized values
+ * (comparisons.cc ComparisonQuantized, reference_ops::ComparisonWithScaling): each input is offset
+ * by its negated zero point, shifted left by left_shift (8) and scaled by its own scale as a
+ * multiplier (QuantizeMultiplierSmallerThanOneExp of the scale itself, shift <= 0, through
+ * tq_rescale_input); the two int32 results are compared. Used by int8, and by int16 EQUAL /
+ * NOT_EQUAL; `rescale` 0 compares the stored values instead (the other int16 comparisons).
+ */
+typedef struct {
+    tq_bcast_s8 shape;
+    int32_t op;                     /**< TQ_CMP_* */
+    int32_t rescale;                /**< 1: as above; 0: the stored values compared */
+    int32_t in1_offset, in2_offset; /**< -zero point of each input */
+    int32_t left_shift;
+    int32_t in1_mult, in1_shift;
+    int32_t in2_mult, in2_shift;
+} tq_compare_s8_params;
+
+tq_status tq_compare_s8(const tq_compare_s8_params *p, const int8_t *in1, const int8_t *in2, uint8_t *out);
+
+/** The comparisons of values compared as stored: int32, bool (EQUAL, NOT_EQUAL), float32 (tq_float.h). */
+typedef struct {
+    tq_bcast_s8 shape;
+    int32_t op; /**< TQ_CMP_* */
+} tq_compare_params;
+
+typedef tq_compare_params tq_compare_s32_params;
+typedef tq_compare_params tq_compare_bool_params;
+
+tq_status tq_compare_s32(const tq_compare_s32_params *p, const int32_t *in1, const int32_t *in2, uint8_t *out);
+/** bool operands compare as truth values (nonzero is true). */
+tq_status tq_compare_bool(const tq_compare_bool_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
+
+/* ------------------------------------------------------------------ DIV (int8) */
+
+/**
+ * DIV, int8 (div.cc, reference_ops::DivElementwise / BroadcastDivSlowQuantized): with
+ * v1 = in1 + in1_offset and v2 = in2 + in2_offset (both signs flipped when v2 < 0), v1 scaled by
+ * the Q0.31 reciprocal of v2 (GetReciprocal: 2^recip_shift / v2) after a left shift by its headroom
+ * (its redundant sign bits), then by out_mult through a rounding right shift of
+ * recip_shift + headroom - out_shift, offset by the output zero point and clamped to
+ * [act_min, act_max]. out_mult/out_shift: in1_scale / (in2_scale * out_scale) (QuantizeMultiplier).
+ *
+ * TFLite's Eval refuses a divisor equal to its zero point (CheckNonZero): the kernel returns
+ * TQ_ARG_ERROR, before writing anything, when any element of in2 is -in2_offset. Where that right
+ * shift reaches 32 or more (zero and small numerators over large divisors: the headroom of 0 is 31),
+ * the reference's RoundingDivideByPOT shifts out of range, which C++ leaves undefined; tq_div_s8
+ * computes what TFLite's x86-64 build does there (the processor's shift counts: 64-bit ones modulo
+ * 64, 32-bit ones modulo 32), so that it matches the reference interpreter bit for bit (checked on
+ * every operand pair, tests/test_ops_select_compare.py). `out` may be an input when
+ * shape.broadcast == 0.
+ */
+typedef struct {
+    tq_bcast_s8 shape;
+    int32_t in1_offset, in2_offset; /**< -zero point of each input */
+    int32_t out_offset;             /**< output zero point */
+    int32_t out_mult, out_shift;
+    int32_t act_min, act_max;
+} tq_div_s8_params;
+
+tq_status tq_div_s8(const tq_div_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* ------------------------------------------------------------------ ADD_N (int32) */
+
+/**
+ * ADD_N (add_n.cc, reference_ops::AddN): out[i] = in[0][i] + in[1][i] + ... + in[n-1][i], summed from
+ * 0 in input order; all inputs and the output hold `size` elements. int32 sums wrap (as the
+ * reference's do in practice). `out` may be any input.
+ */
+typedef struct {
+    int32_t n;    /**< inputs, >= 2 */
+    int32_t size; /**< elements of each */
+} tq_add_n_params;
+
+typedef tq_add_n_params tq_add_n_s32_params;
+
+tq_status tq_add_n_s32(const tq_add_n_s32_params *p, const int32_t *const in[], int32_t *out);
+
+/* ------------------------------------------------------------------ SELECT, SELECT_V2 (any type) */
+
+/**
+ * SELECT / SELECT_V2 (select.cc, reference_ops::Select, RankOneSelect, BroadcastSelectSlow):
+ * out = cond ? x : y element by element, for elements of elem_size bytes (1, 2 or 4: int8, bool,
+ * int16, int32, float32). x and y follow `shape` (in1 = x, in2 = y); element (n, h, w, c) of the
+ * broadcast loop reads cond[n * cond_stride.n + h * cond_stride.h + w * cond_stride.w +
+ * c * cond_stride.c] (SELECT's rank-1 condition, one per index of x's first axis, is a stride of
+ * 1 on that axis); with shape.broadcast == 0 all four tensors have the same shape.
+ */
+typedef struct {
+    tq_bcast_s8 shape;
+    tq_dims cond_stride; /**< element strides of the condition per output axis, 0 when broadcast */
+    int32_t elem_size;   /**< bytes per element of x, y and out */
+} tq_select_params;
+
+tq_status tq_select(const tq_select_params *p, const uint8_t *cond, const void *x, const void *y, void *out);
+
+/* ------------------------------------------------------------------ LOGICAL_AND, _OR, _NOT (bool) */
+
+/** LOGICAL_AND, LOGICAL_OR (logical.cc, with broadcasting): 1 or 0. `out` may be an input when
+ *  shape.broadcast == 0. */
+typedef tq_binary_params tq_logical_and_params;
+typedef tq_binary_params tq_logical_or_params;
+
+tq_status tq_logical_and(const tq_logical_and_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
+tq_status tq_logical_or(const tq_logical_or_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out);
+
+/** LOGICAL_NOT: out = !in, `size` elements. `out` may be `in`. */
+typedef struct {
+    int32_t size;
+} tq_logical_not_params;
+
+tq_status tq_logical_not(const tq_logical_not_params *p, const uint8_t *in, uint8_t *out);
 
 #endif /* TQ_ELEMENTWISE_H */

@@ -108,6 +108,22 @@ tq_status tq_minimum_f32(const tq_minimum_f32_params *p, const float *in1, const
 tq_status tq_squared_difference_f32(const tq_squared_difference_f32_params *p, const float *in1, const float *in2,
                                     float *out);
 
+/** DIV: clamp(in1 / in2), the fields of tq_binary_f32_params; x / 0 is an infinity (0 / 0 a NaN) before
+ *  the clamp, as in TFLite's reference_ops::Div. */
+typedef tq_binary_f32_params tq_div_f32_params;
+
+tq_status tq_div_f32(const tq_div_f32_params *p, const float *in1, const float *in2, float *out);
+
+/** The comparisons (`op`: TQ_CMP_* in tq_elementwise.h) of the stored values, a bool (0 or 1) per element. */
+typedef tq_compare_params tq_compare_f32_params;
+
+tq_status tq_compare_f32(const tq_compare_f32_params *p, const float *in1, const float *in2, uint8_t *out);
+
+/** ADD_N: the n inputs (`size` elements each) summed from 0.0f in input order (tq_add_n_params). */
+typedef tq_add_n_params tq_add_n_f32_params;
+
+tq_status tq_add_n_f32(const tq_add_n_f32_params *p, const float *const in[], float *out);
+
 /* ------------------------------------------------------------------ pooling, MEAN */
 
 /** AVERAGE_POOL_2D (the mean of the window's valid elements) and MAX_POOL_2D. */
@@ -299,5 +315,98 @@ typedef struct {
 tq_status tq_transpose_conv_f32(const tq_transpose_conv_f32_params *p, const float *in, float *out);
 
 /* ------------------------------------------------------------------ end of TRANSPOSE_CONV */
+
+/* ------------------------------------------------------------------ ARG_MAX / ARG_MIN, L2_NORMALIZATION
+ * (tinyq/ops/pool.py), BATCH_MATMUL (tinyq/ops/conv.py) */
+
+/**
+ * ARG_MAX / ARG_MIN along one axis (reference_ops::ArgMinMax with std::greater / std::less): the input
+ * as [outer][axis_size][inner], output [outer][inner] the index of the first largest (smallest) value.
+ * The first element starts as the best and only x > best (x < best) replaces it, so a NaN never does
+ * and a leading NaN stays, as in TFLite. Indices as int32 (index64 0) or int64 (index64 1).
+ */
+typedef struct {
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+    int32_t is_max;  /**< 1: ARG_MAX, 0: ARG_MIN */
+    int32_t index64; /**< 1: int64 output, 0: int32 output */
+} tq_arg_minmax_f32_params;
+
+tq_status tq_arg_minmax_f32(const tq_arg_minmax_f32_params *p, const float *in, void *out);
+
+/**
+ * L2_NORMALIZATION over the last axis (reference_ops::L2Normalization): per vector, s = sum x * x in
+ * order, n = sqrtf(s), n = n < epsilon ? epsilon : n (std::max), out = x / n. epsilon is TFLite's 1e-6f.
+ */
+typedef struct {
+    int32_t outer;
+    int32_t depth;
+    float epsilon;
+} tq_l2_norm_f32_params;
+
+tq_status tq_l2_norm_f32(const tq_l2_norm_f32_params *p, const float *in, float *out);
+
+/**
+ * BATCH_MATMUL (reference_ops::BatchMatMul): for each batch (b0, b1, b2) of the output,
+ * out[b][m][n] = sum over k = 0 .. depth - 1, in order, of lhs(b, m, k) * rhs(b, k, n), no bias, no
+ * clamp. Geometry as tq_batch_matmul_s8 (tq_conv.h): operands are read in place through strides, so
+ * adj_x / adj_y need no transposed copy (the reference's copy holds the same values, summed in the
+ * same order).
+ */
+typedef struct {
+    int32_t batch[3];            /**< output batch dims (shapes padded on the left to rank 5) */
+    int32_t lhs_batch_stride[3]; /**< LHS elements from one matrix to the next per batch dim; 0: broadcast */
+    int32_t rhs_batch_stride[3];
+    int32_t rows, cols, depth;   /**< M, N, K */
+    int32_t lhs_row_stride, lhs_depth_stride;  /**< LHS (m, k) at m * row + k * depth stride */
+    int32_t rhs_depth_stride, rhs_col_stride;  /**< RHS (k, n) at k * depth + n * col stride */
+} tq_batch_matmul_f32_params;
+
+tq_status tq_batch_matmul_f32(const tq_batch_matmul_f32_params *p, const float *lhs, const float *rhs, float *out);
+
+/* ------------------------------------------------------------------ end of ARG_MAX / ARG_MIN, L2_NORMALIZATION,
+ * BATCH_MATMUL */
+
+/* ------------------------------------------------------------------ unary math
+ * (tinyq/ops/activation.py: EXP, LOG, SQRT, RSQRT, SQUARE, GELU, LOG_SOFTMAX; `out` may be `in`) */
+
+typedef tq_unary_f32_params tq_exp_f32_params;
+typedef tq_unary_f32_params tq_log_f32_params;
+typedef tq_unary_f32_params tq_sqrt_f32_params;
+typedef tq_unary_f32_params tq_rsqrt_f32_params;
+typedef tq_unary_f32_params tq_square_f32_params;
+
+/** EXP: expf(x) (reference_ops::Exp). */
+tq_status tq_exp_f32(const tq_exp_f32_params *p, const float *in, float *out);
+/** LOG: logf(x). */
+tq_status tq_log_f32(const tq_log_f32_params *p, const float *in, float *out);
+/** SQRT: sqrtf(x). */
+tq_status tq_sqrt_f32(const tq_sqrt_f32_params *p, const float *in, float *out);
+/** RSQRT: 1.0f / sqrtf(x). */
+tq_status tq_rsqrt_f32(const tq_rsqrt_f32_params *p, const float *in, float *out);
+/** SQUARE: x * x. */
+tq_status tq_square_f32(const tq_square_f32_params *p, const float *in, float *out);
+
+/**
+ * GELU (reference_ops::Gelu): approximate ? 0.5 x (1 + tanhf(sqrt(2 / pi) (x + 0.044715 x^3)))
+ * : 0.5 x erfcf(-x / sqrt(2)). TFLite evaluates these with Eigen's own tanh and erfc, which differ
+ * from the C library's by a few ulps (within FLOAT_TOLERANCE).
+ */
+typedef struct {
+    int32_t size;
+    int32_t approximate; /**< 1: the tanh form */
+} tq_gelu_f32_params;
+
+tq_status tq_gelu_f32(const tq_gelu_f32_params *p, const float *in, float *out);
+
+/** LOG_SOFTMAX over the last axis (reference_ops::LogSoftmax): x - max - logf(sum of expf(x - max)). */
+typedef struct {
+    int32_t rows, depth;
+} tq_log_softmax_f32_params;
+
+tq_status tq_log_softmax_f32(const tq_log_softmax_f32_params *p, const float *in, float *out);
+
+/* ------------------------------------------------------------------ end of unary math */
 
 #endif /* TQ_FLOAT_H */

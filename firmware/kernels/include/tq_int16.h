@@ -132,6 +132,13 @@ typedef tq_binary_params tq_minimum_s16_params;
 tq_status tq_maximum_s16(const tq_maximum_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
 tq_status tq_minimum_s16(const tq_minimum_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
 
+/** The comparisons, int16: the fields of tq_compare_s8_params. EQUAL and NOT_EQUAL rescale both
+ *  inputs (rescale 1, left_shift 8, as int8's); LESS, LESS_EQUAL, GREATER and GREATER_EQUAL compare
+ *  the stored values (rescale 0), as comparisons.cc does for int16. A bool (0 or 1) per element. */
+typedef tq_compare_s8_params tq_compare_s16_params;
+
+tq_status tq_compare_s16(const tq_compare_s16_params *p, const int16_t *in1, const int16_t *in2, uint8_t *out);
+
 /* ---- end of the element-wise family ---- */
 
 /** AVERAGE_POOL_2D / MAX_POOL_2D, int16: the fields of tq_pool_s8_params. */
@@ -318,5 +325,57 @@ tq_status tq_transpose_conv_s16(const tq_transpose_conv_s16_params *p, const int
                                 int64_t *scratch);
 
 /* ---- end of TRANSPOSE_CONV ---- */
+
+/* ---- BATCH_MATMUL (tinyq/ops/conv.py) ---- */
+
+/**
+ * BATCH_MATMUL, int16 (reference_ops::BatchMatMul<int16_t, int64_t>): tq_batch_matmul_s8's geometry
+ * (tq_conv.h) on int16 operands, every zero point 0 (TFLite's Prepare requires it):
+ *     acc = sum over k of lhs(b, m, k) * rhs(b, k, n)                                     int64
+ *     out = clamp(tq_mul_by_quantized_mult_s64(acc, mult, shift), -32768, 32767)
+ * shift in [-31, 7]; depth * 2^30 < 2^47 (checked at generation time).
+ */
+typedef struct {
+    int32_t batch[3];            /**< output batch dims */
+    int32_t lhs_batch_stride[3]; /**< LHS elements from one matrix to the next per batch dim; 0: broadcast */
+    int32_t rhs_batch_stride[3];
+    int32_t rows, cols, depth;   /**< M, N, K */
+    int32_t lhs_row_stride, lhs_depth_stride;
+    int32_t rhs_depth_stride, rhs_col_stride;
+    int32_t mult, shift;
+} tq_batch_matmul_s16_params;
+
+tq_status tq_batch_matmul_s16(const tq_batch_matmul_s16_params *p, const int16_t *lhs, const int16_t *rhs, int16_t *out);
+
+/* ---- end of BATCH_MATMUL ---- */
+
+/* ---- unary math (tinyq/ops/activation.py: EXP, LOG, RSQRT, GELU, SQRT on int16) ---- */
+
+/**
+ * EXP, LOG, RSQRT and GELU, int16: TFLite's table lookup with interpolation (LUTLookup):
+ * out = tq_lut_s16_lookup(in, table), table the 513 entries LUTPopulate<int16_t> makes in Prepare
+ * (computed at generation time). `out` may be `in`.
+ */
+typedef struct {
+    int32_t size;
+    const int16_t *table; /* [513] */
+} tq_lut_s16_params;
+
+tq_status tq_lut_s16(const tq_lut_s16_params *p, const int16_t *in, int16_t *out);
+
+/**
+ * SQRT, int16 (elementwise.cc SqrtEvalQuantized<int16_t>, zero points 0): in float32,
+ * out = clamp((int32_t)(sqrtf(in_scale * in) / out_scale)), truncated toward zero. TFLite's Eval fails
+ * on a negative input; here it gives 0 (the square root of 0). The generator checks that the quotient
+ * fits int32 for every input. `out` may be `in`.
+ */
+typedef struct {
+    int32_t size;
+    float in_scale, out_scale;
+} tq_sqrt_s16_params;
+
+tq_status tq_sqrt_s16(const tq_sqrt_s16_params *p, const int16_t *in, int16_t *out);
+
+/* ---- end of unary math ---- */
 
 #endif /* TQ_INT16_H */

@@ -88,4 +88,44 @@ typedef struct {
 
 tq_status tq_reduce_s8(const tq_reduce_s8_params *p, const int8_t *in, int8_t *out);
 
+/* ---- ARG_MAX / ARG_MIN, L2_NORMALIZATION (tinyq/ops/pool.py) ---- */
+
+/**
+ * ARG_MAX / ARG_MIN along one constant axis (arg_min_max.cc, reference_ops::ArgMinMax). The input,
+ * seen row-major as [outer][axis_size][inner], gives output [outer][inner]: the index along the axis
+ * of the largest (is_max) or smallest raw value. The first element starts as the best and only a
+ * strictly greater (smaller) one replaces it, so ties give the first index. The raw int8 values are
+ * compared: the input's scale is positive, so their order is that of the real values. Indices are
+ * written as the output tensor's type: int32 (index64 0) or int64 (index64 1); `out` points at it.
+ * axis_size >= 1.
+ */
+typedef struct {
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+    int32_t is_max;  /**< 1: ARG_MAX, 0: ARG_MIN */
+    int32_t index64; /**< 1: int64 output, 0: int32 output */
+} tq_arg_minmax_s8_params;
+
+tq_status tq_arg_minmax_s8(const tq_arg_minmax_s8_params *p, const int8_t *in, void *out);
+
+/**
+ * L2_NORMALIZATION over the last axis, int8 (reference_integer_ops::L2Normalization): for each of
+ * `outer` vectors of `depth` values, d = x - in_zp and acc = sum d^2 (int32), then
+ *     out = clamp(tq_mul_by_quantized_mult(d, inv_mult, inv_shift + 7), -128, 127)
+ * where (inv_mult, inv_shift) is 1 / sqrt(acc) from TFLite's GetInvSqrtQuantizedMultiplierExp
+ * (fixed-point Newton-Raphson; acc 0 or 1 gives INT32_MAX, 0, so an all-zero vector stays 0). The
+ * output scale is 1/128 with zero point 0, as TFLite's Prepare requires. depth * 255^2 < 2^31
+ * (checked at generation time).
+ */
+typedef struct {
+    int32_t outer;
+    int32_t depth;
+    int32_t in_zp;
+} tq_l2_norm_s8_params;
+
+tq_status tq_l2_norm_s8(const tq_l2_norm_s8_params *p, const int8_t *in, int8_t *out);
+
+/* ---- end of ARG_MAX / ARG_MIN, L2_NORMALIZATION ---- */
+
 #endif /* TQ_POOL_H */

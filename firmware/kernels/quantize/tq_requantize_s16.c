@@ -4,8 +4,7 @@
 tq_status tq_requantize_s16(const tq_requantize_s16_params *p, const int16_t *in, int16_t *out)
 {
     for (int32_t i = 0; i < p->size; ++i) {
-        const int32_t x = (int32_t)in[i] - p->in_zp;
-        const int32_t y = tq_mul_by_quantized_mult(x, p->mult, p->shift) + p->out_zp;
+        const int32_t y = tq_requantize_value((int32_t)in[i], p);
         out[i] = (int16_t)TQ_CLAMP(y, INT16_MIN, INT16_MAX);
     }
     return TQ_OK;

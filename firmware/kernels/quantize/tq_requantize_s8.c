@@ -4,8 +4,7 @@
 tq_status tq_requantize_s8(const tq_requantize_s8_params *p, const int8_t *in, int8_t *out)
 {
     for (int32_t i = 0; i < p->size; ++i) {
-        const int32_t x = (int32_t)in[i] - p->in_zp;
-        const int32_t y = tq_mul_by_quantized_mult(x, p->mult, p->shift) + p->out_zp;
+        const int32_t y = tq_requantize_value((int32_t)in[i], p);
         out[i] = (int8_t)TQ_CLAMP(y, INT8_MIN, INT8_MAX);
     }
     return TQ_OK;

@@ -1,0 +1,11 @@
+/* EQUAL, NOT_EQUAL on bool values, with broadcasting (see tq_elementwise.h): truth values compared. */
+#include "tq_elementwise.h"
+
+tq_status tq_compare_bool(const tq_compare_bool_params *p, const uint8_t *in1, const uint8_t *in2, uint8_t *out)
+{
+    const tq_bcast_s8 s = p->shape;
+    for (tq_bcast_iter it = tq_bcast_begin(); it.k < s.size; tq_bcast_next(&s, &it)) {
+        out[it.k] = tq_compare_i32(p->op, in1[it.i1] != 0, in2[it.i2] != 0);
+    }
+    return TQ_OK;
+}
