@@ -174,6 +174,114 @@ def requantize(path: Path, out: Path, seed: int, activations=(0, 1, 2, 3), same:
     return rewrite_tflite(path, out, edit)
 
 
+# Default activation quantization of hand-built models, by type (int16: zero point 0, as 16x8 models have).
+ACTIVATION_QUANT = {"int8": (0.05, -3), "int16": (0.002, 0), "float32": None}
+
+
+def schema_tensor(model, shape, dtype: str, q=None, data=None, name: str = ""):
+    """A schema TensorT of `shape` and `dtype` (a TensorType name in any case), quantized (scale, zero_point)
+    `q` or not (None); constant `data` goes into a new buffer of `model` (a ModelT)."""
+    from ai_edge_litert import schema_py_generated as s
+
+    t = s.TensorT()
+    t.shape, t.type, t.name, t.buffer = [int(d) for d in shape], getattr(s.TensorType, dtype.upper()), name, 0
+    if data is not None:
+        b = s.BufferT()
+        b.data = np.frombuffer(np.ascontiguousarray(data, dtype=dtype.lower()).tobytes(), np.uint8).tolist()
+        model.buffers.append(b)
+        t.buffer = len(model.buffers) - 1
+    if q is not None:
+        qp = s.QuantizationParametersT()
+        qp.scale, qp.zeroPoint = [float(q[0])], [int(q[1])]
+        t.quantization = qp
+    return t
+
+
+def operator_code(kind: str, version: int = 1):
+    """The schema OperatorCodeT of builtin `kind` at `version`."""
+    from ai_edge_litert import schema_py_generated as s
+
+    c = s.OperatorCodeT()
+    c.builtinCode = getattr(s.BuiltinOperator, kind)
+    c.deprecatedBuiltinCode = min(c.builtinCode, 127)
+    c.version = version
+    return c
+
+
+def options(cls: str, **fields):
+    """A schema options object (`cls`, e.g. "StridedSliceOptionsT") with `fields` set."""
+    from ai_edge_litert import schema_py_generated as s
+
+    o = getattr(s, cls)()
+    for k, v in fields.items():
+        setattr(o, k, v)
+    return o
+
+
+class Net:
+    """A .tflite written tensor by tensor with the flatbuffer schema: graph inputs, constants and ops in
+    execution order. Test modules subclass it with their own `op` (what it returns, how outputs are labelled)
+    on top of `add_op`. A tensor's default quantization ("net") is `quant` of the net's type, or of the
+    tensor's own type with `quant_of_tensor_type`."""
+
+    versions: dict[str, int] = {}  # operator versions other than 1, by kind
+
+    def __init__(self, dtype: str, quant=ACTIVATION_QUANT, quant_of_tensor_type: bool = False):
+        from ai_edge_litert import schema_py_generated as s
+
+        self.dtype, self.quant, self.quant_of_tensor_type = dtype, quant, quant_of_tensor_type
+        self.m = s.ModelT()
+        self.m.version = 3
+        self.m.buffers = [s.BufferT()]
+        self.m.operatorCodes = []
+        self.tensors: list = []
+        self.ops: list = []
+        self.inputs: list[int] = []
+        self.outputs: list[int] = []
+
+    def tensor(self, shape, dtype=None, q="net", data=None) -> int:
+        dtype = dtype or self.dtype
+        if q == "net":
+            q = self.quant[dtype if self.quant_of_tensor_type else self.dtype]
+        self.tensors.append(schema_tensor(self.m, shape, dtype, q, data, f"t{len(self.tensors)}"))
+        return len(self.tensors) - 1
+
+    def input(self, shape, dtype=None, q="net") -> int:
+        self.inputs.append(self.tensor(shape, dtype, q))
+        return self.inputs[-1]
+
+    def const(self, values, dtype="int32", q=None) -> int:
+        return self.tensor(np.shape(values), dtype, q, np.asarray(values))
+
+    def add_op(self, kind: str, ins, outs, options=None) -> None:
+        """Operator `kind` reading tensors `ins` and writing `outs` (its code registered once)."""
+        from ai_edge_litert import schema_py_generated as s
+
+        codes = [c.builtinCode for c in self.m.operatorCodes]
+        code = getattr(s.BuiltinOperator, kind)
+        if code not in codes:
+            self.m.operatorCodes.append(operator_code(kind, self.versions.get(kind, 1)))
+            codes.append(code)
+        o = s.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = codes.index(code), list(ins), list(outs)
+        if options is not None:
+            o.builtinOptionsType = getattr(s.BuiltinOptions, type(options).__name__[:-1])
+            o.builtinOptions = options
+        self.ops.append(o)
+
+    def bytes(self) -> bytes:
+        from ai_edge_litert import schema_py_generated as s
+
+        sg = s.SubGraphT()
+        sg.tensors, sg.operators, sg.inputs, sg.outputs = self.tensors, self.ops, self.inputs, self.outputs
+        self.m.subgraphs = [sg]
+        return pack_model(self.m)
+
+    def write(self, path):
+        path.write_bytes(self.bytes())
+        return path
+
+
 def tensor_spec(shape, dtype: str = "int8", q=None, data=None, name: str = "") -> dict:
     """One tensor of one_op_model: `dtype` a TensorType name in any case ("int8", "INT16", "float32"),
     `q` (scale, zero_point) or None for no quantization, `data` a constant's values or None."""
@@ -194,29 +302,12 @@ def one_op_model(kind: str, inputs, outputs, options=None, options_type: int = 0
     tensors = []
 
     def tensor(spec):
-        t = s.TensorT()
-        t.shape = list(spec["shape"])
-        t.type = getattr(s.TensorType, spec["dtype"].upper())
-        t.name = spec["name"] or f"t{len(tensors)}"
-        t.buffer = 0
-        if spec["data"] is not None:
-            b = s.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(spec["data"], dtype=spec["dtype"].lower()).tobytes(), np.uint8).tolist()
-            m.buffers.append(b)
-            t.buffer = len(m.buffers) - 1
-        if spec["q"] is not None:
-            qp = s.QuantizationParametersT()
-            qp.scale, qp.zeroPoint = [float(spec["q"][0])], [int(spec["q"][1])]
-            t.quantization = qp
-        tensors.append(t)
+        tensors.append(schema_tensor(m, spec["shape"], spec["dtype"], spec["q"], spec["data"], spec["name"] or f"t{len(tensors)}"))
         return len(tensors) - 1
 
     ins = [tensor(spec) for spec in inputs]
     outs = [tensor(spec) for spec in outputs]
-    code = s.OperatorCodeT()
-    code.builtinCode = getattr(s.BuiltinOperator, kind)
-    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
-    code.version = 1
+    code = operator_code(kind)
     op = s.OperatorT()
     op.opcodeIndex, op.inputs, op.outputs = 0, ins, outs
     if options is not None:

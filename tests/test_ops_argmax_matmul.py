@@ -26,95 +26,38 @@ from tinyq.compiler.passes import compile_graph
 from tinyq.errors import UnsupportedModel
 
 from .helpers import (
+    ACTIVATION_QUANT,
     BOTH_KERNELS,
     op_kinds,
-    pack_model,
+    options,
     randomize_weights,
     ref_interpreter,
     write_tflite,
 )
+from .helpers import (
+    Net as NetBase,
+)
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
-QUANT = {"int8": (0.05, -3), "int16": (0.002, 0), "float32": None}  # default activation quantization by type
+QUANT = ACTIVATION_QUANT  # default activation quantization by type
 
 
 # --------------------------------------------------------------------------- hand-built models
 
 
-class Net:
-    """A .tflite written tensor by tensor: graph inputs, constants and ops in execution order, every op
-    output a graph output unless said otherwise."""
+class Net(NetBase):
+    """Every op output a graph output unless said otherwise; a tensor's default quantization is its own type's."""
 
     def __init__(self, dtype: str):
-        self.dtype = dtype
-        self.m = schema.ModelT()
-        self.m.version = 3
-        self.m.buffers = [schema.BufferT()]
-        self.m.operatorCodes = []
-        self.tensors: list = []
-        self.ops: list = []
-        self.inputs: list[int] = []
-        self.outputs: list[int] = []
-
-    def tensor(self, shape, dtype=None, q="net", data=None) -> int:
-        dtype = dtype or self.dtype
-        q = QUANT[dtype] if q == "net" else q
-        t = schema.TensorT()
-        t.shape, t.type, t.name = [int(d) for d in shape], getattr(schema.TensorType, dtype.upper()), f"t{len(self.tensors)}"
-        t.buffer = 0
-        if data is not None:
-            b = schema.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(data, dtype=dtype).tobytes(), np.uint8).tolist()
-            self.m.buffers.append(b)
-            t.buffer = len(self.m.buffers) - 1
-        if q is not None:
-            qp = schema.QuantizationParametersT()
-            qp.scale, qp.zeroPoint = [float(q[0])], [int(q[1])]
-            t.quantization = qp
-        self.tensors.append(t)
-        return len(self.tensors) - 1
-
-    def input(self, shape, q="net") -> int:
-        self.inputs.append(self.tensor(shape, q=q))
-        return self.inputs[-1]
-
-    def const(self, values, dtype="int32", q=None) -> int:
-        return self.tensor(np.shape(values), dtype, q, np.asarray(values))
+        super().__init__(dtype, QUANT, quant_of_tensor_type=True)
 
     def op(self, kind: str, ins, out_shape, options=None, dtype=None, q="net", graph_output: bool = True) -> int:
         out = self.tensor(out_shape, dtype, q)
-        codes = [c.builtinCode for c in self.m.operatorCodes]
-        code = getattr(schema.BuiltinOperator, kind)
-        if code not in codes:
-            c = schema.OperatorCodeT()
-            c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), 1
-            self.m.operatorCodes.append(c)
-            codes.append(code)
-        o = schema.OperatorT()
-        o.opcodeIndex, o.inputs, o.outputs = codes.index(code), list(ins), [out]
-        if options is not None:
-            o.builtinOptionsType = getattr(schema.BuiltinOptions, type(options).__name__[:-1])
-            o.builtinOptions = options
-        self.ops.append(o)
+        self.add_op(kind, ins, [out], options)
         if graph_output:
             self.outputs.append(out)
         return out
-
-    def write(self, path):
-        sg = schema.SubGraphT()
-        sg.tensors, sg.operators, sg.inputs, sg.outputs = self.tensors, self.ops, self.inputs, self.outputs
-        self.m.subgraphs = [sg]
-        path.write_bytes(pack_model(self.m))
-        return path
-
-
-def options(cls: str, **fields):
-    o = getattr(schema, cls)()
-    for k, v in fields.items():
-        setattr(o, k, v)
-    return o
-
 
 def _exact(path, samples: int = 6, **kw):
     """verify_tflite with the reference kernels: every output bit for bit (float32 ones too, on the host)."""

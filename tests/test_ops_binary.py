@@ -27,10 +27,12 @@ from tinyq.ops import REGISTRY, VARIANTS
 from .helpers import (
     assert_bit_exact,
     op_kinds,
+    operator_code,
     pack_model,
     randomize_weights,
     requantize,
     rewrite_tflite,
+    schema_tensor,
     tensor_spec,
     write_tflite,
 )
@@ -90,19 +92,7 @@ def binary_ops_model(kind: str, cases: list[tuple], pot: bool = False) -> bytes:
     tensors, graph_inputs, operators = [], [], []
 
     def tensor(spec) -> int:
-        t = s.TensorT()
-        t.shape, t.type, t.buffer = list(spec["shape"]), getattr(s.TensorType, spec["dtype"].upper()), 0
-        t.name = f"t{len(tensors)}"
-        if spec["data"] is not None:
-            b = s.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(spec["data"], dtype=spec["dtype"].lower()).tobytes(), np.uint8).tolist()
-            m.buffers.append(b)
-            t.buffer = len(m.buffers) - 1
-        if spec["q"] is not None:
-            qp = s.QuantizationParametersT()
-            qp.scale, qp.zeroPoint = [float(spec["q"][0])], [int(spec["q"][1])]
-            t.quantization = qp
-        tensors.append(t)
+        tensors.append(schema_tensor(m, spec["shape"], spec["dtype"], spec["q"], spec["data"], f"t{len(tensors)}"))
         return len(tensors) - 1
 
     for in1, in2, out, fused in cases:
@@ -113,10 +103,7 @@ def binary_ops_model(kind: str, cases: list[tuple], pot: bool = False) -> bytes:
         op.outputs = [tensor(out)]
         op.builtinOptions, op.builtinOptionsType = _options(kind, fused, pot)
         operators.append(op)
-    code = s.OperatorCodeT()
-    code.builtinCode = getattr(s.BuiltinOperator, kind)
-    code.deprecatedBuiltinCode = min(code.builtinCode, 127)
-    code.version = 1
+    code = operator_code(kind)
     sg = s.SubGraphT()
     sg.tensors, sg.operators = tensors, operators
     sg.inputs, sg.outputs = graph_inputs, [op.outputs[0] for op in operators]

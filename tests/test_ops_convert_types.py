@@ -12,7 +12,14 @@ import pytest
 from tinyq.compiler import generate_library
 from tinyq.errors import UnsupportedModel
 
-from .helpers import assert_bit_exact, one_op_model, pack_model, tensor_spec
+from .helpers import (
+    assert_bit_exact,
+    one_op_model,
+    operator_code,
+    pack_model,
+    schema_tensor,
+    tensor_spec,
+)
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
@@ -59,29 +66,10 @@ def graph_model(tensors, ops, outputs) -> bytes:
     m.version = 3
     m.buffers = [schema.BufferT()]
     m.description = "tinyq conversion test"
-    ts = []
-    for k, spec in enumerate(tensors):
-        t = schema.TensorT()
-        t.shape, t.type = list(spec["shape"]), getattr(schema.TensorType, spec["dtype"].upper())
-        t.name, t.buffer = spec["name"] or f"t{k}", 0
-        if spec["data"] is not None:
-            b = schema.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(spec["data"], dtype=spec["dtype"].lower()).tobytes(), np.uint8).tolist()
-            m.buffers.append(b)
-            t.buffer = len(m.buffers) - 1
-        if spec["q"] is not None:
-            qp = schema.QuantizationParametersT()
-            qp.scale, qp.zeroPoint = [float(spec["q"][0])], [int(spec["q"][1])]
-            t.quantization = qp
-        ts.append(t)
+    ts = [schema_tensor(m, spec["shape"], spec["dtype"], spec["q"], spec["data"], spec["name"] or f"t{k}")
+          for k, spec in enumerate(tensors)]
     kinds = sorted({kind for kind, _, _ in ops})
-    codes = []
-    for kind in kinds:
-        c = schema.OperatorCodeT()
-        c.builtinCode = getattr(schema.BuiltinOperator, kind)
-        c.deprecatedBuiltinCode = min(c.builtinCode, 127)
-        c.version = 1
-        codes.append(c)
+    codes = [operator_code(kind) for kind in kinds]
     sg = schema.SubGraphT()
     sg.tensors = ts
     sg.operators = []

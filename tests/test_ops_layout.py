@@ -40,12 +40,18 @@ from tinyq.ops.shape import (
     tile_tables,
 )
 
-from .helpers import pack_model, ref_interpreter, write_tflite
+from .helpers import (
+    ACTIVATION_QUANT,
+    options,
+    ref_interpreter,
+    write_tflite,
+)
+from .helpers import Net as NetBase
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
 # Activation quantization of the hand-built models, by type (int16: zero point 0, as int16x8 models have).
-QUANT = {"int8": (0.05, -3), "int16": (0.002, 0), "float32": None}
+QUANT = ACTIVATION_QUANT
 DTYPES = tuple(QUANT)
 # The inputs the sweeps move, by rank (size-1 axes among them).
 SHAPES = {1: (5,), 2: (3, 4), 3: (2, 1, 3), 4: (2, 3, 1, 2), 5: (2, 1, 3, 2, 2)}
@@ -57,85 +63,23 @@ OP = Op(0, "TILE", [], [])  # names the op in the messages of the pure functions
 # --------------------------------------------------------------------------- hand-built models
 
 
-class Net:
-    """A .tflite written tensor by tensor with the flatbuffer schema: graph inputs, constants and ops in
-    execution order, every op output a graph output. `labels` names each graph output's case."""
+class Net(NetBase):
+    """Every op output a graph output unless said otherwise; `labels` names each graph output's case."""
+
+    versions = VERSIONS
 
     def __init__(self, dtype: str):
-        self.dtype = dtype
-        self.m = schema.ModelT()
-        self.m.version = 3
-        self.m.buffers = [schema.BufferT()]
-        self.m.operatorCodes = []
-        self.tensors: list = []
-        self.ops: list = []
-        self.inputs: list[int] = []
-        self.outputs: list[int] = []
+        super().__init__(dtype, QUANT)
         self.labels: list[str] = []
-
-    def tensor(self, shape, dtype=None, q="net", data=None) -> int:
-        dtype = dtype or self.dtype
-        q = QUANT[self.dtype] if q == "net" else q
-        t = schema.TensorT()
-        t.shape, t.type, t.name = [int(d) for d in shape], getattr(schema.TensorType, dtype.upper()), f"t{len(self.tensors)}"
-        t.buffer = 0
-        if data is not None:
-            b = schema.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(data, dtype=dtype).tobytes(), np.uint8).tolist()
-            self.m.buffers.append(b)
-            t.buffer = len(self.m.buffers) - 1
-        if q is not None:
-            qp = schema.QuantizationParametersT()
-            qp.scale, qp.zeroPoint = [float(q[0])], [int(q[1])]
-            t.quantization = qp
-        self.tensors.append(t)
-        return len(self.tensors) - 1
-
-    def input(self, shape, dtype=None, q="net") -> int:
-        self.inputs.append(self.tensor(shape, dtype, q))
-        return self.inputs[-1]
-
-    def const(self, values, dtype="int32") -> int:
-        return self.tensor(np.shape(values), dtype, None, np.asarray(values))
 
     def op(self, kind: str, ins, out_shape, options=None, label: str = "", q="net", graph_output: bool = True) -> int:
         """One op of `kind` on tensors `ins` writing a new tensor of `out_shape`; returns it."""
         out = self.tensor(out_shape, q=q)
-        code = getattr(schema.BuiltinOperator, kind)
-        codes = [c.builtinCode for c in self.m.operatorCodes]
-        if code not in codes:
-            c = schema.OperatorCodeT()
-            c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), VERSIONS.get(kind, 1)
-            self.m.operatorCodes.append(c)
-            codes.append(code)
-        o = schema.OperatorT()
-        o.opcodeIndex, o.inputs, o.outputs = codes.index(code), list(ins), [out]
-        if options is not None:
-            o.builtinOptionsType = getattr(schema.BuiltinOptions, type(options).__name__[:-1])
-            o.builtinOptions = options
-        self.ops.append(o)
+        self.add_op(kind, ins, [out], options)
         if graph_output:
             self.outputs.append(out)
             self.labels.append(f"{kind} {label}")
         return out
-
-    def bytes(self) -> bytes:
-        sg = schema.SubGraphT()
-        sg.tensors, sg.operators, sg.inputs, sg.outputs = self.tensors, self.ops, self.inputs, self.outputs
-        self.m.subgraphs = [sg]
-        return pack_model(self.m)
-
-    def write(self, path):
-        path.write_bytes(self.bytes())
-        return path
-
-
-def options(cls: str, **fields):
-    o = getattr(schema, cls)()
-    for k, v in fields.items():
-        setattr(o, k, v)
-    return o
-
 
 def check(net: Net, path, samples: int = 4, **kw):
     """The net on the host, bit for bit against the interpreter (the case of the first mismatch named)."""

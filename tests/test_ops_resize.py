@@ -29,12 +29,20 @@ from tinyq.ops.resize import (
     nearest_indices,
 )
 
-from .helpers import op_kinds, pack_model, ref_interpreter, requantize, write_tflite
+from .helpers import (
+    ACTIVATION_QUANT,
+    op_kinds,
+    options,
+    ref_interpreter,
+    requantize,
+    write_tflite,
+)
+from .helpers import Net as NetBase
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
 # Activation quantization of the hand-built models, by type; OTHER_Q: an output quantized differently.
-QUANT = {"int8": (0.05, -3), "int16": (0.002, 0), "float32": None}
+QUANT = ACTIVATION_QUANT
 OTHER_Q = {"int8": (0.11, 17), "int16": (0.0007, 0), "float32": None}
 DTYPES = tuple(QUANT)
 NEAREST_FLAGS = list(itertools.product([False, True], repeat=2))  # (align_corners, half_pixel_centers)
@@ -61,77 +69,25 @@ KINDS = {"RESIZE_NEAREST_NEIGHBOR": NEAREST_FLAGS, "RESIZE_BILINEAR": BILINEAR_F
 # --------------------------------------------------------------------------- hand-built models
 
 
-class Net:
-    """A .tflite of resize ops written with the flatbuffer schema: graph inputs, one constant size per
-    op, every op output a graph output. `labels` names each output's case."""
+class Net(NetBase):
+    """A .tflite of resize ops: graph inputs, one constant size per op, every op output a graph output.
+    `labels` names each output's case."""
 
     def __init__(self, dtype: str):
-        self.dtype = dtype
-        self.m = schema.ModelT()
-        self.m.version = 3
-        self.m.buffers = [schema.BufferT()]
-        self.m.operatorCodes = []
-        self.tensors: list = []
-        self.ops: list = []
-        self.inputs: list[int] = []
-        self.outputs: list[int] = []
+        super().__init__(dtype, QUANT)
         self.labels: list[str] = []
-
-    def tensor(self, shape, dtype=None, q="net", data=None) -> int:
-        dtype = dtype or self.dtype
-        q = QUANT[self.dtype] if q == "net" else q
-        t = schema.TensorT()
-        t.shape, t.type, t.name = [int(d) for d in shape], getattr(schema.TensorType, dtype.upper()), f"t{len(self.tensors)}"
-        t.buffer = 0
-        if data is not None:
-            b = schema.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(data, dtype=dtype).tobytes(), np.uint8).tolist()
-            self.m.buffers.append(b)
-            t.buffer = len(self.m.buffers) - 1
-        if q is not None:
-            qp = schema.QuantizationParametersT()
-            qp.scale, qp.zeroPoint = [float(q[0])], [int(q[1])]
-            t.quantization = qp
-        self.tensors.append(t)
-        return len(self.tensors) - 1
-
-    def input(self, shape, q="net") -> int:
-        self.inputs.append(self.tensor(shape, q=q))
-        return self.inputs[-1]
 
     def resize(self, kind: str, x: int, size, align_corners: bool, half_pixel_centers: bool, q="net", out_shape=None,
                size_input: int | None = None) -> int:
         shape = self.tensors[x].shape
         out = self.tensor(out_shape or (shape[0], *size, shape[-1]), q=q)
         sz = size_input if size_input is not None else self.tensor((2,), "int32", None, np.array(size, np.int32))
-        code = getattr(schema.BuiltinOperator, kind)
-        codes = [oc.builtinCode for oc in self.m.operatorCodes]
-        if code not in codes:
-            oc = schema.OperatorCodeT()
-            oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), 1
-            self.m.operatorCodes.append(oc)
-            codes.append(code)
-        name = "ResizeBilinearOptions" if kind == "RESIZE_BILINEAR" else "ResizeNearestNeighborOptions"
-        o = getattr(schema, f"{name}T")()
-        o.alignCorners, o.halfPixelCenters = align_corners, half_pixel_centers
-        op = schema.OperatorT()
-        op.opcodeIndex, op.inputs, op.outputs = codes.index(code), [x, sz], [out]
-        op.builtinOptionsType, op.builtinOptions = getattr(schema.BuiltinOptions, name), o
-        self.ops.append(op)
+        name = "ResizeBilinearOptionsT" if kind == "RESIZE_BILINEAR" else "ResizeNearestNeighborOptionsT"
+        self.add_op(kind, [x, sz], [out], options(name, alignCorners=align_corners, halfPixelCenters=half_pixel_centers))
         self.outputs.append(out)
         self.labels.append(f"{kind} {list(self.tensors[x].shape)} -> {list(size)} align_corners={align_corners} "
                            f"half_pixel_centers={half_pixel_centers} q={q}")
         return out
-
-    def bytes(self) -> bytes:
-        sg = schema.SubGraphT()
-        sg.tensors, sg.operators, sg.inputs, sg.outputs = self.tensors, self.ops, self.inputs, self.outputs
-        self.m.subgraphs = [sg]
-        return pack_model(self.m)
-
-    def write(self, path):
-        path.write_bytes(self.bytes())
-        return path
 
 
 def check(net: Net, path, samples: int = 16):

@@ -24,8 +24,10 @@ from tinyq.errors import UnsupportedModel
 from .helpers import (
     assert_bit_exact,
     op_kinds,
+    operator_code,
     pack_model,
     requantize,
+    schema_tensor,
     tensor_spec,
     write_tflite,
 )
@@ -84,21 +86,9 @@ def ops_model(ops: list[tuple], outputs: list | None = None) -> bytes:
     def tensor(spec) -> int:
         if isinstance(spec, int):
             return spec
-        t = s.TensorT()
-        t.shape, t.type, t.buffer = list(spec["shape"]), getattr(s.TensorType, spec["dtype"].upper()), 0
-        t.name = spec["name"] or f"t{len(tensors)}"
-        if spec["data"] is not None:
-            b = s.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(spec["data"], dtype=spec["dtype"].lower()).tobytes(), np.uint8).tolist()
-            m.buffers.append(b)
-            t.buffer = len(m.buffers) - 1
-        else:
+        if spec["data"] is None:
             graph_inputs.append(len(tensors))
-        if spec["q"] is not None:
-            qp = s.QuantizationParametersT()
-            qp.scale, qp.zeroPoint = [float(spec["q"][0])], [int(spec["q"][1])]
-            t.quantization = qp
-        tensors.append(t)
+        tensors.append(schema_tensor(m, spec["shape"], spec["dtype"], spec["q"], spec["data"], spec["name"] or f"t{len(tensors)}"))
         return len(tensors) - 1
 
     for kind, ins, outs, fused in ops:
@@ -114,13 +104,7 @@ def ops_model(ops: list[tuple], outputs: list | None = None) -> bytes:
             op.outputs.append(k)
         op.builtinOptions, op.builtinOptionsType = _options(kind, fused)
         operators.append(op)
-    opcodes = []
-    for kind in codes:
-        code = s.OperatorCodeT()
-        code.builtinCode = getattr(s.BuiltinOperator, kind)
-        code.deprecatedBuiltinCode = min(code.builtinCode, 127)
-        code.version = 1
-        opcodes.append(code)
+    opcodes = [operator_code(kind) for kind in codes]
     sg = s.SubGraphT()
     sg.tensors, sg.operators = tensors, operators
     sg.inputs = graph_inputs

@@ -28,17 +28,21 @@ from tinyq.ops.shape import strided_copy_dims, strided_slice_axes
 
 from .conftest import run_tinyq
 from .helpers import (
+    ACTIVATION_QUANT,
     assert_one_line_failure,
     op_kinds,
-    pack_model,
+    options,
     ref_interpreter,
     write_tflite,
+)
+from .helpers import (
+    Net as NetBase,
 )
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
 # Activation quantization of the hand-built models, by type (int16: zero point 0, as int16x8 models have).
-QUANT = {"int8": (0.05, -3), "int16": (0.002, 0), "float32": None}
+QUANT = ACTIVATION_QUANT
 DTYPES = tuple(QUANT)
 # The input each sweep slices, by rank.
 SHAPES = {1: (9,), 2: (5, 7), 3: (3, 1, 6), 4: (2, 3, 4, 5), 5: (2, 3, 1, 4, 3)}
@@ -48,86 +52,22 @@ OP = Op(0, "STRIDED_SLICE", [], [])  # names the op in the messages of the pure 
 # --------------------------------------------------------------------------- hand-built models
 
 
-class Net:
-    """A .tflite written tensor by tensor with the flatbuffer schema: graph inputs, constants and ops in
-    execution order, every op output a graph output. `labels` names each graph output's case."""
+class Net(NetBase):
+    """Every op output a graph output unless said otherwise; `labels` names each graph output's case."""
 
     def __init__(self, dtype: str):
-        self.dtype = dtype
-        self.m = schema.ModelT()
-        self.m.version = 3
-        self.m.buffers = [schema.BufferT()]
-        self.m.operatorCodes = []
-        self.tensors: list = []
-        self.ops: list = []
-        self.inputs: list[int] = []
-        self.outputs: list[int] = []
+        super().__init__(dtype, QUANT)
         self.labels: list[str] = []
-
-    def tensor(self, shape, dtype=None, q="net", data=None) -> int:
-        dtype = dtype or self.dtype
-        q = QUANT[self.dtype] if q == "net" else q
-        t = schema.TensorT()
-        t.shape, t.type, t.name = [int(d) for d in shape], getattr(schema.TensorType, dtype.upper()), f"t{len(self.tensors)}"
-        t.buffer = 0
-        if data is not None:
-            b = schema.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(data, dtype=dtype).tobytes(), np.uint8).tolist()
-            self.m.buffers.append(b)
-            t.buffer = len(self.m.buffers) - 1
-        if q is not None:
-            qp = schema.QuantizationParametersT()
-            qp.scale, qp.zeroPoint = [float(q[0])], [int(q[1])]
-            t.quantization = qp
-        self.tensors.append(t)
-        return len(self.tensors) - 1
-
-    def input(self, shape, q="net") -> int:
-        self.inputs.append(self.tensor(shape, q=q))
-        return self.inputs[-1]
-
-    def const(self, values, dtype="int32") -> int:
-        return self.tensor(np.shape(values), dtype, None, np.asarray(values))
 
     def op(self, kind: str, ins, out_shapes, options=None, label: str = "", q="net", graph_output: bool = True) -> list[int]:
         """One op of `kind` on tensors `ins`, writing new tensors of `out_shapes` (graph outputs unless
         `graph_output` is false); returns them."""
         outs = [self.tensor(s, q=q) for s in out_shapes]
-        codes = [c.builtinCode for c in self.m.operatorCodes]
-        code = getattr(schema.BuiltinOperator, kind)
-        if code not in codes:
-            c = schema.OperatorCodeT()
-            c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), 1
-            self.m.operatorCodes.append(c)
-            codes.append(code)
-        o = schema.OperatorT()
-        o.opcodeIndex, o.inputs, o.outputs = codes.index(code), list(ins), outs
-        if options is not None:
-            o.builtinOptionsType = getattr(schema.BuiltinOptions, type(options).__name__[:-1])
-            o.builtinOptions = options
-        self.ops.append(o)
+        self.add_op(kind, ins, outs, options)
         if graph_output:
             self.outputs += outs
             self.labels += [f"{label} output {k}" for k in range(len(outs))]
         return outs
-
-    def bytes(self) -> bytes:
-        sg = schema.SubGraphT()
-        sg.tensors, sg.operators, sg.inputs, sg.outputs = self.tensors, self.ops, self.inputs, self.outputs
-        self.m.subgraphs = [sg]
-        return pack_model(self.m)
-
-    def write(self, path):
-        path.write_bytes(self.bytes())
-        return path
-
-
-def options(cls: str, **fields):
-    o = getattr(schema, cls)()
-    for k, v in fields.items():
-        setattr(o, k, v)
-    return o
-
 
 def check(net: Net, path, samples: int = 4):
     """The net on the host, bit for bit against the interpreter (the case of the first mismatch named)."""

@@ -13,12 +13,12 @@ dropped and axes that move together are merged, then everything is padded on the
 TQ_SHAPE_MAX_DIMS axes (tq_shape.h).
 
 Kernels by type:
-- int8: tq_pad_s8, tq_concat_s8 (CONCATENATION, PACK), tq_transpose_s8, tq_copy_s8;
+- int8: tq_concat_s8 (CONCATENATION, PACK), tq_transpose_s8, tq_copy_s8;
 - float32: their _f32 twins (the float transpose and copy move bytes with the int8 loops);
 - int16 (int16x8 models): tq_concat_s16 (CONCATENATION, PACK), tq_copy_s16; RESHAPE /
   EXPAND_DIMS / SQUEEZE are views (passes.alias), or a copy where the graph needs two buffers;
 - every type: tq_strided_copy (STRIDED_SLICE, SLICE, the int16 TRANSPOSE, and the index maps below
-  where they are strided), tq_split (SPLIT, SPLIT_V, UNPACK), tq_pad (the int16 PAD / PADV2),
+  where they are strided), tq_split (SPLIT, SPLIT_V, UNPACK), tq_pad (PAD / PADV2),
   tq_index_copy (the index maps a strided copy cannot express: MIRROR_PAD, crops across
   BATCH_TO_SPACE_ND's blocks, SPACE_TO_BATCH_ND's padding) and tq_gather (GATHER, whose indices
   may be computed at run time), which move `elem_size`-byte elements.
@@ -60,13 +60,11 @@ FLOAT_BYTES = 4  # a float32 moved as bytes
 KERNELS = kernel_table(
     # int8
     Kernel("tq_copy_s8", "tq_copy_s8_params", HEADER, ("shape/tq_copy_s8.c",)),
-    Kernel("tq_pad_s8", "tq_pad_s8_params", HEADER, ("shape/tq_pad_s8.c",)),
     Kernel("tq_concat_s8", "tq_concat_s8_params", HEADER, ("shape/tq_concat_s8.c",)),
     Kernel("tq_transpose_s8", "tq_transpose_s8_params", HEADER, ("shape/tq_transpose_s8.c",)),
     # int16x8
     Kernel("tq_copy_s16", "tq_copy_s16_params", INT16_HEADER, ("shape/tq_copy_s16.c", *INT16_DEPS)),
     # float32 (transpose and copy move bytes with the int8 loops)
-    Kernel("tq_pad_f32", "tq_pad_f32_params", FLOAT_HEADER, ("shape/tq_pad_f32.c", *FLOAT_DEPS)),
     Kernel("tq_concat_f32", "tq_concat_f32_params", FLOAT_HEADER, ("shape/tq_concat_f32.c", *FLOAT_DEPS)),
     Kernel("tq_transpose_f32", "tq_transpose_f32_params", FLOAT_HEADER,
            ("shape/tq_transpose_f32.c", *FLOAT_DEPS, "shape/tq_transpose_s8.c")),
@@ -197,15 +195,18 @@ def lower_pad(g: Graph, op: Op) -> KernelCall:
     in_dims = [d for d, _, _ in dims]
     before = [b for _, b, _ in dims]
     out_dims = [d + b + a for d, b, a in dims]
-    return KERNELS["tq_pad_s8"].call(
-        params={
-            "in_dims": _left_pad(in_dims, 1),
-            "out_dims": _left_pad(out_dims, 1),
-            "before": _left_pad(before, 0),
-            "pad_value": _pad_value(g, op),
-        },
+    return _pad_call(op, in_dims, out_dims, before, np.array([_pad_value(g, op)], dtype=np.int8))
+
+
+def _pad_call(op: Op, in_dims, out_dims, before, value: np.ndarray) -> KernelCall:
+    """tq_pad (every type): shapes in elements, `value` the one fill element, in the tensor's type."""
+    return KERNELS["tq_pad"].call(
+        params={"elem_size": value.dtype.itemsize, "in_dims": _left_pad(list(in_dims), 1),
+                "out_dims": _left_pad(list(out_dims), 1), "before": _left_pad(list(before), 0),
+                "pad_value": ArrayRef("value")},
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
+        arrays=[ConstArray("value", DTYPE_C[str(value.dtype)], value)],
     )
 
 
@@ -359,9 +360,8 @@ def lower_pad_f32(g: Graph, op: Op) -> KernelCall:
         need(cv.size == 1, op, f"the constant value must be a scalar, it has {cv.size} elements")
         value = float(cv.reshape(-1)[0])
     dims = _pad_dims(x.shape, pads, op)
-    params = {"in_dims": _left_pad([d for d, _, _ in dims], 1), "out_dims": _left_pad([d + b + a for d, b, a in dims], 1),
-              "before": _left_pad([b for _, b, _ in dims], 0), "pad_value": value}
-    return KERNELS["tq_pad_f32"].call(params=params, inputs=list(op.inputs[:1]), outputs=[op.outputs[0]])
+    return _pad_call(op, [d for d, _, _ in dims], [d + b + a for d, b, a in dims], [b for _, b, _ in dims],
+                     np.array([value], dtype=np.float32))
 
 
 def lower_concat_f32(g: Graph, op: Op) -> KernelCall:
@@ -772,14 +772,8 @@ def lower_pad_s16(g: Graph, op: Op) -> KernelCall:
     need(len(x.shape) <= 5, op, f"input rank {len(x.shape)} > 5 (TFLite pads at most 5 dimensions)")
     value = _pad_value(g, op, "int16")
     dims = _pad_dims(x.shape, pads, op)
-    return KERNELS["tq_pad"].call(
-        params={"elem_size": 2, "in_dims": _left_pad([d for d, _, _ in dims], 1),
-                "out_dims": _left_pad([d + b + a for d, b, a in dims], 1),
-                "before": _left_pad([b for _, b, _ in dims], 0), "pad_value": ArrayRef("value")},
-        inputs=[op.inputs[0]],
-        outputs=[op.outputs[0]],
-        arrays=[ConstArray("value", "int16_t", np.array([value], dtype=np.int16))],
-    )
+    return _pad_call(op, [d for d, _, _ in dims], [d + b + a for d, b, a in dims], [b for _, b, _ in dims],
+                     np.array([value], dtype=np.int16))
 
 
 def lower_concat_s16(g: Graph, op: Op) -> KernelCall:

@@ -226,16 +226,6 @@ tq_status tq_softmax_f32(const tq_softmax_f32_params *p, const float *in, float 
 
 /* ------------------------------------------------------------------ data movement */
 
-/** PAD / PADV2 with a float fill value; shapes as tq_pad_s8_params (tq_shape.h), in elements. */
-typedef struct {
-    int32_t in_dims[TQ_SHAPE_MAX_DIMS];
-    int32_t out_dims[TQ_SHAPE_MAX_DIMS];
-    int32_t before[TQ_SHAPE_MAX_DIMS];
-    float pad_value;
-} tq_pad_f32_params;
-
-tq_status tq_pad_f32(const tq_pad_f32_params *p, const float *in, float *out);
-
 /** CONCATENATION: as tq_concat_s8_params (tq_shape.h), chunks counted in floats. */
 typedef tq_concat_s8_params tq_concat_f32_params;
 

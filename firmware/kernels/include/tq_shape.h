@@ -1,9 +1,9 @@
 /*
- * tinyq data-movement kernels: PAD / PADV2, CONCATENATION, TRANSPOSE and the copy used when
+ * tinyq data-movement kernels: CONCATENATION, TRANSPOSE and the copy used when
  * RESHAPE / EXPAND_DIMS / SQUEEZE cannot be an alias (int8); and, for every element type (int8,
  * int16, float32), STRIDED_SLICE / SLICE / TILE / BROADCAST_TO / DEPTH_TO_SPACE / SPACE_TO_DEPTH /
  * SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND (tq_strided_copy), SPLIT / SPLIT_V / UNPACK (tq_split),
- * PAD (tq_pad, which the int16 models use), MIRROR_PAD and the index maps a strided copy cannot
+ * PAD / PADV2 (tq_pad), MIRROR_PAD and the index maps a strided copy cannot
  * express (tq_index_copy), and GATHER (tq_gather).
  *
  * Reference kernels: portable C99, bit-exact with TFLite's reference interpreter (these ops
@@ -29,21 +29,6 @@ typedef struct {
 } tq_copy_s8_params;
 
 tq_status tq_copy_s8(const tq_copy_s8_params *p, const int8_t *in, int8_t *out);
-
-/**
- * PAD / PADV2: out has shape in_dims[d] + before[d] + after[d] on every axis d (after[d] is
- * implied by out_dims); the input lands at offset before[d] and every other element is
- * pad_value (the output zero point for PAD, the constant for PADV2, 0 for unquantized int8).
- * All shapes have TQ_SHAPE_MAX_DIMS axes, row-major, innermost last.
- */
-typedef struct {
-    int32_t in_dims[TQ_SHAPE_MAX_DIMS];
-    int32_t out_dims[TQ_SHAPE_MAX_DIMS];
-    int32_t before[TQ_SHAPE_MAX_DIMS]; /**< padding before each axis, >= 0 */
-    int32_t pad_value;                 /**< in [-128, 127] */
-} tq_pad_s8_params;
-
-tq_status tq_pad_s8(const tq_pad_s8_params *p, const int8_t *in, int8_t *out);
 
 /**
  * CONCATENATION of `num_inputs` int8 tensors along one axis. Seen row-major, the output is
@@ -113,9 +98,10 @@ typedef struct {
 tq_status tq_split(const tq_split_params *p, const void *in, ...);
 
 /**
- * PAD / PADV2 for any element size: shapes as tq_pad_s8_params (in elements); every output
- * element outside the input's box is a copy of the one element at pad_value (the output zero
- * point, PADV2's constant, or 0, in the tensor's type).
+ * PAD / PADV2, any element size: out has shape in_dims[d] + before[d] + after[d] on every axis d
+ * (after[d] is implied by out_dims); the input lands at offset before[d] and every other element is
+ * a copy of the one element at pad_value (the output zero point for PAD, PADV2's constant, or 0, in
+ * the tensor's type). All shapes have TQ_SHAPE_MAX_DIMS axes, row-major, innermost last, in elements.
  */
 typedef struct {
     int32_t elem_size; /**< bytes per element: 1, 2 or 4 */

@@ -1,11 +1,15 @@
-/* PAD / PADV2 for any element size (see tq_shape.h). */
+/* PAD / PADV2, every type (see tq_shape.h). */
 #include <string.h>
 
 #include "tq_shape.h"
 
-/* n copies of the `size`-byte element at value, back to back. */
+/* n copies of the `size`-byte element at value, back to back (one memset for bytes: int8 runs). */
 static void tq_fill(uint8_t *dst, size_t n, const uint8_t *value, size_t size)
 {
+    if (size == 1) {
+        memset(dst, *value, n);
+        return;
+    }
     for (size_t k = 0; k < n; ++k) {
         memcpy(dst + k * size, value, size);
     }
