@@ -1,19 +1,6 @@
 /* SOFTMAX, int16: reference_ops::SoftmaxInt16 (see tq_int16.h). */
 #include "tq_int16.h"
 
-static int32_t tq_clz32(uint32_t x)
-{
-    int32_t n = 0;
-    if (x == 0) {
-        return 32;
-    }
-    while (!(x & 0x80000000u)) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-}
-
 tq_status tq_softmax_s16(const tq_softmax_s16_params *p, const int16_t *input, int16_t *output)
 {
     for (int32_t r = 0; r < p->rows; ++r) {

@@ -5,23 +5,10 @@
 #include "tq_activation.h"
 #include "tq_elementwise.h"
 
-static int32_t count_leading_zeros(uint32_t x)
-{
-    int32_t n = 0;
-    if (x == 0u) {
-        return 32;
-    }
-    while ((x & 0x80000000u) == 0u) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-}
-
 /* CountLeadingSignBits: the redundant sign bits of x (31 for 0). */
 static int32_t count_leading_sign_bits(int32_t x)
 {
-    return count_leading_zeros(x >= 0 ? (uint32_t)x : ~(uint32_t)x) - 1;
+    return tq_clz32(x >= 0 ? (uint32_t)x : ~(uint32_t)x) - 1;
 }
 
 /*
@@ -60,7 +47,7 @@ tq_status tq_div_s8(const tq_div_s8_params *p, const int8_t *in1, const int8_t *
             v2 = -v2;
         }
         /* GetReciprocal(v2, 31): 2^recip_shift / v2 in Q0.31. */
-        const int32_t headroom_plus_one = count_leading_zeros((uint32_t)v2);
+        const int32_t headroom_plus_one = tq_clz32((uint32_t)v2);
         const int32_t recip_shift = 31 - headroom_plus_one;
         const int32_t shifted = (int32_t)(((uint32_t)v2 << headroom_plus_one) - 0x80000000u);
         const int32_t inv = tq_fp_one_over_one_plus_x(shifted);

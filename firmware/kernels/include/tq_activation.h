@@ -309,20 +309,6 @@ static inline int32_t tq_fp_one_over_one_plus_x(int32_t a)
     return tq_fp_mul_by_pot(x, 1); /* Q1.30 -> Q0.31 */
 }
 
-/* Leading zero bits of x (32 for 0). */
-static inline int32_t tq_fp_count_leading_zeros(uint32_t x)
-{
-    int32_t n = 0;
-    if (x == 0u) {
-        return 32;
-    }
-    while ((x & 0x80000000u) == 0u) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-}
-
 /* a + b and a - b saturated to int32 (TFLite's SaturatingAddNonGemmlowp, SaturatingSub). */
 static inline int32_t tq_fp_sat_add(int32_t a, int32_t b)
 {
@@ -357,13 +343,13 @@ static inline int32_t tq_fp_log_x_ge_1(int32_t x, int32_t input_bits, int32_t ou
 
     /* x as Q0.31 normalised two ways (r_a: x * 2^(headroom), times sqrt(1/2), doubled; r_b: x scaled
      * so that x * sqrt(1/2) has no headroom); the exponents take -3/4 and -1/4 with them. */
-    const int32_t a_headroom_plus_1 = tq_fp_count_leading_zeros((uint32_t)x);
+    const int32_t a_headroom_plus_1 = tq_clz32((uint32_t)x);
     const int32_t r_a_tmp = tq_fp_mul_by_pot(x, a_headroom_plus_1 - 1);
     const int32_t r_a = tq_fp_mul_by_pot(tq_sat_rounding_doubling_high_mul(r_a_tmp, sqrt_half), 1);
     const int32_t a_pow2_adj =
         tq_fp_sat_add(tq_fp_mul_by_pot(input_bits - a_headroom_plus_1, 31 - accum_bits), shifted_quarter);
     const int32_t z_b = tq_sat_rounding_doubling_high_mul(x, sqrt_half);
-    const int32_t b_headroom = tq_fp_count_leading_zeros((uint32_t)z_b) - 1;
+    const int32_t b_headroom = tq_clz32((uint32_t)z_b) - 1;
     const int32_t r_b = tq_fp_mul_by_pot(x, b_headroom);
     const int32_t b_pow2_adj =
         tq_fp_sat_sub(tq_fp_mul_by_pot(input_bits - b_headroom, 31 - accum_bits), shifted_quarter);

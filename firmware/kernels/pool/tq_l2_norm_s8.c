@@ -1,17 +1,6 @@
 /* L2_NORMALIZATION int8 over the last axis: reference_integer_ops::L2Normalization (see tq_pool.h). */
 #include "tq_pool.h"
 
-/* Leading zero bits of a non-zero 32-bit value. */
-static int32_t tq_clz32(uint32_t v)
-{
-    int32_t n = 0;
-    while ((v & 0x80000000u) == 0u) {
-        v <<= 1;
-        ++n;
-    }
-    return n;
-}
-
 /* a - b wrapping in two's complement, as gemmlowp's int32 FixedPoint subtraction does. */
 static int32_t tq_wrapping_sub(int32_t a, int32_t b)
 {

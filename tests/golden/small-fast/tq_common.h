@@ -44,6 +44,20 @@ typedef struct {
 #define TQ_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TQ_CLAMP(x, lo, hi) TQ_MIN(TQ_MAX((x), (lo)), (hi))
 
+/* Leading zero bits of x (32 for 0): TFLite's CountLeadingZeros, for headroom and reciprocals. */
+static inline int32_t tq_clz32(uint32_t x)
+{
+    int32_t n = 0;
+    if (x == 0u) {
+        return 32;
+    }
+    while ((x & 0x80000000u) == 0u) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+
 /* (a * b * 2) >> 31 rounded to nearest, saturating the single overflow case. */
 static inline int32_t tq_sat_rounding_doubling_high_mul(int32_t a, int32_t b)
 {

@@ -15,19 +15,6 @@ static int32_t softmax_exp(const tq_softmax_s8_params *p, int32_t diff)
     return tq_fp_exp_on_negative_values(scaled, TQ_SOFTMAX_DIFF_INT_BITS);
 }
 
-static int32_t count_leading_zeros(uint32_t x)
-{
-    int32_t n = 0;
-    if (x == 0u) {
-        return 32;
-    }
-    while ((x & 0x80000000u) == 0u) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-}
-
 tq_status tq_softmax_s8(const tq_softmax_s8_params *p, const int8_t *in, int8_t *out)
 {
     const int32_t depth = p->depth;
@@ -50,7 +37,7 @@ tq_status tq_softmax_s8(const tq_softmax_s8_params *p, const int8_t *in, int8_t 
         }
 
         /* 1 / sum as a Q0.31 reciprocal of sum / 2^num_bits_over_unit (TFLite GetReciprocal). */
-        const int32_t headroom_plus_one = count_leading_zeros((uint32_t)sum);
+        const int32_t headroom_plus_one = tq_clz32((uint32_t)sum);
         const int32_t num_bits_over_unit = TQ_SOFTMAX_ACCUM_INT_BITS - headroom_plus_one;
         const int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)sum << headroom_plus_one) - 0x80000000u);
         const int32_t shifted_scale = tq_fp_one_over_one_plus_x(shifted_sum_minus_one);
