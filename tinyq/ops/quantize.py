@@ -180,8 +180,10 @@ def lower_cast(g: Graph, op: Op) -> KernelCall:
         inputs=[src.index], outputs=[dst.index])
 
 
-register("QUANTIZE", check=check_by_lowering(lower_quantize), lower=lower_quantize)
-register("DEQUANTIZE", check=check_by_lowering(lower_dequantize), lower=lower_dequantize)
+# One lowering each for every type they cross (the same function whichever type lowering_for looks up).
+for _dtype in ("int8", "int16", "float32"):
+    register("QUANTIZE", check=check_by_lowering(lower_quantize), lower=lower_quantize, dtype=_dtype)
+    register("DEQUANTIZE", check=check_by_lowering(lower_dequantize), lower=lower_dequantize, dtype=_dtype)
 refuse("DEQUANTIZE", "TFLite's DEQUANTIZE has no int32 kernel (its Prepare takes int8, uint8, int16 and float16 "
        "inputs), so the reference interpreter cannot run one; requantize to int8 or int16 with QUANTIZE first", "int32")
 # One lowering for every input type; registered for int16 and float32 too, so float graphs take it.

@@ -19,15 +19,8 @@ END = "<!-- end of the operator table -->"
 
 
 def _lowering(kind: str, dtype: str):
-    """The lowering an op of `kind` computing in `dtype` gets (lowering_for's rule)."""
-    variant = VARIANTS.get(dtype, {}).get(kind)
-    if variant is not None:
-        return variant
-    if dtype == "int8":
-        return REGISTRY.get(kind)
-    # Ops that cross types (QUANTIZE, DEQUANTIZE) have one lowering for every type; others do not fall back.
-    base = REGISTRY.get(kind)
-    return base if base is not None and kind in ("QUANTIZE", "DEQUANTIZE") else None
+    """The lowering registered for an op of `kind` computing in `dtype`."""
+    return REGISTRY.get(kind) if dtype == "int8" else VARIANTS.get(dtype, {}).get(kind)
 
 
 def rows() -> list[tuple[str, dict[str, str]]]:
