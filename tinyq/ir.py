@@ -72,6 +72,9 @@ class Tensor:
     data: np.ndarray | None = None  # constant data (weights, biases), None for activations
     alias_of: int | None = None  # set by the aliasing pass: shares the storage of that tensor
     offset: int | None = None  # arena offset, set by the memory planner
+    # TFLite variable tensor (is_variable): state an op reads and writes in place, kept across
+    # inferences (an LSTM's or SVDF's state) until the model's state is reset.
+    variable: bool = False
 
     @property
     def is_const(self) -> bool:
@@ -96,6 +99,9 @@ class Op:
     inputs: list[int]  # tensor indices; -1 marks an absent optional input
     outputs: list[int]
     options: Any = None  # the schema's typed options object (e.g. Conv2DOptionsT) or None
+    # The operator's `intermediates` (tensor indices): quantization parameters the quantizer recorded
+    # for values inside the op (an integer LSTM's gate outputs); they hold no data at run time.
+    intermediates: list[int] = field(default_factory=list)
     # Filled by the lowering pass: the kernel call this op becomes (tinyq.ops.base.KernelCall).
     call: Any = None
 

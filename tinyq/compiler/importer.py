@@ -104,6 +104,10 @@ def import_model(path: Path) -> Graph:
         )
     sg = model.subgraphs[0]
     names = type_names()
+    # Tensors named only as some operator's intermediates may be empty: they carry quantization, not data.
+    used = {int(x) for o in (sg.operators or []) for x in [*(o.inputs if o.inputs is not None else []),
+                                                          *(o.outputs if o.outputs is not None else [])]}
+    used |= {int(x) for x in [*sg.inputs, *sg.outputs]}
     tensors: list[Tensor] = []
     for i, t in enumerate(sg.tensors or []):
         dtype = names.get(t.type, f"type{t.type}")
@@ -116,7 +120,7 @@ def import_model(path: Path) -> Graph:
                     f"tensor {i} '{_name(t)}' has dynamic shape {sig}: only the batch may be dynamic; "
                     "give the Keras Input a fixed shape and run `tinyq convert`"
                 )
-        if any(d <= 0 for d in shape) and shape:
+        if any(d <= 0 for d in shape) and shape and i in used:
             raise UnsupportedModel(
                 f"tensor {i} '{_name(t)}' has shape {list(shape)}: shapes must be static and non-empty; run `tinyq convert`"
             )
@@ -132,7 +136,8 @@ def import_model(path: Path) -> Graph:
                     f"{path} is corrupt: tensor {i} '{_name(t)}' holds {arr.size} values for shape {list(shape)}: re-export the model"
                 )
             data = arr.reshape(shape).copy()
-        tensors.append(Tensor(index=i, name=_name(t), shape=shape, dtype=dtype, quant=_quant(t), data=data))
+        tensors.append(Tensor(index=i, name=_name(t), shape=shape, dtype=dtype, quant=_quant(t), data=data,
+                              variable=bool(t.isVariable)))
 
     ops_by_code = op_names()
     ops: list[Op] = []
@@ -150,7 +155,10 @@ def import_model(path: Path) -> Graph:
         for x in ins + outs:
             if x >= len(tensors):
                 raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names tensor {x}: re-export the model")
-        ops.append(Op(index=k, kind=kind, inputs=ins, outputs=outs, options=o.builtinOptions))
+        mids = [int(x) for x in (o.intermediates if o.intermediates is not None else [])]
+        if any(x < 0 or x >= len(tensors) for x in mids):
+            raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names an intermediate tensor out of range: re-export the model")
+        ops.append(Op(index=k, kind=kind, inputs=ins, outputs=outs, options=o.builtinOptions, intermediates=mids))
 
     g = Graph(
         tensors=tensors,
