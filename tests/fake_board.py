@@ -2,9 +2,10 @@
 
 `FakeBoard(build_dir)` serves the firmware's serial protocol (firmware/protocol/tq_protocol.c) on a
 pty in a thread: commands end with '%', CR/LF are ignored, every reply ends with "m-ready", errors
-are "e-[...]" lines, and `tq-info`, `db load`/`db HEX`, `tq-infer`, `tq-out` and `name` answer as the
-firmware does. Outputs are computed with TFLite's reference interpreter on the loaded bytes, so a
-clean run is bit-exact; cycles are made up but fixed (layer k takes 1000 + 100 k, plus 50 around).
+are "e-[...]" lines, and `tq-info`, `db load`/`db HEX`, `tq-infer`, `tq-out`, `tq-reset` and `name` answer
+as the firmware does. Outputs are computed with TFLite's reference interpreter on the loaded bytes, so a
+clean run is bit-exact; the interpreter keeps a model's state from one `tq-infer` to the next, as the
+firmware does, and `tq-reset` (or a restart) starts it afresh; cycles are made up but fixed (layer k takes 1000 + 100 k, plus 50 around).
 
 Faults are injected with `Fault(kind, on, nth, count)`: at the `nth` command named `on` (the first
 word, or "db load" / "db" for a data line, "*" for any) and the `count - 1` after it (count 0: from
@@ -94,6 +95,7 @@ class FakeBoard:
         self.ref = Reference(self.build_dir / m["model"]["file"])
         self.commands: list[str] = []
         self.resets = 0
+        self.state_resets = 0  # tq-reset commands served
         self.inferences = 0
         self._forget()
         self._dir = Path(tempfile.mkdtemp(prefix="fake-board-"))
@@ -163,6 +165,7 @@ class FakeBoard:
     def _restart(self) -> None:
         self.resets += 1
         self._forget()
+        self.ref = Reference(self.build_dir / self.manifest["model"]["file"])  # a restart loses the state
         self._write("".join(ln + "\r\n" for ln in BANNER).encode())
 
     def _command(self, text: str, pending: bytes) -> bytes:
@@ -228,6 +231,10 @@ class FakeBoard:
             self._infer()
             return [f"m-tq-cycles-{self.cycles}", "m-tq-layers-[" + ",".join(map(str, self.layer_cycles)) + "]",
                     f"m-tq-out-[{self.output.hex()}]"]
+        if w == ["tq-reset"]:
+            self.ref = Reference(self.build_dir / self.manifest["model"]["file"])
+            self.state_resets += 1
+            return ["m-tq-reset-done"]
         if w == ["tq-out"]:
             return [f"m-tq-out-[{self.output.hex()}]"] if self.output is not None else ["e-[No results: run infer or tq-infer first]"]
         return [f"e-[Unknown command: {w[0]}]"]

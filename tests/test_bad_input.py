@@ -80,13 +80,13 @@ def test_unsupported_op(tmp_path):
 
     from tinyq.quant.convert import convert_keras
 
-    # keras.ops.flip converts to REVERSE_V2, which tinyq does not compile (yet): pick another op when it does.
-    flip = keras.layers.Lambda(lambda t: keras.ops.flip(t, axis=1))
-    m = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Conv2D(2, 1), flip, keras.layers.Conv2D(2, 1)])
-    p = tmp_path / "reverse.tflite"
+    # keras.ops.prod converts to an int8 REDUCE_PROD, which tinyq does not compile (yet): pick another op when it does.
+    prod = keras.layers.Lambda(lambda t: keras.ops.prod(t, axis=1, keepdims=True))
+    m = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Conv2D(2, 1), prod, keras.layers.Conv2D(2, 1)])
+    p = tmp_path / "prod.tflite"
     p.write_bytes(convert_keras(m, [np.random.default_rng(0).random((8, 4, 4, 2), dtype=np.float32)]))
     r = run_tinyq("verify", p)
-    assert_one_line_failure(r, "REVERSE_V2", "supported:", "CONV_2D", ignore_case=True)
+    assert_one_line_failure(r, "REDUCE_PROD", "supported:", "CONV_2D", ignore_case=True)
 
 
 def test_directory_given(tmp_path):

@@ -169,8 +169,10 @@ def test_json_keys(work, capsys):
     r = _convert_json(capsys, d / "m.keras", "-c", d / "calib.npy", "-o", d / "j.tflite")
     assert set(r) == {
         "model", "format", "mode", "output", "float_io", "calibration", "float_bytes", "tflite_bytes",
-        "inputs", "outputs", "ops", "weights", "eval",
+        "inputs", "outputs", "ops", "weights", "eval", "float_islands", "recurrent",
     }
+    assert r["recurrent"] == []  # no recurrent layer to unroll
+    assert r["float_islands"] == []  # an all-integer model: no DEQUANTIZE -> float ops -> QUANTIZE island
     assert r["mode"] == "int8" and r["weights"] == {"int8": 3}  # conv, depthwise and dense kernels
     assert r["tflite_bytes"] == (d / "j.tflite").stat().st_size
     assert r["float_bytes"] == work["model"].count_params() * 4
@@ -246,10 +248,13 @@ def test_not_full_integer_is_rejected():
     from tinyq.errors import UnsupportedModel
     from tinyq.quant.convert import convert_keras
 
+    # POW has no int8 kernel and reads two integer tensors: not a float island tinyq could tabulate
+    # (SIN of one tensor would be: tests/test_float_islands.py).
     inp = keras.Input((6,))
-    x = keras.layers.Lambda(lambda t: keras.ops.sin(t))(keras.layers.Dense(6)(inp))
+    a, b = keras.layers.Dense(6)(inp), keras.layers.Dense(6)(inp)
+    x = keras.layers.Lambda(lambda t: keras.ops.power(keras.ops.abs(t[0]) + 1.0, t[1]))([a, b])
     model = keras.Model(inp, keras.layers.Dense(3)(x))
-    with pytest.raises(UnsupportedModel, match=r"\(SIN\) computes in float32"):
+    with pytest.raises(UnsupportedModel, match=r"\(POW\) computes in float32.*reads 2 integer tensors"):
         convert_keras(model, [np.random.default_rng(0).random((8, 6), dtype=np.float32)])
 
 

@@ -194,3 +194,14 @@ def test_bad_input(tmp_path):
     assert_one_line_failure(run_tinyq("export", kws, "--arduino", "-o", out, "--name", "tq_common"), "clashes", "tq_common.h")
     assert_one_line_failure(run_tinyq("export", kws, "--arduino", "-o", out, "--board", "nope"), "unknown board")
     assert not out.exists()
+
+
+def test_export_table_output(tmp_path):
+    """Without --json the command prints what it wrote and the library's figures (it once crashed at
+    this last step, reading the manifest as a dict)."""
+    out = tmp_path / "t"
+    r = run_tinyq("export", shared_model("kws_ref_model.tflite"), "--arduino", "-o", out)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    m = json.loads((out / "build.json").read_text())
+    assert f"{len(m['layers'])} layers" in text and "kernel files" in text and "next: upload" in text

@@ -59,9 +59,9 @@ class Net(NetBase):
             self.outputs.append(out)
         return out
 
-def _exact(path, samples: int = 6, **kw):
-    """verify_tflite with the reference kernels: every output bit for bit (float32 ones too, on the host)."""
-    r = verify_tflite(path, samples=samples, kernels="ref", **kw)
+def _exact(path, samples: int = 6, kernels: str = "ref", **kw):
+    """verify_tflite with the reference kernels (or `kernels`): every output bit for bit (float32 ones too, on the host)."""
+    r = verify_tflite(path, samples=samples, kernels=kernels, **kw)
     assert r.bit_exact, r.summary()
     return r
 
@@ -263,10 +263,26 @@ def _bmm_net(dtype: str, seed: int) -> Net:
     return net
 
 
-@pytest.mark.parametrize("dtype", ["int8", "int16", "float32"])
-def test_batch_matmul_sweep(tmp_path, dtype):
+@pytest.mark.parametrize("dtype,kernels", [("int8", "ref"), ("int8", "fast"), ("int16", "ref"), ("float32", "ref")])
+def test_batch_matmul_sweep(tmp_path, dtype, kernels):
+    """Every case above; int8 also with the fast twin (tq_batch_matmul_fast_s8: dot products, zero points from
+    row and column sums, RHS and adj_x LHS made contiguous in scratch)."""
     for seed in range(2 if dtype == "float32" else 3):
-        _exact(_bmm_net(dtype, seed).write(tmp_path / f"bmm_{dtype}_{seed}.tflite"), samples=4)
+        _exact(_bmm_net(dtype, seed).write(tmp_path / f"bmm_{dtype}_{seed}.tflite"), samples=4, kernels=kernels)
+
+
+@pytest.mark.parametrize("dtype,kernels", [("int8", "ref"), ("int8", "fast"), ("int16", "ref")])
+def test_batch_matmul_scale_product_in_float32(tmp_path, dtype, kernels):
+    """LHS scale 0.05 times RHS scale 0.04 over output scale 0.512 is 2^-8 in float32 (the interpreter's
+    product) but just below it in double: the multiplier (2^30, shift -7) against (2147483530, -8) moves
+    products on rounding ties by one."""
+    f = np.float32
+    zp = (-4, 7, 2) if dtype == "int8" else (0, 0, 0)
+    net = Net(dtype)
+    a = net.input((4, 16, 32), q=(float(f(0.05)), zp[0]))
+    b = net.input((4, 32, 16), q=(float(f(0.04)), zp[1]))
+    net.op("BATCH_MATMUL", [a, b], (4, 16, 16), options("BatchMatMulOptionsT"), q=(float(f(0.512)), zp[2]))
+    _exact(net.write(tmp_path / "bmm_pow2.tflite"), samples=12, kernels=kernels)
 
 
 def test_batch_matmul_geometry():

@@ -584,3 +584,34 @@ def test_keras_qemu_m4(keras_tflite):
     assert op_kinds(path)
     r = verify_on_board(path, "qemu-m4", samples=3)
     assert r.bit_exact, r.summary()
+
+
+# --------------------------------------------------------------------------- REVERSE_V2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reverse_sweep(tmp_path, dtype):
+    """REVERSE_V2 along every axis and every run of contiguous axes (counted from either end, in any order),
+    into an output quantized differently (the reference copies raw values)."""
+    net = Net(dtype)
+    other = None if dtype == "float32" else (QUANT[dtype][0] * 2, 0)
+    for rank, shape in SHAPES.items():
+        x = net.input(shape)
+        for first in range(rank):
+            for last in range(first, rank):
+                axes = list(range(first, last + 1))[::-1]
+                if (first + last) % 2:
+                    axes = [a - rank for a in axes]
+                net.op("REVERSE_V2", [x, net.const(axes)], [shape], q="net" if first % 2 else other, label=f"REVERSE_V2 {axes}")
+    check(net, tmp_path / f"reverse_{dtype}.tflite")
+
+
+@pytest.mark.parametrize("axes, words", [([], r"has shape \[0\]"), ([0, 2], "not distinct contiguous"),
+                                         ([1, 1], "not distinct contiguous"), ([3], "out of range")])
+def test_reverse_refused(tmp_path, axes, words):
+    """What TFLite's REVERSE_V2 refuses (or, for no axes, reads past): refused by name at generation time."""
+    net = Net("int8")
+    x = net.input((2, 3, 4))
+    net.op("REVERSE_V2", [x, net.const(np.asarray(axes, np.int32))], [(2, 3, 4)])
+    with pytest.raises(UnsupportedModel, match=words):
+        compile_graph(import_model(net.write(tmp_path / "bad.tflite")))

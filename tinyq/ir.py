@@ -75,6 +75,10 @@ class Tensor:
     # TFLite variable tensor (is_variable): state an op reads and writes in place, kept across
     # inferences (an LSTM's or SVDF's state) until the model's state is reset.
     variable: bool = False
+    # A variable's value after a reset: a resource variable's CALL_ONCE assignment (the importer makes
+    # each resource variable a variable tensor); None: TFLite's ResetVariableTensor (int8: the zero
+    # point, other types: 0).
+    initial: np.ndarray | None = None
 
     @property
     def is_const(self) -> bool:

@@ -327,22 +327,47 @@ static void cmd_db(char **w, int n)
     }
 }
 
+/* The first output, element by element in its type: float32 and quantized integers as reals with three
+   decimals (dequantized with scale / zero point), plain integers (ARG_MAX's int32, bool) as integers. */
 static void put_results(void)
 {
     const tq_fw_model *m = &tq_fw_model_info;
+    const void *out = m->output;
     put_str("m-results-[");
     for (uint32_t i = 0; i < m->results; i++) {
-        float v;
-        if (m->results_float) {
-            const float *f = (const float *)(const void *)m->output;
-            v = f[i];
-        } else {
-            v = (float)((int32_t)(int8_t)m->output[i] - m->results_zero_point) * m->results_scale;
-        }
+        int32_t q;
         if (i) {
             tq_putc(',');
         }
-        put_fixed3(v);
+        switch (m->results_type) {
+        case TQ_RESULTS_FLOAT32:
+            put_fixed3(((const float *)out)[i]);
+            continue;
+        case TQ_RESULTS_INT16:
+            q = ((const int16_t *)out)[i];
+            break;
+        case TQ_RESULTS_INT32:
+            q = ((const int32_t *)out)[i];
+            break;
+        case TQ_RESULTS_INT64: /* indices (ARG_MAX), never quantized */
+            put_i64(((const int64_t *)out)[i]);
+            continue;
+        case TQ_RESULTS_UINT8:
+            q = ((const uint8_t *)out)[i];
+            break;
+        case TQ_RESULTS_BOOL:
+            q = ((const uint8_t *)out)[i] != 0u;
+            break;
+        default:
+            q = ((const int8_t *)out)[i];
+            break;
+        }
+        if (m->results_scale != 0.0f) {
+            /* float differences, not int32 ones, which could overflow for an int32 output */
+            put_fixed3(((float)q - (float)m->results_zero_point) * m->results_scale);
+        } else {
+            put_i64(q);
+        }
     }
     put_line("]");
 }
@@ -413,14 +438,20 @@ static void cmd_infer(char **w, int n)
     put_results();
 }
 
+/* The output bytes as m-tq-out-[hex] lines of at most TQ_OUT_CHUNK bytes each, so no line outgrows a
+   host's line buffer whatever the model's output size; the host joins the lines of one reply. */
 static void put_output_hex(void)
 {
     const tq_fw_model *m = &tq_fw_model_info;
-    put_str("m-tq-out-[");
-    for (uint32_t i = 0; i < m->output_bytes; i++) {
-        put_hex8(m->output[i]);
-    }
-    put_line("]");
+    uint32_t i = 0;
+    do {
+        const uint32_t end = m->output_bytes - i > TQ_OUT_CHUNK ? i + TQ_OUT_CHUNK : m->output_bytes;
+        put_str("m-tq-out-[");
+        for (; i < end; i++) {
+            put_hex8(m->output[i]);
+        }
+        put_line("]");
+    } while (i < m->output_bytes);
 }
 
 static void cmd_tq_infer(void)
@@ -468,6 +499,18 @@ static void cmd_tq_info(void)
     put_line("]");
 }
 
+static void cmd_tq_reset(void)
+{
+    const int status = tq_fw_reset();
+    if (status != 0) {
+        put_str("e-[Reset failed with status ");
+        put_i64(status);
+        put_line("]");
+        return;
+    }
+    put_line("m-tq-reset-done");
+}
+
 static void cmd_help(void)
 {
     put_line("ULPMark for tinyML Firmware V0.0.1");
@@ -485,6 +528,7 @@ static void cmd_help(void)
     put_line("tq-info      : Model, board and cycle unit");
     put_line("tq-infer     : One inference: cycles, cycles per layer, raw output");
     put_line("tq-out       : Raw output bytes of the last inference");
+    put_line("tq-reset     : The model's state back to its start (a new sequence)");
 }
 
 static void dispatch(char *line)
@@ -524,6 +568,8 @@ static void dispatch(char *line)
         cmd_tq_info();
     } else if (streq(w[0], "tq-infer") && n == 1) {
         cmd_tq_infer();
+    } else if (streq(w[0], "tq-reset") && n == 1) {
+        cmd_tq_reset();
     } else if (streq(w[0], "tq-out") && n == 1) {
         if (have_result) {
             put_output_hex();

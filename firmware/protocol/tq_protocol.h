@@ -13,11 +13,16 @@
  *   db HEX               m-load-done once N bytes arrived
  *   db print             m-buffer-xx-xx-... (8 bytes a line)
  *   infer N W            m-warmup-start-W, m-warmup-done, m-infer-start-N, m-lap-us-T0,
- *                        m-lap-us-T1, m-infer-done, m-results-[v,...] (first output, 3 decimals)
+ *                        m-lap-us-T1, m-infer-done, m-results-[v,...] (the first output: float32 and
+ *                        quantized values as reals with 3 decimals, plain integers and bools as integers)
  *   results              m-results-[v,...] of the last inference
  *   tq-info              m-tq-info-[model=..,board=..,input=..,output=..,layers=..,arena=..,unit=..,clock=..]
- *   tq-infer             one inference: m-tq-cycles-C, m-tq-layers-[c,...], m-tq-out-[hex]
- *   tq-out               m-tq-out-[hex] of the last inference (all outputs, raw bytes)
+ *   tq-reset             m-tq-reset-done: the model's state (kept from one inference to the next: an
+ *                        RNN's, a stream's past frames) back to its start; a model without state
+ *                        answers the same
+ *   tq-infer             one inference: m-tq-cycles-C, m-tq-layers-[c,...], m-tq-out-[hex]...
+ *   tq-out               m-tq-out-[hex]... of the last inference (all outputs, raw bytes, in lines of
+ *                        at most TQ_OUT_CHUNK bytes: the host joins them)
  */
 #ifndef TQ_PROTOCOL_H
 #define TQ_PROTOCOL_H
@@ -26,6 +31,20 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* The element types m-results prints (tq_fw_model.results_type). */
+#define TQ_RESULTS_INT8 0
+#define TQ_RESULTS_INT16 1
+#define TQ_RESULTS_INT32 2
+#define TQ_RESULTS_FLOAT32 3
+#define TQ_RESULTS_BOOL 4
+#define TQ_RESULTS_UINT8 5
+#define TQ_RESULTS_INT64 6
+
+/* Output bytes per m-tq-out line: a larger output comes as several lines, in order. */
+#ifndef TQ_OUT_CHUNK
+#define TQ_OUT_CHUNK 4096u
 #endif
 
 /* What the generated glue (tq_fw_model.c) tells the protocol about the model and board. */
@@ -43,8 +62,8 @@ typedef struct {
     uint32_t layers; /* layers timed per inference */
     uint32_t arena_bytes;
     uint32_t results;     /* elements of the first output, printed by m-results */
-    int results_float;    /* 1: the first output is float32; 0: int8 dequantized with scale/zp */
-    float results_scale;
+    int results_type;     /* the first output's element type: a TQ_RESULTS_ value */
+    float results_scale;  /* an integer output's quantization (real = scale * (q - zero point)); 0: not quantized */
     int32_t results_zero_point;
 } tq_fw_model;
 
@@ -52,6 +71,9 @@ extern const tq_fw_model tq_fw_model_info;
 
 /* Generated: run the model once on tq_fw_model_info.input; 0 on success. */
 int tq_fw_invoke(void);
+
+/* Generated: the model's <name>_reset() (its state back to the start); 0 on success. */
+int tq_fw_reset(void);
 
 /* The boot banner (m-timestamp-mode-performance, m-lap-us, m-init-done, m-ready). */
 void tq_protocol_start(void);

@@ -31,7 +31,13 @@ from tinyq.build.manifest import (
     buffer_bytes,
     io_layout,
 )
-from tinyq.compiler import NAME_RE, generate_library, target_for, template_env
+from tinyq.compiler import (
+    NAME_RE,
+    generate_library,
+    state_size,
+    target_for,
+    template_env,
+)
 from tinyq.errors import BadInput
 from tinyq.fileio import staged_dir
 from tinyq.resources import FIRMWARE, KERNELS
@@ -168,6 +174,7 @@ def export_arduino(model: Path, out_dir: Path, board: Board, name: str | None = 
         layers=tuple(Layer(index=op.index, op=op.kind) for op in g.ops),
         arena_bytes=g.arena_size,
         arena_lower_bound=g.arena_lower_bound,
+        state_bytes=state_size(g),
         weight_bytes=gen.weight_bytes,
         sizes=None,  # the Arduino IDE links the sketch: its own report gives flash and RAM
         kernels=kernels,

@@ -16,6 +16,7 @@ The build directory is written atomically: all of it, or nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from tinyq.compiler import (
     Generated,
     generate_library,
     quant_mode,
+    state_size,
     target_for,
     template_env,
     write_library,
@@ -97,6 +99,8 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
         render(stage, gen, plan)
         linked, boot2_crc = link(gcc, stage, plan, gen)
         sizes = ld.elf_sizes(stage / ELF, board, arena_bytes=gen.graph.arena_size)
+        state = state_size(gen.graph)
+        sizes = dataclasses.replace(sizes, state=state, ram_other=sizes.ram_other - state)
         manifest = report(gen, plan, tflite, model, name, mlperf_model, kernels, command, sizes, linked, boot2_crc)
         manifest.write(stage)
     return BuildResult(out_dir=out_dir, board=board, sizes=sizes, manifest=manifest, graph=gen.graph)
@@ -188,7 +192,7 @@ def results_context(layout: list[IoSlot]) -> dict:
     first = next(s for s in layout if s.kind == "output")
     return {
         "count": int(np.prod(first.shape)) if first.shape else 1,
-        "float": first.dtype == "float32",
+        "dtype": first.dtype,  # templates/fw_model.c.j2: TQ_RESULTS_<DTYPE>
         "scale": f"{first.scale or 0.0!r}f",
         "zero_point": first.zero_point or 0,
     }
@@ -266,6 +270,7 @@ def report(gen: Generated, plan: FirmwarePlan, tflite: Path, model: Path, name: 
         layers=tuple(Layer(index=op.index, op=op.kind) for op in g.ops),
         arena_bytes=g.arena_size,
         arena_lower_bound=g.arena_lower_bound,
+        state_bytes=state_size(g),
         sizes=sizes,
         kernels=kernels,
         wide_weights=g.target.wide,

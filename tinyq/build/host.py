@@ -28,7 +28,8 @@ def host_cc() -> str:
 
 
 class HostModel:
-    """A generated model compiled into a shared library, callable from Python."""
+    """A generated model compiled into a shared library, callable from Python. One library per model:
+    its state (variable tensors) persists from one `run` to the next until `reset`."""
 
     def __init__(self, gen: Generated, name: str, workdir: Path | None = None):
         self.gen = gen
@@ -54,6 +55,8 @@ class HostModel:
         self.lib = ctypes.CDLL(str(lib))
         self.fn = getattr(self.lib, f"{name}_invoke")
         self.fn.restype = ctypes.c_int
+        self._reset = self.lib.tq_host_reset
+        self._reset.restype = ctypes.c_int
         self.inputs = [g.tensor(i) for i in g.inputs]
         self.outputs = [g.tensor(i) for i in g.outputs]
         self._trace: dict[int, bytes] | None = None
@@ -75,6 +78,12 @@ class HostModel:
         if status != 0:
             raise CheckFailed(f"{self.name}_invoke returned status {status}")
         return outs, got
+
+    def reset(self) -> None:
+        """`NAME_reset()`: the model's state (kept across `run` calls, as on a device) back to its start."""
+        status = self._reset()
+        if status != 0:
+            raise CheckFailed(f"{self.name}_reset returned status {status}")
 
     def close(self) -> None:
         if self._tmp is not None:

@@ -29,7 +29,8 @@ FILE = "build.json"
 MODEL_COPY = "model.tflite"
 ELF = "firmware.elf"
 # Raised whenever a field is added, removed or changes meaning; a build.json of another version is refused.
-VERSION = 1
+# 2: state_bytes and sizes.state (the state buffer of a model that keeps state across inferences).
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,10 @@ class Sizes:
     flash_limit: int
     arena: int
     stack: int
-    ram_other: int  # .data + .bss minus the arena (protocol buffers, input/output, statics)
+    ram_other: int  # .data + .bss minus the arena and the state (protocol buffers, input/output, statics)
     ram: int
     ram_limit: int
+    state: int = 0  # the model's state buffer (variable tensors kept across inferences), in .bss
 
     @property
     def fits(self) -> bool:
@@ -154,6 +156,9 @@ class Manifest:
     weight_bytes: int | None = None
     kernel_sources: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    # Bytes of state the model keeps from one inference to the next (NAME_STATE_SIZE); 0: none. A
+    # model with state is run as a sequence, after a `tq-reset`.
+    state_bytes: int = 0
     version: int = VERSION
 
     @property

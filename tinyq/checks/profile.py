@@ -142,12 +142,14 @@ def counted_at(res: DeviceRun, info: dict[str, str], board: Board) -> None:
 
 def run_on_device(build_dir: Path, board_name: str | None = None, port: str | None = None, runs: int = 5,
                   inputs: Path | None = None, seed: int = 0, edges: bool = False, progress=None,
-                  timeout: float = 10.0, retries: int = 2, on_retry=None, built: BuildResult | None = None) -> DeviceRun:
+                  timeout: float = 10.0, retries: int = 2, on_retry=None, built: BuildResult | None = None,
+                  reset_every: int | None = None) -> DeviceRun:
     """Run inputs through the firmware and through the reference interpreter; compare and count.
 
     An input whose run hit a board reset, a timeout or a garbled reply is loaded and run again, at
     most `retries` times (each reported to `on_retry(message)`); `timeout` bounds each reply.
     `built`: the build just made (its graph and board are used as they are: nothing compiled again).
+    A model with state runs the inputs as a sequence (tq-reset before it, and every `reset_every` inputs).
     """
     build_dir = Path(build_dir)
     if built is not None:
@@ -177,7 +179,7 @@ def run_on_device(build_dir: Path, board_name: str | None = None, port: str | No
     with open_device(build_dir, board, port, timeout=timeout) as dut:
         counted_at(res, check_firmware(dut, manifest, build_dir), board)
         device = DeviceRunner(dut, manifest, retries, note)
-        run_and_compare(device, reference, batch, tally, each)
+        run_and_compare(device, reference, batch, tally, each, stateful=manifest.state_bytes > 0, reset_every=reset_every)
     res.retries = device.retries
     res.samples, res.mismatches, res.differing = tally.samples, tally.mismatches, tally.differing
     res.max_abs_diff, res.max_rel_diff = tally.max_abs_diff, tally.max_rel_diff

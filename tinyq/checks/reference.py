@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyq.errors import CheckFailed
+from tinyq.errors import BadInput, CheckFailed
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 # - BUILTIN_REF registers some ops only up to an older version than the converter writes (TILE up to v2
 #   while the converter writes v3 for int8/int16; DEPTH_TO_SPACE v1 vs v2): the same kernel code runs the
 #   newer files, only the registration is missing; the op version is lowered one step at a time;
+# - float islands (tinyq.compiler.islands) holding a float op BUILTIN_REF lacks (ELU, ROUND, CEIL): each
+#   such island is replaced by its table (filled on TFLite's BUILTIN kernels, as `tinyq build` does), looked
+#   up with integer ops the reference has (CAST, ADD, GATHER), so the rest of the model is still checked;
 # - single-scale tensors whose quantized_dimension is outside their rank (TFLM's person-detection model):
 #   with one scale the axis means nothing; it is read as 0.
 _NO_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
@@ -44,6 +47,10 @@ class Reference:
                         op, version = m.group(1), int(m.group(2))
                         self._data = _lower_op_version(self._data, op, version)
                         fixed = f"{op} v{version} run as v{version - 1} (BUILTIN_REF does not register v{version})"
+                    elif m is not None and m.group(1) in _no_reference_kernel():
+                        self._data, n = _tabulate_islands(self._data)
+                        fixed = (f"{n} float islands holding {m.group(1)} (no BUILTIN_REF kernel) run as their tables, "
+                                 "filled by TFLite's BUILTIN kernels" if n else None)
                     elif "quantized_dimension must be in range" in str(e):
                         self._data, n = _normalize_quantized_dimension(self._data)
                         fixed = f"{n} single-scale tensors' quantized_dimension (out of range) read as 0" if n else None
@@ -64,7 +71,12 @@ class Reference:
         for x, i in zip(inputs, input_indices):
             d = self._in_order[i]
             self.it.set_tensor(i, np.asarray(x, dtype=d["dtype"]).reshape(d["shape"]))
-        self.it.invoke()
+        try:
+            self.it.invoke()
+        except RuntimeError as e:  # an input the model rejects at run time: an index out of range, a zero divisor
+            why = " ".join(str(e).split())
+            raise BadInput(f"TFLite's reference interpreter fails on this input ({why}): give inputs the model accepts "
+                           "(indices within their axis, nonzero divisors)") from None
         return [self.it.get_tensor(i).copy() for i in output_indices]
 
     def tensor(self, index: int) -> np.ndarray:
@@ -98,6 +110,110 @@ def _lower_op_version(data: bytes, op: str, version: int) -> bytes:
     b = flatbuffers.Builder(len(data) + 1024)
     b.Finish(model.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def _no_reference_kernel() -> tuple[str, ...]:
+    from tinyq.compiler.islands import NO_REFERENCE_KERNEL
+
+    return NO_REFERENCE_KERNEL
+
+
+def _tabulate_islands(data: bytes) -> tuple[bytes, int]:
+    """The model with each float island that holds an op BUILTIN_REF lacks replaced by a lookup of its table
+    (source -> CAST to int32 -> ADD the offset of the type's minimum -> GATHER from the table, RESHAPE to the
+    exit's shape where it differs). Tensor indices of the rest of the graph are unchanged. Returns the bytes
+    and how many islands changed."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from tinyq.compiler.importer import import_model, op_names
+    from tinyq.compiler.islands import NO_REFERENCE_KERNEL, find_islands, island_tables
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(data)
+        g = import_model(path)
+    islands = [isl for isl in find_islands(g).islands if set(isl.kinds()) & set(NO_REFERENCE_KERNEL)]
+    if not islands:
+        return data, 0
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    sg = model.subgraphs[0]
+    codes = {name: code for code, name in op_names().items()}
+    type_code = {"int8": schema.TensorType.INT8, "int16": schema.TensorType.INT16, "int32": schema.TensorType.INT32}
+
+    def opcode(kind: str) -> int:
+        for k, c in enumerate(model.operatorCodes):
+            if max(int(c.builtinCode), int(c.deprecatedBuiltinCode)) == codes[kind]:
+                return k
+        c = schema.OperatorCodeT()
+        c.builtinCode = codes[kind]
+        c.deprecatedBuiltinCode = min(codes[kind], 127)
+        c.version = 1
+        model.operatorCodes.append(c)
+        return len(model.operatorCodes) - 1
+
+    def tensor(shape, dtype: str, values=None, like: int | None = None) -> int:
+        t = schema.TensorT()
+        t.shape = list(shape)
+        t.type = type_code[dtype]
+        t.name = f"tinyq/island_table_{len(sg.tensors)}"
+        if like is not None:
+            t.quantization = sg.tensors[like].quantization
+        b = schema.BufferT()
+        if values is not None:
+            b.data = np.ascontiguousarray(values).view(np.uint8).reshape(-1)
+        model.buffers.append(b)
+        t.buffer = len(model.buffers) - 1
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    def operator(kind: str, ins: list[int], outs: list[int], options_type: int = 0, options=None):
+        o = schema.OperatorT()
+        o.opcodeIndex = opcode(kind)
+        o.inputs, o.outputs = ins, outs
+        o.builtinOptionsType, o.builtinOptions = options_type, options
+        return o
+
+    replaced: dict[int, list] = {}
+    drop: set[int] = set()
+    for isl in islands:
+        tables, _ = island_tables(g, isl)
+        src = g.tensor(isl.source)
+        info = np.iinfo(np.dtype(src.dtype))
+        wide = tensor(src.shape, "int32")
+        index = tensor(src.shape, "int32")
+        offset = tensor((), "int32", np.array([-info.min], dtype=np.int32))
+        chain = [operator("CAST", [isl.source], [wide]), operator("ADD", [wide, offset], [index], schema.BuiltinOptions.AddOptions,
+                                                                  schema.AddOptionsT())]
+        values = np.arange(info.min, info.max + 1, dtype=np.int64)
+        for e in isl.exits:
+            by_value = tables[e][values & (len(values) - 1)]
+            table = tensor((len(values),), g.tensor(e).dtype, by_value, like=e)
+            gathered = e if tuple(g.tensor(e).shape) == tuple(src.shape) else tensor(src.shape, g.tensor(e).dtype, like=e)
+            opts = schema.GatherOptionsT()
+            opts.axis = 0
+            chain.append(operator("GATHER", [table, index], [gathered], schema.BuiltinOptions.GatherOptions, opts))
+            if gathered != e:
+                shape = tensor((len(g.tensor(e).shape),), "int32", np.array(g.tensor(e).shape, dtype=np.int32))
+                chain.append(operator("RESHAPE", [gathered, shape], [e]))
+        drop |= {op.index for op in isl.ops}
+        replaced[min(op.index for op in isl.ops)] = chain
+    ops = []
+    for k, o in enumerate(sg.operators):
+        ops.extend(replaced.get(k, []))
+        if k not in drop:
+            ops.append(o)
+    sg.operators = ops
+    # The interpreter resolves every operator code, used or not: drop the codes no operator names any more.
+    used = sorted({o.opcodeIndex for g_ in model.subgraphs for o in (g_.operators or [])})
+    remap = {old: new for new, old in enumerate(used)}
+    model.operatorCodes = [model.operatorCodes[k] for k in used]
+    for g_ in model.subgraphs:
+        for o in g_.operators or []:
+            o.opcodeIndex = remap[o.opcodeIndex]
+    b = flatbuffers.Builder(len(data) + 1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output()), len(islands)
 
 
 def _normalize_quantized_dimension(data: bytes) -> tuple[bytes, int]:

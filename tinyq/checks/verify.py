@@ -20,7 +20,7 @@ from tinyq.checks.match import (
 )
 from tinyq.checks.reference import tflm_arena_bytes
 from tinyq.checks.runners import HostRunner, ReferenceRunner, run_and_compare
-from tinyq.compiler import generate_library, target_for
+from tinyq.compiler import generate_library, state_size, target_for
 from tinyq.errors import BadInput
 from tinyq.ir import NUMPY_DTYPES, Graph
 
@@ -54,6 +54,11 @@ class VerifyResult(Verdict):
     differing: int = 0  # inputs with an output not bit-identical (within the tolerance or not)
     max_rel_diff: float = 0.0
     reference_notes: list[str] = field(default_factory=list)  # what the reference ran differently (Reference.notes)
+    # A model with state runs its inputs as one sequence (reset once before it) or, with reset_every,
+    # as sequences of that many; None: a model without state, each input on its own.
+    stateful: bool = False
+    reset_every: int | None = None
+    state_bytes: int = 0  # the state buffer beside the arena (TFLM keeps variable tensors in its arena)
 
     @classmethod
     def from_tally(cls, model: str, tally: Tally, g: Graph, edge_samples: int = 0,
@@ -87,6 +92,8 @@ class VerifyResult(Verdict):
             "board": self.board,
             "first_mismatch": None,
             "reference_notes": self.reference_notes,
+            "stateful": {"steps": self.samples, "reset_every": self.reset_every} if self.stateful else None,
+            "state_bytes": self.state_bytes,
         }
         if self.first is not None:
             f = self.first
@@ -102,11 +109,18 @@ class VerifyResult(Verdict):
             }
         return d
 
+    def sequence_text(self) -> str:
+        """How a model with state ran: "stateful: N steps, reset every K" (or reset once, before the first)."""
+        every = f"reset every {self.reset_every}" if self.reset_every else "reset once before the first"
+        return f"stateful: {self.samples} steps, {every}"
+
     def summary(self) -> str:
         where = f" on {self.board}" if self.board else ""
         within = f" (float32 model: {tolerance_text(self.tolerance)})" if self.tolerance is not None else ""
         if self.reference_notes:
             within += f" (reference: {'; '.join(self.reference_notes)})"
+        if self.stateful:
+            within += f"; {self.sequence_text()}"
         if self.bit_exact:
             return f"bit-exact{where}: {self.samples} inputs, every output identical{within}"
         if self.passed:
@@ -131,13 +145,19 @@ def verify_tflite(
     progress=None,
     kernels: str = "fast",
     wide: bool = False,
+    reset_every: int | None = None,
 ) -> VerifyResult:
-    """Generate C for `path`, run it on the host and compare with the reference interpreter."""
+    """Generate C for `path`, run it on the host and compare with the reference interpreter.
+
+    A model with state (state_size > 0) runs the inputs in order as one sequence, both sides reset
+    before it, and again every `reset_every` inputs when given; every step's outputs are compared."""
     path = Path(path)
+    _check_reset_every(reset_every)
     gen = generate_library(path, name="tq_model", target=target_for(kernels, wide=wide))
     g = gen.graph
     attach_float_edges(g)
-    host = HostRunner(HostModel(gen, "tq_model"))
+    stateful = state_size(g) > 0
+    host = HostRunner(HostModel(gen, "tq_model"), keep_trace=stateful)
     ref = ReferenceRunner(path, g)
     try:
         if inputs is not None:
@@ -149,13 +169,17 @@ def verify_tflite(
 
         def each(n: int, _got, found: Mismatch | None) -> None:
             if found is not None and found is tally.first:
-                located.append(_locate(host, ref, g, batch[n], tally.tolerance))
+                if stateful:  # running the input again would advance the state: use this step's trace
+                    located.append(_first_diverging(host.last_trace, ref, g, tally.tolerance))
+                else:
+                    located.append(_locate(host, ref, g, batch[n], tally.tolerance))
             if progress is not None:
                 progress(n + 1, len(batch))
 
-        run_and_compare(host, ref, batch, tally, each)
+        run_and_compare(host, ref, batch, tally, each, stateful=stateful, reset_every=reset_every)
         res = VerifyResult.from_tally(str(path), tally, g, edge_samples=n_edge, layer=located[0] if located else None)
         res.reference_notes = list(ref.ref.notes)
+        res.stateful, res.reset_every, res.state_bytes = stateful, reset_every if stateful else None, state_size(g)
         if tflm:
             res.tflm_arena_bytes = tflm_arena_bytes(path)
         return res
@@ -167,7 +191,16 @@ def _locate(host: HostRunner, ref: ReferenceRunner, g: Graph, x: list[np.ndarray
     """Re-run one input with per-layer tracing: the first layer whose output differs (beyond the
     tolerance, for a float32 model), as (index, op, tensor name); None if no traced layer differs."""
     ref.run(x)
-    trace = host.trace(x)
+    return _first_diverging(host.trace(x), ref, g, tolerance)
+
+
+def _check_reset_every(reset_every: int | None) -> None:
+    if reset_every is not None and reset_every < 1:
+        raise BadInput(f"--sequence-length {reset_every}: give a number of inputs >= 1 (or leave it out: one sequence)")
+
+
+def _first_diverging(trace: dict[int, bytes], ref: ReferenceRunner, g: Graph, tolerance: float | None) -> tuple[int, str, str] | None:
+    """The first traced layer whose output differs from the reference's tensor of the same run."""
     for op in g.ops:
         if op.index not in trace:
             continue
@@ -185,7 +218,7 @@ def _locate(host: HostRunner, ref: ReferenceRunner, g: Graph, x: list[np.ndarray
 
 
 def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Path | None = None, seed: int = 0,
-                    progress=None, kernels: str = "fast", wide: bool = False) -> VerifyResult:
+                    progress=None, kernels: str = "fast", wide: bool = False, reset_every: int | None = None) -> VerifyResult:
     """Build `path` for an emulated board (once), run the inputs on the core and compare with the reference."""
     import tempfile
 
@@ -193,6 +226,7 @@ def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Pat
     from tinyq.build.firmware import build
     from tinyq.checks.profile import run_on_device
 
+    _check_reset_every(reset_every)
     board = get_board(board_name)
     if not board.emulated:
         raise BadInput(
@@ -202,7 +236,8 @@ def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Pat
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="tinyq-verify-") as tmp:
         built = build(path, board, Path(tmp) / "build", command=f"tinyq verify {path} --board {board.name}", kernels=kernels, wide=wide)
-        run = run_on_device(built.out_dir, runs=samples, inputs=inputs, seed=seed, edges=True, progress=progress, built=built)
+        run = run_on_device(built.out_dir, runs=samples, inputs=inputs, seed=seed, edges=True, progress=progress, built=built,
+                            reset_every=reset_every)
     m = built.manifest
     res = VerifyResult(
         model=str(path), samples=run.samples, edge_samples=0 if inputs is not None else 3, mismatches=run.mismatches,
@@ -214,5 +249,7 @@ def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Pat
         f = run.first_mismatch
         res.first = Divergence(sample=f["sample"], output=f["output"], index=f["index"], got=f["got"], want=f["want"])
     res.board = board.name
+    res.stateful, res.state_bytes = m.state_bytes > 0, m.state_bytes
+    res.reset_every = reset_every if res.stateful else None
     res.tflm_arena_bytes = tflm_arena_bytes(path)
     return res

@@ -33,6 +33,8 @@ def size_table(title: str, s: Sizes, wide: bool = False) -> Table:
     t.add_row("", "[bold]total[/]", f"[bold]{s.flash:,}[/]", f"{_pct(s.flash, s.flash_limit)} of {s.flash_limit:,}")
     t.add_section()
     t.add_row("RAM", "arena (activations)", f"{s.arena:,}", _pct(s.arena, s.ram_limit))
+    if s.state:
+        t.add_row("", "state (kept across inferences)", f"{s.state:,}", _pct(s.state, s.ram_limit))
     t.add_row("", "stack", f"{s.stack:,}", _pct(s.stack, s.ram_limit))
     t.add_row("", "other (I/O buffers, runtime)", f"{s.ram_other:,}", _pct(s.ram_other, s.ram_limit))
     t.add_row("", "[bold]total[/]", f"[bold]{s.ram:,}[/]", f"{_pct(s.ram, s.ram_limit)} of {s.ram_limit:,}")

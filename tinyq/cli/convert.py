@@ -115,6 +115,10 @@ def _table(model: Path, output: Path, lm, mode: str, calib, n: int, summary, dat
         t.add_row("input", _edge_text(e))
     for e in summary.outputs:
         t.add_row("output", _edge_text(e))
+    rnn = cv.recurrent_layers(lm)
+    if rnn:
+        t.add_row("recurrent layers", ", ".join(r.text() for r in rnn) + ": unrolled over their time steps (no WHILE loop)"
+                  + ("" if all(r.saved_unrolled for r in rnn) else " by tinyq, same weights"))
     t.add_row("ops", ", ".join(f"{k} x{v}" for k, v in sorted(summary.ops.items())))
     t.add_row("weight tensors", ", ".join(f"{k} x{v}" for k, v in summary.weights.items()) or "none")
     t.add_row("float parameters", _kib(lm.param_bytes))
@@ -174,6 +178,7 @@ def convert_cmd(
     lm, n, data, result = _convert(model, calib, calib_arrays, eval_data, eval_arrays, mode, float_io, quiet, show=not json_out)
     write_bytes(output, data)
     summary = cv.summarize_tflite(data)
+    islands = cv.float_island_lines(data) if mode in cv.CALIBRATED else []
     report = {
         "model": str(model),
         "format": lm.format,
@@ -187,6 +192,8 @@ def convert_cmd(
         "inputs": [e.to_json() for e in summary.inputs],
         "outputs": [e.to_json() for e in summary.outputs],
         "ops": dict(sorted(summary.ops.items())),
+        "recurrent": [r.to_json() for r in cv.recurrent_layers(lm)],
+        "float_islands": islands,  # DEQUANTIZE -> float ops -> QUANTIZE, compiled to tables by `tinyq build`
         "eval": result.to_json() if result is not None else None,
     }
     if json_out:
@@ -195,6 +202,8 @@ def convert_cmd(
 
     out.print(_table(model, output, lm, mode, calib, n, summary, data, result))
     out.print(f"wrote {output} ({len(data):,} bytes)")
+    for line in islands:
+        out.print(f"float island, compiled to a table by `tinyq build`: {line}")
     if mode not in cv.CALIBRATED:
         note = (" (no weight tensor reached the converter's 1024-value floor: it is a plain float model)"
                 if mode == "dynamic" and "int8" not in summary.weights else "")

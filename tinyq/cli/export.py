@@ -49,6 +49,6 @@ def export_cmd(
                    "arena_bytes": m.arena_bytes, "weight_bytes": m.weight_bytes})
         return
     out.print(f"wrote {res.zip} (Arduino IDE: Sketch > Include Library > Add .ZIP Library), {res.library}/ and {output}/build.json")
-    out.print(f"library {res.name}: {len(m['layers'])} layers, arena {m['arena_bytes']:,} B, weights {m['weight_bytes']:,} B, "
-              f"{len(m['kernel_sources'])} kernel files, for {b.name} ({b.core})")
+    out.print(f"library {res.name}: {len(m.layers)} layers, arena {m.arena_bytes:,} B, weights {m.weight_bytes:,} B, "
+              f"{len(m.kernel_sources)} kernel files, for {b.name} ({b.core})")
     out.print(f"next: upload File > Examples > {res.name} > {res.name}_profile, then tinyq profile {output} --port PORT")

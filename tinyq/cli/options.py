@@ -38,7 +38,8 @@ TIMEOUT = typer.Option(
 RETRIES = typer.Option(
     2, "--retries", min=0,
     help="Run an input again, at most this many times, after the board reset, went silent or sent a garbled reply "
-         "(the input is loaded again first). 0: fail at the first fault.",
+         "(the input is loaded again first). 0: fail at the first fault. A model with state is never retried (its state would "
+         "run ahead or be lost).",
 )
 
 
@@ -64,6 +65,11 @@ def runs(default: int, help: str):
 
 SAMPLES = typer.Option(100, "--samples", "-n", min=0, help="Random inputs to try (plus 3 edge inputs: all min, all max, all zero point).")
 SEED = typer.Option(0, "--seed", help="Seed of the random inputs.")
+SEQUENCE_LENGTH = typer.Option(
+    None, "--sequence-length", min=1,
+    help="A model with state (an RNN, a streaming model's variables): reset it every N inputs. Default: the inputs "
+         "run as one sequence, reset once before the first. Ignored for a model without state.",
+)
 
 
 def output(help: str, required: bool = False):

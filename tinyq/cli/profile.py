@@ -82,7 +82,9 @@ def profile_cmd(
     out.print(f"{unit} per inference: {res.median_cycles:,} ({res.cycle_source}); latency at {res.clock_hz / 1e6:g} MHz: {res.latency_ms:.2f} ms")
     if sizes is not None:  # None for a `tinyq export --arduino` directory: the Arduino IDE links and sizes the sketch
         out.print(f"flash: {sizes['flash']:,} B (code {sizes['code']:,}, weights {sizes['weights']:,})   "
-                  f"RAM: {sizes['ram']:,} B (arena {sizes['arena']:,}, stack {sizes['stack']:,}, other {sizes['ram_other']:,})")
+                  f"RAM: {sizes['ram']:,} B (arena {sizes['arena']:,}, "
+                  + (f"state {sizes['state']:,}, " if sizes.get("state") else "")
+                  + f"stack {sizes['stack']:,}, other {sizes['ram_other']:,})")
     if not res.passed:
         f = res.first_mismatch
         raise CheckFailed(

@@ -21,6 +21,7 @@ def verify_cmd(
     samples: int = options.SAMPLES,
     inputs: Optional[Path] = options.inputs(help="Your own inputs instead: .npy (N x input shape) or .npz (one array per input)."),
     seed: int = options.SEED,
+    sequence_length: Optional[int] = options.SEQUENCE_LENGTH,
     board: Optional[str] = options.board("Run the check on an emulated core instead of the host (e.g. qemu-m4)."),
     kernels: str = KERNELS,
     wide: bool = WIDE,
@@ -33,6 +34,8 @@ def verify_cmd(
     Exit 0 only if all are identical (a float32 model: within |diff| <= 1e-5 x max(1, |ref|) per element,
     see tinyq.checks.match.FLOAT_TOLERANCE); on a mismatch it names the first layer that diverges.
     With --board, the firmware is built for that emulated core and the inputs run on it in QEMU.
+    A model with state (variable tensors, resource variables) is checked over a sequence: both sides
+    reset, then the inputs run in order with the state kept (a reset every --sequence-length inputs).
     """
     show = not as_json and err.is_terminal
     with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), console=err, transient=True, disable=not show) as bar:
@@ -42,9 +45,11 @@ def verify_cmd(
             bar.update(task, completed=done, total=total)
 
         if board is not None:
-            res = verify_on_board(model, board, samples=samples, inputs=inputs, seed=seed, progress=progress, kernels=kernels, wide=wide)
+            res = verify_on_board(model, board, samples=samples, inputs=inputs, seed=seed, progress=progress, kernels=kernels, wide=wide,
+                                  reset_every=sequence_length)
         else:
-            res = verify_tflite(model, samples=samples, inputs=inputs, seed=seed, tflm=True, progress=progress, kernels=kernels, wide=wide)
+            res = verify_tflite(model, samples=samples, inputs=inputs, seed=seed, tflm=True, progress=progress, kernels=kernels, wide=wide,
+                                reset_every=sequence_length)
     if as_json:
         emit_json(res.to_json())
         if not res.passed:
@@ -54,4 +59,5 @@ def verify_cmd(
         raise CheckFailed(res.summary())
     out.print(res.summary())
     tflm = f"{res.tflm_arena_bytes:,} B" if res.tflm_arena_bytes is not None else "n/a (tflite-micro not installed)"
-    out.print(f"arena: {res.arena_bytes:,} B (lower bound {res.arena_lower_bound:,} B)   TFLM arena: {tflm}")
+    state = f" + state {res.state_bytes:,} B" if res.state_bytes else ""  # TFLM's arena holds the variable tensors
+    out.print(f"arena: {res.arena_bytes:,} B (lower bound {res.arena_lower_bound:,} B){state}   TFLM arena: {tflm}")

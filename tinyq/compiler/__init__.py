@@ -2,18 +2,19 @@
 requantization constants) -> static memory plan (planner) -> C (codegen, through templates/).
 
 Public functions: `compile_tflite` (a model to a planned graph), `generate_library` (to C text),
-`write_library` (C text to a directory, atomically), `import_model`, `quant_mode`, `target_for`,
+`write_library` (C text to a directory, atomically), `import_model`, `quant_mode`, `state_size` (bytes a
+model keeps across inferences), `target_for`,
 `template_env` (the jinja2 environment every generated C file is rendered with).
 """
 
 from tinyq.compiler.codegen import NAME_RE, Generated, template_env
 from tinyq.compiler.codegen import write as write_library
 from tinyq.compiler.importer import import_model, quant_mode
-from tinyq.compiler.passes import compile_graph
+from tinyq.compiler.passes import compile_graph, state_size
 from tinyq.compiler.pipeline import compile_tflite, generate_library, header_lines
 from tinyq.compiler.target import HOST, KERNEL_SETS, Target, target_for
 
 __all__ = [
     "HOST", "KERNEL_SETS", "NAME_RE", "Generated", "Target", "compile_graph", "compile_tflite", "generate_library",
-    "header_lines", "import_model", "quant_mode", "target_for", "template_env", "write_library",
+    "header_lines", "import_model", "quant_mode", "state_size", "target_for", "template_env", "write_library",
 ]

@@ -14,7 +14,7 @@ import jinja2
 import numpy as np
 
 from tinyq import __version__
-from tinyq.compiler.passes import storage
+from tinyq.compiler.passes import state_size, state_tensors, storage
 from tinyq.errors import BadInput
 from tinyq.ir import DTYPE_C, Graph, Tensor
 from tinyq.ops.base import ArrayRef, KernelCall, TensorRef
@@ -27,7 +27,7 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Ptr:
     """Where a tensor's bytes are at run time, for the templates."""
 
-    kind: str  # "const" | "input" | "output" | "arena" | "none" (NULL: an empty scratch)
+    kind: str  # "const" | "input" | "output" | "arena" | "state" | "none" (NULL: an empty scratch)
     ctype: str
     name: str = ""  # C identifier for const/input/output
     offset: int = 0
@@ -141,6 +141,8 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
             return Ptr("input", _ctype(t), in_names[k])
         if kind == "output":
             return Ptr("output", _ctype(t), out_names[k])
+        if kind == "state":
+            return Ptr("state", _ctype(t), offset=int(b.offset))
         return Ptr("arena", _ctype(t), offset=int(b.offset))
 
     layers = []
@@ -162,6 +164,7 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
 
     headers = sorted({op.call.header for op in g.ops})
     sources = sorted({s for op in g.ops for s in op.call.sources})
+    state = [_state(t) for t in state_tensors(g)]
     io = {
         "inputs": [_io(g.tensor(i), n) for i, n in zip(g.inputs, in_names)],
         "outputs": [_io(g.tensor(i), n) for i, n in zip(g.outputs, out_names)],
@@ -179,7 +182,9 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
         "io": io,
         "tensor_names": tensor_names,
         "ctype": _ctype,
-        "weight_bytes": sum(t.nbytes for t in consts),
+        "weight_bytes": sum(t.nbytes for t in consts) + sum(s["initial"].nbytes for s in state if s["initial"] is not None),
+        "state_size": state_size(g),
+        "state": state,
     }
     env = template_env()
     files = {
@@ -216,6 +221,15 @@ def _collect_refs(v, acc: set[int]) -> None:
     elif isinstance(v, (tuple, list)):
         for x in v:
             _collect_refs(x, acc)
+
+
+def _state(t: Tensor) -> dict:
+    """A variable tensor for the reset: its place in the state buffer and its value after a reset (the
+    `initial` data, else TFLite's ResetVariableTensor: every byte the zero point for int8, else 0)."""
+    fill = t.quant.zp if t.dtype == "int8" and t.quant is not None else 0
+    return {"index": t.index, "name": t.name, "dtype": t.dtype, "shape": list(t.shape), "ctype": DTYPE_C[t.dtype],
+            "offset": int(t.offset), "bytes": t.nbytes, "size": t.size, "fill": int(fill),
+            "initial": None if t.initial is None else np.asarray(t.initial).reshape(-1)}
 
 
 def _io(t: Tensor, cname: str) -> dict:

@@ -94,20 +94,73 @@ def _quant(t) -> Quant | None:
 
 def import_model(path: Path) -> Graph:
     """Read `path` into a Graph. Structure is checked here, and the two TFLite modes that dequantize
-    weights at run time (dynamic-range, float16) are named; passes.check_types validates the rest."""
+    weights at run time (dynamic-range, float16) are named; passes.check_types validates the rest.
+
+    Only the first subgraph runs; further ones are accepted where they are a CALL_ONCE's init subgraph
+    (resource variables, see `_resource_variables`): anything else that calls a subgraph (WHILE, IF)
+    is control flow, refused naming the op."""
     model, buf = read_model(path)
     path = Path(path)
-    if len(model.subgraphs) > 1:
-        raise UnsupportedModel(
-            f"{path} has {len(model.subgraphs)} subgraphs (control flow such as WHILE/IF): "
-            "tinyq compiles single-subgraph models; remove control flow from the Keras model"
-        )
+    inits = _init_subgraphs(model, path)
     sg = model.subgraphs[0]
+    tensors = _tensors(model, sg, buf, path)
+    ops_by_code = op_names()
+    ops: list[Op] = []
+    for k, o in enumerate(sg.operators or []):
+        if o.opcodeIndex >= len(model.operatorCodes or []):
+            raise BadInput(f"{path} is corrupt: operator {k} names opcode {o.opcodeIndex}: re-export the model")
+        kind = _kind(model, o, ops_by_code)
+        ins = [int(x) for x in (o.inputs if o.inputs is not None else [])]
+        outs = [int(x) for x in (o.outputs if o.outputs is not None else [])]
+        for x in ins + outs:
+            if x >= len(tensors):
+                raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names tensor {x}: re-export the model")
+        mids = [int(x) for x in (o.intermediates if o.intermediates is not None else [])]
+        if any(x < 0 or x >= len(tensors) for x in mids):
+            raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names an intermediate tensor out of range: re-export the model")
+        ops.append(Op(index=k, kind=kind, inputs=ins, outputs=outs, options=o.builtinOptions, intermediates=mids))
+
+    g = Graph(
+        tensors=tensors,
+        ops=ops,
+        inputs=[int(x) for x in sg.inputs],
+        outputs=[int(x) for x in sg.outputs],
+        name="model",
+        source_sha256=hashlib.sha256(buf).hexdigest(),
+    )
+    for t in g.tensors:
+        if t.variable and t.is_const:
+            raise UnsupportedModel(
+                f"tensor {t.index} '{t.name}' is a variable tensor with data, which TFLite's interpreter refuses too "
+                "(\"not supported now\"): re-export the model"
+            )
+        if t.variable and t.index in g.inputs + g.outputs:
+            raise UnsupportedModel(
+                f"tensor {t.index} '{t.name}' is a variable tensor and a model input or output: tinyq keeps state "
+                "inside the model (outputs are written, not kept): re-export the model"
+            )
+    _resource_variables(g, model, buf, path, inits)
+    reject_runtime_dequantization(g, path)
+    return g
+
+
+def _kind(model, o, ops_by_code: dict[int, str]) -> str:
+    code = model.operatorCodes[o.opcodeIndex]
+    builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+    kind = ops_by_code.get(builtin, f"BUILTIN_{builtin}")
+    if kind == "CUSTOM":
+        cname = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+        kind = f"CUSTOM:{cname}"
+    return kind
+
+
+def _tensors(model, sg, buf: bytes, path: Path) -> list[Tensor]:
+    """One subgraph's tensors, shapes and constant data checked."""
     names = type_names()
     # Tensors named only as some operator's intermediates may be empty: they carry quantization, not data.
     used = {int(x) for o in (sg.operators or []) for x in [*(o.inputs if o.inputs is not None else []),
                                                           *(o.outputs if o.outputs is not None else [])]}
-    used |= {int(x) for x in [*sg.inputs, *sg.outputs]}
+    used |= {int(x) for x in [*(sg.inputs if sg.inputs is not None else []), *(sg.outputs if sg.outputs is not None else [])]}
     tensors: list[Tensor] = []
     for i, t in enumerate(sg.tensors or []):
         dtype = names.get(t.type, f"type{t.type}")
@@ -138,38 +191,157 @@ def import_model(path: Path) -> Graph:
             data = arr.reshape(shape).copy()
         tensors.append(Tensor(index=i, name=_name(t), shape=shape, dtype=dtype, quant=_quant(t), data=data,
                               variable=bool(t.isVariable)))
+    return tensors
 
+
+# --------------------------------------------------------------------------- subgraphs and resource variables
+
+# What a CALL_ONCE init subgraph may hold: the converter's initialization of resource variables.
+INIT_OPS = ("VAR_HANDLE", "ASSIGN_VARIABLE")
+
+
+def _called(o) -> list[int]:
+    """The subgraphs an operator runs (WHILE's cond and body, IF's branches, CALL_ONCE's init...)."""
+    opts = o.builtinOptions
+    if opts is None:
+        return []
+    out = []
+    for attr, v in vars(opts).items():
+        if attr.endswith("SubgraphIndex") and v is not None:
+            out.append(int(v))
+        elif attr.endswith("SubgraphIndices") and v is not None:
+            out += [int(x) for x in v]
+    return out
+
+
+def _init_subgraphs(model, path: Path) -> list[int]:
+    """The subgraphs the main one runs through CALL_ONCE; any other subgraph is refused in one line."""
+    n = len(model.subgraphs)
     ops_by_code = op_names()
-    ops: list[Op] = []
-    for k, o in enumerate(sg.operators or []):
-        if o.opcodeIndex >= len(model.operatorCodes or []):
-            raise BadInput(f"{path} is corrupt: operator {k} names opcode {o.opcodeIndex}: re-export the model")
-        code = model.operatorCodes[o.opcodeIndex]
-        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-        kind = ops_by_code.get(builtin, f"BUILTIN_{builtin}")
-        if kind == "CUSTOM":
-            cname = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
-            kind = f"CUSTOM:{cname}"
-        ins = [int(x) for x in (o.inputs if o.inputs is not None else [])]
-        outs = [int(x) for x in (o.outputs if o.outputs is not None else [])]
-        for x in ins + outs:
-            if x >= len(tensors):
-                raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names tensor {x}: re-export the model")
-        mids = [int(x) for x in (o.intermediates if o.intermediates is not None else [])]
-        if any(x < 0 or x >= len(tensors) for x in mids):
-            raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names an intermediate tensor out of range: re-export the model")
-        ops.append(Op(index=k, kind=kind, inputs=ins, outputs=outs, options=o.builtinOptions, intermediates=mids))
+    inits: list[int] = []
+    for k, sg in enumerate(model.subgraphs):
+        for j, o in enumerate(sg.operators or []):
+            called = _called(o)
+            if not called or o.opcodeIndex >= len(model.operatorCodes or []):
+                continue
+            kind = _kind(model, o, ops_by_code)
+            if kind != "CALL_ONCE" or k != 0:
+                where = f"operator {j} ({kind})" + (f" of subgraph {k}" if k else "")
+                raise UnsupportedModel(
+                    f"{path} has control flow: {where} runs subgraph {', '.join(map(str, called))}; tinyq compiles one "
+                    "subgraph (plus CALL_ONCE initialization of variables): remove WHILE/IF from the Keras model "
+                    "(an RNN layer: unroll=True, or tf.keras.layers.RNN(..., unroll=True))"
+                )
+            for c in called:
+                if not 0 < c < n:
+                    raise BadInput(f"{path} is corrupt: operator {j} (CALL_ONCE) names subgraph {c} of {n}: re-export the model")
+                inits.append(c)
+    for k in range(1, n):
+        if k not in inits:
+            raise UnsupportedModel(
+                f"{path} has {n} subgraphs and subgraph {k} ('{_name(model.subgraphs[k])}') is not run by the first one "
+                "(several signatures?): tinyq compiles a single subgraph; convert one tf.function (one signature)"
+            )
+    return inits
 
-    g = Graph(
-        tensors=tensors,
-        ops=ops,
-        inputs=[int(x) for x in sg.inputs],
-        outputs=[int(x) for x in sg.outputs],
-        name="model",
-        source_sha256=hashlib.sha256(buf).hexdigest(),
-    )
-    reject_runtime_dequantization(g, path)
-    return g
+
+def _key(op, what: str) -> str:
+    """A VAR_HANDLE's variable: container and shared name (TFLite keys its resources by both)."""
+    opts = op.builtinOptions
+    container = opts.container if opts is not None and opts.container is not None else b""
+    shared = opts.sharedName if opts is not None and opts.sharedName is not None else b""
+    dec = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in (container, shared)]
+    return "/".join(x for x in dec if x) or what
+
+
+def _resource_variables(g: Graph, model, buf: bytes, path: Path, inits: list[int]) -> None:
+    """Resource variables (`converter.experimental_enable_resource_variables`) as variable tensors.
+
+    Each variable (a VAR_HANDLE's container and shared name) becomes one variable tensor appended to
+    the graph, whose `initial` value is what the CALL_ONCE init subgraph assigns it (a constant);
+    READ_VARIABLE reads it (its input) and ASSIGN_VARIABLE writes it (its output; the value is the
+    input): tinyq.ops.variables copies the bytes, as TFLite does; VAR_HANDLE and CALL_ONCE leave the schedule: the generated reset() runs the
+    initialization, before the first inference and at every reset."""
+    ops_by_code = op_names()
+    initial: dict[str, np.ndarray] = {}
+    for k in inits:
+        sg = model.subgraphs[k]
+        tensors = _tensors(model, sg, buf, path)
+        handles: dict[int, str] = {}
+        for j, o in enumerate(sg.operators or []):
+            kind = _kind(model, o, ops_by_code)
+            ins = [int(x) for x in (o.inputs if o.inputs is not None else [])]
+            outs = [int(x) for x in (o.outputs if o.outputs is not None else [])]
+            if kind not in INIT_OPS:
+                raise UnsupportedModel(
+                    f"{path}: the CALL_ONCE init subgraph {k} computes ({kind}, operator {j}): tinyq runs init subgraphs "
+                    "that assign constants to variables (tf.Variable with a constant initial value)"
+                )
+            if kind == "VAR_HANDLE":
+                handles[outs[0]] = _key(o, f"variable {outs[0]} of subgraph {k}")
+                continue
+            if len(ins) != 2 or ins[0] not in handles or not tensors[ins[1]].is_const:
+                raise UnsupportedModel(
+                    f"{path}: the CALL_ONCE init subgraph {k} assigns a computed value (operator {j}): tinyq runs init "
+                    "subgraphs that assign constants to variables (tf.Variable with a constant initial value)"
+                )
+            initial[handles[ins[0]]] = tensors[ins[1]].data
+    handles: dict[int, str] = {}
+    state: dict[str, int] = {}
+    assigned: set[str] = set()
+    kept: list[Op] = []
+    for op in g.ops:
+        if op.kind == "CALL_ONCE":
+            continue
+        if op.kind == "VAR_HANDLE":
+            handles[op.outputs[0]] = _key(model.subgraphs[0].operators[op.index], f"variable {op.outputs[0]}")
+            continue
+        if op.kind in ("READ_VARIABLE", "ASSIGN_VARIABLE"):
+            if not op.inputs or op.inputs[0] not in handles:
+                raise UnsupportedModel(f"operator {op.index} ({op.kind}) reads a resource no VAR_HANDLE made: re-export the model")
+            key = handles[op.inputs[0]]
+            value = op.outputs[0] if op.kind == "READ_VARIABLE" else op.inputs[1]
+            v = g.tensor(value)
+            if key not in state:
+                state[key] = _variable_tensor(g, key, v, initial.get(key), path)
+            s = g.tensor(state[key])
+            if (v.dtype, v.size) != (s.dtype, s.size):
+                raise UnsupportedModel(
+                    f"operator {op.index} ({op.kind}) moves {v.dtype} {list(v.shape)} through variable '{key}', which holds "
+                    f"{s.dtype} {list(s.shape)}: a variable keeps one type and shape in tinyq"
+                )
+            if op.kind == "READ_VARIABLE":
+                if key not in initial and key not in assigned:
+                    raise UnsupportedModel(
+                        f"operator {op.index} (READ_VARIABLE) reads variable '{key}' before any value is assigned "
+                        "(TFLite's interpreter fails there too): give the tf.Variable an initial value"
+                    )
+                op.inputs = [s.index]
+            else:
+                assigned.add(key)
+                op.inputs, op.outputs = [value], [s.index]  # the op writes the variable: its output
+        elif any(i >= 0 and g.tensor(i).dtype == "resource" for i in op.inputs + op.outputs):
+            raise UnsupportedModel(f"operator {op.index} ({op.kind}) takes a resource tensor: tinyq reads resources only "
+                                   "through READ_VARIABLE and ASSIGN_VARIABLE")
+        kept.append(op)
+    if any(g.tensor(i).dtype == "resource" for i in g.inputs + g.outputs):
+        raise UnsupportedModel(f"{path}: a model input or output is a resource: tinyq keeps variables inside the model")
+    g.ops = kept
+
+
+def _variable_tensor(g: Graph, key: str, like: Tensor, initial: np.ndarray | None, path: Path) -> int:
+    """A new variable tensor holding resource variable `key`, shaped and typed as `like`."""
+    if initial is not None:
+        if NUMPY_DTYPES.get(like.dtype) != initial.dtype or initial.size != like.size:
+            raise UnsupportedModel(
+                f"{path}: variable '{key}' is initialized with {initial.dtype} {list(initial.shape)} but used as "
+                f"{like.dtype} {list(like.shape)}: a variable keeps one type and shape in tinyq"
+            )
+        initial = initial.reshape(like.shape).copy()
+    t = Tensor(index=len(g.tensors), name=f"variable {key}", shape=tuple(like.shape), dtype=like.dtype, quant=like.quant,
+               variable=True, initial=initial)
+    g.tensors.append(t)
+    return t.index
 
 
 def quant_mode(g: Graph) -> str:
@@ -190,7 +362,12 @@ def quant_mode(g: Graph) -> str:
         if int8_weights and any(float_activation(i) for i in op.inputs + op.outputs):
             return "dynamic"  # hybrid kernel: float activations against int8 weights
     if any(float_activation(i) for op in g.ops if op.kind not in ("QUANTIZE", "DEQUANTIZE") for i in op.inputs + op.outputs):
-        return "float"
+        from tinyq.compiler.islands import island_op_indices
+
+        islands = island_op_indices(g)  # float islands become tables: they do not make a float model
+        if any(float_activation(i) for op in g.ops if op.kind not in ("QUANTIZE", "DEQUANTIZE") and op.index not in islands
+               for i in op.inputs + op.outputs):
+            return "float"
     if any(t.dtype == "int16" and not t.is_const for t in g.tensors):
         return "int16x8"  # `tinyq convert --mode int16x8`: int16 activations, int8 weights (the _s16 lowerings in tinyq/ops/)
     return "int8"

@@ -1,12 +1,14 @@
 """The compiler's passes: functions Graph -> Graph, run in the order of PIPELINE (STYLE rule 7).
 
 1. fold_constants  evaluate shape arithmetic on static shapes (SHAPE, STRIDED_SLICE, PACK, ...)
+   float_islands   DEQUANTIZE -> elementwise float ops -> QUANTIZE become one table lookup (islands.py)
 2. check_types     reject hybrid and float16 models; int8 ops, or float32 ones with a float kernel
 3. alias           RESHAPE / EXPAND_DIMS / SQUEEZE become views of their input (no copy)
 4. lower           every op -> a kernel call with requantization constants computed once
 5. fuse_residual   an ADD right after the convolution that alone feeds it runs in that kernel
 6. in_place        kernels that can write their output over a dying input do so
-7. plan_memory     one arena; every activation gets an offset from tensor lifetimes
+7. plan_memory     one arena; every activation gets an offset from tensor lifetimes; variable tensors
+                   (state kept across inferences) get theirs in the separate state buffer
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from tinyq.ops.base import ArrayRef, ConstArray
 ALIAS_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
 # Ops whose float tensors are legitimate in a full-integer model: the edges of a --float-io model.
 EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
+# Ops that may read or write uint8 (requantizing to or from int8, views); any other makes a uint8 model.
+UINT8_OPS = (*EDGE_OPS, "CAST", *ALIAS_OPS)
 # Ops a float32 model may hold: those with a float32 lowering (the _f32 lowerings in tinyq/ops/) and the aliases.
 FLOAT_OPS = (*VARIANTS.get("float32", {}), *ALIAS_OPS)
 
@@ -30,6 +34,12 @@ def fold_constants(g: Graph) -> Graph:
     from tinyq.compiler.fold import fold_constants as fold
 
     return fold(g)
+
+
+def float_islands(g: Graph) -> Graph:
+    from tinyq.compiler.islands import float_islands as tabulate
+
+    return tabulate(g)
 
 
 def check_types(g: Graph) -> Graph:
@@ -54,6 +64,13 @@ def check_types(g: Graph) -> Graph:
             raise UnsupportedModel(
                 f"operator {op.index} is the custom op '{op.kind[7:]}', which tinyq cannot compile: "
                 "rebuild the model from builtin layers"
+            )
+        u8 = next((i for i in op.inputs + op.outputs if i >= 0 and g.tensor(i).dtype == "uint8"), None)
+        if u8 is not None and op.kind not in UINT8_OPS:
+            raise UnsupportedModel(
+                f"operator {op.index} ({op.kind}) computes in uint8 (tensor '{g.tensor(u8).name}'): this is a uint8 model "
+                "(TFLite's old quantization), and tinyq compiles int8 ones: re-convert the Keras model with "
+                "`tinyq convert MODEL -c CALIB`"
             )
         if op.kind in EDGE_OPS:
             continue
@@ -88,7 +105,8 @@ def alias(g: Graph) -> Graph:
         if op.kind in ALIAS_OPS:
             src, dst = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
             base = g.base(src.index)
-            base_pinned = base.is_const or base.index in g.inputs or base.index in outputs or _aliased_to_output(g, base.index)
+            base_pinned = (base.is_const or base.variable or base.index in g.inputs or base.index in outputs
+                           or _aliased_to_output(g, base.index))
             if src.dtype == dst.dtype and src.quant == dst.quant and not (dst.index in outputs and base_pinned):
                 if base.is_const:
                     dst.data = base.data.reshape(dst.shape)
@@ -198,8 +216,12 @@ def _fold_add(g: Graph, conv: "Op", add: "Op", k: int, x: int, tables) -> None:
 
 
 def storage(g: Graph) -> dict[int, tuple[str, int]]:
-    """Where each non-constant base tensor lives: ("input", k), ("output", k) or ("arena", 0)."""
+    """Where each non-constant base tensor lives: ("input", k), ("output", k), ("state", 0) (a variable
+    tensor: kept across inferences, outside the arena) or ("arena", 0)."""
     where: dict[int, tuple[str, int]] = {}
+    for t in g.tensors:
+        if t.variable and t.alias_of is None and not t.is_const:
+            where[t.index] = ("state", 0)
     for k, i in enumerate(g.inputs):
         where[g.base(i).index] = ("input", k)
     for k, i in enumerate(g.outputs):
@@ -314,11 +336,38 @@ def plan_memory(g: Graph) -> Graph:
     g.arena_size = p.size
     g.arena_lower_bound = p.lower_bound
     g.notes.append(f"memory plan: {p.strategy}, {p.size} bytes (lower bound {p.lower_bound})")
+    size = plan_state(g)
+    if size:
+        g.notes.append(f"state: {len(state_tensors(g))} variable tensors, {size} bytes kept across inferences")
     return g
+
+
+def state_tensors(g: Graph) -> list[Tensor]:
+    """The variable tensors the schedule reads or writes, in index order: the model's state."""
+    where = storage(g)
+    used = {g.base(i).index for op in g.ops for i in (op.call.inputs + op.call.outputs) if i >= 0}
+    return [t for t in g.tensors if where.get(t.index, ("",))[0] == "state" and t.index in used]
+
+
+def plan_state(g: Graph) -> int:
+    """Offsets of the state tensors in the state buffer, one after the other (aligned as the arena's
+    buffers): never shared, never reused. Returns the buffer's size."""
+    offset = 0
+    for t in state_tensors(g):
+        t.offset = offset
+        offset += planner.align(t.nbytes)
+    return offset
+
+
+def state_size(g: Graph) -> int:
+    """Bytes of the state buffer (0: the model keeps nothing across inferences)."""
+    ts = state_tensors(g)
+    return max((t.offset + planner.align(t.nbytes) for t in ts), default=0)
 
 
 PIPELINE: list[tuple[str, Callable[[Graph], Graph]]] = [
     ("fold_constants", fold_constants),
+    ("float_islands", float_islands),  # DEQUANTIZE -> float ops -> QUANTIZE become tables (islands.py)
     ("check_types", check_types),
     ("alias", alias),
     ("lower", lower),

@@ -31,8 +31,12 @@ class Plan:
     strategy: str
 
 
-def _align(n: int) -> int:
+def align(n: int) -> int:
+    """`n` rounded up to ALIGN bytes."""
     return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+_align = align
 
 
 def lower_bound(buffers: list[Buffer]) -> int:

@@ -29,6 +29,7 @@ INFER_TIMEOUT_FACTOR = 12  # an inference may take this many times the reply tim
 MAX_NOISE = 32  # non-protocol lines skipped in one reply before the line is called garbage
 NOISE_QUIET = 1.0  # noise then this long without a protocol line: the port does not speak tinyq
 MAX_LINE = 1 << 16  # bytes without a newline before they are taken as one (garbage) line
+OUT_CHUNK = 4096  # output bytes per m-tq-out line (TQ_OUT_CHUNK in firmware/protocol/tq_protocol.h)
 SHOWN = 40  # bytes of an offending line quoted in a message
 BANNER = ("m-timestamp-mode-performance", "m-init-done")  # what only a (re)starting firmware prints
 
@@ -404,6 +405,11 @@ class Dut:
         except ValueError:
             raise BadReply(f"garbled answer to 'tq-info' from {self.port}: {shown(line, 80)}") from None
 
+    def reset(self) -> None:
+        """`tq-reset`: the model's state (kept from one inference to the next) back to its start."""
+        if "m-tq-reset-done" not in self.command("tq-reset"):
+            raise BadReply(f"the device on {self.port} did not answer 'tq-reset' with m-tq-reset-done")
+
     def load(self, data: bytes, chunk: int = 240) -> None:
         """`db load N` then `db HEX` lines of `chunk` bytes (the MLPerf Tiny runner sends 31)."""
         if f"m-[Expecting {len(data)} bytes]" not in self.command(f"db load {len(data)}"):
@@ -420,7 +426,7 @@ class Dut:
         lines = self.command("tq-infer", timeout=self.infer_timeout)
         cycles = int(_one(lines, "m-tq-cycles", "tq-infer", self.port))
         layers_text = _one(lines, "m-tq-layers", "tq-infer", self.port)
-        hex_text = _one(lines, "m-tq-out", "tq-infer", self.port)
+        hex_text = _joined(lines, "m-tq-out", "tq-infer", self.port)
         try:
             out = bytes.fromhex(hex_text)
         except ValueError:
@@ -459,6 +465,13 @@ class Dut:
                 except DeviceError:  # still silent or raving: the first fault is the one to report
                     raise e.again("(and no answer to 'name' after it)") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _joined(lines: list[str], label: str, what: str, port: str) -> str:
+    """The groups of every `label` line in a reply, in order, joined: the firmware sends a large output as
+    several m-tq-out lines (TQ_OUT_CHUNK bytes each), so no line outgrows MAX_LINE."""
+    parts = [m.group(1) for ln in lines if (m := _FIELDS[label].fullmatch(ln))]
+    return "".join(parts) if parts else _one(lines, label, what, port)
 
 
 def _one(lines: list[str], label: str, what: str, port: str) -> str:

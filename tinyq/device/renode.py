@@ -37,6 +37,7 @@ from tinyq.boards import Board, all_boards
 from tinyq.build.manifest import ELF, Manifest
 from tinyq.build.manifest import load as load_manifest
 from tinyq.compiler import template_env
+from tinyq.device.protocol import OUT_CHUNK
 from tinyq.device.qemu import EmulatorProcess, _is_listening
 from tinyq.errors import BadInput, CheckFailed, ToolMissing
 from tinyq.fileio import write_text
@@ -128,7 +129,7 @@ def write_scripts(build_dir: Path, board: Board, exchange: tuple[bytes, bytes], 
         "chunks": [data[i : i + DB_CHUNK].hex() for i in range(0, len(data), DB_CHUNK)],
         "info_prefix": (f"m-tq-info-[model={manifest.model.name},board={board.name},input={manifest.input_bytes},"
                         f"output={manifest.output_bytes},layers={len(manifest.layers)},"),
-        "expected_out": f"m-tq-out-[{expected.hex()}]",
+        "expected_out": [f"m-tq-out-[{expected[i : i + OUT_CHUNK].hex()}]" for i in range(0, max(1, len(expected)), OUT_CHUNK)],
     }
     env = template_env()
     write_text(resc, env.get_template("renode_resc.j2").render(ctx))

@@ -15,6 +15,8 @@ int16 and float32 lowerings, by type); `lowering_for` picks an op's lowering by 
   UNPACK, TILE, BROADCAST_TO, GATHER, DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, and
   RESHAPE / EXPAND_DIMS / SQUEEZE copies
 - resize: RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR
+- recurrent: SVDF, UNIDIRECTIONAL_SEQUENCE_LSTM (state in variable tensors, kept across inferences)
+- variables: READ_VARIABLE, ASSIGN_VARIABLE (resource variables, as variable tensors: see the importer)
 
 Which types each compiles in, and what is refused on purpose and why: README's operator table, generated
 from this registry by tinyq/ops/table.py.
@@ -26,7 +28,17 @@ the C library's expf / tanhf differ (tinyq verify compares float outputs within 
 see tinyq/checks/match.py).
 """
 
-from tinyq.ops import activation, conv, elementwise, pool, quantize, resize, shape
+from tinyq.ops import (
+    activation,
+    conv,
+    elementwise,
+    pool,
+    quantize,
+    recurrent,
+    resize,
+    shape,
+    variables,
+)
 from tinyq.ops.base import (
     REGISTRY,
     VARIANTS,
@@ -37,7 +49,7 @@ from tinyq.ops.base import (
 )
 
 # The family modules, each with its KERNELS table.
-FAMILIES = (activation, conv, elementwise, pool, quantize, resize, shape)
+FAMILIES = (activation, conv, elementwise, pool, quantize, recurrent, resize, shape, variables)
 
 
 def _all_kernels() -> dict[str, Kernel]:

@@ -135,6 +135,10 @@ KERNELS = kernel_table(
     Kernel("tq_neg_s16", "tq_neg_s16_params", INT16_HEADER, ("activation/tq_neg_s16.c", *INT16_DEPS)),
     Kernel("tq_lut_s16", "tq_lut_s16_params", INT16_HEADER, ("activation/tq_lut_s16.c", *INT16_DEPS)),  # EXP, LOG, RSQRT, GELU
     Kernel("tq_sqrt_s16", "tq_sqrt_s16_params", INT16_HEADER, ("activation/tq_sqrt_s16.c", *INT16_DEPS)),
+    # float islands (FLOAT_ISLAND, tinyq/compiler/islands.py): int8 -> int8 runs tq_lut_s8
+    Kernel("tq_table_s16", "tq_table_s16_params", "tq_table.h", ("activation/tq_table_s16.c",)),
+    Kernel("tq_table_s8_s16", "tq_table_s8_s16_params", "tq_table.h", ("activation/tq_table_s8_s16.c",)),
+    Kernel("tq_table_s16_s8", "tq_table_s16_s8_params", "tq_table.h", ("activation/tq_table_s16_s8.c",)),
     # float32
     Kernel("tq_softmax_f32", "tq_softmax_f32_params", FLOAT_HEADER, ("activation/tq_softmax_f32.c", *FLOAT_DEPS)),
     Kernel("tq_logistic_f32", "tq_logistic_f32_params", FLOAT_HEADER, ("activation/tq_logistic_f32.c", *FLOAT_DEPS)),
@@ -1187,3 +1191,29 @@ for _kind in ("EXP", "LOG", "SQRT", "RSQRT", "SQUARE"):
     register(_kind, check=check_by_lowering(lower_pointwise_f32), lower=lower_pointwise_f32, dtype="float32")
 register("GELU", check=check_by_lowering(lower_gelu_f32), lower=lower_gelu_f32, dtype="float32")
 register("LOG_SOFTMAX", check=check_by_lowering(lower_log_softmax_f32), lower=lower_log_softmax_f32, dtype="float32")
+
+
+# --------------------------------------------------------------------------- float islands
+
+# FLOAT_ISLAND (not a TFLite builtin): a DEQUANTIZE -> elementwise float ops -> QUANTIZE island that the
+# float_islands pass (tinyq/compiler/islands.py) replaced by a table of its results for every input value;
+# inputs (source, table), the table a constant indexed by the source's bit pattern.
+ISLAND_KERNELS = {("int8", "int8"): "tq_lut_s8", ("int16", "int16"): "tq_table_s16",
+                  ("int8", "int16"): "tq_table_s8_s16", ("int16", "int8"): "tq_table_s16_s8"}
+
+
+def lower_float_island(g: Graph, op: Op) -> KernelCall:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects a source and a table")
+    x, table, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    func = ISLAND_KERNELS.get((x.dtype, y.dtype))
+    need(func is not None, op, f"maps {x.dtype} to {y.dtype}; float island tables map int8 or int16 to int8 or int16")
+    entries = 1 << (8 * np.dtype(x.dtype).itemsize)
+    need(table.is_const and table.dtype == y.dtype and table.size == entries, op,
+         f"table '{table.name}' must hold {entries} {y.dtype} values")
+    need(x.size == y.size, op, f"maps {x.size} values to {y.size}")
+    return KERNELS[func].call(params={"size": x.size, "table": TensorRef(table.index)}, inputs=[x.index], outputs=[y.index],
+                              in_place="direct" if x.dtype == y.dtype else None)
+
+
+for _dtype in ("int8", "int16"):
+    register("FLOAT_ISLAND", check=check_by_lowering(lower_float_island), lower=lower_float_island, dtype=_dtype)

@@ -74,6 +74,8 @@ FAST_HEADER = "tq_conv_fast.h"
 # The fast convolutions' GEMM helpers, with the assembler for the DSP extension and its macros.
 GEMM = ("include/tq_gemm.h", "conv/tq_gemm_dsp.S", "include/tq_dsp_asm.h")
 RESIDUAL = "conv/tq_residual_add_s8.c"  # the ADD fuse_residual may fold into a fast convolution
+# The dot products of the fast TRANSPOSE_CONV and BATCH_MATMUL (SMLAD on the DSP extension, VMLADAVA on Helium).
+DOT = "include/tq_dot_fast.h"
 
 KERNELS = kernel_table(
     # int8, TFLite's reference loops (--kernels ref)
@@ -107,10 +109,13 @@ KERNELS = kernel_table(
     Kernel("tq_fully_connected_f32", "tq_fully_connected_f32_params", FLOAT_HEADER, ("conv/tq_fully_connected_f32.c", *FLOAT_DEPS)),
     # TRANSPOSE_CONV: int8, int16x8, float32 (reference scatter loops)
     Kernel("tq_transpose_conv_s8", "tq_transpose_conv_s8_params", HEADER, ("conv/tq_transpose_conv_s8.c",)),
+    Kernel("tq_transpose_conv_fast_s8", "tq_transpose_conv_fast_s8_params", HEADER,
+           ("conv/tq_transpose_conv_fast_s8.c", DOT)),
     Kernel("tq_transpose_conv_s16", "tq_transpose_conv_s16_params", INT16_HEADER, ("conv/tq_transpose_conv_s16.c", *INT16_DEPS)),
     Kernel("tq_transpose_conv_f32", "tq_transpose_conv_f32_params", FLOAT_HEADER, ("conv/tq_transpose_conv_f32.c", *FLOAT_DEPS)),
     # BATCH_MATMUL: int8, int16x8 (int16 operands), float32 (reference loops, operands read through strides)
     Kernel("tq_batch_matmul_s8", "tq_batch_matmul_s8_params", HEADER, ("conv/tq_batch_matmul_s8.c",)),
+    Kernel("tq_batch_matmul_fast_s8", "tq_batch_matmul_s8_params", HEADER, ("conv/tq_batch_matmul_fast_s8.c", DOT)),
     Kernel("tq_batch_matmul_s16", "tq_batch_matmul_s16_params", INT16_HEADER, ("conv/tq_batch_matmul_s16.c", *INT16_DEPS)),
     Kernel("tq_batch_matmul_f32", "tq_batch_matmul_f32_params", FLOAT_HEADER, ("conv/tq_batch_matmul_f32.c", *FLOAT_DEPS)),
 )
@@ -977,7 +982,24 @@ def _tc_lower_s8(g: Graph, op: Op, scratch: bool) -> KernelCall:
     params = {**window, **_common_params(inp, out, _check_fused(op), bias, w), **FIXED_POINT}
     requant = _requant_arrays(inp, w, out, oc, op)
     outputs = [out.index, g.add_scratch(f"acc@{op.index}", out.size, dtype="int32") if scratch else -1]
+    if fast_kernels(g):
+        return _tc_lower_fast_s8(params, w, outputs, inp, requant)
     return KERNELS["tq_transpose_conv_s8"].call(params=params, inputs=[inp.index], outputs=outputs, arrays=requant)
+
+
+def _tc_lower_fast_s8(params: dict, w: Tensor, outputs: list[int], inp: Tensor, requant: list[ConstArray]) -> KernelCall:
+    """tq_transpose_conv_fast_s8: the weights as [kh][kw][out_c][in_c] (each tap's output channels
+    side by side) and each (tap, channel)'s input offset times its weight sum, added per tap in place
+    of the offset (taps outside the output are skipped, so the fold is per tap, not per channel).
+    Each term is the reference's exactly: the same int32 sums (checked above), the same bits."""
+    taps = np.asarray(w.data, dtype=np.int8).transpose(1, 2, 0, 3)  # [kh][kw][out_c][in_c]
+    tap_bias = int(params["in_offset"]) * taps.astype(np.int64).sum(axis=3)
+    fast = {k: params[k] for k in ("in", "out", "kh", "kw", "stride_h", "stride_w", "pad_h", "pad_w", "out_offset",
+                                   "act_min", "act_max", "bias", "mult", "shift")}
+    fast.update({"weights": ArrayRef("w"), "tap_bias": ArrayRef("tap_bias")})
+    arrays = [ConstArray("w", "int8_t", taps.reshape(-1)), ConstArray("tap_bias", "int32_t", tap_bias.reshape(-1).astype(np.int32)),
+              *requant]
+    return KERNELS["tq_transpose_conv_fast_s8"].call(params=fast, inputs=[inp.index], outputs=outputs, arrays=arrays)
 
 
 def check_transpose_conv(g: Graph, op: Op) -> None:
@@ -1040,7 +1062,8 @@ def macs_transpose_conv(g: Graph, op: Op) -> int:
 # int8 or int16; the hybrid float x int8 form is not a full-integer op), batch dims broadcast (equal
 # or 1), the depth of LHS (its last dim, or second to last with adj_x) equal to RHS's (its second to
 # last, or last with adj_y), output [broadcast batch dims][M][N]; for int8 / int16 outputs one
-# multiplier QuantizeMultiplier(double(lhs_scale) * double(rhs_scale) / double(out_scale)) and the
+# multiplier QuantizeMultiplier(double(float(lhs_scale * rhs_scale)) / double(out_scale)) (the product in
+# float32, as GetQuantizedConvolutionMultipler forms it: a scale ratio near a power of two tells) and the
 # clamp to the type's range (no fused activation); int16 zero points all 0. Eval transposes RHS (and
 # LHS under adj_x) into scratch tensors and runs reference_ops::BatchMatMul on rank-5 shapes (three
 # batch dims); its "RHS [..., 1, X, Y]" shape compression is a reshape with the same result. The
@@ -1095,7 +1118,7 @@ def _bmm_geometry(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
 
 def _bmm_multiplier(op: Op, lhs: Tensor, rhs: Tensor, out: Tensor, max_shift: int) -> tuple[int, int]:
     """Prepare's GetQuantizedConvolutionMultipler and QuantizeMultiplier."""
-    real = float(lhs.quant.s) * float(rhs.quant.s) / float(out.quant.s)
+    real = float(np.float32(lhs.quant.s) * np.float32(rhs.quant.s)) / float(out.quant.s)  # the product in float32
     mult, shift = quantize_multiplier(real)
     need(-31 <= shift <= max_shift, op, f"requantization scale {real:g} (LHS scale {lhs.quant.s:g} times RHS scale {rhs.quant.s:g} "
          f"over output scale {out.quant.s:g}) needs shift {shift}, outside [-31, {max_shift}]")
@@ -1113,7 +1136,7 @@ def _bmm_quant_tensors(g: Graph, op: Op, lhs: Tensor, rhs: Tensor, out: Tensor, 
         need(t.quant.s > 0 and np.isfinite(t.quant.s), op, f"{name} '{t.name}' has scale {t.quant.s}, expected a positive number")
 
 
-def lower_batch_matmul(g: Graph, op: Op) -> KernelCall:
+def _bmm_lower_s8(g: Graph, op: Op, scratch: bool) -> KernelCall:
     lhs, rhs, out, geometry = _bmm_geometry(g, op)
     _bmm_quant_tensors(g, op, lhs, rhs, out, "int8")
     k = geometry["depth"]
@@ -1121,7 +1144,21 @@ def lower_batch_matmul(g: Graph, op: Op) -> KernelCall:
     mult, shift = _bmm_multiplier(op, lhs, rhs, out, 30)
     params = {**geometry, "lhs_offset": -int(lhs.quant.zp), "rhs_offset": -int(rhs.quant.zp), "out_offset": int(out.quant.zp),
               "mult": mult, "shift": shift}
+    if fast_kernels(g):
+        # Column sums, then the RHS transposed (its columns made contiguous) and two LHS rows, where needed.
+        size = 4 * geometry["cols"] + (k * geometry["cols"] if geometry["rhs_depth_stride"] != 1 else 0)
+        size += 2 * k if geometry["lhs_depth_stride"] != 1 else 0
+        return KERNELS["tq_batch_matmul_fast_s8"].call(params=params, inputs=[lhs.index, rhs.index],
+                                                       outputs=[out.index, g.add_scratch(f"bmm@{op.index}", size) if scratch else -1])
     return KERNELS["tq_batch_matmul_s8"].call(params=params, inputs=[lhs.index, rhs.index], outputs=[out.index])
+
+
+def check_batch_matmul(g: Graph, op: Op) -> None:
+    _bmm_lower_s8(g, op, scratch=False)
+
+
+def lower_batch_matmul(g: Graph, op: Op) -> KernelCall:
+    return _bmm_lower_s8(g, op, scratch=True)
 
 
 def lower_batch_matmul_s16(g: Graph, op: Op) -> KernelCall:
@@ -1165,7 +1202,7 @@ register("TRANSPOSE_CONV", check=check_transpose_conv, lower=lower_transpose_con
 register("TRANSPOSE_CONV", check=check_transpose_conv_s16, lower=lower_transpose_conv_s16, macs=macs_transpose_conv, dtype="int16")
 register("TRANSPOSE_CONV", check=check_by_lowering(lower_transpose_conv_f32), lower=lower_transpose_conv_f32,
          macs=macs_transpose_conv, dtype="float32")
-register("BATCH_MATMUL", check=check_by_lowering(lower_batch_matmul), lower=lower_batch_matmul, macs=macs_batch_matmul)
+register("BATCH_MATMUL", check=check_batch_matmul, lower=lower_batch_matmul, macs=macs_batch_matmul)
 register("BATCH_MATMUL", check=check_by_lowering(lower_batch_matmul_s16), lower=lower_batch_matmul_s16, macs=macs_batch_matmul,
          dtype="int16")
 register("BATCH_MATMUL", check=check_by_lowering(lower_batch_matmul_f32), lower=lower_batch_matmul_f32, macs=macs_batch_matmul,

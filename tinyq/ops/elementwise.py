@@ -3,9 +3,9 @@ ADD_N, the comparisons (EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQU
 LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT.
 
     op                  int8   int16 (int16x8)   float32   other          fused activation
-    ADD                 yes    yes               yes       -              yes
-    SUB                 yes    yes               yes       -              yes
-    MUL                 yes    yes               yes       -              yes
+    ADD                 yes    yes               yes       int32          yes
+    SUB                 yes    yes               yes       int32          yes
+    MUL                 yes    yes               yes       int32          yes
     DIV                 yes    refused (2)       yes       int32 refused  yes
     MAXIMUM, MINIMUM    yes    yes               yes       -              -
     SQUARED_DIFFERENCE  yes    refused (1)       yes       -              -
@@ -41,6 +41,11 @@ Integer kernels match TFLite's reference path (BUILTIN_REF) bit for bit (tq_elem
   reference's x86-64 build does there (the shift counts the processor masks), checked on every operand
   pair against the interpreter. A divisor at its zero point stops the reference (CheckNonZero); the
   kernel returns an error there. (2) TensorFlow's converter does not quantize DIV to 16x8.
+- ADD, SUB, MUL on int32 (index arithmetic: the converter writes an Embedding's negative-index wrap as
+  LESS, ADD, SELECT before its GATHER): add.cc, sub.cc, mul.cc add, subtract, multiply the stored values
+  (reference_ops::Add, SubWithActivation, Mul) and clamp to the fused activation's range
+  (CalculateActivationRange<int32_t>); overflow wraps, as the reference's does in practice (C++ leaves
+  it undefined; the kernels compute modulo 2^32).
 - ADD_N: add_n.cc adds float32 and int32 (reference_ops::AddN, summed from 0 in input order).
   (3) It has no int8 or int16 kernel; the converter writes keras.layers.Add of 3 or more inputs as
   chained ADDs.
@@ -146,6 +151,10 @@ KERNELS = kernel_table(
     _f32("div"),
     _f32("add_n"),
     _any("add_n_s32"),
+    # int32: ADD, SUB, MUL (index arithmetic)
+    _any("add_s32"),
+    _any("sub_s32"),
+    _any("mul_s32"),
     _s8("compare"),
     _s16("compare"),
     _f32("compare"),
@@ -557,6 +566,36 @@ def lower_compare(g: Graph, op: Op) -> KernelCall:
                                                in_place=_in_place(params["shape"]))
 
 
+# --------------------------------------------------------------------------- ADD, SUB, MUL (int32)
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# CalculateActivationRange<int32_t>: the clamp of each fused activation on int32 values.
+FUSED_RANGE_S32 = {0: (INT32_MIN, INT32_MAX), 1: (0, INT32_MAX), 2: (-1, 1), 3: (0, 6)}
+
+
+def _arith_s32_params(g: Graph, op: Op) -> dict:
+    """add.cc / sub.cc / mul.cc on int32: the values as stored (no quantization), clamped to the fused
+    activation's range."""
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expects two inputs and one output")
+    for i in (*op.inputs, *op.outputs):
+        need(i >= 0, op, "an input is missing")
+        need_dtype(g, op, i, "int32")
+    fused = _fused(op)
+    need(fused in FUSED_RANGE_S32, op, f"fused activation {fused} is not supported on int32 (NONE, RELU, RELU6, RELU_N1_TO_1 are)")
+    lo, hi = FUSED_RANGE_S32[fused]
+    return {"shape": broadcast_shape(g, op), "act_min": lo, "act_max": hi}
+
+
+def check_arith_s32(g: Graph, op: Op) -> None:
+    _arith_s32_params(g, op)
+
+
+def lower_arith_s32(g: Graph, op: Op) -> KernelCall:
+    params = _arith_s32_params(g, op)
+    return KERNELS[f"tq_{op.kind.lower()}_s32"].call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]],
+                                                     in_place=_in_place(params["shape"]))
+
+
 # --------------------------------------------------------------------------- ADD_N (float32, int32)
 
 
@@ -722,6 +761,8 @@ for _kind in ("MAXIMUM", "MINIMUM"):
 for _kind in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE", "DIV"):
     register(_kind, check=check_binary_f32, lower=lower_binary_f32, macs=macs_binary, dtype="float32")
 register("DIV", check=check_div, lower=lower_div, macs=macs_binary)
+for _kind in ("ADD", "SUB", "MUL"):
+    register(_kind, check=check_arith_s32, lower=lower_arith_s32, macs=macs_binary, dtype="int32")
 refuse("DIV", "int16 DIV is not supported: TensorFlow's converter does not quantize DIV to 16x8, and TFLite's int16 kernel "
        "divides in float32 for equal shapes but in integers when broadcasting; keep the division in an int8 or float32 "
        "model", "int16")

@@ -1,5 +1,5 @@
 """Data movement: PAD / PADV2, CONCATENATION, TRANSPOSE, RESHAPE / EXPAND_DIMS / SQUEEZE copies,
-STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PACK and UNPACK; TILE, BROADCAST_TO, DEPTH_TO_SPACE,
+STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PACK and UNPACK, REVERSE_V2; TILE, BROADCAST_TO, DEPTH_TO_SPACE,
 SPACE_TO_DEPTH, MIRROR_PAD, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND and GATHER.
 
 These ops never change a value, so bit-exactness is about moving the right bytes and about
@@ -17,7 +17,7 @@ Kernels by type:
 - float32: their _f32 twins (the float transpose and copy move bytes with the int8 loops);
 - int16 (int16x8 models): tq_concat_s16 (CONCATENATION, PACK), tq_copy_s16; RESHAPE /
   EXPAND_DIMS / SQUEEZE are views (passes.alias), or a copy where the graph needs two buffers;
-- every type: tq_strided_copy (STRIDED_SLICE, SLICE, the int16 TRANSPOSE, and the index maps below
+- every type: tq_strided_copy (STRIDED_SLICE, SLICE, REVERSE_V2, the int16 TRANSPOSE, and the index maps below
   where they are strided), tq_split (SPLIT, SPLIT_V, UNPACK), tq_pad (PAD / PADV2),
   tq_index_copy (the index maps a strided copy cannot express: MIRROR_PAD, crops across
   BATCH_TO_SPACE_ND's blocks, SPACE_TO_BATCH_ND's padding) and tq_gather (GATHER, whose indices
@@ -1248,6 +1248,30 @@ def lower_gather(g: Graph, op: Op, dtype: str) -> KernelCall:
     return KERNELS["tq_gather"].call(params=params, inputs=[op.inputs[0], op.inputs[1]], outputs=[op.outputs[0]])
 
 
+# ----------------------------------------------------------------- REVERSE_V2
+
+
+def lower_reverse(g: Graph, op: Op, dtype: str) -> KernelCall:
+    """TFLite's REVERSE_V2 (reverse.cc): the values flipped along the constant int32 axes, which must be distinct
+    and contiguous once negative ones are counted from the end (its Eval refuses others, and reads axes[0] of an
+    empty list); values are copied raw, whatever the two tensors' quantization (Keras' Bidirectional flips the
+    backward layer's sequence with it)."""
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, op, "expected 2 inputs (input, axes) and one output")
+    x, y = _moved(g, op, dtype, [op.inputs[0], op.outputs[0]])
+    axes = _const_ints(g, op, 1, "axes")
+    rank = len(x.shape)
+    need(len(axes) >= 1, op, "the axes input is empty (TFLite's REVERSE_V2 reads its first entry)")
+    flipped = sorted(a + rank if a < 0 else a for a in axes)
+    need(all(0 <= a < rank for a in flipped), op, f"axes {axes} are out of range for an input of rank {rank}")
+    need(all(b == a + 1 for a, b in zip(flipped, flipped[1:])), op,
+         f"axes {axes} are not distinct contiguous axes (TFLite's REVERSE_V2 refuses them)")
+    need(tuple(y.shape) == tuple(x.shape), op, f"output '{y.name}' has shape {list(y.shape)}, expected the input's {list(x.shape)}")
+    strides = _row_major_strides(x.shape)
+    start = sum((x.shape[a] - 1) * strides[a] for a in flipped)
+    walk = [(n, -st if k in flipped else st) for k, (n, st) in enumerate(zip(x.shape, strides))]
+    return _strided_copy(g, op, dtype, start, walk)
+
+
 def _typed(lower, dtype: str):
     """`lower(g, op, dtype)` as the lowering of one type."""
 
@@ -1288,6 +1312,7 @@ SLICING = {
     "SPLIT_V": lower_split_v,
     "UNPACK": lower_unpack,
     "PACK": lower_pack,
+    "REVERSE_V2": lower_reverse,
 }
 for _kind, _lower in SLICING.items():
     for _dtype in ELEM_BYTES:

@@ -1,7 +1,8 @@
 """Keras (.keras, .h5, SavedModel) + representative data -> full-integer int8 TFLite.
 
-TensorFlow's own converter does the quantization (per-channel weights, int8 activations);
-tinyq fixes the batch to 1 so no dynamic-shape ops appear, and checks what comes out.
+TensorFlow's own converter does the quantization (per-channel weights, int8 activations), in a
+worker process (tinyq.quant.converter_child: its crash is one line); tinyq fixes the batch to 1 so no
+dynamic-shape ops appear, traces recurrent layers unrolled, and checks what comes out.
 
 Everything a user can get wrong (paths, formats, shapes, NaNs) is reported as one
 `BadInput` line naming the problem and the fix, before TensorFlow does any work.
@@ -10,6 +11,7 @@ Everything a user can get wrong (paths, formats, shapes, NaNs) is reported as on
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 import os
@@ -26,6 +28,8 @@ import numpy as np
 from tinyq.errors import BadInput, UnsupportedModel
 from tinyq.fileio import read_arrays  # noqa: F401  (read_arrays: callers use cv.read_arrays)
 from tinyq.fileio import read_head as _head
+from tinyq.quant import converter_child
+from tinyq.quant.converter_child import ConverterCrashed, ConverterFailed
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +99,7 @@ class TensorInfo:
 
     name: str
     shape: tuple[int | None, ...]
+    dtype: str = "float32"  # an input's element type: float32, or an integer one (int32 indices for an Embedding)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -147,7 +152,7 @@ class LoadedModel:
             convert_variables_to_constants_v2,
         )
 
-        specs = [tf.TensorSpec([1, *t.sample_shape], tf.float32, name=_spec_name(t.name, i)) for i, t in enumerate(self.inputs)]
+        specs = [tf.TensorSpec([1, *t.sample_shape], tf.as_dtype(t.dtype), name=_spec_name(t.name, i)) for i, t in enumerate(self.inputs)]
         if self.keras_model is not None:
             model = self.keras_model
 
@@ -163,7 +168,8 @@ class LoadedModel:
                 res = sig(**dict(zip(keys, args)))
                 return [res[k] for k in out_keys] if len(out_keys) > 1 else res[out_keys[0]]
 
-        return convert_variables_to_constants_v2(serve.get_concrete_function())
+        with unrolled(self.keras_model):
+            return convert_variables_to_constants_v2(serve.get_concrete_function())
 
 
 def _spec_name(name: str, i: int) -> str:
@@ -276,7 +282,7 @@ def _load_keras(path: Path, fmt: str, quiet: bool) -> LoadedModel:
             raise BadInput(
                 f"{path}: the model has no defined input shape: build it with keras.Input(shape=...) and re-save"
             )
-        inputs = [TensorInfo(name=_kname(t, i, "input"), shape=_kshape(t)) for i, t in enumerate(ins)]
+        inputs = [TensorInfo(name=_kname(t, i, "input"), shape=_kshape(t), dtype=_kdtype(t)) for i, t in enumerate(ins)]
         outputs = [TensorInfo(name=_kname(t, i, "output"), shape=_kshape(t)) for i, t in enumerate(outs)]
         pbytes = sum(int(np.prod(w.shape)) * np.dtype(str(w.dtype).replace("tf.", "")).itemsize for w in model.weights)
     lm = LoadedModel(path=path, format=fmt, inputs=inputs, outputs=outputs, param_bytes=int(pbytes), keras_model=model,
@@ -290,6 +296,13 @@ def _kname(t, i: int, what: str) -> str:
     if isinstance(n, str) and n:
         return n.split(":")[0]
     return f"{what}_{i}"
+
+
+def _kdtype(t) -> str:
+    """A Keras input's element type: an integer one (keras.Input(dtype="int32") before an Embedding) is kept, all
+    else is float32 (the converter quantizes float inputs)."""
+    name = str(getattr(t, "dtype", "float32")).replace("tf.", "")
+    return name if name in ("int32", "int64") else "float32"
 
 
 def _kshape(t) -> tuple[int | None, ...]:
@@ -345,11 +358,123 @@ def _check_static(lm: LoadedModel) -> None:
     for t in lm.inputs:
         if len(t.shape) < 1:
             raise UnsupportedModel(f"{lm.path}: input '{t.name}' is a scalar: tinyq needs a batch dimension first")
+        rnn = [layer.name for layer in _recurrent_tops(lm.keras_model)] if len(t.shape) > 1 and t.shape[1] is None else []
+        if rnn:
+            raise UnsupportedModel(
+                f"{lm.path}: input '{t.name}' has shape {t.shape_text()}, a sequence of unknown length, and recurrent "
+                f"layer{'s' if len(rnn) > 1 else ''} {', '.join(rnn)} must be unrolled over a fixed number of steps: "
+                f"give the input a fixed sequence length (keras.Input(shape=(steps, {', '.join(str(d) for d in t.shape[2:])})))"
+            )
         if any(d is None or d <= 0 for d in t.shape[1:]):
             raise UnsupportedModel(
                 f"{lm.path}: input '{t.name}' has shape {t.shape_text()} with an unknown dimension after the batch: "
                 "give the model a fixed input shape (keras.Input(shape=...))"
             )
+
+
+# ----------------------------------------------------------------------------- recurrent layers
+#
+# A Keras LSTM, GRU or SimpleRNN (also inside Bidirectional) runs a symbolic while_loop over the time
+# steps unless it is built with unroll=True; TensorFlow's converter turns that loop into a WHILE op over
+# subgraphs, and its calibrator crashes on it (SIGSEGV in TF 2.21). With batch 1 and a fixed sequence
+# length the trip count is static, so tinyq traces every recurrent layer with unroll=True instead: the
+# same weights and the same math, one copy of the cell per step, all builtin int8 ops.
+
+
+@dataclass
+class RecurrentLayer:
+    """A recurrent layer of a Keras model, as `tinyq convert` reports it."""
+
+    name: str  # the layer's name in the model: "lstm", "bidirectional"
+    kind: str  # "LSTM", "GRU", "SimpleRNN", "Bidirectional(LSTM)", "RNN(LSTMCell)"
+    steps: int | None  # time steps it is unrolled over (None: not known from the model)
+    saved_unrolled: bool  # built with unroll=True already (tinyq changed nothing)
+
+    def text(self) -> str:
+        return f"{self.name} ({self.kind}{f', {self.steps} steps' if self.steps else ''})"
+
+    def to_json(self) -> dict:
+        return {"layer": self.name, "kind": self.kind, "steps": self.steps,
+                "path": "unrolled as saved" if self.saved_unrolled else "unrolled by tinyq"}
+
+
+def _keras_layers(model) -> list:
+    """Every layer of a Keras `model`, nested models and the two halves of a Bidirectional included."""
+    if model is None or not hasattr(model, "_flatten_layers"):
+        return []
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def _rnn_layers(model) -> list:
+    """Every keras.layers.RNN (LSTM, GRU, SimpleRNN, RNN(cell)) in `model`."""
+    layers = _keras_layers(model)
+    if not layers:
+        return []
+    import keras
+
+    return [layer for layer in layers if isinstance(layer, keras.layers.RNN)]
+
+
+def _recurrent_tops(model) -> list:
+    """The recurrent layers as the model holds them: a Bidirectional once, not its two halves."""
+    layers = _keras_layers(model)
+    if not layers:
+        return []
+    import keras
+
+    bidi = keras.layers.Bidirectional
+    halves = {id(h) for b in layers if isinstance(b, bidi) for h in (b.forward_layer, b.backward_layer)}
+    return [layer for layer in layers if isinstance(layer, (keras.layers.RNN, bidi)) and id(layer) not in halves]
+
+
+def recurrent_layers(lm: LoadedModel) -> list[RecurrentLayer]:
+    """The recurrent layers of a Keras model, which convert_model unrolls (none for a SavedModel)."""
+    found = []
+    for layer in _recurrent_tops(lm.keras_model):
+        halves = [layer.forward_layer, layer.backward_layer] if hasattr(layer, "forward_layer") else [layer]
+        core = halves[0]
+        kind = type(core).__name__ if type(core).__name__ != "RNN" else f"RNN({type(core.cell).__name__})"
+        if core is not layer:
+            kind = f"{type(layer).__name__}({kind})"
+        try:
+            steps = layer.input.shape[1]
+        except (AttributeError, ValueError, IndexError, TypeError):  # never called on a symbolic input
+            steps = None
+        found.append(RecurrentLayer(name=layer.name, kind=kind, steps=int(steps) if steps else None,
+                                    saved_unrolled=all(h.unroll for h in halves)))
+    return found
+
+
+@contextlib.contextmanager
+def unrolled(model) -> Iterator[None]:
+    """Every recurrent layer of `model` traced with unroll=True (Keras reads it at call time), restored after."""
+    changed = [layer for layer in _rnn_layers(model) if not layer.unroll]
+    try:
+        for layer in changed:
+            layer.unroll = True
+        yield
+    finally:
+        for layer in changed:
+            layer.unroll = False
+
+
+def _while_loops(function) -> list[str]:
+    """The layers (name scopes) of the WHILE loops in a concrete function: what the converter may crash on."""
+    try:
+        gd = function.graph.as_graph_def()
+    except Exception:  # no graph to read: no hint
+        log.debug("no graph to look for WHILE loops in", exc_info=True)
+        return []
+    nodes = list(gd.node) + [n for f in gd.library.function for n in f.node_def]
+    names: list[str] = []
+    for n in nodes:
+        if n.op in ("While", "StatelessWhile", "LoopCond"):  # LoopCond: a loop frozen to v1 control flow
+            m = re.match(r"(.*?)/while(/|$)", n.name)
+            parts = (m.group(1) if m else n.name).split("/")
+            scope = "/".join(p for p in parts if not p.endswith("PartitionedCall")) or n.name
+            if scope not in names:
+                names.append(scope)
+    return names
 
 
 # ----------------------------------------------------------------------------- array files
@@ -470,7 +595,7 @@ def convert_keras(model, calib: Sequence[np.ndarray] | None, float_io: bool = Fa
     """Convert an in-memory Keras model. `calib` (int8 only) holds one array per model input, samples first."""
     from tinyq.quant.qat import for_conversion
 
-    inputs = [TensorInfo(name=_kname(t, i, "input"), shape=_kshape(t)) for i, t in enumerate(model.inputs)]
+    inputs = [TensorInfo(name=_kname(t, i, "input"), shape=_kshape(t), dtype=_kdtype(t)) for i, t in enumerate(model.inputs)]
     outputs = [TensorInfo(name=_kname(t, i, "output"), shape=_kshape(t)) for i, t in enumerate(model.outputs)]
     model, qat_model = for_conversion(model)
     lm = LoadedModel(path=Path("the Keras model"), format="keras", inputs=inputs, outputs=outputs, param_bytes=0, keras_model=model,
@@ -503,48 +628,48 @@ def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray] | None, float_io:
         raise BadInput(f"--mode {mode}: give one of {', '.join(MODES)}")
     if mode == "int8" and lm.qat_model is not None:
         lm = dataclasses.replace(lm, keras_model=lm.qat_model)
+    converter_child.start()  # TensorFlow's converter runs there (it imports TensorFlow while we trace)
     with quiet_stderr(quiet):
-        tf = _tf()
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([lm.frozen_function()])
-        if mode != "float":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if mode == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        if mode in CALIBRATED:
-            n = int(calib[0].shape[0])
-
-            def representative() -> Iterable[list[np.ndarray]]:
-                for i in range(n):
-                    yield [np.asarray(a[i : i + 1], dtype=np.float32) for a in calib]
-                    if progress:
-                        progress(1)
-
-            converter.representative_dataset = representative
-            if mode == "int8":
-                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            else:  # one activation type for the whole model: the 16x8 quantizer has no per-layer choice
-                converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-            if not float_io:
-                converter.inference_input_type = tf.int8 if mode == "int8" else tf.int16
-                converter.inference_output_type = converter.inference_input_type
-        try:
-            data = bytes(converter.convert())
-        except Exception as e:
-            fix = ("replace the layer with int8-friendly ones (Conv, Dense, pooling, ReLU, Softmax, ...)" if mode in CALIBRATED
-                   else "replace the layer with builtin Keras layers")
-            raise UnsupportedModel(f"{lm.path}: TensorFlow cannot {_MODE_WORDS[mode]} ({_converter_reason(e)}): {fix}") from None
+        function = lm.frozen_function()
+        job = {
+            "graph_def": function.graph.as_graph_def().SerializeToString(),
+            "inputs": [t.name for t in function.inputs],
+            "outputs": [t.name for t in function.outputs],
+            "mode": mode,
+            "float_io": float_io,
+            "calib": [np.asarray(a, dtype=t.dtype) for a, t in zip(calib, lm.inputs)] if mode in CALIBRATED else None,
+        }
+    try:
+        data = converter_child.convert(job, progress, quiet)
+    except ConverterFailed as e:
+        fix = ("replace the layer with int8-friendly ones (Conv, Dense, pooling, ReLU, Softmax, ...)" if mode in CALIBRATED
+               else "replace the layer with builtin Keras layers")
+        loops = _while_loops(function)
+        if loops:
+            fix = f"it has WHILE loops ({', '.join(loops)}): {_UNROLL_FIX}"
+        raise UnsupportedModel(f"{lm.path}: TensorFlow cannot {_MODE_WORDS[mode]} ({e.reason}): {fix}") from None
+    except ConverterCrashed as e:
+        raise UnsupportedModel(_crash_text(lm, e, _while_loops(function))) from None
     if mode in CALIBRATED:
+        data = integer_splits(data)
         check_full_integer(data, float_io=float_io, origin=str(lm.path), edge_dtype="int8" if mode == "int8" else "int16")
     return data
 
 
-def _converter_reason(e: BaseException) -> str:
-    text = str(e)
-    for line in text.splitlines():
-        m = re.search(r"error:\s*(.*)", line)
-        if m and m.group(1).strip():
-            return m.group(1).strip()[:200]
-    return _first_line(e)
+_UNROLL_FIX = ("convert the Keras model (.keras or .h5), whose recurrent layers tinyq unrolls, or build its "
+               "recurrent layers with unroll=True and re-export")
+
+
+def _crash_text(lm: LoadedModel, e: ConverterCrashed, loops: list[str]) -> str:
+    """The one line for a converter that died: what crashed, on which layers if known, the fix."""
+    if loops:
+        where = f" (WHILE loop{'s' if len(loops) > 1 else ''} in {', '.join(loops)}: a recurrent layer not unrolled)"
+        fix = _UNROLL_FIX
+    else:
+        where = ""
+        fix = ("find the layer it fails on (run with -v for TensorFlow's log), replace it with builtin layers, "
+               "and report the model to tinyq")
+    return f"{lm.path}: TensorFlow's converter crashed ({e.describe()}) while converting it{where}: {fix}"
 
 
 # ----------------------------------------------------------------------------- the result
@@ -612,8 +737,110 @@ def summarize_tflite(data: bytes) -> TfliteSummary:
                          weights=dict(sorted(weights.items())))
 
 
+def _float_islands(data: bytes, origin: str = "the model"):
+    """The graph of a .tflite and its float islands (tinyq.compiler.islands.find_islands)."""
+    import tempfile
+
+    from tinyq.compiler.importer import import_model
+    from tinyq.compiler.islands import Found, find_islands
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"{Path(origin).stem or 'model'}.tflite"
+        path.write_bytes(data)
+        try:
+            g = import_model(path)
+        except BadInput:  # a model the compiler refuses for another reason: no islands, the caller's refusal stands
+            return Found(), None
+    return find_islands(g), g
+
+
+def float_island_lines(data: bytes) -> list[str]:
+    """One line per float island of a converted model (DEQUANTIZE -> elementwise float ops -> QUANTIZE),
+    each of which `tinyq build` compiles to a table; empty for a model without float tensors."""
+    from tinyq.compiler.importer import schema, type_names
+
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    if not any(type_names().get(t.type) == "float32" for sg in model.subgraphs or [] for t in sg.tensors or []):
+        return []
+    found, g = _float_islands(data)
+    return [island.describe(g) for island in found.islands]
+
+
+def integer_splits(data: bytes) -> bytes:
+    """Move a float SPLIT (or SPLIT_V) between a DEQUANTIZE and QUANTIZEs back to the integer type.
+
+    An unrolled LSTM or GRU starts from a zero state, so in its first step one gate (LSTM's forget gate,
+    GRU's reset gate) multiplies zero and the converter folds it away: that SPLIT output has no
+    consumer, hence no calibration statistics, and the quantizer sometimes (depending on the weights)
+    leaves the whole SPLIT in float between DEQUANTIZE and QUANTIZE ops. The SPLIT only moves values,
+    so it is split in the integer type instead, its outputs keeping the input's quantization, and the
+    QUANTIZEs that follow requantize integer to integer (TFLite's Requantize: the same values up to the
+    rounding of one fixed-point multiply). Returns `data` unchanged when there is no such SPLIT.
+    """
+    from tinyq.compiler.importer import op_names, schema, type_names
+
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    if len(model.subgraphs or []) != 1:
+        return data
+    sg = model.subgraphs[0]
+    names, types = op_names(), type_names()
+    ops = list(sg.operators or [])
+
+    def kind(o) -> str:
+        code = model.operatorCodes[o.opcodeIndex]
+        return names.get(max(int(code.builtinCode), int(code.deprecatedBuiltinCode)), "?")
+
+    def dtype(i: int) -> str:
+        return types.get(sg.tensors[i].type, "?")
+
+    producer = {int(t): k for k, o in enumerate(ops) for t in (o.outputs if o.outputs is not None else [])}
+    consumers: dict[int, list[int]] = {}
+    for k, o in enumerate(ops):
+        for i in o.inputs if o.inputs is not None else []:
+            if int(i) >= 0:
+                consumers.setdefault(int(i), []).append(k)
+    edges = {int(i) for i in sg.inputs} | {int(i) for i in sg.outputs}
+
+    def requantized(t: int, to: str) -> bool:  # a float output read only by QUANTIZEs to the type `to`
+        return dtype(t) == "float32" and t not in edges and all(
+            kind(ops[c]) == "QUANTIZE" and dtype(int(ops[c].outputs[0])) == to for c in consumers.get(t, []))
+
+    dropped: set[int] = set()
+    for k, o in enumerate(ops):
+        if kind(o) not in ("SPLIT", "SPLIT_V"):
+            continue
+        pos = 1 if kind(o) == "SPLIT" else 0
+        src = int(o.inputs[pos])
+        if dtype(src) != "float32" or src in edges or src not in producer or consumers.get(src) != [k]:
+            continue
+        dq = ops[producer[src]]
+        x = int(dq.inputs[0])
+        q = sg.tensors[x].quantization
+        if kind(dq) != "DEQUANTIZE" or dtype(x) not in ("int8", "int16") or q is None or q.scale is None or len(q.scale) != 1:
+            continue
+        outs = [int(t) for t in o.outputs]
+        if not all(requantized(t, dtype(x)) for t in outs):
+            continue
+        ins = [int(i) for i in o.inputs]
+        ins[pos] = x
+        o.inputs = ins
+        for t in outs:
+            sg.tensors[t].type = sg.tensors[x].type
+            sg.tensors[t].quantization = copy.deepcopy(q)
+        dropped.add(producer[src])
+    if not dropped:
+        return data
+    sg.operators = [o for k, o in enumerate(ops) if k not in dropped]
+    import flatbuffers
+
+    b = flatbuffers.Builder(len(data) + 1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def check_full_integer(data: bytes, float_io: bool = False, origin: str = "the model", edge_dtype: str = "int8") -> None:
-    """Raise UnsupportedModel unless every op computes in integers (float only in edge QUANTIZE/DEQUANTIZE)
+    """Raise UnsupportedModel unless every op computes in integers (float only in edge QUANTIZE/DEQUANTIZE, and
+    in float islands: DEQUANTIZE -> elementwise float ops -> QUANTIZE, which `tinyq build` compiles to tables)
     and, without float_io, the graph's inputs and outputs are `edge_dtype` (int16 for an int16x8 model; ARG_MAX /
     ARG_MIN index outputs are int32 or int64)."""
     from tinyq.compiler.importer import op_names, schema, type_names
@@ -647,18 +874,31 @@ def check_full_integer(data: bytes, float_io: bool = False, origin: str = "the m
         if any(dtype(i) == "float32" for i in ins + outs):
             float_ops.append((k, kind))
     if float_ops:
+        # Float islands (DEQUANTIZE -> elementwise float ops -> QUANTIZE) compile to tables; the rest is refused.
+        found, _ = _float_islands(data, origin)
+        tabulated = {op.index for island in found.islands for op in island.ops}
+        float_ops = [(k, kind) for k, kind in float_ops if k not in tabulated]
+    if float_ops:
         # The culprit is the float op between the DEQUANTIZE/QUANTIZE pairs the converter inserted around it.
         core = [(k, kind) for k, kind in float_ops if kind not in ("QUANTIZE", "DEQUANTIZE")] or float_ops
         kinds_text = ", ".join(sorted({kind for _, kind in core}))
         k, kind = core[0]
+        # The first group of float ops that is no island: the op that breaks it, or the group's first op, and why.
+        left = {k for k, _ in float_ops}
+        rejected = next((r for r in found.rejected if any(op.index in left for op in r.ops)), None)
+        why = rejected.reason if rejected is not None else None
+        if rejected is not None and rejected.culprit is not None:
+            k, kind = rejected.culprit.index, rejected.culprit.kind
         raise UnsupportedModel(
             f"{origin}: the converted model is not full-integer: op {k} ({kind}) computes in float32 "
-            f"(TensorFlow has no {'int8' if edge_dtype == 'int8' else '16x8'} kernel for {kinds_text}): "
-            "replace that layer with an int8-friendly one"
+            f"(TensorFlow has no {'int8' if edge_dtype == 'int8' else '16x8'} kernel for {kinds_text})"
+            + (f", and not in a float island tinyq compiles to a table ({why})" if why else "")
+            + ": replace that layer with an int8-friendly one"
         )
     if not float_io:
         for i in sorted(g_in | g_out):
-            if dtype(i) != edge_dtype and not (i in indices and dtype(i) in ("int32", "int64")):
+            # int32 / int64 edges are indices: ARG_MAX / ARG_MIN outputs, and integer Keras inputs (an Embedding's)
+            if dtype(i) != edge_dtype and not ((i in indices or i in g_in) and dtype(i) in ("int32", "int64")):
                 raise UnsupportedModel(
                     f"{origin}: graph edge tensor {i} has type {dtype(i)}, not {edge_dtype}: convert without --float-io"
                 )
@@ -759,6 +999,8 @@ def run_int8(data: bytes, xs: Sequence[np.ndarray], progress: Progress | None = 
 
 def quantize_input(x: np.ndarray, e: EdgeInfo) -> np.ndarray:
     """Float sample -> the model's input type, as TFLite's QUANTIZE does (float32, round half away from zero)."""
+    if e.dtype in ("int32", "int64") and e.scale is None:  # an integer input (an Embedding's indices): as it is
+        return np.asarray(x).astype(e.dtype)
     if e.dtype == "float32" or e.scale is None:
         return np.asarray(x, dtype=np.float32)
     v = np.asarray(x, dtype=np.float32) / np.float32(e.scale)

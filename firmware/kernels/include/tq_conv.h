@@ -157,8 +157,8 @@ tq_status tq_transpose_conv_s8(const tq_transpose_conv_s8_params *p, const int8_
  *     acc = sum over k of (lhs(b, m, k) + lhs_offset) * (rhs(b, k, n) + rhs_offset)      int32
  *     out[b][m][n] = clamp(tq_mul_by_quantized_mult(acc, mult, shift) + out_offset, -128, 127)
  *
- * with one multiplier for the op (QuantizeMultiplier of double(lhs_scale) * double(rhs_scale) /
- * double(out_scale)) and no fused activation.
+ * with one multiplier for the op (QuantizeMultiplier of double(float(lhs_scale * rhs_scale)) /
+ * double(out_scale): GetQuantizedConvolutionMultipler multiplies the scales in float) and no fused activation.
  * Geometry: the shapes padded on the left to rank 5; batch[] the output's three batch dims (each LHS
  * and RHS batch dim equal to it or 1, broadcast: stride 0). The operands are read in place through
  * strides, so adj_x / adj_y (which the reference applies by copying a transposed operand, the same
@@ -184,5 +184,48 @@ typedef struct {
 tq_status tq_batch_matmul_s8(const tq_batch_matmul_s8_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *out);
 
 /* ---- end of BATCH_MATMUL ---- */
+
+/* ---- fast twins of TRANSPOSE_CONV and BATCH_MATMUL (tinyq/ops/conv.py, tq_dot_fast.h) ---- */
+
+/**
+ * TRANSPOSE_CONV int8 with tq_transpose_conv_s8's results, its products as dot products over the input
+ * channels, in 2x2 blocks (tq_dot2x2_s8: two neighbouring input pixels on the taps both reach, by two
+ * output channels; a pixel alone on the others, tq_dot2_s8). Each (input pixel, tap) adds
+ * to scratch[output pixel][oc] the exact int32 term sum over ic of (in + in_offset) * w, formed as
+ * the raw dot product plus tap_bias[tap][oc] = in_offset * (sum over ic of w[oc][tap][ic]); scratch
+ * starts at the bias. Same sums, same requantization (tq_mul_by_quantized_mult), so the same bits.
+ * Weights re-laid at generation time to [kh][kw][out.c][in.c]; scratch as tq_transpose_conv_s8's.
+ */
+typedef struct {
+    tq_dims in;
+    tq_dims out;
+    int32_t kh, kw;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;
+    int32_t out_offset;
+    int32_t act_min, act_max;
+    const int8_t *weights;   /* [kh][kw][out.c][in.c] */
+    const int32_t *tap_bias; /* [kh][kw][out.c] */
+    const int32_t *bias;     /* [out.c], or NULL */
+    const int32_t *mult;     /* [out.c] */
+    const int32_t *shift;    /* [out.c] */
+} tq_transpose_conv_fast_s8_params;
+
+tq_status tq_transpose_conv_fast_s8(const tq_transpose_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
+                                    int32_t *scratch);
+
+/**
+ * BATCH_MATMUL int8 with tq_batch_matmul_s8's results (same params): per output element the raw dot
+ * product of an LHS row and an RHS column (tq_dot2x2_s8: two rows by two columns per read), plus
+ * rhs_offset * (row sum) + lhs_offset * (column sum) + depth * lhs_offset * rhs_offset, which is the
+ * reference's int32 sum exactly; then its requantization. Operands whose depth is not contiguous
+ * (RHS without adj_y, LHS with adj_x) are copied to `scratch` first, RHS a matrix per batch.
+ * scratch: 4 * cols bytes (column sums), then depth * cols bytes when rhs_depth_stride != 1, then
+ * 2 * depth bytes when lhs_depth_stride != 1.
+ */
+tq_status tq_batch_matmul_fast_s8(const tq_batch_matmul_s8_params *p, const int8_t *lhs, const int8_t *rhs, int8_t *out,
+                                  int8_t *scratch);
+
+/* ---- end of the fast twins ---- */
 
 #endif /* TQ_CONV_H */

@@ -1,7 +1,8 @@
 /*
  * tinyq element-wise kernels (int8): ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, DIV and
  * the comparisons, with numpy-style broadcasting; and the kernels of any element type: the
- * comparisons of int32 and bool values, ADD_N on int32, SELECT / SELECT_V2, LOGICAL_AND / OR / NOT.
+ * comparisons of int32 and bool values, ADD_N, ADD, SUB and MUL on int32, SELECT / SELECT_V2,
+ * LOGICAL_AND / OR / NOT.
  * The int16 and float32 twins (tq_int16.h, tq_float.h) share the operand layout (tq_bcast_s8),
  * its walk (tq_bcast_iter) and the parameter structs below. bool tensors are uint8_t holding 0 or 1.
  *
@@ -269,6 +270,27 @@ typedef struct {
 typedef tq_add_n_params tq_add_n_s32_params;
 
 tq_status tq_add_n_s32(const tq_add_n_s32_params *p, const int32_t *const in[], int32_t *out);
+
+/* ------------------------------------------------------------------ ADD, SUB, MUL (int32) */
+
+/**
+ * ADD, SUB, MUL on int32 values (add.cc, sub.cc, mul.cc: reference_ops::Add, SubWithActivation, Mul and
+ * their broadcast loops): out = clamp(in1 op in2, act_min, act_max), the fused activation's range
+ * (CalculateActivationRange<int32_t>; INT32_MIN..INT32_MAX for none). No quantization. Sums, differences
+ * and products wrap modulo 2^32, as the reference's do in practice. Flat loop: `out` may be either input.
+ */
+typedef struct {
+    tq_bcast_s8 shape;
+    int32_t act_min, act_max;
+} tq_arith_s32_params;
+
+typedef tq_arith_s32_params tq_add_s32_params;
+typedef tq_arith_s32_params tq_sub_s32_params;
+typedef tq_arith_s32_params tq_mul_s32_params;
+
+tq_status tq_add_s32(const tq_add_s32_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
+tq_status tq_sub_s32(const tq_sub_s32_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
+tq_status tq_mul_s32(const tq_mul_s32_params *p, const int32_t *in1, const int32_t *in2, int32_t *out);
 
 /* ------------------------------------------------------------------ SELECT, SELECT_V2 (any type) */
 

@@ -17,6 +17,9 @@ extern "C" {
 #define SMALL_ARENA_SIZE 624
 /* Bytes of weights, biases and tables in flash (const arrays). */
 #define SMALL_WEIGHT_BYTES 720
+/* Bytes of state kept from one inference to the next (variable tensors: an RNN's state, a stream's
+   past frames), a static array inside small.c beside the arena; 0: every inference stands alone. */
+#define SMALL_STATE_SIZE 0
 
 /* input: int8 [1, 12, 12, 3], real = 0x1.ecedfe0000000p-6f * (q - -9) */
 #define SMALL_INPUT_SIZE 432
@@ -35,6 +38,16 @@ extern "C" {
  * Inputs are read, outputs written in place; the arena is internal, so the call is not reentrant.
  */
 int small_invoke(const int8_t *input, int8_t *output);
+
+/*
+ * Start a new sequence: the state goes back to where a fresh TFLite interpreter starts (variable
+ * tensors to their zero point, resource variables to their initial values). The first invoke starts
+ * there without a reset. Returns 0. This model keeps no state: it does nothing.
+ */
+static inline int small_reset(void)
+{
+    return 0;
+}
 
 #ifdef __cplusplus
 }
