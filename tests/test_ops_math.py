@@ -26,6 +26,7 @@ import pytest
 from tinyq.checks.match import FLOAT_TOLERANCE
 from tinyq.checks.verify import verify_on_board, verify_tflite
 from tinyq.compiler.importer import import_model
+from tinyq.compiler import compile_tflite
 from tinyq.compiler.passes import compile_graph
 from tinyq.errors import UnsupportedModel
 
@@ -364,10 +365,15 @@ def test_keras_model(tmp_path, name, mode):
         assert r.bit_exact, r.summary()
 
 
-def test_keras_square_stays_float(tmp_path):
-    """The converter leaves an int8 model's SQUARE in float32, which tinyq's converter names."""
-    with pytest.raises(UnsupportedModel, match="SQUARE"):
-        _keras_model(tmp_path, "square", "int8")
+def test_keras_square_float_island(tmp_path):
+    """The converter leaves an int8 model's SQUARE in float32 (TFLite has no int8 SQUARE): tinyq compiles
+    that DEQUANTIZE -> SQUARE -> QUANTIZE island to a table, bit-exact."""
+    path = _keras_model(tmp_path, "square", "int8")
+    assert "SQUARE" in op_kinds(path)
+    g = compile_tflite(path)
+    assert "FLOAT_ISLAND" in [op.kind for op in g.ops] and "SQUARE" not in [op.kind for op in g.ops]
+    r = verify_tflite(path, samples=30)
+    assert r.bit_exact, r.summary()
 
 
 # --------------------------------------------------------------------------- on qemu-m4
