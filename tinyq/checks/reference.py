@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 # - float islands (tinyq.compiler.islands) holding a float op BUILTIN_REF lacks (ELU, ROUND, CEIL): each
 #   such island is replaced by its table (filled on TFLite's BUILTIN kernels, as `tinyq build` does), looked
 #   up with integer ops the reference has (CAST, ADD, GATHER), so the rest of the model is still checked;
-# - single-scale tensors whose quantized_dimension is outside their rank (TFLM's person-detection model):
-#   with one scale the axis means nothing; it is read as 0.
+# - tensors whose quantized_dimension is outside their rank (TFLM's person-detection model): with one
+#   scale the axis means nothing and is read as 0; per-channel, the one axis as long as the scales.
 _NO_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
 MAX_LOWERED = 8
 
@@ -53,7 +53,7 @@ class Reference:
                                  "filled by TFLite's BUILTIN kernels" if n else None)
                     elif "quantized_dimension must be in range" in str(e):
                         self._data, n = _normalize_quantized_dimension(self._data)
-                        fixed = f"{n} single-scale tensors' quantized_dimension (out of range) read as 0" if n else None
+                        fixed = f"{n} tensors' quantized_dimension (out of range) read as the axis it can only mean" if n else None
                 if fixed is None:
                     log.debug("the reference interpreter refused %s", path, exc_info=True)
                     why = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
@@ -217,9 +217,10 @@ def _tabulate_islands(data: bytes) -> tuple[bytes, int]:
 
 
 def _normalize_quantized_dimension(data: bytes) -> tuple[bytes, int]:
-    """The model with quantized_dimension 0 on every tensor quantized with one scale whose quantized_dimension
-    is outside its rank (old converters wrote 3 on tensors of any rank; one scale makes the axis meaningless,
-    and the interpreter refuses the file). Returns the bytes and how many tensors changed."""
+    """The model with every quantized_dimension outside its tensor's rank set to the axis it can only mean (old
+    converters wrote 3 on tensors of any rank, and the interpreter refuses the file): 0 where there is one
+    scale (the axis means nothing), else the one axis as long as the scales (a rank-1 per-channel bias: 0);
+    ambiguous ones are left. Returns the bytes and how many tensors changed."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
@@ -228,10 +229,17 @@ def _normalize_quantized_dimension(data: bytes) -> tuple[bytes, int]:
     for sg in model.subgraphs or []:
         for t in sg.tensors or []:
             q = t.quantization
-            rank = len(t.shape) if t.shape is not None else 0
-            if q is not None and q.scale is not None and len(q.scale) <= 1 and not 0 <= int(q.quantizedDimension) < max(rank, 1):
+            shape = [int(d) for d in t.shape] if t.shape is not None else []
+            if q is None or q.scale is None or 0 <= int(q.quantizedDimension) < max(len(shape), 1):
+                continue
+            if len(q.scale) <= 1:
                 q.quantizedDimension = 0
                 n += 1
+            else:  # per-channel (TFLM's person-detection biases: rank 1, dimension 3): the one axis that fits
+                fits = [a for a, d in enumerate(shape) if d == len(q.scale)]
+                if len(fits) == 1:
+                    q.quantizedDimension = fits[0]
+                    n += 1
     b = flatbuffers.Builder(len(data) + 1024)
     b.Finish(model.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output()), n
