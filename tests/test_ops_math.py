@@ -25,8 +25,8 @@ import pytest
 
 from tinyq.checks.match import FLOAT_TOLERANCE
 from tinyq.checks.verify import verify_on_board, verify_tflite
-from tinyq.compiler.importer import import_model
 from tinyq.compiler import compile_tflite
+from tinyq.compiler.importer import import_model
 from tinyq.compiler.passes import compile_graph
 from tinyq.errors import UnsupportedModel
 
