@@ -23,7 +23,15 @@ from tinyq.compiler.passes import compile_graph
 from tinyq.errors import UnsupportedModel
 from tinyq.resources import KERNELS
 
-from .helpers import assert_bit_exact, op_kinds, single_op_model, write_tflite
+from .helpers import (
+    BOTH_KERNELS,
+    assert_bit_exact,
+    one_op_model,
+    op_kinds,
+    single_op_model,
+    tensor_spec,
+    write_tflite,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -298,3 +306,68 @@ def test_kernels_compile_warning_free(tmp_path, cc):
             text=True,
         )
         assert r.returncode == 0, f"{src.name}: {r.stderr}"
+
+
+# --------------------------------------------------------------------------- softmax, int8 in, int16 out
+
+S16_OUT = (1.0 / 65535, -32768)  # what TFLite Micro's models carry (TFLM requires 1/65536 within 0.1%)
+
+
+def softmax_s8_s16_model(shape, in_q, beta: float, out_q=S16_OUT) -> bytes:
+    return one_op_model("SOFTMAX", [tensor_spec(shape, "int8", in_q, name="x")], [tensor_spec(shape, "int16", out_q, name="y")],
+                        *softmax_options(beta), description="tinyq softmax int8 -> int16 test")
+
+
+SOFTMAX_S8_S16 = [
+    # input scale, zero point, beta, depth, rows
+    (0.06996273249387741, 2, 1.0, 2, 300),  # TFLM's keyword_scrambled model
+    (0.14469251036643982, 14, 1.0, 12, 300),
+    (0.0039, -3, 1.0, 10, 300),
+    (0.9, -50, 1.0, 37, 260),  # diff_min cuts most of the row
+    (0.2, 10, 0.5, 1, 260),  # one element: always 1.0, saturated to 32767
+    (0.31, 0, 7.3, 3, 260),
+    (0.011, 64, 0.1, 700, 4),  # a sum of exponentials past 512, where int8 output aborts in TFLite
+]
+
+
+@pytest.mark.parametrize("scale,zp,beta,depth,rows", SOFTMAX_S8_S16)
+def test_softmax_s8_s16_sweep(tmp_path, scale, zp, beta, depth, rows):
+    """int8 -> int16 SOFTMAX (reference_ops::Softmax<int8_t, int16_t>), both kernel sets, bit for bit."""
+    path = tmp_path / "softmax16.tflite"
+    path.write_bytes(softmax_s8_s16_model((1, rows, depth), (scale, zp), beta))
+    data = softmax_rows(depth, 2 * rows, seed=depth).reshape(2, 1, rows, depth)
+    np.save(tmp_path / "x.npy", data.astype(np.int8))
+    r = assert_bit_exact(path, kernels=BOTH_KERNELS, inputs=tmp_path / "x.npy")
+    assert r.samples == 2
+
+
+def test_softmax_s8_s16_lowering(tmp_path):
+    """The int16 output takes its own kernel with the int8 kernel's parameters."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(softmax_s8_s16_model((2, 12), (0.14469251036643982, 14), 1.0))
+    call = compile_graph(import_model(path)).ops[0].call
+    int8 = _compile(tmp_path, "SOFTMAX", (2, 12), (0.14469251036643982, 14), (1.0 / 256, -128), softmax_options(1.0)).ops[0].call
+    assert (call.func, int8.func) == ("tq_softmax_s8_s16", "tq_softmax_s8")
+    assert call.params == int8.params and call.params["rows"] == 2
+
+
+@pytest.mark.parametrize(
+    "out_q,words",
+    [((1.0 / 32768, 0), "zero point is 0, TFLite requires -32768"), ((1.0 / 32768, -32768), "1/65536")],
+)
+def test_softmax_s8_s16_rejects_other_output_quantization(tmp_path, out_q, words):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(softmax_s8_s16_model((1, 10), (0.1, 0), 1.0, out_q))
+    with pytest.raises(UnsupportedModel, match=words):
+        compile_graph(import_model(path))
+
+
+def test_softmax_s8_s16_qemu_m4(tmp_path):
+    """One int8 -> int16 SOFTMAX on a Cortex-M4 (QEMU)."""
+    from tinyq.checks.verify import verify_on_board
+
+    path = tmp_path / "softmax16.tflite"
+    path.write_bytes(softmax_s8_s16_model((1, 6, 12), (0.14469251036643982, 14), 1.0))
+    np.save(tmp_path / "x.npy", softmax_rows(12, 18, seed=3).reshape(3, 1, 6, 12).astype(np.int8))
+    r = verify_on_board(path, "qemu-m4", samples=3, inputs=tmp_path / "x.npy")
+    assert r.bit_exact and r.samples == 3, r.summary()

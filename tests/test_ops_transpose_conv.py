@@ -330,17 +330,7 @@ def test_refusals(tmp_path):
     from ai_edge_litert import schema_py_generated as s
 
     base = dict(in_shape=(1, 3, 3, 2), out_shape=(1, 6, 6, 3), kernel=(3, 3), strides=(2, 2), padding=SAME)
-    # A run-time output_shape (a graph input): tinyq compiles static shapes only.
-    src = _one_op(tmp_path, "dyn", **base)
-
-    def dynamic(model):
-        sg = model.subgraphs[0]
-        shape_t = sg.operators[0].inputs[0]
-        sg.tensors[shape_t].buffer = 0
-        sg.inputs = [int(shape_t), *[int(i) for i in sg.inputs]]
-
-    _refused(rewrite_tflite(src, tmp_path / "dyn2.tflite", dynamic), "output_shape", "a model input",
-             "make it a constant (the output tensor's shape is [1, 6, 6, 3])")
+    src = _one_op(tmp_path, "dyn", **base)  # (an output_shape that is a model input compiles: see the end of this file)
     _refused(_one_op(tmp_path, "tanh", **base, fused=4), "TANH")
     _refused(_one_op(tmp_path, "zp", **base, w_zero_point=3), "symmetric")
     _refused(_one_op(tmp_path, "b32", **base, dtype="int16", bias_dtype="int32"), "int64")
@@ -388,4 +378,88 @@ def test_int8_qemu_other_cores(tmp_path, board):
     _, in_shape, filters, kernel, strides, padding, use_bias, act, out_pad = KERAS_CASES[7]
     layer = L.Conv2DTranspose(filters, kernel, strides=strides, padding=padding, activation=act, output_padding=out_pad)
     r = verify_on_board(_keras(tmp_path, layer, in_shape, seed=6), board, samples=3)
+    assert r.bit_exact, r.summary()
+
+
+# --------------------------------------------------------------------------- output_shape as a model input
+#
+# TFLM's models (integration_tests/seanet/transpose_conv) feed output_shape as a model input (int32 [4]);
+# the output tensor's shape is static, so that shape is the input's one valid value: the code is generated
+# for it, the kernel fails the invoke (TQ_ARG_ERROR) on any other, and make_inputs gives exactly it.
+
+RUNTIME_SHAPE = dict(in_shape=(1, 3, 3, 2), out_shape=(1, 6, 6, 3), kernel=(3, 3), strides=(2, 2), padding=SAME)
+
+
+def _shape_as_input(src, dst):
+    """`src` with its output_shape turned from a constant into the first model input."""
+
+    def edit(model):
+        sg = model.subgraphs[0]
+        shape_t = int(sg.operators[0].inputs[0])
+        sg.tensors[shape_t].buffer = 0
+        sg.inputs = [shape_t, *[int(i) for i in sg.inputs]]
+
+    return rewrite_tflite(src, dst, edit)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "float32"])
+def test_output_shape_as_model_input(tmp_path, dtype):
+    from tinyq.checks.inputs import fixed_value, make_inputs
+    from tinyq.ops.base import activation_dtype
+
+    path = _shape_as_input(_one_op(tmp_path, "c", **RUNTIME_SHAPE, dtype=dtype, fused=1 if dtype != "float32" else 0),
+                           tmp_path / f"runtime_{dtype}.tflite")
+    g, op = _op(path)
+    shape_t = g.tensor(op.inputs[0])
+    assert not shape_t.is_const and g.inputs[0] == shape_t.index
+    assert activation_dtype(g, op) == dtype  # dispatched on the activation, not on the int32 shape
+    assert fixed_value(g, g.tensor(g.inputs[1])) is None
+    batch, _ = make_inputs(g, 4)
+    assert all(x[0].dtype == np.int32 and x[0].tolist() == [1, 6, 6, 3] for x in batch)
+    if dtype == "float32":
+        _float_ok(path, samples=4)
+    else:
+        assert_bit_exact(path, samples=6, kernels=BOTH_KERNELS if dtype == "int8" else ("ref",))
+
+
+def _runtime_shape_inputs(tmp_path, name, shape):
+    rng = np.random.default_rng(1)
+    x = rng.integers(-128, 128, size=(1, 3, 3, 2)).astype(np.int8)
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, in0=np.asarray([shape], dtype=np.int32), in1=x)
+    return path
+
+
+def test_output_shape_input_with_another_value_fails_the_invoke(tmp_path):
+    """The generated code runs only for the shape it was generated for: an output_shape TFLite also accepts
+    (5x5 implies the same 3x3 input) fails tinyq's invoke (exit 1); one TFLite refuses fails there first
+    (exit 2, the input named); the right one verifies."""
+    from tinyq.build.host import HostModel
+    from tinyq.compiler import generate_library
+    from tinyq.errors import CheckFailed
+
+    from .conftest import run_tinyq
+    from .helpers import assert_one_line_failure
+
+    path = _shape_as_input(_one_op(tmp_path, "c", **RUNTIME_SHAPE), tmp_path / "runtime.tflite")
+    x = np.zeros((1, 3, 3, 2), np.int8)
+    host = HostModel(generate_library(path, name="m"), "m")
+    try:
+        for bad in ([1, 5, 5, 3], [1, 6, 6, 2], [2, 6, 6, 3], [0, 0, 0, 0]):
+            with pytest.raises(CheckFailed, match="m_invoke returned status -1"):
+                host.run([np.asarray(bad, np.int32), x])
+        host.run([np.asarray([1, 6, 6, 3], np.int32), x])
+    finally:
+        host.close()
+    r = run_tinyq("verify", path, "--inputs", _runtime_shape_inputs(tmp_path, "other", [1, 5, 5, 3]))
+    assert_one_line_failure(r, "invoke returned status -1", code=1)
+    r = run_tinyq("verify", path, "--inputs", _runtime_shape_inputs(tmp_path, "refused", [1, 7, 7, 3]))
+    assert_one_line_failure(r, "input 1", "reference interpreter fails on this input")
+    r = run_tinyq("verify", path, "--inputs", _runtime_shape_inputs(tmp_path, "right", [1, 6, 6, 3]))
+    assert r.returncode == 0 and "bit-exact" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_output_shape_as_model_input_qemu_m4(tmp_path):
+    path = _shape_as_input(_one_op(tmp_path, "c", **RUNTIME_SHAPE, fused=1), tmp_path / "runtime.tflite")
+    r = verify_on_board(path, "qemu-m4", samples=3)
     assert r.bit_exact, r.summary()

@@ -13,6 +13,9 @@ What `make_inputs` draws for each model input, by what the tensor holds:
   (PLAIN_INT_RANGE), where sums and products of two values stay inside int32: TFLite's int32 kernels
   leave overflow to the C++ compiler, so a wrap would be nothing to be bit-exact with (the int32 kernels'
   own tests give extremes explicitly).
+  One that is a TRANSPOSE_CONV's output_shape (int32 [4]; TFLM's models make it a model input) has one
+  valid value, the op's output tensor's static shape, for which the code is generated (on any other the
+  invoke fails): every input, edge or random, holds exactly that shape (`fixed_value`).
 The edge inputs use the same ranges: the least, the greatest, and the zero point (0 for a plain
 integer, or the range's least when 0 is outside it).
 """
@@ -37,10 +40,24 @@ def make_inputs(g: Graph, samples: int, seed: int = 0) -> tuple[list[list[np.nda
     rng = np.random.default_rng(seed)
     tensors = [g.tensor(i) for i in g.inputs]
     ranges = [value_range(g, t) for t in tensors]
-    out = [[_edge(t, r, which) for t, r in zip(tensors, ranges)] for which in EDGES]
+    fixed = [fixed_value(g, t) for t in tensors]
+    out = [[_edge(t, r, which) if f is None else f.copy() for t, r, f in zip(tensors, ranges, fixed)] for which in EDGES]
     for _ in range(samples):
-        out.append([_random(t, r, rng) for t, r in zip(tensors, ranges)])
+        out.append([_random(t, r, rng) if f is None else f.copy() for t, r, f in zip(tensors, ranges, fixed)])
     return out, len(EDGES)
+
+
+def fixed_value(g: Graph, t: Tensor) -> np.ndarray | None:
+    """The one value input `t` may hold, where it has one (see the module's doc): the static output shape of
+    the TRANSPOSE_CONV whose output_shape it is; None for any other input."""
+    if t.dtype != "int32" or t.quant is not None or tuple(t.shape) != (4,):
+        return None
+    for op in g.consumers().get(t.index, []):
+        if op.kind == "TRANSPOSE_CONV" and op.inputs and op.inputs[0] == t.index and op.outputs and op.outputs[0] >= 0:
+            shape = [int(d) for d in g.tensor(op.outputs[0]).shape]
+            if len(shape) == 4:
+                return np.asarray(shape, dtype=np.int32)
+    return None
 
 
 def _qrange(t: Tensor) -> tuple[int, int]:

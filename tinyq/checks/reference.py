@@ -245,6 +245,15 @@ def _normalize_quantized_dimension(data: bytes) -> tuple[bytes, int]:
     return bytes(b.Output()), n
 
 
+def tflm_missing_reason() -> str:
+    """Why tflm_arena_bytes gave no figure: the package is absent, or TFLM's interpreter refused the model."""
+    import importlib.util
+
+    if importlib.util.find_spec("tflite_micro") is None:
+        return "tflite-micro not installed"
+    return "TFLM's interpreter could not allocate this model"
+
+
 def tflm_arena_bytes(path: Path) -> int | None:
     """TFLM's arena for the model, from the tflite-micro package's host interpreter (None if unavailable)."""
     try:

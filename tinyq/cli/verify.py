@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from tinyq.checks.reference import tflm_missing_reason
 from tinyq.checks.verify import verify_on_board, verify_tflite
 from tinyq.cli import options
 from tinyq.cli.options import JSON, KERNELS, MODEL_TFLITE, WIDE
@@ -58,6 +59,6 @@ def verify_cmd(
     if not res.passed:
         raise CheckFailed(res.summary())
     out.print(res.summary())
-    tflm = f"{res.tflm_arena_bytes:,} B" if res.tflm_arena_bytes is not None else "n/a (tflite-micro not installed)"
+    tflm = f"{res.tflm_arena_bytes:,} B" if res.tflm_arena_bytes is not None else f"n/a ({tflm_missing_reason()})"
     state = f" + state {res.state_bytes:,} B" if res.state_bytes else ""  # TFLM's arena holds the variable tensors
     out.print(f"arena: {res.arena_bytes:,} B (lower bound {res.arena_lower_bound:,} B){state}   TFLM arena: {tflm}")

@@ -5,7 +5,9 @@ On int8, each lowering mirrors the Prepare of TFLite's kReference kernel (tensor
 activations.cc; elementwise.cc for ABS, neg.cc for NEG), which is what the BUILTIN_REF resolver runs:
 
 - SOFTMAX: reference_ops::Softmax in gemmlowp fixed point; Prepare computes the beta * scale
-  multiplier (PreprocessSoftmaxScaling) and diff_min (CalculateInputRadius).
+  multiplier (PreprocessSoftmaxScaling) and diff_min (CalculateInputRadius). The output is int8
+  (scale 1/256, zero point -128) or int16 (Softmax<int8_t, int16_t>: scale 1/65536, zero point
+  -32768, as TFLite Micro requires; the same arithmetic with a 16-bit output stage).
 - LOGISTIC / TANH: the reference path builds a 256-entry table in Prepare by evaluating the
   float function per int8 value (LUTPopulate) and looks it up; the table is built here the same
   way, with float32 arithmetic and the C library's expf / tanhf (the ones the interpreter calls).
@@ -117,6 +119,7 @@ F32 = np.float32
 KERNELS = kernel_table(
     # int8
     Kernel("tq_softmax_s8", "tq_softmax_s8_params", HEADER, ("activation/tq_softmax_s8.c",)),
+    Kernel("tq_softmax_s8_s16", "tq_softmax_s8_s16_params", HEADER, ("activation/tq_softmax_s8_s16.c",)),
     # LOGISTIC, TANH, ELU, GELU, EXP, LOG, SQRT, RSQRT
     Kernel("tq_lut_s8", "tq_lut_s8_params", HEADER, ("activation/tq_lut_s8.c",)),
     Kernel("tq_log_softmax_s8", "tq_log_softmax_s8_params", HEADER, ("activation/tq_log_softmax_s8.c",)),
@@ -229,14 +232,29 @@ def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
     return mult, left_shift, -int(radius)
 
 
+# The output types of an int8 SOFTMAX: kernel, output scale and zero point. reference_ops::Softmax writes
+# exp / sum in units of 2^-8 (int8) or 2^-16 (int16) offset by the type's minimum; SoftmaxPrepare checks the
+# int8 output's quantization, TFLite Micro's also the int16 one's (1/65536, -32768: what those values mean).
+SOFTMAX_OUTPUTS = {
+    "int8": ("tq_softmax_s8", 1.0 / 256, -128),
+    "int16": ("tq_softmax_s8_s16", 1.0 / 65536, -32768),
+}
+
+
 def _softmax_check(g: Graph, op: Op) -> None:
-    _check_unary(g, op)
-    src, dst = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    need(len([i for i in op.inputs if i >= 0]) == 1 and len(op.outputs) == 1, op, "expects one input and one output")
+    src = need_dtype(g, op, op.inputs[0], "int8")
+    dst = need_dtype(g, op, op.outputs[0], *SOFTMAX_OUTPUTS)
+    need_quant(g, op, op.inputs[0])
+    need_quant(g, op, op.outputs[0])
+    need(not src.is_const, op, "a constant input is not supported (fold it before conversion)")
     need(len(src.shape) >= 1, op, "input must have at least one dimension")
     need(tuple(src.shape) == tuple(dst.shape), op, f"output shape {list(dst.shape)} differs from input {list(src.shape)}")
+    _, scale, zp = SOFTMAX_OUTPUTS[dst.dtype]
     qo = dst.quant
-    need(qo.zp == -128, op, f"output zero point is {qo.zp}, TFLite requires -128 for int8 softmax")
-    need(abs(float(qo.s) - 1.0 / 256) <= 0.001 / 256, op, f"output scale is {qo.s:g}, TFLite requires 1/256")
+    need(qo.zp == zp, op, f"output zero point is {qo.zp}, TFLite requires {zp} for {dst.dtype} softmax output")
+    need(abs(float(qo.s) - scale) <= 0.001 * scale, op,
+         f"output scale is {qo.s:g}, TFLite requires 1/{round(1 / scale)} for {dst.dtype} softmax output")
     depth = int(src.shape[-1])
     need(1 <= depth <= SOFTMAX_MAX_DEPTH, op, f"softmax over {depth} elements: at most {SOFTMAX_MAX_DEPTH} supported")
     beta = _option(op, "beta")
@@ -247,13 +265,14 @@ def _softmax_check(g: Graph, op: Op) -> None:
 
 
 def _softmax_lower(g: Graph, op: Op) -> KernelCall:
-    src = g.tensor(op.inputs[0])
+    """int8 -> int8 (tq_softmax_s8) or int8 -> int16 (tq_softmax_s8_s16): the same parameters."""
+    src, dst = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     beta = _option(op, "beta")
     mult, left_shift, diff_min = softmax_params(float(F32(beta)), float(F32(src.quant.s)))
     depth = int(src.shape[-1])
     return _call(
         op,
-        "tq_softmax_s8",
+        "tq_softmax_s8_s16" if dst.dtype == "int16" else "tq_softmax_s8",
         {
             "rows": src.size // depth,
             "depth": depth,

@@ -171,10 +171,17 @@ def refuse(kind: str, reason: str, dtype: str = "int8") -> None:
     table[kind] = Lowering(kind=kind, check=refused, lower=refused, refused=reason)
 
 
+# Inputs that hold a shape, not values an op computes on, by op kind: their positions (TRANSPOSE_CONV's
+# output_shape, which a model may feed at run time). The families fill it; activation_dtype skips them.
+SHAPE_INPUTS: dict[str, tuple[int, ...]] = {}
+
+
 def activation_dtype(g: Graph, op: Op) -> str:
-    """The type an op computes in: that of its first non-constant input, else of its output."""
-    for i in op.inputs:
-        if i >= 0 and not g.tensor(i).is_const:
+    """The type an op computes in: that of its first non-constant input (other than a shape, SHAPE_INPUTS),
+    else of its output."""
+    skip = SHAPE_INPUTS.get(op.kind, ())
+    for k, i in enumerate(op.inputs):
+        if i >= 0 and k not in skip and not g.tensor(i).is_const:
             return g.tensor(i).dtype
     return g.tensor(op.outputs[0]).dtype
 

@@ -48,6 +48,7 @@ from tinyq.ops.base import (
     FUSED_NAMES,
     INT16_DEPS,
     INT16_HEADER,
+    SHAPE_INPUTS,
     ArrayRef,
     ConstArray,
     Kernel,
@@ -858,16 +859,20 @@ def lower_fc_f32(g: Graph, op: Op) -> KernelCall:
 # --------------------------------------------------------------------------- TRANSPOSE_CONV
 #
 # transpose_conv.cc with the kReference kernels (reference_integer_ops::TransposeConv,
-# reference_ops::TransposeConv). Inputs: output_shape (int32, constant here), weights [out_c, kh, kw,
-# in_c], input NHWC, optional bias. Prepare's padding is ComputePaddingHeightWidthChecked run on the
-# OUTPUT size (stride, filter, dilation 1), whose implied input size must be the input's; the scatter
-# loops use its top/left part (out = in * stride - pad + tap, outputs outside skipped); requantization
-# is CONV_2D's (PopulateConvolutionQuantizationParams with the fused activation); int8 sums in an int32
-# scratch of the output's size, int16x8 in an int64 one, float32 in the output itself.
+# reference_ops::TransposeConv). Inputs: output_shape (int32 [4]), weights [out_c, kh, kw, in_c], input
+# NHWC, optional bias. output_shape is a constant, or a model input when the output tensor's shape is
+# static (TFLM's models do this): the code is generated for that shape, the only value the input may
+# hold, and the kernel returns TQ_ARG_ERROR at run time on any other (checks.inputs gives it that value).
+# Prepare's padding is ComputePaddingHeightWidthChecked run on the OUTPUT size (stride, filter,
+# dilation 1), whose implied input size must be the input's; the scatter loops use its top/left part
+# (out = in * stride - pad + tap, outputs outside skipped); requantization is CONV_2D's
+# (PopulateConvolutionQuantizationParams with the fused activation); int8 sums in an int32 scratch of
+# the output's size, int16x8 in an int64 one, float32 in the output itself.
 
 TC_OUTPUT_SHAPE, TC_WEIGHTS, TC_INPUT, TC_BIAS = 0, 1, 2, 3
 # TransposeConvOptions.quantized_bias_type (a TensorType): the int16 accumulator TFLite picks.
 BIAS_TYPE_FLOAT32, BIAS_TYPE_INT32, BIAS_TYPE_INT64 = 0, 2, 4
+SHAPE_INPUTS["TRANSPOSE_CONV"] = (TC_OUTPUT_SHAPE,)  # a run-time output_shape: the op computes in its input's type
 
 
 def transpose_conv_padding(padding: int, out: int, kernel: int, stride: int) -> tuple[int, int, int]:
@@ -896,14 +901,17 @@ def _tc_geometry(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
     need(len(op.outputs) == 1, op, f"has {len(op.outputs)} outputs, expected 1")
     need(all(i >= 0 for i in op.inputs[:3]), op, "lacks its output_shape, weights or input")
     shape_t = g.tensor(op.inputs[TC_OUTPUT_SHAPE])
-    if not shape_t.is_const:
-        out_shape = list(g.tensor(op.outputs[0]).shape)
-        how = ("a model input, set at run time" if shape_t.index in g.inputs
-               else "computed at run time (export the model with a fixed batch size)")
-        need(False, op, f"output_shape (tensor '{shape_t.name}') is {how}; tinyq compiles static shapes only: "
-             f"make it a constant (the output tensor's shape is {out_shape})")
     need(shape_t.dtype == "int32", op, f"output_shape (tensor '{shape_t.name}') is {shape_t.dtype}; TFLite requires int32")
-    dims = [int(v) for v in np.asarray(shape_t.data).reshape(-1)]
+    if shape_t.is_const:
+        dims = [int(v) for v in np.asarray(shape_t.data).reshape(-1)]
+    else:
+        out_shape = [int(d) for d in g.tensor(op.outputs[0]).shape]
+        need(shape_t.index in g.inputs, op, f"output_shape (tensor '{shape_t.name}') is computed at run time; tinyq "
+             f"compiles static shapes only: make it a constant (the output tensor's shape is {out_shape}), or export "
+             "the model with a fixed batch size")
+        need(tuple(int(d) for d in shape_t.shape) == (4,), op,
+             f"output_shape (model input '{shape_t.name}') has shape {list(shape_t.shape)}, expected [4] (NHWC)")
+        dims = out_shape  # the one value the input may hold: the kernel checks it at run time (tc_shape_input)
     need(len(shape_t.shape) == 1 and len(dims) == 4, op, f"output_shape {dims} is not 4 values (NHWC)")
     need(all(d > 0 for d in dims), op, f"output_shape {dims} has a dimension below 1")
     inp, w, out = g.tensor(op.inputs[TC_INPUT]), g.tensor(op.inputs[TC_WEIGHTS]), g.tensor(op.outputs[0])
@@ -931,6 +939,13 @@ def _tc_geometry(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
         "in": nhwc(inp.shape), "out": nhwc(out.shape), "kh": kh, "kw": kw,
         "stride_h": sh, "stride_w": sw, "pad_h": pad_h, "pad_w": pad_w,
     }
+
+
+def tc_shape_input(g: Graph, op: Op) -> int:
+    """The model input holding a TRANSPOSE_CONV's output_shape, which its kernel checks at run time
+    against the shape it was generated for; -1 (NULL) for a constant one, checked here."""
+    i = op.inputs[TC_OUTPUT_SHAPE]
+    return -1 if g.tensor(i).is_const else i
 
 
 def _tc_taps(window: dict) -> int:
@@ -982,12 +997,14 @@ def _tc_lower_s8(g: Graph, op: Op, scratch: bool) -> KernelCall:
     params = {**window, **_common_params(inp, out, _check_fused(op), bias, w), **FIXED_POINT}
     requant = _requant_arrays(inp, w, out, oc, op)
     outputs = [out.index, g.add_scratch(f"acc@{op.index}", out.size, dtype="int32") if scratch else -1]
+    inputs = [inp.index, tc_shape_input(g, op)]
     if fast_kernels(g):
-        return _tc_lower_fast_s8(params, w, outputs, inp, requant)
-    return KERNELS["tq_transpose_conv_s8"].call(params=params, inputs=[inp.index], outputs=outputs, arrays=requant)
+        return _tc_lower_fast_s8(params, w, outputs, inputs, inp, requant)
+    return KERNELS["tq_transpose_conv_s8"].call(params=params, inputs=inputs, outputs=outputs, arrays=requant)
 
 
-def _tc_lower_fast_s8(params: dict, w: Tensor, outputs: list[int], inp: Tensor, requant: list[ConstArray]) -> KernelCall:
+def _tc_lower_fast_s8(params: dict, w: Tensor, outputs: list[int], inputs: list[int], inp: Tensor,
+                      requant: list[ConstArray]) -> KernelCall:
     """tq_transpose_conv_fast_s8: the weights as [kh][kw][out_c][in_c] (each tap's output channels
     side by side) and each (tap, channel)'s input offset times its weight sum, added per tap in place
     of the offset (taps outside the output are skipped, so the fold is per tap, not per channel).
@@ -999,7 +1016,7 @@ def _tc_lower_fast_s8(params: dict, w: Tensor, outputs: list[int], inp: Tensor, 
     fast.update({"weights": ArrayRef("w"), "tap_bias": ArrayRef("tap_bias")})
     arrays = [ConstArray("w", "int8_t", taps.reshape(-1)), ConstArray("tap_bias", "int32_t", tap_bias.reshape(-1).astype(np.int32)),
               *requant]
-    return KERNELS["tq_transpose_conv_fast_s8"].call(params=fast, inputs=[inp.index], outputs=outputs, arrays=arrays)
+    return KERNELS["tq_transpose_conv_fast_s8"].call(params=fast, inputs=inputs, outputs=outputs, arrays=arrays)
 
 
 def check_transpose_conv(g: Graph, op: Op) -> None:
@@ -1026,7 +1043,7 @@ def _tc_lower_s16(g: Graph, op: Op, scratch: bool) -> KernelCall:
     params = {**window, "act_min": lo, "act_max": hi, "weights": TensorRef(w.index),
               "bias": TensorRef(bias.index) if bias is not None else 0, **FIXED_POINT}
     outputs = [out.index, g.add_scratch(f"acc@{op.index}", out.size, dtype="int64") if scratch else -1]
-    return KERNELS["tq_transpose_conv_s16"].call(params=params, inputs=[inp.index], outputs=outputs,
+    return KERNELS["tq_transpose_conv_s16"].call(params=params, inputs=[inp.index, tc_shape_input(g, op)], outputs=outputs,
                                                  arrays=_requant_s16(inp, w, out, oc, op))
 
 
@@ -1045,7 +1062,8 @@ def lower_transpose_conv_f32(g: Graph, op: Op) -> KernelCall:
     lo, hi = float_activation_range(op)
     params = {**window, "act_min": lo, "act_max": hi, "weights": TensorRef(w.index),
               "bias": TensorRef(bias.index) if bias is not None else 0}
-    return KERNELS["tq_transpose_conv_f32"].call(params=params, inputs=[inp.index], outputs=[out.index])
+    return KERNELS["tq_transpose_conv_f32"].call(params=params, inputs=[inp.index, tc_shape_input(g, op)],
+                                                 outputs=[out.index])
 
 
 def macs_transpose_conv(g: Graph, op: Op) -> int:

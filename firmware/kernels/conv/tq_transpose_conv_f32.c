@@ -1,13 +1,19 @@
 /* TRANSPOSE_CONV float32: TFLite reference_ops::TransposeConv, its scatter order of summation (see tq_float.h). */
 #include "tq_float.h"
 
-tq_status tq_transpose_conv_f32(const tq_transpose_conv_f32_params *p, const float *in, float *out)
+tq_status tq_transpose_conv_f32(const tq_transpose_conv_f32_params *p, const float *in, const int32_t *output_shape,
+                                float *out)
 {
     const int32_t ih = p->in.h, iw = p->in.w, ic = p->in.c;
     const int32_t oh = p->out.h, ow = p->out.w, oc = p->out.c;
     const size_t filter_stride = (size_t)p->kh * p->kw * ic;
     const size_t total = (size_t)p->out.n * oh * ow * oc;
     size_t i;
+
+    if (output_shape != NULL && (output_shape[0] != p->out.n || output_shape[1] != p->out.h ||
+                                 output_shape[2] != p->out.w || output_shape[3] != p->out.c)) {
+        return TQ_ARG_ERROR; /* a run-time output_shape other than the one this code was generated for */
+    }
 
     for (i = 0; i < total; ++i) {
         out[i] = 0.0f;

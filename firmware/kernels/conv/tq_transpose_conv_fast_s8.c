@@ -44,14 +44,19 @@ static __attribute__((noinline)) void tq_tc_tap2(const int8_t *x0, const int8_t 
     }
 }
 
-tq_status tq_transpose_conv_fast_s8(const tq_transpose_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
-                                    int32_t *scratch)
+tq_status tq_transpose_conv_fast_s8(const tq_transpose_conv_fast_s8_params *p, const int8_t *input,
+                                    const int32_t *output_shape, int8_t *output, int32_t *scratch)
 {
     const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
     const int32_t out_h = p->out.h, out_w = p->out.w, out_c = p->out.c;
     const size_t tap_stride = (size_t)out_c * (size_t)in_c;
     const size_t pixels = (size_t)p->out.n * (size_t)out_h * (size_t)out_w;
     size_t i;
+
+    if (output_shape != NULL && (output_shape[0] != p->out.n || output_shape[1] != p->out.h ||
+                                 output_shape[2] != p->out.w || output_shape[3] != p->out.c)) {
+        return TQ_ARG_ERROR; /* a run-time output_shape other than the one this code was generated for */
+    }
 
     for (i = 0; i < pixels; ++i) {
         int32_t *acc = scratch + i * (size_t)out_c;

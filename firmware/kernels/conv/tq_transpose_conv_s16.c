@@ -1,14 +1,19 @@
 /* TRANSPOSE_CONV, int16 activations, int8 weights: reference_integer_ops::TransposeConv with int64 bias (see tq_int16.h). */
 #include "tq_int16.h"
 
-tq_status tq_transpose_conv_s16(const tq_transpose_conv_s16_params *p, const int16_t *input, int16_t *output,
-                                int64_t *scratch)
+tq_status tq_transpose_conv_s16(const tq_transpose_conv_s16_params *p, const int16_t *input, const int32_t *output_shape,
+                                int16_t *output, int64_t *scratch)
 {
     const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
     const int32_t out_h = p->out.h, out_w = p->out.w, out_c = p->out.c;
     const size_t filter_stride = (size_t)p->kh * p->kw * in_c;
     const size_t total = (size_t)p->out.n * out_h * out_w * out_c;
     size_t i;
+
+    if (output_shape != NULL && (output_shape[0] != p->out.n || output_shape[1] != p->out.h ||
+                                 output_shape[2] != p->out.w || output_shape[3] != p->out.c)) {
+        return TQ_ARG_ERROR; /* a run-time output_shape other than the one this code was generated for */
+    }
 
     for (i = 0; i < total; ++i) {
         scratch[i] = 0;

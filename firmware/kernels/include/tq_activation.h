@@ -66,6 +66,18 @@ typedef struct {
 tq_status tq_softmax_s8(const tq_softmax_s8_params *p, const int8_t *in, int8_t *out);
 
 /**
+ * SOFTMAX over the innermost axis, int8 in, int16 out (scale 1/65536, zero point -32768): TFLite's
+ * reference_ops::Softmax<int8_t, int16_t>. The same parameters and exp / sum arithmetic as
+ * tq_softmax_s8; only the output stage differs: exp / sum in units of 1/65536, minus 32768,
+ * saturated to int16 (elements with d < diff_min output -32768). With depth <= 4095 the output
+ * shift is 15 to 26, so no row makes TFLite's reference kernel abort. `out` must not overlap `in`
+ * (its elements are twice as wide).
+ */
+typedef tq_softmax_s8_params tq_softmax_s8_s16_params;
+
+tq_status tq_softmax_s8_s16(const tq_softmax_s8_s16_params *p, const int8_t *in, int16_t *out);
+
+/**
  * LOG_SOFTMAX over the innermost axis, int8 in, int8 out (scale 16/256, zero point 127): TFLite's
  * reference_integer_ops::LogSoftmax. Per row, with d = x - max(row): elements with d >= diff_min add
  * exp(d * input_scale) (d in Q5.26 by input_multiplier * 2^input_left_shift, exp summed in Q12.19);

@@ -289,8 +289,8 @@ tq_status tq_reduce_f32(const tq_reduce_f32_params *p, const float *in, float *o
  * TRANSPOSE_CONV (reference_ops::TransposeConv): `out` is zeroed, then each input value scatters
  * in * w into the outputs its taps reach (outputs outside skipped), so each output sums its terms in
  * the reference's order (input rows, columns, channels); then bias[o] is added and the clamp applied.
- * Layouts and padding as tq_transpose_conv_s8 (tq_conv.h): weights [out_c][kh][kw][in_c]. `out`
- * must not overlap `in`.
+ * Layouts, padding and output_shape as tq_transpose_conv_s8 (tq_conv.h): weights [out_c][kh][kw][in_c].
+ * `out` must not overlap `in`.
  */
 typedef struct {
     tq_dims in, out;
@@ -302,7 +302,8 @@ typedef struct {
     const float *bias; /**< out_c values or NULL */
 } tq_transpose_conv_f32_params;
 
-tq_status tq_transpose_conv_f32(const tq_transpose_conv_f32_params *p, const float *in, float *out);
+tq_status tq_transpose_conv_f32(const tq_transpose_conv_f32_params *p, const float *in, const int32_t *output_shape,
+                                float *out);
 
 /* ------------------------------------------------------------------ end of TRANSPOSE_CONV */
 

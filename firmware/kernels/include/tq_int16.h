@@ -305,7 +305,7 @@ tq_status tq_reduce_s16(const tq_reduce_s16_params *p, const int16_t *in, int16_
  * reference_integer_ops::TransposeConv (TFLite's default int64 bias). Each product in * w (int32)
  * scatters into `scratch` as in tq_transpose_conv_s8 (no input offset), summed in int64; then
  *     out = clamp(tq_mul_by_quantized_mult_s64(scratch + bias[oc], mult[oc], shift[oc]), act_min, act_max)
- * Layouts and padding as tq_transpose_conv_s8; scratch: out.n * out.h * out.w * out.c int64 values,
+ * Layouts, padding and output_shape as tq_transpose_conv_s8; scratch: out.n * out.h * out.w * out.c int64 values,
  * overwritten. shift[c] in [-31, 7]; the generator checks |scratch + bias| < 2^47.
  */
 typedef struct {
@@ -321,8 +321,8 @@ typedef struct {
     const int32_t *shift;    /* [out.c] */
 } tq_transpose_conv_s16_params;
 
-tq_status tq_transpose_conv_s16(const tq_transpose_conv_s16_params *p, const int16_t *input, int16_t *output,
-                                int64_t *scratch);
+tq_status tq_transpose_conv_s16(const tq_transpose_conv_s16_params *p, const int16_t *input, const int32_t *output_shape,
+                                int16_t *output, int64_t *scratch);
 
 /* ---- end of TRANSPOSE_CONV ---- */
 

@@ -127,6 +127,8 @@ tq_status tq_fully_connected_s8(const tq_fully_connected_s8_params *p, const int
  * out.n == in.n. pad_h / pad_w: TFLite's ComputePaddingHeightWidth on the output size (the
  * transpose-conv padding), computed at generation time. scratch: out.n * out.h * out.w * out.c
  * int32 values, overwritten. Ranges as for tq_conv_s8; the generator checks that no sum overflows int32.
+ * output_shape: NULL when the model's output_shape is a constant (checked at generation time); else the
+ * model input holding it (int32 [4], NHWC), which must equal out: else TQ_ARG_ERROR, nothing written.
  */
 typedef struct {
     tq_dims in;
@@ -143,8 +145,8 @@ typedef struct {
     const int32_t *shift;    /* [out.c] */
 } tq_transpose_conv_s8_params;
 
-tq_status tq_transpose_conv_s8(const tq_transpose_conv_s8_params *p, const int8_t *input, int8_t *output,
-                               int32_t *scratch);
+tq_status tq_transpose_conv_s8(const tq_transpose_conv_s8_params *p, const int8_t *input, const int32_t *output_shape,
+                               int8_t *output, int32_t *scratch);
 
 /* ---- end of TRANSPOSE_CONV ---- */
 
@@ -194,7 +196,7 @@ tq_status tq_batch_matmul_s8(const tq_batch_matmul_s8_params *p, const int8_t *l
  * to scratch[output pixel][oc] the exact int32 term sum over ic of (in + in_offset) * w, formed as
  * the raw dot product plus tap_bias[tap][oc] = in_offset * (sum over ic of w[oc][tap][ic]); scratch
  * starts at the bias. Same sums, same requantization (tq_mul_by_quantized_mult), so the same bits.
- * Weights re-laid at generation time to [kh][kw][out.c][in.c]; scratch as tq_transpose_conv_s8's.
+ * Weights re-laid at generation time to [kh][kw][out.c][in.c]; scratch and output_shape as tq_transpose_conv_s8's.
  */
 typedef struct {
     tq_dims in;
@@ -211,8 +213,8 @@ typedef struct {
     const int32_t *shift;    /* [out.c] */
 } tq_transpose_conv_fast_s8_params;
 
-tq_status tq_transpose_conv_fast_s8(const tq_transpose_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
-                                    int32_t *scratch);
+tq_status tq_transpose_conv_fast_s8(const tq_transpose_conv_fast_s8_params *p, const int8_t *input,
+                                    const int32_t *output_shape, int8_t *output, int32_t *scratch);
 
 /**
  * BATCH_MATMUL int8 with tq_batch_matmul_s8's results (same params): per output element the raw dot
