@@ -27,6 +27,14 @@ def host_cc() -> str:
     raise ToolMissing("no host C compiler found: install gcc (`apt-get install gcc`) or set CC")
 
 
+# What a nonzero status of the generated invoke means (tq_status in firmware/kernels/include/tq_common.h).
+_STATUS_WHY = {
+    -1: (" (TQ_ARG_ERROR: a kernel refused a value it got at run time, such as an index outside its axis or a "
+         "shape input that differs from the shape the code was generated for): give inputs the model accepts"),
+    -2: " (TQ_NO_IMPL: a kernel has no implementation for this case): report it with the model",
+}
+
+
 class HostModel:
     """A generated model compiled into a shared library, callable from Python. One library per model:
     its state (variable tensors) persists from one `run` to the next until `reset`."""
@@ -76,7 +84,7 @@ class HostModel:
         got = self._trace or {}
         self._trace = None
         if status != 0:
-            raise CheckFailed(f"{self.name}_invoke returned status {status}")
+            raise CheckFailed(f"{self.name}_invoke returned status {status}{_STATUS_WHY.get(status, '')}")
         return outs, got
 
     def reset(self) -> None:
