@@ -116,10 +116,13 @@ from tinyq.ops.base import (
 HEADER = "tq_activation.h"
 F32 = np.float32
 
+# The int8 SOFTMAX's arithmetic before its output stage, shared by the int8 and int16 outputs.
+SOFTMAX_CORE = "include/tq_softmax_core.h"
+
 KERNELS = kernel_table(
     # int8
-    Kernel("tq_softmax_s8", "tq_softmax_s8_params", HEADER, ("activation/tq_softmax_s8.c",)),
-    Kernel("tq_softmax_s8_s16", "tq_softmax_s8_s16_params", HEADER, ("activation/tq_softmax_s8_s16.c",)),
+    Kernel("tq_softmax_s8", "tq_softmax_s8_params", HEADER, ("activation/tq_softmax_s8.c", SOFTMAX_CORE)),
+    Kernel("tq_softmax_s8_s16", "tq_softmax_s8_s16_params", HEADER, ("activation/tq_softmax_s8_s16.c", SOFTMAX_CORE)),
     # LOGISTIC, TANH, ELU, GELU, EXP, LOG, SQRT, RSQRT
     Kernel("tq_lut_s8", "tq_lut_s8_params", HEADER, ("activation/tq_lut_s8.c",)),
     Kernel("tq_log_softmax_s8", "tq_log_softmax_s8_params", HEADER, ("activation/tq_log_softmax_s8.c",)),

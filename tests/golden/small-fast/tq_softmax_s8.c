@@ -1,55 +1,21 @@
-/* SOFTMAX, int8 -> int8 (see tq_activation.h). */
+/* SOFTMAX, int8 -> int8 (see tq_activation.h; the arithmetic before the output in tq_softmax_core.h). */
 /* Run once per inference: built for size. */
 #pragma GCC optimize("Os")
-#include "tq_activation.h"
-
-/* Input differences are held in Q5.26 and exp() values are summed in Q12.19 (as TFLite does). */
-#define TQ_SOFTMAX_DIFF_INT_BITS 5
-#define TQ_SOFTMAX_ACCUM_INT_BITS 12
-
-/* exp(d * beta * input_scale) in Q0.31 for an input difference d in [diff_min, 0]. */
-static int32_t softmax_exp(const tq_softmax_s8_params *p, int32_t diff)
-{
-    const int32_t scaled = tq_sat_rounding_doubling_high_mul(
-        (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
-    return tq_fp_exp_on_negative_values(scaled, TQ_SOFTMAX_DIFF_INT_BITS);
-}
+#include "tq_softmax_core.h"
 
 tq_status tq_softmax_s8(const tq_softmax_s8_params *p, const int8_t *in, int8_t *out)
 {
-    const int32_t depth = p->depth;
     for (int32_t r = 0; r < p->rows; ++r) {
-        const int8_t *x = in + (size_t)r * (size_t)depth;
-        int8_t *y = out + (size_t)r * (size_t)depth;
-
-        int32_t max_in_row = INT8_MIN;
-        for (int32_t c = 0; c < depth; ++c) {
-            max_in_row = TQ_MAX(max_in_row, (int32_t)x[c]);
-        }
-
-        /* Sum of exponentials in Q12.19 (at least 1.0: the maximum contributes exp(0)). */
-        int32_t sum = 0;
-        for (int32_t c = 0; c < depth; ++c) {
-            const int32_t diff = (int32_t)x[c] - max_in_row;
-            if (diff >= p->diff_min) {
-                sum += tq_rounding_divide_by_pot(softmax_exp(p, diff), TQ_SOFTMAX_ACCUM_INT_BITS);
-            }
-        }
-
-        /* 1 / sum as a Q0.31 reciprocal of sum / 2^num_bits_over_unit (TFLite GetReciprocal). */
-        const int32_t headroom_plus_one = tq_clz32((uint32_t)sum);
-        const int32_t num_bits_over_unit = TQ_SOFTMAX_ACCUM_INT_BITS - headroom_plus_one;
-        const int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)sum << headroom_plus_one) - 0x80000000u);
-        const int32_t shifted_scale = tq_fp_one_over_one_plus_x(shifted_sum_minus_one);
-        /* Output units are 2^-8: shift the Q0.31 probability right by 23 + num_bits_over_unit.
+        const int8_t *x = in + (size_t)r * (size_t)p->depth;
+        int8_t *y = out + (size_t)r * (size_t)p->depth;
+        const tq_softmax_row row = tq_softmax_row_scale(p, x);
+        /* Output units are 2^-8: shift the Q0.31 probability right by 23 + bits_over_unit.
          * Beyond 31 (a sum of at least 512) the Q0.31 value, below 2^31, is less than half an
          * output step and rounds to 0; TFLite's reference kernel aborts there instead. */
-        const int32_t exponent = num_bits_over_unit + 31 - 8;
-
-        for (int32_t c = 0; c < depth; ++c) {
-            const int32_t diff = (int32_t)x[c] - max_in_row;
-            if (diff >= p->diff_min) {
-                const int32_t prob = tq_sat_rounding_doubling_high_mul(shifted_scale, softmax_exp(p, diff));
+        const int32_t exponent = row.bits_over_unit + 31 - 8;
+        for (int32_t c = 0; c < p->depth; ++c) {
+            const int32_t prob = tq_softmax_prob(p, &row, x[c]);
+            if (prob >= 0) {
                 const int32_t q = exponent <= 31 ? tq_rounding_divide_by_pot(prob, exponent) : 0;
                 const int32_t v = q + INT8_MIN;
                 y[c] = (int8_t)TQ_CLAMP(v, INT8_MIN, INT8_MAX);
