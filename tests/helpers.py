@@ -325,3 +325,24 @@ def single_op_model(kind: str, shape, in_q, out_q, options=None, options_type: i
     both of `shape`, quantized (scale, zero_point) `in_q` and `out_q`."""
     return one_op_model(kind, [tensor_spec(shape, dtype, in_q, name="x")], [tensor_spec(shape, dtype, out_q, name="y")],
                         options, options_type, description="tinyq activation test")
+
+
+def assert_pedantic_c99(tmp_path, compiler: str, nets: dict) -> None:
+    """Each net's generated library (model and kernels) compiles with -std=c99 -pedantic -Wall -Wextra -Werror,
+    with `compiler`: the host's cc, or arm-none-eabi-gcc for a Cortex-M4 with its FPU. `nets`: name -> Net."""
+    import shutil
+    import subprocess
+
+    from tinyq.compiler.codegen import write
+    from tinyq.compiler.pipeline import generate_library
+
+    exe = shutil.which(compiler)
+    assert exe, f"{compiler} is missing"
+    flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-c"]
+    if compiler != "cc":
+        flags += ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+    for name, net in nets.items():
+        out = tmp_path / name
+        write(generate_library(net.write(tmp_path / f"{name}.tflite"), name="net"), out)
+        r = subprocess.run([exe, *flags, *[p.name for p in out.glob("*.c")]], cwd=out, capture_output=True, text=True, check=False)
+        assert r.returncode == 0, r.stderr

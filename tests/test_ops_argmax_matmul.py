@@ -14,9 +14,6 @@ QEMU. int16 ARG_MAX / ARG_MIN / L2_NORMALIZATION are refused by name: TFLite's o
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 
@@ -28,6 +25,7 @@ from tinyq.errors import UnsupportedModel
 from .helpers import (
     ACTIVATION_QUANT,
     BOTH_KERNELS,
+    assert_pedantic_c99,
     op_kinds,
     options,
     randomize_weights,
@@ -443,21 +441,9 @@ def test_keras(keras_models, name, mode):
 def test_generated_c_is_pedantic_c99(tmp_path, compiler):
     """Every kernel of this file and its calls (void * index outputs, int64 outputs) compile with -std=c99
     -pedantic -Wall -Wextra -Werror on the host and for a Cortex-M4."""
-    from tinyq.compiler.codegen import write
-    from tinyq.compiler.pipeline import generate_library
-
-    exe = shutil.which(compiler)
-    assert exe, f"{compiler} is missing"
-    flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-c"]
-    if compiler != "cc":
-        flags += ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
     nets = {"arg8": _arg_net("int8")[0], "argf": _arg_net("float32")[0], "l2_8": _l2_net("int8", 0)[0], "l2_f": _l2_net("float32", 0)[0]}
     nets.update({f"bmm_{d}": _bmm_net(d, 0) for d in ("int8", "int16", "float32")})
-    for name, net in nets.items():
-        out = tmp_path / name
-        write(generate_library(net.write(tmp_path / f"{name}.tflite"), name="net"), out)
-        r = subprocess.run([exe, *flags, *[p.name for p in out.glob("*.c")]], cwd=out, capture_output=True, text=True, check=False)
-        assert r.returncode == 0, r.stderr
+    assert_pedantic_c99(tmp_path, compiler, nets)
 
 
 def test_qemu_m4_int8(tmp_path):

@@ -13,9 +13,6 @@ modes; a few models run on a Cortex-M4 under QEMU.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 
@@ -30,6 +27,7 @@ from .conftest import run_tinyq
 from .helpers import (
     ACTIVATION_QUANT,
     assert_one_line_failure,
+    assert_pedantic_c99,
     op_kinds,
     options,
     ref_interpreter,
@@ -556,19 +554,7 @@ def test_mixed_model_host(tmp_path, dtype):
 def test_generated_c_is_pedantic_c99(tmp_path, compiler):
     """The kernels and their calls (tq_split's output pointers passed as variadic arguments) compile with
     -std=c99 -pedantic -Wall -Wextra -Werror on the host and for a Cortex-M4."""
-    from tinyq.compiler.codegen import write
-    from tinyq.compiler.pipeline import generate_library
-
-    exe = shutil.which(compiler)
-    assert exe, f"{compiler} is missing"
-    flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-c"]
-    if compiler != "cc":
-        flags += ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
-    for dtype in DTYPES:
-        out = tmp_path / dtype
-        write(generate_library(_mixed_net(dtype).write(tmp_path / f"{dtype}.tflite"), name="net"), out)
-        r = subprocess.run([exe, *flags, *[p.name for p in out.glob("*.c")]], cwd=out, capture_output=True, text=True, check=False)
-        assert r.returncode == 0, r.stderr
+    assert_pedantic_c99(tmp_path, compiler, {dtype: _mixed_net(dtype) for dtype in DTYPES})
 
 
 @pytest.mark.parametrize("dtype", ["int8", "int16"])
