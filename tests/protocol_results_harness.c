@@ -19,6 +19,9 @@ static union {
     uint8_t bytes[OUTPUT_BYTES];
 } output;
 
+static const tq_fw_slot input_slot = {0u, 1u};
+static const tq_fw_slot output_slot = {0u, OUTPUT_BYTES};
+
 const tq_fw_model tq_fw_model_info = {
     .model = "harness",
     .sha = "0000000000000000",
@@ -26,15 +29,24 @@ const tq_fw_model tq_fw_model_info = {
     .mlperf_model = "unspecified",
     .cycles_unit = "cycles",
     .clock_hz = 1000000u,
-    .input = input,
+    .inputs = &input_slot,
+    .input_count = 1u,
     .input_bytes = 1u,
-    .output = output.bytes,
+    .outputs = &output_slot,
+    .output_count = 1u,
     .output_bytes = OUTPUT_BYTES,
+    .input_kept = 1,
     .results = RESULTS_COUNT,
     .results_type = RESULTS_TYPE,
     .results_scale = RESULTS_SCALE,
     .results_zero_point = RESULTS_ZERO_POINT,
 };
+
+uint8_t *tq_fw_io(int is_output, uint32_t i)
+{
+    (void)i;
+    return is_output ? output.bytes : input;
+}
 
 int tq_fw_invoke(void)
 {

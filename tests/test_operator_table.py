@@ -39,10 +39,11 @@ def test_every_registered_lowering_is_in_the_table():
     registered = set(REGISTRY) | {k for table in VARIANTS.values() for k in table}
     assert listed == registered
     cells = dict(rows())
-    assert cells["CONV_2D"] == {"int8": "yes + DSP + MVE", "int16": "yes", "float32": "yes"}
+    assert cells["CONV_2D"] == {"int8": "yes + DSP + MVE", "int16": "yes + DSP + MVE", "float32": "yes"}
     assert cells["SUM"]["int8"] == "refused" and cells["SUM"]["float32"] == "yes"
-    assert cells["MAX_POOL_2D"]["int8"] == "yes + DSP" and cells["FULLY_CONNECTED"]["int8"] == "yes + DSP"
-    assert cells["ADD"]["int8"] == "yes" and _other("ADD") == "int32" and _other("LOGICAL_AND") == "bool"
+    assert cells["MAX_POOL_2D"]["int8"] == "yes + DSP + MVE" and cells["FULLY_CONNECTED"]["int8"] == "yes + DSP + MVE"
+    assert cells["AVERAGE_POOL_2D"]["int16"] == "yes + DSP" and cells["SQRT"]["int8"] == "yes"
+    assert cells["ADD"]["int8"] == "yes + MVE" and _other("ADD") == "int32" and _other("LOGICAL_AND") == "bool"
 
 
 def test_every_lowering_reaches_a_kernel_and_every_kernel_a_lowering():
@@ -81,12 +82,12 @@ def test_conditions_select_isas(condition, isas):
 def test_kernel_isa_paths_come_from_their_c():
     assert kernel_isa("tq_depthwise_conv_fast_s8") == {"DSP", "MVE"}  # its own #if TQ_GEMM_MVE / TQ_GEMM_DSP
     assert kernel_isa("tq_conv_1x1_s8") == {"DSP", "MVE"}  # through tq_gemm_pair -> tq_gemm_pair_loop -> tq_dot_2x2
-    assert kernel_isa("tq_maxpool_fast_s8") == {"DSP"}  # TQ_SIMD32 only
-    assert kernel_isa("tq_conv_s8") == set() and kernel_isa("tq_add_fast_s8") == set()
-    assert isa_paths("AVERAGE_POOL_2D", "int16") == ()
+    assert kernel_isa("tq_maxpool_fast_s8") == {"DSP", "MVE"}  # TQ_SIMD32 and TQ_GEMM_MVE
+    assert kernel_isa("tq_conv_s8") == set() and kernel_isa("tq_add_fast_s8") == {"MVE"}  # __ARM_FEATURE_MVE
+    assert isa_paths("AVERAGE_POOL_2D", "int16") == ("DSP",) and isa_paths("SQRT", "int8") == ()
 
 
-DSP_MNEMONICS = re.compile(r"\t(smlad|smladx|smlsd|sxtb16|sxtab16|uxtb16|smmlar?|sadd16|ssub16|uadd8|usub8|sel|qadd8|qsub8|qadd16|"
+DSP_MNEMONICS = re.compile(r"\t(smlad|smladx|sxtah|sxtab|uxtah|uxtab|smlald|smlsd|sxtb16|sxtab16|uxtb16|smmlar?|sadd16|ssub16|uadd8|usub8|sel|qadd8|qsub8|qadd16|"
                            r"ssat16|usat16|smla[bt][bt]|smul[bt][bt]|smuad|shadd8|pkhbt|pkhtb)\b")
 MVE_MNEMONICS = re.compile(r"\t(vmladava?|vmlava?|vldr[bhw]|vstr[bhw]|vaddva?|vdup|vqrdmulh|vshl)\.")
 CORES = {"DSP": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"], "MVE": ["-mcpu=cortex-m55", "-mfloat-abi=hard"]}

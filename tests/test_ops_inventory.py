@@ -20,6 +20,8 @@ TABLES = {family.__name__.rsplit(".", 1)[-1]: family.KERNELS for family in ops.F
 ALL = [(family, kernel) for family, table in TABLES.items() for kernel in table.values()]
 IDS = [kernel.func for _, kernel in ALL]
 COMMON = "include/tq_common.h"  # shipped with every model by codegen
+FEATURES = "include/tq_features.h"  # too (tq_common.h includes it), with the generated tq_config.h
+GENERATED = {"tq_config.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
 
 
@@ -30,7 +32,7 @@ def _named() -> set[str]:
 
 def _shipped(kernel: Kernel) -> set[str]:
     """What generated code holds for one call of `kernel`."""
-    return {COMMON, f"include/{kernel.header}", *kernel.sources}
+    return {COMMON, FEATURES, f"include/{kernel.header}", *kernel.sources}
 
 
 def test_every_family_has_a_table():
@@ -61,7 +63,7 @@ def test_every_kernel_file_is_named():
 
 def test_every_kernel_header_is_named():
     headers = [p.relative_to(KERNEL_DIR).as_posix() for p in sorted((KERNEL_DIR / "include").glob("tq_*.h"))]
-    orphans = [h for h in headers if h != COMMON and h not in _named()]
+    orphans = [h for h in headers if h not in (COMMON, FEATURES) and h not in _named()]
     assert not orphans, f"kernel headers no table in tinyq/ops names: {orphans}"
 
 
@@ -78,7 +80,7 @@ def test_shipped_files_include_only_shipped_headers(family, kernel):
     """Generated code puts every file in one directory: a quoted include must name a shipped file
     (a header, or the .c a _wide twin builds on)."""
     shipped = _shipped(kernel)
-    names = {Path(f).name for f in shipped}
+    names = {Path(f).name for f in shipped} | GENERATED
     for f in sorted(shipped):
         for name in INCLUDE.findall((KERNEL_DIR / f).read_text()):
             assert name in names, f"{kernel.func}: {f} includes {name}, which the call does not ship"

@@ -149,7 +149,7 @@ def test_a_model_without_state_keeps_its_c_and_gets_a_no_op_reset():
 
     gen = generate_library(MODEL, name="small")
     c, h = gen.files["small.c"], gen.files["small.h"]
-    assert "tq_state" not in c and "_reset" not in c and "string.h" not in c  # model.c as before (tests/test_golden.py)
+    assert "tq_state" not in c and "_reset" not in c  # no state buffer, no reset
     assert "#define SMALL_STATE_SIZE 0" in h and "static inline int small_reset(void)" in h
     host = HostModel(gen, "small")
     try:

@@ -2,6 +2,7 @@
 #include "tq_protocol.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "tq_board.h"
 #include "tq_hal.h"
@@ -16,6 +17,7 @@
 static char cmd[TQ_CMD_MAX + 1];
 static uint32_t db_expected; /* bytes announced by `db load` */
 static uint32_t db_loaded;
+static int input_consumed; /* the last inference ran over the input's bytes (input_kept 0) */
 static uint64_t layer_cycles[TQ_MAX_LAYERS];
 static uint32_t layer_count;
 static uint64_t layer_mark;
@@ -86,9 +88,23 @@ static void put_hex8(uint8_t b)
     tq_putc(digits[b & 0xFu]);
 }
 
-/* printf("%0.3f") without printf: sign, integer part, three decimals rounded half away from zero. */
+/* "%0.3f" of a real without printf, from its digits: sign, integer part, three decimals. As the
+   float computation below: "nan", "inf" from 4e9 on, below 4e6 milli = (uint32_t)(v * 1000.0f + 0.5f)
+   (rounded half away from zero), else whole = (uint32_t)v. */
+static void put_milli(uint32_t whole, uint32_t frac)
+{
+    put_u64(whole);
+    tq_putc('.');
+    tq_putc((char)('0' + frac / 100u));
+    tq_putc((char)('0' + frac / 10u % 10u));
+    tq_putc((char)('0' + frac % 10u));
+}
+
+#if defined(__ARM_FP) && (__ARM_FP & 4) && !defined(TQ_PRINT_INTEGER)
+/* A single-precision FPU: the float computation itself, a few instructions. */
 static void put_fixed3(float v)
 {
+    uint32_t whole, frac = 0;
     if (v != v) {
         put_str("nan");
         return;
@@ -101,10 +117,6 @@ static void put_fixed3(float v)
         put_str("inf");
         return;
     }
-    /* Single precision and 32-bit conversions on purpose: double arithmetic (or a float to 64-bit
-       conversion, which libgcc does in double) would pull ~2 KB of soft-float code into flash.
-       Results are probabilities or small scores, where float's 24 bits give the three decimals. */
-    uint32_t whole, frac = 0;
     if (v < 4.0e6f) {
         const uint32_t milli = (uint32_t)(v * 1000.0f + 0.5f);
         whole = milli / 1000u;
@@ -112,12 +124,130 @@ static void put_fixed3(float v)
     } else {
         whole = (uint32_t)v;
     }
-    put_u64(whole);
-    tq_putc('.');
-    tq_putc((char)('0' + frac / 100u));
-    tq_putc((char)('0' + frac / 10u % 10u));
-    tq_putc((char)('0' + frac % 10u));
+    put_milli(whole, frac);
 }
+
+static void put_float(const float *p)
+{
+    put_fixed3(*p);
+}
+
+/* ((float)q - (float)zp) * scale: float differences, not int32 ones, which could overflow. */
+static void put_dequantized(int32_t q, int32_t zp, const float *scale)
+{
+    put_fixed3(((float)q - (float)zp) * *scale);
+}
+#else
+/*
+ * No FPU (or TQ_PRINT_INTEGER): the same digits without floating point, so no soft-float code is
+ * linked. A float's magnitude is m * 2^e (m <= 2^24, e any); every step rounds the exact result to
+ * 24 bits, to nearest with ties to even, as the single-precision operation it stands for does.
+ * Results below 2^-126 (float's subnormals) print 0.000 either way.
+ */
+typedef struct {
+    uint64_t m;
+    int32_t e;
+} tq_real;
+
+static tq_real round24(uint64_t m, int32_t e)
+{
+    tq_real r;
+    int32_t s = 0;
+    while ((m >> s) > 0xFFFFFFu) {
+        s++;
+    }
+    if (s > 0) {
+        const uint64_t rem = m & (((uint64_t)1 << s) - 1u), half = (uint64_t)1 << (s - 1);
+        m >>= s;
+        if (rem > half || (rem == half && (m & 1u))) {
+            m++;
+        }
+    }
+    r.m = m;
+    r.e = e + s;
+    return r;
+}
+
+/* The integer part of m * 2^e (m <= 2^24), saturated at 2^40 (compared only with 4e9). */
+static uint64_t real_trunc(tq_real v)
+{
+    if (v.e >= 0) {
+        return v.e >= 40 ? (uint64_t)1 << 40 : v.m << v.e;
+    }
+    return v.e <= -63 ? 0u : v.m >> -v.e;
+}
+
+/* A float's bits as a real (inf: a value past 4e9); the caller tests NaN. */
+static tq_real real_of_bits(uint32_t bits)
+{
+    const uint32_t ex = (bits >> 23) & 0xFFu, frac = bits & 0x7FFFFFu;
+    tq_real r;
+    r.m = ex == 0u ? frac : ex == 0xFFu ? 1u : frac | 0x800000u;
+    r.e = ex == 0u ? -149 : ex == 0xFFu ? 40 : (int32_t)ex - 150;
+    return r;
+}
+
+static void put_fixed3(int neg, tq_real v)
+{
+    uint64_t whole = real_trunc(v);
+    uint32_t frac = 0;
+    if (neg && v.m != 0u) {
+        tq_putc('-');
+    }
+    if (whole >= 4000000000u) {
+        put_str("inf");
+        return;
+    }
+    if (whole < 4000000u) {
+        const tq_real t = round24(v.m * 1000u, v.e); /* v * 1000.0f */
+        tq_real sum;                                 /* + 0.5f, exactly, then rounded */
+        if (t.e >= -1) {
+            sum.m = (t.m << (t.e + 1)) + 1u;
+            sum.e = -1;
+        } else if (t.e > -60) {
+            sum.m = t.m + ((uint64_t)1 << (-1 - t.e));
+            sum.e = t.e;
+        } else { /* t below 2^-35: the sum rounds to 0.5 */
+            sum.m = 1u;
+            sum.e = -1;
+        }
+        const uint32_t milli = (uint32_t)real_trunc(round24(sum.m, sum.e));
+        whole = milli / 1000u;
+        frac = milli % 1000u;
+    }
+    put_milli((uint32_t)whole, frac);
+}
+
+static void put_float(const float *p)
+{
+    uint32_t bits;
+    memcpy(&bits, p, sizeof bits);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) {
+        put_str("nan");
+        return;
+    }
+    put_fixed3((int)(bits >> 31), real_of_bits(bits));
+}
+
+/* (float)q as a signed integer (rounded to 24 bits: an int32 may not fit). */
+static int64_t float_of_int(int32_t q)
+{
+    const tq_real r = round24(q < 0 ? (uint64_t)0 - (uint64_t)(int64_t)q : (uint64_t)q, 0);
+    const int64_t v = (int64_t)(r.m << r.e);
+    return q < 0 ? -v : v;
+}
+
+/* ((float)q - (float)zp) * scale as the float computation gives it: the difference of two integers
+   rounded to float is exact in int64, then rounded; the product rounded. */
+static void put_dequantized(int32_t q, int32_t zp, const float *scale)
+{
+    const int64_t diff = float_of_int(q) - float_of_int(zp); /* |diff| < 2^33 */
+    uint32_t bits;
+    memcpy(&bits, scale, sizeof bits);
+    const tq_real d = round24(diff < 0 ? (uint64_t)-diff : (uint64_t)diff, 0), s = real_of_bits(bits);
+    put_fixed3((diff < 0) != (bits >> 31 != 0u), round24(d.m * s.m, d.e + s.e));
+}
+#endif
 
 static void put_error(const char *what, const char *detail)
 {
@@ -158,6 +288,21 @@ void tq_trace(int layer, const void *data, uint32_t bytes)
     layer_mark = tq_cycles(); /* the bookkeeping above is not charged to the next layer */
 }
 
+/* Byte k of the input (output) stream, in the model's tensor inside the arena; NULL for the padding
+   between two tensors. */
+static uint8_t *io_byte(int output, uint32_t k)
+{
+    const tq_fw_model *m = &tq_fw_model_info;
+    const tq_fw_slot *slots = output ? m->outputs : m->inputs;
+    const uint32_t count = output ? m->output_count : m->input_count;
+    for (uint32_t i = 0; i < count; i++) {
+        if (k >= slots[i].offset && k - slots[i].offset < slots[i].bytes) {
+            return tq_fw_io(output, i) + (k - slots[i].offset);
+        }
+    }
+    return NULL;
+}
+
 static int run_once(uint64_t *cycles)
 {
     layer_count = 0;
@@ -169,6 +314,11 @@ static int run_once(uint64_t *cycles)
         *cycles = end - start;
     }
     have_result = status == 0;
+    if (!tq_fw_model_info.input_kept) {
+        /* the plan reused the input's bytes: what the arena holds there is no longer the input */
+        db_loaded = 0;
+        input_consumed = 1;
+    }
     return status;
 }
 
@@ -265,6 +415,10 @@ static void cmd_db(char **w, int n)
         } else {
             db_expected = (uint32_t)bytes;
             db_loaded = 0;
+            input_consumed = 0;
+            if (m->io_overlap) {
+                have_result = 0; /* the new input goes over the last outputs */
+            }
             put_str("m-[Expecting ");
             put_u64(db_expected);
             put_line(" bytes]");
@@ -276,7 +430,8 @@ static void cmd_db(char **w, int n)
             put_str("m-buffer");
             for (uint32_t k = i; k < i + 8 && k < db_loaded; k++) {
                 tq_putc('-');
-                put_hex8(m->input[k]);
+                const uint8_t *b = io_byte(0, k);
+                put_hex8(b ? *b : 0u);
             }
             put_str("\r\n");
         }
@@ -313,7 +468,10 @@ static void cmd_db(char **w, int n)
         bytes -= extra;
     }
     for (uint32_t i = 0; i < bytes; i++) {
-        m->input[db_loaded++] = (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+        uint8_t *b = io_byte(0, db_loaded++);
+        if (b) {
+            *b = (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+        }
     }
     if (extra) {
         put_str("e-[db: ");
@@ -332,7 +490,9 @@ static void cmd_db(char **w, int n)
 static void put_results(void)
 {
     const tq_fw_model *m = &tq_fw_model_info;
-    const void *out = m->output;
+    const void *out = tq_fw_io(1, 0);
+    uint32_t scale_bits;
+    memcpy(&scale_bits, &m->results_scale, sizeof scale_bits);
     put_str("m-results-[");
     for (uint32_t i = 0; i < m->results; i++) {
         int32_t q;
@@ -341,7 +501,7 @@ static void put_results(void)
         }
         switch (m->results_type) {
         case TQ_RESULTS_FLOAT32:
-            put_fixed3(((const float *)out)[i]);
+            put_float((const float *)out + i);
             continue;
         case TQ_RESULTS_INT16:
             q = ((const int16_t *)out)[i];
@@ -362,9 +522,8 @@ static void put_results(void)
             q = ((const int8_t *)out)[i];
             break;
         }
-        if (m->results_scale != 0.0f) {
-            /* float differences, not int32 ones, which could overflow for an int32 output */
-            put_fixed3(((float)q - (float)m->results_zero_point) * m->results_scale);
+        if ((scale_bits & 0x7FFFFFFFu) != 0u) { /* scale != 0.0f */
+            put_dequantized(q, m->results_zero_point, &m->results_scale);
         } else {
             put_i64(q);
         }
@@ -372,9 +531,16 @@ static void put_results(void)
     put_line("]");
 }
 
+/* A build whose plan reuses the input's bytes (input_kept 0) runs each load once. */
+static const char consumed[] = "e-[Each inference consumes the input: load it before each one (infer 1 0), or build with --keep-input]";
+
 static int check_loaded(void)
 {
     const tq_fw_model *m = &tq_fw_model_info;
+    if (input_consumed) {
+        put_line(consumed);
+        return 0;
+    }
     if (db_loaded != m->input_bytes) {
         put_str("e-[Input db has ");
         put_u64(db_loaded);
@@ -415,6 +581,10 @@ static void cmd_infer(char **w, int n)
     if (!check_loaded()) {
         return;
     }
+    if (!tq_fw_model_info.input_kept && iters + warmup > 1) {
+        put_line(consumed);
+        return;
+    }
     put_str("m-warmup-start-");
     put_i64(warmup);
     put_str("\r\n");
@@ -448,7 +618,8 @@ static void put_output_hex(void)
         const uint32_t end = m->output_bytes - i > TQ_OUT_CHUNK ? i + TQ_OUT_CHUNK : m->output_bytes;
         put_str("m-tq-out-[");
         for (; i < end; i++) {
-            put_hex8(m->output[i]);
+            const uint8_t *b = io_byte(1, i);
+            put_hex8(b ? *b : 0u);
         }
         put_line("]");
     } while (i < m->output_bytes);
@@ -513,22 +684,13 @@ static void cmd_tq_reset(void)
 
 static void cmd_help(void)
 {
+    /* The commands by name only (tq_protocol.h describes them): the EEMBC runner never reads this,
+       and every byte of text is flash. */
     put_line("ULPMark for tinyML Firmware V0.0.1");
-    put_line("");
-    put_line("help         : Print this information");
-    put_line("name         : Print the name of the device");
-    put_line("profile      : Print the benchmark profile and model");
-    put_line("timestamp    : Generate a timestamp");
-    put_line("db SUBCMD    : Manipulate a generic byte buffer");
-    put_line("  load N     : Allocate N bytes and set load counter");
-    put_line("  db HH[HH]* : Load 8-bit hex byte(s) until N bytes");
-    put_line("  print      : Print the buffer");
-    put_line("infer N W    : Load input, execute N inferences after W warmup loops");
-    put_line("results      : Return the result fp32 vector");
-    put_line("tq-info      : Model, board and cycle unit");
-    put_line("tq-infer     : One inference: cycles, cycles per layer, raw output");
-    put_line("tq-out       : Raw output bytes of the last inference");
-    put_line("tq-reset     : The model's state back to its start (a new sequence)");
+    put_line("help name profile timestamp results");
+    put_line("db load N | db HH[HH]* | db print");
+    put_line("infer N W");
+    put_line("tq-infer tq-info tq-out tq-reset");
 }
 
 static void dispatch(char *line)

@@ -15,6 +15,11 @@
  *   infer N W            m-warmup-start-W, m-warmup-done, m-infer-start-N, m-lap-us-T0,
  *                        m-lap-us-T1, m-infer-done, m-results-[v,...] (the first output: float32 and
  *                        quantized values as reals with 3 decimals, plain integers and bools as integers)
+ *
+ * The `db` bytes go straight into the model's input tensors inside its arena, and outputs are read
+ * from its output tensors there: the firmware keeps no I/O buffers of its own. A build whose memory
+ * plan reuses the input's bytes (input_kept 0: the default unless `--keep-input` or `--mlperf-model`)
+ * consumes its input: every inference needs a new `db load` first, and `infer N W` takes N + W = 1.
  *   results              m-results-[v,...] of the last inference
  *   tq-info              m-tq-info-[model=..,board=..,input=..,output=..,layers=..,arena=..,unit=..,clock=..]
  *   tq-reset             m-tq-reset-done: the model's state (kept from one inference to the next: an
@@ -47,6 +52,12 @@ extern "C" {
 #define TQ_OUT_CHUNK 4096u
 #endif
 
+/* One model input (output) in the host's byte stream: `db` bytes [offset, offset + bytes) are input i. */
+typedef struct {
+    uint32_t offset;
+    uint32_t bytes;
+} tq_fw_slot;
+
 /* What the generated glue (tq_fw_model.c) tells the protocol about the model and board. */
 typedef struct {
     const char *model;        /* the generated library's NAME */
@@ -55,10 +66,14 @@ typedef struct {
     const char *mlperf_model; /* answer to `profile` (kws01, ic01, vww01, ad01 or unspecified) */
     const char *cycles_unit;  /* "cycles" or "instructions" */
     uint32_t clock_hz;        /* for m-lap-us */
-    uint8_t *input;           /* all inputs, concatenated: the `db` buffer */
-    uint32_t input_bytes;
-    const uint8_t *output; /* all outputs, concatenated */
+    const tq_fw_slot *inputs; /* where each input's bytes are in the `db` stream (tq_fw_io(0, i) holds them) */
+    uint32_t input_count;
+    uint32_t input_bytes; /* of the `db` stream: all inputs, each aligned to its element size */
+    const tq_fw_slot *outputs; /* the same for the m-tq-out stream */
+    uint32_t output_count;
     uint32_t output_bytes;
+    int input_kept; /* 1: the inputs survive an inference (it may run again); 0: each needs a new load */
+    int io_overlap; /* 1: an input shares bytes with an output (a new load overwrites the last results) */
     uint32_t layers; /* layers timed per inference */
     uint32_t arena_bytes;
     uint32_t results;     /* elements of the first output, printed by m-results */
@@ -69,8 +84,11 @@ typedef struct {
 
 extern const tq_fw_model tq_fw_model_info;
 
-/* Generated: run the model once on tq_fw_model_info.input; 0 on success. */
+/* Generated: run the model once on its inputs in the arena; 0 on success. */
 int tq_fw_invoke(void);
+
+/* Generated: the bytes of the model's input i (output i with output != 0) inside its arena. */
+uint8_t *tq_fw_io(int output, uint32_t i);
 
 /* Generated: the model's <name>_reset() (its state back to the start); 0 on success. */
 int tq_fw_reset(void);

@@ -34,6 +34,7 @@ from tinyq.build.manifest import (
 from tinyq.compiler import (
     NAME_RE,
     generate_library,
+    io_outside_arena,
     state_size,
     target_for,
     template_env,
@@ -91,7 +92,7 @@ def check_model(model: Path) -> None:
 
 
 def _glue_context(g, name: str, header: list[str]) -> dict:
-    """What templates/fw_model.c.j2 needs: the protocol's I/O buffers and the first output's scale."""
+    """What templates/fw_model.c.j2 needs: the I/O slots of the protocol's streams and the first output's scale."""
     layout = io_layout(g)
     return {
         "header_lines": header, "name": name, "NAME": name.upper(), "mlperf_model": "unspecified",
@@ -174,6 +175,7 @@ def export_arduino(model: Path, out_dir: Path, board: Board, name: str | None = 
         layers=tuple(Layer(index=op.index, op=op.kind) for op in g.ops),
         arena_bytes=g.arena_size,
         arena_lower_bound=g.arena_lower_bound,
+        ram_tflm=g.arena_size + io_outside_arena(g),
         state_bytes=state_size(g),
         weight_bytes=gen.weight_bytes,
         sizes=None,  # the Arduino IDE links the sketch: its own report gives flash and RAM

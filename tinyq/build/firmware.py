@@ -3,15 +3,23 @@
 `build` runs five stages, each a function of its own:
 
 1. `compile_model`: the model (copied into the build as model.tflite) -> IR -> passes -> memory plan ->
-   the generated C library (tinyq.compiler), for the board's core and --kernels / --wide-weights;
-2. `plan_firmware`: what the firmware is made of: the model's input/output layout in the protocol
-   buffer, the board's startup, console, cycle counter and SoC files, and the template context;
+   the generated C library (tinyq.compiler), for the board's core and --kernels / --wide-weights /
+   --keep-input;
+2. `plan_firmware`: what the firmware is made of: the model's input/output layout in the protocol's
+   byte streams, the board's startup, console, cycle counter and SoC files, and the template context;
 3. `render`: src/ (generated library, firmware files, tq_board.h, tq_fw_model.c) and link.ld;
 4. `link`: arm-none-eabi-gcc, the BIN/HEX images and the boot2 checksum (tinyq.build.link); a model
    too big for the board is relinked with stretched regions only to say by how much;
 5. `report`: the sizes by section and build.json (tinyq.build.manifest).
 
 The build directory is written atomically: all of it, or nothing.
+
+Inputs and outputs live in the model's arena, and the firmware has no I/O buffers of its own: `db`
+writes the input tensors there, m-tq-out reads the outputs there. By default the plan reuses an input's
+bytes once its last reader ran, so every inference needs its input loaded again (the device runners
+load before each `tq-infer`); `keep_input` (--keep-input) keeps the inputs for the whole inference, and
+an MLPerf Tiny build (--mlperf-model) implies it, since that runner's `infer N W` runs one input N + W
+times.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from tinyq.build.manifest import (
 from tinyq.compiler import (
     Generated,
     generate_library,
+    io_outside_arena,
     quant_mode,
     state_size,
     target_for,
@@ -81,10 +90,13 @@ class FirmwarePlan:
 
 def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_model: str = "unspecified",
           command: str | None = None, tflite_bytes: bytes | None = None,
-          kernels: str = "fast", wide: bool = False, console: str | None = None) -> BuildResult:
+          kernels: str = "fast", wide: bool = False, console: str | None = None,
+          keep_input: bool = False) -> BuildResult:
     """Generate, compile and link `model` (a .tflite, or its bytes) for `board` into `out_dir`.
 
     `console` picks one of the board's consoles (`Board.consoles`); None keeps the one `board` has.
+    `keep_input`: the memory plan never reuses the input's bytes, so one load can run many times (an
+    MLPerf Tiny build, `mlperf_model` other than "unspecified", always keeps it).
     """
     board = board.with_console(console)
     _check_arguments(model, mlperf_model, tflite_bytes)
@@ -94,7 +106,8 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
     with staged_dir(out_dir) as stage:
         tflite = stage / MODEL_COPY
         tflite.write_bytes(tflite_bytes if tflite_bytes is not None else Path(model).read_bytes())
-        gen = compile_model(tflite, board, name, command, kernels, wide)
+        keep_input = keep_input or mlperf_model != "unspecified"
+        gen = compile_model(tflite, board, name, command, kernels, wide, keep_input)
         plan = plan_firmware(gen, board, name, command, mlperf_model)
         render(stage, gen, plan)
         linked, boot2_crc = link(gcc, stage, plan, gen)
@@ -120,9 +133,11 @@ def _check_arguments(model: Path, mlperf_model: str, tflite_bytes: bytes | None)
 # --------------------------------------------------------------------------- 1. compile
 
 
-def compile_model(tflite: Path, board: Board, name: str, command: str, kernels: str, wide: bool) -> Generated:
+def compile_model(tflite: Path, board: Board, name: str, command: str, kernels: str, wide: bool,
+                  keep_input: bool = False) -> Generated:
     """The generated C library for the board's core; a float32 model only for a core with an FPU."""
-    gen = generate_library(tflite, name=name, command=command, target=target_for(kernels, board.extensions, wide))
+    target = dataclasses.replace(target_for(kernels, board.extensions, wide), keep_input=keep_input)
+    gen = generate_library(tflite, name=name, command=command, target=target)
     if board.fpu is None and quant_mode(gen.graph) == "float":
         with_fpu = sorted(b.name for b in all_boards().values() if b.fpu is not None)
         raise BadInput(f"this is a float32 model and {board.name} has no FPU: build it for a board with one "
@@ -255,6 +270,12 @@ def link(gcc: str, stage: Path, plan: FirmwarePlan, gen: Generated) -> tuple[ld.
 # --------------------------------------------------------------------------- 5. report
 
 
+def ram_tflm(g: Graph) -> int:
+    """RAM for inference as TFLM counts its arena: activations, inputs and outputs. tinyq's arena holds
+    the inputs and outputs, so this is the arena plus any of them kept elsewhere (in the state buffer)."""
+    return g.arena_size + io_outside_arena(g)
+
+
 def report(gen: Generated, plan: FirmwarePlan, tflite: Path, model: Path, name: str, mlperf_model: str, kernels: str,
            command: str, sizes: Sizes, linked: ld.Linked, boot2_crc: int | None) -> Manifest:
     board, g = plan.board, gen.graph
@@ -270,6 +291,8 @@ def report(gen: Generated, plan: FirmwarePlan, tflite: Path, model: Path, name: 
         layers=tuple(Layer(index=op.index, op=op.kind) for op in g.ops),
         arena_bytes=g.arena_size,
         arena_lower_bound=g.arena_lower_bound,
+        ram_tflm=ram_tflm(g),
+        keep_input=g.target.keep_input,
         state_bytes=state_size(g),
         sizes=sizes,
         kernels=kernels,

@@ -63,6 +63,12 @@ class HostModel:
         self.lib = ctypes.CDLL(str(lib))
         self.fn = getattr(self.lib, f"{name}_invoke")
         self.fn.restype = ctypes.c_int
+        # The pointer API: the inputs and outputs inside the arena, and the run that uses them in place.
+        self._run = getattr(self.lib, f"{name}_run")
+        self._run.restype = ctypes.c_int
+        self._input, self._output = getattr(self.lib, f"{name}_input"), getattr(self.lib, f"{name}_output")
+        self._input.restype = self._output.restype = ctypes.c_void_p
+        self._input.argtypes = self._output.argtypes = [ctypes.c_int]
         self._reset = self.lib.tq_host_reset
         self._reset.restype = ctypes.c_int
         self.inputs = [g.tensor(i) for i in g.inputs]
@@ -86,6 +92,24 @@ class HostModel:
         if status != 0:
             raise CheckFailed(f"{self.name}_invoke returned status {status}{_STATUS_WHY.get(status, '')}")
         return outs, got
+
+    def arena_pointers(self) -> tuple[list[int], list[int]]:
+        """The addresses `NAME_input(i)` and `NAME_output(i)` give: each input's and output's place in the arena."""
+        return ([self._input(k) for k in range(len(self.inputs))], [self._output(k) for k in range(len(self.outputs))])
+
+    def run_in_arena(self, inputs: list[np.ndarray], through_invoke: bool = False) -> list[np.ndarray]:
+        """One inference through the pointer API: the inputs written at `NAME_input(i)`, then `NAME_run()`
+        (or `NAME_invoke` given the arena's own pointers, which copies nothing), the outputs read at
+        `NAME_output(i)`."""
+        ins, outs = self.arena_pointers()
+        for x, t, addr in zip(inputs, self.inputs, ins):
+            data = np.ascontiguousarray(x, dtype=NUMPY_DTYPES[t.dtype]).tobytes()
+            ctypes.memmove(addr, data, len(data))
+        status = self.fn(*[ctypes.c_void_p(a) for a in ins + outs]) if through_invoke else self._run()
+        if status != 0:
+            raise CheckFailed(f"{self.name}_run returned status {status}{_STATUS_WHY.get(status, '')}")
+        return [np.frombuffer(ctypes.string_at(a, t.nbytes), dtype=NUMPY_DTYPES[t.dtype]).reshape(t.shape).copy()
+                for t, a in zip(self.outputs, outs)]
 
     def reset(self) -> None:
         """`NAME_reset()`: the model's state (kept across `run` calls, as on a device) back to its start."""

@@ -7,8 +7,9 @@ version: a build.json from another version, or one that lost a field, is refused
 says to rebuild, instead of failing later on a missing key.
 
 The input and output layout (`IoSlot`) is also what the serial protocol carries: inputs, then outputs,
-each at an offset aligned to its element size in one byte buffer; `pack_inputs` and `unpack_outputs`
-convert between that buffer and numpy arrays.
+each at an offset aligned to its element size in one byte stream (the firmware puts each slot's bytes
+in that tensor inside the model's arena); `pack_inputs` and `unpack_outputs` convert between that
+stream and numpy arrays.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ MODEL_COPY = "model.tflite"
 ELF = "firmware.elf"
 # Raised whenever a field is added, removed or changes meaning; a build.json of another version is refused.
 # 2: state_bytes and sizes.state (the state buffer of a model that keeps state across inferences).
-VERSION = 2
+# 3: the arena holds the model's inputs and outputs; ram_tflm (arena + I/O as TFLM counts it) and
+#    keep_input (the plan keeps the inputs for the whole inference).
+VERSION = 3
 
 
 @dataclass(frozen=True)
 class IoSlot:
-    """One model input or output in the protocol's byte buffer."""
+    """One model input or output in the protocol's byte stream."""
 
     kind: str  # "input" | "output"
     index: int  # position among the model's inputs (outputs)
@@ -43,7 +46,7 @@ class IoSlot:
     name: str
     dtype: str  # "int8", "int16", "float32"
     shape: tuple[int, ...]
-    offset: int  # bytes from the start of the input (output) buffer
+    offset: int  # bytes from the start of the input (output) stream
     bytes: int
     scale: float | None
     zero_point: int | None
@@ -107,7 +110,7 @@ class Sizes:
     flash_limit: int
     arena: int
     stack: int
-    ram_other: int  # .data + .bss minus the arena and the state (protocol buffers, input/output, statics)
+    ram_other: int  # .data + .bss minus the arena and the state (the protocol's command line, statics)
     ram: int
     ram_limit: int
     state: int = 0  # the model's state buffer (variable tensors kept across inferences), in .bss
@@ -159,6 +162,12 @@ class Manifest:
     # Bytes of state the model keeps from one inference to the next (NAME_STATE_SIZE); 0: none. A
     # model with state is run as a sequence, after a `tq-reset`.
     state_bytes: int = 0
+    # RAM for inference as TFLM counts its arena (activations + inputs + outputs): the arena, which holds
+    # the inputs and outputs, plus any of them kept outside it.
+    ram_tflm: int = 0
+    # The plan keeps the inputs for the whole inference (one load runs many times); False: every
+    # inference needs its input loaded again (the device runners do).
+    keep_input: bool = False
     version: int = VERSION
 
     @property
@@ -214,7 +223,8 @@ class Manifest:
         d = dict(d)
         version = d.pop("manifest_version", None)
         if version != VERSION:
-            raise ValueError(f"manifest version {version}, this tinyq reads {VERSION}")
+            raise ValueError(f"manifest version {version}, this tinyq reads {VERSION}"
+                             + (" (since 3 the arena holds the model's input and output)" if version in (1, 2) else ""))
         d.pop("input_bytes", None)
         d.pop("output_bytes", None)
         names = {f.name for f in dataclasses.fields(cls)}

@@ -23,7 +23,7 @@ def _pct(n: int, limit: int) -> str:
     return f"{100.0 * n / limit:.1f}%" if limit else "-"
 
 
-def size_table(title: str, s: Sizes, wide: bool = False) -> Table:
+def size_table(title: str, s: Sizes, wide: bool = False, ram_tflm: int | None = None) -> Table:
     t = Table(title=title, title_justify="left")
     for col, just in [("memory", "left"), ("part", "left"), ("bytes", "right"), ("of board", "right")]:
         t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
@@ -32,11 +32,13 @@ def size_table(title: str, s: Sizes, wide: bool = False) -> Table:
     t.add_row("", label, f"{s.weights:,}", _pct(s.weights, s.flash_limit))
     t.add_row("", "[bold]total[/]", f"[bold]{s.flash:,}[/]", f"{_pct(s.flash, s.flash_limit)} of {s.flash_limit:,}")
     t.add_section()
-    t.add_row("RAM", "arena (activations)", f"{s.arena:,}", _pct(s.arena, s.ram_limit))
+    t.add_row("RAM", "arena (activations, input, output)", f"{s.arena:,}", _pct(s.arena, s.ram_limit))
+    if ram_tflm is not None:
+        t.add_row("", "  as TFLM counts it (arena + I/O)", f"{ram_tflm:,}", _pct(ram_tflm, s.ram_limit))
     if s.state:
         t.add_row("", "state (kept across inferences)", f"{s.state:,}", _pct(s.state, s.ram_limit))
     t.add_row("", "stack", f"{s.stack:,}", _pct(s.stack, s.ram_limit))
-    t.add_row("", "other (I/O buffers, runtime)", f"{s.ram_other:,}", _pct(s.ram_other, s.ram_limit))
+    t.add_row("", "other (runtime)", f"{s.ram_other:,}", _pct(s.ram_other, s.ram_limit))
     t.add_row("", "[bold]total[/]", f"[bold]{s.ram:,}[/]", f"{_pct(s.ram, s.ram_limit)} of {s.ram_limit:,}")
     return t
 
@@ -68,6 +70,7 @@ def build_cmd(
     kernels: str = KERNELS,
     wide: bool = WIDE,
     console: Optional[str] = CONSOLE,
+    keep_input: bool = typer.Option(False, "--keep-input", help="Keep the input in the arena for the whole inference (its bytes never reused), so one load runs many times; implied by --mlperf-model."),
     as_json: bool = JSON,
 ) -> None:
     """Build firmware for a board: ELF, BIN, HEX, map file, the generated sources and a size report.
@@ -81,15 +84,17 @@ def build_cmd(
     data, kind = model_bytes(model, calib, calib_limit)
     argv = ["tinyq", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("tinyq") else ["tinyq", "build", str(model), "--board", board, "-o", str(out_dir)]
     command = " ".join(shlex.quote(a) for a in argv if a not in ("--json", "-v", "--verbose"))
-    res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data, kernels=kernels, wide=wide)
+    res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data, kernels=kernels, wide=wide,
+                keep_input=keep_input)
     if as_json:
         emit_json({"board": b.name, "console": b.console_name, "output": str(out_dir), "model": str(model), "converted": kind == "keras",
                    "files": sorted(p.name for p in out_dir.iterdir()), "sizes": res.sizes.to_json(),
-                   "arena_bytes": res.manifest.arena_bytes, "arena_lower_bound": res.manifest.arena_lower_bound})
+                   "arena_bytes": res.manifest.arena_bytes, "arena_lower_bound": res.manifest.arena_lower_bound,
+                   "ram_tflm": res.manifest.ram_tflm, "keep_input": res.manifest.keep_input})
         return
     on = f", console {b.console_name}: {b.console['driver']}" if b.console_options else ""
     out.print(size_table(f"tinyq build: {model.name} for {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz{on})", res.sizes,
-                         wide=res.manifest.wide_weights))
+                         wide=res.manifest.wide_weights, ram_tflm=res.manifest.ram_tflm))
     out.print(f"wrote {out_dir}/firmware.elf, .bin, .hex, .map, src/ and build.json")
     run = f"tinyq profile {out_dir}" if b.emulated else f"tinyq flash {out_dir} --board {b.name}, then tinyq profile {out_dir}"
     out.print(f"next: {run}")

@@ -10,11 +10,11 @@ model keeps across inferences), `target_for`,
 from tinyq.compiler.codegen import NAME_RE, Generated, template_env
 from tinyq.compiler.codegen import write as write_library
 from tinyq.compiler.importer import import_model, quant_mode
-from tinyq.compiler.passes import compile_graph, state_size
+from tinyq.compiler.passes import compile_graph, io_outside_arena, state_size
 from tinyq.compiler.pipeline import compile_tflite, generate_library, header_lines
 from tinyq.compiler.target import HOST, KERNEL_SETS, Target, target_for
 
 __all__ = [
     "HOST", "KERNEL_SETS", "NAME_RE", "Generated", "Target", "compile_graph", "compile_tflite", "generate_library",
-    "header_lines", "import_model", "quant_mode", "state_size", "target_for", "template_env", "write_library",
+    "header_lines", "import_model", "io_outside_arena", "quant_mode", "state_size", "target_for", "template_env", "write_library",
 ]

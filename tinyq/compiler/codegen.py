@@ -14,7 +14,14 @@ import jinja2
 import numpy as np
 
 from tinyq import __version__
-from tinyq.compiler.passes import state_size, state_tensors, storage
+from tinyq.compiler.passes import (
+    input_kept,
+    io_overlap,
+    io_places,
+    state_size,
+    state_tensors,
+    storage,
+)
 from tinyq.errors import BadInput
 from tinyq.ir import DTYPE_C, Graph, Tensor
 from tinyq.ops.base import ArrayRef, KernelCall, TensorRef
@@ -27,9 +34,9 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Ptr:
     """Where a tensor's bytes are at run time, for the templates."""
 
-    kind: str  # "const" | "input" | "output" | "arena" | "state" | "none" (NULL: an empty scratch)
+    kind: str  # "const" | "arena" | "state" | "none" (NULL: an empty scratch)
     ctype: str
-    name: str = ""  # C identifier for const/input/output
+    name: str = ""  # C identifier for const
     offset: int = 0
 
 
@@ -111,6 +118,8 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
     """Render the library for a compiled graph (passes already run)."""
     if not NAME_RE.match(name):
         raise BadInput(f"--name {name!r} is not a C identifier: use letters, digits and _ only")
+    if f"{name}.h" == CONFIG_HEADER:
+        raise BadInput(f"--name {name} clashes with the generated {CONFIG_HEADER}: pick another name")
     where = storage(g)
     single_in, single_out = len(g.inputs) == 1, len(g.outputs) == 1
     in_names = ["input"] if single_in else [f"input{k}" for k in range(len(g.inputs))]
@@ -136,11 +145,7 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
         if t.is_const:
             return Ptr("const", _ctype(t), tensor_names[i])
         b = g.base(i)
-        kind, k = where[b.index]
-        if kind == "input":
-            return Ptr("input", _ctype(t), in_names[k])
-        if kind == "output":
-            return Ptr("output", _ctype(t), out_names[k])
+        kind, _ = where[b.index]  # the model's inputs and outputs are in the arena too
         if kind == "state":
             return Ptr("state", _ctype(t), offset=int(b.offset))
         return Ptr("arena", _ctype(t), offset=int(b.offset))
@@ -165,9 +170,17 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
     headers = sorted({op.call.header for op in g.ops})
     sources = sorted({s for op in g.ops for s in op.call.sources})
     state = [_state(t) for t in state_tensors(g)]
+    places = io_places(g)
+    for p in places["outputs"]:
+        if p[0] == "const":
+            used_consts.add(int(p[1]))
+            tensor_names.setdefault(int(p[1]), f"T{p[1]}")
+    consts = [g.tensor(i) for i in sorted(used_consts)]
     io = {
-        "inputs": [_io(g.tensor(i), n) for i, n in zip(g.inputs, in_names)],
-        "outputs": [_io(g.tensor(i), n) for i, n in zip(g.outputs, out_names)],
+        "inputs": [_io(g.tensor(i), n, p, tensor_names) for i, n, p in zip(g.inputs, in_names, places["inputs"])],
+        "outputs": [_io(g.tensor(i), n, p, tensor_names) for i, n, p in zip(g.outputs, out_names, places["outputs"])],
+        "input_kept": input_kept(g),
+        "overlap": io_overlap(g),
     }
     ctx = {
         "name": name,
@@ -190,8 +203,9 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
     files = {
         f"{name}.h": env.get_template("model.h.j2").render(ctx),
         f"{name}.c": env.get_template("model.c.j2").render(ctx),
+        CONFIG_HEADER: env.get_template("tq_config.h.j2").render(header_lines=header_lines, features=features(g)),
     }
-    kernel_files = ["include/tq_common.h"] + [f"include/{h}" for h in headers] + sources
+    kernel_files = ["include/tq_common.h", "include/tq_features.h"] + [f"include/{h}" for h in headers] + sources
     for rel in kernel_files:
         path = KERNELS / rel
         if not path.exists():
@@ -200,6 +214,37 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
     _check_inventory(files, layers)
     tables = sum(a.values.nbytes for op in g.ops for a in op.call.arrays)
     return Generated(files=files, graph=g, weight_bytes=ctx["weight_bytes"] + tables)
+
+
+# The build-time configuration of the kernels. tq_config.h, generated beside the kernels, sets one
+# TQ_CFG_* macro per kernel variant: 1 where some layer's params need it, else 0, so the variant's
+# code (C and assembler entry points) is not compiled in; firmware, host harness, Arduino library and
+# golden files all get it with the library. A kernel compiled without it gets every variant
+# (firmware/kernels/include/tq_features.h). Each flag: (macro, what it selects, whether a params
+# dict needs it).
+CONFIG_HEADER = "tq_config.h"
+_FEATURES = (
+    ("TQ_CFG_REQUANT_GEN", "the general requantization (params requant 1)", lambda p: p.get("requant") == 1),
+    ("TQ_CFG_FC_GUARD", "the fully connected kernel's guarded rounding (params guarded 1)", lambda p: bool(p.get("guarded"))),
+    ("TQ_CFG_WIDE", "int16 weights (--wide-weights: params weights16 set)", lambda p: p.get("weights16", 0) not in (0, None)),
+)
+
+
+def _param_dicts(v):
+    """Every dict in a call's params, nested ones included."""
+    if isinstance(v, dict):
+        yield v
+        for x in v.values():
+            yield from _param_dicts(x)
+    elif isinstance(v, (tuple, list)):
+        for x in v:
+            yield from _param_dicts(x)
+
+
+def features(g: Graph) -> list[dict]:
+    """The TQ_CFG_* flags of tq_config.h for the lowered graph, in a fixed order."""
+    dicts = [d for op in g.ops for d in _param_dicts(op.call.params)]
+    return [{"macro": m, "what": what, "value": int(any(need(d) for d in dicts))} for m, what, need in _FEATURES]
 
 
 def _check_inventory(files: dict[str, str], layers: list[dict]) -> None:
@@ -232,10 +277,17 @@ def _state(t: Tensor) -> dict:
             "initial": None if t.initial is None else np.asarray(t.initial).reshape(-1)}
 
 
-def _io(t: Tensor, cname: str) -> dict:
+def _io(t: Tensor, cname: str, place: tuple[str, int | str], tensor_names: dict[int, str]) -> dict:
     q = t.quant
+    kind, where = place
     return {
         "name": cname,
+        "bytes": t.nbytes,
+        # the C expression of its bytes: in the arena (or the state buffer, or a folded constant)
+        "place": "NULL" if t.nbytes == 0 else f"tq_arena + {where}" if kind == "arena" else f"tq_state + {where}"
+        if kind == "state" else f"(uint8_t *)(uintptr_t){tensor_names[int(where)]}",
+        "in_arena": kind == "arena",
+        "offset": int(where) if kind == "arena" else None,
         "ctype": DTYPE_C[t.dtype],
         "dtype": t.dtype,
         "shape": list(t.shape),

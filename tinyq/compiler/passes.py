@@ -7,8 +7,10 @@
 4. lower           every op -> a kernel call with requantization constants computed once
 5. fuse_residual   an ADD right after the convolution that alone feeds it runs in that kernel
 6. in_place        kernels that can write their output over a dying input do so
-7. plan_memory     one arena; every activation gets an offset from tensor lifetimes; variable tensors
-                   (state kept across inferences) get theirs in the separate state buffer
+7. plan_memory     one arena; every activation, the model's inputs and its outputs among them, gets an
+                   offset from tensor lifetimes (an input's bytes are reused once its last reader ran,
+                   unless Target.keep_input; an output lives to the end); variable tensors (state kept
+                   across inferences) get theirs in the separate state buffer
 """
 
 from __future__ import annotations
@@ -215,9 +217,14 @@ def _fold_add(g: Graph, conv: "Op", add: "Op", k: int, x: int, tables) -> None:
     g.notes.append(f"layer {add.index} (ADD) fused into layer {conv.index} ({conv.kind})")
 
 
+# Storage kinds planned in the arena: the model's inputs and outputs are there too, as in TFLM's arena.
+PLANNED = ("arena", "input", "output")
+
+
 def storage(g: Graph) -> dict[int, tuple[str, int]]:
-    """Where each non-constant base tensor lives: ("input", k), ("output", k), ("state", 0) (a variable
-    tensor: kept across inferences, outside the arena) or ("arena", 0)."""
+    """Where each non-constant base tensor lives: ("input", k) and ("output", k) (model input / output k,
+    in the arena), ("state", 0) (a variable tensor: kept across inferences, outside the arena) or
+    ("arena", 0)."""
     where: dict[int, tuple[str, int]] = {}
     for t in g.tensors:
         if t.variable and t.alias_of is None and not t.is_const:
@@ -225,9 +232,9 @@ def storage(g: Graph) -> dict[int, tuple[str, int]]:
     for k, i in enumerate(g.inputs):
         where[g.base(i).index] = ("input", k)
     for k, i in enumerate(g.outputs):
-        b = g.base(i).index
-        if b not in where:
-            where[b] = ("output", k)
+        b = g.base(i)
+        if b.index not in where and not b.is_const:
+            where[b.index] = ("output", k)
     for t in g.tensors:
         if t.alias_of is None and not t.is_const and t.index not in where:
             where[t.index] = ("arena", 0)
@@ -235,10 +242,18 @@ def storage(g: Graph) -> dict[int, tuple[str, int]]:
 
 
 def buffers(g: Graph) -> list[planner.Buffer]:
-    """Arena buffers with lifetimes in schedule positions."""
+    """Arena buffers with lifetimes in schedule positions. A model input is written before the first
+    layer (from 0) and dies after its last reader (or lives to the end: Target.keep_input); a model
+    output lives from its producer to the end, where the caller reads it."""
     where = storage(g)
+    end = max(len(g.ops) - 1, 0)
+    keep = bool(getattr(g.target, "keep_input", False))
     first: dict[int, int] = {}
     last: dict[int, int] = {}
+    for i in g.inputs:
+        b = g.base(i).index
+        first[b] = 0
+        last[b] = end if keep else 0
     for pos, op in enumerate(g.ops):
         # The kernel call's tensors: the op's, plus any scratch the lowering added.
         ins, outs = (op.call.inputs, op.call.outputs) if op.call is not None else (op.inputs, op.outputs)
@@ -250,9 +265,13 @@ def buffers(g: Graph) -> list[planner.Buffer]:
             if i >= 0:
                 b = g.base(i).index
                 last[b] = max(last.get(b, pos), pos)
+    for i in g.outputs:
+        b = g.base(i).index
+        first.setdefault(b, 0)
+        last[b] = end
     out = []
     for b, (kind, _) in where.items():
-        if kind != "arena" or b not in first:
+        if kind not in PLANNED or b not in first:
             continue
         t: Tensor = g.tensor(b)
         out.append(planner.Buffer(key=b, size=t.nbytes, first=first[b], last=last[b]))
@@ -262,11 +281,13 @@ def buffers(g: Graph) -> list[planner.Buffer]:
 def in_place(g: Graph) -> Graph:
     """Let a kernel write its output over an input that dies with it (KernelCall.in_place).
 
-    The output becomes a view of the input's storage when the input lives in the arena, is read by
-    no later op and by no other input of this one, and is at least as large. Ring-staging kernels
-    that stay out of place get ring_rows 0 and their scratch shrunk to what they still use.
+    The output becomes a view of the input's storage when the input lives in the arena (a model input
+    too, unless Target.keep_input), is no model output, is read by no later op and by no other input
+    of this one, and is at least as large. Ring-staging kernels that stay out of place get ring_rows 0
+    and their scratch shrunk to what they still use.
     """
     where = storage(g)
+    keep = bool(getattr(g.target, "keep_input", False))
 
     def last_read(base: int) -> int:  # bases change as outputs become views: look each time
         return max(pos for pos, op in enumerate(g.ops) if any(i >= 0 and g.base(i).index == base for i in op.call.inputs))
@@ -285,9 +306,11 @@ def in_place(g: Graph) -> Graph:
 
         def fits(i: int) -> bool:
             src = g.base(i)
+            kind = where.get(src.index, ("",))[0]
             return (
-                where.get(src.index, ("",))[0] == "arena"
-                and where.get(dst.index, ("",))[0] == "arena"
+                (kind == "arena" or (kind == "input" and not keep))
+                and all(g.base(o).index != src.index for o in g.outputs)  # bases change as outputs become views
+                and where.get(dst.index, ("",))[0] in ("arena", "output")
                 and last_read(src.index) == pos
                 and sum(1 for j in call.inputs if j >= 0 and g.base(j).index == src.index) == 1
                 and dst.nbytes <= src.nbytes
@@ -340,6 +363,60 @@ def plan_memory(g: Graph) -> Graph:
     if size:
         g.notes.append(f"state: {len(state_tensors(g))} variable tensors, {size} bytes kept across inferences")
     return g
+
+
+def io_places(g: Graph) -> dict[str, list[tuple[str, int | str]]]:
+    """Where each model input and output is, for the generated API: ("arena", offset), ("state", offset)
+    or ("const", tensor index) (an output the graph folded to a constant)."""
+    where = storage(g)
+
+    def place(i: int) -> tuple[str, int | str]:
+        b = g.base(i)
+        if b.is_const:
+            return ("const", b.index)
+        kind = where[b.index][0]
+        return ("state", int(b.offset)) if kind == "state" else ("arena", int(b.offset))
+
+    return {"inputs": [place(i) for i in g.inputs], "outputs": [place(i) for i in g.outputs]}
+
+
+def io_outside_arena(g: Graph) -> int:
+    """Bytes of model inputs and outputs that are not in the arena (a state tensor, a constant)."""
+    places = io_places(g)
+    tensors = [g.tensor(i) for i in g.inputs + g.outputs]
+    return sum(t.nbytes for t, (kind, _) in zip(tensors, places["inputs"] + places["outputs"]) if kind != "arena")
+
+
+def _ranges_meet(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def input_kept(g: Graph) -> bool:
+    """Whether every model input's bytes still hold it after an inference: no layer writes over it and
+    no other buffer of the plan shares its bytes (always so with Target.keep_input). If not, running
+    again needs the input loaded again."""
+    bufs = {b.key: b for b in buffers(g)}
+    written = {g.base(o).index for op in g.ops for o in op.call.outputs if o >= 0}
+    for i in g.inputs:
+        b = g.base(i)
+        if b.index in written:
+            return False
+        if b.index not in bufs:
+            continue
+        mine = (b.offset, b.offset + b.nbytes)
+        for o in bufs.values():
+            if o.key != b.index and o.size and _ranges_meet(mine, (g.tensor(o.key).offset, g.tensor(o.key).offset + o.size)):
+                return False
+    return True
+
+
+def io_overlap(g: Graph) -> bool:
+    """Whether a model input shares bytes with a model output: writing the next input then overwrites
+    the last inference's outputs."""
+    places = io_places(g)
+    ins = [(off, off + g.tensor(i).nbytes) for i, (k, off) in zip(g.inputs, places["inputs"]) if k == "arena"]
+    outs = [(off, off + g.tensor(i).nbytes) for i, (k, off) in zip(g.outputs, places["outputs"]) if k == "arena"]
+    return any(_ranges_meet(a, b) for a in ins for b in outs if a[1] > a[0] and b[1] > b[0])
 
 
 def state_tensors(g: Graph) -> list[Tensor]:

@@ -20,6 +20,9 @@ class Target:
     # Flash for speed: convolution weights stored as int16 (twice the bytes) so the DSP loop skips
     # their sign extension. Only where the layout is the DSP one (k_align 4); off by default.
     wide: bool = False
+    # Memory plan: the model's inputs stay live for the whole inference (their bytes never reused), so
+    # the same input can run again without being loaded again (`tinyq build --keep-input`).
+    keep_input: bool = False
 
     @classmethod
     def for_extensions(cls, extensions, kernels: str = "fast", wide: bool = False) -> "Target":

@@ -73,10 +73,13 @@ from tinyq.ops.base import (
 HEADER = "tq_conv.h"
 FAST_HEADER = "tq_conv_fast.h"
 # The fast convolutions' GEMM helpers, with the assembler for the DSP extension and its macros.
-GEMM = ("include/tq_gemm.h", "conv/tq_gemm_dsp.S", "include/tq_dsp_asm.h")
+GEMM = ("include/tq_gemm.h", "include/tq_mve.h", "conv/tq_gemm_dsp.S", "include/tq_dsp_asm.h")
 RESIDUAL = "conv/tq_residual_add_s8.c"  # the ADD fuse_residual may fold into a fast convolution
 # The dot products of the fast TRANSPOSE_CONV and BATCH_MATMUL (SMLAD on the DSP extension, VMLADAVA on Helium).
 DOT = "include/tq_dot_fast.h"
+# The fast int16x8 kernels' header and what it includes.
+FAST16_HEADER = "tq_int16_fast.h"
+FAST16_DEPS = ("include/tq_int16.h", *INT16_DEPS)
 
 KERNELS = kernel_table(
     # int8, TFLite's reference loops (--kernels ref)
@@ -94,16 +97,28 @@ KERNELS = kernel_table(
     Kernel("tq_conv_taps_wide_s8", "tq_conv_taps_s8_params", FAST_HEADER,
            ("conv/tq_conv_taps_s8.c", RESIDUAL, *GEMM, "conv/tq_conv_taps_wide_s8.c")),
     Kernel("tq_depthwise_conv_fast_s8", "tq_depthwise_conv_fast_s8_params", FAST_HEADER,
-           ("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h", "conv/tq_depthwise_dsp.S", "include/tq_dsp_asm.h")),
+           ("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h", "include/tq_mve.h", "conv/tq_depthwise_dsp.S", "include/tq_dsp_asm.h")),
     Kernel("tq_depthwise_conv_fast_wide_s8", "tq_depthwise_conv_fast_s8_params", FAST_HEADER,
-           ("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h", "conv/tq_depthwise_dsp.S", "include/tq_dsp_asm.h",
+           ("conv/tq_depthwise_conv_fast_s8.c", "include/tq_gemm.h", "include/tq_mve.h", "conv/tq_depthwise_dsp.S", "include/tq_dsp_asm.h",
             "conv/tq_depthwise_conv_fast_wide_s8.c")),
+    Kernel("tq_depthwise_conv_mult_s8", "tq_depthwise_conv_mult_s8_params", "tq_depthwise_mult.h",
+           ("conv/tq_depthwise_conv_mult_s8.c", "conv/tq_depthwise_conv_fast_s8.c", "include/tq_conv_fast.h", "include/tq_gemm.h",
+            "include/tq_mve.h", "conv/tq_depthwise_dsp.S", "include/tq_dsp_asm.h")),
+    Kernel("tq_conv_grouped_s8", "tq_conv_grouped_s8_params", "tq_conv_grouped.h",
+           ("conv/tq_conv_grouped_s8.c", *GEMM, "include/tq_conv_fast.h")),
     Kernel("tq_fully_connected_fast_s8", "tq_fully_connected_fast_s8_params", FAST_HEADER,
-           ("conv/tq_fully_connected_fast_s8.c", "include/tq_gemm.h")),
+           ("conv/tq_fully_connected_fast_s8.c", "include/tq_gemm.h", "include/tq_mve.h", "conv/tq_fc_dsp.S",
+            "include/tq_fc_dsp.h")),
     # int16x8
     Kernel("tq_conv_s16", "tq_conv_s16_params", INT16_HEADER, ("conv/tq_conv_s16.c", *INT16_DEPS)),
     Kernel("tq_depthwise_conv_s16", "tq_depthwise_conv_s16_params", INT16_HEADER, ("conv/tq_depthwise_conv_s16.c", *INT16_DEPS)),
     Kernel("tq_fully_connected_s16", "tq_fully_connected_s16_params", INT16_HEADER, ("conv/tq_fully_connected_s16.c", *INT16_DEPS)),
+    # int16x8, fast twins (tq_int16_fast.h: int32 partial sums, SXTB16 + SMLAD on the DSP extension)
+    Kernel("tq_conv_s16_fast", "tq_conv_s16_fast_params", FAST16_HEADER, ("conv/tq_conv_s16_fast.c", *FAST16_DEPS)),
+    Kernel("tq_depthwise_conv_s16_fast", "tq_depthwise_conv_s16_fast_params", FAST16_HEADER,
+           ("conv/tq_depthwise_conv_s16_fast.c", *FAST16_DEPS)),
+    Kernel("tq_fully_connected_s16_fast", "tq_fully_connected_s16_fast_params", FAST16_HEADER,
+           ("conv/tq_fully_connected_s16_fast.c", *FAST16_DEPS)),
     # float32
     Kernel("tq_conv_f32", "tq_conv_f32_params", FLOAT_HEADER, ("conv/tq_conv_f32.c", *FLOAT_DEPS)),
     Kernel("tq_depthwise_conv_f32", "tq_depthwise_conv_f32_params", FLOAT_HEADER, ("conv/tq_depthwise_conv_f32.c", *FLOAT_DEPS)),
@@ -314,55 +329,89 @@ def lower_conv(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
-    if fast_kernels(g) and params["groups"] == 1 and _fast_requant_fits(requant, params, bias, w.data.reshape(oc, -1)):
+    if fast_kernels(g) and params["groups"] == 1:  # any requantization (_requant_mode)
         return _lower_conv_fast(g, op, params, inp, out, w, bias, requant)
+    if fast_kernels(g):
+        grouped = _lower_conv_grouped(g, op, params, inp, out, w, bias, requant)
+        if grouped is not None:
+            return grouped
     return KERNELS["tq_conv_s8"].call(params=params, inputs=[inp.index], outputs=[out.index], arrays=requant)
 
 
-def _fast_quant(requant: list[ConstArray], out_offset: int, folded_bias: np.ndarray, lanes: int) -> ConstArray:
+# How the fast kernels requantize a layer (their params' `requant`, chosen per layer at generation).
+REQUANT_MM = 0  # tq_requant_mm: LSL, SMMLAR, SUB, ASR, proven exact for every accumulator the layer can produce
+REQUANT_GENERAL = 1  # tq_requant_gen: TFLite's MultiplyByQuantizedMultiplier for any accumulator and shift
+
+
+def _fast_quant(requant: list[ConstArray], out_offset: int, folded_bias: np.ndarray, lanes: int,
+                mode: int = REQUANT_MM) -> ConstArray:
     """The fast kernels' per-channel constants in one array, by blocks of `lanes` channels (zero
-    past the last): bias[lanes] (input offset folded in), then per channel mult, radd = 2^(e-1) +
-    out_offset * 2^e (tq_requant_mm's rounding and output zero point) and rsh = e, for its right
-    shift e. One pointer then walks them (see tq_gemm.h, tq_conv_fast.h)."""
+    past the last): bias[lanes] (input offset folded in), then per channel three words: for
+    REQUANT_MM mult, radd = 2^(e-1) + out_offset * 2^e (tq_requant_mm's rounding and output zero
+    point) and rsh = e, for its right shift e; for REQUANT_GENERAL mult, the left shift max(shift, 0)
+    and the right shift max(-shift, 0) (tq_requant_gen; the zero point is the kernel's out_offset).
+    One pointer then walks them (see tq_gemm.h, tq_conv_fast.h)."""
     mult = next(a for a in requant if a.name == "mult").values.astype(np.int64)
-    e = -next(a for a in requant if a.name == "shift").values.astype(np.int64)
-    radd = (1 << (e - 1)) + out_offset * (1 << e)
+    shift = next(a for a in requant if a.name == "shift").values.astype(np.int64)
+    if mode == REQUANT_MM:
+        e = -shift
+        words = [mult, (1 << (e - 1)) + out_offset * (1 << e), e]
+    else:
+        words = [mult, np.maximum(shift, 0), np.maximum(-shift, 0)]
     n = len(mult)
     blocks = -(-n // lanes)
     bias = np.zeros(blocks * lanes, dtype=np.int64)
     bias[:n] = folded_bias
     per_channel = np.zeros((blocks * lanes, 3), dtype=np.int64)
-    per_channel[:n] = np.stack([mult, radd, e], axis=1)
+    per_channel[:n] = np.stack(words, axis=1)
     table = np.concatenate([bias.reshape(blocks, lanes), per_channel.reshape(blocks, 3 * lanes)], axis=1)
     return ConstArray("quant", "int32_t", table.reshape(-1).astype(np.int32))
 
 
-def _fast_requant_fits(requant: list[ConstArray], params: dict, bias: Tensor | None, rows: np.ndarray) -> bool:
-    """Whether tq_requant_mm is exact for every accumulator the layer can produce (rows: each
-    output channel's weights, [out_c][taps]): right shifts e of 1 or more (every effective scale
-    below 1/2, as in practice), |acc| < 2^30 (acc = the folded bias plus raw int8 inputs times the
-    weights, so |acc| <= |bias| + 128 * sum |w|), and radd plus the high product word inside int32."""
+def _acc_bound(params: dict, bias: Tensor | None, rows: np.ndarray) -> np.ndarray:
+    """Per output channel, the largest |accumulator| the layer can produce: bias + sum w (x + in_offset)
+    over int8 inputs x (rows: each output channel's weights, [out_c][taps]). The fast kernels sum
+    folded bias + sum w x modulo 2^32, the same number, so two bounds hold; the smaller is kept."""
+    rows = rows.astype(np.int64)
+    off = int(params["in_offset"])
+    b = bias.data.astype(np.int64) if bias is not None else np.zeros(len(rows), dtype=np.int64)
+    mags = np.abs(rows).sum(axis=1)
+    folded = np.abs(b + off * rows.sum(axis=1)) + 128 * mags
+    direct = np.abs(b) + max(abs(-128 + off), abs(127 + off)) * mags
+    return np.minimum(folded, direct)
+
+
+def _requant_mode(requant: list[ConstArray], params: dict, bias: Tensor | None, rows: np.ndarray) -> int:
+    """REQUANT_MM where tq_requant_mm is exact for every accumulator the layer can produce: right
+    shifts e of 1 to 30 (every effective scale below 1/2, as in practice), |acc| < 2^30 (its doubling
+    fits int32) and radd plus the high product word inside int32. Otherwise REQUANT_GENERAL, which
+    costs a few instructions more an output, never more a MAC."""
     mult = next(a for a in requant if a.name == "mult").values.astype(np.int64)
     e = -next(a for a in requant if a.name == "shift").values.astype(np.int64)
     if not np.all(e >= 1) or np.any(e > 30):
-        return False
-    rows = rows.astype(np.int64)
-    b = bias.data.astype(np.int64) if bias is not None else np.zeros(len(rows), dtype=np.int64)
-    acc_max = np.abs(b + int(params["in_offset"]) * rows.sum(axis=1)) + 128 * np.abs(rows).sum(axis=1)
+        return REQUANT_GENERAL
+    acc_max = _acc_bound(params, bias, rows)
     if not np.all(acc_max < 2**30):
-        return False
+        return REQUANT_GENERAL
     x_max = (acc_max * mult >> 31) + 1
     radd = (1 << (e - 1)) + int(params["out_offset"]) * (1 << e)
-    return bool(np.all(np.abs(radd) + x_max < 2**31))
+    return REQUANT_MM if bool(np.all(np.abs(radd) + x_max < 2**31)) else REQUANT_GENERAL
+
+
+def _fast_requant_fits(requant: list[ConstArray], params: dict, bias: Tensor | None, rows: np.ndarray) -> bool:
+    """Whether tq_requant_mm is exact for the layer (_requant_mode is REQUANT_MM), for kernels that
+    have only that requantization."""
+    return _requant_mode(requant, params, bias, rows) == REQUANT_MM
 
 
 def _fold_input_offset(op: Op, bias: Tensor | None, in_offset: int, weight_sums: np.ndarray) -> np.ndarray:
-    """bias[c] + in_offset * sum of channel c's weights: the fast kernels then read raw input bytes
-    (padding taps hold the input zero point, so they add nothing)."""
+    """bias[c] + in_offset * sum of channel c's weights, modulo 2^32: the fast kernels then read raw
+    input bytes (padding taps hold the input zero point, so they add nothing). The kernels' int32
+    sums wrap alike, so the accumulator is the reference's (bias + sum w (x + in_offset)) whenever
+    that fits int32, whatever the folded bias alone does."""
     b = bias.data.astype(np.int64) if bias is not None else np.zeros(len(weight_sums), dtype=np.int64)
     folded = b + in_offset * np.asarray(weight_sums, dtype=np.int64)
-    need(bool(np.all(np.abs(folded) < 2**31)), op, "bias plus the folded input offset overflows int32")
-    return folded.astype(np.int32)
+    return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor | None, requant: list[ConstArray]) -> tuple[dict, list[ConstArray]]:
@@ -376,6 +425,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
     # Pairs of rows interleaved `group` bytes at a time: [pair][k / group][2][group] (see tq_gemm.h).
     packed = padded.reshape(-1, 2, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
     folded = _fold_input_offset(op, bias, int(params["in_offset"]), rows.sum(axis=1))
+    mode = _requant_mode(requant, params, bias, rows)
     gemm = {
         "out_c": oc,
         "k": k,
@@ -386,6 +436,8 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         "weights": ArrayRef("w"),
         "weights16": 0,
         "quant": ArrayRef("quant"),
+        "requant": mode,
+        "mm_pairs": oc // 2 if mode == REQUANT_MM else 0,  # the rest in tq_gemm_rest_dsp
     }
     weights = ConstArray("w", "int8_t", packed)
     if g.target.wide and group == 4:
@@ -393,7 +445,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         quads = padded.astype(np.int16).reshape(-1, 2, k // 4, 4)[..., [0, 2, 1, 3]]
         weights = ConstArray("w16", "int16_t", quads.transpose(0, 2, 1, 3).reshape(-1))
         gemm["weights"], gemm["weights16"] = 0, ArrayRef("w16")
-    arrays = [weights, _fast_quant(requant, int(params["out_offset"]), folded, 2)]
+    arrays = [weights, _fast_quant(requant, int(params["out_offset"]), folded, 2, mode)]
     return gemm, arrays
 
 
@@ -448,6 +500,40 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
         )
     im2col.outputs[1] = g.add_scratch(f"im2col@{op.index}", cols + ring_bytes)
     return im2col
+
+
+def _lower_conv_grouped(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
+                        requant: list[ConstArray]) -> KernelCall | None:
+    """tq_conv_grouped_s8: each group's rows laid out by _gemm as one convolution's, the groups' weights
+    and constants one after another; None (the reference kernel) where the groups would need
+    different requantization forms."""
+    groups, fic = params["groups"], params["filter_in_c"]
+    oc = w.shape[0]
+    rows = oc // groups
+    gemm, weights, quant = None, [], []
+    for grp in range(groups):
+        part = slice(grp * rows, (grp + 1) * rows)
+        sub = Tensor(index=w.index, name=w.name, shape=(rows, *w.shape[1:]), dtype=w.dtype, quant=w.quant, data=w.data[part])
+        sub_bias = None if bias is None else Tensor(index=bias.index, name=bias.name, shape=(rows,), dtype=bias.dtype,
+                                                     data=bias.data[part])
+        sub_requant = [ConstArray(a.name, a.ctype, a.values[part]) for a in requant if a.name in ("mult", "shift")]
+        one, arrays = _gemm(g, op, params, inp, sub, sub_bias, sub_requant)
+        if gemm is not None and one != gemm:
+            return None
+        gemm = one
+        weights.append(arrays[0].values)
+        quant.append(arrays[1].values)
+    wname = arrays[0].name
+    w_array = ConstArray(wname, arrays[0].ctype, np.concatenate(weights))
+    q_array = ConstArray("quant", "int32_t", np.concatenate(quant))
+    window = {k: params[k] for k in ("in", "out", "kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
+    return KERNELS["tq_conv_grouped_s8"].call(
+        params={**window, "in_zp": -params["in_offset"], "groups": groups, "group_in_c": fic,
+                "w_stride": len(weights[0]), "q_stride": len(quant[0]), "gemm": gemm},
+        inputs=[inp.index],
+        outputs=[out.index, g.add_scratch(f"grouped@{op.index}", 6 * gemm["k"])],
+        arrays=[w_array, q_array],
+    )
 
 
 def ring_rows(params: dict) -> int:
@@ -539,8 +625,8 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
-    if (fast_kernels(g) and params["depth_mult"] == 1 and kh * kw <= 64
-            and _fast_requant_fits(requant, params, bias, w.data.reshape(kh * kw, oc).T)):
+    if fast_kernels(g) and params["depth_mult"] == 1 and kh * kw <= 64:  # any requantization (_requant_mode)
+        mode = _requant_mode(requant, params, bias, w.data.reshape(kh * kw, oc).T)
         ring = ring_rows(params)
         row = params["out"]["w"] * params["out"]["c"]
         # The input offset folded into the bias over every tap: padding taps read the zero point.
@@ -552,13 +638,61 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         return KERNELS["tq_depthwise_conv_fast_wide_s8" if wide else "tq_depthwise_conv_fast_s8"].call(
             params={**fast, "in_zp": -params["in_offset"], "paired": int(g.target.k_align == 4),
                     "weights": 0 if wide else ArrayRef("w"), "weights16": ArrayRef("w16") if wide else 0,
-                    "quant": ArrayRef("quant"), "ring_rows": ring},
+                    "quant": ArrayRef("quant"), "ring_rows": ring, "requant": mode},
             inputs=[inp.index],
             outputs=[out.index, scratch],
-            arrays=[weights, _fast_quant(requant, int(params["out_offset"]), folded, 4)],
+            arrays=[weights, _fast_quant(requant, int(params["out_offset"]), folded, 4, mode)],
             in_place="ring",
         )
+    if fast_kernels(g) and (params["depth_mult"] > 1 or kh * kw > 64):
+        fast = _lower_depthwise_as_conv(g, op, params, inp, out, w, bias, requant)
+        if fast is not None:
+            return fast
     return KERNELS["tq_depthwise_conv_s8"].call(params=params, inputs=[inp.index], outputs=[out.index], arrays=requant)
+
+
+def _lower_depthwise_as_conv(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
+                             requant: list[ConstArray]) -> KernelCall | None:
+    """A depthwise layer the fast depthwise kernel does not take (a depth multiplier m > 1, or more
+    than 64 taps). With m > 1 and at most 64 taps: the fast depthwise kernel on the input with each
+    channel repeated m times (tq_depthwise_conv_mult_s8; measured on qemu-m4 for one input channel,
+    3x3, m = 8: 5.9 instructions a MAC, against 7.7 for im2col, 7.9 for a C loop over int16 tap
+    pairs (SMLAD) and 27 for the reference). More taps over one input channel:
+    the CONV_2D it is (output channel j's filter the tap column [kh][kw] of that channel, OHWI with
+    I = 1) on the fast GEMM kernels (im2col). None otherwise (more taps over several channels: a
+    grouped convolution of one row per group costs more than the reference loop)."""
+    _, kh, kw, oc = w.shape
+    if params["depth_mult"] > 1 and kh * kw <= 64:
+        return _lower_depthwise_mult(g, op, params, inp, out, w, bias, requant)
+    if params["in"]["c"] > 1:
+        return None
+    rows = np.asarray(w.data, dtype=np.int8).reshape(kh * kw, oc).T  # [oc][kh * kw]
+    as_conv = Tensor(index=w.index, name=w.name, shape=(oc, kh, kw, 1), dtype=w.dtype, quant=w.quant,
+                     data=np.ascontiguousarray(rows).reshape(oc, kh, kw, 1))
+    return _lower_conv_fast(g, op, {k: v for k, v in params.items() if k != "depth_mult"}, inp, out, as_conv, bias, requant)
+
+
+def _lower_depthwise_mult(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
+                          requant: list[ConstArray]) -> KernelCall:
+    """tq_depthwise_conv_mult_s8: the layer as the fast depthwise kernel's over C m channels (the same
+    weights, biases and constants: output channel c m + j reads channel c m + j of the input with each
+    channel repeated m times), one output row at a time from the repeated rows under its windows."""
+    _, kh, kw, oc = w.shape
+    taps = w.data.reshape(kh * kw, oc)
+    mode = _requant_mode(requant, params, bias, taps.T)
+    folded = _fold_input_offset(op, bias, int(params["in_offset"]), taps.astype(np.int64).sum(axis=0))
+    weights = _depthwise_blocks(taps, paired=g.target.k_align == 4, wide=False)  # int8 weights, even with --wide-weights
+    dw = {k: v for k, v in params.items() if k not in ("depth_mult", "mult", "shift", "in_offset", "bias")}
+    dw.update({"in": {**params["in"], "c": oc}, "in_zp": -params["in_offset"], "paired": int(g.target.k_align == 4),
+               "weights": ArrayRef("w"), "weights16": 0, "quant": ArrayRef("quant"), "ring_rows": 0, "requant": mode})
+    span = (kh - 1) * params["dil_h"] + 1
+    scratch = -(-oc // 8) * 8 + span * params["in"]["w"] * oc
+    return KERNELS["tq_depthwise_conv_mult_s8"].call(
+        params={"dw": dw, "in_c": params["in"]["c"], "mult": params["depth_mult"]},
+        inputs=[inp.index],
+        outputs=[out.index, g.add_scratch(f"mult@{op.index}", scratch)],
+        arrays=[weights, _fast_quant(requant, int(params["out_offset"]), folded, 4, mode)],
+    )
 
 
 def macs_depthwise(g: Graph, op: Op) -> int:
@@ -620,31 +754,129 @@ def lower_fc(g: Graph, op: Op) -> KernelCall:
     }
     scales = np.asarray(effective_scales(inp, w, out, units), dtype=np.float64)
     if fast_kernels(g):
-        # Each double scale as m * 2^e, 2^52 <= m < 2^53, for the integer tq_fc_round.
-        parts = [math.frexp(float(s)) for s in scales]
-        m = np.asarray([int(f * 2**53) for f, _ in parts], dtype=np.uint64)
-        e = np.asarray([x - 53 for _, x in parts], dtype=np.int32)
-        need(bool(np.all((m >= 2**52) & (m < 2**53))), op, "a requantization scale is not a normal double")
-        fast = {k: v for k, v in params.items() if k != "scale"}
-        arrays = [ConstArray("scale_m", "uint64_t", m), ConstArray("scale_e", "int32_t", e)]
-        b = bias.data.astype(np.int64) if bias is not None else np.zeros(units, dtype=np.int64)
-        folded = b + int(params["in_offset"]) * w.data.reshape(units, accum).astype(np.int64).sum(axis=1)
-        if params["w_offset"] == 0 and bool(np.all(np.abs(folded) < 2**31)):
-            # Symmetric weights: the input offset goes into the bias (sum w (x + off) = sum w x + off
-            # sum w), so the dot product reads raw bytes (SXTB16 + SMLAD on the DSP extension).
-            arrays.append(ConstArray("bias", "int32_t", folded.astype(np.int32)))
-            fast.update(bias=ArrayRef("bias"), in_offset=0)
-        return KERNELS["tq_fully_connected_fast_s8"].call(
-            params={**fast, "scale_m": ArrayRef("scale_m"), "scale_e": ArrayRef("scale_e")},
-            inputs=[inp.index],
-            outputs=[out.index],
-            arrays=arrays,
-        )
+        fast = _lower_fc_fast(g, op, params, inp, out, w, bias, scales)
+        if fast is not None:
+            return fast
     return KERNELS["tq_fully_connected_s8"].call(
         params=params,
         inputs=[inp.index],
         outputs=[out.index],
         arrays=[ConstArray("scale", "double", scales)],
+    )
+
+
+FC_CHECK_BUDGET = 1 << 25  # sums enumerated to prove a fully connected layer's fixed-point requantization
+
+
+def _fc_fixed_point(scales: np.ndarray, acc_max: np.ndarray, out_offset: int, lo: int, hi: int
+                    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Per row mult, t and rnd (low, high word) with clamp(((acc * mult + rnd) >> 32) >> t) equal to
+    the reference's clamp(round((double)acc * scale) + out_offset) for every |acc| <= acc_max[row],
+    proven by enumerating the sums whose output does not clamp (both forms are monotonic, so the
+    sums past an enumerated clamped one clamp alike); the multiplier nearest the scale first, then
+    its neighbours. Where that would take too long (large per-channel layers) or fails: the nearest
+    multiplier and per row a guard, the error bound of sum * mult against the exact product in
+    units of 2^-S (sum_max * |mult - scale 2^S| plus double rounding), within which of a rounding
+    boundary the kernel takes the exact double-rounding path: (table, guard or None). None for scales
+    outside [2^-22, 1/2)."""
+    table = np.zeros((len(scales), 4), dtype=np.int64)
+    guard = np.zeros(len(scales), dtype=np.int64)
+    plan = []  # per distinct scale: its rows, S, the nearest multiplier and the sums to enumerate
+    for s in np.unique(scales):
+        rows = np.nonzero(scales == s)[0]
+        _, x = math.frexp(float(s))
+        shift = max(32, 31 - x)
+        nearest = int(round(math.ldexp(float(s), shift)))
+        if not (0 < nearest < 2**31 - 2 and shift <= 54):
+            return None
+        a_max = int(acc_max[rows].max())
+        guard[rows] = math.ceil(a_max * abs(nearest - math.ldexp(float(s), shift))) + (1 << (shift - 22)) + 4
+        a_lo = max(-a_max, math.floor((lo - out_offset - 1) / float(s)) - 1)
+        a_hi = min(a_max, math.ceil((hi - out_offset + 1) / float(s)) + 1)
+        plan.append((float(s), rows, shift, nearest, a_lo, a_hi))
+    proven = sum(max(0, a_hi - a_lo + 1) for *_, a_lo, a_hi in plan) <= FC_CHECK_BUDGET
+    for s, rows, shift, nearest, a_lo, a_hi in plan:
+        found = None
+        if proven:
+            a = np.arange(a_lo, a_hi + 1, dtype=np.int64)
+            v = np.clip(a.astype(np.float64) * s, -2.0**30, 2.0**30)  # tq_fully_connected_s8's double
+            t0 = np.trunc(v)
+            exact = np.clip((t0 + (v >= t0 + 0.5) - (v <= t0 - 0.5)).astype(np.int64) + out_offset, lo, hi)
+            for mult in (nearest, nearest - 1, nearest + 1, nearest - 2, nearest + 2):
+                for half in (1 << (shift - 1), (1 << (shift - 1)) - 1):
+                    if np.array_equal(exact, np.clip(((a * mult + half) >> shift) + out_offset, lo, hi)):
+                        found = mult, half
+                        break
+                if found:
+                    break
+        proven = proven and found is not None
+        mult, half = found or (nearest, 1 << (shift - 1))
+        rnd = half + out_offset * (1 << shift)
+        table[rows] = (mult, shift - 32, rnd & 0xFFFFFFFF, rnd >> 32)
+    if proven:
+        return table, None
+    # The guarded form needs the nearest multipliers and the half-up rounding of every row.
+    for s in np.unique(scales):
+        rows = np.nonzero(scales == s)[0]
+        _, x = math.frexp(float(s))
+        shift = max(32, 31 - x)
+        rnd = (1 << (shift - 1)) + out_offset * (1 << shift)
+        table[rows] = (int(round(math.ldexp(float(s), shift))), shift - 32, rnd & 0xFFFFFFFF, rnd >> 32)
+        if int(guard[rows].max()) >= min(2**23, 1 << (shift - 2)):  # stored as guard << 8 beside t
+            return None
+    return table, guard
+
+
+def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
+                   scales: np.ndarray) -> KernelCall | None:
+    """tq_fully_connected_fast_s8: weights by quads of rows interleaved `group` bytes at a time, the
+    zero points folded (the weights' one times each row's sum at run time), requantized in fixed
+    point (proven equal to the reference's double arithmetic, or guarded: tq_fc_round near a rounding
+    boundary), or, for scales no fixed-point form takes, every output by tq_fc_round (guarded 2)."""
+    accum, units = params["accum_depth"], params["out_depth"]
+    group = g.target.k_align
+    k = -(-accum // group) * group
+    quads = -(-units // 4)
+    rows = np.asarray(w.data, dtype=np.int8).reshape(units, accum)
+    padded = np.zeros((quads * 4, k), dtype=np.int8)
+    padded[:units, :accum] = rows
+    packed = padded.reshape(quads, 4, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
+    in_off, w_off = int(params["in_offset"]), int(params["w_offset"])
+    wide = rows.astype(np.int64)
+    b = bias.data.astype(np.int64) if bias is not None else np.zeros(units, dtype=np.int64)
+    # sum (w + w_off)(x + in_off) + b = sum w x + w_off sum x + [b + in_off sum w + depth w_off in_off]
+    folded = np.zeros(quads * 4, dtype=np.int64)
+    folded[:units] = b + in_off * wide.sum(axis=1) + accum * w_off * in_off
+    folded = ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)  # int32 sums wrap alike
+    x_max = max(abs(-128 + in_off), abs(127 + in_off))
+    acc_max = np.abs(b) + x_max * np.abs(wide + w_off).sum(axis=1)
+    fixed = _fc_fixed_point(scales, acc_max, int(params["out_offset"]), int(params["act_min"]), int(params["act_max"]))
+    # No fixed-point form (scales of 1/2 and more, or guards too wide for large layers): the dot
+    # products still run fast and every output is requantized by the exact tq_fc_round (guarded 2).
+    exact_only = fixed is None
+    table, guard = fixed if fixed is not None else (np.zeros((units, 4), dtype=np.int64), np.zeros(units, dtype=np.int64))
+    fast = {k_: params[k_] for k_ in ("batches", "accum_depth", "out_depth")}
+    full = np.zeros((quads * 4, 4), dtype=np.int64)
+    full[:units] = table
+    if guard is not None:
+        full[:units, 1] += guard << 8  # beside t, whose low byte alone the shifts read
+    fast.update(k=k, group=group, w_offset=w_off, out_offset=params["out_offset"], act_min=params["act_min"],
+                act_max=params["act_max"], weights=ArrayRef("w"), bias=ArrayRef("bias"), quant=ArrayRef("quant"),
+                guarded=2 if exact_only else int(guard is not None), scale_m=0, scale_e=0)
+    arrays = [ConstArray("w", "int8_t", packed), ConstArray("bias", "int32_t", folded),
+              ConstArray("quant", "int32_t", ((full + 2**31) % 2**32 - 2**31).astype(np.int32).reshape(-1))]
+    if guard is not None:
+        # Each double scale as m * 2^e, 2^52 <= m < 2^53, for the integer tq_fc_round.
+        parts = [math.frexp(float(s)) for s in scales]
+        m = np.asarray([int(f * 2**53) for f, _ in parts], dtype=np.uint64)
+        e = np.asarray([x - 53 for _, x in parts], dtype=np.int32)
+        arrays += [ConstArray("scale_m", "uint64_t", m), ConstArray("scale_e", "int32_t", e)]
+        fast.update(scale_m=ArrayRef("scale_m"), scale_e=ArrayRef("scale_e"))
+    return KERNELS["tq_fully_connected_fast_s8"].call(
+        params=fast,
+        inputs=[inp.index],
+        outputs=[out.index],
+        arrays=arrays,
     )
 
 
@@ -744,17 +976,124 @@ def _window_op_s16(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, dict]:
     return inp, out, w, extra
 
 
-def lower_window_s16(g: Graph, op: Op) -> KernelCall:
+def _lower_window_s16(g: Graph, op: Op, scratch: bool) -> KernelCall:
+    """The int16x8 CONV_2D / DEPTHWISE_CONV_2D call; `scratch` False (the check) adds no scratch tensor."""
     inp, out, w, extra = _window_op_s16(g, op)
     kernel, axis = WINDOW_S16[op.kind]
     oc = w.shape[axis]
     shape, window = _window_params(g, op, inp, w.shape[1], w.shape[2], oc)
     bias = _bias64(g, op, oc)
+    requant = _requant_s16(inp, w, out, oc, op)
+    if fast_kernels(g) and extra.get("groups", 1) == 1 and w.shape[1] * w.shape[2] <= DW16_MAX_TAPS:
+        lo, hi = activation_range(_check_fused(op), out)
+        fast = {**shape, **window, "act_min": lo, "act_max": hi, "quant": ArrayRef("quant16")}
+        arrays = [_fast_requant_s16(requant, bias, oc)]
+        if op.kind == "CONV_2D":
+            return _lower_conv_s16_fast(g, op, fast, inp, out, w, arrays, scratch)
+        return _lower_depthwise_s16_fast(g, op, {**fast, **extra}, inp, out, w, arrays, scratch)
     return KERNELS[kernel].call(
         params={**shape, **extra, **window, **_tail_s16(out, op, w, bias)},
         inputs=[inp.index],
         outputs=[out.index],
-        arrays=_requant_s16(inp, w, out, oc, op),
+        arrays=requant,
+    )
+
+
+def check_window_s16(g: Graph, op: Op) -> None:
+    _lower_window_s16(g, op, scratch=False)
+
+
+def lower_window_s16(g: Graph, op: Op) -> KernelCall:
+    return _lower_window_s16(g, op, scratch=True)
+
+
+# --------------------------------------------------------------------------- int16x8 fast twins (tq_int16_fast.h)
+
+DW16_MAX_TAPS = 64  # TQ_DW16_MAX_TAPS
+INT32_SUM = 2**31 - 1  # the largest |sum of x * w| a chunk may reach: 32768 * (sum of |w|) <= 2^31 - 1
+
+
+def _fast_requant_s16(requant: list[ConstArray], bias: Tensor | None, channels: int) -> ConstArray:
+    """tq_s16_requant's constants per channel, padded to an even count: the low and high words of
+    K = bias * red + 2^(rsh - 1), red (the multiplier rounded to 16 bits as the int64
+    MultiplyByQuantizedMultiplier does) and rsh = 15 - shift."""
+    mult = next(a for a in requant if a.name == "mult").values.astype(np.int64)
+    shift = next(a for a in requant if a.name == "shift").values.astype(np.int64)
+    red = np.where(mult < 0x7FFF0000, (mult + (1 << 15)) >> 16, 0x7FFF)
+    rsh = 15 - shift
+    b = bias.data.astype(np.int64).reshape(-1) if bias is not None else np.zeros(channels, dtype=np.int64)
+    k = b * red + (np.ones(channels, dtype=np.int64) << (rsh - 1))  # |bias| < 2^40: inside int64
+    table = np.zeros((channels + channels % 2, 4), dtype=np.int64)
+    table[:, 3] = 8  # a padding channel's shift, never used
+    table[:channels] = np.stack([k & 0xFFFFFFFF, k >> 32, red, rsh], axis=1)
+    return ConstArray("quant16", "int32_t", table.reshape(-1).astype(np.uint32).view(np.int32))
+
+
+def _group_s16(g: Graph) -> int:
+    """tq_int16_fast.h's weight group: 8 on Helium builds (VLDRB.S16 of 8 weights), else 4 (SXTB16)."""
+    return 8 if g.target.k_align == 16 else 4
+
+
+def _rows_s16(rows: np.ndarray, group: int) -> ConstArray:
+    """Weight rows [n][k] in tq_int16_fast.h's layout: k padded to a multiple of the group and the rows
+    to an even count with zeros, pairs of rows `group` bytes at a time; with a group of 4 each 4 bytes
+    as w0 w2 w1 w3."""
+    n, k = rows.shape
+    kpad = -(-k // group) * group
+    padded = np.zeros((n + n % 2, kpad), dtype=np.int8)
+    padded[:n, :k] = rows
+    groups = padded.reshape(-1, kpad // group, group)
+    if group == 4:
+        groups = groups[..., [0, 2, 1, 3]]
+    packed = groups.reshape(-1, 2, kpad // group, group).transpose(0, 2, 1, 3).reshape(-1)
+    return ConstArray("w16rows", "int8_t", packed)
+
+
+def _chunk_s16(rows: np.ndarray, group: int) -> int:
+    """The depth tq_s16_dot2x2 may sum in int32: the whole row where every row's 32768 * sum |w| fits,
+    else the largest multiple of the group for which every chunk of every row does (504 always does)."""
+    k = rows.shape[1]
+    mags = np.abs(rows.astype(np.int64))
+    if int(mags.sum(axis=1).max(initial=0)) * 32768 <= INT32_SUM:
+        return k
+    cum = np.concatenate([np.zeros((len(rows), 1), dtype=np.int64), np.cumsum(mags, axis=1)], axis=1)
+    for chunk in range(k // group * group, 0, -group):
+        ends = np.minimum(np.arange(0, k, chunk) + chunk, k)
+        sums = cum[:, ends] - cum[:, np.arange(0, k, chunk)]
+        if int(sums.max()) * 32768 <= INT32_SUM:
+            return chunk
+    raise AssertionError("a chunk of 8 int8 weights always fits int32")
+
+
+def _lower_conv_s16_fast(g: Graph, op: Op, fast: dict, inp: Tensor, out: Tensor, w: Tensor, arrays: list[ConstArray],
+                         scratch: bool) -> KernelCall:
+    """CONV_2D (one group): a column pair of two output pixels gathered into 2 kpad int16 of scratch."""
+    rows = w.data.reshape(w.shape[0], -1)
+    k, group = rows.shape[1], _group_s16(g)
+    cols = g.add_scratch(f"cols16@{op.index}", 2 * (-(-k // group) * group), dtype="int16") if scratch else -1
+    return KERNELS["tq_conv_s16_fast"].call(
+        params={**fast, "k": k, "group": group, "chunk": _chunk_s16(rows, group), "weights": ArrayRef("w16rows")},
+        inputs=[inp.index],
+        outputs=[out.index, cols],
+        arrays=[_rows_s16(rows, group), *arrays],
+    )
+
+
+def _lower_depthwise_s16_fast(g: Graph, op: Op, fast: dict, inp: Tensor, out: Tensor, w: Tensor, arrays: list[ConstArray],
+                              scratch: bool) -> KernelCall:
+    """DEPTHWISE_CONV_2D: int16 weights by blocks of four output channels and pairs of taps."""
+    _, kh, kw, oc = w.shape
+    t2, c4 = -(-kh * kw // 2) * 2, -(-oc // 4) * 4
+    padded = np.zeros((t2, c4), dtype=np.int16)
+    padded[: kh * kw, :oc] = w.data.reshape(kh * kw, oc)
+    # [block of 4 channels][tap pair][channel of the block][tap of the pair]
+    weights = padded.reshape(t2 // 2, 2, c4 // 4, 4).transpose(2, 0, 3, 1).reshape(-1)
+    zeros = g.add_scratch(f"zeros16@{op.index}", -(-inp.shape[3] // 4) * 4, dtype="int16") if scratch else -1
+    return KERNELS["tq_depthwise_conv_s16_fast"].call(
+        params={**fast, "weights16": ArrayRef("w16")},
+        inputs=[inp.index],
+        outputs=[out.index, zeros],
+        arrays=[ConstArray("w16", "int16_t", weights), *arrays],
     )
 
 
@@ -772,6 +1111,25 @@ def lower_fc_s16(g: Graph, op: Op) -> KernelCall:
     batches, accum, units = _fc_geometry(g, op)
     bias = _bias64(g, op, units)
     scales = np.asarray(effective_scales(inp, w, out, units), dtype=np.float64)
+    if fast_kernels(g):
+        lo, hi = activation_range(_check_fused(op), out)
+        # Each double scale as m * 2^e, 2^52 <= m < 2^53, for the integer tq_fc16_round_int.
+        parts = [math.frexp(float(s)) for s in scales]
+        m = np.asarray([int(f * 2**53) for f, _ in parts], dtype=np.uint64)
+        need(bool(np.all((m >= 2**52) & (m < 2**53))), op, "a requantization scale is not a normal double")
+        rows, group = w.data.reshape(units, accum), _group_s16(g)
+        b = bias.data.astype(np.int64).reshape(-1) if bias is not None else np.zeros(units, dtype=np.int64)
+        return KERNELS["tq_fully_connected_s16_fast"].call(
+            params={"batches": batches, "accum_depth": accum, "out_depth": units, "group": group,
+                    "chunk": _chunk_s16(rows, group),
+                    "act_min": lo, "act_max": hi, "weights": ArrayRef("w16rows"), "bias": ArrayRef("bias64"),
+                    "w_offset": 0 if w.quant.per_channel else -int(w.quant.zp),
+                    "scale_m": ArrayRef("scale_m"), "scale_e": ArrayRef("scale_e")},
+            inputs=[inp.index],
+            outputs=[out.index],
+            arrays=[_rows_s16(rows, group), ConstArray("bias64", "int64_t", b), ConstArray("scale_m", "uint64_t", m),
+                    ConstArray("scale_e", "int32_t", np.asarray([x - 53 for _, x in parts], dtype=np.int32))],
+        )
     return KERNELS["tq_fully_connected_s16"].call(
         params={
             "batches": batches,
@@ -1210,8 +1568,8 @@ def macs_batch_matmul(g: Graph, op: Op) -> int:
 register("CONV_2D", check=check_conv, lower=lower_conv, macs=macs_conv)
 register("DEPTHWISE_CONV_2D", check=check_depthwise, lower=lower_depthwise, macs=macs_depthwise)
 register("FULLY_CONNECTED", check=check_fc, lower=lower_fc, macs=macs_fc)
-register("CONV_2D", check=check_by_lowering(lower_window_s16), lower=lower_window_s16, macs=macs_conv, dtype="int16")
-register("DEPTHWISE_CONV_2D", check=check_by_lowering(lower_window_s16), lower=lower_window_s16, macs=macs_depthwise, dtype="int16")
+register("CONV_2D", check=check_window_s16, lower=lower_window_s16, macs=macs_conv, dtype="int16")
+register("DEPTHWISE_CONV_2D", check=check_window_s16, lower=lower_window_s16, macs=macs_depthwise, dtype="int16")
 register("FULLY_CONNECTED", check=check_fc_s16, lower=lower_fc_s16, macs=macs_fc, dtype="int16")
 register("CONV_2D", check=check_by_lowering(lower_conv_f32), lower=lower_conv_f32, macs=macs_conv, dtype="float32")
 register("DEPTHWISE_CONV_2D", check=check_by_lowering(lower_depthwise_f32), lower=lower_depthwise_f32, macs=macs_depthwise, dtype="float32")

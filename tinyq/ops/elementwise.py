@@ -135,6 +135,9 @@ KERNELS = kernel_table(
     _s8("squared_difference"),
     # int16x8
     _s16("add"),
+    # the fast twin of tq_add_s16: one 64-bit rounding step per rescale (tq_int16_fast.h)
+    Kernel("tq_add_s16_fast", "tq_add_s16_params", "tq_int16_fast.h", ("elementwise/tq_add_s16_fast.c", "include/tq_int16.h",
+                                                                       *INT16_DEPS)),
     _s16("sub"),
     _s16("mul"),
     _s16("maximum"),
@@ -371,6 +374,9 @@ def _lower_add_sub(dtype: str):
     def lower(g: Graph, op: Op) -> KernelCall:
         params = _add_sub_params(g, op, dtype)
         kernel = KERNELS[f"tq_{op.kind.lower()}_{suffix}"]
+        if (op.kind == "ADD" and dtype == "int16" and fast_kernels(g) and params["in1_offset"] == params["in2_offset"] == 0
+                and params["out_offset"] == 0 and max(params["in1_shift"], params["in2_shift"], params["out_shift"]) <= 0):
+            kernel = KERNELS["tq_add_s16_fast"]
         return kernel.call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]], in_place=_in_place(params["shape"]))
 
     return lower

@@ -71,13 +71,18 @@ KERNELS = kernel_table(
     Kernel("tq_mean_s8", "tq_mean_s8_params", HEADER, ("pool/tq_mean_s8.c",)),
     Kernel("tq_reduce_s8", "tq_reduce_s8_params", HEADER, ("pool/tq_reduce_s8.c",)),  # REDUCE_MAX, REDUCE_MIN
     # int8, fast twins: four channels at once where SIMD32 is available (same parameters)
-    Kernel("tq_avgpool_fast_s8", "tq_avgpool_s8_params", HEADER, ("pool/tq_avgpool_fast_s8.c", "include/tq_gemm.h")),
-    Kernel("tq_maxpool_fast_s8", "tq_maxpool_s8_params", HEADER, ("pool/tq_maxpool_fast_s8.c", "include/tq_gemm.h")),
+    Kernel("tq_avgpool_fast_s8", "tq_avgpool_s8_params", HEADER, ("pool/tq_avgpool_fast_s8.c", "include/tq_gemm.h", "include/tq_mve.h")),
+    Kernel("tq_maxpool_fast_s8", "tq_maxpool_s8_params", HEADER, ("pool/tq_maxpool_fast_s8.c", "include/tq_gemm.h", "include/tq_mve.h")),
     # int16x8
     Kernel("tq_avgpool_s16", "tq_avgpool_s16_params", INT16_HEADER, ("pool/tq_avgpool_s16.c", *INT16_DEPS)),
     Kernel("tq_maxpool_s16", "tq_maxpool_s16_params", INT16_HEADER, ("pool/tq_maxpool_s16.c", *INT16_DEPS)),
     Kernel("tq_mean_s16", "tq_mean_s16_params", INT16_HEADER, ("pool/tq_mean_s16.c", *INT16_DEPS)),
     Kernel("tq_reduce_s16", "tq_reduce_s16_params", INT16_HEADER, ("pool/tq_reduce_s16.c", *INT16_DEPS)),
+    # int16x8, fast twins: windows through a table of pixel addresses, two channels a word (tq_int16_fast.h)
+    Kernel("tq_avgpool_s16_fast", "tq_avgpool_s16_params", "tq_int16_fast.h",
+           ("pool/tq_avgpool_s16_fast.c", "include/tq_int16.h", *INT16_DEPS)),
+    Kernel("tq_maxpool_s16_fast", "tq_maxpool_s16_params", "tq_int16_fast.h",
+           ("pool/tq_maxpool_s16_fast.c", "include/tq_int16.h", *INT16_DEPS)),
     # float32
     Kernel("tq_avgpool_f32", "tq_avgpool_f32_params", FLOAT_HEADER, ("pool/tq_avgpool_f32.c", *FLOAT_DEPS)),
     Kernel("tq_maxpool_f32", "tq_maxpool_f32_params", FLOAT_HEADER, ("pool/tq_maxpool_f32.c", *FLOAT_DEPS)),
@@ -352,8 +357,13 @@ def check_pool_s16(g: Graph, op: Op) -> None:
     _pool_s16_params(g, op)
 
 
+POOL16_MAX_WINDOW = 64  # TQ_POOL16_MAX_WINDOW: the fast twins' window table
+
+
 def lower_pool_s16(g: Graph, op: Op) -> KernelCall:
-    return KERNELS[f"tq_{POOL_NAMES[op.kind]}_s16"].call(params=_pool_s16_params(g, op), inputs=[op.inputs[0]], outputs=[op.outputs[0]])
+    params = _pool_s16_params(g, op)
+    fast = "_fast" if fast_kernels(g) and params["filter_h"] * params["filter_w"] <= POOL16_MAX_WINDOW else ""
+    return KERNELS[f"tq_{POOL_NAMES[op.kind]}_s16{fast}"].call(params=params, inputs=[op.inputs[0]], outputs=[op.outputs[0]])
 
 
 # --------------------------------------------------------------------------- pooling, MEAN (float32)

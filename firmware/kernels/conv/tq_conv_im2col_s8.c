@@ -19,10 +19,20 @@
 #define TQ_PAIR_BYTES_PER_K 2
 #endif
 
-/* n bytes from src to dst (short runs: words, then bytes; longer ones memcpy). */
+/* n bytes from src to dst (short runs: words, then bytes; longer ones memcpy; on Helium runs of more
+   than 4 bytes 16 a step, the last step predicated). */
 static inline void tq_copy_run(int8_t *dst, const int8_t *src, int32_t n)
 {
     int32_t i;
+#if defined(TQ_GEMM_MVE)
+    if (n > 4) {
+        for (; n > 0; n -= 16, dst += 16, src += 16) {
+            const mve_pred16_t pr = vctp8q((uint32_t)n);
+            vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
+        }
+        return;
+    }
+#endif
     if (n < 12) {
         for (; n >= 4; n -= 4, dst += 4, src += 4) {
             const int32_t v = tq_read_s8x4(src); /* unaligned words are allowed where this runs */
@@ -61,16 +71,28 @@ static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, in
             if (row_ok && ix >= 0 && ix < in_w) {
                 tq_copy_run(dst, row + (size_t)ix * in_c, in_c);
             } else {
+#if defined(TQ_GEMM_MVE)
+                for (i = 0; i < in_c; i += 16) {
+                    vstrbq_p_s8(dst + i, vdupq_n_s8(pad), vctp8q((uint32_t)(in_c - i)));
+                }
+#else
                 for (i = 0; i < in_c; ++i) {
                     dst[i] = pad;
                 }
+#endif
             }
             dst += in_c;
         }
     }
+#if defined(TQ_GEMM_MVE)
+    for (i = (int32_t)(dst - col); i < p->gemm.k; i += 16) { /* the weight rows are zero here too */
+        vstrbq_p_s8(col + i, vdupq_n_s8(0), vctp8q((uint32_t)(p->gemm.k - i)));
+    }
+#else
     for (i = (int32_t)(dst - col); i < p->gemm.k; ++i) {
         col[i] = 0; /* the weight rows are zero here too */
     }
+#endif
 }
 
 /* Filter row fy of output pixel px = {b, oy, ox} as kw * in.c contiguous bytes: in place when the

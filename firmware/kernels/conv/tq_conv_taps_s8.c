@@ -9,6 +9,7 @@
 #define TQ_TAPS_DOT(w, cols, n, group, acc) tq_dot_2x2(w, cols, n, group, acc)
 #define TQ_TAPS_ROWS tq_gemm_rows_dsp
 #define TQ_TAPS_PAIRS tq_gemm_pairs_acc_dsp
+#define TQ_TAPS_PAIRS_GEN tq_gemm_pairs_acc_gen_dsp
 #endif
 
 /* The kw taps of filter row fy over output pixel (b, oy, ox): its input pixels, NULL for padding.
@@ -46,11 +47,13 @@ static __attribute__((noinline)) int8_t *tq_taps_columns(const int8_t *a, const 
 
 /*
  * The two pixels' outputs: every row pair's accumulators (bias first) collect filter row after
- * filter row, each row's taps made a column pair once and read by all the row pairs.
+ * filter row, each row's taps made a column pair once and read by all the row pairs. `general`
+ * (gemm.requant 1): every filter row only accumulates, then tq_gemm_store_gen requantizes.
  */
 static inline __attribute__((always_inline)) void tq_taps_pair(const tq_conv_taps_s8_params *p, const int8_t *input,
                                                               const int32_t *px0, const int32_t *px1, int8_t *pair,
-                                                              int32_t *acc, int8_t *out0, int8_t *out1, int full)
+                                                              int32_t *acc, int8_t *out0, int8_t *out1, int full,
+                                                              int general)
 {
     const tq_gemm_s8_params *const g = &p->gemm;
     const int32_t in_c = p->in.c, kw = p->kw, n = kw * in_c, step = 2 * g->k, out_c = g->out_c, group = g->group;
@@ -107,10 +110,14 @@ static inline __attribute__((always_inline)) void tq_taps_pair(const tq_conv_tap
                 job.out1 = out1;
                 job.lo4 = 0x01010101u * (uint8_t)g->act_min;
                 job.hi4 = 0x01010101u * (uint8_t)g->act_max;
-                job.clamp = !full;
+                job.clamp = general ? tq_gemm_gen_clamp(full, g->out_offset) : !full;
                 job.acc = acc;
                 if (whole_pairs > 0) {
-                    TQ_TAPS_PAIRS(&job);
+                    if (general) {
+                        TQ_TAPS_PAIRS_GEN(&job);
+                    } else {
+                        TQ_TAPS_PAIRS(&job);
+                    }
                 }
                 if (out_c & 1) { /* the odd last row and its zero partner into a word first */
                     int8_t last[4];
@@ -120,27 +127,43 @@ static inline __attribute__((always_inline)) void tq_taps_pair(const tq_conv_tap
                     job.w = w + (size_t)step * whole_pairs;
                     job.out0 = last;
                     job.out1 = last + 2;
-                    TQ_TAPS_PAIRS(&job);
+                    if (general) {
+                        TQ_TAPS_PAIRS_GEN(&job);
+                    } else {
+                        TQ_TAPS_PAIRS(&job);
+                    }
                     out0[out_c - 1] = last[0];
                     out1[out_c - 1] = last[2];
                 }
             }
         }
+#elif defined(TQ_GEMM_MVE)
+        tq_mve_rows_acc(w, step, pair, n, acc, pairs);
 #else
         for (c = 0; c < pairs; ++c, w += step) {
             TQ_TAPS_DOT(w, pair, n, group, acc + 4 * c);
         }
 #endif
     }
-#if !defined(TQ_GEMM_DSP)
+#if defined(TQ_GEMM_MVE)
+    (void)full;
+    tq_mve_store_pairs(acc, q, out_c, g->act_min, g->act_max, out0, out1, general, g->out_offset);
+    return;
+#elif !defined(TQ_GEMM_DSP) /* (the assembler requantized the last filter row) */
+    if (general) {
+        tq_gemm_store_gen(g, acc, q, 0, pairs, out0, out1);
+        return;
+    }
     for (c = 0; c < pairs; ++c, q += 8) {
         tq_gemm_store_2x2(acc + 4 * c, q, out0 + 2 * c, out1 + 2 * c, 2 * c + 1 < out_c, g->act_min, g->act_max, full);
     }
 #endif
 }
 
-tq_status TQ_KERNEL_NAME(const tq_conv_taps_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
-                         int8_t *scratch)
+/* The kernel, its pixel loop built once for each requantization (`general` a constant). */
+static inline __attribute__((always_inline)) tq_status tq_taps_run(const tq_conv_taps_s8_params *p, const int8_t *input,
+                                                                  const int8_t *residual, int8_t *output, int8_t *scratch,
+                                                                  int general)
 {
     const int32_t in_c = p->in.c, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
     const int32_t pixels = p->out.n * out_h * out_w;
@@ -175,7 +198,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_taps_s8_params *p, const int8_t *input, c
             dst[0] = stage;
             dst[1] = stage + out_c;
         }
-        tq_taps_pair(p, input, px[0], px[count - 1], scratch, acc, dst[0], dst[count - 1], full);
+        tq_taps_pair(p, input, px[0], px[count - 1], scratch, acc, dst[0], dst[count - 1], full, general);
         if (residual != NULL) {
             const size_t at = (size_t)n * out_c;
             tq_residual_add_s8(&p->res, stage, residual + at, output + at, count * out_c);
@@ -188,4 +211,27 @@ tq_status TQ_KERNEL_NAME(const tq_conv_taps_s8_params *p, const int8_t *input, c
         }
     }
     return TQ_OK;
+}
+
+#if !defined(TQ_GEMM_MVE)
+/* The kernel with the general requantization: a copy of its own, so that the other's code is as before. */
+static __attribute__((noinline)) tq_status tq_taps_general(const tq_conv_taps_s8_params *p, const int8_t *input,
+                                                           const int8_t *residual, int8_t *output, int8_t *scratch)
+{
+    return tq_taps_run(p, input, residual, output, scratch, 1);
+}
+#endif
+
+tq_status TQ_KERNEL_NAME(const tq_conv_taps_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
+                         int8_t *scratch)
+{
+#if defined(TQ_GEMM_MVE)
+    /* On Helium the requantization is a run-time argument of tq_mve_store_pairs only: one copy. */
+    return tq_taps_run(p, input, residual, output, scratch, TQ_CFG_REQUANT_GEN && p->gemm.requant);
+#else
+    if (TQ_CFG_REQUANT_GEN && p->gemm.requant) {
+        return tq_taps_general(p, input, residual, output, scratch);
+    }
+    return tq_taps_run(p, input, residual, output, scratch, 0);
+#endif
 }

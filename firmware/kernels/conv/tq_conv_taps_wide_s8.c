@@ -6,4 +6,5 @@
 #define TQ_TAPS_DOT(w, cols, n, group, acc) tq_dot_2x2_wide_c(w, cols, n, acc)
 #define TQ_TAPS_ROWS tq_gemm_rows_wide_dsp
 #define TQ_TAPS_PAIRS tq_gemm_pairs_acc_wide_dsp
+#define TQ_TAPS_PAIRS_GEN tq_gemm_pairs_acc_gen_wide_dsp
 #include "tq_conv_taps_s8.c"

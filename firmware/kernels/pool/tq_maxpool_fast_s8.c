@@ -46,6 +46,20 @@ tq_status tq_maxpool_fast_s8(const tq_maxpool_s8_params *p, const int8_t *in, in
                 const int32_t fx0 = TQ_MAX(0, -x0), fx1 = TQ_MIN(p->filter_w, iw - x0);
                 const int8_t *const corner = img + ((size_t)(y0 + fy0) * iw + x0 + fx0) * ch;
                 c = 0;
+#if defined(TQ_GEMM_MVE)
+                /* Sixteen channels a step, the last step's loads and store predicated. */
+                for (; c < ch; c += 16) {
+                    const mve_pred16_t pr = vctp8q((uint32_t)(ch - c));
+                    int8x16_t m = vdupq_n_s8((int8_t)lo);
+                    for (fy = 0; fy < fy1 - fy0; ++fy) {
+                        const int8_t *x = corner + (size_t)fy * iw * ch + c;
+                        for (fx = fx0; fx < fx1; ++fx, x += ch) {
+                            m = vmaxq_s8(m, vldrbq_z_s8(x, pr));
+                        }
+                    }
+                    vstrbq_p_s8(out + c, vminq_s8(m, vdupq_n_s8((int8_t)hi)), pr);
+                }
+#else
 #if defined(TQ_SIMD32)
                 for (; c + 4 <= ch; c += 4) {
                     uint32_t m = 0x01010101u * (uint8_t)lo;
@@ -69,6 +83,7 @@ tq_status tq_maxpool_fast_s8(const tq_maxpool_s8_params *p, const int8_t *in, in
                     }
                     out[c] = (int8_t)TQ_MIN(m, hi);
                 }
+#endif
             }
         }
     }

@@ -5,6 +5,8 @@
  * Do not edit: regenerate with the command above.
  */
 #include "small.h"
+#include <string.h>
+
 #include "tq_common.h"
 #include "tq_activation.h"
 #include "tq_conv_fast.h"
@@ -18,59 +20,10 @@ void tq_trace(int layer, const void *data, uint32_t bytes);
 #define TQ_TRACE_OUT(layer, data, bytes) ((void)0)
 #endif
 
-/* Activations: 624 bytes (largest live set: 624 bytes). */
-static uint8_t tq_arena[624] TQ_ALIGN(8);
+/* Activations and the model's inputs and outputs: 768 bytes (largest live set: 768 bytes). */
+static uint8_t tq_arena[768] TQ_ALIGN(8);
 
 /* ---- constant tensors (flash) ---- */
-/* tensor 3: functional_1/dense_1/MatMul int8 [10, 72] */
-static const int8_t T3[720] TQ_ALIGN(8) TQ_WEIGHTS = {
-    13, -56, -18, -73, 12, 50, 7, 28, -127, 43, 46, 83, -81, 122, 9, 31,
-    -17, 20, 2, -2, -48, -67, -56, 27, -32, -20, 50, -108, -37, -63, 11, 74,
-    -32, -32, 2, -94, 25, 12, -84, -46, 39, 47, 96, 22, 1, -26, 27, -30,
-    53, -52, 105, -26, -40, 65, -29, -43, -103, 27, 71, -11, 21, -16, 42, -9,
-    -79, 98, 50, -20, -3, -90, 29, -13, 42, -98, 23, -45, 112, 69, -27, 52,
-    52, -36, -54, -35, 5, 63, 7, -23, -36, -40, -116, -38, -29, 11, 6, 50,
-    3, 113, 26, -20, 127, 21, 79, 14, -75, -20, -25, -95, 23, -7, 71, -19,
-    -59, -59, 37, 61, 75, 49, 18, 22, -61, 48, -45, -52, -19, -17, -35, -40,
-    -75, -88, -6, 10, 4, -42, 47, 48, -78, 11, 23, -30, -30, 33, -13, 90,
-    25, 90, -45, -6, 27, 80, -14, -30, 3, 11, 30, -5, 24, 88, 47, 1,
-    -39, 41, -64, 7, -39, -12, -24, 8, -8, 16, 34, 9, 31, -29, 45, -45,
-    -69, 75, -76, 74, 57, 6, 14, -50, 34, 14, 12, -18, 39, 46, -5, -30,
-    -16, -17, -20, 108, 24, -7, -14, -13, -42, 43, -127, 14, -8, -11, 4, 30,
-    49, -6, 30, -101, 57, -74, -56, 12, 39, -62, -58, -32, -13, 73, 4, -22,
-    53, 122, 33, 16, -46, -93, -51, -6, 46, 5, -66, 72, -46, -26, -64, -60,
-    22, -23, 7, -19, -6, 48, -66, -5, -4, -127, -7, -36, -18, -50, -109, -80,
-    15, 25, 5, -33, 92, -36, 63, -70, -13, -40, 0, 75, -8, 11, -8, -25,
-    -5, 47, -25, -12, -66, 15, -75, 74, 22, 6, 0, -10, -53, -25, 0, -34,
-    105, 27, 25, 13, 6, -88, -86, 35, 35, -91, 32, 17, 6, -53, 20, 81,
-    -50, -70, 104, -71, 6, 19, 116, 62, 98, 61, 5, 42, -40, -76, -37, -53,
-    33, 30, -81, 3, -99, -34, -1, 34, 33, -51, 30, -15, 0, -3, 87, 77,
-    49, 39, -30, 2, -127, 9, -32, 77, 82, -43, -55, 18, 26, 23, 10, -29,
-    2, 21, -95, -63, -64, 21, -73, 31, -4, -34, 3, 30, -24, -22, -26, -49,
-    1, 13, 116, -50, 10, -11, 4, -48, -31, 59, 6, -14, 66, -91, 23, -34,
-    -29, -57, 30, -27, 99, 3, 86, 1, 76, -32, -38, 24, -3, 88, 27, 0,
-    11, -26, 74, 10, -61, 25, -86, -32, 8, -102, 56, 127, 25, 52, 4, 25,
-    60, 51, 1, 40, 18, -33, 44, -112, 31, -79, 46, 44, -40, -10, -2, 26,
-    43, 66, 42, -42, -21, 4, -40, -37, 48, -15, 22, -31, 80, -41, 24, -67,
-    -111, -8, 112, 76, 13, -58, -26, -53, -65, 69, 15, 31, -34, 63, 26, 3,
-    69, 78, 59, 40, 42, 45, -19, -14, -7, -21, 50, 56, -43, -98, -6, 11,
-    11, 22, -38, 38, 3, -2, 83, -15, -27, -13, -74, -20, 11, -127, -23, 117,
-    50, 24, -72, -5, -7, 66, 32, 1, 12, 88, 1, 13, -28, -46, 81, 12,
-    -16, 64, 42, 21, -126, -72, 31, -10, 16, 17, -18, -104, 84, 109, -51, -11,
-    -54, -59, -5, -22, 10, 98, -18, 25, 24, -44, -44, 4, 37, 63, 127, -41,
-    -18, 97, -43, -23, 69, 0, 43, 63, 10, 103, 57, 3, 13, -21, -37, -12,
-    -5, -24, -54, 32, 96, -6, 26, 38, -41, -121, 6, 45, -33, 62, 27, 97,
-    -6, 127, -20, 2, -91, 42, -70, 5, 5, -12, -29, -51, 126, -60, 45, 56,
-    -14, -31, -3, -43, 18, 40, -37, -56, 52, 26, -1, -2, -27, -19, 5, 43,
-    -15, -34, 35, -76, 19, -26, 35, 98, 71, 24, 5, 30, -23, 16, -10, 30,
-    -6, 68, 80, -23, -55, 10, 48, 34, -24, -66, 54, -74, -12, -19, -39, 7,
-    -3, 14, -46, -68, -9, 10, -31, -33, 104, 25, -67, 11, 127, -12, -10, -17,
-    -5, -27, -29, -27, 6, -41, 61, 28, 68, -114, -7, -49, -35, -36, -79, -24,
-    -22, -65, -20, 33, -9, 20, 13, 75, -109, -79, -84, 35, -2, -15, 52, -10,
-    97, -1, -35, 25, -114, 17, 52, 57, -31, 20, -74, 4, -38, 9, 79, 67,
-    -56, -18, -79, 44, -100, -86, 17, 62, 12, -17, 2, 11, -123, 26, 41, -38,
-};
-
 /* ---- layers ---- */
 /* layer 0: CONV_2D */
 static const int8_t L0_w[224] TQ_ALIGN(4) TQ_WEIGHTS = {
@@ -95,7 +48,7 @@ static const int32_t L0_quant[32] TQ_ALIGN(4) TQ_WEIGHTS = {
     8455, 1076, 1615683985, -16320, 7, 1249468696, -8160, 6,
     -2202, 5403, 1437816290, -16320, 7, 2027681805, -16320, 7,
 };
-static const tq_conv_im2col_s8_params L0_params = {.in = {.n = 1, .h = 12, .w = 12, .c = 3}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1, .pad_h = 0, .pad_w = 0, .in_zp = -9, .ring_rows = 0, .gemm = {.out_c = 8, .k = 28, .group = 4, .out_offset = -128, .act_min = -128, .act_max = 127, .weights = L0_w, .weights16 = 0, .quant = L0_quant}};
+static const tq_conv_im2col_s8_params L0_params = {.in = {.n = 1, .h = 12, .w = 12, .c = 3}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1, .pad_h = 0, .pad_w = 0, .in_zp = -9, .ring_rows = 2, .gemm = {.out_c = 8, .k = 28, .group = 4, .out_offset = -128, .act_min = -128, .act_max = 127, .weights = L0_w, .weights16 = 0, .quant = L0_quant, .requant = 0, .mm_pairs = 4}};
 
 /* layer 1: DEPTHWISE_CONV_2D */
 static const int8_t L1_w[72] TQ_ALIGN(4) TQ_WEIGHTS = {
@@ -111,7 +64,7 @@ static const int32_t L1_quant[32] TQ_ALIGN(4) TQ_WEIGHTS = {
     33472, -39394, -223, -23793, 1405009437, -16320, 7, 1370789085,
     -16320, 7, 1454460296, -16320, 7, 1642443125, -16320, 7,
 };
-static const tq_depthwise_conv_fast_s8_params L1_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_h = 1, .pad_w = 1, .out_offset = -128, .act_min = -128, .act_max = 127, .weights = L1_w, .in_zp = -128, .paired = 1, .weights16 = 0, .quant = L1_quant, .ring_rows = 0};
+static const tq_depthwise_conv_fast_s8_params L1_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1, .pad_h = 1, .pad_w = 1, .out_offset = -128, .act_min = -128, .act_max = 127, .weights = L1_w, .in_zp = -128, .paired = 1, .weights16 = 0, .quant = L1_quant, .ring_rows = 0, .requant = 0};
 
 /* layer 2: CONV_2D */
 static const int8_t L2_w[64] TQ_ALIGN(4) TQ_WEIGHTS = {
@@ -194,73 +147,165 @@ static const int32_t L2_t_res[256] TQ_ALIGN(4) TQ_WEIGHTS = {
     66260263, 66536348, 66812432, 67088517, 67364601, 67640685, 67916770, 68192854,
     68468939, 68745023, 69021108, 69297192, 69573276, 69849361, 70125445, 70401530,
 };
-static const tq_conv_1x1_s8_params L2_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .stride_h = 1, .stride_w = 1, .gemm = {.out_c = 8, .k = 8, .group = 4, .out_offset = -67, .act_min = -128, .act_max = 127, .weights = L2_w, .weights16 = 0, .quant = L2_quant}, .res = {.t_conv = L2_t_conv, .t_res = L2_t_res, .out_mult = 1073741824, .out_rsh = 18, .out_radd = -17432576, .act_min = -128, .act_max = 127}};
+static const tq_conv_1x1_s8_params L2_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .stride_h = 1, .stride_w = 1, .gemm = {.out_c = 8, .k = 8, .group = 4, .out_offset = -67, .act_min = -128, .act_max = 127, .weights = L2_w, .weights16 = 0, .quant = L2_quant, .requant = 0, .mm_pairs = 4}, .res = {.t_conv = L2_t_conv, .t_res = L2_t_res, .out_mult = 1073741824, .out_rsh = 18, .out_radd = -17432576, .act_min = -128, .act_max = 127}};
 
 /* layer 4: MAX_POOL_2D */
 static const tq_maxpool_s8_params L4_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 3, .w = 3, .c = 8}, .filter_h = 2, .filter_w = 2, .stride_h = 2, .stride_w = 2, .pad_h = 0, .pad_w = 0, .act_min = -128, .act_max = 127};
 
 /* layer 6: FULLY_CONNECTED */
-static const uint64_t L6_scale_m[10] TQ_ALIGN(4) TQ_WEIGHTS = {
-    INT64_C(8366075496833082), INT64_C(8525595625709318), INT64_C(8661569390731209), INT64_C(8691284827786970), INT64_C(6350231946249924), INT64_C(4781863557893384), INT64_C(7947799520149790), INT64_C(7692227488080448),
-    INT64_C(8078793973148154), INT64_C(7991997532967729),
+static const int8_t L6_w[864] TQ_ALIGN(4) TQ_WEIGHTS = {
+    13, -56, -18, -73, 42, -98, 23, -45, 25, 90, -45, -6, 39, -62, -58, -32,
+    12, 50, 7, 28, 112, 69, -27, 52, 27, 80, -14, -30, -13, 73, 4, -22,
+    -127, 43, 46, 83, 52, -36, -54, -35, 3, 11, 30, -5, 53, 122, 33, 16,
+    -81, 122, 9, 31, 5, 63, 7, -23, 24, 88, 47, 1, -46, -93, -51, -6,
+    -17, 20, 2, -2, -36, -40, -116, -38, -39, 41, -64, 7, 46, 5, -66, 72,
+    -48, -67, -56, 27, -29, 11, 6, 50, -39, -12, -24, 8, -46, -26, -64, -60,
+    -32, -20, 50, -108, 3, 113, 26, -20, -8, 16, 34, 9, 22, -23, 7, -19,
+    -37, -63, 11, 74, 127, 21, 79, 14, 31, -29, 45, -45, -6, 48, -66, -5,
+    -32, -32, 2, -94, -75, -20, -25, -95, -69, 75, -76, 74, -4, -127, -7, -36,
+    25, 12, -84, -46, 23, -7, 71, -19, 57, 6, 14, -50, -18, -50, -109, -80,
+    39, 47, 96, 22, -59, -59, 37, 61, 34, 14, 12, -18, 15, 25, 5, -33,
+    1, -26, 27, -30, 75, 49, 18, 22, 39, 46, -5, -30, 92, -36, 63, -70,
+    53, -52, 105, -26, -61, 48, -45, -52, -16, -17, -20, 108, -13, -40, 0, 75,
+    -40, 65, -29, -43, -19, -17, -35, -40, 24, -7, -14, -13, -8, 11, -8, -25,
+    -103, 27, 71, -11, -75, -88, -6, 10, -42, 43, -127, 14, -5, 47, -25, -12,
+    21, -16, 42, -9, 4, -42, 47, 48, -8, -11, 4, 30, -66, 15, -75, 74,
+    -79, 98, 50, -20, -78, 11, 23, -30, 49, -6, 30, -101, 22, 6, 0, -10,
+    -3, -90, 29, -13, -30, 33, -13, 90, 57, -74, -56, 12, -53, -25, 0, -34,
+    105, 27, 25, 13, -4, -34, 3, 30, 43, 66, 42, -42, 12, 88, 1, 13,
+    6, -88, -86, 35, -24, -22, -26, -49, -21, 4, -40, -37, -28, -46, 81, 12,
+    35, -91, 32, 17, 1, 13, 116, -50, 48, -15, 22, -31, -16, 64, 42, 21,
+    6, -53, 20, 81, 10, -11, 4, -48, 80, -41, 24, -67, -126, -72, 31, -10,
+    -50, -70, 104, -71, -31, 59, 6, -14, -111, -8, 112, 76, 16, 17, -18, -104,
+    6, 19, 116, 62, 66, -91, 23, -34, 13, -58, -26, -53, 84, 109, -51, -11,
+    98, 61, 5, 42, -29, -57, 30, -27, -65, 69, 15, 31, -54, -59, -5, -22,
+    -40, -76, -37, -53, 99, 3, 86, 1, -34, 63, 26, 3, 10, 98, -18, 25,
+    33, 30, -81, 3, 76, -32, -38, 24, 69, 78, 59, 40, 24, -44, -44, 4,
+    -99, -34, -1, 34, -3, 88, 27, 0, 42, 45, -19, -14, 37, 63, 127, -41,
+    33, -51, 30, -15, 11, -26, 74, 10, -7, -21, 50, 56, -18, 97, -43, -23,
+    0, -3, 87, 77, -61, 25, -86, -32, -43, -98, -6, 11, 69, 0, 43, 63,
+    49, 39, -30, 2, 8, -102, 56, 127, 11, 22, -38, 38, 10, 103, 57, 3,
+    -127, 9, -32, 77, 25, 52, 4, 25, 3, -2, 83, -15, 13, -21, -37, -12,
+    82, -43, -55, 18, 60, 51, 1, 40, -27, -13, -74, -20, -5, -24, -54, 32,
+    26, 23, 10, -29, 18, -33, 44, -112, 11, -127, -23, 117, 96, -6, 26, 38,
+    2, 21, -95, -63, 31, -79, 46, 44, 50, 24, -72, -5, -41, -121, 6, 45,
+    -64, 21, -73, 31, -40, -10, -2, 26, -7, 66, 32, 1, -33, 62, 27, 97,
+    -6, 127, -20, 2, 104, 25, -67, 11, 0, 0, 0, 0, 0, 0, 0, 0,
+    -91, 42, -70, 5, 127, -12, -10, -17, 0, 0, 0, 0, 0, 0, 0, 0,
+    5, -12, -29, -51, -5, -27, -29, -27, 0, 0, 0, 0, 0, 0, 0, 0,
+    126, -60, 45, 56, 6, -41, 61, 28, 0, 0, 0, 0, 0, 0, 0, 0,
+    -14, -31, -3, -43, 68, -114, -7, -49, 0, 0, 0, 0, 0, 0, 0, 0,
+    18, 40, -37, -56, -35, -36, -79, -24, 0, 0, 0, 0, 0, 0, 0, 0,
+    52, 26, -1, -2, -22, -65, -20, 33, 0, 0, 0, 0, 0, 0, 0, 0,
+    -27, -19, 5, 43, -9, 20, 13, 75, 0, 0, 0, 0, 0, 0, 0, 0,
+    -15, -34, 35, -76, -109, -79, -84, 35, 0, 0, 0, 0, 0, 0, 0, 0,
+    19, -26, 35, 98, -2, -15, 52, -10, 0, 0, 0, 0, 0, 0, 0, 0,
+    71, 24, 5, 30, 97, -1, -35, 25, 0, 0, 0, 0, 0, 0, 0, 0,
+    -23, 16, -10, 30, -114, 17, 52, 57, 0, 0, 0, 0, 0, 0, 0, 0,
+    -6, 68, 80, -23, -31, 20, -74, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+    -55, 10, 48, 34, -38, 9, 79, 67, 0, 0, 0, 0, 0, 0, 0, 0,
+    -24, -66, 54, -74, -56, -18, -79, 44, 0, 0, 0, 0, 0, 0, 0, 0,
+    -12, -19, -39, 7, -100, -86, 17, 62, 0, 0, 0, 0, 0, 0, 0, 0,
+    -3, 14, -46, -68, 12, -17, 2, 11, 0, 0, 0, 0, 0, 0, 0, 0,
+    -9, 10, -31, -33, -123, 26, 41, -38, 0, 0, 0, 0, 0, 0, 0, 0,
 };
-static const int32_t L6_scale_e[10] TQ_ALIGN(4) TQ_WEIGHTS = {
-    -62, -62, -62, -62, -62, -61, -62, -62,
-    -62, -62,
-};
-static const int32_t L6_bias[10] TQ_ALIGN(4) TQ_WEIGHTS = {
+static const int32_t L6_bias[12] TQ_ALIGN(4) TQ_WEIGHTS = {
     -17993, -699, 15296, -48741, 1275, 24661, 20493, 42859,
-    -2779, -32434,
+    -2779, -32434, 0, 0,
 };
-static const tq_fully_connected_fast_s8_params L6_params = {.batches = 1, .accum_depth = 72, .out_depth = 10, .w_offset = 0, .in_offset = 0, .out_offset = 22, .act_min = -128, .act_max = 127, .weights = T3, .bias = L6_bias, .scale_m = L6_scale_m, .scale_e = L6_scale_e};
+static const int32_t L6_quant[48] TQ_ALIGN(4) TQ_WEIGHTS = {
+    1994627833, 8, 0, 5760, 2032660395, 8, 0, 5760,
+    2065079067, 8, 0, 5760, 2072163779, 8, 0, 5760,
+    1514013278, 8, 0, 5760, 1140085115, 7, 0, 2880,
+    1894903069, 8, 0, 5760, 1833969948, 8, 0, 5760,
+    1926134580, 8, 0, 5760, 1905440696, 8, 0, 5760,
+    0, 0, 0, 0, 0, 0, 0, 0,
+};
+static const tq_fully_connected_fast_s8_params L6_params = {.batches = 1, .accum_depth = 72, .out_depth = 10, .k = 72, .group = 4, .w_offset = 0, .out_offset = 22, .act_min = -128, .act_max = 127, .weights = L6_w, .bias = L6_bias, .quant = L6_quant, .guarded = 0, .scale_m = 0, .scale_e = 0};
 
 /* layer 7: SOFTMAX */
 static const tq_softmax_s8_params L7_params = {.rows = 1, .depth = 10, .input_multiplier = 1649208320, .input_left_shift = 23, .diff_min = -248};
 
-int small_invoke(const int8_t *input, int8_t *output)
+void *small_input(int i)
+{
+    switch (i) {
+    case 0:
+        return tq_arena + 0; /* input: 432 bytes */
+    default:
+        return NULL;
+    }
+}
+
+void *small_output(int i)
+{
+    switch (i) {
+    case 0:
+        return tq_arena + 16; /* output: 10 bytes */
+    default:
+        return NULL;
+    }
+}
+
+int small_run(void)
 {
     tq_status status;
 
     /* layer 0: CONV_2D */
-    status = tq_conv_im2col_s8(&L0_params, input, (int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 288));
+    status = tq_conv_im2col_s8(&L0_params, (const int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 432));
     if (status != TQ_OK) {
         return (int)status;
     }
     TQ_TRACE_OUT(0, (const int8_t *)(tq_arena + 0), 288u);
 
     /* layer 1: DEPTHWISE_CONV_2D */
-    status = tq_depthwise_conv_fast_s8(&L1_params, (const int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 288), (int8_t *)(tq_arena + 576));
+    status = tq_depthwise_conv_fast_s8(&L1_params, (const int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 432), (int8_t *)(tq_arena + 720));
     if (status != TQ_OK) {
         return (int)status;
     }
-    TQ_TRACE_OUT(1, (const int8_t *)(tq_arena + 288), 288u);
+    TQ_TRACE_OUT(1, (const int8_t *)(tq_arena + 432), 288u);
 
     /* layer 2: CONV_2D */
-    status = tq_conv_1x1_s8(&L2_params, (const int8_t *)(tq_arena + 288), (const int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 576));
+    status = tq_conv_1x1_s8(&L2_params, (const int8_t *)(tq_arena + 432), (const int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 720));
     if (status != TQ_OK) {
         return (int)status;
     }
     TQ_TRACE_OUT(2, (const int8_t *)(tq_arena + 0), 288u);
 
     /* layer 4: MAX_POOL_2D */
-    status = tq_maxpool_fast_s8(&L4_params, (const int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 288));
+    status = tq_maxpool_fast_s8(&L4_params, (const int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 432));
     if (status != TQ_OK) {
         return (int)status;
     }
-    TQ_TRACE_OUT(4, (const int8_t *)(tq_arena + 288), 72u);
+    TQ_TRACE_OUT(4, (const int8_t *)(tq_arena + 432), 72u);
 
     /* layer 6: FULLY_CONNECTED */
-    status = tq_fully_connected_fast_s8(&L6_params, (const int8_t *)(tq_arena + 288), (int8_t *)(tq_arena + 0));
+    status = tq_fully_connected_fast_s8(&L6_params, (const int8_t *)(tq_arena + 432), (int8_t *)(tq_arena + 0));
     if (status != TQ_OK) {
         return (int)status;
     }
     TQ_TRACE_OUT(6, (const int8_t *)(tq_arena + 0), 10u);
 
     /* layer 7: SOFTMAX */
-    status = tq_softmax_s8(&L7_params, (const int8_t *)(tq_arena + 0), output);
+    status = tq_softmax_s8(&L7_params, (const int8_t *)(tq_arena + 0), (int8_t *)(tq_arena + 16));
     if (status != TQ_OK) {
         return (int)status;
     }
-    TQ_TRACE_OUT(7, output, 10u);
+    TQ_TRACE_OUT(7, (const int8_t *)(tq_arena + 16), 10u);
+    return 0;
+}
+
+int small_invoke(const int8_t *input, int8_t *output)
+{
+    int status;
+    if ((const void *)input != (const void *)(tq_arena + 0)) {
+        memmove(tq_arena + 0, input, 432u);
+    }
+    status = small_run();
+    if (status != 0) {
+        return status;
+    }
+    if ((void *)output != (void *)(tq_arena + 16)) {
+        memmove(output, tq_arena + 16, 10u);
+    }
     return 0;
 }

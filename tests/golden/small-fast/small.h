@@ -13,29 +13,65 @@
 extern "C" {
 #endif
 
-/* Bytes of working memory, a static array inside small.c (activations only). */
-#define SMALL_ARENA_SIZE 624
+/* Bytes of working memory, a static array inside small.c: the activations and the model's inputs
+   and outputs (as TFLM's arena holds them), each at an offset planned from its lifetime. */
+#define SMALL_ARENA_SIZE 768
 /* Bytes of weights, biases and tables in flash (const arrays). */
-#define SMALL_WEIGHT_BYTES 720
+#define SMALL_WEIGHT_BYTES 0
 /* Bytes of state kept from one inference to the next (variable tensors: an RNN's state, a stream's
    past frames), a static array inside small.c beside the arena; 0: every inference stands alone. */
 #define SMALL_STATE_SIZE 0
 
-/* input: int8 [1, 12, 12, 3], real = 0x1.ecedfe0000000p-6f * (q - -9) */
+#define SMALL_INPUTS 1
+#define SMALL_OUTPUTS 1
+/* 1: the inputs still hold their values after small_run(), so the same input can run again; 0: the
+   plan reuses their bytes once the layers reading them ran (less RAM): write the input again before
+   each small_run() (small_invoke() always does). `tinyq build --keep-input` gives 1. */
+#define SMALL_INPUT_KEPT 0
+/* 1: an input shares bytes with an output, so writing the next input overwrites the last outputs. */
+#define SMALL_IO_OVERLAP 1
+
+/* input: int8 [1, 12, 12, 3], real = 0x1.ecedfe0000000p-6f * (q - -9), at byte 0 of the arena */
 #define SMALL_INPUT_SIZE 432
+#define SMALL_INPUT_BYTES 432
 #define SMALL_INPUT_DIMS 4
 #define SMALL_INPUT_SCALE 0x1.ecedfe0000000p-6f
 #define SMALL_INPUT_ZERO_POINT -9
 
-/* output: int8 [1, 10], real = 0x1.0000000000000p-8f * (q - -128) */
+/* output: int8 [1, 10], real = 0x1.0000000000000p-8f * (q - -128), at byte 16 of the arena */
 #define SMALL_OUTPUT_SIZE 10
+#define SMALL_OUTPUT_BYTES 10
 #define SMALL_OUTPUT_DIMS 2
 #define SMALL_OUTPUT_SCALE 0x1.0000000000000p-8f
 #define SMALL_OUTPUT_ZERO_POINT -128
 
 /*
- * Run one inference. Returns 0 on success, a negative tq_status if a kernel failed.
- * Inputs are read, outputs written in place; the arena is internal, so the call is not reentrant.
+ * The model's input i (0 .. SMALL_INPUTS - 1) and output i (0 .. SMALL_OUTPUTS - 1) inside the
+ * arena, as TFLM's interpreter->input(i) hands them out: fixed addresses, aligned to 8 bytes; NULL for
+ * another i. Write the inputs there, call small_run(), read the outputs there: no copies.
+ */
+void *small_input(int i);
+void *small_output(int i);
+static inline int8_t *small_input_data(void)
+{
+    return (int8_t *)small_input(0);
+}
+static inline int8_t *small_output_data(void)
+{
+    return (int8_t *)small_output(0);
+}
+
+/*
+ * Run one inference on the inputs in the arena (small_input), leaving the outputs there
+ * (small_output). Returns 0 on success, a negative tq_status if a kernel failed. The arena is
+ * internal, so the call is not reentrant.
+ */
+int small_run(void);
+
+/*
+ * Run one inference on the caller's buffers: the inputs are copied into the arena, small_run(),
+ * the outputs copied out (a pointer that is the arena's own, from small_input / small_output,
+ * is not copied). Returns what small_run() returns.
  */
 int small_invoke(const int8_t *input, int8_t *output);
 

@@ -169,7 +169,7 @@ tq_status tq_conv_taps_wide_s8(const tq_conv_taps_s8_params *p, const int8_t *in
  * DEPTHWISE_CONV_2D with depth multiplier 1, channels four at a time. The input offset is folded
  * into the bias over all kh * kw taps, and taps outside the image read a row of input zero points,
  * so every pixel runs the same loop over a table of tap pointers. Requantized with tq_requant_mm (all
- * shifts <= -1); the clamp runs on four packed outputs at once (SSUB8 + SEL) where SIMD32 is
+ * shifts <= -1, proven exact at generation) or else (requant 1) tq_requant_gen; the clamp runs on four packed outputs at once (SSUB8 + SEL) where SIMD32 is
  * available. On the DSP extension the blocks run in tq_depthwise_dsp.S (taps in pairs: SMLAD does
  * two taps of one channel), on Helium with widening loads.
  * Weights, per block of four channels (zero past the last channel), for T = kh * kw taps:
@@ -196,10 +196,12 @@ typedef struct {
     const int8_t *weights;
     const int16_t *weights16;
     /* Per block of four channels (zero past the last channel): bias[4] (+ input offset * sum of the
-       channel's kh * kw weights), then per channel mult, radd (2^(e-1) + out_offset * 2^e for the
-       right shift e = -shift >= 1) and rsh (e): see tq_requant_mm. */
+       channel's kh * kw weights, modulo 2^32), then per channel mult, radd (2^(e-1) + out_offset * 2^e
+       for the right shift e = -shift >= 1) and rsh (e): see tq_requant_mm; or, with requant 1, per
+       channel mult, left and right shift (tq_requant_gen). */
     const int32_t *quant;
     int32_t ring_rows;       /* output rows staged in scratch (0: written directly) */
+    int32_t requant;         /* 0: tq_requant_mm's constants (proven exact); 1: tq_requant_gen's (any layer) */
 } tq_depthwise_conv_fast_s8_params;
 
 #if defined(TQ_GEMM_DSP)
@@ -220,6 +222,10 @@ typedef struct {
 
 void tq_dw_pixel_dsp(const tq_dw_job *job);
 void tq_dw_pixel_wide_dsp(const tq_dw_job *job);
+/* The same with the general requantization (requant 1): q holds mult, left and right shift per
+   channel, clamp the output zero point above the clamp flag (tq_gemm_gen_clamp). */
+void tq_dw_pixel_gen_dsp(const tq_dw_job *job);
+void tq_dw_pixel_gen_wide_dsp(const tq_dw_job *job);
 #endif
 
 tq_status tq_depthwise_conv_fast_s8(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output,
@@ -296,21 +302,33 @@ static inline int32_t tq_fc_round(int32_t acc, uint64_t m, int32_t e)
 }
 
 /**
- * FULLY_CONNECTED with tq_fully_connected_s8's results (TFLite's double-precision requantization)
- * computed in integers by tq_fc_round; scale_m / scale_e split each channel's double scale.
+ * FULLY_CONNECTED with tq_fully_connected_s8's results (TFLite's double-precision requantization).
+ * Zero points folded: sum (w - wz)(x - xz) + b = sum w x + w_offset * sum x + bias[c], with
+ * bias[c] = b - xz sum w + depth wz xz at generation and w_offset = -wz times the row's sum at run
+ * time, so the loops multiply raw bytes. Weights by quads of rows (zero rows past out_depth),
+ * zero-padded to k (a multiple of the group g: 4, or 16 on Helium), interleaved g bytes at a time:
+ * [quad][k / g][4][g]. Requantization: quant gives per row mult, t (+ guard << 8) and rnd (int64,
+ * low word first): ((sum * mult + rnd) >> 32) >> t, the output zero point inside rnd, which
+ * generation proved equal to the double one for every sum the layer can produce; or, where it
+ * could not enumerate them (guarded), the same unless the low S = 32 + t bits of sum * mult + rnd
+ * lie within the row's guard of a rounding boundary, where the error bound of the fixed-point scale
+ * allows a difference: then tq_fc_round from scale_m / scale_e, plus out_offset.
  */
 typedef struct {
     int32_t batches;
     int32_t accum_depth;
     int32_t out_depth;
-    int32_t in_offset;
+    int32_t k;
+    int32_t group;
     int32_t w_offset;
     int32_t out_offset;
     int32_t act_min, act_max;
-    const int8_t *weights;    /* [out_depth][accum_depth] */
-    const int32_t *bias;      /* [out_depth], or NULL */
-    const uint64_t *scale_m;  /* [out_depth] */
-    const int32_t *scale_e;   /* [out_depth] */
+    const int8_t *weights;    /* [quads][k / g][4][g] */
+    const int32_t *bias;      /* [quads * 4], zero points folded */
+    const int32_t *quant;     /* [quads * 4][4]: mult, t + (guard << 8), rnd low, rnd high */
+    int32_t guarded;          /* 0: quant proven exact (guards 0); 1: guarded; 2: every output by tq_fc_round */
+    const uint64_t *scale_m;  /* [out_depth] when guarded, else NULL */
+    const int32_t *scale_e;   /* [out_depth] when guarded, else NULL */
 } tq_fully_connected_fast_s8_params;
 
 tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p, const int8_t *input, int8_t *output);

@@ -108,6 +108,92 @@ static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *
     return word;
 }
 
+/* Channel cc's requantization constants in the quant blocks (16 words per four channels). */
+static inline const int32_t *tq_dw_q(const int32_t *q, int32_t cc)
+{
+    return q + 16 * (cc >> 2) + 4 + 3 * (cc & 3);
+}
+
+/* Channel cc's output from its sum, with either requantization (tq_conv_fast.h). */
+static inline int8_t tq_dw_out1(const tq_depthwise_conv_fast_s8_params *p, int32_t acc, int32_t cc)
+{
+    const int32_t *const k = tq_dw_q(p->quant, cc);
+    const int32_t v = TQ_CFG_REQUANT_GEN && p->requant ? tq_requant_gen(acc, k[0], k[1], k[2], p->out_offset) : tq_requant_mm(acc, k[0], k[1], k[2]);
+    return (int8_t)TQ_CLAMP(v, p->act_min, p->act_max);
+}
+
+/*
+ * The channels [c, in.c) of one output pixel the main loop leaves: with requant 1 every channel (whole
+ * blocks of four with the same tap loops as the main loop, then tq_requant_gen), and the last
+ * in.c % 4 channels (the first lanes of the last block).
+ */
+static __attribute__((noinline)) void tq_dw_rest(const tq_depthwise_conv_fast_s8_params *p, const uintptr_t *tt, uintptr_t base,
+                                                 int32_t c, int8_t *out)
+{
+    const int32_t ch = p->in.c, ch4 = ch & ~3, taps = p->kh * p->kw, paired = p->paired;
+    const int8_t *const w = p->weights;
+    const int16_t *const w16 = p->weights16;
+    const int32_t *const q = p->quant;
+    int32_t j;
+    if (TQ_CFG_REQUANT_GEN && p->requant) {
+#if defined(TQ_GEMM_DSP)
+        if (c < ch4) { /* whole blocks in tq_depthwise_dsp.S, requantized there */
+            tq_dw_job job;
+            job.tab = tt;
+            job.w = TQ_DW_WIDE ? (const void *)(w16 + c * taps) : (const void *)(w + c * taps);
+            job.q = q + 4 * c;
+            job.out = (uintptr_t)out - base;
+            job.end = base + (uintptr_t)ch4;
+            job.lo4 = 0x01010101u * (uint8_t)p->act_min;
+            job.hi4 = 0x01010101u * (uint8_t)p->act_max;
+            job.clamp = tq_gemm_gen_clamp(p->act_min == -128 && p->act_max == 127, p->out_offset);
+            job.taps = taps;
+            job.base = base + (uintptr_t)c;
+            if (TQ_DW_WIDE) {
+                tq_dw_pixel_gen_wide_dsp(&job);
+            } else {
+                tq_dw_pixel_gen_dsp(&job);
+            }
+            c = ch4;
+        }
+#else
+        for (; c < ch4; c += 4) {
+            const int32_t *const qb = q + 4 * c;
+            int32_t acc[4];
+            acc[0] = qb[0];
+            acc[1] = qb[1];
+            acc[2] = qb[2];
+            acc[3] = qb[3];
+#if defined(TQ_GEMM_MVE)
+            tq_dw_block4_mve(tt, base + (uintptr_t)c, taps, w + c * taps, acc);
+#else
+            if (paired) {
+                tq_dw_block4_paired(tt, base + (uintptr_t)c, taps, w != NULL ? w + c * taps : NULL,
+                                    w16 != NULL ? w16 + c * taps : NULL, acc);
+            } else {
+                tq_dw_block(tt, base + (uintptr_t)c, taps, 0, w + c * taps, NULL, 4, acc);
+            }
+#endif
+            for (j = 0; j < 4; ++j) {
+                out[c + j] = tq_dw_out1(p, acc[j], c + j);
+            }
+        }
+#endif
+    }
+    if (c < ch) { /* the last ch % 4 channels: the first lanes of the last block */
+        const int32_t *const qb = q + 4 * c, lanes = ch - c;
+        int32_t acc[4] = {0, 0, 0, 0};
+        for (j = 0; j < lanes; ++j) {
+            acc[j] = qb[j];
+        }
+        tq_dw_block(tt, base + (uintptr_t)c, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL,
+                    lanes, acc);
+        for (j = 0; j < lanes; ++j) {
+            out[c + j] = tq_dw_out1(p, acc[j], c + j);
+        }
+    }
+}
+
 tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     /* Locals, not p->...: the int8 output stores may alias anything, which would force reloads. */
@@ -117,7 +203,9 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
     const int8_t *const w = p->weights;
     const int16_t *const w16 = p->weights16;
     const int32_t *const q = p->quant;
-    const int32_t ch4 = ch & ~3, paired = p->paired;
+    /* Channels of whole blocks of four the loops below requantize (none with the general
+       requantization, which tq_dw_rest does). */
+    const int32_t ch4 = TQ_CFG_REQUANT_GEN && p->requant ? 0 : ch & ~3, paired = p->paired;
     int8_t *const zp_row = scratch;
     const int32_t x_span = (kw - 1) * p->dil_w, y_span = (kh - 1) * p->dil_h;
     /* Tap t of channel c is read at tt[t] + base + c: tt = addresses (base 0), or for a window
@@ -125,10 +213,20 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
     uintptr_t address[TQ_DW_MAX_TAPS], offset[TQ_DW_MAX_TAPS];
     tq_row_stage stage;
     int32_t b, oy, ox, c, fy, fx;
+    (void)paired; /* the portable path's (the others' whole blocks have one layout) */
+#if defined(TQ_GEMM_MVE)
+    /* The weights of eight channels of a tap, gathered from two blocks of [T][4]: byte offsets 0..3
+       and 4 T .. 4 T + 3. */
+    const int32_t ch16 = ch4 & ~15;
+    tq_mve_dw_offsets woff;
+#endif
 
     for (c = 0; c < ch; ++c) {
         zp_row[c] = (int8_t)p->in_zp;
     }
+#if defined(TQ_GEMM_MVE)
+    tq_mve_dw_offsets_init(&woff, taps, lo, hi);
+#endif
     for (fy = 0; fy < kh; ++fy) {
         for (fx = 0; fx < kw; ++fx) {
             offset[fy * kw + fx] = (uintptr_t)((fy * p->dil_h * in_w + fx * p->dil_w) * ch);
@@ -180,6 +278,24 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
                     }
                 }
                 c = ch4;
+#elif defined(TQ_GEMM_MVE)
+                /* Sixteen channels at a time, then blocks of four, each requantized in vectors. */
+                (void)lo4;
+                (void)hi4;
+                (void)w16;
+                for (c = 0; c < ch16; c += 16) {
+                    tq_mve_dw16(tt, base + (uintptr_t)c, taps, w + c * taps, &woff, q + 4 * c, out + c);
+                }
+                for (; c < ch4; c += 4) {
+                    int32_t acc[4];
+                    const int32_t *const qb = q + 4 * c;
+                    acc[0] = qb[0];
+                    acc[1] = qb[1];
+                    acc[2] = qb[2];
+                    acc[3] = qb[3];
+                    tq_dw_block4_mve(tt, base + (uintptr_t)c, taps, w + c * taps, acc);
+                    tq_mve_dw_out4(vld1q_s32(acc), qb, out + c, vdupq_n_s32(lo), vdupq_n_s32(hi));
+                }
 #else
                 for (c = 0; c < ch4; c += 4) {
                     const int32_t *const qb = q + 4 * c;
@@ -189,31 +305,18 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
                     acc[1] = qb[1];
                     acc[2] = qb[2];
                     acc[3] = qb[3];
-#if defined(TQ_GEMM_MVE)
-                    tq_dw_block4_mve(tt, base + (uintptr_t)c, taps, w + c * taps, acc);
-#else
                     if (paired) {
                         tq_dw_block4_paired(tt, base + (uintptr_t)c, taps, w != NULL ? w + c * taps : NULL,
                                             w16 != NULL ? w16 + c * taps : NULL, acc);
                     } else {
                         tq_dw_block(tt, base + (uintptr_t)c, taps, 0, w + c * taps, NULL, 4, acc);
                     }
-#endif
                     word = tq_dw_out4(acc, qb + 4, lo4, hi4);
                     memcpy(out + c, &word, 4);
                 }
 #endif
-                if (c < ch) { /* the last ch % 4 channels: the first lanes of the last block */
-                    const int32_t *const qb = q + 4 * c, lanes = ch - c;
-                    int32_t acc[4] = {0, 0, 0, 0}, j;
-                    for (j = 0; j < lanes; ++j) {
-                        acc[j] = qb[j];
-                    }
-                    tq_dw_block(tt, base + (uintptr_t)c, taps, paired, w != NULL ? w + c * taps : NULL, w16 != NULL ? w16 + c * taps : NULL, lanes, acc);
-                    for (j = 0; j < lanes; ++j) {
-                        const int32_t v = tq_requant_mm(acc[j], qb[4 + 3 * j], qb[5 + 3 * j], qb[6 + 3 * j]);
-                        out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
-                    }
+                if (c < ch) { /* the last ch % 4 channels, or all with the general requantization */
+                    tq_dw_rest(p, tt, base, c, out);
                 }
             }
             tq_stage_flush(&stage, out_b, oy);

@@ -21,10 +21,14 @@
  * (TQ_DW_JOB_*_OFF, TQ_DW_FRAME_*), from tq_dsp_asm.h, which checks them against the C struct.
  * q walks 16 words a block: bias[4], then mult, radd, rsh per channel (tq_requant_mm); the four
  * outputs are clamped at once (SSUB8/SEL) when clamp != 0 and stored as one word at out + c.
+ * tq_dw_pixel_gen_dsp and tq_dw_pixel_gen_wide_dsp run the same taps with the general
+ * requantization (TQ_REQUANT_GEN: q holds mult, left and right shift per channel; the output zero
+ * point is in the high bytes of clamp).
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
 
 #include "tq_dsp_asm.h"
+#include "tq_features.h" /* TQ_CFG_*: which entry points are built */
 
     .syntax unified
     .thumb
@@ -132,8 +136,40 @@
     cmp     r2, r8
     .endm
 
+/* DW_TAIL with the general requantization: channel by channel (mult, left, right in r7-r9, the zero
+   point in r12's high bytes, r10 r11 scratch), then packed, clamped and stored as DW_TAIL does. */
+    .macro  DW_TAIL_GEN
+    ldr     r12, [sp, #TQ_DW_JOB_CLAMP_OFF]
+    ldr     lr, [sp, #TQ_DW_JOB_Q_OFF]
+    ldm     lr!, {r7-r9}
+    TQ_REQUANT_GEN r3, r7, r8, r9, r12, r10, r11
+    ldm     lr!, {r7-r9}
+    TQ_REQUANT_GEN r4, r7, r8, r9, r12, r10, r11
+    ldm     lr!, {r7-r9}
+    TQ_REQUANT_GEN r5, r7, r8, r9, r12, r10, r11
+    ldm     lr!, {r7-r9}
+    TQ_REQUANT_GEN r6, r7, r8, r9, r12, r10, r11
+    str     lr, [sp, #TQ_DW_JOB_Q_OFF]
+    bfi     r3, r4, #8, #8
+    bfi     r3, r5, #16, #8
+    bfi     r3, r6, #24, #8
+    cmp     r12, #0
+    beq     8f
+    ldrd    r7, r8, [sp, #TQ_DW_JOB_LO4_OFF]        /* lo4, hi4 */
+    ssub8   r9, r3, r7
+    sel     r3, r3, r7
+    ssub8   r9, r8, r3
+    sel     r3, r3, r8
+8:
+    ldrd    r7, r8, [sp, #TQ_DW_JOB_OUT_OFF]        /* out - base, base + c_end */
+    str     r3, [r7, r2]
+    adds    r2, r2, #4
+    cmp     r2, r8
+    .endm
+
 /* void name(const tq_dw_job *job) */
-    .macro  DW_FUNC name, pair, single
+/* unroll: with the 3x3 path (the general requantization's twins go without it, for size). */
+    .macro  DW_FUNC name, pair, single, tail=DW_TAIL, unroll=1
     .section .text.\name, "ax", %progbits
     .p2align 2
     .global \name
@@ -147,6 +183,7 @@
     ldrd    r0, r1, [sp, #TQ_DW_JOB_TAB_OFF]        /* tab, w */
     ldr     r3, [sp, #TQ_DW_JOB_TAPS_OFF]
     ldr     r2, [sp, #TQ_DW_JOB_BASE_OFF]           /* base: channel 0 */
+    .if \unroll
     cmp     r3, #9
     bne     20f
 10:                                     /* 3x3: nine taps unrolled, r0 stays at the table */
@@ -161,9 +198,10 @@
     \pair
     ldr     r7, [r0, #32]
     \single
-    DW_TAIL
+    \tail
     bne     10b
     b       30f
+    .endif
 20:                                     /* any count: r0 walks the table's pairs */
     bic     r3, r3, #1
     add     r3, r0, r3, lsl #2
@@ -187,7 +225,7 @@
     ldr     r7, [r0]
     \single
 24:
-    DW_TAIL
+    \tail
     bne     21b
 30:
     add     sp, sp, #TQ_DW_FRAME_SIZE
@@ -196,6 +234,14 @@
     .endm
 
     DW_FUNC tq_dw_pixel_dsp, DW_PAIR_S8, DW_SINGLE_S8
+#if TQ_CFG_WIDE
     DW_FUNC tq_dw_pixel_wide_dsp, DW_PAIR_WIDE, DW_SINGLE_WIDE
+#endif
+#if TQ_CFG_REQUANT_GEN
+    DW_FUNC tq_dw_pixel_gen_dsp, DW_PAIR_S8, DW_SINGLE_S8, DW_TAIL_GEN, 0
+#endif
+#if TQ_CFG_REQUANT_GEN && TQ_CFG_WIDE
+    DW_FUNC tq_dw_pixel_gen_wide_dsp, DW_PAIR_WIDE, DW_SINGLE_WIDE, DW_TAIL_GEN, 0
+#endif
 
 #endif

@@ -87,6 +87,30 @@
     ssat    \a, #8, \a
     .endm
 
+/*
+ * tq_requant_gen on \a (mult \m, left shift \l, right shift \e, the output zero point in the high
+ * bytes of \z: z >> 8), then saturated to int8; \t, \u: scratch. x = (acc << l) * mult + 2^30 >> 31
+ * in 64 bits (SaturatingRoundingDoublingHighMul; |x| < 2^31), then RoundingDivideByPOT(x, e) =
+ * ((x - [x < 0]) >> e) + bit e - 1 of (x - [x < 0]): for e = 0 the shift by e - 1 (low byte 255)
+ * gives the sign, which puts the [x < 0] back. 14 instructions (TQ_REQUANT: 5).
+ */
+    .macro  TQ_REQUANT_GEN a, m, l, e, z, t, u
+    lsl     \t, \a, \l
+    smull   \t, \u, \t, \m
+    adds    \t, \t, #0x40000000
+    adc     \u, \u, #0
+    lsl     \u, \u, #1
+    orr     \t, \u, \t, lsr #31
+    sub     \t, \t, \t, lsr #31
+    sub     \u, \e, #1
+    asr     \u, \t, \u
+    and     \u, \u, #1
+    asr     \t, \t, \e
+    add     \t, \t, \u
+    add     \t, \t, \z, asr #8
+    ssat    \a, #8, \t
+    .endm
+
 #else /* C */
 
 #include <stddef.h>

@@ -12,7 +12,11 @@
  *   columns hold raw input bytes, padding taps set to the input zero point, which is exact:
  *   sum_valid w (x + off) = sum_all w x' + off * sum_all w when padding x' = -off;
  * - per-channel multipliers with right shifts e of at least 1 (shift <= -1), requantized by
- *   tq_requant_mm with radd = 2^(e-1) + out_offset * 2^e and rsh = e precomputed.
+ *   tq_requant_mm with radd = 2^(e-1) + out_offset * 2^e and rsh = e precomputed, where generation
+ *   proves that exact for every accumulator the layer can produce (requant 0); otherwise (requant 1:
+ *   effective scales of 1/2 or more, accumulators of 2^30 or more, ...) the rows hold TFLite's
+ *   multiplier and its left and right shifts, and tq_requant_gen requantizes each output (a few
+ *   instructions more an output; the loops over k are the same).
  * Columns come in pairs (tq_gemm_columns) interleaved the same way, or on the DSP extension
  * sign-extended once per pixel pair to int16, per 4 of k: col 0 (x0, x2), (x1, x3), col 1 the same,
  * so that the loop over the rows extends only the weights; a last odd pixel is paired with itself.
@@ -30,6 +34,7 @@
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #include <arm_mve.h>
 #define TQ_GEMM_MVE 1
+#include "tq_mve.h"
 #elif defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
 #include <arm_acle.h>
 #define TQ_GEMM_DSP 1
@@ -75,9 +80,12 @@ typedef struct {
        and 4 of k: row 0 (w0, w2), (w1, w3), row 1 the same; SMLAD reads them without SXTB16. */
     const int16_t *weights16;
     /* Per pair of rows (the second all 0 for an odd out_c), read through one pointer: bias[2] (input
-       offset folded in), then per row mult, radd (2^(e-1) + out_offset * 2^e for the right shift
-       e = -shift >= 1) and rsh (e): see tq_requant_mm. */
+       offset folded in, modulo 2^32), then per row mult, radd (2^(e-1) + out_offset * 2^e for the
+       right shift e = -shift >= 1) and rsh (e): see tq_requant_mm; or, with requant 1, per row mult,
+       the left shift and the right shift (tq_requant_gen). */
     const int32_t *quant;
+    int32_t requant;        /* 0: tq_requant_mm's constants (proven exact); 1: tq_requant_gen's (any layer) */
+    int32_t mm_pairs;       /* row pairs the DSP loop requantizes itself: out_c / 2 with requant 0, else 0 */
 } tq_gemm_s8_params;
 
 #if defined(TQ_GEMM_DSP)
@@ -101,6 +109,15 @@ static inline int32_t tq_read_s8x4(const int8_t *p)
 static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst)
 {
     int32_t i;
+#if defined(TQ_GEMM_MVE)
+    if (g == 16) {
+        for (i = 0; i < k; i += 16, dst += 32) {
+            vst1q_s8(dst, vld1q_s8(a + i));
+            vst1q_s8(dst + 16, vld1q_s8(b + i));
+        }
+        return;
+    }
+#endif
     if (g == 4) {
         int32_t *d = (int32_t *)(void *)dst; /* dst is 8-byte aligned arena space */
         for (i = 0; i < k; i += 4) {
@@ -145,9 +162,22 @@ void tq_gemm_pairs_dsp(const tq_gemm_job *job);
 void tq_gemm_pairs_wide_dsp(const tq_gemm_job *job);
 void tq_gemm_pairs_acc_dsp(const tq_gemm_job *job);
 void tq_gemm_pairs_acc_wide_dsp(const tq_gemm_job *job);
+/* The same four with the general requantization (requant 1). */
+/* ... whose job's clamp holds the clamp flag and the output zero point above it (tq_gemm_gen_clamp). */
+void tq_gemm_pairs_gen_dsp(const tq_gemm_job *job);
+void tq_gemm_pairs_gen_wide_dsp(const tq_gemm_job *job);
+void tq_gemm_pairs_acc_gen_dsp(const tq_gemm_job *job);
+void tq_gemm_pairs_acc_gen_wide_dsp(const tq_gemm_job *job);
 void tq_gemm_rows_dsp(const tq_gemm_job *job);
 /* tq_gemm_columns on the DSP extension (k a multiple of 4, > 0). */
 void tq_gemm_columns_dsp(const int8_t *a, const int8_t *b, int32_t k, int8_t *dst);
+
+/* tq_gemm_job.clamp of the *_gen_dsp loops: the clamp flag (!full), the output zero point zo above
+   it (TQ_REQUANT_GEN reads clamp >> 8; a nonzero zo takes the clamped store, which is as exact). */
+static inline int32_t tq_gemm_gen_clamp(int full, int32_t zo)
+{
+    return (int32_t)((uint32_t)!full | ((uint32_t)zo << 8));
+}
 void tq_gemm_rows_wide_dsp(const tq_gemm_job *job);
 #endif
 
@@ -220,6 +250,16 @@ static inline int8_t *tq_gemm_columns_tap(const int8_t *a, const int8_t *b, int3
     }
     return dst + 4 * n;
 #else
+#if defined(TQ_GEMM_MVE)
+    if (g == 16) {
+        const int8x16_t z = vdupq_n_s8((int8_t)zp);
+        for (i = 0; i < n; i += 16, dst += 32) {
+            vst1q_s8(dst, a != NULL ? vld1q_s8(a + i) : z);
+            vst1q_s8(dst + 16, b != NULL ? vld1q_s8(b + i) : z);
+        }
+        return dst;
+    }
+#endif
     for (j = 0; j < 2; ++j) { /* column j: bytes [j g, (j + 1) g) of every 2 g */
         const int8_t *src = j == 0 ? a : b;
         int8_t *d = dst + j * g;
@@ -244,16 +284,24 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
 {
     int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
 #if defined(TQ_GEMM_MVE)
-    if (g == 16) {
-        const int8_t *end = a + 2 * k;
-        for (; a != end; a += 32, w += 32) {
-            const int8x16_t c0 = vldrbq_s8(a), c1 = vldrbq_s8(a + 16);
-            const int8x16_t x0 = vldrbq_s8(w), x1 = vldrbq_s8(w + 16);
-            s00 = vmladavaq_s8(s00, x0, c0);
-            s01 = vmladavaq_s8(s01, x0, c1);
-            s10 = vmladavaq_s8(s10, x1, c0);
-            s11 = vmladavaq_s8(s11, x1, c1);
-        }
+    if (g == 16 && k > 0) {
+        /* A low-overhead loop, 9 instructions per 16 of k (tq_mve.h's tq_mve_pair_block). */
+        register int32_t n __asm__("lr") = k >> 4;
+        __asm__ volatile("dls    lr, lr\n"
+                         "1:\n\t"
+                         "vldrb.u8  q0, [%[w]], #16\n\t"
+                         "vldrb.u8  q1, [%[w]], #16\n\t"
+                         "vldrb.u8  q2, [%[c]], #16\n\t"
+                         "vldrb.u8  q3, [%[c]], #16\n\t"
+                         "vmlava.s8 %[s00], q0, q2\n\t"
+                         "vmlava.s8 %[s01], q0, q3\n\t"
+                         "vmlava.s8 %[s10], q1, q2\n\t"
+                         "vmlava.s8 %[s11], q1, q3\n\t"
+                         "le     lr, 1b"
+                         : [w] "+r"(w), [c] "+r"(a), [s00] "+Te"(s00), [s01] "+Te"(s01), [s10] "+Te"(s10),
+                           [s11] "+Te"(s11), "+r"(n)
+                         :
+                         : "q0", "q1", "q2", "q3", "memory");
         acc[0] = s00;
         acc[1] = s01;
         acc[2] = s10;
@@ -321,11 +369,123 @@ static inline __attribute__((always_inline)) void tq_gemm_store_2x2(int32_t *acc
     }
 }
 
+/*
+ * The general requantization (requant 1) of `pairs` 2x2 blocks of accumulators (acc: 4 words a pair
+ * of rows, as tq_dot_2x2 leaves them) from row `row` on, q at that row pair's quant block: rows
+ * below out_c go to out0[row + r] and out1[row + r] (out1 may be out0: a last odd pixel). Weak: the
+ * kernels that include this header share one copy.
+ */
+void tq_gemm_store_gen(const tq_gemm_s8_params *g, const int32_t *acc, const int32_t *q, int32_t row, int32_t pairs,
+                       int8_t *out0, int8_t *out1);
+__attribute__((weak, noinline)) void tq_gemm_store_gen(const tq_gemm_s8_params *g, const int32_t *acc, const int32_t *q,
+                                                       int32_t row, int32_t pairs, int8_t *out0, int8_t *out1)
+{
+    const int32_t zo = g->out_offset, lo = g->act_min, hi = g->act_max, out_c = g->out_c;
+    int32_t i, r;
+    for (i = 0; i < pairs; ++i, acc += 4, q += 8, row += 2) {
+        for (r = 0; r < 2 && row + r < out_c; ++r) {
+            const int32_t m = q[2 + 3 * r], left = q[3 + 3 * r], right = q[4 + 3 * r];
+            const int32_t v0 = tq_requant_gen(acc[2 * r], m, left, right, zo);
+            const int32_t v1 = tq_requant_gen(acc[2 * r + 1], m, left, right, zo);
+            out0[row + r] = (int8_t)TQ_CLAMP(v0, lo, hi);
+            out1[row + r] = (int8_t)TQ_CLAMP(v1, lo, hi);
+        }
+    }
+}
+
 #if !defined(TQ_GEMM_DSP)
-/* The portable and Helium row loop: a function of its own, so that its accumulators keep their
+/* The general requantization's row loop on the portable and Helium paths: each row pair's sums
+   (tq_dot_2x2, VMLADAVA on Helium), then tq_gemm_store_gen. Weak: one copy. */
+void tq_gemm_pair_gen(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1, int wide);
+__attribute__((weak, noinline)) void tq_gemm_pair_gen(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
+                                                      int8_t *out1, int wide)
+{
+    const int32_t k = g->k, step = 2 * k;
+    const int8_t *w = g->weights;
+    const int16_t *w16 = g->weights16;
+    const int32_t *q = g->quant;
+    int32_t row;
+    for (row = 0; row < g->out_c; row += 2, q += 8) {
+        int32_t acc[4];
+        acc[0] = acc[1] = q[0];
+        acc[2] = acc[3] = q[1];
+        if (wide) {
+            tq_dot_2x2_wide_c(w16, cols, k, acc);
+            w16 += step;
+        } else {
+            tq_dot_2x2(w, cols, k, g->group, acc);
+            w += step;
+        }
+        tq_gemm_store_gen(g, acc, q, row, 1, out0, out1);
+    }
+}
+#endif
+
+#if defined(TQ_GEMM_DSP)
+/*
+ * The rows tq_gemm_pairs_dsp does not requantize itself (past g->mm_pairs row pairs): with requant 0
+ * the odd last row (with its zero partner, into a word first); with requant 1 every row, by
+ * tq_gemm_pairs_gen_dsp (the same k loop, the general requantization in assembler). Built as
+ * tq_gemm_rest_dsp and tq_gemm_rest_wide_dsp, weak: one copy each for the kernels that include this
+ * header, and int8 builds link no int16-weight loop.
+ */
+static inline __attribute__((always_inline)) void tq_gemm_rest_impl(const tq_gemm_s8_params *g, const int8_t *cols,
+                                                                    int8_t *out0, int8_t *out1, int full, int wide)
+{
+    const int32_t k = g->k, gen = TQ_CFG_REQUANT_GEN && g->requant, pairs = gen ? g->out_c / 2 : g->mm_pairs;
+    void (*const run)(const tq_gemm_job *) = gen ? (wide ? tq_gemm_pairs_gen_wide_dsp : tq_gemm_pairs_gen_dsp)
+                                                 : (wide ? tq_gemm_pairs_wide_dsp : tq_gemm_pairs_dsp);
+    tq_gemm_job job;
+    job.cols = cols;
+    job.cols_end = cols + 4 * k;
+    job.blk = g->quant;
+    job.blk_end = g->quant + 8 * pairs;
+    job.out0 = out0;
+    job.out1 = out1;
+    job.w = wide ? (const void *)g->weights16 : (const void *)g->weights;
+    job.w_skip = 0;
+    job.lo4 = 0x01010101u * (uint8_t)g->act_min;
+    job.hi4 = 0x01010101u * (uint8_t)g->act_max;
+    job.clamp = gen ? tq_gemm_gen_clamp(full, g->out_offset) : !full;
+    job.acc = NULL;
+    if (gen && pairs > 0) {
+        run(&job);
+    }
+    if (g->out_c & 1) { /* the last row and its zero partner into a word, then the two real bytes */
+        int8_t last[4];
+        job.blk = g->quant + 8 * pairs;
+        job.blk_end = g->quant + 8 * (pairs + 1);
+        job.out0 = last;
+        job.out1 = last + 2;
+        job.w = wide ? (const void *)(g->weights16 + (size_t)2 * k * pairs) : (const void *)(g->weights + (size_t)2 * k * pairs);
+        run(&job);
+        out0[2 * pairs] = last[0];
+        out1[2 * pairs] = last[2];
+    }
+}
+
+void tq_gemm_rest_dsp(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1, int full);
+__attribute__((weak, noinline)) void tq_gemm_rest_dsp(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
+                                                      int8_t *out1, int full)
+{
+    tq_gemm_rest_impl(g, cols, out0, out1, full, 0);
+}
+
+void tq_gemm_rest_wide_dsp(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1, int full);
+#if TQ_CFG_WIDE /* its loops are built only then (tq_gemm_dsp.S) */
+__attribute__((weak, noinline)) void tq_gemm_rest_wide_dsp(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
+                                                           int8_t *out1, int full)
+{
+    tq_gemm_rest_impl(g, cols, out0, out1, full, 1);
+}
+#endif
+#endif
+
+#if !defined(TQ_GEMM_DSP) && !defined(TQ_GEMM_MVE)
+/* The portable row loop, in functions of their own (below), so that its accumulators keep their
    registers whatever kernel calls it. */
-static __attribute__((noinline, unused)) void tq_gemm_pair_loop(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
-                                                                int8_t *out1, int full, int wide)
+static inline __attribute__((always_inline)) void tq_gemm_pair_loop_body(const tq_gemm_s8_params *g, const int8_t *cols,
+                                                                         int8_t *out0, int8_t *out1, int full, int wide)
 {
     /* Locals: the int8 stores alias everything, which would force reloads of g->... One pointer
        per operand walks the rows: q, the weights, the two outputs. */
@@ -354,14 +514,31 @@ static __attribute__((noinline, unused)) void tq_gemm_pair_loop(const tq_gemm_s8
         tq_gemm_store_2x2(acc, q, out0, out1, 1, lo, hi, full);
     }
 }
+
+/* The loop for int8 and for int16 weights (`wide` a constant in each); weak, so that the kernels that
+   include this header share one copy of each. */
+void tq_gemm_pair_loop(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1, int full);
+__attribute__((weak, noinline)) void tq_gemm_pair_loop(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
+                                                       int8_t *out1, int full)
+{
+    tq_gemm_pair_loop_body(g, cols, out0, out1, full, 0);
+}
+
+void tq_gemm_pair_loop_wide(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0, int8_t *out1, int full);
+__attribute__((weak, noinline)) void tq_gemm_pair_loop_wide(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
+                                                            int8_t *out1, int full)
+{
+    tq_gemm_pair_loop_body(g, cols, out0, out1, full, 1);
+}
 #endif
 
 static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gemm_s8_params *g, const int8_t *cols, int8_t *out0,
                                                                     int8_t *out1, int full, int wide)
 {
 #if defined(TQ_GEMM_DSP)
-    /* The row pairs in tq_gemm_dsp.S; an odd last row's pair goes to a scratch word first. */
-    const int32_t k = g->k, pairs = g->out_c / 2;
+    /* The row pairs in tq_gemm_dsp.S; an odd last row, or every row with the general
+       requantization (then mm_pairs is 0), in tq_gemm_rest_dsp. */
+    const int32_t k = g->k, pairs = g->mm_pairs;
     const int32_t lo = g->act_min, hi = g->act_max;
     tq_gemm_job job;
     job.cols = cols;
@@ -383,24 +560,28 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
             tq_gemm_pairs_dsp(&job);
         }
     }
-    if (g->out_c & 1) { /* the last row and its zero partner into a word, then the two real bytes */
-        int8_t last[4];
-        job.blk = g->quant + 8 * pairs;
-        job.blk_end = g->quant + 8 * (pairs + 1);
-        job.out0 = last;
-        job.out1 = last + 2;
+    if (2 * pairs < g->out_c) {
         if (wide) {
-            job.w = g->weights16 + (size_t)2 * k * pairs;
-            tq_gemm_pairs_wide_dsp(&job);
+            tq_gemm_rest_wide_dsp(g, cols, out0, out1, full);
         } else {
-            job.w = g->weights + (size_t)2 * k * pairs;
-            tq_gemm_pairs_dsp(&job);
+            tq_gemm_rest_dsp(g, cols, out0, out1, full);
         }
-        out0[2 * pairs] = last[0];
-        out1[2 * pairs] = last[2];
     }
+#elif defined(TQ_GEMM_MVE)
+    (void)full;
+    (void)wide; /* int16 weights are a DSP-extension layout (group 4) */
+    tq_mve_gemm_pairs(g->weights, g->quant, g->out_c, g->k, g->act_min, g->act_max, cols, out0, out1, TQ_CFG_REQUANT_GEN && g->requant,
+                      g->out_offset);
 #else
-    tq_gemm_pair_loop(g, cols, out0, out1, full, wide);
+    if (TQ_CFG_REQUANT_GEN && g->requant) {
+        tq_gemm_pair_gen(g, cols, out0, out1, wide);
+    } else {
+        if (wide) {
+            tq_gemm_pair_loop_wide(g, cols, out0, out1, full);
+        } else {
+            tq_gemm_pair_loop(g, cols, out0, out1, full);
+        }
+    }
 #endif
 }
 

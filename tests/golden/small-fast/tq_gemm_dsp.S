@@ -26,12 +26,15 @@
  *   out0[c + 1] and out1[c], out1[c + 1], clamped to lo4/hi4 bytes when clamp != 0;
  * pairs_acc: the same, each pair of rows starting from its accumulator block at acc (4 words, walked
  *   along) instead of the bias, w_skip bytes of weights skipped after each pair;
+ * pairs_gen, pairs_acc_gen (and their wide twins): the same with the general requantization
+ *   (TQ_REQUANT_GEN, 14 instructions an output where TQ_REQUANT takes 5; the k loop is the same);
  * rows: blk walks accumulator blocks (4 words a pair of rows), loaded, accumulated and stored back;
  *   w_skip bytes of weights are skipped after every pair (the other filter rows of a tap kernel).
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
 
 #include "tq_dsp_asm.h"
+#include "tq_features.h" /* TQ_CFG_*: which entry points are built */
 
     .syntax unified
     .thumb
@@ -116,8 +119,10 @@
     TQ_ENTRY \name
     .endm
 
-/* void tq_gemm_pairs_*(const tq_gemm_job *job) */
-    .macro  TQ_PAIRS name, step, from_acc
+/* void tq_gemm_pairs_*(const tq_gemm_job *job); gen: requantized by TQ_REQUANT_GEN (the general
+   requantization's constants: mult, left shift, right shift per row; the zero point in the high
+   bytes of clamp, clamp + 256 zo, so that the clamped store runs where zo != 0). */
+    .macro  TQ_PAIRS name, step, from_acc, gen=0
     .global \name
     .type   \name, %function
     .thumb_func
@@ -144,10 +149,19 @@
     add     lr, lr, #32                 /* the next block */
     ldmdb   lr, {r7-r12}                /* mult, radd, rsh of rows 0 and 1 */
     str     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
+    .if \gen
+    ldr     lr, [sp, #TQ_GEMM_JOB_CLAMP_OFF]    /* the zero point in its high bytes */
+    TQ_REQUANT_GEN r3, r7, r8, r9, lr, r0, r2
+    TQ_REQUANT_GEN r4, r7, r8, r9, lr, r0, r2
+    TQ_REQUANT_GEN r5, r10, r11, r12, lr, r0, r2
+    TQ_REQUANT_GEN r6, r10, r11, r12, lr, r0, r2
+    ldr     lr, [sp, #TQ_GEMM_JOB_BLK_OFF]
+    .else
     TQ_REQUANT r3, r7, r8, r9, r0
     TQ_REQUANT r4, r7, r8, r9, r0
     TQ_REQUANT r5, r10, r11, r12, r0
     TQ_REQUANT r6, r10, r11, r12, r0
+    .endif
     ldr     r7, [sp, #TQ_GEMM_JOB_CLAMP_OFF]
     cbnz    r7, 5f
     ldrd    r7, r8, [sp, #TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
@@ -208,21 +222,47 @@
     .section .text.tq_gemm_pairs_dsp, "ax", %progbits
     .p2align 2
     TQ_PAIRS tq_gemm_pairs_dsp, TQ_STEP_S8, 0
+#if TQ_CFG_WIDE
     .section .text.tq_gemm_pairs_wide_dsp, "ax", %progbits
     .p2align 2
     TQ_PAIRS tq_gemm_pairs_wide_dsp, TQ_STEP_WIDE, 0
+#endif
     .section .text.tq_gemm_pairs_acc_dsp, "ax", %progbits
     .p2align 2
     TQ_PAIRS tq_gemm_pairs_acc_dsp, TQ_STEP_S8, 1
+#if TQ_CFG_WIDE
     .section .text.tq_gemm_pairs_acc_wide_dsp, "ax", %progbits
     .p2align 2
     TQ_PAIRS tq_gemm_pairs_acc_wide_dsp, TQ_STEP_WIDE, 1
+#endif
+#if TQ_CFG_REQUANT_GEN
+    .section .text.tq_gemm_pairs_gen_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_gen_dsp, TQ_STEP_S8, 0, 1
+#endif
+#if TQ_CFG_REQUANT_GEN && TQ_CFG_WIDE
+    .section .text.tq_gemm_pairs_gen_wide_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_gen_wide_dsp, TQ_STEP_WIDE, 0, 1
+#endif
+#if TQ_CFG_REQUANT_GEN
+    .section .text.tq_gemm_pairs_acc_gen_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_acc_gen_dsp, TQ_STEP_S8, 1, 1
+#endif
+#if TQ_CFG_REQUANT_GEN && TQ_CFG_WIDE
+    .section .text.tq_gemm_pairs_acc_gen_wide_dsp, "ax", %progbits
+    .p2align 2
+    TQ_PAIRS tq_gemm_pairs_acc_gen_wide_dsp, TQ_STEP_WIDE, 1, 1
+#endif
     .section .text.tq_gemm_rows_dsp, "ax", %progbits
     .p2align 2
     TQ_ROWS tq_gemm_rows_dsp, TQ_STEP_S8
+#if TQ_CFG_WIDE
     .section .text.tq_gemm_rows_wide_dsp, "ax", %progbits
     .p2align 2
     TQ_ROWS tq_gemm_rows_wide_dsp, TQ_STEP_WIDE
+#endif
 
 /*
  * void tq_gemm_columns_dsp(const int8_t *a, const int8_t *b, int32_t n, int8_t *dst): the column

@@ -6,7 +6,20 @@ void tq_residual_add_s8(const tq_residual_s8 *r, const int8_t *y, const int8_t *
     const int32_t *const ty = r->t_conv + 128, *const tx = r->t_res + 128;
     const int32_t m = r->out_mult, ra = r->out_radd, e = r->out_rsh, lo = r->act_min, hi = r->act_max;
     int32_t i = 0;
-#if defined(TQ_SIMD32)
+#if defined(TQ_GEMM_MVE)
+    /* Four bytes a step: the table words gathered (the byte + 128 as the index), requantized in a
+       vector (tq_mve_requant). */
+    {
+        const uint32x4_t flip = vdupq_n_u32(0x80u);
+        const int32x4_t mv = vdupq_n_s32(m), rv = vdupq_n_s32(ra), ev = vdupq_n_s32(e);
+        const int32x4_t lov = vdupq_n_s32(lo), hiv = vdupq_n_s32(hi);
+        for (; i + 4 <= n; i += 4) {
+            const int32x4_t a = vaddq_s32(vldrwq_gather_shifted_offset_s32(r->t_conv, veorq_u32(vldrbq_u32((const uint8_t *)y + i), flip)),
+                                          vldrwq_gather_shifted_offset_s32(r->t_res, veorq_u32(vldrbq_u32((const uint8_t *)x + i), flip)));
+            vstrbq_s32(out + i, vminq_s32(vmaxq_s32(tq_mve_requant(a, mv, rv, ev), lov), hiv));
+        }
+    }
+#elif defined(TQ_SIMD32)
     /* Four bytes a step: one word read from each input, the four sums packed and clamped at once. */
     const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
     for (; i + 4 <= n; i += 4) {

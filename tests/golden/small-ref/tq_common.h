@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "tq_features.h" /* TQ_CFG_*: the variants this build compiles in */
+
 typedef enum {
     TQ_OK = 0,
     TQ_ARG_ERROR = -1,
@@ -133,6 +135,21 @@ static inline int32_t tq_requant_mm(int32_t acc, int32_t mult, int32_t radd, int
     const int32_t hi = (int32_t)(((int64_t)radd * 4294967296LL + (int64_t)(acc * 2) * mult + 2147483648LL) >> 32);
 #endif
     return (hi - (int32_t)((uint32_t)acc >> 31)) >> e;
+}
+
+/*
+ * tq_mul_by_quantized_mult(acc, mult, shift) + zo for any accumulator, any multiplier and any shift,
+ * given as left = max(shift, 0) and right = max(-shift, 0): the fast kernels' general
+ * requantization, for layers where generation cannot prove tq_requant_mm exact (effective scales of
+ * 1/2 or more, accumulators of 2^30 or more, a zero point that overflows its rounding constant).
+ * The left shift wraps as TFLite's int32 `x * (1 << left_shift)` does; the product and both
+ * roundings are one 64-bit step (tq_requantize_rs, exact for a right shift of 0 too); the zero
+ * point is added in int32 as the reference kernels do (wrapping past INT32_MAX).
+ */
+static inline int32_t tq_requant_gen(int32_t acc, int32_t mult, int32_t left, int32_t right, int32_t zo)
+{
+    const int32_t x = tq_requantize_rs((int32_t)((uint32_t)acc << left), mult, right);
+    return (int32_t)((uint32_t)x + (uint32_t)zo);
 }
 
 /* Saturating left shift used before a high multiply (gemmlowp ShiftLeft on int32). */

@@ -1,0 +1,133 @@
+/* FULLY_CONNECTED, int16 activations, int8 weights: the fast twin of tq_fully_connected_s16 (see tq_int16_fast.h). */
+#include "tq_int16_fast.h"
+
+/* Leading zero bits of a non-zero x. */
+static int32_t tq_fc16_clz64(uint64_t x)
+{
+#if defined(__GNUC__)
+    return (int32_t)__builtin_clzll(x);
+#else
+    int32_t n = 0;
+    while ((x & ((uint64_t)1 << 63)) == 0u) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+#endif
+}
+
+/*
+ * TFLite's static_cast<int32_t>(std::round((double)acc * scale)) in integers: scale = m * 2^e
+ * (2^52 <= m < 2^53), |acc| < 2^63. The product |acc| * m is formed exactly in 128 bits, rounded to
+ * 53 bits to nearest-even as the double multiply does, then to an integer half away from zero as
+ * std::round does. A result outside int32 is INT32_MIN, what the reference interpreter's conversion
+ * gives on its x86 host (the clamp then gives act_min).
+ */
+static int32_t tq_fc16_round_int(int64_t acc, uint64_t m, int32_t e)
+{
+    const uint64_t a = acc < 0 ? (uint64_t)0 - (uint64_t)acc : (uint64_t)acc;
+    const uint64_t a0 = (uint32_t)a, a1 = a >> 32, m0 = (uint32_t)m, m1 = m >> 32;
+    const uint64_t p00 = a0 * m0, p01 = a0 * m1, p10 = a1 * m0, p11 = a1 * m1;
+    const uint64_t mid = (p00 >> 32) + (uint32_t)p01 + (uint32_t)p10;
+    const uint64_t lo = (mid << 32) | (uint32_t)p00;
+    const uint64_t hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    uint64_t man = lo, q;
+    int32_t s = 0, t;
+    if (a == 0u) {
+        return 0;
+    }
+    {
+        const int32_t bits = hi != 0u ? 128 - tq_fc16_clz64(hi) : 64 - tq_fc16_clz64(lo);
+        if (bits > 53) { /* at most 116 bits: 1 <= s <= 63 */
+            const uint64_t half = (uint64_t)1 << (bits - 54);
+            const uint64_t rem = lo & ((half << 1) - 1u);
+            s = bits - 53;
+            man = (lo >> s) | (hi << (64 - s));
+            if (rem > half || (rem == half && (man & 1u))) {
+                if (++man == ((uint64_t)1 << 53)) {
+                    man >>= 1;
+                    ++s;
+                }
+            }
+        }
+    }
+    t = s + e; /* |value| = man * 2^t */
+    if (t >= 0) {
+        q = (t > 31 || man > (((uint64_t)1 << 31) >> t)) ? ((uint64_t)1 << 31) : man << t;
+    } else if (t <= -54) {
+        q = 0;
+    } else {
+        q = (man + ((uint64_t)1 << (-t - 1))) >> -t;
+    }
+    if (q >= ((uint64_t)1 << 31)) {
+        return INT32_MIN;
+    }
+    return acc < 0 ? -(int32_t)q : (int32_t)q;
+}
+
+/*
+ * tq_fc16_round_int in a few instructions where the answer is clear. N = |acc| * (m >> 21) (one
+ * UMULL, |acc| < 2^31) is below the exact |acc| * m / 2^21 by less than |acc|, and the double
+ * rounding moves that by at most 2^9. With k = g - 32 for the G = -21 - e fraction bits (33..63):
+ * the integer part is the high word >> k, and the fraction's top 32 bits F (the low bits dropped)
+ * are within M = ((|acc| + 512) >> k) + 2 of the exact fraction; F at least M away from the half
+ * decides the rounding, anything closer goes to the exact tq_fc16_round_int.
+ */
+static inline int32_t tq_fc16_round(int64_t acc, uint64_t m, int32_t e)
+{
+    const int32_t k = -53 - e;
+    const int32_t acc32 = (int32_t)acc;
+    if (acc32 == acc && acc32 != INT32_MIN && (uint32_t)(k - 1) <= 30u) {
+        const uint32_t a = (uint32_t)(acc32 < 0 ? -acc32 : acc32);
+        const uint64_t n = (uint64_t)a * (uint32_t)(m >> 21);
+        const uint32_t hi = (uint32_t)(n >> 32), lo = (uint32_t)n;
+        const uint32_t f = (hi << (32 - k)) | (lo >> k), margin = ((a + 512u) >> k) + 2u;
+        uint32_t q = hi >> k;
+        if (f >= 0x80000000u + margin || f + margin < 0x80000000u) {
+            q += f >> 31;
+            if (q >= 0x80000000u) {
+                return INT32_MIN;
+            }
+            return acc32 < 0 ? -(int32_t)q : (int32_t)q;
+        }
+    }
+    return tq_fc16_round_int(acc, m, e);
+}
+
+tq_status tq_fully_connected_s16_fast(const tq_fully_connected_s16_fast_params *p, const int16_t *input, int16_t *output)
+{
+    const int32_t depth = p->accum_depth, units = p->out_depth, chunk = p->chunk, g = p->group;
+    const int32_t kpad = (depth + g - 1) & -g;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    int32_t b, c, start, i;
+
+    for (b = 0; b < p->batches; ++b, output += units) {
+        const int16_t *x = input + (size_t)b * depth;
+        const int8_t *w = p->weights;
+        int64_t offset_sum = 0; /* w_offset * sum x: per-tensor weights' zero point */
+        if (p->w_offset != 0) {
+            for (i = 0; i < depth; ++i) {
+                offset_sum += x[i];
+            }
+            offset_sum *= p->w_offset;
+        }
+        for (c = 0; c < units; c += 2, w += 2 * kpad) {
+            int64_t s0 = p->bias[c] + offset_sum, s1 = offset_sum;
+            for (start = 0; start < depth; start += chunk) {
+                int32_t acc[2] = {0, 0};
+                tq_s16_dot2x1(w + 2 * start, x + start, TQ_MIN(chunk, depth - start), g, acc);
+                s0 += acc[0];
+                s1 += acc[1];
+            }
+            {
+                const int32_t v0 = tq_fc16_round(s0, p->scale_m[c], p->scale_e[c]);
+                output[c] = (int16_t)TQ_CLAMP(v0, lo, hi);
+            }
+            if (c + 1 < units) {
+                const int32_t v1 = tq_fc16_round(s1 + p->bias[c + 1], p->scale_m[c + 1], p->scale_e[c + 1]);
+                output[c + 1] = (int16_t)TQ_CLAMP(v1, lo, hi);
+            }
+        }
+    }
+    return TQ_OK;
+}

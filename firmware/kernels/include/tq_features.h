@@ -1,0 +1,30 @@
+/*
+ * Which variant code the kernels compile in. A generated library carries tq_config.h (written by
+ * tinyq.compiler.codegen from the lowered calls' params), which sets each TQ_CFG_* macro to 0 where
+ * no layer of the model needs that variant, so its code is not linked. Without tq_config.h (a kernel
+ * compiled alone), or with a macro left undefined, every variant is compiled in.
+ *   TQ_CFG_REQUANT_GEN  the general requantization (gemm / depthwise params requant 1)
+ *   TQ_CFG_WIDE         int16 weights (--wide-weights)
+ *   TQ_CFG_FC_GUARD     the fully connected kernel's guarded rounding (params guarded 1)
+ * Preprocessor only: the assembler sources include it too.
+ */
+#ifndef TQ_FEATURES_H
+#define TQ_FEATURES_H
+
+#if defined(__has_include)
+#if __has_include("tq_config.h")
+#include "tq_config.h"
+#endif
+#endif
+
+#ifndef TQ_CFG_REQUANT_GEN
+#define TQ_CFG_REQUANT_GEN 1
+#endif
+#ifndef TQ_CFG_WIDE
+#define TQ_CFG_WIDE 1
+#endif
+#ifndef TQ_CFG_FC_GUARD
+#define TQ_CFG_FC_GUARD 1
+#endif
+
+#endif /* TQ_FEATURES_H */

@@ -1,0 +1,74 @@
+/*
+ * The job of FULLY_CONNECTED's row loop in assembler (tq_fc_dsp.S), shared by it and its caller
+ * tq_fully_connected_fast_s8.c through the C preprocessor, as tq_dsp_asm.h does for the GEMM:
+ * byte offsets as plain numbers for both languages; for C, the struct, the prototype and checks
+ * that the struct has exactly that layout (change the struct, then the offsets, then the assembler).
+ */
+#ifndef TQ_FC_DSP_H
+#define TQ_FC_DSP_H
+
+#define TQ_FC_JOB_X_OFF 0        /* the input row (int8, a multiple of 4 bytes; any alignment) */
+#define TQ_FC_JOB_X_END_OFF 4
+#define TQ_FC_JOB_W_OFF 8        /* weights: per quad of rows and 4 of depth, the 4 rows' words */
+#define TQ_FC_JOB_BIAS_OFF 12    /* 4 words a quad, walked */
+#define TQ_FC_JOB_Q_OFF 16       /* per row mult, t, rnd (low, high word); walked; 0: store sums */
+#define TQ_FC_JOB_OUT_OFF 20     /* 4 output bytes a quad (or 4 sums with q 0), walked */
+#define TQ_FC_JOB_BIAS_END_OFF 24
+#define TQ_FC_JOB_ADD_OFF 28     /* added to every sum (the weights' zero point times sum x) */
+#define TQ_FC_JOB_LO4_OFF 32
+#define TQ_FC_JOB_HI4_OFF 36
+#define TQ_FC_JOB_FLAGS_OFF 40   /* TQ_FC_CLAMP | TQ_FC_GUARDED */
+#define TQ_FC_JOB_SIZE 44
+#define TQ_FC_FRAME_ENTRY_OFF TQ_FC_JOB_SIZE /* where the depth loop is entered */
+#define TQ_FC_FRAME_SUSPECTS_OFF (TQ_FC_JOB_SIZE + 4) /* sums near a rounding boundary (guarded) */
+#define TQ_FC_FRAME_SIZE (TQ_FC_JOB_SIZE + 8)
+
+#define TQ_FC_CLAMP 1   /* clamp to lo4 / hi4 */
+#define TQ_FC_GUARDED 2 /* constants with guards: count the suspects */
+
+#if TQ_FC_JOB_X_OFF != 0 || TQ_FC_JOB_X_END_OFF != 4 || TQ_FC_JOB_HI4_OFF != TQ_FC_JOB_LO4_OFF + 4
+#error "tq_fc_dsp.S reads x, x_end and lo4, hi4 with LDRD: consecutive words, x at 0"
+#endif
+#if TQ_FC_JOB_SIZE != 11 * 4
+#error "tq_fc_dsp.S copies the job with LDM / STM {r1-r11}: 11 words"
+#endif
+
+#if !defined(__ASSEMBLER__)
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    const int8_t *x, *x_end;
+    const int8_t *w;
+    const int32_t *bias;
+    const int32_t *q;
+    void *out;
+    const int32_t *bias_end;
+    int32_t add;
+    uint32_t lo4, hi4;
+    int32_t flags;
+} tq_fc_job;
+
+/* Every quad of rows from bias to bias_end: four sums from bias + add, then requantized into four
+   bytes at out (clamped to lo4 / hi4 with TQ_FC_CLAMP), or with q NULL stored as four words. With
+   TQ_FC_GUARDED (constants t + (guard << 8)), returns how many sums lay within their guard of a
+   rounding boundary (their outputs are then to be computed again); else 0. */
+int32_t tq_fc_quads_dsp(const tq_fc_job *job);
+
+#define TQ_FC_CHECK(what, cond) typedef char tq_fc_layout_##what[(cond) ? 1 : -1]
+TQ_FC_CHECK(x, offsetof(tq_fc_job, x) == TQ_FC_JOB_X_OFF);
+TQ_FC_CHECK(x_end, offsetof(tq_fc_job, x_end) == TQ_FC_JOB_X_END_OFF);
+TQ_FC_CHECK(w, offsetof(tq_fc_job, w) == TQ_FC_JOB_W_OFF);
+TQ_FC_CHECK(bias, offsetof(tq_fc_job, bias) == TQ_FC_JOB_BIAS_OFF);
+TQ_FC_CHECK(q, offsetof(tq_fc_job, q) == TQ_FC_JOB_Q_OFF);
+TQ_FC_CHECK(out, offsetof(tq_fc_job, out) == TQ_FC_JOB_OUT_OFF);
+TQ_FC_CHECK(bias_end, offsetof(tq_fc_job, bias_end) == TQ_FC_JOB_BIAS_END_OFF);
+TQ_FC_CHECK(add, offsetof(tq_fc_job, add) == TQ_FC_JOB_ADD_OFF);
+TQ_FC_CHECK(lo4, offsetof(tq_fc_job, lo4) == TQ_FC_JOB_LO4_OFF);
+TQ_FC_CHECK(hi4, offsetof(tq_fc_job, hi4) == TQ_FC_JOB_HI4_OFF);
+TQ_FC_CHECK(flags, offsetof(tq_fc_job, flags) == TQ_FC_JOB_FLAGS_OFF);
+TQ_FC_CHECK(size, sizeof(tq_fc_job) == TQ_FC_JOB_SIZE);
+#undef TQ_FC_CHECK
+#endif
+
+#endif /* TQ_FC_DSP_H */

@@ -1,0 +1,316 @@
+/*
+ * tinyq Helium (MVE) helpers of the fast kernels: tq_requant_mm and tq_requant_gen four lanes at a
+ * time, the GEMM's row-pair loops (tq_gemm_pair's and tq_conv_taps_s8's) and the depthwise convolution
+ * sixteen channels at a time. Included by tq_gemm.h on Helium builds only (TQ_GEMM_MVE). The loops over
+ * k are inline assembler (low-overhead loops; VMLAVA needs even accumulator registers: "Te").
+ *
+ * Requantization: tq_requant_mm(acc, mult, radd, e) = (x + radd - [acc < 0]) >> e with
+ * x = SaturatingRoundingDoublingHighMul(acc, mult) = floor((2 acc mult + 2^31) / 2^32), which is what
+ * VQRDMULH.S32 computes lane by lane (it saturates only for INT32_MIN * INT32_MIN; mult >= 0). The rest
+ * is VADD (radd), VADD of acc >> 31 (the -[acc < 0]) and VSHL by -e (an arithmetic, flooring shift),
+ * so each lane is the scalar function's result exactly, for every layout of the constants (they are
+ * gathered with VLDRW offsets from the per-channel tables tq_conv_fast.h and tq_gemm.h describe).
+ */
+#ifndef TQ_MVE_H
+#define TQ_MVE_H
+
+#include <arm_mve.h>
+
+#include "tq_common.h"
+
+/* tq_requant_mm on four lanes (rsh: the right shifts e >= 1). */
+static inline __attribute__((always_inline)) int32x4_t tq_mve_requant(int32x4_t acc, int32x4_t mult, int32x4_t radd,
+                                                                     int32x4_t rsh)
+{
+    int32x4_t v = vqrdmulhq_s32(acc, mult);
+    v = vaddq_s32(v, radd);
+    v = vaddq_s32(v, vshrq_n_s32(acc, 31));
+    return vshlq_s32(v, vnegq_s32(rsh));
+}
+
+/*
+ * tq_requant_gen(acc, mult, left, right, zo) on four lanes, for any accumulator and shift: VSHL by left
+ * (wrapping, as TFLite's int32 multiply), VQRDMULH (SaturatingRoundingDoublingHighMul: it saturates
+ * only for INT32_MIN * INT32_MIN, and mult >= 0), then RoundingDivideByPOT by right: VRSHL rounds ties
+ * up, so a negative value loses 1 first where right >= 1 (x = INT32_MIN cannot occur: |mult| < 2^31);
+ * the zero point added wrapping.
+ */
+static inline __attribute__((always_inline)) int32x4_t tq_mve_requant_gen(int32x4_t acc, int32x4_t mult, int32x4_t left,
+                                                                         int32x4_t right, int32x4_t zo)
+{
+    const int32x4_t nr = vnegq_s32(right);
+    int32x4_t v = vqrdmulhq_s32(vshlq_s32(acc, left), mult);
+    v = vaddq_s32(v, vandq_s32(vshrq_n_s32(v, 31), vshrq_n_s32(nr, 31)));
+    return vaddq_s32(vrshlq_s32(v, nr), zo);
+}
+
+/* tq_mve_requant with the constants gathered: lane j's mult at m[off[j]], radd and rsh the next words;
+   with `general` tq_mve_requant_gen's (mult, left, right). */
+static inline __attribute__((always_inline)) int32x4_t tq_mve_requant_at(int32x4_t acc, const int32_t *m, uint32x4_t off)
+{
+    return tq_mve_requant(acc, vldrwq_gather_shifted_offset_s32(m, off), vldrwq_gather_shifted_offset_s32(m + 1, off),
+                          vldrwq_gather_shifted_offset_s32(m + 2, off));
+}
+
+static inline __attribute__((always_inline)) int32x4_t tq_mve_requant_any(int32x4_t acc, const int32_t *m, uint32x4_t off,
+                                                                         int general, int32x4_t zo)
+{
+    if (TQ_CFG_REQUANT_GEN && general) {
+        return tq_mve_requant_gen(acc, vldrwq_gather_shifted_offset_s32(m, off), vldrwq_gather_shifted_offset_s32(m + 1, off),
+                                  vldrwq_gather_shifted_offset_s32(m + 2, off), zo);
+    }
+    return tq_mve_requant_at(acc, m, off);
+}
+
+/*
+ * One pair of weight rows (*w, interleaved 16 bytes at a time; *w is left past them) against one column
+ * pair (cols, the same layout), k a multiple of 16, k > 0: the 2x2 block of dot products from the
+ * biases q[0], q[1], requantized (q[2..7]: mult, radd, rsh of each row) and clamped, in lanes (row 0
+ * col 0, row 0 col 1, row 1 col 0, row 1 col 1). The loop in assembler (a low-overhead loop, 9
+ * instructions per 16 of k): GCC 12 spends four more on pointer copies.
+ */
+static inline __attribute__((always_inline)) int32x4_t tq_mve_pair_block(const int8_t **w, const int8_t *cols, int32_t k,
+                                                                        const int32_t *q, uint32x4_t qoff, int32x4_t lo,
+                                                                        int32x4_t hi, int general, int32x4_t zo)
+{
+    int32_t s00 = q[0], s01 = q[0], s10 = q[1], s11 = q[1];
+    const int8_t *wp = *w;
+    register int32_t n __asm__("lr") = k >> 4;
+    int32x4_t acc;
+    __asm__ volatile("dls    lr, lr\n"
+                     "1:\n\t"
+                     "vldrb.u8  q0, [%[w]], #16\n\t"
+                     "vldrb.u8  q1, [%[w]], #16\n\t"
+                     "vldrb.u8  q2, [%[c]], #16\n\t"
+                     "vldrb.u8  q3, [%[c]], #16\n\t"
+                     "vmlava.s8 %[s00], q0, q2\n\t"
+                     "vmlava.s8 %[s01], q0, q3\n\t"
+                     "vmlava.s8 %[s10], q1, q2\n\t"
+                     "vmlava.s8 %[s11], q1, q3\n\t"
+                     "le     lr, 1b\n\t"
+                     "vmov   %q[acc][2], %q[acc][0], %[s00], %[s10]\n\t"
+                     "vmov   %q[acc][3], %q[acc][1], %[s01], %[s11]"
+                     : [w] "+r"(wp), [c] "+r"(cols), [s00] "+Te"(s00), [s01] "+Te"(s01), [s10] "+Te"(s10),
+                       [s11] "+Te"(s11), [acc] "=w"(acc), "+r"(n)
+                     :
+                     : "q0", "q1", "q2", "q3", "memory");
+    *w = wp;
+    return vminq_s32(vmaxq_s32(tq_mve_requant_any(acc, q + 2, qoff, general, zo), lo), hi);
+}
+
+/*
+ * Every row pair of a GEMM (tq_gemm_s8_params, group 16) against one column pair: out0[c] and out1[c]
+ * (requantized by tq_requant_mm's constants, or with `general` tq_requant_gen's: gemm.requant 1)
+ * for c < out_c; out1 may equal out0 (a last odd pixel). Each block's four bytes go out with one
+ * scatter store (byte offsets 0, out1 - out0, 1, out1 - out0 + 1); an odd last row stores two lanes.
+ * Weak: the kernels that include this header share one copy.
+ */
+void tq_mve_gemm_pairs(const int8_t *w, const int32_t *q, int32_t out_c, int32_t k, int32_t act_min, int32_t act_max,
+                       const int8_t *cols, int8_t *out0, int8_t *out1, int32_t general, int32_t out_offset);
+__attribute__((weak, noinline)) void tq_mve_gemm_pairs(const int8_t *w, const int32_t *q, int32_t out_c, int32_t k,
+                                                       int32_t act_min, int32_t act_max, const int8_t *cols, int8_t *out0,
+                                                       int8_t *out1, int32_t general, int32_t out_offset)
+{
+    const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max), zo = vdupq_n_s32(out_offset);
+    const uint32_t d = (uint32_t)(out1 - out0);
+    uint32x4_t qoff = vdupq_n_u32(0u), soff = vdupq_n_u32(0u);
+    int32_t i;
+    qoff = vsetq_lane_u32(3u, vsetq_lane_u32(3u, qoff, 2), 3); /* mult of row 0 at q[2], row 1 at q[5] */
+    soff = vsetq_lane_u32(d, soff, 1);
+    soff = vsetq_lane_u32(1u, soff, 2);
+    soff = vsetq_lane_u32(d + 1u, soff, 3);
+    if (TQ_CFG_REQUANT_GEN && general) { /* the loop built twice, so that the common one carries no test */
+        for (i = out_c >> 1; i > 0; --i, q += 8, out0 += 2) {
+            vstrbq_scatter_offset_s32(out0, soff, tq_mve_pair_block(&w, cols, k, q, qoff, lo, hi, 1, zo));
+        }
+    } else {
+        for (i = out_c >> 1; i > 0; --i, q += 8, out0 += 2) {
+            vstrbq_scatter_offset_s32(out0, soff, tq_mve_pair_block(&w, cols, k, q, qoff, lo, hi, 0, zo));
+        }
+    }
+    if (out_c & 1) {
+        vstrbq_scatter_offset_p_s32(out0, soff, tq_mve_pair_block(&w, cols, k, q, qoff, lo, hi, general, zo), vctp32q(2));
+    }
+}
+
+/*
+ * acc[4 c .. 4 c + 3] += the 2x2 block of row pair c (weights at w + c * w_step, interleaved 16 bytes at
+ * a time) against the column pair cols, n of k (a multiple of 16, > 0), for c < pairs: one filter row
+ * of tq_conv_taps_s8 on Helium. The loop over k in assembler (9 instructions per 16 of k).
+ */
+static __attribute__((noinline, unused)) void tq_mve_rows_acc(const int8_t *w, int32_t w_step, const int8_t *cols, int32_t n,
+                                                            int32_t *acc, int32_t pairs)
+{
+    for (; pairs > 0; --pairs, acc += 4, w += w_step) {
+        int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+        const int8_t *wp = w, *cp = cols;
+        register int32_t cnt __asm__("lr") = n >> 4;
+        __asm__ volatile("dls    lr, lr\n"
+                         "1:\n\t"
+                         "vldrb.u8  q0, [%[w]], #16\n\t"
+                         "vldrb.u8  q1, [%[w]], #16\n\t"
+                         "vldrb.u8  q2, [%[c]], #16\n\t"
+                         "vldrb.u8  q3, [%[c]], #16\n\t"
+                         "vmlava.s8 %[s00], q0, q2\n\t"
+                         "vmlava.s8 %[s01], q0, q3\n\t"
+                         "vmlava.s8 %[s10], q1, q2\n\t"
+                         "vmlava.s8 %[s11], q1, q3\n\t"
+                         "le     lr, 1b"
+                         : [w] "+r"(wp), [c] "+r"(cp), [s00] "+Te"(s00), [s01] "+Te"(s01), [s10] "+Te"(s10),
+                           [s11] "+Te"(s11), "+r"(cnt)
+                         :
+                         : "q0", "q1", "q2", "q3", "memory");
+        acc[0] = s00;
+        acc[1] = s01;
+        acc[2] = s10;
+        acc[3] = s11;
+    }
+}
+
+/*
+ * Row pairs' accumulators acc[4 c .. 4 c + 3] (tq_dot_2x2 order) requantized with their constants
+ * (q: 8 words a row pair; `general`: tq_requant_gen's) into out0[c], out1[c]: the end of tq_conv_taps_s8
+ * on Helium.
+ */
+static __attribute__((noinline, unused)) void tq_mve_store_pairs(const int32_t *acc, const int32_t *q, int32_t out_c,
+                                                               int32_t act_min, int32_t act_max, int8_t *out0, int8_t *out1,
+                                                               int32_t general, int32_t out_offset)
+{
+    const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max), zo = vdupq_n_s32(out_offset);
+    const uint32_t d = (uint32_t)(out1 - out0);
+    uint32x4_t qoff = vdupq_n_u32(0u), soff = vdupq_n_u32(0u);
+    int32_t i;
+    qoff = vsetq_lane_u32(3u, vsetq_lane_u32(3u, qoff, 2), 3);
+    soff = vsetq_lane_u32(d, soff, 1);
+    soff = vsetq_lane_u32(1u, soff, 2);
+    soff = vsetq_lane_u32(d + 1u, soff, 3);
+    for (i = out_c >> 1; i > 0; --i, acc += 4, q += 8, out0 += 2) {
+        const int32x4_t v = tq_mve_requant_any(vld1q_s32(acc), q + 2, qoff, general, zo);
+        vstrbq_scatter_offset_s32(out0, soff, vminq_s32(vmaxq_s32(v, lo), hi));
+    }
+    if (out_c & 1) {
+        const int32x4_t v = tq_mve_requant_any(vld1q_s32(acc), q + 2, qoff, general, zo);
+        vstrbq_scatter_offset_p_s32(out0, soff, vminq_s32(vmaxq_s32(v, lo), hi), vctp32q(2));
+    }
+}
+
+/*
+ * The offsets tq_mve_dw16 reads (tq_mve_dw_offsets fills them for T taps): words 0-3 and 4-7 the word
+ * offsets, in a depthwise quant run (16 words per block of four channels: bias[4], then mult, radd, rsh
+ * per channel), of the biases of channels (0, 2, 4, 6) and (1, 3, 5, 7); words 8-11 and 12-15 those
+ * of their mults; then eight uint16 byte offsets of eight channels' weights of a tap in two blocks
+ * of [T][4]: 0..3 and 4 T .. 4 T + 3; then the activation range.
+ */
+typedef struct {
+    uint32_t q[16];
+    uint16_t w[8];
+    int16_t lo[8], hi[8]; /* the activation range in every lane */
+} tq_mve_dw_offsets;
+
+static inline void tq_mve_dw_offsets_init(tq_mve_dw_offsets *o, int32_t taps, int32_t lo, int32_t hi)
+{
+    static const uint8_t words[16] = {0, 2, 16, 18, 1, 3, 17, 19, 4, 10, 20, 26, 7, 13, 23, 29};
+    int32_t j;
+    for (j = 0; j < 16; ++j) {
+        o->q[j] = words[j];
+    }
+    for (j = 0; j < 8; ++j) {
+        o->w[j] = (uint16_t)((j & 3) + (j >> 2) * 4 * taps);
+        o->lo[j] = (int16_t)lo;
+        o->hi[j] = (int16_t)hi;
+    }
+}
+
+/*
+ * Sixteen channels c .. c + 15 of one depthwise output pixel (the [T][4] Helium layout of
+ * tq_conv_fast.h, four blocks; taps >= 1): tap t of channel c + j read at tt[t] + at + j, the weights
+ * from w (block c / 4's first) gathered eight at a time, multiplied as int16 (VMULLB / VMULLT: the
+ * even and odd channels' int32 products; q0..q3 accumulate channels (0, 2, 4, 6), (1, 3, 5, 7),
+ * (8, ...), (9, ...)), requantized with tq_mve_requant's steps (constants gathered from qg, block
+ * c / 4's quant), narrowed with saturation to int16 in channel order, clamped and stored
+ * at out. All in assembler: GCC 12 spills accumulators and constants around the loop here.
+ */
+#define TQ_MVE_DW_REQ(A, O, O4, O8) \
+    "adds   %[x], %[qg], #" O "\n\t" \
+    "vldrw.u32 q5, [%[x], q4, uxtw #2]\n\t" \
+    "vqrdmulh.s32 q5, " A ", q5\n\t" \
+    "vshr.s32 " A ", " A ", #31\n\t" \
+    "vadd.i32 " A ", " A ", q5\n\t" \
+    "adds   %[x], %[qg], #" O4 "\n\t" \
+    "vldrw.u32 q5, [%[x], q4, uxtw #2]\n\t" \
+    "vadd.i32 " A ", " A ", q5\n\t" \
+    "adds   %[x], %[qg], #" O8 "\n\t" \
+    "vldrw.u32 q5, [%[x], q4, uxtw #2]\n\t" \
+    "vneg.s32 q5, q5\n\t" \
+    "vshl.s32 " A ", " A ", q5\n\t"
+
+static inline __attribute__((always_inline)) void tq_mve_dw16(const uintptr_t *tt, uintptr_t at, int32_t taps,
+                                                             const int8_t *w, const tq_mve_dw_offsets *off,
+                                                             const int32_t *qg, int8_t *out)
+{
+    const int8_t *wh = w + 8 * taps; /* blocks 2, 3 */
+    register int32_t n __asm__("lr") = taps;
+    uintptr_t x;
+    __asm__ volatile("vldrw.u32 q7, [%[off]]\n\t"
+                     "adds   %[x], %[qg], #128\n\t"
+                     "vldrw.u32 q0, [%[qg], q7, uxtw #2]\n\t"
+                     "vldrw.u32 q2, [%[x], q7, uxtw #2]\n\t"
+                     "vldrw.u32 q7, [%[off], #16]\n\t"
+                     "vldrw.u32 q1, [%[qg], q7, uxtw #2]\n\t"
+                     "vldrw.u32 q3, [%[x], q7, uxtw #2]\n\t"
+                     "vldrh.u16 q4, [%[off], #64]\n\t"
+                     "dls    lr, lr\n"
+                     "1:\n\t"
+                     "ldr    %[x], [%[tt]], #4\n\t"
+                     "add    %[x], %[at]\n\t"
+                     "vldrb.s16 q5, [%[x]]\n\t"
+                     "vldrb.s16 q6, [%[w], q4]\n\t"
+                     "vmullb.s16 q7, q5, q6\n\t"
+                     "vadd.i32 q0, q0, q7\n\t"
+                     "vmullt.s16 q7, q5, q6\n\t"
+                     "vadd.i32 q1, q1, q7\n\t"
+                     "vldrb.s16 q5, [%[x], #8]\n\t"
+                     "vldrb.s16 q6, [%[wh], q4]\n\t"
+                     "vmullb.s16 q7, q5, q6\n\t"
+                     "vadd.i32 q2, q2, q7\n\t"
+                     "vmullt.s16 q7, q5, q6\n\t"
+                     "vadd.i32 q3, q3, q7\n\t"
+                     "adds   %[w], #4\n\t"
+                     "adds   %[wh], #4\n\t"
+                     "le     lr, 1b\n\t"
+                     "vldrw.u32 q4, [%[off], #32]\n\t"
+                     TQ_MVE_DW_REQ("q0", "0", "4", "8")
+                     TQ_MVE_DW_REQ("q2", "128", "132", "136")
+                     "vldrw.u32 q4, [%[off], #48]\n\t"
+                     TQ_MVE_DW_REQ("q1", "0", "4", "8")
+                     TQ_MVE_DW_REQ("q3", "128", "132", "136")
+                     "vqmovnb.s32 q5, q0\n\t"
+                     "vqmovnt.s32 q5, q1\n\t"
+                     "vqmovnb.s32 q6, q2\n\t"
+                     "vqmovnt.s32 q6, q3\n\t"
+                     "vldrh.u16 q7, [%[off], #80]\n\t"
+                     "vmax.s16 q5, q5, q7\n\t"
+                     "vmax.s16 q6, q6, q7\n\t"
+                     "vldrh.u16 q7, [%[off], #96]\n\t"
+                     "vmin.s16 q5, q5, q7\n\t"
+                     "vmin.s16 q6, q6, q7\n\t"
+                     "vstrb.16 q5, [%[out]]\n\t"
+                     "vstrb.16 q6, [%[out], #8]"
+                     : [x] "=&l"(x), [tt] "+r"(tt), [w] "+r"(w), [wh] "+r"(wh), "+r"(n)
+                     : [at] "r"(at), [off] "r"(off), [qg] "r"(qg), [out] "r"(out)
+                     : "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "memory", "cc");
+}
+#undef TQ_MVE_DW_REQ
+
+static const uint32_t tq_mve_dw_mult4[4] = {4u, 7u, 10u, 13u};
+
+/* Four depthwise accumulators (channels of one block) requantized with the block's constants (qb: its
+   bias[4] first), clamped and stored as four bytes at out. */
+static inline __attribute__((always_inline)) void tq_mve_dw_out4(int32x4_t acc, const int32_t *qb, int8_t *out,
+                                                                int32x4_t lo, int32x4_t hi)
+{
+    const int32x4_t v = tq_mve_requant_at(acc, qb, vld1q_u32(tq_mve_dw_mult4));
+    vstrbq_s32(out, vminq_s32(vmaxq_s32(v, lo), hi));
+}
+
+#endif /* TQ_MVE_H */
