@@ -1,8 +1,9 @@
 """Helpers the test modules share: converting small Keras models, checking them bit-exact, writing and
 editing .tflite flatbuffers, running the CLI in-process and checking its one-line failures.
 
-Plain functions only; fixtures live in conftest.py. Heavy imports (TensorFlow, Keras, LiteRT, tinyq's
-compiler) happen inside the functions, so importing this module stays cheap.
+Plain functions only; fixtures live in conftest.py. Heavy imports (TensorFlow, Keras) happen inside the
+functions, so importing this module stays cheap. The .tflite writer (Net, one_op_model, schema_tensor, ...)
+is tinyq.checks.synth's, imported here under the same names.
 """
 
 from __future__ import annotations
@@ -10,6 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from tinyq.checks.synth import (  # noqa: F401 - the tests import these from here
+    ACTIVATION_QUANT,
+    Net,
+    one_op_model,
+    operator_code,
+    options,
+    pack_model,
+    schema_tensor,
+    tensor_spec,
+)
 
 BOTH_KERNELS = ("ref", "fast")  # the reference loops and the fast kernels (their portable C on the host)
 
@@ -130,15 +142,8 @@ def ref_interpreter(model, **kw):
 
 
 # --------------------------------------------------------------------------- flatbuffers
-
-
-def pack_model(model) -> bytes:
-    """A schema ModelT (the object API) as .tflite bytes."""
-    import flatbuffers
-
-    b = flatbuffers.Builder(1024)
-    b.Finish(model.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+# The writer (schema_tensor, operator_code, options, pack_model, Net, tensor_spec, one_op_model) is
+# tinyq.checks.synth's, which the shape sweep writes its layers with; the tests use the same one.
 
 
 def rewrite_tflite(src: Path, dst: Path, edit) -> Path:
@@ -174,153 +179,7 @@ def requantize(path: Path, out: Path, seed: int, activations=(0, 1, 2, 3), same:
     return rewrite_tflite(path, out, edit)
 
 
-# Default activation quantization of hand-built models, by type (int16: zero point 0, as 16x8 models have).
-ACTIVATION_QUANT = {"int8": (0.05, -3), "int16": (0.002, 0), "float32": None}
-
-
-def schema_tensor(model, shape, dtype: str, q=None, data=None, name: str = ""):
-    """A schema TensorT of `shape` and `dtype` (a TensorType name in any case), quantized (scale, zero_point)
-    `q` or not (None); constant `data` goes into a new buffer of `model` (a ModelT)."""
-    from ai_edge_litert import schema_py_generated as s
-
-    t = s.TensorT()
-    t.shape, t.type, t.name, t.buffer = [int(d) for d in shape], getattr(s.TensorType, dtype.upper()), name, 0
-    if data is not None:
-        b = s.BufferT()
-        b.data = np.frombuffer(np.ascontiguousarray(data, dtype=dtype.lower()).tobytes(), np.uint8).tolist()
-        model.buffers.append(b)
-        t.buffer = len(model.buffers) - 1
-    if q is not None:
-        qp = s.QuantizationParametersT()
-        qp.scale, qp.zeroPoint = [float(q[0])], [int(q[1])]
-        t.quantization = qp
-    return t
-
-
-def operator_code(kind: str, version: int = 1):
-    """The schema OperatorCodeT of builtin `kind` at `version`."""
-    from ai_edge_litert import schema_py_generated as s
-
-    c = s.OperatorCodeT()
-    c.builtinCode = getattr(s.BuiltinOperator, kind)
-    c.deprecatedBuiltinCode = min(c.builtinCode, 127)
-    c.version = version
-    return c
-
-
-def options(cls: str, **fields):
-    """A schema options object (`cls`, e.g. "StridedSliceOptionsT") with `fields` set."""
-    from ai_edge_litert import schema_py_generated as s
-
-    o = getattr(s, cls)()
-    for k, v in fields.items():
-        setattr(o, k, v)
-    return o
-
-
-class Net:
-    """A .tflite written tensor by tensor with the flatbuffer schema: graph inputs, constants and ops in
-    execution order. Test modules subclass it with their own `op` (what it returns, how outputs are labelled)
-    on top of `add_op`. A tensor's default quantization ("net") is `quant` of the net's type, or of the
-    tensor's own type with `quant_of_tensor_type`."""
-
-    versions: dict[str, int] = {}  # operator versions other than 1, by kind
-
-    def __init__(self, dtype: str, quant=ACTIVATION_QUANT, quant_of_tensor_type: bool = False):
-        from ai_edge_litert import schema_py_generated as s
-
-        self.dtype, self.quant, self.quant_of_tensor_type = dtype, quant, quant_of_tensor_type
-        self.m = s.ModelT()
-        self.m.version = 3
-        self.m.buffers = [s.BufferT()]
-        self.m.operatorCodes = []
-        self.tensors: list = []
-        self.ops: list = []
-        self.inputs: list[int] = []
-        self.outputs: list[int] = []
-
-    def tensor(self, shape, dtype=None, q="net", data=None) -> int:
-        dtype = dtype or self.dtype
-        if q == "net":
-            q = self.quant[dtype if self.quant_of_tensor_type else self.dtype]
-        self.tensors.append(schema_tensor(self.m, shape, dtype, q, data, f"t{len(self.tensors)}"))
-        return len(self.tensors) - 1
-
-    def input(self, shape, dtype=None, q="net") -> int:
-        self.inputs.append(self.tensor(shape, dtype, q))
-        return self.inputs[-1]
-
-    def const(self, values, dtype="int32", q=None) -> int:
-        return self.tensor(np.shape(values), dtype, q, np.asarray(values))
-
-    def add_op(self, kind: str, ins, outs, options=None) -> None:
-        """Operator `kind` reading tensors `ins` and writing `outs` (its code registered once)."""
-        from ai_edge_litert import schema_py_generated as s
-
-        codes = [c.builtinCode for c in self.m.operatorCodes]
-        code = getattr(s.BuiltinOperator, kind)
-        if code not in codes:
-            self.m.operatorCodes.append(operator_code(kind, self.versions.get(kind, 1)))
-            codes.append(code)
-        o = s.OperatorT()
-        o.opcodeIndex, o.inputs, o.outputs = codes.index(code), list(ins), list(outs)
-        if options is not None:
-            o.builtinOptionsType = getattr(s.BuiltinOptions, type(options).__name__[:-1])
-            o.builtinOptions = options
-        self.ops.append(o)
-
-    def bytes(self) -> bytes:
-        from ai_edge_litert import schema_py_generated as s
-
-        sg = s.SubGraphT()
-        sg.tensors, sg.operators, sg.inputs, sg.outputs = self.tensors, self.ops, self.inputs, self.outputs
-        self.m.subgraphs = [sg]
-        return pack_model(self.m)
-
-    def write(self, path):
-        path.write_bytes(self.bytes())
-        return path
-
-
-def tensor_spec(shape, dtype: str = "int8", q=None, data=None, name: str = "") -> dict:
-    """One tensor of one_op_model: `dtype` a TensorType name in any case ("int8", "INT16", "float32"),
-    `q` (scale, zero_point) or None for no quantization, `data` a constant's values or None."""
-    return {"shape": tuple(shape), "dtype": dtype, "q": q, "data": data, "name": name}
-
-
-def one_op_model(kind: str, inputs, outputs, options=None, options_type: int = 0, description: str | None = None) -> bytes:
-    """A .tflite of one builtin operator `kind`, written directly as a flatbuffer (for what the
-    converter does not emit). `inputs` and `outputs` are tensor_spec()s; the graph's inputs are the
-    operator's inputs without data; unnamed tensors are called t0, t1, ... in order."""
-    from ai_edge_litert import schema_py_generated as s
-
-    m = s.ModelT()
-    m.version = 3
-    m.buffers = [s.BufferT()]
-    if description is not None:
-        m.description = description
-    tensors = []
-
-    def tensor(spec):
-        tensors.append(schema_tensor(m, spec["shape"], spec["dtype"], spec["q"], spec["data"], spec["name"] or f"t{len(tensors)}"))
-        return len(tensors) - 1
-
-    ins = [tensor(spec) for spec in inputs]
-    outs = [tensor(spec) for spec in outputs]
-    code = operator_code(kind)
-    op = s.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, ins, outs
-    if options is not None:
-        op.builtinOptionsType, op.builtinOptions = options_type, options
-    sg = s.SubGraphT()
-    sg.tensors, sg.operators = tensors, [op]
-    sg.inputs = [i for i, spec in zip(ins, inputs) if spec["data"] is None]
-    sg.outputs = outs
-    m.subgraphs, m.operatorCodes = [sg], [code]
-    return pack_model(m)
-
-
-def single_op_model(kind: str, shape, in_q, out_q, options=None, options_type: int = 0, dtype: str = "INT8") -> bytes:
+def single_op_model(kind: str, shape, in_q, out_q, options=None, options_type: int = 0, dtype: str = "INT8") -> bytes:  # noqa: F811
     """A one-operator model of int8 (or `dtype`) tensors: input tensor x -> `kind` -> output tensor y,
     both of `shape`, quantized (scale, zero_point) `in_q` and `out_q`."""
     return one_op_model(kind, [tensor_spec(shape, dtype, in_q, name="x")], [tensor_spec(shape, dtype, out_q, name="y")],

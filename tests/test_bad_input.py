@@ -133,3 +133,21 @@ def test_a_model_the_reference_cannot_run_is_one_line(tmp_path):
     line = assert_one_line_failure(r, "reference interpreter (BUILTIN_REF) cannot run this model", "ELU", code=1)
     assert "`tinyq build` still compiles it" in line
     assert run_tinyq("generate", model, "-o", tmp_path / "c").returncode == 0
+
+
+def test_a_commands_exit_code_reaches_the_shell(monkeypatch):
+    """`raise typer.Exit(1)` in a command (verify/profile --json on a mismatch) must exit 1: outside
+    standalone mode click returns the code instead of raising it."""
+    import typer
+
+    import tinyq.cli.root as root
+
+    t = typer.Typer()
+
+    @t.command()
+    def fails() -> None:
+        raise typer.Exit(1)
+
+    monkeypatch.setattr(root, "app", t)
+    monkeypatch.setattr(root, "_register_commands", lambda: None)
+    assert root.main([]) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,12 +19,14 @@ from tinyq.boards import Board
 from tinyq.build.firmware import BuildResult
 from tinyq.build.manifest import MODEL_COPY, Manifest, resolve_board
 from tinyq.build.manifest import load as load_manifest
+from tinyq.checks.cycles import CycleEstimate, estimate_from, timing_for, traced_device
 from tinyq.checks.inputs import attach_float_edges, load_inputs, make_inputs
 from tinyq.checks.match import Tally, output_tolerance
 from tinyq.checks.runners import DeviceRunner, ReferenceRunner, run_and_compare
 from tinyq.compiler import compile_tflite
 from tinyq.device import Dut, Retryable, open_device
 from tinyq.device.protocol import WrongFirmware
+from tinyq.errors import BadInput
 from tinyq.ir import Graph
 
 
@@ -45,6 +48,7 @@ class DeviceRun:
     differing: int = 0  # inputs with an output not bit-identical
     max_abs_diff: float = 0.0
     max_rel_diff: float = 0.0
+    estimate: CycleEstimate | None = None  # estimated cycles of the last inference (--cycles / --cycles-for)
 
     @property
     def passed(self) -> bool:
@@ -93,6 +97,8 @@ class DeviceRun:
         }
         if self.retries:
             d["retries"] = self.retries
+        if self.estimate is not None:
+            d["estimate"] = self.estimate.to_json()
         if sizes is not None:
             d["sizes"] = sizes
         return d
@@ -143,13 +149,15 @@ def counted_at(res: DeviceRun, info: dict[str, str], board: Board) -> None:
 def run_on_device(build_dir: Path, board_name: str | None = None, port: str | None = None, runs: int = 5,
                   inputs: Path | None = None, seed: int = 0, edges: bool = False, progress=None,
                   timeout: float = 10.0, retries: int = 2, on_retry=None, built: BuildResult | None = None,
-                  reset_every: int | None = None) -> DeviceRun:
+                  reset_every: int | None = None, cycles: bool = False, cycles_for: str | None = None) -> DeviceRun:
     """Run inputs through the firmware and through the reference interpreter; compare and count.
 
     An input whose run hit a board reset, a timeout or a garbled reply is loaded and run again, at
     most `retries` times (each reported to `on_retry(message)`); `timeout` bounds each reply.
     `built`: the build just made (its graph and board are used as they are: nothing compiled again).
     A model with state runs the inputs as a sequence (tq-reset before it, and every `reset_every` inputs).
+    `cycles` / `cycles_for` (a board name): also estimate the last inference's cycles on that board (default
+    the build's own), from what QEMU executed (tinyq.checks.cycles); an emulated build only.
     """
     build_dir = Path(build_dir)
     if built is not None:
@@ -176,10 +184,18 @@ def run_on_device(build_dir: Path, board_name: str | None = None, port: str | No
         if progress is not None:
             progress(n + 1, len(batch))
 
-    with open_device(build_dir, board, port, timeout=timeout) as dut:
-        counted_at(res, check_firmware(dut, manifest, build_dir), board)
-        device = DeviceRunner(dut, manifest, retries, note)
-        run_and_compare(device, reference, batch, tally, each, stateful=manifest.state_bytes > 0, reset_every=reset_every)
+    timing = timing_for(board, cycles_for) if cycles or cycles_for else None
+    if timing is not None and port is not None:
+        raise BadInput(f"--port {port}: cycles are estimated from QEMU's execution of the build: drop --port")
+    with tempfile.TemporaryDirectory(prefix="tinyq-trace-") as tmp:
+        trace = Path(tmp) / "trace.txt"
+        opened = traced_device(build_dir, board, timing, trace, timeout) if timing else open_device(build_dir, board, port, timeout=timeout)
+        with opened as dut:
+            counted_at(res, check_firmware(dut, manifest, build_dir), board)
+            device = DeviceRunner(dut, manifest, retries, note)
+            run_and_compare(device, reference, batch, tally, each, stateful=manifest.state_bytes > 0, reset_every=reset_every)
+        if timing is not None:
+            res.estimate = estimate_from(trace, build_dir, timing, manifest)
     res.retries = device.retries
     res.samples, res.mismatches, res.differing = tally.samples, tally.mismatches, tally.differing
     res.max_abs_diff, res.max_rel_diff = tally.max_abs_diff, tally.max_rel_diff

@@ -100,3 +100,15 @@ def inputs(help: str):
 
 
 BUILD_DIR = typer.Argument(..., help="A build directory from `tinyq build`.", show_default=False)
+
+CYCLES = typer.Option(
+    False, "--cycles",
+    help="Also estimate cycles and milliseconds on the build's own board from what QEMU executed (an emulated build): "
+         "the executed instruction mix weighted by the core's timings plus flash wait states (see --cycles-for).",
+)
+CYCLES_FOR = typer.Option(
+    None, "--cycles-for",
+    help="Estimate cycles and milliseconds on this board instead (same core as the build: e.g. a Cortex-M4 board for a "
+         "qemu Cortex-M4 build), at its clock and with its flash wait states and caches (the board file's `timing`).",
+    show_default=False,
+)

@@ -15,7 +15,7 @@ from tinyq.checks.inputs import load_labels
 from tinyq.checks.match import tolerance_text
 from tinyq.checks.profile import run_on_device
 from tinyq.cli import options
-from tinyq.cli.options import JSON, RETRIES, TIMEOUT
+from tinyq.cli.options import CYCLES, CYCLES_FOR, JSON, RETRIES, TIMEOUT
 from tinyq.cli.root import app, emit_json, err, out
 from tinyq.errors import BadInput, CheckFailed
 
@@ -33,6 +33,8 @@ def profile_cmd(
     seed: int = options.SEED,
     timeout: float = TIMEOUT,
     retries: int = RETRIES,
+    cycles: bool = CYCLES,
+    cycles_for: Optional[str] = CYCLES_FOR,
     as_json: bool = JSON,
 ) -> None:
     """Measure a build on its board and check the device's outputs against TFLite's reference.
@@ -45,6 +47,10 @@ def profile_cmd(
     reset, silence or a garbled reply is loaded and run again (--retries, each noted on stderr and
     counted as `retries` in the JSON); anything else stops with one line naming the port, what came
     back and what to do. Exit 1 for a silent or wrong board (the run failed), 2 for a --port that does not exist.
+
+    With --cycles or --cycles-for BOARD (an emulated build), a QEMU plugin records what the last inference
+    executed and the estimated cycles of a real core stand beside the instructions, per layer and in total,
+    with the milliseconds at that board's clock (`estimate` in the JSON). An estimate, not a measurement.
     """
     manifest = load_manifest(build_dir)
     show = not as_json and err.is_terminal
@@ -52,7 +58,8 @@ def profile_cmd(
         task = bar.add_task("run", total=None)
         res = run_on_device(build_dir, board, port, runs=runs, inputs=inputs, seed=seed,
                             progress=lambda d, t: bar.update(task, completed=d, total=t),
-                            timeout=timeout, retries=retries, on_retry=lambda msg: err.print(f"retrying {msg}", markup=False))
+                            timeout=timeout, retries=retries, on_retry=lambda msg: err.print(f"retrying {msg}", markup=False),
+                            cycles=cycles, cycles_for=cycles_for)
     sizes = manifest.sizes.to_json() if manifest.sizes is not None else None
     labels = load_labels(inputs) if inputs is not None else None
     accuracy = None
@@ -70,16 +77,29 @@ def profile_cmd(
             raise typer.Exit(1)
         return
     unit = res.cycle_unit
+    est = res.estimate
     t = Table(title=f"{Path(manifest.model.source).name} on {res.board}: {unit} per layer (median of {len(res.cycles)} runs)", title_justify="left")
-    for col, just in [("#", "right"), ("op", "left"), (unit, "right"), ("share", "right")]:
+    cols = [("#", "right"), ("op", "left"), (unit, "right"), ("share", "right")]
+    if est is not None:
+        cols += [(f"est. cycles ({est.timing.board})", "right"), ("per instr.", "right")]
+    for col, just in cols:
         t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     total = max(res.median_cycles, 1)
+    by_index = {L.index: L for L in est.layers} if est is not None else {}
     for L in res.layer_table():
-        t.add_row(str(L["index"]), L["op"], f"{L['cycles']:,}", f"{100.0 * L['cycles'] / total:.1f}%")
+        row = [str(L["index"]), L["op"], f"{L['cycles']:,}", f"{100.0 * L['cycles'] / total:.1f}%"]
+        if est is not None:
+            e = by_index.get(L["index"])
+            row += [f"{e.cycles:,}", f"{e.cycles / max(e.instructions, 1):.2f}"] if e is not None else ["", ""]
+        t.add_row(*row)
     t.add_section()
-    t.add_row("", "[bold]inference[/]", f"[bold]{res.median_cycles:,}[/]", "")
+    last = [f"[bold]{est.cycles:,}[/]", f"{est.cpi:.2f}"] if est is not None else []
+    t.add_row("", "[bold]inference[/]", f"[bold]{res.median_cycles:,}[/]", "", *last)
     out.print(t)
     out.print(f"{unit} per inference: {res.median_cycles:,} ({res.cycle_source}); latency at {res.clock_hz / 1e6:g} MHz: {res.latency_ms:.2f} ms")
+    if est is not None:
+        out.print(f"estimated {est.timing.core} cycles per inference: {est.cycles:,} ({est.cpi:.2f} per instruction, "
+                  f"{est.flash_stall_cycles:,} of them flash wait states); {est.ms:.2f} ms on {est.timing.assumptions()}", markup=False)
     if sizes is not None:  # None for a `tinyq export --arduino` directory: the Arduino IDE links and sizes the sketch
         out.print(f"flash: {sizes['flash']:,} B (code {sizes['code']:,}, weights {sizes['weights']:,})   "
                   f"RAM: {sizes['ram']:,} B (arena {sizes['arena']:,}, "

@@ -98,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     if "--version" not in args:  # the version needs no verb (nor their imports)
         _register_commands()
     try:
-        app(args=args, standalone_mode=False)
+        # Outside standalone mode click hands back a command's `typer.Exit(code)` as the return value.
+        rv = app(args=args, standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv
     except TinyqError as e:
         if verbose:
             import traceback

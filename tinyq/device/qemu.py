@@ -77,7 +77,7 @@ class EmulatorProcess:
 class Qemu(EmulatorProcess):
     """One QEMU process running a firmware ELF; `url` is what pyserial opens."""
 
-    def __init__(self, elf: Path, board: Board, serial: str = "tcp"):
+    def __init__(self, elf: Path, board: Board, serial: str = "tcp", extra_args: list[str] | None = None):
         if board.emulator is None:
             raise BadInput(f"board {board.name} is real hardware, not emulated: give --port, or pick a qemu-* board")
         elf = Path(elf)
@@ -86,6 +86,7 @@ class Qemu(EmulatorProcess):
         self.board = board
         self.elf = elf
         self.serial = serial
+        self.extra_args = list(extra_args or [])  # e.g. -plugin (tinyq.device.plugin)
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self._stderr: list[str] = []
@@ -95,6 +96,7 @@ class Qemu(EmulatorProcess):
         return [
             qemu_binary(), "-M", emu["machine"], "-display", "none", "-monitor", "none",
             "-icount", f"shift={int(emu['icount_shift'])}", "-serial", serial_arg, "-kernel", str(self.elf),
+            *self.extra_args,
         ]
 
     def start(self) -> "Qemu":
