@@ -52,6 +52,7 @@ benchmarks: setup
 	sed '/^$(MARKER)$$/q' BENCHMARKS.md > $$tmp; \
 	for core in m4 m7 m33 m55 m3; do \
 	  base=$(BASELINE)/tflm_cortex_$$core.json; [ -f $$base ] && opt="--baseline $$base" || opt=""; \
+	  case $$core in m4) opt="$$opt --cycles-for nucleo-l4r5zi";; m7) opt="$$opt --cycles-for disco-f746";; esac; \
 	  echo >> $$tmp; $(VENV)/bin/tinyq bench $(MODELS) --board qemu-$$core $$opt --markdown >> $$tmp; \
 	done; \
 	for variant in --wide-weights "--kernels ref"; do \
@@ -75,7 +76,8 @@ sweep: setup
 	for core in $(SWEEP_CORES); do \
 	  base=build/baseline/cmsis_sweep_$$core.json; [ -f $$base ] && opt="--baseline-sweep $$base" || opt=""; \
 	  echo >> $$tmp; $(VENV)/bin/tinyq bench --sweep --board qemu-$$core $$opt --markdown >> $$tmp || status=1; \
-	  echo >> $$tmp; $(VENV)/bin/tinyq bench --sweep-models --board qemu-$$core $$opt --runs 1 --markdown >> $$tmp || status=1; \
+	  case $$core in m4) cyc="--cycles-for nucleo-l4r5zi";; m7) cyc="--cycles-for disco-f746";; *) cyc="";; esac; \
+	  echo >> $$tmp; $(VENV)/bin/tinyq bench --sweep-models --board qemu-$$core $$opt --runs 1 $$cyc --markdown >> $$tmp || status=1; \
 	done; mv $$tmp BENCHMARKS.md; exit $$status
 
 # The CMSIS-NN baseline for the sweep (outside make test): CMSIS-NN's kernels per sweep row and TFLM +

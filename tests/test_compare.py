@@ -91,7 +91,8 @@ def test_compare_digits_on_qemu_m4(digits, tmp_path):
     assert rows["int8"]["bit_exact"] and rows["int16x8"]["bit_exact"]
     assert not rows["float32"]["bit_exact"] or rows["float32"]["max_abs_diff"] == 0
     assert rows["int8"]["flash"] < rows["float32"]["flash"]
-    assert rows["int8"]["weights"] * 3 < rows["float32"]["weights"]  # int8 weights: a quarter of float32's, plus tables
+    # int8 weights: a quarter of float32's, plus the requantization tables (16 B a fully connected row)
+    assert rows["int8"]["weights"] * 5 < rows["float32"]["weights"] * 2
     assert rows["int8"]["arena"] < rows["int16x8"]["arena"] < rows["float32"]["arena"]  # 1, 2 and 4 bytes a value
     assert rows["int8"]["cycles"] < rows["float32"]["cycles"]
     keras_pred = np.argmax(np.asarray(keras.saving.load_model(digits / "digits.keras")(x)), axis=1)

@@ -259,3 +259,17 @@ def test_the_plugin_source_ships_as_package_data():
 
     assert plugin.PLUGIN_SOURCE == FIRMWARE / "qemu" / "tq_exec_plugin.c" and plugin.PLUGIN_SOURCE.is_file()
     assert os.access(Path(plugin.PLUGIN_SOURCE), os.R_OK)
+
+
+def test_bench_puts_estimated_cycles_beside_instructions(kws):
+    r = run_tinyq("bench", kws, "--board", "qemu-m4", "--runs", "1", "--cycles-for", "nucleo-l4r5zi", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    (m,) = d["models"]
+    e = m["estimate"]
+    assert e["board"] == "nucleo-l4r5zi" and e["clock_hz"] == 120_000_000 and e["cycles"] > m["instructions"]
+    assert abs(e["instructions"] - m["instructions"]) < 2000
+    assert d["command"].endswith("--cycles-for nucleo-l4r5zi")
+    r = run_tinyq("bench", kws, "--board", "qemu-m4", "--runs", "1", "--cycles", "--markdown")
+    assert r.returncode == 0, r.stderr
+    assert "| est. cycles on qemu-m4 | ms at 25 MHz |" in r.stdout

@@ -14,14 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinyq.boards import Board, get_board
+from tinyq.boards import Board, all_boards
 from tinyq.build.firmware import _macros, _vector_align
 from tinyq.compiler import template_env
 from tinyq.device.qemu import Qemu
 from tinyq.errors import BadInput, CheckFailed
 from tinyq.resources import FIRMWARE
 
-CORES = {"m4": "qemu-m4", "m7": "qemu-m7", "m33": "qemu-m33", "m55": "qemu-m55"}
 # As the TFLM baselines in ../shared/baseline were built: -O3, hard float, the board's -mcpu.
 CFLAGS = ["-O3", "-ffunction-sections", "-fdata-sections", "-fno-common"]
 LDFLAGS = ["-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections"]
@@ -73,10 +72,21 @@ def trees_from(args: argparse.Namespace, env: dict[str, str]) -> Trees:
 # --------------------------------------------------------------------------- building
 
 
+def emulated_cores() -> dict[str, Board]:
+    """Short core name ("m4", from the board's "cortex-m4") -> the emulated board of that core (board
+    data, not names: the first by name where several emulate one core)."""
+    cores: dict[str, Board] = {}
+    for name, b in sorted(all_boards().items()):
+        if b.emulated:
+            cores.setdefault(b.core.removeprefix("cortex-"), b)
+    return cores
+
+
 def board_for(core: str) -> Board:
-    if core not in CORES:
-        raise BadInput(f"--cores {core}: choose from {', '.join(CORES)}")
-    return get_board(CORES[core])
+    cores = emulated_cores()
+    if core not in cores:
+        raise BadInput(f"--cores {core}: choose from {', '.join(sorted(cores))}")
+    return cores[core]
 
 
 def board_context(board: Board, header: list[str]) -> dict:

@@ -61,6 +61,9 @@ def bench_cmd(
 
     --sweep measures single layers over a grid of shapes (one input per firmware; the table worst row first).
 
+    --cycles-for nucleo-l4r5zi (a board of the build's core) adds estimated cycles and milliseconds on that
+    board at its clock and flash wait states, from what QEMU executed (see `tinyq profile --cycles-for`).
+
     Limits for CI: exit 1 with one line per model and limit exceeded ("kws: 3,883,840 instructions > --max-instructions 3,000,000"), 0 when every limit holds:
 
     tinyq bench model.tflite --board qemu-m4 --max-instructions 3000000 --max-arena 16384 --max-code 16384

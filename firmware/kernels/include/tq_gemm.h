@@ -285,27 +285,7 @@ static inline void tq_dot_2x2(const int8_t *w, const int8_t *a, int32_t k, int32
     int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
 #if defined(TQ_GEMM_MVE)
     if (g == 16 && k > 0) {
-        /* A low-overhead loop, 9 instructions per 16 of k (tq_mve.h's tq_mve_pair_block). */
-        register int32_t n __asm__("lr") = k >> 4;
-        __asm__ volatile("dls    lr, lr\n"
-                         "1:\n\t"
-                         "vldrb.u8  q0, [%[w]], #16\n\t"
-                         "vldrb.u8  q1, [%[w]], #16\n\t"
-                         "vldrb.u8  q2, [%[c]], #16\n\t"
-                         "vldrb.u8  q3, [%[c]], #16\n\t"
-                         "vmlava.s8 %[s00], q0, q2\n\t"
-                         "vmlava.s8 %[s01], q0, q3\n\t"
-                         "vmlava.s8 %[s10], q1, q2\n\t"
-                         "vmlava.s8 %[s11], q1, q3\n\t"
-                         "le     lr, 1b"
-                         : [w] "+r"(w), [c] "+r"(a), [s00] "+Te"(s00), [s01] "+Te"(s01), [s10] "+Te"(s10),
-                           [s11] "+Te"(s11), "+r"(n)
-                         :
-                         : "q0", "q1", "q2", "q3", "memory");
-        acc[0] = s00;
-        acc[1] = s01;
-        acc[2] = s10;
-        acc[3] = s11;
+        tq_mve_dot_2x2(w, a, k >> 4, acc);
         return;
     }
 #endif
