@@ -40,8 +40,13 @@ venv: $(STAMP)
 demo: setup
 	$(PY) -m tinyq.demo
 
+# The whole suite (slow-marked tests included) on TEST_JOBS pytest-xdist workers, one test file to a worker
+# at a time (--dist loadfile: a file's module-scoped fixtures are built once); TEST_JOBS=0 runs it in this
+# process, TEST_ARGS adds pytest options (e.g. TEST_ARGS="-m 'not slow'" for a quicker pass).
+TEST_JOBS ?= 2
+TEST_ARGS ?=
 test: setup
-	$(PY) -m pytest -q -ra --durations=15
+	$(PY) -m pytest -q -ra --durations=15 -n $(TEST_JOBS) --dist loadfile $(TEST_ARGS)
 
 # BENCHMARKS.md: the text above its marker line is kept, the figures below it are measured again.
 MODELS := ../shared/models/kws_ref_model.tflite ../shared/models/pretrainedResnet_quant.tflite

@@ -26,6 +26,9 @@ from tinyq.compiler.codegen import features
 from .conftest import ROOT, shared_model
 
 CODE_LIMIT = 16 * 1024
+FLAGS = ["TQ_CFG_REQUANT_GEN", "TQ_CFG_FC_GUARD", "TQ_CFG_FC_PREP", "TQ_CFG_FC_INLINE", "TQ_CFG_WIDE", "TQ_CFG_DW_REST",
+         "TQ_CFG_POOL_NARROW"]
+NONE = dict.fromkeys(FLAGS, 0)
 KERNELS = ROOT / "firmware" / "kernels"
 
 
@@ -40,7 +43,7 @@ def test_kws_code_fits_16_kb(board, tmp_path):
     and `tinyq bench` report it, at or under 16,384 bytes; none of the variants compiled in."""
     r = build(shared_model("kws_ref_model.tflite"), get_board(board), tmp_path / "b")
     assert r.sizes.code <= CODE_LIMIT, f"{board}: code {r.sizes.code} B > {CODE_LIMIT} B"
-    assert _config(tmp_path / "b" / "src" / "tq_config.h") == {"TQ_CFG_REQUANT_GEN": 0, "TQ_CFG_FC_GUARD": 0, "TQ_CFG_WIDE": 0}
+    assert _config(tmp_path / "b" / "src" / "tq_config.h") == dict(NONE, TQ_CFG_FC_PREP=1)
     syms = subprocess.run(["arm-none-eabi-nm", str(r.elf)], capture_output=True, text=True, check=True).stdout
     assert not re.search(r"\b(tq_gemm_pairs\w*_gen\w*|tq_dw_pixel_gen\w*|tq_gemm_store_gen|__aeabi_f\w+)\b", syms)
 
@@ -51,14 +54,20 @@ def _graph(*params):
 
 def test_features_follow_the_params():
     """Each flag is 1 exactly when some layer's params (nested ones included) need its variant."""
-    none = {"TQ_CFG_REQUANT_GEN": 0, "TQ_CFG_FC_GUARD": 0, "TQ_CFG_WIDE": 0}
+    none = NONE
     flags = lambda g: {f["macro"]: f["value"] for f in features(g)}  # noqa: E731
     assert flags(_graph({"gemm": {"requant": 0, "weights16": 0}}, {"guarded": 0, "act_min": -128})) == none
     assert flags(_graph({"x": 1}, {"gemm": {"requant": 1, "weights16": 0}})) == dict(none, TQ_CFG_REQUANT_GEN=1)
     assert flags(_graph({"requant": 1})) == dict(none, TQ_CFG_REQUANT_GEN=1)
     assert flags(_graph({"guarded": 1})) == dict(none, TQ_CFG_FC_GUARD=1)
     assert flags(_graph({"gemm": {"weights16": "w16"}})) == dict(none, TQ_CFG_WIDE=1)
-    assert [f["macro"] for f in features(_graph())] == ["TQ_CFG_REQUANT_GEN", "TQ_CFG_FC_GUARD", "TQ_CFG_WIDE"]
+    assert flags(_graph({"narrow": 1})) == dict(none, TQ_CFG_POOL_NARROW=1)
+    assert flags(_graph({"fc_prep": 1})) == dict(none, TQ_CFG_FC_PREP=1)
+    assert flags(_graph({"fc_prep": 0})) == dict(none, TQ_CFG_FC_INLINE=1)
+    assert flags(_graph({"paired": 1, "in": {"c": 6}})) == dict(none, TQ_CFG_DW_REST=1)
+    assert flags(_graph({"paired": 0, "in": {"c": 3}})) == dict(none, TQ_CFG_DW_REST=1)
+    assert flags(_graph({"paired": 1, "in": {"c": 8}})) == none
+    assert [f["macro"] for f in features(_graph())] == FLAGS
 
 
 def _asm_symbols(tmp_path, config: str | None) -> set[str]:

@@ -71,11 +71,15 @@ def dw_models(tmp_path_factory):
 def test_depth_multipliers_take_the_fast_kernels_bit_exact(dw_models, name):
     funcs = _funcs(dw_models[name])
     if name == "c1":
-        # 9x9 (81 taps) as a CONV_2D; at most 64 taps on the repeated channel; multiplier 1 as it was
-        assert sorted(funcs) == ["tq_conv_im2col_s8", "tq_depthwise_conv_fast_s8"] + ["tq_depthwise_conv_mult_s8"] * 2
-    else:
-        assert set(funcs) == {"tq_depthwise_conv_mult_s8"}, funcs
+        # 9x9 (81 taps) as a CONV_2D; the rest over one channel one plane at a time (test_dw_narrow.py)
+        assert sorted(funcs) == ["tq_conv_im2col_s8"] + ["tq_depthwise_conv_plane_s8"] * 3
+    elif name == "c3":
+        assert set(funcs) == {"tq_depthwise_conv_plane_s8"}, funcs
+    else:  # 3x3 with a multiplier one plane at a time; 8x8 on the repeated channels
+        assert funcs == ["tq_depthwise_conv_plane_s8", "tq_depthwise_conv_mult_s8"], funcs
     assert_bit_exact(dw_models[name], samples=12)
+    # with Helium the plane kernel takes only fewer than 4 input channels (c1, c3)
+    assert ("tq_depthwise_conv_plane_s8" in _funcs(dw_models[name], Target(k_align=16, wide=False))) == (name != "c8")
 
 
 def test_more_than_64_taps_over_several_channels_stay_on_the_reference(tmp_path):
@@ -248,7 +252,7 @@ def mixed(tmp_path_factory):
 
 def test_mixed_model_kernels_and_host(mixed):
     funcs = set(_funcs(mixed))
-    assert {"tq_conv_im2col_s8", "tq_depthwise_conv_mult_s8", "tq_conv_grouped_s8", "tq_fully_connected_fast_s8"} <= funcs
+    assert {"tq_conv_im2col_s8", "tq_depthwise_conv_plane_s8", "tq_conv_grouped_s8", "tq_fully_connected_fast_s8"} <= funcs
     assert "tq_depthwise_conv_s8" not in funcs and "tq_conv_s8" not in funcs
     assert any(p["w_offset"] == -3 for p in _fc_params(mixed))
     assert_bit_exact(mixed, samples=12, kernels=("fast", "ref"))

@@ -82,7 +82,8 @@ def test_input_and_output_are_planned_in_the_arena_and_the_input_is_reused(pools
     end = len(g.ops) - 1
     assert life[x] == (0, 0)  # dead once the first pooling read it
     assert life[y][1] == end and life[y][0] == end  # from its producer to the end, where the caller reads it
-    assert g.arena_size == g.arena_lower_bound == 2048 + 512  # the output goes where the input was
+    # Each pooled output lies over its input, 8 bytes below it (planner.Overlap), the last where the input was.
+    assert g.arena_size == g.arena_lower_bound == 2048 + 8
     assert io_outside_arena(g) == 0
     assert not input_kept(g)
     assert io_overlap(g)  # the output sits on the input's old bytes: a new input overwrites it
@@ -96,7 +97,7 @@ def test_keep_input_keeps_it_live_for_the_whole_inference(pools):
     life = {b.key: (b.first, b.last) for b in bufs}
     x = g.base(g.inputs[0]).index
     assert life[x] == (0, len(g.ops) - 1)
-    assert g.arena_size == g.arena_lower_bound == 2048 + 512 + 128
+    assert g.arena_size == g.arena_lower_bound == 2048 + 512 + 8  # the second pooling's output over its input
     assert input_kept(g) and not io_overlap(g)
     mine = (g.tensor(x).offset, g.tensor(x).offset + 2048)
     for b in bufs:  # nothing else shares the input's bytes
@@ -180,7 +181,7 @@ def test_pointer_api_and_copying_invoke_agree_on_the_host(pools):
             assert not np.array_equal(arena_input, x)  # the plan reused the input's bytes for the output
             own = host.run_in_arena([x], through_invoke=True)[0]
             assert np.array_equal(copied, want) and np.array_equal(in_place, want) and np.array_equal(own, want)
-        assert outs[0] == ins[0]  # the output is where the input was (io_overlap)
+        assert ins[0] <= outs[0] < ins[0] + 2048  # the output is where the input was (io_overlap)
     finally:
         host.close()
 

@@ -226,7 +226,12 @@ CONFIG_HEADER = "tq_config.h"
 _FEATURES = (
     ("TQ_CFG_REQUANT_GEN", "the general requantization (params requant 1)", lambda p: p.get("requant") == 1),
     ("TQ_CFG_FC_GUARD", "the fully connected kernel's guarded rounding (params guarded 1)", lambda p: bool(p.get("guarded"))),
+    ("TQ_CFG_FC_PREP", "the fully connected DSP loop on operands made in scratch (params fc_prep 1)", lambda p: p.get("fc_prep") == 1),
+    ("TQ_CFG_FC_INLINE", "the fully connected DSP loop making its operands (params fc_prep 0)", lambda p: p.get("fc_prep") == 0),
     ("TQ_CFG_WIDE", "int16 weights (--wide-weights: params weights16 set)", lambda p: p.get("weights16", 0) not in (0, None)),
+    ("TQ_CFG_DW_REST", "the fast depthwise kernel's last in.c % 4 channels (params paired, in.c % 4)",
+     lambda p: "paired" in p and p["in"]["c"] % 4 != 0),
+    ("TQ_CFG_POOL_NARROW", "int8 pooling a channel at a time on SIMD32 cores (params narrow 1)", lambda p: p.get("narrow") == 1),
 )
 
 

@@ -6,11 +6,14 @@
 3. alias           RESHAPE / EXPAND_DIMS / SQUEEZE become views of their input (no copy)
 4. lower           every op -> a kernel call with requantization constants computed once
 5. fuse_residual   an ADD right after the convolution that alone feeds it runs in that kernel
-6. in_place        kernels that can write their output over a dying input do so
+6. in_place        kernels that can write their output over a dying input do so: as a view of it, or
+                   shifted (a buffer of its own the planner may lay over the input, up to the gap the
+                   kernel declares below it: overlaps), whichever gives the smaller arena
 7. plan_memory     one arena; every activation, the model's inputs and its outputs among them, gets an
                    offset from tensor lifetimes (an input's bytes are reused once its last reader ran,
-                   unless Target.keep_input; an output lives to the end); variable tensors (state kept
-                   across inferences) get theirs in the separate state buffer
+                   unless Target.keep_input; an output lives to the end; shifted outputs may overlap
+                   their inputs); variable tensors (state kept across inferences) get theirs in the
+                   separate state buffer
 """
 
 from __future__ import annotations
@@ -278,14 +281,107 @@ def buffers(g: Graph) -> list[planner.Buffer]:
     return sorted(out, key=lambda x: x.key)
 
 
-def in_place(g: Graph) -> Graph:
-    """Let a kernel write its output over an input that dies with it (KernelCall.in_place).
+def overlaps(g: Graph) -> list[planner.Overlap]:
+    """Outputs the planner may lay over the input they are computed from, shifted (planner.Overlap):
+    a kernel that declares a gap (KernelCall.gap, tinyq.ops.overlap) and writes a buffer of its own
+    (not a view: in_place did not alias it) from an input that dies with it, read through no other
+    of its inputs (an ADD fused in, "residual", reads a second tensor in step: never)."""
+    life = {b.key: b for b in buffers(g)}
+    found = []
+    for pos, op in enumerate(g.ops):
+        call = op.call
+        if call is None or call.gap is None or call.in_place == "residual" or not call.inputs or call.inputs[0] < 0:
+            continue
+        dst, src = g.tensor(call.outputs[0]), g.base(call.inputs[0])
+        if dst.alias_of is not None or dst.index == src.index:
+            continue
+        if sum(1 for j in call.inputs if j >= 0 and g.base(j).index == src.index) != 1:
+            continue
+        out, inp = life.get(dst.index), life.get(src.index)
+        if out is None or inp is None or out.first != pos or inp.last != pos:
+            continue
+        found.append(planner.Overlap(out=dst.index, inp=src.index, gap=max(int(call.gap), -src.nbytes)))
+    return found
 
-    The output becomes a view of the input's storage when the input lives in the arena (a model input
-    too, unless Target.keep_input), is no model output, is read by no later op and by no other input
-    of this one, and is at least as large. Ring-staging kernels that stay out of place get ring_rows 0
-    and their scratch shrunk to what they still use.
+
+def in_place(g: Graph) -> Graph:
+    """Let a kernel write its output over an input that dies with it.
+
+    Two ways. As a view (KernelCall.in_place): the output takes the input's storage when the input
+    lives in the arena (a model input too, unless Target.keep_input), is no model output, is read by no
+    later op and by no other input of this one, and is at least as large; ring-staging kernels that
+    stay out of place get ring_rows 0 and their scratch shrunk to what they still use. Shifted
+    (KernelCall.gap): the output stays a buffer of its own, of its own size, and the planner may lay
+    it over the input up to gap bytes below it (overlaps). What gives the smaller arena is kept:
+    every view taken, or every kernel that can be shifted shifted; then (graphs of up to MAX_SEARCH_OPS
+    layers), a few rounds, the one view whose switch (to shifted, or apart: a buffer of its own may sit
+    where the input's storage could not) shrinks the arena most. Ties keep views and earlier choices;
+    deterministic.
     """
+    lowered = _lowered_state(g)
+    shiftable = [pos for pos, op in enumerate(g.ops) if op.call.gap is not None and op.call.in_place in ("direct", "ring")]
+    # Any view may be worth giving up (a buffer of its own can go elsewhere): the largest inputs first.
+    views = sorted((pos for pos, op in enumerate(g.ops) if op.call.in_place in ("direct", "ring")),
+                   key=lambda pos: (-g.tensor(g.ops[pos].call.inputs[0]).nbytes if g.ops[pos].call.inputs[0] >= 0 else 0, pos))
+
+    def arena(apart: frozenset[int]) -> int:
+        _restore(g, lowered)
+        _alias_in_place(g, apart)
+        return planner.plan(buffers(g), overlaps(g)).size
+
+    best_set: frozenset[int] = frozenset()
+    if views and any(op.call.gap is not None for op in g.ops):  # else nothing may overlap: views it is
+        best = arena(best_set)
+        if shiftable and (size := arena(frozenset(shiftable))) < best:
+            best, best_set = size, frozenset(shiftable)
+        for _ in range(IN_PLACE_ROUNDS if len(g.ops) <= MAX_SEARCH_OPS else 0):
+            # the best single switch, again: one may pay only after another
+            start = best_set
+            for pos in views[:MAX_IN_PLACE_TRIALS]:
+                trial = start ^ {pos}
+                size = arena(trial)
+                if size < best:
+                    best, best_set = size, trial
+            if best_set == start:
+                break
+        _restore(g, lowered)
+    _alias_in_place(g, best_set)
+    return g
+
+
+# Views in_place tries giving up one at a time (each trial plans the arena once), in up to this many
+# rounds, in graphs of up to MAX_SEARCH_OPS layers (a plan of a larger one takes too long to repeat).
+MAX_IN_PLACE_TRIALS = 48
+IN_PLACE_ROUNDS = 3
+MAX_SEARCH_OPS = 64
+
+
+def _lowered_state(g: Graph) -> tuple[int, list[tuple]]:
+    """What _alias_in_place changes, as lowering left it: notes, and per op its output's alias, ring
+    rows and scratch shape."""
+    ops = []
+    for op in g.ops:
+        call = op.call
+        scratch = g.tensor(call.outputs[1]).shape if call.in_place == "ring" else None
+        ops.append((g.tensor(call.outputs[0]).alias_of, call.params.get("ring_rows"), scratch))
+    return len(g.notes), ops
+
+
+def _restore(g: Graph, state: tuple[int, list[tuple]]) -> None:
+    notes, ops = state
+    del g.notes[notes:]
+    for op, (alias_of, ring, scratch) in zip(g.ops, ops):
+        call = op.call
+        g.tensor(call.outputs[0]).alias_of = alias_of
+        if scratch is not None:
+            g.tensor(call.outputs[1]).shape = scratch
+            call.params["ring_rows"] = ring
+
+
+def _alias_in_place(g: Graph, apart: frozenset[int] = frozenset()) -> None:
+    """in_place's views: every kernel that may write its output over an input does so where it fits,
+    but those at the schedule positions `apart` (their outputs are buffers of their own, which the
+    planner may lay over the input where the kernel declares a gap)."""
     where = storage(g)
     keep = bool(getattr(g.target, "keep_input", False))
 
@@ -308,7 +404,8 @@ def in_place(g: Graph) -> Graph:
             src = g.base(i)
             kind = where.get(src.index, ("",))[0]
             return (
-                (kind == "arena" or (kind == "input" and not keep))
+                pos not in apart
+                and (kind == "arena" or (kind == "input" and not keep))
                 and all(g.base(o).index != src.index for o in g.outputs)  # bases change as outputs become views
                 and where.get(dst.index, ("",))[0] in ("arena", "output")
                 and last_read(src.index) == pos
@@ -327,12 +424,11 @@ def in_place(g: Graph) -> Graph:
             ring_bytes = call.params["ring_rows"] * call.params["out"]["w"] * call.params["out"]["c"]
             scratch.shape = (scratch.shape[0] - ring_bytes,)
             call.params["ring_rows"] = 0
-    return g
 
 
 def plan_memory(g: Graph) -> Graph:
-    bufs = buffers(g)
-    p = planner.plan(bufs)
+    bufs, shifts = buffers(g), overlaps(g)
+    p = planner.plan(bufs, shifts)
     # Kernels with a faster twin that needs more scratch take it where the arena stays the same.
     for op in g.ops:
         call = op.call
@@ -340,24 +436,33 @@ def plan_memory(g: Graph) -> Graph:
             continue
         alt, base_bytes = call.alt
         scratch = g.tensor(call.outputs[1])
-        ring_bytes = call.params["ring_rows"] * call.params["out"]["w"] * call.params["out"]["c"]
+        ringed = "ring_rows" in call.params  # (not fully connected's twin)
+        ring_bytes = call.params["ring_rows"] * call.params["out"]["w"] * call.params["out"]["c"] if ringed else 0
         old_shape = scratch.shape
         scratch.shape = (base_bytes + ring_bytes,)
         trial_bufs = buffers(g)
-        trial = planner.plan(trial_bufs)
+        trial = planner.plan(trial_bufs, shifts)
         if trial.size <= p.size:
-            alt.params["ring_rows"] = call.params["ring_rows"]
+            if ringed:
+                alt.params["ring_rows"] = call.params["ring_rows"]
             alt.outputs = list(call.outputs)
             op.call = alt
             bufs, p = trial_bufs, trial
             g.notes.append(f"layer {op.index} ({op.kind}) runs {alt.func}: its scratch fits the arena")
         else:
             scratch.shape = old_shape
-    planner.check(bufs, p)
+    shifts = overlaps(g)  # (a twin declares the same gap)
+    planner.check(bufs, p, shifts)
     for key, off in p.offsets.items():
         g.tensor(key).offset = off
     g.arena_size = p.size
     g.arena_lower_bound = p.lower_bound
+    layer = {op.call.outputs[0]: op for op in g.ops}
+    for o in shifts:
+        a, b = p.offsets[o.out], p.offsets[o.inp]
+        if a < b + g.tensor(o.inp).nbytes and b < a + g.tensor(o.out).nbytes:
+            op = layer[o.out]
+            g.notes.append(f"layer {op.index} ({op.kind}) writes its output over its input, {b - a} bytes below it (gap {o.gap})")
     g.notes.append(f"memory plan: {p.strategy}, {p.size} bytes (lower bound {p.lower_bound})")
     size = plan_state(g)
     if size:

@@ -75,6 +75,10 @@ class KernelCall:
     # A faster kernel with the same tensors but a larger scratch, taken by plan_memory when the
     # arena does not grow: (call, scratch bytes before the ring rows).
     alt: "tuple[KernelCall, int] | None" = None
+    # Where outputs[0] may overlap a dying inputs[0] without being a view of it: offset(out) <=
+    # offset(in) - gap (tinyq.ops.overlap, for kernels whose loop order allows it; the planner
+    # checks the relation). None: never.
+    gap: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class Kernel:
         inputs_as_array: bool = False,
         in_place: str | None = None,
         alt: tuple[KernelCall, int] | None = None,
+        gap: int | None = None,
     ) -> KernelCall:
         """This kernel called on `inputs` / `outputs` (see KernelCall for the other fields)."""
         return KernelCall(
@@ -113,6 +118,7 @@ class Kernel:
             inputs_as_array=inputs_as_array,
             in_place=in_place,
             alt=alt,
+            gap=gap,
         )
 
 

@@ -69,6 +69,7 @@ from tinyq.ops.base import (
     quantize_multiplier,
     register,
 )
+from tinyq.ops.overlap import PAIR, PIXEL, window_gap
 
 HEADER = "tq_conv.h"
 FAST_HEADER = "tq_conv_fast.h"
@@ -104,6 +105,9 @@ KERNELS = kernel_table(
     Kernel("tq_depthwise_conv_mult_s8", "tq_depthwise_conv_mult_s8_params", "tq_depthwise_mult.h",
            ("conv/tq_depthwise_conv_mult_s8.c", "conv/tq_depthwise_conv_fast_s8.c", "include/tq_conv_fast.h", "include/tq_gemm.h",
             "include/tq_mve.h", "conv/tq_depthwise_dsp.S", "include/tq_dsp_asm.h")),
+    Kernel("tq_depthwise_conv_plane_s8", "tq_depthwise_conv_plane_s8_params", "tq_depthwise_plane.h",
+           ("conv/tq_depthwise_conv_plane_s8.c", "conv/tq_depthwise_plane_dsp.S", "include/tq_dsp_asm.h",
+            "include/tq_conv_fast.h", "include/tq_gemm.h", "include/tq_mve.h")),  # the last three: tq_dsp_asm.h's C part
     Kernel("tq_conv_grouped_s8", "tq_conv_grouped_s8_params", "tq_conv_grouped.h",
            ("conv/tq_conv_grouped_s8.c", *GEMM, "include/tq_conv_fast.h")),
     Kernel("tq_fully_connected_fast_s8", "tq_fully_connected_fast_s8_params", FAST_HEADER,
@@ -459,8 +463,11 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     gemm, arrays = _gemm(g, op, params, inp, w, bias, requant)
     geometry = {k: params[k] for k in ("in", "out")}
     wide = gemm["weights16"] != 0
-    if params["kh"] == params["kw"] == 1 and gemm["k"] == params["in"]["c"]:
-        scratch = g.add_scratch(f"pixels@{op.index}", 4 * gemm["k"])  # a column pair, int16 on DSP cores
+    if params["kh"] == params["kw"] == 1:
+        # A column pair (int16 on DSP cores), and where k > in_c room for the pixels at the input's end
+        # (columns are read k bytes from each pixel: see tq_conv_fast.h).
+        spare = 2 * gemm["k"] if gemm["k"] > params["in"]["c"] else 0
+        scratch = g.add_scratch(f"pixels@{op.index}", 4 * gemm["k"] + spare)
         return KERNELS["tq_conv_1x1_wide_s8" if wide else "tq_conv_1x1_s8"].call(
             params={**geometry, "stride_h": params["stride_h"], "stride_w": params["stride_w"], "gemm": gemm,
                     "res": dict(NO_RESIDUAL)},
@@ -469,6 +476,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
             arrays=arrays,
             # Both pixels of a pair are copied out before their outputs land, at or behind them.
             in_place="direct" if params["out"]["c"] <= params["in"]["c"] else None,
+            gap=window_gap(params, PAIR),  # the pair's columns are copied before its outputs land
         )
     # Pairs of pixels may straddle two rows: one ring row more than the delay needs.
     ring = ring_rows(params) + 1
@@ -482,6 +490,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
         outputs=[out.index, -1],
         arrays=arrays,
         in_place="ring",
+        gap=window_gap(params, PAIR),  # (with ring_rows 0) both pixels gathered, then both written
     )
     if in_c % gemm["group"] == 0 and params["kw"] <= MAX_TAPS and params["out"]["c"] <= TAPS_MAX_OUT:
         # Whole groups of channels per tap: a column pair of one filter row at a time (a scratch of
@@ -497,6 +506,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
             arrays=arrays,
             in_place="ring",
             alt=(im2col, cols),
+            gap=window_gap(params, PAIR),  # (with ring_rows 0) a filter row's taps copied, outputs at the end
         )
     im2col.outputs[1] = g.add_scratch(f"im2col@{op.index}", cols + ring_bytes)
     return im2col
@@ -625,6 +635,8 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
+    if fast_kernels(g) and _plane_suits(g, params, oc):
+        return _lower_depthwise_plane(g, op, params, inp, w, bias, requant)
     if fast_kernels(g) and params["depth_mult"] == 1 and kh * kw <= 64:  # any requantization (_requant_mode)
         mode = _requant_mode(requant, params, bias, w.data.reshape(kh * kw, oc).T)
         ring = ring_rows(params)
@@ -643,12 +655,114 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
             outputs=[out.index, scratch],
             arrays=[weights, _fast_quant(requant, int(params["out_offset"]), folded, 4, mode)],
             in_place="ring",
+            gap=window_gap(params, PIXEL),  # (with ring_rows 0) a pixel's channel blocks read and written in turn
         )
     if fast_kernels(g) and (params["depth_mult"] > 1 or kh * kw > 64):
         fast = _lower_depthwise_as_conv(g, op, params, inp, out, w, bias, requant)
         if fast is not None:
             return fast
     return KERNELS["tq_depthwise_conv_s8"].call(params=params, inputs=[inp.index], outputs=[out.index], arrays=requant)
+
+
+PLANE_BAND_BYTES = 2048  # the plane kernel's padded input rows: fewer bands, fewer calls; more RAM
+
+
+def _plane_suits(g: Graph, params: dict, oc: int) -> bool:
+    """Whether tq_depthwise_conv_plane_s8 (one channel plane at a time) takes the layer (windows of at
+    most 64 taps and 16 rows). With Helium, only fewer than 4 input channels with a depth multiplier
+    (there the vector kernel over the repeated channels measured 1.3x CMSIS-NN, the plane kernel's C
+    0.3-0.6x). Without: any window over fewer than 4 input channels; 3x3 windows with dilation 1 and
+    a stride of 1 or 2 across (its two-outputs-an-iteration loops) with a depth multiplier, or where
+    the fast kernel's blocks of four channels would leave lanes idle or a remainder (in.c not a
+    multiple of 4, or under 16 channels), where the plane kernel costs less (_plane_cost, _block_cost;
+    with channels the blocks fill, at least 40% less)."""
+    c, m = params["in"]["c"], params["depth_mult"]
+    if params["kh"] > 16 or params["kh"] * params["kw"] > 64:
+        return False
+    if g.target.k_align != 4:
+        return c < 4 and m > 1
+    three = (params["kh"], params["kw"], params["dil_h"], params["dil_w"]) == (3, 3, 1, 1) and params["stride_w"] in (1, 2)
+    if c < 4:
+        return True
+    if three and m > 1:  # against the fast kernel over the repeated channels, one output row a call: about 1.9x
+        return _plane_cost(params) < 1.9 * _block_cost({**params, "in": {**params["in"], "c": c * m}})
+    if c % 4 != 0:
+        return three and _plane_cost(params) < _block_cost(params)
+    # Channels the blocks of four fill: the plane kernel is about 3 KB more code on the DSP cores, worth
+    # it only where it saves at least 40% of the layer's instructions.
+    return three and c < 16 and _plane_cost(params) < 0.6 * _block_cost(params)
+
+
+def _plane_cost(params: dict) -> float:
+    """Instructions tq_depthwise_conv_plane_s8 takes for a 3x3 layer on the DSP cores, about (measured
+    on qemu-m4: per input channel its rows gathered, per output channel a call and 53 a pair of
+    outputs)."""
+    c, m = params["in"]["c"], params["depth_mult"]
+    ih, iw, oh, ow = params["in"]["h"], params["in"]["w"], params["out"]["h"], params["out"]["w"]
+    gather = ih * (15 + iw * (2 if c == 1 else 5))
+    return c * gather + c * m * (300 + oh * (25 + -(-ow // 2) * 53))
+
+
+def _block_cost(params: dict) -> float:
+    """The same for tq_depthwise_conv_fast_s8 (depth multiplier 1): per output pixel 100, 132 a block
+    of four channels and 220 for the last in.c % 4 (a block of four on the DSP extension); 150 more a
+    pixel whose window reaches the padding (its table of tap addresses)."""
+    c, rest = params["in"]["c"], params["in"]["c"] % 4
+    oh, ow = params["out"]["h"], params["out"]["w"]
+
+    def inner(out: int, size: int, stride: int, pad: int) -> int:
+        return sum(1 for o in range(out) if o * stride - pad >= 0 and o * stride - pad + 2 < size)
+
+    border = oh * ow - inner(oh, params["in"]["h"], params["stride_h"], params["pad_h"]) * inner(
+        ow, params["in"]["w"], params["stride_w"], params["pad_w"])
+    return oh * ow * (100 + c // 4 * 132 + (220 if rest else 0)) + 150 * border
+
+
+def _plane_in_place(params: dict) -> bool:
+    """Whether the plane kernel may write its output over its input (depth multiplier 1): channel c's
+    output row oy overwrites channel c's input bytes at the same offsets, so every input row it
+    reaches must be in its scratch already (the kernel gathers a band's rows, up to its last window's
+    last, before computing them) or never needed again (above the next row's window)."""
+    if params["depth_mult"] != 1:
+        return False
+    ih, iw = params["in"]["h"], params["in"]["w"]
+    oh, ow = params["out"]["h"], params["out"]["w"]
+    span = (params["kh"] - 1) * params["dil_h"] + 1
+    for oy in range(oh):
+        iy0 = oy * params["stride_h"] - params["pad_h"]
+        reached = ((oy + 1) * ow - 1) // iw  # the last input row the output's row oy lands on
+        if reached >= max(min(iy0 + span, ih), iy0 + params["stride_h"]):
+            return False
+    return True
+
+
+def _lower_depthwise_plane(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor | None,
+                           requant: list[ConstArray]) -> KernelCall:
+    """tq_depthwise_conv_plane_s8: weights [out.c][kh][kw], four quant words per output channel (bias
+    with the input offset folded, then the requantization's three), a ring of padded input rows."""
+    _, kh, kw, oc = w.shape
+    taps = w.data.reshape(kh * kw, oc)
+    mode = _requant_mode(requant, params, bias, taps.T)
+    folded = _fold_input_offset(op, bias, int(params["in_offset"]), taps.astype(np.int64).sum(axis=0))
+    span_h, span_w = (kh - 1) * params["dil_h"] + 1, (kw - 1) * params["dil_w"] + 1
+    iw, ow = params["in"]["w"], params["out"]["w"]
+    right = max(0, (ow - 1) * params["stride_w"] + span_w - params["pad_w"] - iw)
+    row_w = -(-(params["pad_w"] + iw + right + 4) // 4) * 4  # 4 bytes past the last window: word loads
+    oh, sh = params["out"]["h"], params["stride_h"]
+    # Output rows a fill of the scratch serves: all where the padded plane fits PLANE_BAND_BYTES, else
+    # as many as fit (at least one).
+    band = min(oh, max(1, (PLANE_BAND_BYTES // row_w - span_h) // sh + 1))
+    plane = {k: v for k, v in params.items() if k not in ("depth_mult", "mult", "shift", "in_offset", "bias")}
+    plane.update({"mult": params["depth_mult"], "in_zp": -params["in_offset"], "weights": ArrayRef("w"),
+                  "quant": ArrayRef("quant"), "requant": mode, "band": band, "row_w": row_w})
+    weights = ConstArray("w", "int8_t", np.ascontiguousarray(taps.T).reshape(-1).astype(np.int8))
+    return KERNELS["tq_depthwise_conv_plane_s8"].call(
+        params=plane,
+        inputs=[inp.index],
+        outputs=[g.tensor(op.outputs[0]).index, g.add_scratch(f"plane@{op.index}", ((band - 1) * sh + span_h) * row_w)],
+        arrays=[weights, _fast_quant(requant, int(params["out_offset"]), folded, 1, mode)],
+        in_place="direct" if _plane_in_place(params) else None,
+    )
 
 
 def _lower_depthwise_as_conv(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
@@ -822,7 +936,7 @@ def _fc_fixed_point(scales: np.ndarray, acc_max: np.ndarray, out_offset: int, lo
         shift = max(32, 31 - x)
         rnd = (1 << (shift - 1)) + out_offset * (1 << shift)
         table[rows] = (int(round(math.ldexp(float(s), shift))), shift - 32, rnd & 0xFFFFFFFF, rnd >> 32)
-        if int(guard[rows].max()) >= min(2**23, 1 << (shift - 2)):  # stored as guard << 8 beside t
+        if int(guard[rows].max()) >= min(2**25, 1 << (shift - 2)):  # stored as ceil(guard / 4) << 8 beside t
             return None
     return table, guard
 
@@ -840,13 +954,25 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
     rows = np.asarray(w.data, dtype=np.int8).reshape(units, accum)
     padded = np.zeros((quads * 4, k), dtype=np.int8)
     padded[:units, :accum] = rows
-    packed = padded.reshape(quads, 4, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
+    # The DSP loop's layout (tq_fc_dsp.S; the portable loop reads it too): with groups of 4, each
+    # pair of weights stored as (w1 + 128, w0), the bytes of odd indices past the depth 0 (so that
+    # whatever the input's bytes there, they add nothing), and the bias less that loop's constant.
+    split = group == 4
+    stored = padded.copy()
+    if split:
+        stored[:, 0::2] = (padded[:, 1::2].view(np.uint8) ^ 0x80).view(np.int8)
+        stored[:, 1::2] = padded[:, 0::2]
+        stored[:, accum - 1 + (accum - 1) % 2::2] = 0
+    packed = stored.reshape(quads, 4, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
     in_off, w_off = int(params["in_offset"]), int(params["w_offset"])
     wide = rows.astype(np.int64)
     b = bias.data.astype(np.int64) if bias is not None else np.zeros(units, dtype=np.int64)
     # sum (w + w_off)(x + in_off) + b = sum w x + w_off sum x + [b + in_off sum w + depth w_off in_off]
     folded = np.zeros(quads * 4, dtype=np.int64)
     folded[:units] = b + in_off * wide.sum(axis=1) + accum * w_off * in_off
+    if split:  # the loop sums w (x + 129) (even), w (x + 1) (odd), 128 (x + 1) (odd) more
+        p64 = padded.astype(np.int64)
+        folded -= 129 * p64[:, 0::2].sum(axis=1) + p64[:, 1::2].sum(axis=1) + 128 * (accum // 2)
     folded = ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)  # int32 sums wrap alike
     x_max = max(abs(-128 + in_off), abs(127 + in_off))
     acc_max = np.abs(b) + x_max * np.abs(wide + w_off).sum(axis=1)
@@ -859,10 +985,13 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
     full = np.zeros((quads * 4, 4), dtype=np.int64)
     full[:units] = table
     if guard is not None:
-        full[:units, 1] += guard << 8  # beside t, whose low byte alone the shifts read
+        # ceil(guard / 4) beside t (< 64), whose low byte alone the shifts read: word >> 6 is the guard
+        # rounded up to a multiple of 4.
+        full[:units, 1] += -(-guard // 4) << 8
     fast.update(k=k, group=group, w_offset=w_off, out_offset=params["out_offset"], act_min=params["act_min"],
                 act_max=params["act_max"], weights=ArrayRef("w"), bias=ArrayRef("bias"), quant=ArrayRef("quant"),
-                guarded=2 if exact_only else int(guard is not None), scale_m=0, scale_e=0)
+                guarded=2 if exact_only else int(guard is not None), scale_m=0, scale_e=0, split=int(split),
+                fc_prep=0)
     arrays = [ConstArray("w", "int8_t", packed), ConstArray("bias", "int32_t", folded),
               ConstArray("quant", "int32_t", ((full + 2**31) % 2**32 - 2**31).astype(np.int32).reshape(-1))]
     if guard is not None:
@@ -872,12 +1001,16 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
         e = np.asarray([x - 53 for _, x in parts], dtype=np.int32)
         arrays += [ConstArray("scale_m", "uint64_t", m), ConstArray("scale_e", "int32_t", e)]
         fast.update(scale_m=ArrayRef("scale_m"), scale_e=ArrayRef("scale_e"))
-    return KERNELS["tq_fully_connected_fast_s8"].call(
-        params=fast,
-        inputs=[inp.index],
-        outputs=[out.index],
-        arrays=arrays,
-    )
+    if not split:
+        return KERNELS["tq_fully_connected_fast_s8"].call(params=fast, inputs=[inp.index], outputs=[out.index, -1],
+                                                          arrays=arrays)
+    # With k / 2 words of scratch the DSP loop's operands are made once a call (14 instructions
+    # per 16 MACs instead of 16): taken by plan_memory wherever that scratch leaves the arena as it is.
+    scratch = g.add_scratch(f"fc@{op.index}", 0, dtype="int32")
+    prep = KERNELS["tq_fully_connected_fast_s8"].call(params={**fast, "fc_prep": 1}, inputs=[inp.index],
+                                                      outputs=[out.index, scratch], arrays=arrays)
+    return KERNELS["tq_fully_connected_fast_s8"].call(params=fast, inputs=[inp.index], outputs=[out.index, scratch],
+                                                      arrays=arrays, alt=(prep, k // 2))
 
 
 def macs_fc(g: Graph, op: Op) -> int:

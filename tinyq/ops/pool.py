@@ -60,6 +60,7 @@ from tinyq.ops.base import (
     refuse,
     register,
 )
+from tinyq.ops.overlap import PIXEL, window_gap
 
 HEADER = "tq_pool.h"
 SAME, VALID = 0, 1
@@ -97,6 +98,10 @@ KERNELS = kernel_table(
 )
 # The pooling kernels' names, by op.
 POOL_NAMES = {"AVERAGE_POOL_2D": "avgpool", "MAX_POOL_2D": "maxpool"}
+# tq_avgpool_fast_s8 sums four channels a word in halfwords, a window row at least at a time: rows of
+# at most this many pixels (exact: 255 * 128 < 2^15); wider windows go a channel at a time.
+POOL_WORDS_MAX_WIDTH = 255
+AVG_MAX_WINDOW = 1 << 22  # tq_avg_q's numerator below 2^31 (tq_avgpool_fast_s8.c)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -147,6 +152,9 @@ def _window_empty(start: int, filt: int, size: int) -> bool:
 def check_pool(g: Graph, op: Op) -> None:
     p = _pool_geometry(g, op)
     if op.kind == "AVERAGE_POOL_2D":
+        # tq_avgpool_fast_s8's rounding division forms 2 * sum + 513 * count in 32 bits.
+        need(p["fh"] * p["fw"] <= AVG_MAX_WINDOW, op, f"a {p['fh']}x{p['fw']} window holds over {AVG_MAX_WINDOW} values: "
+             "the int32 sums could overflow")
         # TFLite's AveragePool fails on a window without valid elements; we never divide by zero.
         for oy in range(p["oh"]):
             need(not _window_empty(oy * p["sh"] - p["ph"], p["fh"], p["ih"]), op, f"output row {oy} has an empty pooling window")
@@ -157,8 +165,9 @@ def check_pool(g: Graph, op: Op) -> None:
 def lower_pool(g: Graph, op: Op) -> KernelCall:
     p = _pool_geometry(g, op)
     name = POOL_NAMES[op.kind]
-    # The fast twins take four channels at once where SIMD32 is available.
-    return KERNELS[f"tq_{name}_fast_s8" if fast_kernels(g) else f"tq_{name}_s8"].call(
+    # The fast twins take four channels at once where SIMD32 is available. Both kernels walk the output
+    # a pixel at a time, row-major, reading only its window: the output may overlap the input (gap).
+    call = KERNELS[f"tq_{name}_fast_s8" if fast_kernels(g) else f"tq_{name}_s8"].call(
         params={
             "in": {"n": p["n"], "h": p["ih"], "w": p["iw"], "c": p["c"]},
             "out": {"n": p["n"], "h": p["oh"], "w": p["ow"], "c": p["c"]},
@@ -170,10 +179,14 @@ def lower_pool(g: Graph, op: Op) -> KernelCall:
             "pad_w": p["pw"],
             "act_min": p["lo"],
             "act_max": p["hi"],
+            # The fast twins' channel-at-a-time path on SIMD32 cores (TQ_CFG_POOL_NARROW).
+            "narrow": int(p["c"] < 4 or (op.kind == "AVERAGE_POOL_2D" and p["fw"] > POOL_WORDS_MAX_WIDTH)),
         },
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
     )
+    call.gap = window_gap(call.params, PIXEL)
+    return call
 
 
 def macs_pool(g: Graph, op: Op) -> int:
@@ -362,7 +375,9 @@ POOL16_MAX_WINDOW = 64  # TQ_POOL16_MAX_WINDOW: the fast twins' window table
 
 def lower_pool_s16(g: Graph, op: Op) -> KernelCall:
     params = _pool_s16_params(g, op)
-    fast = "_fast" if fast_kernels(g) and params["filter_h"] * params["filter_w"] <= POOL16_MAX_WINDOW else ""
+    # Helium builds (k_align 16) read windows row by row: any size; the other paths through a table.
+    small = params["filter_h"] * params["filter_w"] <= POOL16_MAX_WINDOW or g.target.k_align == 16
+    fast = "_fast" if fast_kernels(g) and small else ""
     return KERNELS[f"tq_{POOL_NAMES[op.kind]}_s16{fast}"].call(params=params, inputs=[op.inputs[0]], outputs=[op.outputs[0]])
 
 

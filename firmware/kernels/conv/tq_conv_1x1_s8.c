@@ -5,42 +5,63 @@
 /* tq_conv_1x1_wide_s8.c builds this file again under its own name, reading int16 weights. */
 #ifndef TQ_KERNEL_NAME
 #define TQ_KERNEL_NAME tq_conv_1x1_s8
-#define TQ_GEMM_PAIR tq_gemm_pair
+#define TQ_GEMM_WIDE 0
 #endif
+
+/* The n bytes at src copied to dst (few: the pixels at the input's end); returns dst. */
+static const int8_t *tq_1x1_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        dst[i] = src[i];
+    }
+    return dst;
+}
 
 tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
                          int8_t *scratch)
 {
-    const int32_t in_c = p->in.c, out_c = p->out.c;
-    const int32_t pixels = p->out.n * p->out.h * p->out.w;
+    const int32_t in_c = p->in.c, out_c = p->out.c, k = p->gemm.k, out_w = p->out.w, out_h = p->out.h;
+    const int32_t pixels = p->out.n * out_h * out_w;
+    /* Input pointer steps: to the next pixel of a row, to the next row after a row's last pixel, to
+       the next image after an image's last row (all 0 past the first with stride 1). */
+    const ptrdiff_t step = (ptrdiff_t)p->stride_w * in_c;
+    const ptrdiff_t row_skip = ((ptrdiff_t)p->stride_h * p->in.w - (ptrdiff_t)out_w * p->stride_w) * in_c;
+    const ptrdiff_t image_skip = ((ptrdiff_t)p->in.h - (ptrdiff_t)out_h * p->stride_h) * p->in.w * in_c;
+    /* Columns are read k bytes from each pixel on: past in.c they meet the next pixel's bytes, which
+       the zero weights of the padded rows cancel. A pixel whose k bytes would run past the input is
+       copied first into the spare columns (after the stage when an ADD is fused). */
+    const int8_t *const in_end = input + (size_t)p->in.n * p->in.h * p->in.w * in_c;
+    int8_t *const spare = scratch + 4 * k + (residual != NULL ? 2 * out_c : 0);
+    const int8_t *at = input;
     const int8_t *col[2];
-    int32_t b = 0, oy = 0, ox = 0;
-    int32_t n;
+    tq_gemm_ready ready;
+    int32_t ox = 0, oy = 0;
+    int32_t n, j;
 
+    tq_gemm_ready_init(&ready, &p->gemm, scratch);
     for (n = 0; n < pixels; n += 2) {
-        int32_t j;
-        const int32_t count = pixels - n >= 2 ? 2 : 1;
+        const int32_t count = pixels - n >= 2 ? 2 : 1; /* an odd last pixel: paired with itself */
+        const size_t where = (size_t)n * out_c;
+        /* With an ADD fused the pixels go to a stage first; the ADD then writes them (over the
+           residual, maybe). */
+        int8_t *const out0 = residual != NULL ? scratch + 4 * k : output + where;
         for (j = 0; j < count; ++j) {
-            const int32_t iy = oy * p->stride_h, ix = ox * p->stride_w;
-            col[j] = input + (((size_t)b * p->in.h + iy) * p->in.w + ix) * in_c;
-            if (++ox == p->out.w) {
+            col[j] = at + k <= in_end ? at : tq_1x1_copy(spare + j * k, at, in_c);
+            at += step;
+            if (++ox == out_w) {
                 ox = 0;
-                if (++oy == p->out.h) {
+                at += row_skip;
+                if (++oy == out_h) {
                     oy = 0;
-                    ++b;
+                    at += image_skip;
                 }
             }
         }
-        tq_gemm_columns(col[0], col[count - 1], p->gemm.k, p->gemm.group, scratch);
-        {
-            /* With an ADD fused the pixels go to a stage first; the ADD then writes them (over the
-               residual, maybe). */
-            const size_t at = (size_t)n * out_c;
-            int8_t *const out0 = residual != NULL ? scratch + 4 * p->gemm.k : output + at;
-            TQ_GEMM_PAIR(&p->gemm, scratch, out0, out0 + (size_t)(count - 1) * out_c);
-            if (residual != NULL) {
-                tq_residual_add_s8(&p->res, out0, residual + at, output + at, count * out_c);
-            }
+        tq_gemm_columns(col[0], col[count - 1], k, p->gemm.group, scratch);
+        tq_gemm_ready_run(&ready, out0, out0 + (size_t)(count - 1) * out_c, TQ_GEMM_WIDE);
+        if (residual != NULL) {
+            tq_residual_add_s8(&p->res, out0, residual + where, output + where, count * out_c);
         }
     }
     return TQ_OK;

@@ -125,10 +125,10 @@ static inline int8_t tq_dw_out1(const tq_depthwise_conv_fast_s8_params *p, int32
 /*
  * The channels [c, in.c) of one output pixel the main loop leaves: with requant 1 every channel (whole
  * blocks of four with the same tap loops as the main loop, then tq_requant_gen), and the last
- * in.c % 4 channels (the first lanes of the last block).
+ * in.c % 4 channels (the first lanes of the last block). `last`: the layer's last output pixel.
  */
 static __attribute__((noinline)) void tq_dw_rest(const tq_depthwise_conv_fast_s8_params *p, const uintptr_t *tt, uintptr_t base,
-                                                 int32_t c, int8_t *out)
+                                                 int32_t c, int8_t *out, int last)
 {
     const int32_t ch = p->in.c, ch4 = ch & ~3, taps = p->kh * p->kw, paired = p->paired;
     const int8_t *const w = p->weights;
@@ -180,6 +180,57 @@ static __attribute__((noinline)) void tq_dw_rest(const tq_depthwise_conv_fast_s8
         }
 #endif
     }
+#if defined(TQ_GEMM_DSP) && TQ_CFG_DW_REST
+    if (c < ch && !last) {
+        /* The last ch % 4 channels as a whole block in the assembler (its weights and constants are
+           zero past the last channel) into a word, of which the first lanes are kept: the lanes past
+           ch read the next pixel's bytes (or the zero-point row's, which has room), never past the
+           input but for the last pixel, which goes below. */
+        uint32_t word;
+        tq_dw_job job;
+        job.tab = tt;
+        job.w = TQ_DW_WIDE ? (const void *)(w16 + c * taps) : (const void *)(w + c * taps);
+        job.q = q + 4 * c;
+        job.out = (uintptr_t)&word - (base + (uintptr_t)c);
+        job.end = base + (uintptr_t)c + 4u;
+        job.lo4 = 0x01010101u * (uint8_t)p->act_min;
+        job.hi4 = 0x01010101u * (uint8_t)p->act_max;
+        job.taps = taps;
+        job.base = base + (uintptr_t)c;
+        if (TQ_CFG_REQUANT_GEN && p->requant) {
+            job.clamp = tq_gemm_gen_clamp(p->act_min == -128 && p->act_max == 127, p->out_offset);
+            if (TQ_DW_WIDE) {
+                tq_dw_pixel_gen_wide_dsp(&job);
+            } else {
+                tq_dw_pixel_gen_dsp(&job);
+            }
+        } else {
+            job.clamp = !(p->act_min == -128 && p->act_max == 127);
+            if (TQ_DW_WIDE) {
+                tq_dw_pixel_wide_dsp(&job);
+            } else {
+                tq_dw_pixel_dsp(&job);
+            }
+        }
+        memcpy(out + c, &word, (size_t)(ch - c));
+        return;
+    }
+#else
+    (void)last;
+#endif
+#if defined(TQ_GEMM_MVE)
+    if (c < ch && !(TQ_CFG_REQUANT_GEN && p->requant)) { /* Helium: the last block with its lanes past ch off */
+        const mve_pred16_t m = vctp32q((uint32_t)(ch - c));
+        const int8_t *wb = w + c * taps; /* [T][4], zero past the last channel */
+        int32x4_t a = vldrwq_z_s32(q + 4 * c, m);
+        for (j = 0; j < taps; ++j, wb += 4) {
+            a = vaddq_s32(a, vmulq_s32(vldrbq_z_s32((const int8_t *)(tt[j] + base + (uintptr_t)c), m), vldrbq_s32(wb)));
+        }
+        a = tq_mve_requant_at(a, q + 4 * c, vld1q_u32(tq_mve_dw_mult4));
+        vstrbq_p_s32(out + c, vminq_s32(vmaxq_s32(a, vdupq_n_s32(p->act_min)), vdupq_n_s32(p->act_max)), m);
+        return;
+    }
+#endif
     if (c < ch) { /* the last ch % 4 channels: the first lanes of the last block */
         const int32_t *const qb = q + 4 * c, lanes = ch - c;
         int32_t acc[4] = {0, 0, 0, 0};
@@ -315,8 +366,8 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
                     memcpy(out + c, &word, 4);
                 }
 #endif
-                if (c < ch) { /* the last ch % 4 channels, or all with the general requantization */
-                    tq_dw_rest(p, tt, base, c, out);
+                if ((TQ_CFG_REQUANT_GEN || TQ_CFG_DW_REST) && c < ch) { /* the last ch % 4 channels, or all with the general requantization */
+                    tq_dw_rest(p, tt, base, c, out, b == p->out.n - 1 && oy == p->out.h - 1 && ox == p->out.w - 1);
                 }
             }
             tq_stage_flush(&stage, out_b, oy);

@@ -94,6 +94,86 @@ static inline int32_t tq_fc16_round(int64_t acc, uint64_t m, int32_t e)
     return tq_fc16_round_int(acc, m, e);
 }
 
+#if defined(TQ_S16_MVE)
+/*
+ * Helium: tq_fc16_round of four sums s[0..3] (rows with scales m[0..3] * 2^e[0..3]) at once, lane by
+ * lane tq_fc16_round's fast path: 1 with the results in *v where every lane's sum fits int32 (not
+ * INT32_MIN), 1 <= k <= 31, the truncated fraction decides the rounding and the result fits; else 0
+ * (the caller rounds each sum by tq_fc16_round).
+ */
+static int tq_fc16_round4(const int64_t *s, const uint64_t *m, const int32_t *e, int32x4_t *v)
+{
+    static const uint32_t words[4] = {0u, 2u, 4u, 6u};
+    const uint32x4_t off = vld1q_u32(words), half = vdupq_n_u32(0x80000000u);
+    int32_t a32[4], j;
+    for (j = 0; j < 4; ++j) {
+        a32[j] = (int32_t)s[j];
+        if (a32[j] != s[j] || a32[j] == INT32_MIN) {
+            return 0;
+        }
+    }
+    {
+        const int32x4_t acc = vld1q_s32(a32);
+        const int32x4_t k = vsubq_s32(vdupq_n_s32(-53), vld1q_s32(e)), nk = vnegq_s32(k);
+        const uint32x4_t mlo = vldrwq_gather_shifted_offset_u32((const uint32_t *)m, off);
+        const uint32x4_t mhi = vldrwq_gather_shifted_offset_u32((const uint32_t *)m + 1, off);
+        const uint32x4_t m21 = vorrq_u32(vshlq_n_u32(mhi, 11), vshrq_n_u32(mlo, 21));
+        const uint32x4_t a = vreinterpretq_u32_s32(vabsq_s32(acc));
+        const uint32x4_t lo = vmulq_u32(a, m21), hi = vmulhq_u32(a, m21);
+        const uint32x4_t f = vorrq_u32(vshlq_u32(hi, vsubq_s32(vdupq_n_s32(32), k)), vshlq_u32(lo, nk));
+        const uint32x4_t margin = vaddq_u32(vshlq_u32(vaddq_u32(a, vdupq_n_u32(512u)), nk), vdupq_n_u32(2u));
+        uint32x4_t q;
+        if (vcmphiq_u32(vreinterpretq_u32_s32(vsubq_s32(k, vdupq_n_s32(1))), vdupq_n_u32(30u)) != 0) {
+            return 0;
+        }
+        if ((vcmpcsq_u32(f, vaddq_u32(half, margin)) | vcmphiq_u32(half, vaddq_u32(f, margin))) != 0xFFFFu) {
+            return 0;
+        }
+        q = vaddq_u32(vshlq_u32(hi, nk), vshrq_n_u32(f, 31));
+        if (vcmpcsq_u32(q, half) != 0) {
+            return 0;
+        }
+        *v = vnegq_m_s32(vreinterpretq_s32_u32(q), vreinterpretq_s32_u32(q), vcmpltq_n_s32(acc, 0));
+    }
+    return 1;
+}
+
+/* Rows four at a time (two row pairs) for as many whole quads as there are, their sums rounded by
+   tq_fc16_round4 where it decides; returns the rows done. */
+static int32_t tq_fc16_quads_mve(const tq_fully_connected_s16_fast_params *p, const int16_t *x, int64_t offset_sum,
+                                 int16_t *output)
+{
+    const int32_t depth = p->accum_depth, units = p->out_depth, chunk = p->chunk;
+    const int32_t kpad = (depth + 7) & -8;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    const int8_t *w = p->weights;
+    int32_t c, r, start;
+    for (c = 0; c + 4 <= units; c += 4) {
+        int64_t s[4];
+        int32x4_t v;
+        for (r = 0; r < 4; r += 2, w += 2 * kpad) {
+            s[r] = p->bias[c + r] + offset_sum;
+            s[r + 1] = p->bias[c + r + 1] + offset_sum;
+            for (start = 0; start < depth; start += chunk) {
+                int32_t acc[2] = {0, 0};
+                tq_s16_dot2x1(w + 2 * start, x + start, TQ_MIN(chunk, depth - start), 8, acc);
+                s[r] += acc[0];
+                s[r + 1] += acc[1];
+            }
+        }
+        if (!tq_fc16_round4(s, p->scale_m + c, p->scale_e + c, &v)) {
+            int32_t t[4];
+            for (r = 0; r < 4; ++r) {
+                t[r] = tq_fc16_round(s[r], p->scale_m[c + r], p->scale_e[c + r]);
+            }
+            v = vld1q_s32(t);
+        }
+        vstrhq_s32(output + c, vminq_s32(vmaxq_s32(v, lo), hi));
+    }
+    return c;
+}
+#endif
+
 tq_status tq_fully_connected_s16_fast(const tq_fully_connected_s16_fast_params *p, const int16_t *input, int16_t *output)
 {
     const int32_t depth = p->accum_depth, units = p->out_depth, chunk = p->chunk, g = p->group;
@@ -111,7 +191,13 @@ tq_status tq_fully_connected_s16_fast(const tq_fully_connected_s16_fast_params *
             }
             offset_sum *= p->w_offset;
         }
-        for (c = 0; c < units; c += 2, w += 2 * kpad) {
+#if defined(TQ_S16_MVE)
+        c = tq_fc16_quads_mve(p, x, offset_sum, output);
+        w += (size_t)c * kpad;
+#else
+        c = 0;
+#endif
+        for (; c < units; c += 2, w += 2 * kpad) {
             int64_t s0 = p->bias[c] + offset_sum, s1 = offset_sum;
             for (start = 0; start < depth; start += chunk) {
                 int32_t acc[2] = {0, 0};

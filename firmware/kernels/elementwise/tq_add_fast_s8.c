@@ -27,6 +27,29 @@ static inline int32_t tq_add_rescale(int32_t q, int32_t offset, int32_t left_shi
     return tq_requantize_rs((offset + q) * (1 << left_shift), mult, -shift);
 }
 
+#if !defined(TQ_ADD_MVE) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TQ_ADD_DSP 1
+
+static inline int32_t tq_add_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/*
+ * tq_requantize_rs(v, mult, e) for |v| < 2^30, given v2 = 2 v and mult >= 0: SaturatingRoundingDoublingHighMul
+ * is floor((v mult + 2^30) / 2^31) (TFLite's nudge and truncation come to rounding half up; no
+ * saturation without INT32_MIN operands) = SMMULR(2 v, mult); RoundingDivideByPOT by e rounds half
+ * away from zero: + half (2^(e-1); 0 for e 0), - 1 where negative and e >= 1 (fix -1; else 0).
+ */
+static inline int32_t tq_add_rq(int32_t v2, int32_t mult, int32_t half, int32_t fix, int32_t e)
+{
+    const int32_t r = tq_add_smmulr(v2, mult);
+    return (r + half + ((r >> 31) & fix)) >> e;
+}
+#endif
+
 tq_status tq_add_fast_s8(const tq_add_fast_s8_params *fp, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
     /* Locals: the int8 stores may alias anything, which would force reloads of p->... */
@@ -53,6 +76,16 @@ tq_status tq_add_fast_s8(const tq_add_fast_s8_params *fp, const int8_t *in1, con
             }
         }
 #endif
+#if defined(TQ_ADD_DSP)
+        {
+            /* The tables' values are rescaled inputs: |sum| < 2^29. */
+            const int32_t ho = so > 0 ? 1 << (so - 1) : 0, fo = so > 0 ? -1 : 0;
+            for (; i < size; ++i) {
+                const int32_t r = tq_add_rq((t1[in1[i]] + t2[in2[i]]) * 2, mo, ho, fo, so) + zo;
+                out[i] = (int8_t)TQ_CLAMP(r, lo, hi);
+            }
+        }
+#endif
         for (; i < size; ++i) {
             const int32_t r = tq_requantize_rs(t1[in1[i]] + t2[in2[i]], mo, so) + zo;
             out[i] = (int8_t)TQ_CLAMP(r, lo, hi);
@@ -60,6 +93,29 @@ tq_status tq_add_fast_s8(const tq_add_fast_s8_params *fp, const int8_t *in1, con
         return TQ_OK;
     }
     i = 0;
+#if defined(TQ_ADD_DSP)
+    if (ls >= 1 && ls <= 22 && m1 >= 0 && m2 >= 0 && mo >= 0 && so <= 23) {
+        /* |offset + q| <= 255: (offset + q) 2^(ls + 1) < 2^31 is the doubled operand; each rescaled
+           input is below 2^28 in magnitude, their sum doubled below 2^30. The input of the larger
+           scale has multiplier 1/2 (2^30, shift 0): its rescale is (offset + q) 2^(ls - 1) exactly
+           (SaturatingRoundingDoublingHighMul of an even value by 2^30 halves it). The output's zero
+           point goes into its rounding constant (zo 2^so: |SMMULR| < 2^29, so <= 23 keeps the sum
+           within int32; the shift of an added multiple of 2^so adds zo exactly). */
+        const int same = m1 == (1 << 30) && s1 == 0, swap = !same && m2 == (1 << 30) && s2 == 0;
+        const int8_t *const a = swap ? in2 : in1, *const b = swap ? in1 : in2;
+        const int32_t oa = swap ? o2 : o1, ob = swap ? o1 : o2, mb = swap ? m1 : m2, eb = swap ? -s1 : -s2;
+        const int32_t l2 = 1 << (ls + 1), la = 1 << (ls - 1);
+        const int32_t hb = eb > 0 ? 1 << (eb - 1) : 0, fb = eb > 0 ? -1 : 0;
+        const int32_t ho = (so > 0 ? 1 << (so - 1) : 0) + zo * (1 << so), fo = so > 0 ? -1 : 0;
+        if (same || swap) { /* (else, not from TFLite's Prepare: below) */
+            for (; i < size; ++i) {
+                const int32_t x = (a[i] + oa) * la, y = tq_add_rq((b[i] + ob) * l2, mb, hb, fb, eb);
+                const int32_t r = tq_add_rq((x + y) * 2, mo, ho, fo, so);
+                out[i] = (int8_t)TQ_CLAMP(r, lo, hi);
+            }
+        }
+    }
+#endif
 #if defined(TQ_ADD_MVE)
     {
         /* Four elements a step: both rescales and the output's requantization in vectors. The

@@ -580,4 +580,64 @@ static inline void tq_gemm_pair_wide(const tq_gemm_s8_params *g, const int8_t *c
     tq_gemm_pair_impl(g, cols, out0, out1, g->act_min == -128 && g->act_max == 127, 1);
 }
 
+/*
+ * tq_gemm_pair for a kernel that multiplies every pixel pair from the same column-pair buffer: the
+ * call's constant part prepared once a layer (tq_gemm_ready_init), so that each pixel pair only
+ * sets its two output pointers (tq_gemm_ready_run). `wide`: int16 weights (the *_wide_s8 kernels).
+ */
+typedef struct {
+#if defined(TQ_GEMM_DSP)
+    tq_gemm_job job;        /* the row pairs tq_gemm_pairs_dsp requantizes (mm_pairs), cols fixed */
+#endif
+    const tq_gemm_s8_params *g;
+    const int8_t *cols;
+    int full;               /* no clamp: the activation range is all of int8 */
+} tq_gemm_ready;
+
+static inline void tq_gemm_ready_init(tq_gemm_ready *r, const tq_gemm_s8_params *g, const int8_t *cols)
+{
+    r->g = g;
+    r->cols = cols;
+    r->full = g->act_min == -128 && g->act_max == 127;
+#if defined(TQ_GEMM_DSP)
+    r->job.cols = cols;
+    r->job.cols_end = cols + 4 * g->k;
+    r->job.blk = g->quant;
+    r->job.blk_end = g->quant + 8 * g->mm_pairs;
+    r->job.out0 = NULL;
+    r->job.out1 = NULL;
+    r->job.w = g->weights != NULL ? (const void *)g->weights : (const void *)g->weights16;
+    r->job.w_skip = 0;
+    r->job.lo4 = 0x01010101u * (uint8_t)g->act_min;
+    r->job.hi4 = 0x01010101u * (uint8_t)g->act_max;
+    r->job.clamp = !r->full;
+    r->job.acc = NULL;
+#endif
+}
+
+static inline __attribute__((always_inline)) void tq_gemm_ready_run(tq_gemm_ready *r, int8_t *out0, int8_t *out1, int wide)
+{
+#if defined(TQ_GEMM_DSP)
+    const tq_gemm_s8_params *const g = r->g;
+    r->job.out0 = out0; /* the assembler works on its own copy of the job */
+    r->job.out1 = out1;
+    if (g->mm_pairs > 0) {
+        if (wide) {
+            tq_gemm_pairs_wide_dsp(&r->job);
+        } else {
+            tq_gemm_pairs_dsp(&r->job);
+        }
+    }
+    if (2 * g->mm_pairs < g->out_c) {
+        if (wide) {
+            tq_gemm_rest_wide_dsp(g, r->cols, out0, out1, r->full);
+        } else {
+            tq_gemm_rest_dsp(g, r->cols, out0, out1, r->full);
+        }
+    }
+#else
+    tq_gemm_pair_impl(r->g, r->cols, out0, out1, r->full, wide);
+#endif
+}
+
 #endif /* TQ_GEMM_H */

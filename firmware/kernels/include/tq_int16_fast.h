@@ -16,9 +16,12 @@
  * it rotated by 8 gives (w2, w3), the order of two int16 input words (x0, x1), (x2, x3): the inputs
  * are read as they lie. g = 8 (Helium builds): in order, widened by VLDRB.S16.
  *
- * ISA paths: Helium (Cortex-M55): VMLADAVA on 8 int16 lanes for CONV_2D and FULLY_CONNECTED, the DSP
- * extension's paths for the rest; DSP extension (Cortex-M4, M7, M33): SXTB16 + SMLAD, two MACs an
- * instruction; otherwise portable C on the same layouts.
+ * ISA paths: Helium (Cortex-M55): VMLADAVA on 8 int16 lanes in low-overhead loops for CONV_2D (its
+ * columns gathered by scatter stores, its 2x2 blocks requantized four lanes at a time) and
+ * FULLY_CONNECTED (four rows rounded at a time), pooling eight channels a vector with windows read
+ * row by row, ADD four lanes at a time, DEPTHWISE_CONV_2D on the DSP extension's path; DSP extension
+ * (Cortex-M4, M7, M33): SXTB16 + SMLAD, two MACs an instruction; otherwise portable C on the same
+ * layouts.
  */
 #ifndef TQ_INT16_FAST_H
 #define TQ_INT16_FAST_H
@@ -81,16 +84,25 @@ static inline void tq_s16_dot2x2(const int8_t *w, const int16_t *cols, int32_t n
 {
     int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
 #if defined(TQ_S16_MVE)
-    const int16_t *end = cols + 2 * n;
+    /* g = 8: a low-overhead loop, 9 instructions per 8 of k (VMLADAVA needs even registers: "Te"; the
+       widening VLDRB.S16 a low base register: "l"). */
+    register int32_t blocks __asm__("lr") = n >> 3;
     (void)g;
-    for (; cols != end; cols += 16, w += 16) { /* g = 8 */
-        const int16x8_t a = vldrhq_s16(cols), b = vldrhq_s16(cols + 8);
-        const int16x8_t w0 = vldrbq_s16(w), w1 = vldrbq_s16(w + 8);
-        s00 = vmladavaq_s16(s00, w0, a);
-        s01 = vmladavaq_s16(s01, w0, b);
-        s10 = vmladavaq_s16(s10, w1, a);
-        s11 = vmladavaq_s16(s11, w1, b);
-    }
+    __asm__ volatile("dls    lr, lr\n"
+                     "1:\n\t"
+                     "vldrb.s16 q2, [%[w]], #8\n\t"
+                     "vldrb.s16 q3, [%[w]], #8\n\t"
+                     "vldrh.u16 q0, [%[c]], #16\n\t"
+                     "vldrh.u16 q1, [%[c]], #16\n\t"
+                     "vmladava.s16 %[s00], q2, q0\n\t"
+                     "vmladava.s16 %[s01], q2, q1\n\t"
+                     "vmladava.s16 %[s10], q3, q0\n\t"
+                     "vmladava.s16 %[s11], q3, q1\n\t"
+                     "le     lr, 1b"
+                     : [w] "+l"(w), [c] "+r"(cols), [s00] "+Te"(s00), [s01] "+Te"(s01), [s10] "+Te"(s10),
+                       [s11] "+Te"(s11), "+r"(blocks)
+                     :
+                     : "q0", "q1", "q2", "q3", "memory");
 #elif defined(TQ_S16_DSP)
     const int16_t *end = cols + 2 * n;
     int32_t a0, a1, b0, b1, x, t;
@@ -144,12 +156,19 @@ static inline void tq_s16_dot2x1(const int8_t *w, const int16_t *a, int32_t n, i
     int32_t s0 = acc[0], s1 = acc[1];
     int32_t i = 0, j;
 #if defined(TQ_S16_MVE)
-    for (; i < n; i += 8, w += 16) { /* g = 8; the tail's lanes predicated off */
-        const mve_pred16_t p = vctp16q((uint32_t)(n - i));
-        const int16x8_t x = vldrhq_z_s16(a + i, p);
-        s0 = vmladavaq_s16(s0, vldrbq_z_s16(w, p), x);
-        s1 = vmladavaq_s16(s1, vldrbq_z_s16(w + 8, p), x);
-    }
+    /* g = 8: a tail-predicated low-overhead loop (the last lanes past n off), 6 instructions per 8 of k. */
+    __asm__ volatile("wlstp.16 lr, %[n], 2f\n"
+                     "1:\n\t"
+                     "vldrh.u16 q0, [%[a]], #16\n\t"
+                     "vldrb.s16 q2, [%[w], #8]\n\t"
+                     "vldrb.s16 q1, [%[w]], #16\n\t"
+                     "vmladava.s16 %[s0], q1, q0\n\t"
+                     "vmladava.s16 %[s1], q2, q0\n\t"
+                     "letp   lr, 1b\n"
+                     "2:"
+                     : [a] "+r"(a), [w] "+l"(w), [s0] "+Te"(s0), [s1] "+Te"(s1)
+                     : [n] "r"(n)
+                     : "q0", "q1", "q2", "lr", "memory");
 #elif defined(TQ_S16_DSP)
     if (n >= 4) { /* g = 4 */
         const int16_t *end = a + (n & ~3);
@@ -186,6 +205,7 @@ static inline void tq_s16_dot2x1(const int8_t *w, const int16_t *a, int32_t n, i
         s1 = (int32_t)((uint32_t)s1 + (uint32_t)((int32_t)w[g + TQ_S16_PERM(j, g)] * a[i]));
     }
 #else
+    (void)i;
     (void)j;
     (void)g;
 #endif
@@ -307,7 +327,8 @@ tq_status tq_depthwise_conv_s16_fast(const tq_depthwise_conv_s16_fast_params *p,
  * MAX_POOL_2D / AVERAGE_POOL_2D, int16 (tq_maxpool_s16's and tq_avgpool_s16's arithmetic): each
  * output pixel's window (inside the image) read through a table of at most TQ_POOL16_MAX_WINDOW
  * pixel addresses, two channels a word on the DSP extension (SSUB16 + SEL for the maximum, SXTAH
- * for the sums).
+ * for the sums); on Helium read row by row, any window size (generation picks the fast twins for
+ * every window there: tinyq/ops/pool.py).
  */
 #define TQ_POOL16_MAX_WINDOW 64
 

@@ -27,6 +27,10 @@ typedef struct {
     int32_t stride_h, stride_w;
     int32_t pad_h, pad_w;
     int32_t act_min, act_max;
+    /** 1 where the fast twins take a channel at a time on SIMD32 cores (fewer than four channels, or
+        an average window wider than 255 pixels): with tq_config.h, TQ_CFG_POOL_NARROW compiles that
+        path in only for a model with such a layer. The reference kernels ignore it. */
+    int32_t narrow;
 } tq_pool_s8_params;
 
 typedef tq_pool_s8_params tq_avgpool_s8_params;

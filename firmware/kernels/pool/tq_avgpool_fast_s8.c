@@ -1,58 +1,180 @@
-/* AVERAGE_POOL_2D, int8, four channels at a time on the DSP extension (see tq_pool.h). */
-/* Run once per inference: built for size. */
+/* AVERAGE_POOL_2D, int8: four channels a word on the DSP extension, eight a vector on Helium (see tq_pool.h). */
+/* Run once per inference: built for size (the window loops are assembler). */
 #pragma GCC optimize("Os")
 #include "tq_gemm.h"
 #include "tq_pool.h"
 
-#if defined(TQ_SIMD32)
-/* Bytes 1 and 3 of w added to the two halfwords of acc (GCC 12 does not fold the rotate itself). */
-static inline int32_t tq_sxtab16_ror8(int32_t acc, int32_t w)
-{
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(w));
-    return r;
-}
+/* The channel-at-a-time path: on cores without SIMD32 or Helium always, on SIMD32 cores where a layer
+   needs it (params narrow; TQ_CFG_POOL_NARROW). */
+#if !defined(TQ_GEMM_MVE) && (!defined(TQ_SIMD32) || TQ_CFG_POOL_NARROW)
+#define TQ_AVG_ROW1 1
 #endif
 
 /*
- * sum[0..3] += the window's values of channels c .. c + 3 (rows x rows of cols pixels, `row` bytes
- * apart, `ch` apart within a row). With SIMD32 the four sums run in the halfwords of two registers
- * (SXTAB16 adds bytes 0 and 2, or 1 and 3, sign-extended), exact for up to 255 values (|sum| <=
- * 255 * 128): they go into the 32-bit sums every `per_sum` rows (255 / cols).
+ * tq_avgpool_s8's rounding (to nearest, ties away from zero) without a sign test: for |sum| <= 128 *
+ * count, trunc((sum +- count / 2) / count) = floor((2 * sum + count - (sum < 0)) / (2 * count)), and
+ * bias = 513 * count makes the numerator positive, adding 256 to the quotient: the low byte is the
+ * average's (tq_pack4_clamp keeps it), and subtracting 256 gives the value. count2 = 2 * count; the
+ * numerator stays below 2^31 for windows of up to 2^22 values (checked at generation time).
  */
-static inline void tq_avg_sum4(const int8_t *x, int32_t rows, int32_t cols, int32_t row, int32_t ch, int32_t *sum)
+static inline int32_t tq_avg_q(int32_t sum, int32_t bias, int32_t count2)
 {
-    int32_t fy, fx, j;
-#if defined(TQ_SIMD32)
-    const int32_t per_sum = 255 / cols;
-    if (per_sum > 0) {
-        int32_t even = 0, odd = 0, held = 0;
-        for (fy = 0; fy < rows; ++fy, x += row) {
-            const int8_t *v = x;
-            for (fx = 0; fx < cols; ++fx, v += ch) {
-                const int32_t w = tq_read_s8x4(v);
-                even = __sxtab16(even, w);
-                odd = tq_sxtab16_ror8(odd, w);
-            }
-            if (++held == per_sum || fy + 1 == rows) {
-                sum[0] += (int16_t)even;
-                sum[1] += (int16_t)odd;
-                sum[2] += (int16_t)((uint32_t)even >> 16);
-                sum[3] += (int16_t)((uint32_t)odd >> 16);
-                even = odd = held = 0;
-            }
-        }
-        return;
-    }
-#endif
-    for (fy = 0; fy < rows; ++fy, x += row) {
-        for (fx = 0; fx < cols; ++fx) {
-            for (j = 0; j < 4; ++j) {
-                sum[j] += x[fx * ch + j];
+    return (int32_t)((uint32_t)(bias + 2 * sum - (sum < 0)) / (uint32_t)count2);
+}
+
+#if defined(TQ_AVG_ROW1)
+/*
+ * One image, a channel at a time: for fewer than four channels, windows wider than 255 pixels, and
+ * cores without SIMD32. Two-pixel window rows (the common 2-wide window) have their own loop.
+ */
+static __attribute__((noinline)) void tq_avg_row1(const tq_avgpool_s8_params *p, const int8_t *img, int8_t *out)
+{
+    const int32_t ch = p->in.c, iw = p->in.w, row = iw * ch, fw = p->filter_w, lo = p->act_min, hi = p->act_max;
+    const int32_t clamp = lo > -128 || hi < 127;
+    int32_t oy, ox, c;
+    for (oy = 0; oy < p->out.h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int32_t fy0 = TQ_MAX(0, -y0), rows = TQ_MIN(p->filter_h, p->in.h - y0) - fy0;
+        const int8_t *const top = img + (size_t)(y0 + fy0) * row;
+        int32_t x0 = -p->pad_w;
+        for (ox = 0; ox < p->out.w; ++ox, x0 += p->stride_w) {
+            const int32_t fx0 = TQ_MAX(0, -x0), cols = TQ_MIN(fw, iw - x0) - fx0, count = rows * cols;
+            const int32_t bias = 513 * count, count2 = 2 * count;
+            const int8_t *const corner = top + (x0 + fx0) * ch;
+            for (c = 0; c < ch; ++c) {
+                const int8_t *x = corner + c;
+                int32_t sum = 0, n = rows;
+                if (cols == 2) {
+                    do {
+                        sum += x[0] + x[ch];
+                        x += row;
+                    } while (--n);
+                } else {
+                    do {
+                        const int8_t *v = x;
+                        int32_t k = cols;
+                        do {
+                            sum += *v;
+                            v += ch;
+                        } while (--k);
+                        x += row;
+                    } while (--n);
+                }
+                sum = tq_avg_q(sum, bias, count2) - 256;
+                if (clamp) { /* an average of int8 values needs no clamp but the fused activation's */
+                    sum = sum < lo ? lo : sum;
+                    sum = sum > hi ? hi : sum;
+                }
+                *out++ = (int8_t)sum;
             }
         }
     }
 }
+#endif
+
+#if defined(TQ_SIMD32) && !defined(TQ_GEMM_MVE)
+/*
+ * n rows of cols pixels from x (`row` bytes apart, pixels `ch` apart), four channels a word: the
+ * halfwords of e += bytes 0 and 2, those of o += bytes 1 and 3 (sign-extended, SXTAB16), six
+ * instructions a pixel. n, cols >= 1.
+ */
+static inline __attribute__((always_inline)) void tq_avg_rows(const int8_t *x, int32_t n, int32_t cols, int32_t ch,
+                                                              int32_t row, int32_t *e, int32_t *o)
+{
+    const int8_t *v;
+    int32_t k, w;
+    __asm__ volatile("1:\n\t"
+                     "mov     %[v], %[x]\n\t"
+                     "mov     %[k], %[cols]\n"
+                     "2:\n\t"
+                     "ldr     %[w], [%[v]]\n\t"
+                     "add     %[v], %[v], %[ch]\n\t"
+                     "sxtab16 %[e], %[e], %[w]\n\t"
+                     "sxtab16 %[o], %[o], %[w], ror #8\n\t"
+                     "subs    %[k], %[k], #1\n\t"
+                     "bne     2b\n\t"
+                     "add     %[x], %[x], %[row]\n\t"
+                     "subs    %[n], %[n], #1\n\t"
+                     "bne     1b"
+                     : [e] "+r"(*e), [o] "+r"(*o), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [k] "=&r"(k), [w] "=&r"(w)
+                     : [cols] "r"(cols), [ch] "r"(ch), [row] "r"(row)
+                     : "cc", "memory");
+}
+
+/* What tq_avg_words needs besides the window: fixed for a whole call. */
+typedef struct {
+    int32_t ch, row, per_sum;
+    uint32_t lo4, hi4;
+} tq_avg_dims;
+
+/*
+ * One output pixel's channels four a word: the window (rows x cols pixels from corner) summed in
+ * halfwords (tq_avg_rows), exact for up to 255 values; larger windows per_sum rows at a time into
+ * 32-bit sums. Then four rounding divisions (tq_avg_q), packed and clamped in a word. The last word
+ * is that of the last four channels, which overlaps the one before where ch is not a multiple of
+ * four (the same values again; every byte it reads lies at or above every byte written, see
+ * tinyq.ops.overlap). Separate from the pixel loop, so that its loops keep their registers.
+ */
+static __attribute__((noinline)) void tq_avg_words(const int8_t *corner, int8_t *out, int32_t rows, int32_t cols,
+                                                   const tq_avg_dims *d)
+{
+    const int32_t ch = d->ch, count = rows * cols, bias = 513 * count, count2 = 2 * count;
+    int32_t c = 0;
+    for (;;) {
+        int32_t e = 0, o = 0, s0, s1, s2, s3;
+        uint32_t word;
+        if (cols == 2 && rows <= 127) { /* two pixels a row, the common 2-wide window */
+            const int8_t *x = corner + c;
+            int32_t n = rows, w0, w1;
+            __asm__ volatile("1:\n\t"
+                             "ldr     %[w0], [%[x]]\n\t"
+                             "ldr     %[w1], [%[x], %[ch]]\n\t"
+                             "add     %[x], %[x], %[row]\n\t"
+                             "sxtab16 %[e], %[e], %[w0]\n\t"
+                             "sxtab16 %[o], %[o], %[w0], ror #8\n\t"
+                             "sxtab16 %[e], %[e], %[w1]\n\t"
+                             "sxtab16 %[o], %[o], %[w1], ror #8\n\t"
+                             "subs    %[n], %[n], #1\n\t"
+                             "bne     1b"
+                             : [e] "+r"(e), [o] "+r"(o), [x] "+r"(x), [n] "+r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                             : [ch] "r"(ch), [row] "r"(d->row)
+                             : "cc", "memory");
+            s0 = (int16_t)e;
+            s1 = (int16_t)o;
+            s2 = e >> 16;
+            s3 = o >> 16;
+        } else if (count <= 255) {
+            tq_avg_rows(corner + c, rows, cols, ch, d->row, &e, &o);
+            s0 = (int16_t)e;
+            s1 = (int16_t)o;
+            s2 = e >> 16;
+            s3 = o >> 16;
+        } else {
+            const int8_t *x = corner + c;
+            int32_t left = rows;
+            s0 = s1 = s2 = s3 = 0;
+            do {
+                const int32_t n = TQ_MIN(left, d->per_sum);
+                e = o = 0;
+                tq_avg_rows(x, n, cols, ch, d->row, &e, &o);
+                x += n * d->row;
+                left -= n;
+                s0 += (int16_t)e;
+                s1 += (int16_t)o;
+                s2 += e >> 16;
+                s3 += o >> 16;
+            } while (left);
+        }
+        word = tq_pack4_clamp(tq_avg_q(s0, bias, count2), tq_avg_q(s1, bias, count2), tq_avg_q(s2, bias, count2),
+                              tq_avg_q(s3, bias, count2), d->lo4, d->hi4);
+        memcpy(out + c, &word, 4);
+        if (c + 4 >= ch) {
+            return;
+        }
+        c = TQ_MIN(c + 4, ch - 4);
+    }
+}
+#endif
 
 #if defined(TQ_GEMM_MVE)
 /*
@@ -124,13 +246,16 @@ static void tq_avg8_mve(const int8_t *x, int32_t rows, int32_t cols, int32_t row
 #endif
 
 /*
- * tq_avgpool_s8's results, four channels at a time (tq_avg_sum4); the last in.c % 4 channels
- * one by one. On Helium eight channels at a time (tq_avg8_mve).
+ * tq_avgpool_s8's results a pixel at a time, its window clipped to the input. SIMD32: four channels a
+ * word (tq_avg_words); a channel at a time for layers with fewer than four channels or windows wider
+ * than 255 (params narrow, tq_avg_row1), and on cores without SIMD32. Helium: eight channels a vector
+ * (tq_avg8_mve).
  */
 tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, int8_t *out)
 {
+#if defined(TQ_GEMM_MVE)
     const int32_t ih = p->in.h, iw = p->in.w, ch = p->in.c, lo = p->act_min, hi = p->act_max;
-    int32_t b, oy, ox, c, j;
+    int32_t b, oy, ox, c;
     for (b = 0; b < p->out.n; ++b) {
         const int8_t *img = in + (size_t)b * ih * iw * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
@@ -139,38 +264,47 @@ tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, in
             for (ox = 0; ox < p->out.w; ++ox, out += ch) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
                 const int32_t fx0 = TQ_MAX(0, -x0), fx1 = TQ_MIN(p->filter_w, iw - x0);
-                const int32_t rows = fy1 - fy0, cols = fx1 - fx0, count = rows * cols;
+                const int32_t rows = fy1 - fy0, cols = fx1 - fx0;
                 const int8_t *const corner = img + ((size_t)(y0 + fy0) * iw + x0 + fx0) * ch;
-#if defined(TQ_GEMM_MVE)
-                (void)j;
-                (void)count;
                 for (c = 0; c < ch; c += 8) {
                     tq_avg8_mve(corner + c, rows, cols, iw * ch, ch, TQ_MIN(8, ch - c), out + c, lo, hi);
                 }
-#else
-                for (c = 0; c < ch; c += 4) {
-                    int32_t sum[4] = {0, 0, 0, 0};
-                    if (ch - c >= 4) {
-                        tq_avg_sum4(corner + c, rows, cols, iw * ch, ch, sum);
-                    } else {
-                        int32_t fy, fx;
-                        for (fy = 0; fy < rows; ++fy) {
-                            for (fx = 0; fx < cols; ++fx) {
-                                for (j = 0; j < ch - c; ++j) {
-                                    sum[j] += corner[((size_t)fy * iw + fx) * ch + c + j];
-                                }
-                            }
-                        }
-                    }
-                    for (j = 0; j < 4 && c + j < ch; ++j) {
-                        /* Round to nearest, ties away from zero; C division truncates toward zero. */
-                        const int32_t v = sum[j] > 0 ? (sum[j] + count / 2) / count : (sum[j] - count / 2) / count;
-                        out[c + j] = (int8_t)TQ_CLAMP(v, lo, hi);
-                    }
-                }
-#endif
             }
         }
     }
+#else
+    const int32_t ih = p->in.h, ch = p->in.c, row = p->in.w * ch;
+    int32_t b;
+#if defined(TQ_SIMD32)
+    const int32_t per_sum = p->filter_w <= 255 ? 255 / p->filter_w : 1;
+    const tq_avg_dims dims = {ch, row, per_sum, 0x01010101u * (uint8_t)p->act_min, 0x01010101u * (uint8_t)p->act_max};
+    int32_t oy, ox;
+#endif
+    for (b = 0; b < p->out.n; ++b) {
+        const int8_t *img = in + (size_t)b * ih * row;
+#if defined(TQ_AVG_ROW1)
+#if defined(TQ_SIMD32)
+        if (p->narrow)
+#endif
+        {
+            tq_avg_row1(p, img, out);
+            out += p->out.h * p->out.w * ch;
+            continue;
+        }
+#endif
+#if defined(TQ_SIMD32)
+        for (oy = 0; oy < p->out.h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            const int32_t fy0 = TQ_MAX(0, -y0), rows = TQ_MIN(p->filter_h, ih - y0) - fy0;
+            const int8_t *const top = img + (size_t)(y0 + fy0) * row;
+            int32_t x0 = -p->pad_w;
+            for (ox = 0; ox < p->out.w; ++ox, out += ch, x0 += p->stride_w) {
+                const int32_t fx0 = TQ_MAX(0, -x0), cols = TQ_MIN(p->filter_w, p->in.w - x0) - fx0;
+                tq_avg_words(top + (size_t)(x0 + fx0) * ch, out, rows, cols, &dims);
+            }
+        }
+#endif
+    }
+#endif
     return TQ_OK;
 }

@@ -15,8 +15,45 @@ static inline int32_t tq_s16_max2(int32_t a, int32_t b)
 }
 #endif
 
+#if defined(TQ_S16_MVE)
+/* Helium: each output pixel's window read row by row (no table, so any window size), eight channels a
+   vector from act_min up (the tail's lanes predicated off, neither read nor stored), then act_max. */
+static tq_status tq_maxpool16_mve(const tq_maxpool_s16_params *p, const int16_t *in, int16_t *out)
+{
+    const int32_t ih = p->in.h, iw = p->in.w, ch = p->in.c;
+    const int16x8_t lo8 = vdupq_n_s16((int16_t)p->act_min), hi8 = vdupq_n_s16((int16_t)p->act_max);
+    int32_t b, oy, ox, y, x, c;
+    for (b = 0; b < p->out.n; ++b) {
+        const int16_t *img = in + (size_t)b * ih * iw * ch;
+        for (oy = 0; oy < p->out.h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            const int32_t ya = TQ_MAX(0, y0), yb = TQ_MIN(ih, y0 + p->filter_h);
+            for (ox = 0; ox < p->out.w; ++ox, out += ch) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
+                const int32_t xa = TQ_MAX(0, x0), xb = TQ_MIN(iw, x0 + p->filter_w);
+                for (c = 0; c < ch; c += 8) {
+                    const mve_pred16_t m = vctp16q((uint32_t)(ch - c));
+                    int16x8_t best = lo8;
+                    for (y = ya; y < yb; ++y) {
+                        const int16_t *px = img + ((size_t)y * iw + xa) * ch + c;
+                        for (x = xa; x < xb; ++x, px += ch) {
+                            best = vmaxq_s16(best, vldrhq_z_s16(px, m));
+                        }
+                    }
+                    vstrhq_p_s16(out + c, vminq_s16(best, hi8), m);
+                }
+            }
+        }
+    }
+    return TQ_OK;
+}
+#endif
+
 tq_status tq_maxpool_s16_fast(const tq_maxpool_s16_params *p, const int16_t *in, int16_t *out)
 {
+#if defined(TQ_S16_MVE)
+    return tq_maxpool16_mve(p, in, out);
+#else
     const int16_t *tab[TQ_POOL16_MAX_WINDOW];
     const int32_t ih = p->in.h, iw = p->in.w, ch = p->in.c;
     const int32_t lo = p->act_min, hi = p->act_max;
@@ -36,19 +73,7 @@ tq_status tq_maxpool_s16_fast(const tq_maxpool_s16_params *p, const int16_t *in,
                     }
                 }
                 c = 0;
-#if defined(TQ_S16_MVE)
-                { /* eight channels a vector, the tail's lanes predicated off */
-                    const int16x8_t lo8 = vdupq_n_s16((int16_t)lo), hi8 = vdupq_n_s16((int16_t)hi);
-                    for (; c < ch; c += 8) {
-                        const mve_pred16_t m = vctp16q((uint32_t)(ch - c));
-                        int16x8_t best = lo8;
-                        for (k = 0; k < n; ++k) {
-                            best = vmaxq_s16(best, vldrhq_z_s16(tab[k] + c, m));
-                        }
-                        vstrhq_p_s16(out + c, vminq_s16(best, hi8), m);
-                    }
-                }
-#elif defined(TQ_S16_DSP)
+#if defined(TQ_S16_DSP)
                 {
                     const int32_t lo2 = (int32_t)(((uint32_t)lo & 0xFFFFu) * 0x10001u);
                     const int32_t hi2 = (int32_t)(((uint32_t)hi & 0xFFFFu) * 0x10001u);
@@ -78,4 +103,5 @@ tq_status tq_maxpool_s16_fast(const tq_maxpool_s16_params *p, const int16_t *in,
         }
     }
     return TQ_OK;
+#endif
 }

@@ -97,9 +97,11 @@ typedef struct {
 void tq_residual_add_s8(const tq_residual_s8 *r, const int8_t *y, const int8_t *x, int8_t *out, int32_t n);
 
 /**
- * CONV_2D with a 1x1 filter over channels that are a multiple of the group: the channels of two
- * input pixels are copied into `scratch` as a column pair (tq_gemm_columns) and multiplied with the
- * weight rows. gemm.k == in.c; any stride.
+ * CONV_2D with a 1x1 filter, any channel count: the channels of two input pixels are copied into
+ * `scratch` as a column pair (tq_gemm_columns) and multiplied with the weight rows; any stride.
+ * gemm.k is in.c rounded up to the group: a column is the k bytes from its pixel on, the bytes past
+ * in.c (the next pixel's) meeting the padded rows' zero weights; a pixel whose k bytes would pass the
+ * input's end is copied first.
  */
 typedef struct {
     tq_dims in;
@@ -109,7 +111,8 @@ typedef struct {
     tq_residual_s8 res;     /* an ADD fused after it (res.t_conv != NULL): then `residual` is its other input */
 } tq_conv_1x1_s8_params;
 
-/* `scratch`: 4 * gemm.k bytes (the column pair), then 2 * out.c when an ADD is fused. */
+/* `scratch`: 4 * gemm.k bytes (the column pair), then 2 * out.c when an ADD is fused, then, where
+   gemm.k > in.c, 2 * gemm.k bytes for the pixels copied at the input's end. */
 tq_status tq_conv_1x1_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
                          int8_t *scratch);
 tq_status tq_conv_1x1_wide_s8(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
@@ -117,8 +120,9 @@ tq_status tq_conv_1x1_wide_s8(const tq_conv_1x1_s8_params *p, const int8_t *inpu
 
 /**
  * CONV_2D, one group, any filter: two output pixels at a time are gathered (im2col) into
- * `scratch` as [kh][kw][in.c] columns, padding taps set to in_zp and the tail up to gemm.k to 0,
- * made a column pair (tq_gemm_columns) and multiplied with the weight rows (tq_gemm_pair).
+ * `scratch` as [kh][kw][in.c] columns, padding taps set to in_zp (the tail up to gemm.k meets zero
+ * weights: 0 on Helium, elsewhere left as it is; short rows are copied by words, up to 3 bytes
+ * past them), made a column pair (tq_gemm_columns) and multiplied with the weight rows.
  * `scratch` holds 6 * gemm.k bytes (the _wide twin reads int16 weights),
  * then ring_rows output rows when the output overwrites the input (see tq_row_stage).
  */
@@ -307,7 +311,7 @@ static inline int32_t tq_fc_round(int32_t acc, uint64_t m, int32_t e)
  * bias[c] = b - xz sum w + depth wz xz at generation and w_offset = -wz times the row's sum at run
  * time, so the loops multiply raw bytes. Weights by quads of rows (zero rows past out_depth),
  * zero-padded to k (a multiple of the group g: 4, or 16 on Helium), interleaved g bytes at a time:
- * [quad][k / g][4][g]. Requantization: quant gives per row mult, t (+ guard << 8) and rnd (int64,
+ * [quad][k / g][4][g]. Requantization: quant gives per row mult, t (+ (guard / 4) << 8) and rnd (int64,
  * low word first): ((sum * mult + rnd) >> 32) >> t, the output zero point inside rnd, which
  * generation proved equal to the double one for every sum the layer can produce; or, where it
  * could not enumerate them (guarded), the same unless the low S = 32 + t bits of sum * mult + rnd
@@ -325,12 +329,16 @@ typedef struct {
     int32_t act_min, act_max;
     const int8_t *weights;    /* [quads][k / g][4][g] */
     const int32_t *bias;      /* [quads * 4], zero points folded */
-    const int32_t *quant;     /* [quads * 4][4]: mult, t + (guard << 8), rnd low, rnd high */
+    const int32_t *quant;     /* [quads * 4][4]: mult, t + ((guard / 4) << 8), rnd lo, hi */
     int32_t guarded;          /* 0: quant proven exact (guards 0); 1: guarded; 2: every output by tq_fc_round */
     const uint64_t *scale_m;  /* [out_depth] when guarded, else NULL */
     const int32_t *scale_e;   /* [out_depth] when guarded, else NULL */
+    int32_t split;            /* 1 (g 4): each pair of weights stored as (w1 + 128, w0), the bias less
+                                 the loops' constant (see tq_fc_dsp.S); 0: bytes as they are */
+    int32_t fc_prep;          /* 1: scratch holds k / 2 words of prepared input (DSP cores); 0: none */
 } tq_fully_connected_fast_s8_params;
 
-tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p, const int8_t *input, int8_t *output);
+tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p, const int8_t *input, int8_t *output,
+                                     int32_t *scratch);
 
 #endif /* TQ_CONV_FAST_H */

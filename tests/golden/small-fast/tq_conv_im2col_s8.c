@@ -9,7 +9,7 @@
  */
 #ifndef TQ_KERNEL_NAME
 #define TQ_KERNEL_NAME tq_conv_im2col_s8
-#define TQ_GEMM_PAIR tq_gemm_pair
+#define TQ_GEMM_WIDE 0
 #endif
 
 /* Bytes a pair of columns takes per k: int16 on the DSP extension, else the interleaved int8. */
@@ -19,12 +19,12 @@
 #define TQ_PAIR_BYTES_PER_K 2
 #endif
 
-/* n bytes from src to dst (short runs: words, then bytes; longer ones memcpy; on Helium runs of more
-   than 4 bytes 16 a step, the last step predicated). */
+#if defined(TQ_GEMM_MVE)
+/* n bytes from src to dst: runs of more than 4 bytes 16 a step, the last step predicated; shorter
+   ones by words, then bytes. */
 static inline void tq_copy_run(int8_t *dst, const int8_t *src, int32_t n)
 {
     int32_t i;
-#if defined(TQ_GEMM_MVE)
     if (n > 4) {
         for (; n > 0; n -= 16, dst += 16, src += 16) {
             const mve_pred16_t pr = vctp8q((uint32_t)n);
@@ -32,31 +32,108 @@ static inline void tq_copy_run(int8_t *dst, const int8_t *src, int32_t n)
         }
         return;
     }
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        const int32_t v = tq_read_s8x4(src); /* unaligned words are allowed where this runs */
+        memcpy(dst, &v, 4);
+    }
+    for (i = 0; i < n; ++i) {
+        dst[i] = src[i];
+    }
+}
 #endif
-    if (n < 12) {
-        for (; n >= 4; n -= 4, dst += 4, src += 4) {
-            const int32_t v = tq_read_s8x4(src); /* unaligned words are allowed where this runs */
-            memcpy(dst, &v, 4);
-        }
-        for (i = 0; i < n; ++i) {
-            dst[i] = src[i];
-        }
+
+#if !defined(TQ_GEMM_MVE)
+/* The n bytes at src (and up to 3 more) to dst (and up to 3 more), a word at a time. */
+static inline void tq_copy_over(int8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; i += 4) {
+        const int32_t v = tq_read_s8x4(src + i); /* unaligned words are allowed where this runs */
+        memcpy(dst + i, &v, 4);
+    }
+}
+
+/* n bytes (and up to 3 more) at dst set to the bytes of zp4, a word at a time. */
+static inline void tq_fill_over(int8_t *dst, uint32_t zp4, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; i += 4) {
+        memcpy(dst + i, &zp4, 4);
+    }
+}
+
+/* n bytes from src to dst: short runs by words (up to 3 more bytes read and written) where the reads
+   stay below in_end, else exactly. */
+static inline void tq_copy_span(int8_t *dst, const int8_t *src, int32_t n, const int8_t *in_end)
+{
+    if (n < 16 && src + ((n + 3) & ~3) <= in_end) {
+        tq_copy_over(dst, src, n);
     } else {
         memcpy(dst, src, (size_t)n);
     }
 }
 
-/* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then zeros to k.
-   A filter row inside the image with dilation 1 is one contiguous run of kw * in.c bytes. */
+/* The kw taps (in.c bytes each) of a filter row at input row `row` from column ix0 on into dst, taps
+   outside the row the zero point (the bytes of zp4), each tap writing over the last one's extra
+   bytes; up to 3 bytes past kw * in.c may be written. */
+static void tq_gather_row(const tq_conv_im2col_s8_params *p, const int8_t *row, int32_t ix0, const int8_t *in_end,
+                          uint32_t zp4, int8_t *dst)
+{
+    const int32_t in_w = p->in.w, in_c = p->in.c, kw = p->kw;
+    int32_t fx;
+    if (p->dil_w == 1 && ix0 >= 0 && ix0 + kw <= in_w) { /* the row inside: one run */
+        tq_copy_span(dst, row + (size_t)ix0 * in_c, kw * in_c, in_end);
+        return;
+    }
+    for (fx = 0; fx < kw; ++fx) {
+        const int32_t ix = ix0 + fx * p->dil_w;
+        if (ix < 0 || ix >= in_w) {
+            tq_fill_over(dst + fx * in_c, zp4, in_c);
+        } else {
+            tq_copy_span(dst + fx * in_c, row + (size_t)ix * in_c, in_c, in_end);
+        }
+    }
+}
+#endif
+
+/* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then to k
+   bytes whose weights are zero (zeros on Helium; elsewhere whatever is there, which the zero
+   weights cancel). A filter row inside the image with dilation 1 is one contiguous run of
+   kw * in.c bytes. `col` has 3 bytes of room past k, which the word copies may overwrite. */
 static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, int8_t *col)
 {
     const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c, kw = p->kw, run = kw * in_c;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    int8_t *dst = col;
+    int32_t fy;
+#if !defined(TQ_GEMM_MVE)
+    /* Rows by tq_gather_row; a short window wholly inside by words, reading and writing up to 3
+       bytes past each row (the next row's copy writes over them) where the reads stay inside the
+       input. */
+    const int8_t *const in_end = input + (size_t)p->in.n * in_h * in_w * in_c;
+    const size_t step = (size_t)p->dil_h * in_w * in_c;
+    const uint32_t zp4 = 0x01010101u * (uint8_t)p->in_zp;
+    if (run < 12 && p->dil_w == 1 && ix0 >= 0 && ix0 + kw <= in_w && iy0 >= 0 && iy0 + (p->kh - 1) * p->dil_h < in_h) {
+        const int8_t *src = input + (((size_t)b * in_h + (size_t)iy0) * in_w + (size_t)ix0) * in_c;
+        if (src + step * (size_t)(p->kh - 1) + ((run + 3) & ~3) <= in_end) {
+            for (fy = 0; fy < p->kh; ++fy, src += step, dst += run) {
+                tq_copy_over(dst, src, run);
+            }
+            return;
+        }
+    }
+    for (fy = 0; fy < p->kh; ++fy, dst += run) {
+        const int32_t iy = iy0 + fy * p->dil_h;
+        if (iy < 0 || iy >= in_h) {
+            tq_fill_over(dst, zp4, run);
+        } else {
+            tq_gather_row(p, input + ((size_t)b * in_h + (size_t)iy) * in_w * in_c, ix0, in_end, zp4, dst);
+        }
+    }
+#else
     const int row_inside = ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < in_w && p->dil_w == 1;
     const int8_t pad = (int8_t)p->in_zp;
-    int8_t *dst = col;
-    int32_t fy, fx, i;
-
+    int32_t fx, i;
     for (fy = 0; fy < p->kh; ++fy) {
         const int32_t iy = iy0 + fy * p->dil_h;
         const int row_ok = iy >= 0 && iy < in_h;
@@ -71,26 +148,15 @@ static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, in
             if (row_ok && ix >= 0 && ix < in_w) {
                 tq_copy_run(dst, row + (size_t)ix * in_c, in_c);
             } else {
-#if defined(TQ_GEMM_MVE)
                 for (i = 0; i < in_c; i += 16) {
                     vstrbq_p_s8(dst + i, vdupq_n_s8(pad), vctp8q((uint32_t)(in_c - i)));
                 }
-#else
-                for (i = 0; i < in_c; ++i) {
-                    dst[i] = pad;
-                }
-#endif
             }
             dst += in_c;
         }
     }
-#if defined(TQ_GEMM_MVE)
     for (i = (int32_t)(dst - col); i < p->gemm.k; i += 16) { /* the weight rows are zero here too */
         vstrbq_p_s8(col + i, vdupq_n_s8(0), vctp8q((uint32_t)(p->gemm.k - i)));
-    }
-#else
-    for (i = (int32_t)(dst - col); i < p->gemm.k; ++i) {
-        col[i] = 0; /* the weight rows are zero here too */
     }
 #endif
 }
@@ -112,6 +178,11 @@ static const int8_t *tq_im2col_row(const tq_conv_im2col_s8_params *p, const int8
     if (p->dil_w == 1 && ix0 >= 0 && ix0 + kw - 1 < in_w) {
         return row + (size_t)ix0 * in_c;
     }
+#if !defined(TQ_GEMM_MVE)
+    (void)fx;
+    (void)i;
+    tq_gather_row(p, row, ix0, input + (size_t)p->in.n * in_h * in_w * in_c, 0x01010101u * (uint8_t)p->in_zp, tmp);
+#else
     for (fx = 0; fx < kw; ++fx) {
         const int32_t ix = ix0 + fx * p->dil_w;
         if (ix >= 0 && ix < in_w && in_c >= 12) {
@@ -126,6 +197,7 @@ static const int8_t *tq_im2col_row(const tq_conv_im2col_s8_params *p, const int8
             }
         }
     }
+#endif
     return tmp;
 }
 
@@ -138,9 +210,11 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
     const int32_t run = p->kw * p->in.c; /* bytes of a filter row (then k == kh * run) */
     int8_t *dst[2];
     tq_row_stage stage;
+    tq_gemm_ready ready;
     int32_t b = 0, oy = 0, ox = 0;
     int32_t n;
 
+    tq_gemm_ready_init(&ready, &p->gemm, pair);
     tq_stage_init(&stage, ring, p->ring_rows, out_w * out_c, p->in.w * p->in.c, out_h, p->pad_h, p->stride_h);
     for (n = 0; n < pixels; n += 2) {
         int32_t j;
@@ -174,7 +248,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
             }
             tq_gemm_columns(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);
         }
-        TQ_GEMM_PAIR(&p->gemm, pair, dst[0], dst[count - 1]);
+        tq_gemm_ready_run(&ready, dst[0], dst[count - 1], TQ_GEMM_WIDE);
         for (j = 0; j < count; ++j) {
             if (row_done[j] >= 0) {
                 tq_stage_flush(&stage, img[j], row_done[j]);

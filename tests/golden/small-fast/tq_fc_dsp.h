@@ -7,9 +7,11 @@
 #ifndef TQ_FC_DSP_H
 #define TQ_FC_DSP_H
 
-#define TQ_FC_JOB_X_OFF 0        /* the input row (int8, a multiple of 4 bytes; any alignment) */
+#define TQ_FC_JOB_X_OFF 0        /* the input row: int8, 4 bytes per 4 of depth (any alignment), or
+                                    with TQ_FC_PREP tq_fc_prep_dsp's words, 8 bytes per 4 of depth */
 #define TQ_FC_JOB_X_END_OFF 4
-#define TQ_FC_JOB_W_OFF 8        /* weights: per quad of rows and 4 of depth, the 4 rows' words */
+#define TQ_FC_JOB_W_OFF 8        /* weights: per quad of rows and 4 of depth, the 4 rows' words, their
+                                    bytes (w1 + 128, w0, w3 + 128, w2) (see tq_fc_dsp.S) */
 #define TQ_FC_JOB_BIAS_OFF 12    /* 4 words a quad, walked */
 #define TQ_FC_JOB_Q_OFF 16       /* per row mult, t, rnd (low, high word); walked; 0: store sums */
 #define TQ_FC_JOB_OUT_OFF 20     /* 4 output bytes a quad (or 4 sums with q 0), walked */
@@ -21,10 +23,19 @@
 #define TQ_FC_JOB_SIZE 44
 #define TQ_FC_FRAME_ENTRY_OFF TQ_FC_JOB_SIZE /* where the depth loop is entered */
 #define TQ_FC_FRAME_SUSPECTS_OFF (TQ_FC_JOB_SIZE + 4) /* sums near a rounding boundary (guarded) */
-#define TQ_FC_FRAME_SIZE (TQ_FC_JOB_SIZE + 8)
+#define TQ_FC_FRAME_QUAD_OFF (TQ_FC_JOB_SIZE + 8)     /* where a quad of rows starts */
+#define TQ_FC_FRAME_END_OFF (TQ_FC_JOB_SIZE + 12)     /* the input's end (x_end's slot: a chunk's) */
+#define TQ_FC_FRAME_SUMS_OFF (TQ_FC_JOB_SIZE + 16)    /* a quad's sums between chunks, 4 words */
+#define TQ_FC_FRAME_JOB_OFF (TQ_FC_JOB_SIZE + 32)     /* the job's address */
+#define TQ_FC_FRAME_SIZE (TQ_FC_JOB_SIZE + 40)        /* (8-byte aligned with the 9 words pushed) */
 
 #define TQ_FC_CLAMP 1   /* clamp to lo4 / hi4 */
 #define TQ_FC_GUARDED 2 /* constants with guards: count the suspects */
+#define TQ_FC_PREP 4    /* x is tq_fc_prep_dsp's words */
+
+/* The sums of a chunk are 256 times the dot product (see tq_fc_dsp.S): a chunk of at most 256 of
+   depth keeps them within int32 for any bytes. */
+#define TQ_FC_CHUNK 256
 
 #if TQ_FC_JOB_X_OFF != 0 || TQ_FC_JOB_X_END_OFF != 4 || TQ_FC_JOB_HI4_OFF != TQ_FC_JOB_LO4_OFF + 4
 #error "tq_fc_dsp.S reads x, x_end and lo4, hi4 with LDRD: consecutive words, x at 0"
@@ -49,11 +60,22 @@ typedef struct {
     int32_t flags;
 } tq_fc_job;
 
-/* Every quad of rows from bias to bias_end: four sums from bias + add, then requantized into four
-   bytes at out (clamped to lo4 / hi4 with TQ_FC_CLAMP), or with q NULL stored as four words. With
-   TQ_FC_GUARDED (constants t + (guard << 8)), returns how many sums lay within their guard of a
-   rounding boundary (their outputs are then to be computed again); else 0. */
+/* Every quad of rows from bias to bias_end: four sums bias + add + D, D = sum over the depth of
+   w (x + 129) for even, w (x + 1) for odd indices plus 128 times the sum of the odd x + 1 (the
+   caller folds the difference to sum w x into bias and add), then requantized into four bytes at
+   out (clamped to lo4 / hi4 with TQ_FC_CLAMP), or with q NULL stored as four words. With
+   TQ_FC_GUARDED (constants t + ((guard / 4) << 8)), a quad with sums within their guard of a rounding
+   boundary (their outputs are then to be computed again) is the last one done, and the count of
+   quads done is returned; else 0. */
 int32_t tq_fc_quads_dsp(const tq_fc_job *job);
+
+/* The input row's words (int8, any alignment) made into the loop's operands, two words per 4 of
+   depth x0..x3: halfwords Y (256 x1 + 127 - x0, 256 x3 + 127 - x2), then X (x0 + 129, x2 + 129);
+   sums[0] the sum of the Y halfwords, sums[1] of the X ones. */
+void tq_fc_prep_dsp(const int8_t *x, int32_t words, uint32_t *out, int32_t *sums);
+
+/* sums[0] the sum of the even bytes x0, x2 of `words` input words, sums[1] of the odd ones. */
+void tq_fc_sums_dsp(const int8_t *x, int32_t words, int32_t *sums);
 
 #define TQ_FC_CHECK(what, cond) typedef char tq_fc_layout_##what[(cond) ? 1 : -1]
 TQ_FC_CHECK(x, offsetof(tq_fc_job, x) == TQ_FC_JOB_X_OFF);

@@ -162,7 +162,7 @@ static const tq_conv_s8_params L2_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 
 static const tq_add_s8_params L3_params = {.shape = {.broadcast = 0, .size = 288, .out = {.n = 1, .h = 1, .w = 1, .c = 288}, .in1_stride = {.n = 0, .h = 0, .w = 0, .c = 0}, .in2_stride = {.n = 0, .h = 0, .w = 0, .c = 0}}, .in1_offset = 128, .in2_offset = 67, .out_offset = -67, .left_shift = 20, .in1_mult = 1130841823, .in1_shift = -1, .in2_mult = 1073741824, .in2_shift = 0, .out_mult = 1073741824, .out_shift = -18, .act_min = -128, .act_max = 127};
 
 /* layer 4: MAX_POOL_2D */
-static const tq_maxpool_s8_params L4_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 3, .w = 3, .c = 8}, .filter_h = 2, .filter_w = 2, .stride_h = 2, .stride_w = 2, .pad_h = 0, .pad_w = 0, .act_min = -128, .act_max = 127};
+static const tq_maxpool_s8_params L4_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 3, .w = 3, .c = 8}, .filter_h = 2, .filter_w = 2, .stride_h = 2, .stride_w = 2, .pad_h = 0, .pad_w = 0, .act_min = -128, .act_max = 127, .narrow = 0};
 
 /* layer 6: FULLY_CONNECTED */
 static const double L6_scale[10] TQ_ALIGN(4) TQ_WEIGHTS = {

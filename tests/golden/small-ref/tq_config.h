@@ -10,6 +10,10 @@
 
 #define TQ_CFG_REQUANT_GEN 0 /* the general requantization (params requant 1) */
 #define TQ_CFG_FC_GUARD 0 /* the fully connected kernel's guarded rounding (params guarded 1) */
+#define TQ_CFG_FC_PREP 0 /* the fully connected DSP loop on operands made in scratch (params fc_prep 1) */
+#define TQ_CFG_FC_INLINE 0 /* the fully connected DSP loop making its operands (params fc_prep 0) */
 #define TQ_CFG_WIDE 0 /* int16 weights (--wide-weights: params weights16 set) */
+#define TQ_CFG_DW_REST 0 /* the fast depthwise kernel's last in.c % 4 channels (params paired, in.c % 4) */
+#define TQ_CFG_POOL_NARROW 0 /* int8 pooling a channel at a time on SIMD32 cores (params narrow 1) */
 
 #endif /* TQ_CONFIG_H */

@@ -5,7 +5,11 @@
  * compiled alone), or with a macro left undefined, every variant is compiled in.
  *   TQ_CFG_REQUANT_GEN  the general requantization (gemm / depthwise params requant 1)
  *   TQ_CFG_WIDE         int16 weights (--wide-weights)
+ *   TQ_CFG_DW_REST      the fast depthwise kernel's last in.c % 4 channels (a block in assembler on DSP cores)
  *   TQ_CFG_FC_GUARD     the fully connected kernel's guarded rounding (params guarded 1)
+ *   TQ_CFG_FC_PREP      the fully connected DSP loop on operands prepared in scratch (fc_prep 1)
+ *   TQ_CFG_FC_INLINE    the fully connected DSP loop making its operands itself (fc_prep 0)
+ *   TQ_CFG_POOL_NARROW  int8 pooling a channel at a time on SIMD32 cores (pool params narrow 1)
  * Preprocessor only: the assembler sources include it too.
  */
 #ifndef TQ_FEATURES_H
@@ -23,8 +27,20 @@
 #ifndef TQ_CFG_WIDE
 #define TQ_CFG_WIDE 1
 #endif
+#ifndef TQ_CFG_DW_REST
+#define TQ_CFG_DW_REST 1
+#endif
 #ifndef TQ_CFG_FC_GUARD
 #define TQ_CFG_FC_GUARD 1
+#endif
+#ifndef TQ_CFG_FC_PREP
+#define TQ_CFG_FC_PREP 1
+#endif
+#ifndef TQ_CFG_FC_INLINE
+#define TQ_CFG_FC_INLINE 1
+#endif
+#ifndef TQ_CFG_POOL_NARROW
+#define TQ_CFG_POOL_NARROW 1
 #endif
 
 #endif /* TQ_FEATURES_H */
