@@ -362,3 +362,23 @@ def test_the_real_firmware_names_its_model_and_another_build_is_refused(kws_m4_b
             run_on_device(other, port=qemu.url, runs=1)
     msg = str(e.value)
     assert sha[:12] in msg and "000000000000" in msg and "tinyq flash" in msg, msg
+
+
+def test_qemu_takes_another_port_when_its_port_is_taken(kws_m4_build, monkeypatch):
+    """The port free_port() found is taken by another process before QEMU binds it (two test workers
+    starting emulators at once): QEMU fails to bind, the next port is tried, and the other process's
+    listener is never mistaken for the emulator."""
+    import tinyq.device.qemu as qemu_mod
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        taken = other.getsockname()[1]
+        ports = iter([taken])
+        real = qemu_mod.free_port
+        monkeypatch.setattr(qemu_mod, "free_port", lambda: next(ports, None) or real())
+        assert qemu_mod._is_listening(taken) and not qemu_mod._is_listening(taken, pid=1)
+        with Qemu(kws_m4_build / "firmware.elf", get_board("qemu-m4")) as qemu:
+            assert qemu.url != f"socket://127.0.0.1:{taken}"
+            res = run_on_device(kws_m4_build, port=qemu.url, runs=1, timeout=2)
+    assert res.bit_exact and res.samples == 1

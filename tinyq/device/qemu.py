@@ -7,6 +7,7 @@ instructions deterministically.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -99,21 +100,35 @@ class Qemu(EmulatorProcess):
             *self.extra_args,
         ]
 
+    PORT_TRIES = 4  # a port chosen here may be taken by another process before QEMU binds it
+
     def start(self) -> "Qemu":
         if self.serial == "pty":
-            cmd = self.command("pty")
-        else:
-            port = int(self.serial.split(":", 1)[1]) if self.serial.startswith("tcp:") else free_port()
-            # wait=on: the firmware starts only when a client connects, so no boot line is lost.
-            cmd = self.command(f"tcp:127.0.0.1:{port},server=on,wait=on")
-            self.url = f"socket://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if self.serial == "pty":
+            self._spawn(self.command("pty"))
             self.url = self._wait_for_pty()
-        self._start_draining()
-        if self.serial != "pty":
-            self._wait_listening(port)
-        return self
+            self._start_draining()
+            return self
+        fixed = self.serial.startswith("tcp:")
+        for attempt in range(1 if fixed else self.PORT_TRIES):
+            port = int(self.serial.split(":", 1)[1]) if fixed else free_port()
+            # wait=on: the firmware starts only when a client connects, so no boot line is lost.
+            self._spawn(self.command(f"tcp:127.0.0.1:{port},server=on,wait=on"))
+            self.url = f"socket://127.0.0.1:{port}"
+            self._start_draining()
+            try:
+                self._wait_listening(port)
+                return self
+            except CheckFailed:
+                lost_race = not fixed and attempt + 1 < self.PORT_TRIES and any(
+                    "in use" in line or "Failed to bind" in line for line in self._stderr)
+                self.stop()
+                if not lost_race:
+                    raise
+                self._stderr = []
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _spawn(self, cmd: list[str]) -> None:
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def _wait_for_pty(self, timeout: float = 10.0) -> str:
         assert self.proc and self.proc.stdout
@@ -130,13 +145,14 @@ class Qemu(EmulatorProcess):
         raise CheckFailed(f"QEMU did not open a pty: {' | '.join(self._stderr[-3:]) or 'no output'}")
 
     def _wait_listening(self, port: int, timeout: float = 10.0) -> None:
-        """Wait until QEMU listens (without connecting: the first connection starts the firmware)."""
+        """Wait until this QEMU listens on the port (without connecting: the first connection starts the
+        firmware). Another process's listener on the same port does not count."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 time.sleep(0.05)
                 raise CheckFailed(f"QEMU exited with code {self.proc.returncode}: {' | '.join(self._stderr[-3:]) or 'no output'}")
-            if _is_listening(port):
+            if _is_listening(port, self.proc.pid):
                 return
             time.sleep(0.02)
         self.stop()
@@ -149,9 +165,11 @@ class Qemu(EmulatorProcess):
         self.stop()
 
 
-def _is_listening(port: int) -> bool:
-    """True when something listens on 127.0.0.1:port, checked through /proc (no connection made)."""
+def _is_listening(port: int, pid: int | None = None) -> bool:
+    """True when something (process `pid`, if given) listens on 127.0.0.1:port, checked through /proc
+    (no connection made)."""
     target = f":{port:04X}"
+    inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -159,6 +177,26 @@ def _is_listening(port: int) -> bool:
             continue
         for ln in lines:
             parts = ln.split()
-            if len(parts) > 3 and parts[1].endswith(target) and parts[3] == "0A":  # 0A = LISTEN
-                return True
-    return False
+            if len(parts) > 9 and parts[1].endswith(target) and parts[3] == "0A":  # 0A = LISTEN
+                inodes.add(parts[9])
+    if not inodes or pid is None:
+        return bool(inodes)
+    return bool(inodes & _socket_inodes(pid))
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process `pid` holds open ("socket:[N]" links in /proc/PID/fd)."""
+    found = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        fds = list(fd_dir.iterdir())
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            found.add(link[8:-1])
+    return found
