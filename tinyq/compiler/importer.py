@@ -113,18 +113,25 @@ def import_model(path: Path) -> Graph:
         ins = [int(x) for x in (o.inputs if o.inputs is not None else [])]
         outs = [int(x) for x in (o.outputs if o.outputs is not None else [])]
         for x in ins + outs:
-            if x >= len(tensors):
-                raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names tensor {x}: re-export the model")
+            if x >= len(tensors) or x < -1 or (x == -1 and x in outs):
+                raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names tensor {x} of {len(tensors)}: re-export the model")
         mids = [int(x) for x in (o.intermediates if o.intermediates is not None else [])]
         if any(x < 0 or x >= len(tensors) for x in mids):
             raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names an intermediate tensor out of range: re-export the model")
         ops.append(Op(index=k, kind=kind, inputs=ins, outputs=outs, options=o.builtinOptions, intermediates=mids))
 
+    ends = {}
+    for what, xs in (("input", sg.inputs), ("output", sg.outputs)):
+        ends[what] = [int(x) for x in (xs if xs is not None else [])]
+        for x in ends[what]:
+            if not 0 <= x < len(tensors):
+                raise BadInput(f"{path} is corrupt: the model {what}s name tensor {x} of {len(tensors)}: re-export the model")
+    _check_dataflow(tensors, ops, ends["input"], path)
     g = Graph(
         tensors=tensors,
         ops=ops,
-        inputs=[int(x) for x in sg.inputs],
-        outputs=[int(x) for x in sg.outputs],
+        inputs=ends["input"],
+        outputs=ends["output"],
         name="model",
         source_sha256=hashlib.sha256(buf).hexdigest(),
     )
@@ -142,6 +149,27 @@ def import_model(path: Path) -> Graph:
     _resource_variables(g, model, buf, path, inits)
     reject_runtime_dequantization(g, path)
     return g
+
+
+def _check_dataflow(tensors: list[Tensor], ops: list[Op], inputs: list[int], path: Path) -> None:
+    """Operators in an order that runs: each tensor written once, and read only after it is written
+    (or never written: a constant, a model input, a variable, a resource handle's result). So no graph
+    with a cycle, a tensor written twice or read before it exists reaches the passes."""
+    written: dict[int, int] = {}
+    for o in ops:
+        for x in o.outputs:
+            if x in written or x in inputs or tensors[x].is_const:
+                what = "a model input" if x in inputs else "a constant" if tensors[x].is_const else f"operator {written[x]}'s output"
+                raise BadInput(f"{path} is corrupt: operator {o.index} ({o.kind}) writes tensor {x}, which is {what}: "
+                               "re-export the model")
+            written[x] = o.index
+    done: set[int] = set()
+    for o in ops:
+        for x in o.inputs:
+            if x >= 0 and x in written and x not in done:
+                raise BadInput(f"{path} is corrupt: operator {o.index} ({o.kind}) reads tensor {x} before operator "
+                               f"{written[x]} writes it (a cycle, or operators out of order): re-export the model")
+        done.update(o.outputs)
 
 
 def _kind(model, o, ops_by_code: dict[int, str]) -> str:
@@ -182,6 +210,10 @@ def _tensors(model, sg, buf: bytes, path: Path) -> list[Tensor]:
         if raw is not None:
             if dtype not in NUMPY_DTYPES:
                 raise UnsupportedModel(f"tensor {i} '{_name(t)}' has type {dtype.upper()}, which tinyq does not support")
+            item = np.dtype(NUMPY_DTYPES[dtype]).itemsize
+            if len(raw) % item:
+                raise BadInput(f"{path} is corrupt: tensor {i} '{_name(t)}' has {len(raw)} bytes of data, not a whole number "
+                               f"of {dtype} values: re-export the model")
             arr = np.frombuffer(raw, dtype=NUMPY_DTYPES[dtype])
             expected = int(np.prod(shape)) if shape else 1
             if arr.size != expected:
