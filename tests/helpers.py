@@ -51,6 +51,19 @@ def assert_one_line_failure(r, *words, code: int = 2, ignore_case: bool = False)
 # --------------------------------------------------------------------------- Keras models and conversion
 
 
+def branches_model(tmp_path, name: str, in_shape, layers, seed: int, calib_shift: float = 1.0) -> Path:
+    """tmp_path/NAME.tflite: one model whose outputs are `layers` each applied to the same input (one
+    operator each), weights randomized, calibrated on 16 samples uniform in [-1, 1 + 2 calib_shift)."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    inp = keras.Input(in_shape)
+    model = keras.Model(inp, [layer(inp) for layer in layers])
+    randomize_weights(model, rng)
+    calib = rng.uniform(-1.0, 1.0 + 2 * calib_shift, size=(16, *in_shape)).astype(np.float32)
+    return write_tflite(tmp_path, name, model, [calib])
+
+
 def randomize_weights(model, rng: np.random.Generator, gain: float = 1.5, bias_std: float = 0.5) -> None:
     """Seeded weights for every layer of `model`: normal(0, gain / sqrt(fan_in)) for kernels and
     normal(0, bias_std) for 1-D weights, so biases are non-zero and the converter keeps them."""
@@ -205,3 +218,50 @@ def assert_pedantic_c99(tmp_path, compiler: str, nets: dict) -> None:
         write(generate_library(net.write(tmp_path / f"{name}.tflite"), name="net"), out)
         r = subprocess.run([exe, *flags, *[p.name for p in out.glob("*.c")]], cwd=out, capture_output=True, text=True, check=False)
         assert r.returncode == 0, r.stderr
+
+
+def stack_used(res, path: Path, work: Path) -> int:
+    """Bytes of stack one inference reached on an emulated board (`res`: the BuildResult of model `path`;
+    the input: every value at the top of its range). Nothing writes the stack before (QEMU's RAM starts
+    zero, the reset handler leaves it), so its lowest non-zero word marks the deepest frame; it is read
+    through QEMU's QMP socket (memsave: the CPU's view of memory, which holds the nRF51's RAM too)."""
+    import json
+    import socket
+
+    from elftools.elf.elffile import ELFFile
+
+    from tinyq.checks.inputs import make_inputs
+    from tinyq.compiler.pipeline import compile_tflite
+    from tinyq.device import Dut, Link
+    from tinyq.device.qemu import Qemu
+
+    board = res.board
+    with open(res.elf, "rb") as f:
+        symbols = ELFFile(f).get_section_by_name(".symtab").iter_symbols()
+        bottom = next(int(s["st_value"]) for s in symbols if s.name == "__tq_stack_top") - board.stack_bytes
+    batch, _ = make_inputs(compile_tflite(path), 1, seed=0)
+    qmp, dump = work / "qmp.sock", work / "stack.bin"
+    qemu = Qemu(res.elf, board, extra_args=["-qmp", f"unix:{qmp},server=on,wait=off"]).start()
+    link = None
+    try:
+        link = Link(qemu.url, board.console["baud"])
+        dut = Dut(link, timeout=10.0, fix="rebuild")
+        dut.wait_boot()
+        dut.load(res.manifest.pack_inputs(batch[1]))
+        dut.infer()
+        with socket.socket(socket.AF_UNIX) as c:
+            c.connect(str(qmp))
+            f = c.makefile("rwb")
+            f.readline()  # the greeting
+            for cmd in ({"execute": "qmp_capabilities"},
+                        {"execute": "memsave", "arguments": {"val": bottom, "size": board.stack_bytes, "filename": str(dump)}}):
+                f.write(json.dumps(cmd).encode() + b"\n")
+                f.flush()
+                assert "return" in json.loads(f.readline()), cmd
+    finally:
+        if link is not None:
+            link.close()
+        qemu.stop()
+    words = np.frombuffer(dump.read_bytes(), "<u4")
+    assert len(words) * 4 == board.stack_bytes
+    return board.stack_bytes - 4 * int(np.flatnonzero(words)[0])

@@ -10,7 +10,7 @@ from tinyq.errors import BadInput
 
 from .conftest import ROOT, run_tinyq
 
-EMULATED = ["qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
+EMULATED = ["qemu-m0", "qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
 
 
 @pytest.mark.parametrize("path", board_files(), ids=lambda p: p.stem)
@@ -27,13 +27,15 @@ def test_the_emulated_cores_are_there():
     for name in EMULATED:
         assert boards[name].emulated, name
     machines = {boards[n].emulator["machine"] for n in EMULATED}
-    assert machines == {"mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"}
+    assert machines == {"microbit", "mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"}
 
 
 def test_icount_turns_ticks_into_instructions():
     # -icount shift=0: one instruction per ns; SysTick at 25 MHz ticks every 40 instructions.
     assert get_board("qemu-m4").cycles_ratio() == (40, 1)
     assert get_board("qemu-m55").cycles_ratio() == (125, 4)
+    # shift=6 on the M0: 64 ns an instruction, a 16 MHz tick every 62.5 ns, so a tick is under one instruction.
+    assert get_board("qemu-m0").cycles_ratio() == (125, 128)
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from .conftest import ROOT, shared_model
 
 CODE_LIMIT = 16 * 1024
 FLAGS = ["TQ_CFG_REQUANT_GEN", "TQ_CFG_FC_GUARD", "TQ_CFG_FC_PREP", "TQ_CFG_FC_INLINE", "TQ_CFG_WIDE", "TQ_CFG_DW_REST",
-         "TQ_CFG_POOL_NARROW"]
+         "TQ_CFG_POOL_NARROW", "TQ_CFG_GEMM_CHUNKS"]
 NONE = dict.fromkeys(FLAGS, 0)
 KERNELS = ROOT / "firmware" / "kernels"
 
@@ -62,6 +62,7 @@ def test_features_follow_the_params():
     assert flags(_graph({"guarded": 1})) == dict(none, TQ_CFG_FC_GUARD=1)
     assert flags(_graph({"gemm": {"weights16": "w16"}})) == dict(none, TQ_CFG_WIDE=1)
     assert flags(_graph({"narrow": 1})) == dict(none, TQ_CFG_POOL_NARROW=1)
+    assert flags(_graph({"gemm": {"chunked": 1}})) == dict(none, TQ_CFG_GEMM_CHUNKS=1)
     assert flags(_graph({"fc_prep": 1})) == dict(none, TQ_CFG_FC_PREP=1)
     assert flags(_graph({"fc_prep": 0})) == dict(none, TQ_CFG_FC_INLINE=1)
     assert flags(_graph({"paired": 1, "in": {"c": 6}})) == dict(none, TQ_CFG_DW_REST=1)

@@ -12,7 +12,6 @@ window tap by tap). Each model checks that the kernel was chosen, then runs bit 
 from __future__ import annotations
 
 import keras
-import numpy as np
 import pytest
 
 from tinyq.boards import get_board
@@ -22,20 +21,11 @@ from tinyq.compiler.pipeline import compile_tflite
 from tinyq.compiler.target import Target
 from tinyq.ops import conv
 
-from .helpers import assert_bit_exact, randomize_weights, write_tflite
+from .helpers import assert_bit_exact, branches_model
 
 L = keras.layers
 PLANE = "tq_depthwise_conv_plane_s8"
 
-
-def _branches(tmp_path, name, in_shape, layers, seed):
-    """One model whose outputs are `layers` each applied to the same input."""
-    rng = np.random.default_rng(seed)
-    inp = keras.Input(in_shape)
-    model = keras.Model(inp, [layer(inp) for layer in layers])
-    randomize_weights(model, rng)
-    calib = rng.uniform(-1.0, 3.0, size=(16, *in_shape)).astype(np.float32)
-    return write_tflite(tmp_path, name, model, [calib])
 
 
 MODELS = {
@@ -63,7 +53,7 @@ MODELS = {
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("dwn")
-    return {name: _branches(d, name, shape, layers, seed=n) for n, (name, (shape, layers)) in enumerate(MODELS.items())}
+    return {name: branches_model(d, name, shape, layers, seed=n) for n, (name, (shape, layers)) in enumerate(MODELS.items())}
 
 
 def _funcs(path, target=None):

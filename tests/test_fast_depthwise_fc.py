@@ -9,7 +9,7 @@
   equal to the reference's double rounding, else guarded (tq_fc_round near rounding boundaries).
 
 Each case checks that the fast kernel was chosen, then runs it bit for bit on the host (portable C)
-and one small model on qemu-m4 (DSP assembler), qemu-m55 (Helium) and qemu-m3 (portable C).
+and one small model on qemu-m4 (DSP assembler), qemu-m55 (Helium), qemu-m3 and qemu-m0 (portable C).
 """
 
 from __future__ import annotations
@@ -24,19 +24,16 @@ from tinyq.checks.profile import run_on_device
 from tinyq.compiler.pipeline import compile_tflite
 from tinyq.compiler.target import Target
 
-from .helpers import assert_bit_exact, randomize_weights, rewrite_tflite, write_tflite
+from .helpers import (
+    assert_bit_exact,
+    branches_model,
+    randomize_weights,
+    rewrite_tflite,
+    write_tflite,
+)
 
 L = keras.layers
 
-
-def _branches(tmp_path, name, in_shape, layers, seed, calib_shift=1.0):
-    """One model whose outputs are `layers` each applied to the same input (one operator each)."""
-    rng = np.random.default_rng(seed)
-    inp = keras.Input(in_shape)
-    model = keras.Model(inp, [layer(inp) for layer in layers])
-    randomize_weights(model, rng)
-    calib = rng.uniform(-1.0, 1.0 + 2 * calib_shift, size=(16, *in_shape)).astype(np.float32)
-    return write_tflite(tmp_path, name, model, [calib])
 
 
 def _funcs(path, target=None):
@@ -64,7 +61,7 @@ DW = {
 @pytest.fixture(scope="module")
 def dw_models(tmp_path_factory):
     d = tmp_path_factory.mktemp("dwm")
-    return {name: _branches(d, name, shape, layers, seed=n) for n, (name, (shape, layers)) in enumerate(DW.items())}
+    return {name: branches_model(d, name, shape, layers, seed=n) for n, (name, (shape, layers)) in enumerate(DW.items())}
 
 
 @pytest.mark.parametrize("name", sorted(DW))
@@ -84,7 +81,7 @@ def test_depth_multipliers_take_the_fast_kernels_bit_exact(dw_models, name):
 
 def test_more_than_64_taps_over_several_channels_stay_on_the_reference(tmp_path):
     # A grouped product of one row per channel costs more than the reference loop: not taken.
-    path = _branches(tmp_path, "big", (10, 10, 2), [L.DepthwiseConv2D((9, 9), padding="same")], seed=3)
+    path = branches_model(tmp_path, "big", (10, 10, 2), [L.DepthwiseConv2D((9, 9), padding="same")], seed=3)
     assert _funcs(path) == ["tq_depthwise_conv_s8"]
 
 
@@ -97,7 +94,7 @@ GROUPED = [L.Conv2D(6, 3, groups=2, padding="same", activation="relu"),
 
 
 def test_grouped_conv_takes_the_fast_kernel_bit_exact(tmp_path):
-    path = _branches(tmp_path, "grouped", (9, 7, 8), GROUPED, seed=5)
+    path = branches_model(tmp_path, "grouped", (9, 7, 8), GROUPED, seed=5)
     assert set(_funcs(path)) == {"tq_conv_grouped_s8"}
     assert_bit_exact(path, samples=12)
     assert set(_funcs(path, Target(wide=True))) == {"tq_conv_grouped_s8"}
@@ -114,9 +111,9 @@ def fc_models(tmp_path_factory):
     d = tmp_path_factory.mktemp("fc")
     out = {}
     for depth, units in FC_SHAPES:
-        out[depth, units] = _branches(d, f"fc{depth}x{units}", (depth,), [L.Dense(units, activation="relu"), L.Dense(units)],
+        out[depth, units] = branches_model(d, f"fc{depth}x{units}", (depth,), [L.Dense(units, activation="relu"), L.Dense(units)],
                                       seed=depth + units)
-    out["batch3"] = _branches(d, "batch3", (3, 21), [L.Dense(6), L.Dense(9, activation="relu")], seed=7)
+    out["batch3"] = branches_model(d, "batch3", (3, 21), [L.Dense(6), L.Dense(9, activation="relu")], seed=7)
     return out
 
 
@@ -160,7 +157,7 @@ def _per_tensor(zero_point: int, ties: bool):
 
 @pytest.mark.parametrize("zero_point,ties", [(0, False), (-7, False), (11, True)], ids=["symmetric", "weights_zp", "ties_zp"])
 def test_fully_connected_per_tensor_weights_with_zero_points(tmp_path, zero_point, ties):
-    src = _branches(tmp_path, "pt", (45,), [L.Dense(11, activation="relu"), L.Dense(6)], seed=9)
+    src = branches_model(tmp_path, "pt", (45,), [L.Dense(11, activation="relu"), L.Dense(6)], seed=9)
     path = rewrite_tflite(src, tmp_path / "pt_edit.tflite", _per_tensor(zero_point, ties))
     params = _fc_params(path)
     assert len(params) == 2 and all(p["w_offset"] == -zero_point for p in params)
@@ -171,7 +168,7 @@ def test_fully_connected_per_tensor_weights_with_zero_points(tmp_path, zero_poin
 def ties_model(tmp_path_factory):
     """Per-tensor weights with a zero point and an effective scale of exactly 1/8: many sums are ties."""
     d = tmp_path_factory.mktemp("ties")
-    src = _branches(d, "ties", (45,), [L.Dense(11, activation="relu"), L.Dense(6)], seed=9)
+    src = branches_model(d, "ties", (45,), [L.Dense(11, activation="relu"), L.Dense(6)], seed=9)
     return rewrite_tflite(src, d / "ties_edit.tflite", _per_tensor(11, True))
 
 
@@ -258,7 +255,7 @@ def test_mixed_model_kernels_and_host(mixed):
     assert_bit_exact(mixed, samples=12, kernels=("fast", "ref"))
 
 
-@pytest.mark.parametrize("core", ["qemu-m4", "qemu-m55", "qemu-m3"])
+@pytest.mark.parametrize("core", ["qemu-m4", "qemu-m55", "qemu-m3", pytest.param("qemu-m0", marks=pytest.mark.slow)])
 def test_mixed_model_bit_exact_on_core(mixed, core, tmp_path):
     res = build(mixed, get_board(core), tmp_path / "b")
     run = run_on_device(res.out_dir, runs=3, edges=True)
@@ -283,7 +280,7 @@ def test_fully_connected_without_a_fixed_point_form_stays_fast(tmp_path, monkeyp
     by tq_fc_round (guarded 2): bit-exact on the host and on qemu-m4 (the DSP loop's sums only)."""
     import tinyq.ops.conv as conv
 
-    src = _branches(tmp_path, "nofp", (43,), [L.Dense(9, activation="relu"), L.Dense(6)], seed=21)
+    src = branches_model(tmp_path, "nofp", (43,), [L.Dense(9, activation="relu"), L.Dense(6)], seed=21)
     path = src
     if how == "scale_above_half":
         path = rewrite_tflite(src, tmp_path / "big_scale.tflite", _big_scale)

@@ -10,7 +10,7 @@ layers side by side over inputs of 1 to 67 channels: 1x1, 3x3 and 5x5 filters, s
 and VALID, depth multipliers 1 and 2, odd channel counts, weights whose rows overflow int32 unless
 summed in chunks, biases beyond int32. Each check asserts that the fast kernels were chosen, then runs
 the generated C on the host (portable C); one model runs on qemu-m4 (the DSP extension's assembler),
-qemu-m55 and qemu-m3 (portable C).
+qemu-m55, qemu-m3 and qemu-m0 (portable C; ARMv6-M on the M0).
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def test_cnn_host(cnn):
     assert_bit_exact(cnn, samples=6)
 
 
-@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m55", "qemu-m3"])
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m55", "qemu-m3", pytest.param("qemu-m0", marks=pytest.mark.slow)])
 def test_cnn_on_cores(cnn, board):
     """The DSP extension's assembler (M4; the M55 has it too) and the portable C (M3) on the cores."""
     r = verify_on_board(cnn, board, samples=2)

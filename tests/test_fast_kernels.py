@@ -256,4 +256,4 @@ def test_wide_weights_reach_the_tap_kernel_without_growing_the_arena(resnet, tmp
     a = run_on_device(narrow.out_dir, runs=1)
     b = run_on_device(wide.out_dir, runs=1)
     assert a.bit_exact and b.bit_exact
-    assert b.median_cycles < 0.9 * a.median_cycles
+    assert b.median_cycles < 0.95 * a.median_cycles  # 11 instructions per 16 MACs against int8's 12 (tq_gemm_dsp.S)

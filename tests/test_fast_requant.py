@@ -13,8 +13,9 @@ both), fused RELU / RELU6 / RELU_N1_TO_1 clamps. The layers cover the 1x1, im2co
 depthwise kernels, row counts past one stack chunk of the general path (70 rows and channels) and
 odd counts. Every layer's output is a model output, so a wrong layer cannot hide behind a
 saturating one. Bit-exact on the host (portable C, int8 and --wide-weights), and for one model
-that mixes all modes on qemu-m4 (DSP assembler, int8 and int16 weights), qemu-m55 (Helium) and
-qemu-m3 (portable C).
+that mixes all modes on qemu-m4 (DSP assembler, int8 and int16 weights), qemu-m55 (Helium),
+qemu-m3 (portable C) and qemu-m0 (portable C on ARMv6-M, its deepest stack read back: the most
+this suite's kernels need, under the 16 KB part's stack_bytes).
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from tinyq.checks.profile import run_on_device
 from tinyq.compiler.pipeline import compile_tflite
 from tinyq.compiler.target import Target
 
-from .helpers import assert_bit_exact, randomize_weights, rewrite_tflite, write_tflite
+from .helpers import (
+    assert_bit_exact,
+    randomize_weights,
+    rewrite_tflite,
+    stack_used,
+    write_tflite,
+)
 
 FAST = {"tq_conv_1x1_s8", "tq_conv_im2col_s8", "tq_conv_taps_s8", "tq_depthwise_conv_fast_s8"}
 REFERENCE = {"tq_conv_s8", "tq_depthwise_conv_s8"}
@@ -184,11 +191,15 @@ def test_folded_bias_overflow_is_not_refused(models):
     assert overflow
 
 
-@pytest.mark.parametrize("core,wide", [("qemu-m4", False), ("qemu-m4", True), ("qemu-m55", False), ("qemu-m3", False)],
-                         ids=["qemu-m4", "qemu-m4-wide", "qemu-m55", "qemu-m3"])
+@pytest.mark.parametrize("core,wide", [("qemu-m4", False), ("qemu-m4", True), ("qemu-m55", False), ("qemu-m3", False),
+                                       pytest.param("qemu-m0", False, marks=pytest.mark.slow)],
+                         ids=["qemu-m4", "qemu-m4-wide", "qemu-m55", "qemu-m3", "qemu-m0"])
 def test_all_modes_bit_exact_on_device(models, core, wide, tmp_path):
     """The DSP extension's assembler (TQ_REQUANT_GEN in tq_gemm_dsp.S and tq_depthwise_dsp.S, int8 and
     int16 weights), Helium and the portable C."""
     res = build(models["all"], get_board(core), tmp_path / "b", wide=wide)
     run = run_on_device(res.out_dir, runs=3, edges=True)
     assert run.bit_exact, run.first_mismatch
+    if core == "qemu-m0":  # the deepest stack known (the tap kernel's two modes), with room left in 16 KB of RAM
+        used = stack_used(res, models["all"], tmp_path)
+        assert used <= res.board.stack_bytes - 512, f"{used} B of {res.board.stack_bytes} B of stack"

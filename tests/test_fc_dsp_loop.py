@@ -3,10 +3,12 @@
 Weights are stored as (w1 + 128, w0) pairs, the bytes of odd indices past the depth 0, the bias less
 the loop's constant; the loop sums 256 times the dot product in chunks of 256 of depth. Its operands
 are made once a call in scratch (fc_prep 1, where plan_memory finds the scratch fits the arena) or
-in the loop (fc_prep 0). Checked bit for bit: on the host (the portable C reads the same layout),
-and on qemu-m4 with both loops forced, over depths not a multiple of 4, several chunks, per-tensor
-weights with zero points, a guarded layer, and weights and inputs at -128 / 127 in the pattern that
-takes a chunk's sum nearest its int32 bound (over it, were the chunks twice as long).
+in the loop (fc_prep 0), where the input's sums come from tq_fc_sums_dsp (halfword lanes, chunks of
+256 words). Checked bit for bit: on the host (the portable C reads the same layout), and on qemu-m4
+with both loops forced, over depths not a multiple of 4, several chunks, per-tensor weights with zero
+points, a guarded layer, and weights and inputs at -128 / 127 in the pattern that takes a chunk's
+sum nearest its int32 bound (over it, were the chunks twice as long) and the input sums' lanes to
+-32768 and 32512.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from tinyq.ops import conv
 from .helpers import assert_bit_exact, rewrite_tflite
 
 ROWS = [fc_row(1, 3), fc_row(3, 5, "per_tensor", 3), fc_row(13, 7), fc_row(35, 8, "per_tensor", -5),
-        fc_row(250, 33), fc_row(257, 4, "per_tensor"), fc_row(513, 6), fc_row(641, 13, "per_tensor", 5)]
+        fc_row(250, 33), fc_row(257, 4, "per_tensor"), fc_row(513, 6), fc_row(641, 13, "per_tensor", 5),
+        fc_row(1029, 6), fc_row(1031, 3, "per_tensor", -7)]  # input sums over two chunks of 256 words
 EXTREME = ("fc_257_4_pt_i8", "fc_513_6_pc_i8")  # weights rewritten to -128 / 127
 
 

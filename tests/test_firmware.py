@@ -18,14 +18,17 @@ from tinyq.checks.profile import run_on_device
 
 from .conftest import ROOT, TINYQ, run_tinyq, shared_model
 
-CORES = ["qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
+CORES = ["qemu-m0", "qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
 MODELS = ["kws_ref_model.tflite", "pretrainedResnet_quant.tflite"]
 
 
 def _matrix():
     # Every core runs both models; the ResNet runs beyond qemu-m4 are the slow part of the matrix.
+    # The ResNet's activations do not fit qemu-m0's 16 KB (test_qemu_m0 checks the refusal).
     for core in CORES:
         for model in MODELS:
+            if core == "qemu-m0" and model.startswith("pretrained"):
+                continue
             slow = model.startswith("pretrained") and core != "qemu-m4"
             yield pytest.param(core, model, marks=[pytest.mark.slow] if slow else [], id=f"{core}-{model.split('_')[0]}")
 

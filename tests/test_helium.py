@@ -5,7 +5,7 @@ are whole groups of sixteen, groups plus blocks of four, and odd tails (67, 32, 
 windows, strides 1 and 2 and clamped activations; 1x1, im2col and tap-by-tap convolutions with odd
 output channel counts (an odd last row stored through a predicated scatter) and odd pixel counts
 (the last pixel paired with itself). A second model runs the tap-by-tap kernel with a fused residual
-ADD (its accumulators requantized by tq_mve_store_pairs); a third average and max pooling (windows 2
+ADD (two pixels a unit: tq_mve_acc_duo's 2x2 blocks, tq_mve_req_quad); a third average and max pooling (windows 2
 to 5, global and a 1,575-pixel row, strides 1 and 2, clipped edge windows, 1, 5, 7 and 21 channels:
 predicated tails) and
 unfused ADDs, one tabulated (1,575 elements) and one computed (63), neither a multiple of four.

@@ -33,7 +33,7 @@ def _reference(data: bytes) -> np.ndarray:
 def test_the_manifest_counts_ram_as_tflm_does(kws_default):
     m = kws_default.manifest
     d = json.loads((kws_default.out_dir / "build.json").read_text())
-    assert d["manifest_version"] == 3 and d["keep_input"] is False
+    assert d["manifest_version"] >= 3 and d["keep_input"] is False
     # the arena holds the 490-byte input and the 12-byte output: RAM as TFLM counts it is the arena
     assert d["ram_tflm"] == m.ram_tflm == m.arena_bytes == m.arena_lower_bound
     assert m.arena_bytes < 8704 + 490 + 12  # below the old arena + I/O buffers

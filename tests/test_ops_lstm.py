@@ -390,9 +390,9 @@ def test_fast_twins_are_what_each_kernel_set_calls(tmp_path):
         assert funcs == {n.format(infix) for n in names}, (kernels, funcs)
 
 
-@pytest.mark.parametrize("board", ["qemu-m3", "qemu-m4", "qemu-m55"])
+@pytest.mark.parametrize("board", ["qemu-m3", "qemu-m4", "qemu-m55", pytest.param("qemu-m0", marks=pytest.mark.slow)])
 def test_fast_twins_on_qemu(tmp_path, board):
-    """The four fast twins on each ISA path of tq_dot_fast.h: portable C (M3), SMLAD (M4), Helium (M55)."""
+    """The four fast twins on each ISA path of tq_dot_fast.h: portable C (M3; ARMv6-M on the M0), SMLAD (M4), Helium (M55)."""
     path = fast_twins_net().write(tmp_path / "twins.tflite")
     assert verify_tflite(path, samples=4, kernels="ref").bit_exact
     r = verify_on_board(path, board, samples=6)

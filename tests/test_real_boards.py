@@ -268,15 +268,8 @@ def test_armv6m_kernels_are_bit_exact_on_a_cortex_m0(tmp_path, kws):
     """The pico's kernel choice (no DSP, -mcpu=cortex-m0plus) on QEMU microbit's Cortex-M0, which
     faults on an unaligned LDR and on any Thumb-2 instruction as the M0+ does; console: its nRF51 UART."""
     pico = get_board("pico")
-    board = _test_board(
-        tmp_path, "pico", drop=("soc", "boot2"), name="m0-test", description="test: the pico's code on QEMU microbit (nRF51, Cortex-M0)", clock_hz=16000000,
-        memory={"flash": {"origin": "0x00000000", "length": 262144}, "ram": {"origin": "0x20000000", "length": 16384}},
-        stack_bytes=2048, vectors={"irqs": 26, "relocate": False},
-        console={"driver": "nrf_uart", "base": "0x40002000", "baud": 115200, "params": {"TX_PSEL": 24, "RX_PSEL": 25, "BAUDRATE": "0x01D7E000"}},
-        cycle_counter={"driver": "systick", "unit": "instructions", "tick_hz": 16000000},
-        emulator={"kind": "qemu", "machine": "microbit", "icount_shift": 0}, flasher=None, usb_ids=[],
-    )
-    assert board.cflags == pico.cflags and board.extensions == pico.extensions
+    board = _test_board(tmp_path, "qemu-m0", name="m0-test", description="test: the pico's code on qemu-m0", cflags=list(pico.cflags))
+    assert board.extensions == pico.extensions and board.emulator["machine"] == "microbit"
     res = build(kws, board, tmp_path / "b")
     assert res.sizes.fits
     _run_bit_exact(res.out_dir, board, kws, runs=3)

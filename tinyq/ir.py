@@ -71,6 +71,10 @@ class Tensor:
     quant: Quant | None = None
     data: np.ndarray | None = None  # constant data (weights, biases), None for activations
     alias_of: int | None = None  # set by the aliasing pass: shares the storage of that tensor
+    # A row-slice view (tinyq.compiler.patch): bytes from the start of `alias_of`'s storage where this
+    # view begins. None: a plain view (offset 0), which the in-place passes may still rearrange; a
+    # sliced view (even at 0) is left alone by them.
+    alias_offset: int | None = None
     offset: int | None = None  # arena offset, set by the memory planner
     # TFLite variable tensor (is_variable): state an op reads and writes in place, kept across
     # inferences (an LSTM's or SVDF's state) until the model's state is reset.
@@ -108,6 +112,12 @@ class Op:
     intermediates: list[int] = field(default_factory=list)
     # Filled by the lowering pass: the kernel call this op becomes (tinyq.ops.base.KernelCall).
     call: Any = None
+    # A band of a patched stage (tinyq.compiler.patch): the rows of padding above its input slice,
+    # which the window lowerings take instead of the one the options' padding gives (the output's
+    # height is then its shape's), and its name, "<layer>/band<b>"; None / "" for every other op.
+    pad_h: int | None = None
+    name: str = ""
+    band_of: int | None = None  # the layer (Op.index) a band op computes part of
 
 
 @dataclass
@@ -141,6 +151,25 @@ class Graph:
         while t.alias_of is not None:
             t = self.tensors[t.alias_of]
         return t
+
+    def byte_offset(self, i: int) -> int:
+        """Bytes from the start of the base's storage (g.base(i)) where tensor i begins: the sum of
+        the row-slice offsets along its aliases."""
+        t, off = self.tensors[i], 0
+        while t.alias_of is not None:
+            off += t.alias_offset or 0
+            t = self.tensors[t.alias_of]
+        return off
+
+    def sliced(self, i: int) -> bool:
+        """Whether tensor i is a row-slice view, or a view of one: the passes that make a kernel write
+        over its input (in place, shifted) leave its readers and writers alone."""
+        t = self.tensors[i]
+        while t.alias_of is not None:
+            if t.alias_offset is not None:
+                return True
+            t = self.tensors[t.alias_of]
+        return False
 
     def producers(self) -> dict[int, Op]:
         return {o: op for op in self.ops for o in op.outputs}

@@ -4,7 +4,8 @@
 
 1. `compile_model`: the model (copied into the build as model.tflite) -> IR -> passes -> memory plan ->
    the generated C library (tinyq.compiler), for the board's core and --kernels / --wide-weights /
-   --keep-input;
+   --keep-input; over a --ram-budget (or, no budget given, when only the board's RAM is too small
+   at the link), early layers run band by band (patch-based, tinyq.compiler.patch) where that fits;
 2. `plan_firmware`: what the firmware is made of: the model's input/output layout in the protocol's
    byte streams, the board's startup, console, cycle counter and SoC files, and the template context;
 3. `render`: src/ (generated library, firmware files, tq_board.h, tq_fw_model.c) and link.ld;
@@ -49,6 +50,8 @@ from tinyq.build.manifest import (
 )
 from tinyq.compiler import (
     Generated,
+    PatchPlan,
+    choose_for_file,
     generate_library,
     io_outside_arena,
     quant_mode,
@@ -72,6 +75,7 @@ class BuildResult:
     sizes: Sizes
     manifest: Manifest
     graph: Graph  # the compiled model, as the generated code has it
+    patches: PatchPlan | None = None  # the patch-based plan, where a RAM budget asked for one
 
     @property
     def elf(self) -> Path:
@@ -91,12 +95,15 @@ class FirmwarePlan:
 def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_model: str = "unspecified",
           command: str | None = None, tflite_bytes: bytes | None = None,
           kernels: str = "fast", wide: bool = False, console: str | None = None,
-          keep_input: bool = False) -> BuildResult:
+          keep_input: bool = False, ram_budget: int | None = None) -> BuildResult:
     """Generate, compile and link `model` (a .tflite, or its bytes) for `board` into `out_dir`.
 
     `console` picks one of the board's consoles (`Board.consoles`); None keeps the one `board` has.
     `keep_input`: the memory plan never reuses the input's bytes, so one load can run many times (an
     MLPerf Tiny build, `mlperf_model` other than "unspecified", always keeps it).
+    `ram_budget`: RAM for inference (arena + I/O, as build.json's ram_tflm) the plan must fit, running
+    early layers band by band where needed (BadInput if no plan fits); None: the board's RAM decides
+    (patched only if the plain plan does not fit it).
     """
     board = board.with_console(console)
     _check_arguments(model, mlperf_model, tflite_bytes)
@@ -107,16 +114,33 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
         tflite = stage / MODEL_COPY
         tflite.write_bytes(tflite_bytes if tflite_bytes is not None else Path(model).read_bytes())
         keep_input = keep_input or mlperf_model != "unspecified"
-        gen = compile_model(tflite, board, name, command, kernels, wide, keep_input)
+        _check_budget(ram_budget)
+        gen, patches = compile_model(tflite, board, name, command, kernels, wide, keep_input, ram_budget)
         plan = plan_firmware(gen, board, name, command, mlperf_model)
         render(stage, gen, plan)
-        linked, boot2_crc = link(gcc, stage, plan, gen)
+        try:
+            linked, boot2_crc = link(gcc, stage, plan, gen, ram_short=ram_budget is None)
+        except RamShort as short:  # only the board's RAM is too small: run early layers in bands
+            budget = ram_tflm(gen.graph) - short.bytes
+            shutil.rmtree(stage / "src")
+            for f in ("link-measure.ld", "measure.elf"):
+                (stage / f).unlink(missing_ok=True)
+            gen, patches = compile_model(tflite, board, name, command, kernels, wide, keep_input, budget,
+                                         label=f"{board.name}'s RAM ({budget:,} B for inference)")
+            plan = plan_firmware(gen, board, name, command, mlperf_model)
+            render(stage, gen, plan)
+            linked, boot2_crc = link(gcc, stage, plan, gen)
         sizes = ld.elf_sizes(stage / ELF, board, arena_bytes=gen.graph.arena_size)
         state = state_size(gen.graph)
         sizes = dataclasses.replace(sizes, state=state, ram_other=sizes.ram_other - state)
-        manifest = report(gen, plan, tflite, model, name, mlperf_model, kernels, command, sizes, linked, boot2_crc)
+        manifest = report(gen, plan, tflite, model, name, mlperf_model, kernels, command, sizes, linked, boot2_crc, patches)
         manifest.write(stage)
-    return BuildResult(out_dir=out_dir, board=board, sizes=sizes, manifest=manifest, graph=gen.graph)
+    return BuildResult(out_dir=out_dir, board=board, sizes=sizes, manifest=manifest, graph=gen.graph, patches=patches)
+
+
+def _check_budget(ram_budget: int | None) -> None:
+    if ram_budget is not None and ram_budget < 1:
+        raise BadInput(f"--ram-budget {ram_budget}: give the RAM for inference in bytes (arena + I/O, as build.json's ram_tflm)")
 
 
 def _check_arguments(model: Path, mlperf_model: str, tflite_bytes: bytes | None) -> None:
@@ -134,15 +158,21 @@ def _check_arguments(model: Path, mlperf_model: str, tflite_bytes: bytes | None)
 
 
 def compile_model(tflite: Path, board: Board, name: str, command: str, kernels: str, wide: bool,
-                  keep_input: bool = False) -> Generated:
-    """The generated C library for the board's core; a float32 model only for a core with an FPU."""
+                  keep_input: bool = False, ram_budget: int | None = None, label: str | None = None
+                  ) -> tuple[Generated, PatchPlan | None]:
+    """The generated C library for the board's core; a float32 model only for a core with an FPU.
+    With a `ram_budget`, the cheapest plan that fits it (tinyq.compiler.patch), and that plan."""
     target = dataclasses.replace(target_for(kernels, board.extensions, wide), keep_input=keep_input)
+    patches = None
+    if ram_budget is not None:
+        patches = choose_for_file(tflite, target, ram_budget, label)
+        target = dataclasses.replace(target, patches=patches.stages)
     gen = generate_library(tflite, name=name, command=command, target=target)
     if board.fpu is None and quant_mode(gen.graph) == "float":
         with_fpu = sorted(b.name for b in all_boards().values() if b.fpu is not None)
         raise BadInput(f"this is a float32 model and {board.name} has no FPU: build it for a board with one "
                        f"({', '.join(with_fpu)}), or convert it to int8 with `tinyq convert MODEL -c CALIB`")
-    return gen
+    return gen, patches
 
 
 # --------------------------------------------------------------------------- 2. plan
@@ -250,8 +280,17 @@ def render(stage: Path, gen: Generated, plan: FirmwarePlan) -> None:
 # --------------------------------------------------------------------------- 4. link
 
 
-def link(gcc: str, stage: Path, plan: FirmwarePlan, gen: Generated) -> tuple[ld.Linked, int | None]:
-    """Compile and link src/; BIN and HEX; the boot2 checksum where the board has one."""
+class RamShort(Exception):
+    """Only the board's RAM is too small for the plain plan, by `bytes` (link's `ram_short`)."""
+
+    def __init__(self, short: int):
+        super().__init__(short)
+        self.bytes = short
+
+
+def link(gcc: str, stage: Path, plan: FirmwarePlan, gen: Generated, ram_short: bool = False) -> tuple[ld.Linked, int | None]:
+    """Compile and link src/; BIN and HEX; the boot2 checksum where the board has one. `ram_short`: a
+    plain plan whose only fault is the RAM raises RamShort (the build then tries bands)."""
     board = plan.board
     runtime = {f.name for f in plan.sources} | {"tq_fw_model.c"}
     try:
@@ -261,7 +300,10 @@ def link(gcc: str, stage: Path, plan: FirmwarePlan, gen: Generated) -> tuple[ld.
         big = dict(plan.context, flash_length=0xFFFFFFFF - board.flash.origin, ram_length=0xFFFFFFFF - board.ram.origin)
         (stage / "link-measure.ld").write_text(template_env().get_template("link.ld.j2").render(big))
         measured = ld.measure_oversize(stage / "src", e.args[0], "link-measure.ld", board)
-        raise BadInput(ld.too_big_message(board, ld.elf_sizes(measured, board, arena_bytes=gen.graph.arena_size))) from None
+        s = ld.elf_sizes(measured, board, arena_bytes=gen.graph.arena_size)
+        if ram_short and not gen.graph.target.patches and s.flash <= s.flash_limit and s.arena > s.ram - s.ram_limit > 0:
+            raise RamShort(s.ram - s.ram_limit) from None
+        raise BadInput(ld.too_big_message(board, s)) from None
     boot2_crc = ld.seal_boot2(stage / ELF, board) if board.boot2 else None
     ld.write_images(gcc, stage / ELF)
     return linked, boot2_crc
@@ -277,7 +319,7 @@ def ram_tflm(g: Graph) -> int:
 
 
 def report(gen: Generated, plan: FirmwarePlan, tflite: Path, model: Path, name: str, mlperf_model: str, kernels: str,
-           command: str, sizes: Sizes, linked: ld.Linked, boot2_crc: int | None) -> Manifest:
+           command: str, sizes: Sizes, linked: ld.Linked, boot2_crc: int | None, patches: PatchPlan | None = None) -> Manifest:
     board, g = plan.board, gen.graph
     return Manifest(
         kind="firmware",
@@ -288,11 +330,12 @@ def report(gen: Generated, plan: FirmwarePlan, tflite: Path, model: Path, name: 
         model=ModelInfo(name=name, source=str(model), sha256=hashlib.sha256(tflite.read_bytes()).hexdigest()),
         mlperf_model=mlperf_model,
         io=tuple(plan.layout),
-        layers=tuple(Layer(index=op.index, op=op.kind) for op in g.ops),
+        layers=tuple(Layer(index=op.index, op=(f"{op.name} " if op.name else "") + op.kind) for op in g.ops),
         arena_bytes=g.arena_size,
         arena_lower_bound=g.arena_lower_bound,
         ram_tflm=ram_tflm(g),
         keep_input=g.target.keep_input,
+        patches=tuple(patches.to_json()) if patches is not None else (),
         state_bytes=state_size(g),
         sizes=sizes,
         kernels=kernels,

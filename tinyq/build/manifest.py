@@ -33,7 +33,9 @@ ELF = "firmware.elf"
 # 2: state_bytes and sizes.state (the state buffer of a model that keeps state across inferences).
 # 3: the arena holds the model's inputs and outputs; ram_tflm (arena + I/O as TFLM counts it) and
 #    keep_input (the plan keeps the inputs for the whole inference).
-VERSION = 3
+# 4: patches (stages run band by band for a RAM budget, tinyq.compiler.patch); a band's layer `op`
+#    reads "<layer>/band<b> KIND".
+VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,10 @@ class Manifest:
     # The plan keeps the inputs for the whole inference (one load runs many times); False: every
     # inference needs its input loaded again (the device runners do).
     keep_input: bool = False
+    # Stages of spatial layers run band by band to fit a RAM budget (`tinyq build --ram-budget`, or a
+    # board's RAM): per stage its layers, bands, RAM (as ram_tflm) before and after, and the MACs the
+    # bands compute again (extra_macs, extra_macs_pct of the model's); empty: none.
+    patches: tuple[dict, ...] = ()
     version: int = VERSION
 
     @property
@@ -236,7 +242,7 @@ class Manifest:
         d["io"] = tuple(IoSlot(**dict(s, shape=tuple(s["shape"]))) for s in d["io"])
         d["layers"] = tuple(Layer(**L) for L in d["layers"])
         d["sizes"] = Sizes(**d["sizes"]) if d.get("sizes") is not None else None
-        for k in ("warnings", "kernel_sources", "files"):
+        for k in ("warnings", "kernel_sources", "files", "patches"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d, version=VERSION)

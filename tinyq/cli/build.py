@@ -14,7 +14,7 @@ from tinyq.boards import get_board
 from tinyq.build.firmware import MLPERF_MODELS, build
 from tinyq.build.manifest import Sizes
 from tinyq.cli import options
-from tinyq.cli.options import CONSOLE, JSON, KERNELS, WIDE
+from tinyq.cli.options import CONSOLE, JSON, KERNELS, RAM_BUDGET, WIDE
 from tinyq.cli.root import STATE, app, emit_json, out
 from tinyq.errors import BadInput
 
@@ -71,13 +71,15 @@ def build_cmd(
     wide: bool = WIDE,
     console: Optional[str] = CONSOLE,
     keep_input: bool = typer.Option(False, "--keep-input", help="Keep the input in the arena for the whole inference (its bytes never reused), so one load runs many times; implied by --mlperf-model."),
+    ram_budget: Optional[int] = RAM_BUDGET,
     as_json: bool = JSON,
 ) -> None:
     """Build firmware for a board: ELF, BIN, HEX, map file, the generated sources and a size report.
 
     The firmware serves the MLPerf Tiny serial protocol (plus tinyq's own commands); run it with
     `tinyq emulate` or measure it with `tinyq profile BUILD`. A model that does not fit the board's
-    flash or RAM fails with the numbers.
+    flash or RAM fails with the numbers; where only the RAM is short (or over --ram-budget), its early
+    layers run band by band if that fits.
     """
     b = get_board(board).with_console(console)
     out_dir = output or Path("build") / f"{model.stem}-{b.name}"
@@ -85,16 +87,20 @@ def build_cmd(
     argv = ["tinyq", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("tinyq") else ["tinyq", "build", str(model), "--board", board, "-o", str(out_dir)]
     command = " ".join(shlex.quote(a) for a in argv if a not in ("--json", "-v", "--verbose"))
     res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data, kernels=kernels, wide=wide,
-                keep_input=keep_input)
+                keep_input=keep_input, ram_budget=ram_budget)
     if as_json:
         emit_json({"board": b.name, "console": b.console_name, "output": str(out_dir), "model": str(model), "converted": kind == "keras",
                    "files": sorted(p.name for p in out_dir.iterdir()), "sizes": res.sizes.to_json(),
                    "arena_bytes": res.manifest.arena_bytes, "arena_lower_bound": res.manifest.arena_lower_bound,
-                   "ram_tflm": res.manifest.ram_tflm, "keep_input": res.manifest.keep_input})
+                   "ram_tflm": res.manifest.ram_tflm, "keep_input": res.manifest.keep_input,
+                   "patches": list(res.manifest.patches)})
         return
     on = f", console {b.console_name}: {b.console['driver']}" if b.console_options else ""
     out.print(size_table(f"tinyq build: {model.name} for {b.name} ({b.core}, {b.clock_hz / 1e6:g} MHz{on})", res.sizes,
                          wide=res.manifest.wide_weights, ram_tflm=res.manifest.ram_tflm))
+    for p in res.manifest.patches:
+        out.print(f"patch-based: layers {', '.join(map(str, p['layers']))} run in {p['bands']} bands of rows: RAM (arena + I/O) "
+                  f"{p['ram_before']:,} -> {p['ram_after']:,} B, {p['extra_macs']:,} MACs computed again (+{p['extra_macs_pct']:g}%)")
     out.print(f"wrote {out_dir}/firmware.elf, .bin, .hex, .map, src/ and build.json")
     run = f"tinyq profile {out_dir}" if b.emulated else f"tinyq flash {out_dir} --board {b.name}, then tinyq profile {out_dir}"
     out.print(f"next: {run}")

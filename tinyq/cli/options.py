@@ -19,6 +19,13 @@ CONSOLE = typer.Option(
     None, "--console",
     help="Which of the board's consoles the firmware serves the protocol on: `default` or a name from its console_options (`tinyq boards --json` lists them).",
 )
+RAM_BUDGET = typer.Option(
+    None, "--ram-budget", min=1,
+    help="RAM for inference in bytes (arena + input + output, as TFLM counts it: build.json's ram_tflm). A plan over it runs "
+         "its early high-resolution layers band by band (patch-based: their full maps never exist; the overlapping rows are "
+         "computed again, which costs instructions); the cheapest plan that fits is taken, and reported. Default: the board's RAM.",
+    show_default=False,
+)
 MODEL_TFLITE = typer.Argument(..., help="A full-int8 .tflite model (from `tinyq convert`).", show_default=False)
 
 

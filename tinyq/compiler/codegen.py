@@ -146,21 +146,37 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
             return Ptr("const", _ctype(t), tensor_names[i])
         b = g.base(i)
         kind, _ = where[b.index]  # the model's inputs and outputs are in the arena too
+        at = int(b.offset) + g.byte_offset(i)  # a row-slice view starts inside its base
         if kind == "state":
-            return Ptr("state", _ctype(t), offset=int(b.offset))
-        return Ptr("arena", _ctype(t), offset=int(b.offset))
+            return Ptr("state", _ctype(t), offset=at)
+        return Ptr("arena", _ctype(t), offset=at)
 
     layers = []
+    shared: dict[int, tuple[str, list]] = {}  # a patched layer: its first band's arrays
+    same_params: dict[tuple, str] = {}
     for op in g.ops:
         call = op.call
         prefix = f"L{op.index}"
+        # The bands of one layer (tinyq.compiler.patch) share its tables where they are the same.
+        arrays_prefix, arrays = prefix, list(call.arrays)
+        first = shared.get(op.band_of) if op.band_of is not None else None
+        if first is not None and _same_arrays(first[1], arrays):
+            arrays_prefix, arrays = first[0], []
+        elif op.band_of is not None:
+            shared[op.band_of] = (prefix, arrays)
+        params = c_value(call.params, arrays_prefix, tensor_names)
+        # ... and their params where those are the same (the bands inside a stage)
+        params_name = same_params.setdefault((op.band_of, call.params_type, params), f"{prefix}_params") \
+            if op.band_of is not None else f"{prefix}_params"
         layers.append(
             {
                 "index": op.index,
-                "kind": op.kind,
+                "kind": (f"{op.name} " if op.name else "") + op.kind,
                 "prefix": prefix,
                 "call": call,
-                "params": c_value(call.params, prefix, tensor_names),
+                "arrays": arrays,
+                "params": params,
+                "params_name": params_name,
                 "ins": [ptr(i) for i in call.inputs],
                 "outs": [ptr(i) for i in call.outputs],
                 "out_bytes": [g.tensor(i).nbytes for i in call.outputs],
@@ -212,7 +228,7 @@ def generate(g: Graph, name: str, header_lines: list[str]) -> Generated:
             raise RuntimeError(f"kernel file {rel} named by a lowering does not exist in firmware/kernels")
         files[Path(rel).name] = path.read_text()
     _check_inventory(files, layers)
-    tables = sum(a.values.nbytes for op in g.ops for a in op.call.arrays)
+    tables = sum(a.values.nbytes for L in layers for a in L["arrays"])
     return Generated(files=files, graph=g, weight_bytes=ctx["weight_bytes"] + tables)
 
 
@@ -232,6 +248,7 @@ _FEATURES = (
     ("TQ_CFG_DW_REST", "the fast depthwise kernel's last in.c % 4 channels (params paired, in.c % 4)",
      lambda p: "paired" in p and p["in"]["c"] % 4 != 0),
     ("TQ_CFG_POOL_NARROW", "int8 pooling a channel at a time on SIMD32 cores (params narrow 1)", lambda p: p.get("narrow") == 1),
+    ("TQ_CFG_GEMM_CHUNKS", "the DSP convolution loop's sums in chunks of 256 of k (params chunked 1)", lambda p: p.get("chunked") == 1),
 )
 
 
@@ -260,6 +277,13 @@ def _check_inventory(files: dict[str, str], layers: list[dict]) -> None:
         for ident in (call.func, call.params_type):
             if not re.search(rf"\b{re.escape(ident)}\b", headers):
                 raise RuntimeError(f"layer {layer['index']} ({layer['kind']}) calls {ident}, which no kernel header declares")
+
+
+def _same_arrays(a: list, b: list) -> bool:
+    """Whether two layers' tables are the same (names, C types, values): one copy serves both."""
+    return len(a) == len(b) and all(
+        x.name == y.name and x.ctype == y.ctype and x.values.shape == y.values.shape and np.array_equal(x.values, y.values)
+        for x, y in zip(a, b))
 
 
 def _collect_refs(v, acc: set[int]) -> None:

@@ -4,6 +4,7 @@
    float_islands   DEQUANTIZE -> elementwise float ops -> QUANTIZE become one table lookup (islands.py)
 2. check_types     reject hybrid and float16 models; int8 ops, or float32 ones with a float kernel
 3. alias           RESHAPE / EXPAND_DIMS / SQUEEZE become views of their input (no copy)
+   patch           the target's stages of spatial layers run band by band (patch.py; none by default)
 4. lower           every op -> a kernel call with requantization constants computed once
 5. fuse_residual   an ADD right after the convolution that alone feeds it runs in that kernel
 6. in_place        kernels that can write their output over a dying input do so: as a view of it, or
@@ -125,6 +126,12 @@ def alias(g: Graph) -> Graph:
 
 def _aliased_to_output(g: Graph, base: int) -> bool:
     return any(g.base(o).index == base for o in g.outputs)
+
+
+def patch(g: Graph) -> Graph:
+    from tinyq.compiler.patch import apply_patches
+
+    return apply_patches(g)
 
 
 def lower(g: Graph) -> Graph:
@@ -293,7 +300,7 @@ def overlaps(g: Graph) -> list[planner.Overlap]:
         if call is None or call.gap is None or call.in_place == "residual" or not call.inputs or call.inputs[0] < 0:
             continue
         dst, src = g.tensor(call.outputs[0]), g.base(call.inputs[0])
-        if dst.alias_of is not None or dst.index == src.index:
+        if dst.alias_of is not None or dst.index == src.index or g.sliced(call.inputs[0]):
             continue
         if sum(1 for j in call.inputs if j >= 0 and g.base(j).index == src.index) != 1:
             continue
@@ -393,9 +400,11 @@ def _alias_in_place(g: Graph, apart: frozenset[int] = frozenset()) -> None:
         if call.in_place is None:
             continue
         dst = g.tensor(call.outputs[0])
+        if any(i >= 0 and g.sliced(i) for i in call.inputs + call.outputs[:1]):
+            candidates = []  # a band of a patched stage: row slices are never written over
         # "direct" kernels (elementwise) may overwrite any input; ring kernels their first; a
         # convolution with a fused ADD its residual.
-        if call.in_place == "direct":
+        elif call.in_place == "direct":
             candidates = [i for i in call.inputs if i >= 0 and not g.tensor(i).is_const]
         else:
             candidates = call.inputs[1:2] if call.in_place == "residual" else call.inputs[:1]
@@ -552,6 +561,7 @@ PIPELINE: list[tuple[str, Callable[[Graph], Graph]]] = [
     ("float_islands", float_islands),  # DEQUANTIZE -> float ops -> QUANTIZE become tables (islands.py)
     ("check_types", check_types),
     ("alias", alias),
+    ("patch", patch),  # stages run band by band (patch.py), only where Target.patches names them
     ("lower", lower),
     ("fuse_residual", fuse_residual),
     ("in_place", in_place),

@@ -20,14 +20,20 @@ class Target:
     # Flash for speed: convolution weights stored as int16 (twice the bytes) so the DSP loop skips
     # their sign extension. Only where the layout is the DSP one (k_align 4); off by default.
     wide: bool = False
+    # The DSP extension without Helium (Cortex-M4, M7, M33): the int8 convolutions' weights are stored
+    # split for its loop (tinyq/ops/conv.py's _gemm, firmware/kernels/conv/tq_gemm_dsp.S).
+    dsp: bool = False
     # Memory plan: the model's inputs stay live for the whole inference (their bytes never reused), so
     # the same input can run again without being loaded again (`tinyq build --keep-input`).
     keep_input: bool = False
+    # Stages of spatial layers run band by band (tinyq.compiler.patch.Stage), chosen for a RAM budget
+    # (`tinyq build --ram-budget`); empty: none.
+    patches: tuple = ()
 
     @classmethod
     def for_extensions(cls, extensions, kernels: str = "fast", wide: bool = False) -> "Target":
         mve = "mve" in extensions
-        return cls(kernels=kernels, k_align=16 if mve else 4, wide=wide and not mve)
+        return cls(kernels=kernels, k_align=16 if mve else 4, wide=wide and not mve, dsp="dsp" in extensions and not mve)
 
 
 HOST = Target()

@@ -164,6 +164,15 @@ def pad_with_offset(stride: int, dilation: int, image: int, kernel: int, out: in
     return total // 2, total % 2
 
 
+def band_rows(op: Op, out: Tensor, h: int, stride: int, pad_h: int) -> int:
+    """The output rows of a band of a patched stage (tinyq.compiler.patch): its output's height, each
+    row's window starting inside its input slice of h rows below pad_h rows of padding."""
+    oh = int(out.shape[1]) if len(out.shape) == 4 else 0
+    need(0 <= pad_h and oh > 0 and (oh - 1) * stride - pad_h < h, op,
+         f"band of {oh} rows with {pad_h} rows of padding does not fit its {h}-row input slice")
+    return oh
+
+
 # --------------------------------------------------------------------------- shared checks
 
 
@@ -278,13 +287,14 @@ def _check_window(g: Graph, op: Op, inp: Tensor, kh: int, kw: int, out_c: int) -
     need(dh >= 1 and dw >= 1, op, f"dilation {dh}x{dw} must be at least 1")
     need(int(o.padding) in (PADDING_SAME, PADDING_VALID), op, f"padding {o.padding} is not SAME or VALID")
     n, h, w, _ = inp.shape
-    oh = out_size(int(o.padding), h, kh, sh, dh)
+    out = g.tensor(op.outputs[0])
+    # A band of a patched stage (Op.pad_h): its rows and top padding are the band's.
+    oh = out_size(int(o.padding), h, kh, sh, dh) if op.pad_h is None else band_rows(op, out, h, sh, op.pad_h)
     ow = out_size(int(o.padding), w, kw, sw, dw)
     need(oh > 0 and ow > 0, op, f"the {kh}x{kw} window does not fit the {h}x{w} input")
     expected = (n, oh, ow, out_c)
-    out = g.tensor(op.outputs[0])
     need(tuple(out.shape) == expected, op, f"output shape {list(out.shape)} differs from the computed {list(expected)}")
-    pad_h, _ = pad_with_offset(sh, dh, h, kh, oh)
+    pad_h, _ = pad_with_offset(sh, dh, h, kh, oh) if op.pad_h is None else (op.pad_h, 0)
     pad_w, _ = pad_with_offset(sw, dw, w, kw, ow)
     return expected, pad_h, pad_w
 
@@ -418,6 +428,17 @@ def _fold_input_offset(op: Op, bias: Tensor | None, in_offset: int, weight_sums:
     return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
+def _split(g: Graph) -> bool:
+    """Whether the fast convolutions' int8 weights are stored split (the DSP extension's loop reads
+    two words per 4 of k of a pixel, X and Y: see tq_gemm_dsp.S), with int16 weights never."""
+    return g.target.dsp and g.target.k_align == 4 and not g.target.wide
+
+
+def _pair_room(g: Graph, k: int) -> int:
+    """TQ_GEMM_PAIR_ROOM(k): bytes of a column pair, with the DSP extension's two words of sums."""
+    return 4 * k + (8 if g.target.dsp else 0)
+
+
 def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor | None, requant: list[ConstArray]) -> tuple[dict, list[ConstArray]]:
     """Weight rows padded to the inner-loop width, the input offset folded into the bias."""
     rows = w.data.reshape(w.shape[0], -1).astype(np.int64)
@@ -427,8 +448,24 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
     padded = np.zeros((oc + oc % 2, k), dtype=np.int8)  # an even row count: a zero row ends an odd one
     padded[:oc, :depth] = rows
     # Pairs of rows interleaved `group` bytes at a time: [pair][k / group][2][group] (see tq_gemm.h).
-    packed = padded.reshape(-1, 2, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
     folded = _fold_input_offset(op, bias, int(params["in_offset"]), rows.sum(axis=1))
+    stored, chunked = padded, 0
+    if _split(g):
+        # The DSP loop's int8 layout (tq_gemm_dsp.S): each word's bytes (w1 + 128, w0, w3 + 128, w2), and
+        # the bias less the constant that loop adds per row: it sums w (x + 129) (even k), (w + 128)
+        # (x + 1) (odd k, padding included: there w + 128 is 128) less 128 x (odd k, per pixel).
+        stored = padded.copy()
+        stored[:, 0::2] = (padded[:, 1::2].view(np.uint8) ^ 0x80).view(np.int8)
+        stored[:, 1::2] = padded[:, 0::2]
+        p64 = padded[:oc].astype(np.int64)
+        folded = folded.astype(np.int64) - (129 * p64[:, 0::2].sum(axis=1) + p64[:, 1::2].sum(axis=1) + 128 * (k // 2))
+        folded = ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
+        # Its sums end at 256 (w (x + 129) even, w x + w + 128 odd, over the k of a call), which must
+        # fit int32 (intermediate wraps cancel): else k runs in chunks (params chunked, tq_gemm_dsp.S).
+        mags = np.abs(padded.astype(np.int64))
+        bound = 256 * mags[:, 0::2].sum(axis=1) + 128 * mags[:, 1::2].sum(axis=1) + 128 * (k // 2)
+        chunked = int(bound.max() >= 2**23)
+    packed = stored.reshape(-1, 2, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
     mode = _requant_mode(requant, params, bias, rows)
     gemm = {
         "out_c": oc,
@@ -442,6 +479,7 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
         "quant": ArrayRef("quant"),
         "requant": mode,
         "mm_pairs": oc // 2 if mode == REQUANT_MM else 0,  # the rest in tq_gemm_rest_dsp
+        "chunked": chunked,
     }
     weights = ConstArray("w", "int8_t", packed)
     if g.target.wide and group == 4:
@@ -467,7 +505,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
         # A column pair (int16 on DSP cores), and where k > in_c room for the pixels at the input's end
         # (columns are read k bytes from each pixel: see tq_conv_fast.h).
         spare = 2 * gemm["k"] if gemm["k"] > params["in"]["c"] else 0
-        scratch = g.add_scratch(f"pixels@{op.index}", 4 * gemm["k"] + spare)
+        scratch = g.add_scratch(f"pixels@{op.index}", _pair_room(g, gemm["k"]) + spare)
         return KERNELS["tq_conv_1x1_wide_s8" if wide else "tq_conv_1x1_s8"].call(
             params={**geometry, "stride_h": params["stride_h"], "stride_w": params["stride_w"], "gemm": gemm,
                     "res": dict(NO_RESIDUAL)},
@@ -483,7 +521,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     ring_bytes = ring * params["out"]["w"] * params["out"]["c"]
     window = {k: params[k] for k in ("kh", "kw", "stride_h", "stride_w", "dil_h", "dil_w", "pad_h", "pad_w")}
     in_c = params["in"]["c"]
-    cols = 6 * gemm["k"]  # two columns and their pair (int16 on DSP cores)
+    cols = 2 * gemm["k"] + _pair_room(g, gemm["k"])  # two columns and their pair (two words a 4 of k on DSP cores)
     im2col = KERNELS["tq_conv_im2col_wide_s8" if wide else "tq_conv_im2col_s8"].call(
         params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm},
         inputs=[inp.index],
@@ -496,7 +534,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
         # Whole groups of channels per tap: a column pair of one filter row at a time (a scratch of
         # 4 kw in_c bytes instead of im2col's 6 k). im2col's single pass over k costs fewer
         # instructions, so plan_memory switches to it wherever its scratch leaves the arena as it is.
-        scratch = g.add_scratch(f"taps@{op.index}", 4 * params["kw"] * in_c + ring_bytes)
+        scratch = g.add_scratch(f"taps@{op.index}", _pair_room(g, params["kw"] * in_c) + ring_bytes)
         im2col.outputs[1] = scratch
         return KERNELS["tq_conv_taps_wide_s8" if wide else "tq_conv_taps_s8"].call(
             params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm,
@@ -541,7 +579,7 @@ def _lower_conv_grouped(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor
         params={**window, "in_zp": -params["in_offset"], "groups": groups, "group_in_c": fic,
                 "w_stride": len(weights[0]), "q_stride": len(quant[0]), "gemm": gemm},
         inputs=[inp.index],
-        outputs=[out.index, g.add_scratch(f"grouped@{op.index}", 6 * gemm["k"])],
+        outputs=[out.index, g.add_scratch(f"grouped@{op.index}", 2 * gemm["k"] + _pair_room(g, gemm["k"]))],
         arrays=[w_array, q_array],
     )
 

@@ -127,7 +127,8 @@ def _any(name: str) -> Kernel:
 KERNELS = kernel_table(
     # int8
     _s8("add"),
-    _s8("add_fast"),
+    # the DSP cores' loop in assembler beside it (tq_add_dsp.S, empty elsewhere)
+    Kernel("tq_add_fast_s8", "tq_add_fast_s8_params", HEADER, ("elementwise/tq_add_fast_s8.c", "elementwise/tq_add_dsp.S")),
     _s8("sub"),
     _s8("mul"),
     _s8("maximum"),
@@ -317,6 +318,12 @@ def lower_add(g: Graph, op: Op) -> KernelCall:
     params = _add_params(g, op)
     flat = not params["shape"]["broadcast"]
     if flat and fast_kernels(g):
+        inputs = [op.inputs[0], op.inputs[1]]
+        if params["in1_mult"] != HALF and params["in2_mult"] == HALF and params["in2_shift"] == 0:
+            # ADD commutes: the larger scale's input (rescale 1/2) first, as the DSP loop takes it.
+            inputs.reverse()
+            for key in ("offset", "mult", "shift"):
+                params[f"in1_{key}"], params[f"in2_{key}"] = params[f"in2_{key}"], params[f"in1_{key}"]
         # Tabulating each input's rescale (2 x 256 int32 of flash) pays once there are more elements.
         table = params["shape"]["size"] >= 1024
         arrays = []
@@ -324,13 +331,46 @@ def lower_add(g: Graph, op: Op) -> KernelCall:
             arrays = [ConstArray(f"t{j}", "int32_t", add_rescale_table(params[f"in{j}_offset"], LEFT_SHIFT, params[f"in{j}_mult"],
                                                                       params[f"in{j}_shift"])) for j in (1, 2)]
         return KERNELS["tq_add_fast_s8"].call(
-            params={"add": params, "t1": ArrayRef("t1") if table else 0, "t2": ArrayRef("t2") if table else 0},
-            inputs=[op.inputs[0], op.inputs[1]],
+            params={"add": params, "t1": ArrayRef("t1") if table else 0, "t2": ArrayRef("t2") if table else 0,
+                    "k": add_dsp_constants(params)},
+            inputs=inputs,
             outputs=[op.outputs[0]],
             arrays=arrays,
             in_place="direct",  # reads element i of both inputs before writing element i
         )
     return KERNELS["tq_add_s8"].call(params=params, inputs=list(op.inputs), outputs=[op.outputs[0]], in_place=_in_place(params["shape"]))
+
+
+HALF = 1 << 30  # the quantized multiplier of 1/2 (shift 0): the larger-scale input's rescale
+ADD_DSP_BOUND = (1 << 31) - (1 << 28) - 2  # |constant| within which no sum of tq_add_dsp.S leaves int32
+
+
+def add_dsp_constants(p: dict) -> list[int]:
+    """tq_add_dsp.S's constants (params k: Cb, hb, mb, eb, ho, mo, so, act_min, act_max, n) for an ADD's
+    params with in1 the larger scale; all 0 (n 0: the C loops run) where that form does not apply.
+
+    In2's rescale SRDHM((b + ob) 2^20, mb) >> eb (rounded) is SMMULR((b + ob) 2^21, mb) plus hb - neg, shifted
+    by eb; an eb of 0 (mb 2^30: an exact halving) is given as mb 2^31 - 1, eb 1, which gives the same
+    value (SMMULR((b + ob) 2^21, 2^31 - 1) is (b + ob) 2^20 exactly, then halved without rounding).
+    In1's offset is added after that shift as oa 2^19 2^eb in hb. Sums: |SMMULR| < 2^28, so the
+    constants within ADD_DSP_BOUND keep every sum in int32."""
+    none = [0] * 10
+    ls, so = p["left_shift"], -p["out_shift"]
+    if ls != LEFT_SHIFT or p["in1_mult"] != HALF or p["in1_shift"] != 0 or p["out_mult"] < 0 or so < 1 or p["in2_mult"] < 0:
+        return none
+    mb, eb = p["in2_mult"], -p["in2_shift"]
+    if eb == 0:
+        if mb != HALF:
+            return none
+        mb, eb = (1 << 31) - 1, 1
+    if eb > 30:
+        return none
+    hb = (1 << (eb - 1)) + p["in1_offset"] * (1 << (ls - 1)) * (1 << eb)
+    ho = (1 << (so - 1)) + p["out_offset"] * (1 << so)
+    if abs(hb) > ADD_DSP_BOUND or abs(ho) > ADD_DSP_BOUND or p["shape"]["size"] < 1:
+        return none
+    return [p["in2_offset"] * (1 << (ls + 1)), hb, mb, eb, ho, p["out_mult"], so, p["act_min"], p["act_max"],
+            p["shape"]["size"]]
 
 
 def _srdhm(a: np.ndarray, b: int) -> np.ndarray:

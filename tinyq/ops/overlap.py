@@ -27,6 +27,7 @@ import numpy as np
 # Write units of the kernels that declare a gap: (pixels computed at once, reads done before writes).
 PIXEL = (1, False)  # depthwise fast, pooling: a pixel at a time, channel blocks read and written in turn
 PAIR = (2, True)  # tq_conv_1x1_s8, im2col, taps: both pixels' inputs copied out, then both outputs written
+# (on Helium those kernels write four pixels a unit, whose boundaries are pair boundaries: the pair's gap holds)
 
 
 def window_gap(params: dict, unit: tuple[int, bool]) -> int:

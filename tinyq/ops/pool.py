@@ -120,6 +120,18 @@ def pad_before(stride: int, size: int, filt: int, out: int) -> int:
     return max(total, 0) // 2
 
 
+def _rows(op: Op, y, padding: int, ih: int, fh: int, sh: int) -> tuple[int, int]:
+    """(output rows, top padding): from the options' padding, or, for a band of a patched stage
+    (Op.pad_h, tinyq.compiler.patch), the band's own rows and padding over its input slice."""
+    if op.pad_h is None:
+        oh = out_size(padding, ih, fh, sh)
+        return oh, pad_before(sh, ih, fh, oh)
+    oh = int(y.shape[1]) if len(y.shape) == 4 else 0
+    need(op.pad_h >= 0 and oh > 0 and (oh - 1) * sh - op.pad_h < ih, op,
+         f"band of {oh} rows with {op.pad_h} rows of padding does not fit its {ih}-row input slice")
+    return oh, op.pad_h
+
+
 def _pool_geometry(g: Graph, op: Op) -> dict:
     o = op.options
     need(o is not None, op, "missing Pool2DOptions")
@@ -134,13 +146,14 @@ def _pool_geometry(g: Graph, op: Op) -> dict:
     need(fh > 0 and fw > 0, op, f"filter {fh}x{fw} must be positive")
     need(sh > 0 and sw > 0, op, f"strides {sh}x{sw} must be positive")
     n, ih, iw, c = x.shape
-    oh, ow = out_size(o.padding, ih, fh, sh), out_size(o.padding, iw, fw, sw)
+    oh, ph = _rows(op, y, o.padding, ih, fh, sh)
+    ow = out_size(o.padding, iw, fw, sw)
     need(
         tuple(y.shape) == (n, oh, ow, c),
         op,
         f"output shape {list(y.shape)} does not match the pooled shape {[n, oh, ow, c]}",
     )
-    ph, pw = pad_before(sh, ih, fh, oh), pad_before(sw, iw, fw, ow)
+    pw = pad_before(sw, iw, fw, ow)
     lo, hi = activation_range(int(o.fusedActivationFunction), y)
     return {"n": n, "ih": ih, "iw": iw, "c": c, "oh": oh, "ow": ow, "fh": fh, "fw": fw, "sh": sh, "sw": sw, "ph": ph, "pw": pw, "lo": lo, "hi": hi}
 
@@ -342,10 +355,11 @@ def _pool_s16_params(g: Graph, op: Op) -> dict:
     fh, fw, sh, sw = int(o.filterHeight), int(o.filterWidth), int(o.strideH), int(o.strideW)
     need(fh > 0 and fw > 0 and sh > 0 and sw > 0, op, f"filter {fh}x{fw} and strides {sh}x{sw} must be positive")
     n, ih, iw, ch = x.shape
-    oh, ow = out_size(o.padding, ih, fh, sh), out_size(o.padding, iw, fw, sw)
+    oh, ph = _rows(op, y, o.padding, ih, fh, sh)
+    ow = out_size(o.padding, iw, fw, sw)
     need(tuple(y.shape) == (n, oh, ow, ch), op, f"output shape {list(y.shape)} does not match the pooled shape {[n, oh, ow, ch]}")
     need(fh * fw <= 65536, op, f"a {fh}x{fw} window could overflow the int32 sum of int16 values")
-    ph, pw = pad_before(sh, ih, fh, oh), pad_before(sw, iw, fw, ow)
+    pw = pad_before(sw, iw, fw, ow)
     if op.kind == "AVERAGE_POOL_2D":
         for oy in range(oh):
             need(not _window_empty(oy * sh - ph, fh, ih), op, f"output row {oy} has an empty pooling window")

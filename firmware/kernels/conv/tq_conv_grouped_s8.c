@@ -41,7 +41,7 @@ tq_status tq_conv_grouped_s8(const tq_conv_grouped_s8_params *p, const int8_t *i
         for (grp = 0; grp < p->groups; ++grp) {
             tq_grouped_col(p, input, q0 / per_image, (q0 % per_image) / p->out.w, q0 % p->out.w, grp * p->group_in_c, a);
             tq_grouped_col(p, input, q1 / per_image, (q1 % per_image) / p->out.w, q1 % p->out.w, grp * p->group_in_c, b);
-            tq_gemm_columns(a, b, k, p->gemm.group, pair);
+            tq_gemm_columns_any(a, b, k, p->gemm.group, pair, TQ_CFG_WIDE && p->gemm.weights16 != NULL);
             gp.quant = p->gemm.quant + (size_t)grp * p->q_stride;
             if (TQ_CFG_WIDE && p->gemm.weights16 != NULL) { /* int16 weights compiled in (tq_features.h) */
                 gp.weights16 = p->gemm.weights16 + (size_t)grp * p->w_stride;

@@ -20,25 +20,25 @@
 #endif
 
 #if defined(TQ_GEMM_MVE)
-/* n bytes from src to dst: runs of more than 4 bytes 16 a step, the last step predicated; shorter
-   ones by words, then bytes. */
+/* n bytes from src to dst (n > 0), 16 a step, the last step predicated (no byte outside is read). */
 static inline void tq_copy_run(int8_t *dst, const int8_t *src, int32_t n)
 {
-    int32_t i;
-    if (n > 4) {
-        for (; n > 0; n -= 16, dst += 16, src += 16) {
-            const mve_pred16_t pr = vctp8q((uint32_t)n);
-            vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
-        }
-        return;
+    for (; n > 16; n -= 16, dst += 16, src += 16) {
+        vst1q_s8(dst, vld1q_s8(src));
     }
-    for (; n >= 4; n -= 4, dst += 4, src += 4) {
-        const int32_t v = tq_read_s8x4(src); /* unaligned words are allowed where this runs */
-        memcpy(dst, &v, 4);
+    {
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
+        vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
     }
-    for (i = 0; i < n; ++i) {
-        dst[i] = src[i];
+}
+
+/* n bytes (n > 0) at dst set to the bytes of v. */
+static inline void tq_fill_run(int8_t *dst, int8x16_t v, int32_t n)
+{
+    for (; n > 16; n -= 16, dst += 16) {
+        vst1q_s8(dst, v);
     }
+    vstrbq_p_s8(dst, v, vctp8q((uint32_t)n));
 }
 #endif
 
@@ -97,9 +97,9 @@ static void tq_gather_row(const tq_conv_im2col_s8_params *p, const int8_t *row, 
 #endif
 
 /* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then to k
-   bytes whose weights are zero (zeros on Helium; elsewhere whatever is there, which the zero
-   weights cancel). A filter row inside the image with dilation 1 is one contiguous run of
-   kw * in.c bytes. `col` has 3 bytes of room past k, which the word copies may overwrite. */
+   bytes whose weights are zero (whatever is there, which the zero weights cancel). A filter row
+   inside the image with dilation 1 is one contiguous run of kw * in.c bytes. `col` has 3 bytes of
+   room past k, which the word copies may overwrite. */
 static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, int32_t b, int32_t oy, int32_t ox, int8_t *col)
 {
     const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c, kw = p->kw, run = kw * in_c;
@@ -131,36 +131,123 @@ static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, in
         }
     }
 #else
-    const int row_inside = ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < in_w && p->dil_w == 1;
-    const int8_t pad = (int8_t)p->in_zp;
+    /* With dilation 1 each filter row is at most three runs: the zero point for the taps left of the
+       image, the input bytes of the taps inside it, the zero point right of it (a row above or below
+       the image: all zero point). Otherwise tap by tap. */
+    const int8x16_t pad = vdupq_n_s8((int8_t)p->in_zp);
+    const int8_t *const image = input + (size_t)b * in_h * in_w * in_c;
     int32_t fx, i;
-    for (fy = 0; fy < p->kh; ++fy) {
-        const int32_t iy = iy0 + fy * p->dil_h;
-        const int row_ok = iy >= 0 && iy < in_h;
-        const int8_t *const row = input + ((size_t)b * in_h + (size_t)(row_ok ? iy : 0)) * in_w * in_c;
-        if (row_ok && row_inside) {
-            tq_copy_run(dst, row + (size_t)ix0 * in_c, run);
-            dst += run;
-            continue;
+    if (p->dil_w == 1 && p->dil_h == 1) {
+        const int32_t lp = ix0 < 0 ? -ix0 : 0, rp = ix0 + kw > in_w ? ix0 + kw - in_w : 0;
+        const int32_t left = (lp < kw ? lp : kw) * in_c, mid = lp + rp < kw ? (kw - lp - rp) * in_c : 0;
+        const int32_t right = run - left - mid;
+        const int8_t *src = image + ((size_t)iy0 * in_w + (size_t)(ix0 + lp)) * in_c;
+        for (fy = 0; fy < p->kh; ++fy, dst += run, src += (size_t)in_w * in_c) {
+            if (iy0 + fy < 0 || iy0 + fy >= in_h || mid == 0) {
+                tq_fill_run(dst, pad, run);
+                continue;
+            }
+            if (left > 0) {
+                tq_fill_run(dst, pad, left);
+            }
+            tq_copy_run(dst + left, src, mid);
+            if (right > 0) {
+                tq_fill_run(dst + left + mid, pad, right);
+            }
         }
-        for (fx = 0; fx < kw; ++fx) {
-            const int32_t ix = ix0 + fx * p->dil_w;
-            if (row_ok && ix >= 0 && ix < in_w) {
-                tq_copy_run(dst, row + (size_t)ix * in_c, in_c);
+        return;
+    }
+    {
+        const int row_inside = ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < in_w && p->dil_w == 1;
+        for (fy = 0; fy < p->kh; ++fy) {
+            const int32_t iy = iy0 + fy * p->dil_h;
+            if (iy < 0 || iy >= in_h) {
+                for (i = 0; i < run; i += 16) {
+                    vstrbq_p_s8(dst + i, pad, vctp8q((uint32_t)(run - i)));
+                }
+            } else if (row_inside) {
+                tq_copy_run(dst, image + ((size_t)iy * in_w + (size_t)ix0) * in_c, run);
             } else {
-                for (i = 0; i < in_c; i += 16) {
-                    vstrbq_p_s8(dst + i, vdupq_n_s8(pad), vctp8q((uint32_t)(in_c - i)));
+                const int8_t *const row = image + (size_t)iy * in_w * in_c;
+                for (fx = 0; fx < kw; ++fx) {
+                    const int32_t ix = ix0 + fx * p->dil_w;
+                    if (ix >= 0 && ix < in_w) {
+                        tq_copy_run(dst + fx * in_c, row + (size_t)ix * in_c, in_c);
+                    } else {
+                        for (i = 0; i < in_c; i += 16) {
+                            vstrbq_p_s8(dst + fx * in_c + i, pad, vctp8q((uint32_t)(in_c - i)));
+                        }
+                    }
                 }
             }
-            dst += in_c;
+            dst += run;
         }
     }
-    for (i = (int32_t)(dst - col); i < p->gemm.k; i += 16) { /* the weight rows are zero here too */
-        vstrbq_p_s8(col + i, vdupq_n_s8(0), vctp8q((uint32_t)(p->gemm.k - i)));
-    }
+    /* The bytes from kh * kw * in.c to k keep whatever they hold: their weights are zero. */
 #endif
 }
 
+#if defined(TQ_GEMM_MVE)
+/*
+ * Helium: four output pixels at a time (two where staged rows are shorter than three pixels, so that
+ * a unit spans at most two rows, as the ring is sized for), each pixel's column gathered (tq_im2col)
+ * straight into its place in the four columns (tq_mve_row_quad's layout) when k is 16, else into
+ * scratch + 4 k and then moved there; then every weight row against the four columns
+ * (tq_mve_gemm_quad). A unit's pixels are all read before any of its outputs is written, and a
+ * unit's boundaries are pair boundaries: the pair's gap and ring hold.
+ */
+static void tq_im2col_quads(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const int32_t k = p->gemm.k, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
+    const int32_t pixels = p->out.n * out_h * out_w, blocks = k >> 4;
+    const int32_t unit = p->ring_rows > 0 && out_w < 3 ? 2 : 4;
+    const size_t image_bytes = (size_t)out_h * out_w * out_c;
+    int8_t *const tmp = scratch + 4 * k;
+    tq_row_stage stage;
+    int8_t *img = output, *d;
+    int32_t b = 0, oy = 0, ox = 0;
+    int32_t n, j, i;
+    tq_stage_init(&stage, scratch + 6 * k, p->ring_rows, out_w * out_c, p->in.w * p->in.c, out_h, p->pad_h, p->stride_h);
+    d = tq_stage_row(&stage, img, 0);
+    for (n = 0; n < pixels; n += unit) {
+        const int32_t count = pixels - n >= unit ? unit : pixels - n;
+        int8_t *const d0 = d;
+        int32_t done = 0, row_done[4];
+        int8_t *img_done[4];
+        uint32_t o[4];
+        for (j = 0; j < count; ++j) {
+            o[j] = (uint32_t)(d - d0);
+            if (blocks == 1) {
+                tq_im2col(p, input, b, oy, ox, scratch + 16 * j);
+            } else {
+                tq_im2col(p, input, b, oy, ox, tmp);
+                for (i = 0; i < blocks; ++i) {
+                    vst1q_s8(scratch + 64 * i + 16 * j, vld1q_s8(tmp + 16 * i));
+                }
+            }
+            d += out_c;
+            if (++ox == out_w) { /* a row done: the next one's place */
+                img_done[done] = img;
+                row_done[done++] = oy;
+                ox = 0;
+                if (++oy == out_h) {
+                    oy = 0;
+                    ++b;
+                    img += image_bytes;
+                }
+                d = tq_stage_row(&stage, img, oy);
+            }
+        }
+        for (; j < 4; ++j) {
+            o[j] = 0u;
+        }
+        tq_mve_gemm_quad(&p->gemm, scratch, d0, o, count);
+        for (j = 0; j < done; ++j) {
+            tq_stage_flush(&stage, img_done[j], row_done[j]);
+        }
+    }
+}
+#else
 /* Filter row fy of output pixel px = {b, oy, ox} as kw * in.c contiguous bytes: in place when the
    row lies inside the image (dilation 1), NULL when it lies wholly above or below it (padding),
    else gathered into tmp. */
@@ -170,7 +257,6 @@ static const int8_t *tq_im2col_row(const tq_conv_im2col_s8_params *p, const int8
     const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c, kw = p->kw;
     const int32_t iy = px[1] * p->stride_h - p->pad_h + fy * p->dil_h, ix0 = px[2] * p->stride_w - p->pad_w;
     const int8_t *row;
-    int32_t fx, i;
     if (iy < 0 || iy >= in_h) {
         return NULL;
     }
@@ -178,35 +264,22 @@ static const int8_t *tq_im2col_row(const tq_conv_im2col_s8_params *p, const int8
     if (p->dil_w == 1 && ix0 >= 0 && ix0 + kw - 1 < in_w) {
         return row + (size_t)ix0 * in_c;
     }
-#if !defined(TQ_GEMM_MVE)
-    (void)fx;
-    (void)i;
     tq_gather_row(p, row, ix0, input + (size_t)p->in.n * in_h * in_w * in_c, 0x01010101u * (uint8_t)p->in_zp, tmp);
-#else
-    for (fx = 0; fx < kw; ++fx) {
-        const int32_t ix = ix0 + fx * p->dil_w;
-        if (ix >= 0 && ix < in_w && in_c >= 12) {
-            memcpy(tmp + fx * in_c, row + (size_t)ix * in_c, (size_t)in_c);
-        } else if (ix >= 0 && ix < in_w) {
-            for (i = 0; i < in_c; ++i) {
-                tmp[fx * in_c + i] = row[(size_t)ix * in_c + i];
-            }
-        } else {
-            for (i = 0; i < in_c; ++i) {
-                tmp[fx * in_c + i] = (int8_t)p->in_zp;
-            }
-        }
-    }
-#endif
     return tmp;
 }
 
+#endif
+
 tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
+#if defined(TQ_GEMM_MVE)
+    tq_im2col_quads(p, input, output, scratch);
+    return TQ_OK;
+#else
     const int32_t k = p->gemm.k, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
     const int32_t pixels = p->out.n * out_h * out_w;
     int8_t *const pair = scratch + 2 * k; /* scratch: two plain columns, their pair, the ring */
-    int8_t *const ring = pair + 4 * k;
+    int8_t *const ring = pair + TQ_GEMM_PAIR_ROOM(k);
     const int32_t run = p->kw * p->in.c; /* bytes of a filter row (then k == kh * run) */
     int8_t *dst[2];
     tq_row_stage stage;
@@ -230,17 +303,13 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
             dst[j] = tq_stage_row(&stage, img[j], oy) + (size_t)ox * out_c;
             row_done[j] = tq_next_pixel(&b, &oy, &ox, out_h, out_w);
         }
-        if (run % p->gemm.group == 0) { /* filter rows of whole groups: each straight into the pair */
+        if (run % p->gemm.group == 0 && run >= TQ_GEMM_PIECE_MIN) { /* filter rows of whole groups: each straight into the pair */
             int8_t *d = pair;
             int32_t fy;
             for (fy = 0; fy < p->kh; ++fy, d += TQ_PAIR_BYTES_PER_K * run) {
                 const int8_t *const r0 = tq_im2col_row(p, input, px[0], fy, scratch);
                 const int8_t *const r1 = tq_im2col_row(p, input, px[count - 1], fy, scratch + k);
-                if (r0 != NULL && r1 != NULL) {
-                    tq_gemm_columns(r0, r1, run, p->gemm.group, d);
-                } else {
-                    tq_gemm_columns_tap(r0, r1, run, p->gemm.group, p->in_zp, d);
-                }
+                tq_gemm_columns_add(r0, r1, run, p->gemm.group, p->in_zp, d, fy == 0);
             }
         } else {
             for (j = 0; j < count; ++j) {
@@ -256,4 +325,5 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
         }
     }
     return TQ_OK;
+#endif
 }

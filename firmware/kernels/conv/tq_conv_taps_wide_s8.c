@@ -1,4 +1,5 @@
 /* tq_conv_taps_s8 reading int16 weights (--wide-weights; see tq_gemm.h): the same file, another name. */
+#define TQ_GEMM_WIDE 1 /* before tq_gemm.h: its column pairs for int16 weights */
 #include "tq_gemm.h"
 
 #define TQ_KERNEL_NAME tq_conv_taps_wide_s8

@@ -1,6 +1,6 @@
 /* FULLY_CONNECTED, four rows at a time from interleaved weights (see tq_conv_fast.h). */
 /* The loop over the depth is tq_fc_dsp.S's on the DSP extension; the rest runs once per output or
-   per call: built for size. */
+   per call: built for size. On Helium tq_fc_mve runs a whole batch (built for speed). */
 #pragma GCC optimize("Os")
 #include "tq_conv_fast.h"
 
@@ -32,28 +32,144 @@ static __attribute__((noinline)) int8_t tq_fc_out(const tq_fully_connected_fast_
     return (int8_t)TQ_CLAMP(v, p->act_min, p->act_max);
 }
 
-#if !defined(TQ_GEMM_DSP)
+#if defined(TQ_GEMM_MVE)
+/* The sum of x[0 .. n) (n > 0): a tail-predicated low-overhead loop, 3 instructions per 16 bytes. */
+static int32_t tq_fc_mve_sum(const int8_t *x, int32_t n)
+{
+    int32_t s = 0;
+    __asm__ volatile("dlstp.8 lr, %[n]\n"
+                     "1:\n\t"
+                     "vldrb.u8  q0, [%[x]], #16\n\t"
+                     "vaddva.s8 %[s], q0\n\t"
+                     "letp   lr, 1b"
+                     : [x] "+r"(x), [s] "+Te"(s)
+                     : [n] "r"(n)
+                     : "q0", "lr", "memory");
+    return s;
+}
+
+/*
+ * One quad of rows (*w: [k / 16][4][16], left past them) against x over depth (> 0): a tail-predicated
+ * low-overhead loop (10 instructions per 16 of depth; lanes past depth read nothing and add nothing),
+ * the four sums in lanes 0-3.
+ */
+static inline __attribute__((always_inline)) int32x4_t tq_fc_mve_dot4(const int8_t **w, const int8_t *x, int32_t depth)
+{
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    const int8_t *wp = *w;
+    int32x4_t acc;
+    __asm__ volatile("dlstp.8 lr, %[n]\n"
+                     "1:\n\t"
+                     "vldrb.u8  q0, [%[x]], #16\n\t"
+                     "vldrb.u8  q1, [%[w]], #16\n\t"
+                     "vldrb.u8  q2, [%[w]], #16\n\t"
+                     "vmlava.s8 %[s0], q1, q0\n\t"
+                     "vldrb.u8  q1, [%[w]], #16\n\t"
+                     "vmlava.s8 %[s1], q2, q0\n\t"
+                     "vldrb.u8  q2, [%[w]], #16\n\t"
+                     "vmlava.s8 %[s2], q1, q0\n\t"
+                     "vmlava.s8 %[s3], q2, q0\n\t"
+                     "letp   lr, 1b\n\t"
+                     "vmov   %q[acc][2], %q[acc][0], %[s0], %[s2]\n\t"
+                     "vmov   %q[acc][3], %q[acc][1], %[s1], %[s3]"
+                     : [w] "+r"(wp), [x] "+r"(x), [s0] "+Te"(s0), [s1] "+Te"(s1), [s2] "+Te"(s2), [s3] "+Te"(s3),
+                       [acc] "=w"(acc)
+                     : [n] "r"(depth)
+                     : "q0", "q1", "q2", "lr", "memory");
+    *w = wp;
+    return acc;
+}
+
+/*
+ * One quad's sums (acc) requantized as tq_fc_out's fixed-point form, lane by lane: with
+ * P = sum * mult = h 2^32 + l, ((P + rnd) >> 32) >> t is (h + rnd_hi + carry of l + rnd_lo) >> t
+ * (VMULH, VMUL, the carry by a compare; int32 wrapping as the scalar cast), clamped. The constants
+ * are gathered through qa (lane j: row j's quant words; advanced 64 bytes to the quad first). With
+ * GUARD (guarded layers) `near` gets the lanes whose low 32 bits of P + rnd + guard lie below twice the
+ * guard, a necessary condition of tq_fc_near. VPR is written (the dummy output vpr tells GCC); the
+ * quant words read are constants.
+ */
+#define TQ_FC_MVE_REQ(GUARD)                                                                                 \
+    __asm__("vldrw.u32 %q[m], [%q[qa], #64]!\n\t"                                                          \
+            "vldrw.u32 %q[s], [%q[qa], #8]\n\t"                                                            \
+            "vmul.i32  %q[l], %q[acc], %q[m]\n\t"                                                          \
+            "vmulh.s32 %q[m], %q[acc], %q[m]\n\t"                                                          \
+            "vadd.i32  %q[s], %q[l], %q[s]\n\t"                                                            \
+            "vcmp.u32  hi, %q[l], %q[s]\n\t"                                                               \
+            "vldrw.u32 %q[l], [%q[qa], #12]\n\t"                                                           \
+            "vadd.i32  %q[m], %q[m], %q[l]\n\t"                                                            \
+            "vpst\n\t"                                                                                     \
+            "vaddt.i32 %q[m], %q[m], %[one]\n\t"                                                           \
+            "vldrw.u32 %q[l], [%q[qa], #4]\n\t"                                                            \
+            "vneg.s32  %q[l], %q[l]\n\t"                                                                   \
+            "vshl.s32  %q[m], %q[m], %q[l]\n\t"                                                            \
+            "vmax.s32  %q[m], %q[m], %q[lo]\n\t"                                                           \
+            "vmin.s32  %q[m], %q[m], %q[hi]" GUARD                                                         \
+            : [m] "=&w"(v), [s] "=&w"(sv), [l] "=&w"(lv), [qa] "+w"(qa), [near] "+r"(near), [vpr] "=Up"(vpr) \
+            : [acc] "w"(acc), [lo] "w"(lo), [hi] "w"(hi), [one] "r"(1))
+#define TQ_FC_MVE_GUARD                                                                                      \
+    "\n\tvldrw.u32 %q[l], [%q[qa], #4]\n\t"                                                                \
+    "vshr.u32  %q[l], %q[l], #6\n\t"                                                                       \
+    "vadd.i32  %q[s], %q[s], %q[l]\n\t"                                                                    \
+    "vadd.i32  %q[l], %q[l], %q[l]\n\t"                                                                    \
+    "vcmp.u32  hi, %q[l], %q[s]\n\t"                                                                       \
+    "vmrs      %[near], p0"
+
+/*
+ * Every row of one batch: four rows a pass (tq_fc_mve_dot4), requantized four at once
+ * (TQ_FC_MVE_REQ); on a guarded layer a quad with a lane near a rounding boundary goes to tq_fc_out
+ * (exact), as every quad of a layer with guarded 2 does.
+ */
+static __attribute__((optimize("O2"))) void tq_fc_mve(const tq_fully_connected_fast_s8_params *p, const int8_t *input,
+                                                      int8_t *output)
+{
+    const int32_t depth = p->accum_depth, units = p->out_depth;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    const int guarded = TQ_CFG_FC_GUARD && p->guarded, all = guarded && p->guarded == 2;
+    const int8_t *w = p->weights;
+    const int32_t *bias = p->bias;
+    const int32_t add = p->w_offset != 0 ? p->w_offset * tq_fc_mve_sum(input, depth) : 0;
+    uint32x4_t qa = vaddq_n_u32(vshlq_n_u32(vidupq_n_u32(0u, 4), 2), (uint32_t)(uintptr_t)p->quant - 64u);
+    int32_t i;
+    for (i = 0; i < units; i += 4, bias += 4, output += 4) {
+        const int32x4_t acc = vaddq_s32(tq_fc_mve_dot4(&w, input, depth), vaddq_n_s32(vld1q_s32(bias), add));
+        int32x4_t v;
+        uint32x4_t sv, lv;
+        uint32_t near = 0;
+        mve_pred16_t vpr;
+        if (guarded) {
+            TQ_FC_MVE_REQ(TQ_FC_MVE_GUARD);
+        } else {
+            TQ_FC_MVE_REQ("");
+        }
+        (void)vpr;
+        (void)sv;
+        (void)lv;
+        if (i + 4 <= units) {
+            vstrbq_s32(output, v);
+        } else {
+            vstrbq_p_s32(output, v, vctp32q((uint32_t)(units - i)));
+        }
+        if (guarded && ((near & 0xffffu) != 0 || all)) {
+            int32_t a[4], r;
+            vst1q_s32(a, acc);
+            for (r = 0; r < 4 && i + r < units; ++r) {
+                output[r] = tq_fc_out(p, a[r], i + r);
+            }
+        }
+    }
+}
+#undef TQ_FC_MVE_REQ
+#undef TQ_FC_MVE_GUARD
+#endif
+
+#if !defined(TQ_GEMM_DSP) && !defined(TQ_GEMM_MVE)
 /* acc[r] += row r of the quad at w . x over the depth (rows g bytes at a time, x read up to depth):
    with split (g 4), the loop's sums of tq_fc_dsp.h (per pair of depth, stored as (w1 + 128, w0):
    w0 (x0 + 129) + (w1 + 128)(x1 + 1); x 0 past depth). */
 static void tq_fc_quad(const tq_fully_connected_fast_s8_params *p, const int8_t *w, const int8_t *x, int32_t *acc)
 {
     const int32_t depth = p->accum_depth, k = p->k, g = p->group;
-#if defined(TQ_GEMM_MVE)
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], i;
-    (void)g;
-    for (i = 0; i < k; i += 16, w += 64) { /* g == 16, split 0 */
-        const int8x16_t xv = vldrbq_z_s8(x + i, vctp8q((uint32_t)(depth - i)));
-        a0 = vmladavaq_s8(a0, vldrbq_s8(w), xv);
-        a1 = vmladavaq_s8(a1, vldrbq_s8(w + 16), xv);
-        a2 = vmladavaq_s8(a2, vldrbq_s8(w + 32), xv);
-        a3 = vmladavaq_s8(a3, vldrbq_s8(w + 48), xv);
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-#else
     int32_t i, j, r;
     for (i = 0; i < k; i += g, w += 4 * g) {
         for (r = 0; r < 4; ++r) {
@@ -70,7 +186,6 @@ static void tq_fc_quad(const tq_fully_connected_fast_s8_params *p, const int8_t 
             acc[r] = s;
         }
     }
-#endif
 }
 #endif
 
@@ -183,6 +298,12 @@ tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p,
                 tq_fc_redo(p, &job, output, i, 0);
             }
         }
+#elif defined(TQ_GEMM_MVE)
+        (void)k;
+        (void)quads;
+        (void)i;
+        (void)scratch;
+        tq_fc_mve(p, input, output);
 #else
         int32_t add = 0, odd = 0, all = 0, r;
         for (i = 0; (p->w_offset != 0 || p->split) && i < depth; ++i) {

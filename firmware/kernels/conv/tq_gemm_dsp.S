@@ -1,29 +1,44 @@
 /*
  * The fast convolutions' row-pair loop in assembler, for cores with the DSP extension and without
  * Helium (Cortex-M4, M7, M33): tq_gemm.h's tq_gemm_pairs_dsp / tq_gemm_rows_dsp (int8 weights) and
- * their *_wide_* twins (int16 weights, --wide-weights), and tq_gemm_columns_dsp, which makes the
- * column pair they read. Everything else calls them through tq_gemm.h.
+ * their *_wide_* twins (int16 weights, --wide-weights), and the column builders tq_gemm_split_dsp
+ * (int8 weights) and tq_gemm_columns_dsp (int16 weights), which make the column pair they read.
+ * Everything else calls them through tq_gemm.h.
  *
  * Why assembler: the loop over k needs all 14 free registers (4 accumulators, a column word pair of
- * each pixel, two weight words, a scratch, three pointers), and around it C kept its state in stack
- * slots it reloaded one by one. Here the state is a copy of the job on the stack, reloaded with one
- * LDM; the four column words of a 4 of k come with one LDM too.
+ * each pixel, two weight words, three pointers), and around it C kept its state in stack slots it
+ * reloaded one by one. Here the state is a copy of the job on the stack, reloaded with one LDM; the
+ * four column words of a 4 of k come with one LDM too.
  *
- * Per 4 of k (16 MACs): LDM (columns) + LDRD (two weight rows) + 4 SXTB16 + 8 SMLAD = 14
- * instructions; wide: LDM + 2 LDRD + 8 SMLAD = 11. The loop is unrolled four times (entered part
- * way, at an address computed once a call, for counts of 4s that are not a multiple of 4), 2 more
- * instructions a round. Register use in the loop:
+ * int8 weights are stored split (tinyq/ops/conv.py's _gemm): each word's bytes for k 0..3 are
+ * (u1, w0, u3, w2), u = w + 128 (unsigned). Taken as two signed halfwords the word W is
+ * (256 w0 + u1, 256 w2 + u3), and UXTB16 W is (u1, u3): with a pixel's X = (x0', x2') and
+ * Y = (256 x1' - x0', 256 x3' - x2') (x0' = x0 + 129, x1' = x1 + 1: X is SXTAB16 of the input word
+ * onto 0x00810081, Y the word with its even bytes XOR 0x7F), SMLAD W, X plus SMLAD (UXTB16 W), Y is
+ * 256 (w0 x0' + u1 x1' + w2 x2' + u3 x3'), and the UXTB16 of a row's word serves both pixels. That
+ * sum is 256 (w . x + 129 sum w_even + sum w_odd + 128 (odd k) + 128 sum x_odd): the bias holds the
+ * row's constant back, and each pixel's -128 sum x_odd (its c, made by the column builder) starts
+ * the sums, times 256 (TQ_SENTER). Where generation proves that the sums fit int32 for the layer's
+ * weights (params chunked 0), the end is ASR 8 (exact); else k runs in chunks of 256 (TQ_SMULTI).
+ *
+ * Per 4 of k (16 MACs): LDM (X0 Y0 X1 Y1) + LDRD (two weight rows) + 2 UXTB16 + 8 SMLAD = 12
+ * instructions (sign-extending int8 weights took 14); wide: LDM + 2 LDRD + 8 SMLAD = 11. The loop is
+ * unrolled four times (entered part way, at an address computed once a call, for counts of 4s that
+ * are not a multiple of 4), 2 more instructions a round. Register use in the loop:
  *   r0 column pointer, r1 weight pointer, r2 column end, r3..r6 accumulators s00 s01 s10 s11
- *   (row, pixel), r7 r8 pixel 0 (x0, x2) (x1, x3), r9 r10 pixel 1, r11 r12 weight words, lr scratch.
+ *   (row, pixel), r7 r8 pixel 0 (X, Y), or wide (x0, x2) (x1, x3), r9 r10 pixel 1, r11 r12 weight
+ *   words, lr free (wide: scratch).
  *
  * The job (tq_gemm_job in tq_gemm.h), 12 words, copied to the stack at entry:
  *   [0] cols   [4] cols_end   [8] blk   [12] out0   [16] out1   [20] blk_end
  *   [24] w     [28] w_skip    [32] lo4  [36] hi4    [40] clamp  [44] acc
- * and [48] the address where the k loop is entered. The code names these offsets
- * (TQ_GEMM_JOB_*_OFF, TQ_GEMM_FRAME_*), from tq_dsp_asm.h, which checks them against the C struct.
+ * and (wide) [48] the address where the k loop is entered; the int8 loops put it after their own
+ * frame (TQ_SGEMM_FRAME_*). The code names these offsets (TQ_GEMM_JOB_*_OFF, TQ_GEMM_FRAME_*,
+ * TQ_SGEMM_FRAME_*), from tq_dsp_asm.h, which checks them against the C struct.
  * pairs: blk walks the quantization blocks (bias[2], then mult, radd, rsh per row: 8 words), each
  *   pair of rows starts from its bias and ends requantized (tq_requant_mm, SSAT) into out0[c],
- *   out0[c + 1] and out1[c], out1[c + 1], clamped to lo4/hi4 bytes when clamp != 0;
+ *   out0[c + 1] and out1[c], out1[c + 1], clamped to lo4/hi4 bytes when clamp bit 0 (or, int8,
+ *   TQ_GEMM_CLAMP_CHUNKED) is set;
  * pairs_acc: the same, each pair of rows starting from its accumulator block at acc (4 words, walked
  *   along) instead of the bias, w_skip bytes of weights skipped after each pair;
  * pairs_gen, pairs_acc_gen (and their wide twins): the same with the general requantization
@@ -40,20 +55,19 @@
     .thumb
     .text
 
-/* One 4 of k, int8 weights: each row's word extended to (w0, w2) and (w1, w3). */
-    .macro  TQ_STEP_S8
-    ldm     r0!, {r7, r8, r9, r10}
-    ldrd    r11, r12, [r1], #8
-    sxtb16  lr, r11
-    sxtb16  r11, r11, ror #8
-    smlad   r3, lr, r7, r3
-    smlad   r4, lr, r9, r4
+/* One 4 of k, int8 weights stored split (see the header): per row W against X, UXTB16 W against Y,
+   each row's UXTB16 shared by the two pixels. */
+    .macro  TQ_STEP_SPLIT
+    ldm     r0!, {r7, r8, r9, r10}      /* X0 Y0 X1 Y1 */
+    ldrd    r11, r12, [r1], #8          /* the words of rows 0 and 1 */
+    smlad   r3, r11, r7, r3
+    smlad   r4, r11, r9, r4
+    uxtb16  r11, r11
     smlad   r3, r11, r8, r3
     smlad   r4, r11, r10, r4
-    sxtb16  lr, r12
-    sxtb16  r12, r12, ror #8
-    smlad   r5, lr, r7, r5
-    smlad   r6, lr, r9, r6
+    smlad   r5, r12, r7, r5
+    smlad   r6, r12, r9, r6
+    uxtb16  r12, r12
     smlad   r5, r12, r8, r5
     smlad   r6, r12, r10, r6
     .endm
@@ -75,8 +89,8 @@
 
 /* The dot products of one pair of rows with the column pair, into r3..r6: the loop unrolled four
    times, entered where the steps left make whole rounds (the address TQ_ENTRY kept in the frame). */
-    .macro  TQ_DOT name, step
-    ldr     pc, [sp, #TQ_GEMM_FRAME_ENTRY_OFF]
+    .macro  TQ_DOT name, step, entry=TQ_GEMM_FRAME_ENTRY_OFF
+    ldr     pc, [sp, #\entry]
 .L\name\()_round:
     \step
 .L\name\()_r1:
@@ -219,9 +233,239 @@
     .size   \name, . - \name
     .endm
 
+/*
+ * The int8-weight loops (split weights). TQ_SENTER copies the job to the frame (TQ_SGEMM_FRAME_*,
+ * tq_dsp_asm.h) and reads c0, c1 (two words at cols_end, from the column builders: -128 times each
+ * column's sum of odd-k bytes). Each row pair's four sums start at 256 c (pixel 0, 1, 0, 1), so
+ * that at the end they are 256 (dot + the row's constant, which the bias takes back): ASR 8, and
+ * the bias added. That fits int32 where generation proved it for the layer's weights (params
+ * chunked 0); else (job clamp bit TQ_GEMM_CLAMP_CHUNKED, compiled in with TQ_CFG_GEMM_CHUNKS) k
+ * runs in chunks of 256 (the first one the rest, entered part way), each from 0 and added ASR 8
+ * into the totals T (frame), which start at c: the loop's end goes to the frame's handler address.
+ */
+    .macro  TQ_SENTER name
+    push    {r4-r11, lr}
+    sub     sp, sp, #TQ_SGEMM_FRAME_SIZE
+    ldm     r0, {r1-r12}
+    add     lr, sp, #TQ_SGEMM_FRAME_JOB
+    stm     lr, {r1-r12}                /* r1 cols, r2 cols_end, r7 w, r11 clamp */
+    ldrd    r3, r4, [r2]                /* c0, c1 */
+#if TQ_CFG_GEMM_CHUNKS
+    tst     r11, #TQ_GEMM_CLAMP_CHUNKED
+    bne     1f
+#endif
+    lsl     r3, r3, #8
+    lsl     r4, r4, #8
+#if TQ_CFG_GEMM_CHUNKS
+    adr     r9, .L\name\()_single
+    b       2f
+1:
+    sub     r5, r2, r1
+    sub     r5, r5, #1
+    bfc     r5, #10, #22
+    add     r2, r1, r5
+    add     r2, r2, #1                  /* the first chunk: ((4 k - 1) mod 1024) + 1 bytes */
+    mov     r5, r3
+    mov     r6, r4
+    add     r9, sp, #TQ_SGEMM_FRAME_C
+    stm     r9, {r3-r6}
+    add     r9, sp, #TQ_SGEMM_FRAME_T
+    stm     r9, {r3-r6}
+    mov     r3, #0
+    mov     r4, #0
+    adr     r9, .L\name\()_multi
+2:
+    orr     r9, r9, #1
+    str     r9, [sp, #TQ_SGEMM_FRAME_HANDLER]
+#endif
+    mov     r5, r3
+    mov     r6, r4
+    stm     sp, {r1, r2, r3, r4, r5, r6}    /* cols, the first chunk's end, the start values */
+    sub     r8, r2, r1
+    mov     r1, r7                      /* w */
+    ubfx    r7, r8, #4, #2
+    adr     r8, .L\name\()_entry
+    ldrb    r7, [r8, r7]
+    adr     r8, .L\name\()_round
+    add     r8, r8, r7, lsl #1
+    orr     r8, r8, #1
+    str     r8, [sp, #TQ_SGEMM_FRAME_ENTRY]
+    .endm
+
+/* \d = \a + \s (ASR 8 when \shifted) */
+    .macro  TQ_SADD d, a, s, shifted
+    .if \shifted
+    add     \d, \a, \s, asr #8
+    .else
+    add     \d, \a, \s
+    .endif
+    .endm
+
+/* A chunk's end with k above one chunk: the sums ASR 8 into T; the next chunk from 0, or after the
+   last one the totals to \tail (r3..r6, to be added unshifted), T back to its start. */
+    .macro  TQ_SMULTI name
+.L\name\()_multi:
+    add     lr, sp, #TQ_SGEMM_FRAME_T
+    ldm     lr, {r7-r10}
+    add     r3, r7, r3, asr #8
+    add     r4, r8, r4, asr #8
+    add     r5, r9, r5, asr #8
+    add     r6, r10, r6, asr #8
+    ldr     r11, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_COLS_END_OFF]
+    cmp     r0, r11
+    beq     6f
+    stm     lr, {r3-r6}
+    add     r2, r0, #1024
+    add     r11, sp, #TQ_SGEMM_FRAME_INIT   /* zeros */
+    ldm     r11, {r3-r6}
+    b       .L\name\()_round
+6:
+    add     r11, sp, #TQ_SGEMM_FRAME_C
+    ldm     r11, {r7-r10}
+    stm     lr, {r7-r10}
+    .endm
+
+/* A row pair's sums r3..r6 plus its bias (or its accumulator block at acc), the row pair's
+   requantization constants in r7..r12, lr the next block; \shifted: the sums ASR 8 first. */
+    .macro  TQ_SPAIR_SUMS from_acc, shifted
+    .if \from_acc
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_ACC_OFF]
+    ldm     lr!, {r7-r10}
+    str     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_ACC_OFF]
+    TQ_SADD r3, r7, r3, \shifted
+    TQ_SADD r4, r8, r4, \shifted
+    TQ_SADD r5, r9, r5, \shifted
+    TQ_SADD r6, r10, r6, \shifted
+    ldr     r9, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_W_SKIP_OFF]
+    add     r1, r1, r9                  /* w_skip */
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    add     lr, lr, #32
+    ldmdb   lr, {r7-r12}                /* mult, radd, rsh of rows 0 and 1 */
+    str     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    .else
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    ldm     lr!, {r0, r2, r7-r12}       /* bias of rows 0 and 1, then mult, radd, rsh of each */
+    str     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    TQ_SADD r3, r0, r3, \shifted
+    TQ_SADD r4, r0, r4, \shifted
+    TQ_SADD r5, r2, r5, \shifted
+    TQ_SADD r6, r2, r6, \shifted
+    .endif
+    .endm
+
+/* void tq_gemm_pairs_*_dsp(const tq_gemm_job *job), int8 weights: as TQ_PAIRS. */
+    .macro  TQ_SPAIRS name, from_acc, gen=0
+    .global \name
+    .type   \name, %function
+    .thumb_func
+\name:
+    TQ_SENTER \name
+3:
+    ldm     sp, {r0, r2, r3, r4, r5, r6}    /* cols, the first chunk's end, the start values */
+    TQ_DOT  \name, TQ_STEP_SPLIT, TQ_SGEMM_FRAME_ENTRY
+#if TQ_CFG_GEMM_CHUNKS
+    ldr     pc, [sp, #TQ_SGEMM_FRAME_HANDLER]
+#endif
+.L\name\()_single:
+    TQ_SPAIR_SUMS \from_acc, 1
+8:
+    .if \gen
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_CLAMP_OFF]   /* the zero point in its high bytes */
+    TQ_REQUANT_GEN r3, r7, r8, r9, lr, r0, r2
+    TQ_REQUANT_GEN r4, r7, r8, r9, lr, r0, r2
+    TQ_REQUANT_GEN r5, r10, r11, r12, lr, r0, r2
+    TQ_REQUANT_GEN r6, r10, r11, r12, lr, r0, r2
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    .else
+    TQ_REQUANT r3, r7, r8, r9, r0
+    TQ_REQUANT r4, r7, r8, r9, r0
+    TQ_REQUANT r5, r10, r11, r12, r0
+    TQ_REQUANT r6, r10, r11, r12, r0
+    .endif
+    ldr     r7, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_CLAMP_OFF]
+    cbnz    r7, 5f
+    ldrd    r7, r8, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
+    bfi     r3, r5, #8, #8              /* out0[c], out0[c + 1] */
+    strh    r3, [r7], #2
+    bfi     r4, r6, #8, #8              /* out1[c], out1[c + 1] */
+    strh    r4, [r8], #2
+4:
+    strd    r7, r8, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
+    ldr     r9, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_END_OFF]
+    cmp     lr, r9
+    bne     3b
+    add     sp, sp, #TQ_SGEMM_FRAME_SIZE
+    pop     {r4-r11, pc}
+5:                                      /* clamped: the four bytes at once (SSUB8 / SEL) */
+    ldrd    r7, r8, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
+    bfi     r3, r5, #8, #8
+    bfi     r3, r4, #16, #8
+    bfi     r3, r6, #24, #8
+    ldrd    r9, r10, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_LO4_OFF]     /* lo4, hi4 */
+    ssub8   r11, r3, r9
+    sel     r3, r3, r9
+    ssub8   r11, r10, r3
+    sel     r3, r3, r10
+    strh    r3, [r7], #2
+    lsr     r3, r3, #16
+    strh    r3, [r8], #2
+    b       4b
+#if TQ_CFG_GEMM_CHUNKS
+    TQ_SMULTI \name
+    TQ_SPAIR_SUMS \from_acc, 0
+    b       8b
+#endif
+    TQ_ENTRY_TABLE \name
+    .size   \name, . - \name
+    .endm
+
+/* A pair of rows' accumulator block at blk plus the sums (\shifted: ASR 8), stored back; lr walks. */
+    .macro  TQ_SROW_ACC shifted
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    ldm     lr, {r7-r10}
+    TQ_SADD r7, r7, r3, \shifted
+    TQ_SADD r8, r8, r4, \shifted
+    TQ_SADD r9, r9, r5, \shifted
+    TQ_SADD r10, r10, r6, \shifted
+    stm     lr!, {r7-r10}
+    str     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    .endm
+
+/* void tq_gemm_rows_dsp(const tq_gemm_job *job), int8 weights: as TQ_ROWS. */
+    .macro  TQ_SROWS name
+    .global \name
+    .type   \name, %function
+    .thumb_func
+\name:
+    TQ_SENTER \name
+3:
+    ldm     sp, {r0, r2, r3, r4, r5, r6}
+    TQ_DOT  \name, TQ_STEP_SPLIT, TQ_SGEMM_FRAME_ENTRY
+#if TQ_CFG_GEMM_CHUNKS
+    ldr     pc, [sp, #TQ_SGEMM_FRAME_HANDLER]
+#endif
+.L\name\()_single:
+    TQ_SROW_ACC 1
+8:
+    ldr     r8, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_W_SKIP_OFF]
+    ldr     r7, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_END_OFF]
+    add     r1, r1, r8
+    cmp     lr, r7
+    bne     3b
+    add     sp, sp, #TQ_SGEMM_FRAME_SIZE
+    pop     {r4-r11, pc}
+#if TQ_CFG_GEMM_CHUNKS
+    TQ_SMULTI \name
+    TQ_SROW_ACC 0
+    b       8b
+#endif
+    TQ_ENTRY_TABLE \name
+    .size   \name, . - \name
+    .endm
+
     .section .text.tq_gemm_pairs_dsp, "ax", %progbits
     .p2align 2
-    TQ_PAIRS tq_gemm_pairs_dsp, TQ_STEP_S8, 0
+    TQ_SPAIRS tq_gemm_pairs_dsp, 0
 #if TQ_CFG_WIDE
     .section .text.tq_gemm_pairs_wide_dsp, "ax", %progbits
     .p2align 2
@@ -229,7 +473,7 @@
 #endif
     .section .text.tq_gemm_pairs_acc_dsp, "ax", %progbits
     .p2align 2
-    TQ_PAIRS tq_gemm_pairs_acc_dsp, TQ_STEP_S8, 1
+    TQ_SPAIRS tq_gemm_pairs_acc_dsp, 1
 #if TQ_CFG_WIDE
     .section .text.tq_gemm_pairs_acc_wide_dsp, "ax", %progbits
     .p2align 2
@@ -238,7 +482,7 @@
 #if TQ_CFG_REQUANT_GEN
     .section .text.tq_gemm_pairs_gen_dsp, "ax", %progbits
     .p2align 2
-    TQ_PAIRS tq_gemm_pairs_gen_dsp, TQ_STEP_S8, 0, 1
+    TQ_SPAIRS tq_gemm_pairs_gen_dsp, 0, 1
 #endif
 #if TQ_CFG_REQUANT_GEN && TQ_CFG_WIDE
     .section .text.tq_gemm_pairs_gen_wide_dsp, "ax", %progbits
@@ -248,7 +492,7 @@
 #if TQ_CFG_REQUANT_GEN
     .section .text.tq_gemm_pairs_acc_gen_dsp, "ax", %progbits
     .p2align 2
-    TQ_PAIRS tq_gemm_pairs_acc_gen_dsp, TQ_STEP_S8, 1, 1
+    TQ_SPAIRS tq_gemm_pairs_acc_gen_dsp, 1, 1
 #endif
 #if TQ_CFG_REQUANT_GEN && TQ_CFG_WIDE
     .section .text.tq_gemm_pairs_acc_gen_wide_dsp, "ax", %progbits
@@ -257,7 +501,7 @@
 #endif
     .section .text.tq_gemm_rows_dsp, "ax", %progbits
     .p2align 2
-    TQ_ROWS tq_gemm_rows_dsp, TQ_STEP_S8
+    TQ_SROWS tq_gemm_rows_dsp
 #if TQ_CFG_WIDE
     .section .text.tq_gemm_rows_wide_dsp, "ax", %progbits
     .p2align 2
@@ -320,5 +564,84 @@ tq_gemm_columns_dsp:
     bne     3b
     pop     {r4-r11, pc}
     .size   tq_gemm_columns_dsp, . - tq_gemm_columns_dsp
+
+/*
+ * void tq_gemm_split_dsp(const int8_t *a, const int8_t *b, int32_t n, int8_t *dst): n bytes (a
+ * multiple of 4, > 0; plus 1: the first piece, c from 0) of columns a and b as the int8-weight loops read them: per 4 of k X (SXTAB16
+ * of the input word onto 0x00810081: (x0 + 129, x2 + 129)) and Y (the word's even bytes XOR 0x7F:
+ * (256 x1 + 127 - x0, 256 x3 + 127 - x2)) of a, then of b. The two words at dst on entry are the
+ * columns' running c: -128 times the sum of their odd-k bytes (x1 + x3 + ...), read first; c with
+ * these n bytes' added is written after their words, at dst + 4 n (where TQ_SENTER reads it). The
+ * sums go by halfwords (SXTAB16), folded every 1024 bytes (256 words: no halfword overflows). The
+ * LDRs may be unaligned.
+ */
+    .section .text.tq_gemm_split_dsp, "ax", %progbits
+    .p2align 2
+    .global tq_gemm_split_dsp
+    .type   tq_gemm_split_dsp, %function
+    .thumb_func
+tq_gemm_split_dsp:
+    push    {r4-r11, lr}
+    ldrd    r4, r5, [r3]                /* the running c0, c1 */
+    lsrs    r2, r2, #1                  /* n's bit 0: the pair's first piece (c from 0) */
+    itt     cs
+    movcs   r4, #0
+    movcs   r5, #0
+    mov     r12, #0x00810081
+    add     r2, r0, r2, lsl #1          /* end of a */
+1:
+    add     lr, r0, #1024
+    cmp     lr, r2
+    it      hi
+    movhi   lr, r2                      /* this block's end */
+    mov     r10, #0
+    mov     r11, #0
+    sub     r6, lr, r0
+    tst     r6, #4                      /* an odd 4 of k first */
+    beq     2f
+    ldr     r8, [r0], #4
+    ldr     r9, [r1], #4
+    sxtab16 r10, r10, r8, ror #8
+    sxtab16 r11, r11, r9, ror #8
+    sxtab16 r6, r12, r8
+    eor     r7, r8, #0x007F007F
+    sxtab16 r8, r12, r9
+    eor     r9, r9, #0x007F007F
+    stm     r3!, {r6-r9}
+    cmp     r0, lr
+    beq     3f
+2:
+    ldr     r8, [r0], #4
+    ldr     r9, [r1], #4
+    sxtab16 r10, r10, r8, ror #8
+    sxtab16 r11, r11, r9, ror #8
+    sxtab16 r6, r12, r8
+    eor     r7, r8, #0x007F007F
+    sxtab16 r8, r12, r9
+    eor     r9, r9, #0x007F007F
+    stm     r3!, {r6-r9}
+    ldr     r8, [r0], #4
+    ldr     r9, [r1], #4
+    sxtab16 r10, r10, r8, ror #8
+    sxtab16 r11, r11, r9, ror #8
+    sxtab16 r6, r12, r8
+    eor     r7, r8, #0x007F007F
+    sxtab16 r8, r12, r9
+    eor     r9, r9, #0x007F007F
+    stm     r3!, {r6-r9}
+    cmp     r0, lr
+    bne     2b
+3:
+    sxth    r6, r10
+    add     r6, r6, r10, asr #16
+    sub     r4, r4, r6, lsl #7          /* c -= 128 (the block's odd-byte sum) */
+    sxth    r6, r11
+    add     r6, r6, r11, asr #16
+    sub     r5, r5, r6, lsl #7
+    cmp     r0, r2
+    bne     1b
+    stm     r3, {r4, r5}
+    pop     {r4-r11, pc}
+    .size   tq_gemm_split_dsp, . - tq_gemm_split_dsp
 
 #endif

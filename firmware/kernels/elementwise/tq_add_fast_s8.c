@@ -2,7 +2,9 @@
  * ADD, int8, equal shapes, right-shift requantization (every shift <= 0, which generation checks):
  * the same bits as tq_add_s8. Each input's rescaled value depends on its byte alone, so for large
  * tensors generation tabulates both rescales (2 x 256 int32 in flash) and each element costs one
- * requantization; small tensors compute all three with the one-step tq_requantize_rs.
+ * requantization; small tensors compute all three with the one-step tq_requantize_rs. On the DSP
+ * cores, layers whose constants generation could make (params k, n > 0) run tq_add_dsp.S instead,
+ * whatever their size (15 instructions an element).
  */
 #include "tq_elementwise.h"
 
@@ -48,10 +50,19 @@ static inline int32_t tq_add_rq(int32_t v2, int32_t mult, int32_t half, int32_t 
     const int32_t r = tq_add_smmulr(v2, mult);
     return (r + half + ((r >> 31) & fix)) >> e;
 }
+
+/* tq_add_dsp.S: every element of a layer whose params k hold that loop's constants (k[9] > 0). */
+void tq_add_dsp_s8(const int32_t *k, const int8_t *in1, const int8_t *in2, int8_t *out);
 #endif
 
 tq_status tq_add_fast_s8(const tq_add_fast_s8_params *fp, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
+#if defined(TQ_ADD_DSP)
+    if (fp->k[9] > 0) { /* first, before any parameter is read: small tensors pay for every instruction */
+        tq_add_dsp_s8(fp->k, in1, in2, out);
+        return TQ_OK;
+    }
+#endif
     /* Locals: the int8 stores may alias anything, which would force reloads of p->... */
     const tq_add_s8_params *const p = &fp->add;
     const int32_t size = p->shape.size, ls = p->left_shift;
@@ -66,14 +77,24 @@ tq_status tq_add_fast_s8(const tq_add_fast_s8_params *fp, const int8_t *in1, con
 #if defined(TQ_ADD_MVE)
         {
             /* Four bytes a step: the table words gathered (the byte + 128 as the index), then the
-               output's requantization (tq_add_mve_rs). */
+               output's requantization (tq_add_mve_rs); the last step predicated (lanes past the
+               end load and store nothing). */
+            const int32_t *const g1 = fp->t1, *const g2 = fp->t2;
             const uint32x4_t flip = vdupq_n_u32(0x80u);
             const int32x4_t fix = vdupq_n_s32(so > 0 ? -1 : 0), lov = vdupq_n_s32(lo), hiv = vdupq_n_s32(hi);
+#define TQ_ADD_MVE_TAB(B1, B2)                                                                                 \
+    vminq_s32(vmaxq_s32(vaddq_n_s32(tq_add_mve_rs(vaddq_s32(vldrwq_gather_shifted_offset_s32(g1, veorq_u32(B1, flip)), \
+                                                            vldrwq_gather_shifted_offset_s32(g2, veorq_u32(B2, flip))), \
+                                                  mo, so, fix), zo), lov), hiv)
             for (; i + 4 <= size; i += 4) {
-                const int32x4_t a = vaddq_s32(vldrwq_gather_shifted_offset_s32(fp->t1, veorq_u32(vldrbq_u32((const uint8_t *)in1 + i), flip)),
-                                              vldrwq_gather_shifted_offset_s32(fp->t2, veorq_u32(vldrbq_u32((const uint8_t *)in2 + i), flip)));
-                vstrbq_s32(out + i, vminq_s32(vmaxq_s32(vaddq_n_s32(tq_add_mve_rs(a, mo, so, fix), zo), lov), hiv));
+                vstrbq_s32(out + i, TQ_ADD_MVE_TAB(vldrbq_u32((const uint8_t *)in1 + i), vldrbq_u32((const uint8_t *)in2 + i)));
             }
+            if (i < size) {
+                const mve_pred16_t pr = vctp32q((uint32_t)(size - i));
+                vstrbq_p_s32(out + i, TQ_ADD_MVE_TAB(vldrbq_z_u32((const uint8_t *)in1 + i, pr), vldrbq_z_u32((const uint8_t *)in2 + i, pr)), pr);
+                i = size;
+            }
+#undef TQ_ADD_MVE_TAB
         }
 #endif
 #if defined(TQ_ADD_DSP)
@@ -118,15 +139,23 @@ tq_status tq_add_fast_s8(const tq_add_fast_s8_params *fp, const int8_t *in1, con
 #endif
 #if defined(TQ_ADD_MVE)
     {
-        /* Four elements a step: both rescales and the output's requantization in vectors. The
-           left shift of (offset + q) by ls (20) cannot overflow: |offset + q| <= 255. */
+        /* Four elements a step: both rescales and the output's requantization in vectors, the last
+           step predicated. The left shift of (offset + q) by ls (20) cannot overflow: |offset + q| <= 255. */
         const int32x4_t f1 = vdupq_n_s32(s1 < 0 ? -1 : 0), f2 = vdupq_n_s32(s2 < 0 ? -1 : 0);
         const int32x4_t fo = vdupq_n_s32(so > 0 ? -1 : 0), lov = vdupq_n_s32(lo), hiv = vdupq_n_s32(hi);
+#define TQ_ADD_MVE_RES(X1, X2)                                                                         \
+    vminq_s32(vmaxq_s32(vaddq_n_s32(tq_add_mve_rs(vaddq_s32(tq_add_mve_rs(vshlq_r_s32(vaddq_n_s32(X1, o1), ls), m1, -s1, f1), \
+                                                            tq_add_mve_rs(vshlq_r_s32(vaddq_n_s32(X2, o2), ls), m2, -s2, f2)), \
+                                                  mo, so, fo), zo), lov), hiv)
         for (; i + 4 <= size; i += 4) {
-            const int32x4_t x = tq_add_mve_rs(vshlq_r_s32(vaddq_n_s32(vldrbq_s32(in1 + i), o1), ls), m1, -s1, f1);
-            const int32x4_t y = tq_add_mve_rs(vshlq_r_s32(vaddq_n_s32(vldrbq_s32(in2 + i), o2), ls), m2, -s2, f2);
-            vstrbq_s32(out + i, vminq_s32(vmaxq_s32(vaddq_n_s32(tq_add_mve_rs(vaddq_s32(x, y), mo, so, fo), zo), lov), hiv));
+            vstrbq_s32(out + i, TQ_ADD_MVE_RES(vldrbq_s32(in1 + i), vldrbq_s32(in2 + i)));
         }
+        if (i < size) {
+            const mve_pred16_t pr = vctp32q((uint32_t)(size - i));
+            vstrbq_p_s32(out + i, TQ_ADD_MVE_RES(vldrbq_z_s32(in1 + i, pr), vldrbq_z_s32(in2 + i, pr)), pr);
+            i = size;
+        }
+#undef TQ_ADD_MVE_RES
     }
 #endif
     for (; i < size; ++i) {

@@ -119,10 +119,11 @@ tq_status tq_conv_1x1_wide_s8(const tq_conv_1x1_s8_params *p, const int8_t *inpu
                               int8_t *scratch);
 
 /**
- * CONV_2D, one group, any filter: two output pixels at a time are gathered (im2col) into
- * `scratch` as [kh][kw][in.c] columns, padding taps set to in_zp (the tail up to gemm.k meets zero
- * weights: 0 on Helium, elsewhere left as it is; short rows are copied by words, up to 3 bytes
- * past them), made a column pair (tq_gemm_columns) and multiplied with the weight rows.
+ * CONV_2D, one group, any filter: two output pixels at a time (four on Helium) are gathered (im2col)
+ * into `scratch` as [kh][kw][in.c] columns, padding taps set to in_zp (the tail up to gemm.k meets
+ * zero weights and is left as it is; short rows are copied by words, up to 3 bytes past them), made
+ * a column pair (tq_gemm_columns; on Helium four columns, tq_mve_gemm_quad) and multiplied with the
+ * weight rows.
  * `scratch` holds 6 * gemm.k bytes (the _wide twin reads int16 weights),
  * then ring_rows output rows when the output overwrites the input (see tq_row_stage).
  */

@@ -36,6 +36,24 @@
 #define TQ_GEMM_FRAME_SIZE (TQ_GEMM_JOB_SIZE + 4)
 
 /*
+ * The frame of the int8-weight loops (split weights, tq_gemm_dsp.S's TQ_SENTER): what the row pair's
+ * start loads with one LDM (cols, the first chunk's end, the four accumulators' start values), the
+ * chunked sums' corrections and totals (k above TQ_SGEMM_ONE_CHUNK), the loop's entry and chunk-end
+ * addresses, then the job's copy.
+ */
+#define TQ_SGEMM_FRAME_COLS 0
+#define TQ_SGEMM_FRAME_FIRST_END 4
+#define TQ_SGEMM_FRAME_INIT 8
+#define TQ_SGEMM_FRAME_C 24
+#define TQ_SGEMM_FRAME_T 40
+#define TQ_SGEMM_FRAME_ENTRY 56
+#define TQ_SGEMM_FRAME_HANDLER 60
+#define TQ_SGEMM_FRAME_JOB 64
+#define TQ_SGEMM_FRAME_SIZE (TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_SIZE)
+/* tq_gemm_job.clamp's bit that asks the int8-weight loops for chunks of 256 of k (tq_gemm.h's TQ_GEMM_CHUNKED). */
+#define TQ_GEMM_CLAMP_CHUNKED 2
+
+/*
  * tq_dw_job (tq_conv_fast.h), 10 words, copied by DW_FUNC (tq_depthwise_dsp.S) with LDM/STM
  * {r1-r10} to [sp, #0]; the frame adds one word after it, the end of the tap pairs in the table.
  * Read together: tab, w (LDRD); out, end (LDRD); lo4, hi4 (LDRD).

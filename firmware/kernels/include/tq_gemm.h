@@ -17,12 +17,15 @@
  *   effective scales of 1/2 or more, accumulators of 2^30 or more, ...) the rows hold TFLite's
  *   multiplier and its left and right shifts, and tq_requant_gen requantizes each output (a few
  *   instructions more an output; the loops over k are the same).
- * Columns come in pairs (tq_gemm_columns) interleaved the same way, or on the DSP extension
- * sign-extended once per pixel pair to int16, per 4 of k: col 0 (x0, x2), (x1, x3), col 1 the same,
- * so that the loop over the rows extends only the weights; a last odd pixel is paired with itself.
+ * Columns come in pairs (tq_gemm_columns) interleaved the same way, or on the DSP extension made
+ * once per pixel pair into two words per 4 of k of each pixel: for int8 weights, which are stored
+ * split there ((w1 + 128, w0, w3 + 128, w2) per word), X and Y (tq_gemm_split_dsp) and after them
+ * each column's c (-128 times its odd-k bytes' sum); for int16 weights (x0, x2), (x1, x3). A last
+ * odd pixel is paired with itself.
  *
  * ISA paths: Helium (MVE): VMLADAVA, 16 MACs an instruction; DSP extension (Cortex-M4/M7/M33):
- * SXTB16 + SMLAD, two MACs an instruction, in a scheduled loop; otherwise portable C.
+ * SMLAD (and UXTB16 of the weights, shared by two pixels), two MACs an instruction, in a scheduled
+ * loop (tq_gemm_dsp.S); otherwise portable C.
  */
 #ifndef TQ_GEMM_H
 #define TQ_GEMM_H
@@ -75,7 +78,8 @@ typedef struct {
     int32_t group;          /* interleave width g: 4, or 16 when built for Helium */
     int32_t out_offset;
     int32_t act_min, act_max;
-    const int8_t *weights;  /* [ceil(out_c / 2)][k / g][2][g]: pairs of rows, interleaved */
+    const int8_t *weights;  /* [ceil(out_c / 2)][k / g][2][g]: pairs of rows, interleaved (on the DSP
+                               extension each word split: (w1 + 128, w0, w3 + 128, w2), tq_gemm_dsp.S) */
     /* Or, with --wide-weights on the DSP extension (then weights is NULL): int16, per pair of rows
        and 4 of k: row 0 (w0, w2), (w1, w3), row 1 the same; SMLAD reads them without SXTB16. */
     const int16_t *weights16;
@@ -86,7 +90,76 @@ typedef struct {
     const int32_t *quant;
     int32_t requant;        /* 0: tq_requant_mm's constants (proven exact); 1: tq_requant_gen's (any layer) */
     int32_t mm_pairs;       /* row pairs the DSP loop requantizes itself: out_c / 2 with requant 0, else 0 */
+    /* DSP extension, int8 weights: 1 where generation could not prove a row's sums over all of k
+       within the loop's int32 (256 times the dot product: tq_gemm_dsp.S), which then sums k in chunks
+       (TQ_CFG_GEMM_CHUNKS); else 0. */
+    int32_t chunked;
 } tq_gemm_s8_params;
+
+#if defined(TQ_GEMM_MVE)
+/*
+ * Every weight row of a GEMM (tq_gemm_s8_params, group 16) against four columns at c (k bytes each,
+ * in tq_mve_row_quad's layout [k / 16][4][16]): output `row` of column j requantized (tq_requant_mm's
+ * constants, or with g->requant tq_requant_gen's) and clamped into out[o[j] + row] for the `count`
+ * columns j that are real pixels (1..4). One row against four pixels: each row's constants are
+ * scalars (no gathers) and each weight block is loaded once for four columns. One or two pixels run
+ * as 2x2 blocks of a row pair against two columns (tq_mve_duo_block), no lane wasted. Weak: the
+ * kernels that include this header share one copy.
+ */
+void tq_mve_gemm_quad(const tq_gemm_s8_params *g, const int8_t *c, int8_t *out, const uint32_t *o, int32_t count);
+__attribute__((weak, noinline)) void tq_mve_gemm_quad(const tq_gemm_s8_params *g, const int8_t *c, int8_t *out,
+                                                      const uint32_t *o, int32_t count)
+{
+    const int32x4_t lo = vdupq_n_s32(g->act_min), hi = vdupq_n_s32(g->act_max);
+    const uint32x4_t off = vld1q_u32(o);
+    const mve_pred16_t keep = vctp32q((uint32_t)count);
+    const int32_t blocks = g->k >> 4, step = 2 * g->k;
+    const int8_t *w = g->weights;
+    const int32_t *q = g->quant;
+    int8_t *const last = out + g->out_c - 1; /* an odd count's last row */
+    if (count <= 2) {
+        /* Lanes (row 0 col 0, row 0 col 1, row 1 col 0, row 1 col 1): byte offsets 0, o[1], 1, o[1] + 1;
+           one pixel stores lanes 0 and 2 only, an odd last row lanes 0 and 1 only. */
+        const int general = TQ_CFG_REQUANT_GEN && g->requant;
+        const int32x4_t zo = vdupq_n_s32(g->out_offset);
+        const mve_pred16_t both = count == 2 ? (mve_pred16_t)0xFFFF : (mve_pred16_t)0x0F0F;
+        uint32x4_t qoff = vdupq_n_u32(0u), soff = vdupq_n_u32(0u);
+        int32_t i;
+        qoff = vsetq_lane_u32(3u, vsetq_lane_u32(3u, qoff, 2), 3); /* row 0's constants at q[2], row 1's at q[5] */
+        soff = vsetq_lane_u32(o[1], vsetq_lane_u32(1u, vsetq_lane_u32(o[1] + 1u, soff, 3), 2), 1);
+        for (i = g->out_c >> 1; i > 0; --i, q += 8, out += 2) {
+            vstrbq_scatter_offset_p_s32(out, soff, tq_mve_duo_block(&w, c, g->k, q, qoff, lo, hi, general, zo), both);
+        }
+        if (g->out_c & 1) {
+            vstrbq_scatter_offset_p_s32(out, soff, tq_mve_duo_block(&w, c, g->k, q, qoff, lo, hi, general, zo),
+                                        (mve_pred16_t)(both & 0x00FF));
+        }
+        return;
+    }
+    if (TQ_CFG_REQUANT_GEN && g->requant) {
+        const int32x4_t zo = vdupq_n_s32(g->out_offset);
+        int32_t row;
+        for (row = 0; row < g->out_c; ++row) {
+            const int32_t r = row & 1, *const m = q + 2 + 3 * r;
+            const int32x4_t acc = tq_mve_dot_1x4(w + 16 * r, c, blocks, q[r]);
+            const int32x4_t v = tq_mve_requant_gen(acc, vdupq_n_s32(m[0]), vdupq_n_s32(m[1]), vdupq_n_s32(m[2]), zo);
+            vstrbq_scatter_offset_p_s32(out + row, off, vminq_s32(vmaxq_s32(v, lo), hi), keep);
+            if (r) {
+                w += step;
+                q += 8;
+            }
+        }
+        return;
+    }
+    if (g->out_c > 1) {
+        tq_mve_pairs_quad(w, c, blocks, q, g->out_c >> 1, out, keep, lo, hi, off);
+    }
+    if (g->out_c & 1) {
+        const int32_t pairs = g->out_c >> 1;
+        tq_mve_row_quad(w + (size_t)step * pairs, c, blocks, q[8 * pairs], q + 8 * pairs + 2, last, keep, lo, hi, off);
+    }
+}
+#endif
 
 #if defined(TQ_GEMM_DSP)
 /* SXTB16 of bytes 1 and 3: one instruction (GCC 12 does not fold a rotate into SXTB16's operand). */
@@ -169,8 +242,16 @@ void tq_gemm_pairs_gen_wide_dsp(const tq_gemm_job *job);
 void tq_gemm_pairs_acc_gen_dsp(const tq_gemm_job *job);
 void tq_gemm_pairs_acc_gen_wide_dsp(const tq_gemm_job *job);
 void tq_gemm_rows_dsp(const tq_gemm_job *job);
-/* tq_gemm_columns on the DSP extension (k a multiple of 4, > 0). */
+/* tq_gemm_columns on the DSP extension for int16 weights (k a multiple of 4, > 0). */
 void tq_gemm_columns_dsp(const int8_t *a, const int8_t *b, int32_t k, int8_t *dst);
+/* ... and for int8 weights (split: see tq_gemm_dsp.S): n bytes of a and b as X, Y words; the columns'
+   c (-128 times their odd-k bytes' sums) read at dst (two words; 0 when n's bit 0 is set: the
+   first piece), with these bytes' at dst + 4 n. */
+void tq_gemm_split_dsp(const int8_t *a, const int8_t *b, int32_t n, int8_t *dst);
+
+/* tq_gemm_job.clamp's bit 1 (TQ_GEMM_CLAMP_CHUNKED, tq_dsp_asm.h): the int8-weight loops sum k in
+   chunks (params chunked; the clamped store then runs, which is as exact). */
+#define TQ_GEMM_CHUNKED(g) ((g)->chunked ? 2 : 0)
 
 /* tq_gemm_job.clamp of the *_gen_dsp loops: the clamp flag (!full), the output zero point zo above
    it (TQ_REQUANT_GEN reads clamp >> 8; a nonzero zo takes the clamped store, which is as exact). */
@@ -196,21 +277,60 @@ static inline void tq_dot_2x2_wide_c(const int16_t *w, const int8_t *a, int32_t 
     }
 }
 
+/* Whether this translation unit's kernels read int16 weights: the *_wide_s8 files define
+   TQ_GEMM_WIDE 1 before they include this header (the others after, or never). */
+#if defined(TQ_GEMM_WIDE) && TQ_GEMM_WIDE
+#define TQ_GEMM_TU_WIDE 1
+#else
+#define TQ_GEMM_TU_WIDE 0
+#endif
+
+/* The shortest piece worth a call of its own when a column pair is built piece by piece (filter row
+   by filter row): on the DSP extension each call of the int8-weight builder costs some 40
+   instructions, so shorter filter rows are gathered first and built in one call. */
+#if defined(TQ_GEMM_DSP)
+#define TQ_GEMM_PIECE_MIN 16
+#else
+#define TQ_GEMM_PIECE_MIN 0
+#endif
+
+/* Bytes of scratch a column pair of k takes: 4 k, and on the DSP extension two words more (the
+   columns' odd-byte sums, after the words of the int8-weight loops). */
+#if defined(TQ_GEMM_DSP)
+#define TQ_GEMM_PAIR_ROOM(k) (4 * (k) + 8)
+#else
+#define TQ_GEMM_PAIR_ROOM(k) (4 * (k))
+#endif
+
 /*
- * Columns a and b (k bytes each) as tq_dot_2x2 reads them, in `dst` (4 k bytes, 8-byte aligned):
- * on the DSP extension int16 per 4 of k (a: (x0, x2), (x1, x3); then b), else interleaved g bytes
- * at a time (2 k bytes).
+ * Columns a and b (k bytes each) as tq_dot_2x2 reads them, in `dst` (TQ_GEMM_PAIR_ROOM(k) bytes,
+ * word-aligned): on the DSP extension for int16 weights (`wide`) int16 per 4 of k (a: (x0, x2),
+ * (x1, x3); then b), for int8 weights a's X, Y, then b's (tq_gemm_split_dsp) and the two columns'
+ * c words after them; else interleaved g bytes at a time (2 k bytes).
  */
-static inline void tq_gemm_columns(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst)
+static inline void tq_gemm_columns_any(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst, int wide)
 {
 #if defined(TQ_GEMM_DSP)
     (void)g;
+    if (wide) {
+        if (k > 0) {
+            tq_gemm_columns_dsp(a, b, k, dst);
+        }
+        return;
+    }
     if (k > 0) {
-        tq_gemm_columns_dsp(a, b, k, dst);
+        tq_gemm_split_dsp(a, b, k | 1, dst); /* (the first piece: c from 0) */
     }
 #else
+    (void)wide;
     tq_interleave_pair(a, b, k, g, dst);
 #endif
+}
+
+/* tq_gemm_columns_any for this translation unit's weights. */
+static inline void tq_gemm_columns(const int8_t *a, const int8_t *b, int32_t k, int32_t g, int8_t *dst)
+{
+    tq_gemm_columns_any(a, b, k, g, dst, TQ_GEMM_TU_WIDE);
 }
 
 /*
@@ -273,6 +393,54 @@ static inline int8_t *tq_gemm_columns_tap(const int8_t *a, const int8_t *b, int3
     }
     return dst + 2 * n;
 #endif
+}
+
+#if defined(TQ_GEMM_DSP)
+/*
+ * tq_gemm_columns_add's int8-weight form on the DSP extension: n bytes (n > 0) of a and b (NULL:
+ * padding, n bytes of zp) by tq_gemm_split_dsp, the columns' running c read at dst (0 when `first`) and
+ * written at dst + 4 n. Padding is first written as n bytes of zp at dst + 3 n, which the builder
+ * reads word i of before it writes dst + 16 i .. + 15 (below dst + 3 n + 4 (i + 1) for i < n / 4),
+ * and past c's two words at dst (3 n >= 8). Weak: the kernels that include this header share one copy.
+ */
+int8_t *tq_gemm_split_tap(const int8_t *a, const int8_t *b, int32_t n, int32_t zp, int8_t *dst, int first);
+__attribute__((weak, noinline)) int8_t *tq_gemm_split_tap(const int8_t *a, const int8_t *b, int32_t n, int32_t zp, int8_t *dst,
+                                                          int first)
+{
+    if (a == NULL || b == NULL) {
+        int8_t *const z = dst + 3 * n;
+        memset(z, zp, (size_t)n);
+        a = a != NULL ? a : z;
+        b = b != NULL ? b : z;
+    }
+    tq_gemm_split_dsp(a, b, n | (first != 0), dst);
+    return dst + 4 * n;
+}
+#endif
+
+/*
+ * One piece (n bytes, a multiple of g) of a column pair built piece by piece (the filter rows or
+ * taps of a window): columns a and b (NULL: padding, zp) at dst; `first`: the pair's first piece.
+ * Returns where the next piece goes.
+ */
+static inline int8_t *tq_gemm_columns_add(const int8_t *a, const int8_t *b, int32_t n, int32_t g, int32_t zp, int8_t *dst,
+                                          int first)
+{
+#if defined(TQ_GEMM_DSP)
+    if (!TQ_GEMM_TU_WIDE) {
+        return tq_gemm_split_tap(a, b, n, zp, dst, first);
+    }
+#endif
+    (void)first;
+    if (a != NULL && b != NULL) {
+        tq_gemm_columns(a, b, n, g, dst);
+#if defined(TQ_GEMM_DSP)
+        return dst + 4 * n; /* int16 */
+#else
+        return dst + 2 * n;
+#endif
+    }
+    return tq_gemm_columns_tap(a, b, n, g, zp, dst);
 }
 
 /*
@@ -426,7 +594,7 @@ static inline __attribute__((always_inline)) void tq_gemm_rest_impl(const tq_gem
     job.w_skip = 0;
     job.lo4 = 0x01010101u * (uint8_t)g->act_min;
     job.hi4 = 0x01010101u * (uint8_t)g->act_max;
-    job.clamp = gen ? tq_gemm_gen_clamp(full, g->out_offset) : !full;
+    job.clamp = (gen ? tq_gemm_gen_clamp(full, g->out_offset) : !full) | TQ_GEMM_CHUNKED(g);
     job.acc = NULL;
     if (gen && pairs > 0) {
         run(&job);
@@ -531,7 +699,7 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
     job.w_skip = 0;
     job.lo4 = 0x01010101u * (uint8_t)lo;
     job.hi4 = 0x01010101u * (uint8_t)hi;
-    job.clamp = !full;
+    job.clamp = (!full) | TQ_GEMM_CHUNKED(g);
     job.acc = NULL;
     if (pairs > 0) {
         if (wide) {
@@ -610,7 +778,7 @@ static inline void tq_gemm_ready_init(tq_gemm_ready *r, const tq_gemm_s8_params 
     r->job.w_skip = 0;
     r->job.lo4 = 0x01010101u * (uint8_t)g->act_min;
     r->job.hi4 = 0x01010101u * (uint8_t)g->act_max;
-    r->job.clamp = !r->full;
+    r->job.clamp = (!r->full) | TQ_GEMM_CHUNKED(g);
     r->job.acc = NULL;
 #endif
 }

@@ -1,4 +1,4 @@
-/* AVERAGE_POOL_2D, int8: four channels a word on the DSP extension, eight a vector on Helium (see tq_pool.h). */
+/* AVERAGE_POOL_2D, int8: four channels a word on the DSP extension, sixteen (or eight) at a time on Helium (see tq_pool.h). */
 /* Run once per inference: built for size (the window loops are assembler). */
 #pragma GCC optimize("Os")
 #include "tq_gemm.h"
@@ -243,18 +243,73 @@ static void tq_avg8_mve(const int8_t *x, int32_t rows, int32_t cols, int32_t row
     r16 = vminq_s16(vmaxq_s16(r16, vdupq_n_s16((int16_t)lo)), vdupq_n_s16((int16_t)hi));
     vstrbq_p_s16(out, r16, pr);
 }
+
+/* round(s / count), ties away from zero, on eight int16 lanes (|s| <= 255 * 128): |s| + half, then
+   the quotient by VMULH with inv = floor(65535 / count) (one less at most: a / 2^16 < 1/2) and one
+   compare of the remainder; the sign put back. */
+static inline __attribute__((always_inline)) int16x8_t tq_avg_div16(int16x8_t s, uint16x8_t inv, uint16_t count, uint16_t half)
+{
+    const int16x8_t sign = vshrq_n_s16(s, 15);
+    const uint16x8_t a = vaddq_n_u16(vreinterpretq_u16_s16(vabsq_s16(s)), half);
+    uint16x8_t q = vmulhq_u16(a, inv);
+    q = vaddq_m_n_u16(q, q, 1, vcmpcsq_n_u16(vsubq_u16(a, vmulq_n_u16(q, count)), count));
+    return vsubq_s16(veorq_s16(vreinterpretq_s16_u16(q), sign), sign);
+}
+
+/*
+ * One output pixel, every channel, for windows of at most 255 values: sixteen channels at a time
+ * (loads predicated past the channels) summed into int16 lanes as even and odd channels (VMOVLB /
+ * VMOVLT; low-overhead loops, 6 instructions a pixel), divided in int16 lanes (tq_avg_div16),
+ * clamped, put back in order by the narrowing moves and stored.
+ */
+static void tq_avg16_mve(const int8_t *corner, int32_t rows, int32_t cols, int32_t row, int32_t ch, int8_t *out,
+                         int16x8_t lo, int16x8_t hi)
+{
+    const uint16_t count = (uint16_t)(rows * cols), half = (uint16_t)(count / 2u);
+    const uint16x8_t inv = vdupq_n_u16((uint16_t)(0xffffu / count));
+    int32_t c;
+    for (c = 0; c < ch; c += 16) {
+        const mve_pred16_t pred = vctp8q((uint32_t)(ch - c));
+        int16x8_t a0 = vdupq_n_s16(0), a1 = vdupq_n_s16(0);
+        int8x16_t r = vdupq_n_s8(0);
+        const int8_t *x = corner + c, *v;
+        int32_t n = rows;
+        __asm__ volatile("1:\n\t"
+                         "mov    %[v], %[x]\n\t"
+                         "dls    lr, %[cols]\n"
+                         "2:\n\t"
+                         "vpst\n\t"
+                         "vldrbt.u8 q1, [%[v]]\n\t"
+                         "add    %[v], %[ch]\n\t"
+                         "vmovlb.s8 q0, q1\n\t"
+                         "vmovlt.s8 q1, q1\n\t"
+                         "vadd.i16 %q[a0], %q[a0], q0\n\t"
+                         "vadd.i16 %q[a1], %q[a1], q1\n\t"
+                         "le     lr, 2b\n\t"
+                         "add    %[x], %[row]\n\t"
+                         "subs   %[n], #1\n\t"
+                         "bne    1b"
+                         : [a0] "+w"(a0), [a1] "+w"(a1), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v)
+                         : [cols] "r"(cols), [ch] "r"(ch), [row] "r"(row), [p] "Up"(pred)
+                         : "q0", "q1", "lr", "cc", "memory");
+        r = vmovnbq_s16(r, vminq_s16(vmaxq_s16(tq_avg_div16(a0, inv, count, half), lo), hi));
+        r = vmovntq_s16(r, vminq_s16(vmaxq_s16(tq_avg_div16(a1, inv, count, half), lo), hi));
+        vstrbq_p_s8(out + c, r, pred);
+    }
+}
 #endif
 
 /*
  * tq_avgpool_s8's results a pixel at a time, its window clipped to the input. SIMD32: four channels a
  * word (tq_avg_words); a channel at a time for layers with fewer than four channels or windows wider
- * than 255 (params narrow, tq_avg_row1), and on cores without SIMD32. Helium: eight channels a vector
- * (tq_avg8_mve).
+ * than 255 (params narrow, tq_avg_row1), and on cores without SIMD32. Helium: sixteen channels at a
+ * time in int16 lanes for windows of at most 255 values (tq_avg16_mve), else eight in int32 (tq_avg8_mve).
  */
 tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, int8_t *out)
 {
 #if defined(TQ_GEMM_MVE)
     const int32_t ih = p->in.h, iw = p->in.w, ch = p->in.c, lo = p->act_min, hi = p->act_max;
+    const int16x8_t lo16 = vdupq_n_s16((int16_t)lo), hi16 = vdupq_n_s16((int16_t)hi);
     int32_t b, oy, ox, c;
     for (b = 0; b < p->out.n; ++b) {
         const int8_t *img = in + (size_t)b * ih * iw * ch;
@@ -266,6 +321,10 @@ tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, in
                 const int32_t fx0 = TQ_MAX(0, -x0), fx1 = TQ_MIN(p->filter_w, iw - x0);
                 const int32_t rows = fy1 - fy0, cols = fx1 - fx0;
                 const int8_t *const corner = img + ((size_t)(y0 + fy0) * iw + x0 + fx0) * ch;
+                if (rows * cols <= 255) {
+                    tq_avg16_mve(corner, rows, cols, iw * ch, ch, out, lo16, hi16);
+                    continue;
+                }
                 for (c = 0; c < ch; c += 8) {
                     tq_avg8_mve(corner + c, rows, cols, iw * ch, ch, TQ_MIN(8, ch - c), out + c, lo, hi);
                 }

@@ -48,7 +48,7 @@ static const int32_t L0_quant[32] TQ_ALIGN(4) TQ_WEIGHTS = {
     8455, 1076, 1615683985, -16320, 7, 1249468696, -8160, 6,
     -2202, 5403, 1437816290, -16320, 7, 2027681805, -16320, 7,
 };
-static const tq_conv_im2col_s8_params L0_params = {.in = {.n = 1, .h = 12, .w = 12, .c = 3}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1, .pad_h = 0, .pad_w = 0, .in_zp = -9, .ring_rows = 0, .gemm = {.out_c = 8, .k = 28, .group = 4, .out_offset = -128, .act_min = -128, .act_max = 127, .weights = L0_w, .weights16 = 0, .quant = L0_quant, .requant = 0, .mm_pairs = 4}};
+static const tq_conv_im2col_s8_params L0_params = {.in = {.n = 1, .h = 12, .w = 12, .c = 3}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .dil_h = 1, .dil_w = 1, .pad_h = 0, .pad_w = 0, .in_zp = -9, .ring_rows = 0, .gemm = {.out_c = 8, .k = 28, .group = 4, .out_offset = -128, .act_min = -128, .act_max = 127, .weights = L0_w, .weights16 = 0, .quant = L0_quant, .requant = 0, .mm_pairs = 4, .chunked = 0}};
 
 /* layer 1: DEPTHWISE_CONV_2D */
 static const int8_t L1_w[72] TQ_ALIGN(4) TQ_WEIGHTS = {
@@ -147,7 +147,7 @@ static const int32_t L2_t_res[256] TQ_ALIGN(4) TQ_WEIGHTS = {
     66260263, 66536348, 66812432, 67088517, 67364601, 67640685, 67916770, 68192854,
     68468939, 68745023, 69021108, 69297192, 69573276, 69849361, 70125445, 70401530,
 };
-static const tq_conv_1x1_s8_params L2_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .stride_h = 1, .stride_w = 1, .gemm = {.out_c = 8, .k = 8, .group = 4, .out_offset = -67, .act_min = -128, .act_max = 127, .weights = L2_w, .weights16 = 0, .quant = L2_quant, .requant = 0, .mm_pairs = 4}, .res = {.t_conv = L2_t_conv, .t_res = L2_t_res, .out_mult = 1073741824, .out_rsh = 18, .out_radd = -17432576, .act_min = -128, .act_max = 127}};
+static const tq_conv_1x1_s8_params L2_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 6, .w = 6, .c = 8}, .stride_h = 1, .stride_w = 1, .gemm = {.out_c = 8, .k = 8, .group = 4, .out_offset = -67, .act_min = -128, .act_max = 127, .weights = L2_w, .weights16 = 0, .quant = L2_quant, .requant = 0, .mm_pairs = 4, .chunked = 0}, .res = {.t_conv = L2_t_conv, .t_res = L2_t_res, .out_mult = 1073741824, .out_rsh = 18, .out_radd = -17432576, .act_min = -128, .act_max = 127}};
 
 /* layer 4: MAX_POOL_2D */
 static const tq_maxpool_s8_params L4_params = {.in = {.n = 1, .h = 6, .w = 6, .c = 8}, .out = {.n = 1, .h = 3, .w = 3, .c = 8}, .filter_h = 2, .filter_w = 2, .stride_h = 2, .stride_w = 2, .pad_h = 0, .pad_w = 0, .act_min = -128, .act_max = 127, .narrow = 0};

@@ -8,6 +8,58 @@
 #define TQ_GEMM_WIDE 0
 #endif
 
+#if defined(TQ_GEMM_MVE)
+/*
+ * Helium: four pixels at a time (two with an ADD fused: its stage holds two pixels' outputs), each
+ * pixel's in.c bytes copied into its column in scratch (tq_mve_row_quad's layout; the bytes past
+ * in.c meet zero weights, whatever they hold), then every weight row against the four columns
+ * (tq_mve_gemm_quad: one row's constants are scalars). All of a unit's pixels are read before any of its outputs is
+ * written, and a unit's boundaries are pair boundaries: the pair's gap and in-place rule hold.
+ */
+static void tq_conv_1x1_mve(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
+                            int8_t *scratch)
+{
+    const int32_t in_c = p->in.c, out_c = p->out.c, k = p->gemm.k, out_w = p->out.w, out_h = p->out.h;
+    const int32_t pixels = p->out.n * out_h * out_w, unit = residual != NULL ? 2 : 4;
+    const ptrdiff_t step = (ptrdiff_t)p->stride_w * in_c;
+    const ptrdiff_t row_skip = ((ptrdiff_t)p->stride_h * p->in.w - (ptrdiff_t)out_w * p->stride_w) * in_c;
+    const ptrdiff_t image_skip = ((ptrdiff_t)p->in.h - (ptrdiff_t)out_h * p->stride_h) * p->in.w * in_c;
+    const uint32_t o[4] = {0u, (uint32_t)out_c, 2u * (uint32_t)out_c, 3u * (uint32_t)out_c};
+    int8_t *const stage = scratch + 4 * k;
+    /* A pixel's in.c bytes: `whole` blocks of 16, then the last 1..16 under `tail`. */
+    const int32_t whole = (in_c - 1) >> 4;
+    const mve_pred16_t tail = vctp8q((uint32_t)(in_c - 16 * whole));
+    const int walk = row_skip != 0 || image_skip != 0; /* else pixel after pixel, `step` apart */
+    const int8_t *at = input;
+    int32_t ox = 0, oy = 0, n, j, i;
+    for (n = 0; n < pixels; n += unit) {
+        const int32_t count = pixels - n >= unit ? unit : pixels - n;
+        const size_t where = (size_t)n * out_c;
+        int8_t *const out0 = residual != NULL ? stage : output + where;
+        for (j = 0; j < count; ++j) {
+            const int8_t *src = at;
+            int8_t *d = scratch + 16 * j;
+            for (i = 0; i < whole; ++i, src += 16, d += 64) {
+                vst1q_s8(d, vld1q_s8(src));
+            }
+            vstrbq_p_s8(d, vldrbq_z_s8(src, tail), tail);
+            at += step;
+            if (walk && ++ox == out_w) {
+                ox = 0;
+                at += row_skip;
+                if (++oy == out_h) {
+                    oy = 0;
+                    at += image_skip;
+                }
+            }
+        }
+        tq_mve_gemm_quad(&p->gemm, scratch, out0, o, count);
+        if (residual != NULL) {
+            tq_residual_add_s8(&p->res, out0, residual + where, output + where, count * out_c);
+        }
+    }
+}
+#else
 /* The n bytes at src copied to dst (few: the pixels at the input's end); returns dst. */
 static const int8_t *tq_1x1_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
@@ -17,10 +69,15 @@ static const int8_t *tq_1x1_copy(int8_t *dst, const int8_t *src, int32_t n)
     }
     return dst;
 }
+#endif
 
 tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, const int8_t *residual, int8_t *output,
                          int8_t *scratch)
 {
+#if defined(TQ_GEMM_MVE)
+    tq_conv_1x1_mve(p, input, residual, output, scratch);
+    return TQ_OK;
+#else
     const int32_t in_c = p->in.c, out_c = p->out.c, k = p->gemm.k, out_w = p->out.w, out_h = p->out.h;
     const int32_t pixels = p->out.n * out_h * out_w;
     /* Input pointer steps: to the next pixel of a row, to the next row after a row's last pixel, to
@@ -32,7 +89,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, co
        the zero weights of the padded rows cancel. A pixel whose k bytes would run past the input is
        copied first into the spare columns (after the stage when an ADD is fused). */
     const int8_t *const in_end = input + (size_t)p->in.n * p->in.h * p->in.w * in_c;
-    int8_t *const spare = scratch + 4 * k + (residual != NULL ? 2 * out_c : 0);
+    int8_t *const spare = scratch + TQ_GEMM_PAIR_ROOM(k) + (residual != NULL ? 2 * out_c : 0);
     const int8_t *at = input;
     const int8_t *col[2];
     tq_gemm_ready ready;
@@ -45,7 +102,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, co
         const size_t where = (size_t)n * out_c;
         /* With an ADD fused the pixels go to a stage first; the ADD then writes them (over the
            residual, maybe). */
-        int8_t *const out0 = residual != NULL ? scratch + 4 * k : output + where;
+        int8_t *const out0 = residual != NULL ? scratch + TQ_GEMM_PAIR_ROOM(k) : output + where;
         for (j = 0; j < count; ++j) {
             col[j] = at + k <= in_end ? at : tq_1x1_copy(spare + j * k, at, in_c);
             at += step;
@@ -65,4 +122,5 @@ tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, co
         }
     }
     return TQ_OK;
+#endif
 }

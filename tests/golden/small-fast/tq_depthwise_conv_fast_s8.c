@@ -108,6 +108,62 @@ static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *
     return word;
 }
 
+#if !defined(TQ_GEMM_MVE) /* (Helium: tq_dw_edge_mve) */
+/*
+ * The tap table of a window across the border (its corner at row iy0, column ix0 of the image, maybe
+ * outside it): the taps inside the image keep their offsets from the corner, the others are zpc (the
+ * zero-point row less the corner), so that tt[t] + corner reads them there.
+ */
+static __attribute__((noinline)) void tq_dw_edge(uintptr_t *e, const uintptr_t *offset, const tq_depthwise_conv_fast_s8_params *p,
+                                                 int32_t iy0, int32_t ix0, uintptr_t zpc)
+{
+    const int32_t kw = p->kw, dil_w = p->dil_w;
+    const uint32_t in_h = (uint32_t)p->in.h, in_w = (uint32_t)p->in.w;
+    uintptr_t *const end = e + p->kh * kw;
+    for (; e < end; e += kw, offset += kw, iy0 += p->dil_h) {
+        int32_t fx;
+        uint32_t ix = (uint32_t)ix0;
+        for (fx = 0; fx < kw; ++fx, ix += (uint32_t)dil_w) {
+            e[fx] = (uint32_t)iy0 < in_h && ix < in_w ? offset[fx] : zpc;
+        }
+    }
+}
+#else
+/*
+ * tq_dw_edge four taps a step: tap t's row and column from the corner (dy[t], dx[t], for every t
+ * below taps rounded up to 4) tested at once, the entries past taps written with whatever the
+ * vectors hold (the table has room: TQ_DW_MAX_TAPS is a multiple of 4).
+ */
+static __attribute__((noinline)) void tq_dw_edge_mve(uintptr_t *e, const uintptr_t *offset, const int16_t *dy, const int16_t *dx,
+                                                     int32_t taps, const tq_depthwise_conv_fast_s8_params *p, int32_t iy0,
+                                                     int32_t ix0, uintptr_t zpc)
+{
+    const uint32x4_t in_h = vdupq_n_u32((uint32_t)p->in.h), in_w = vdupq_n_u32((uint32_t)p->in.w);
+    const uint32x4_t z = vdupq_n_u32((uint32_t)zpc);
+    int32_t t;
+    for (t = 0; t < taps; t += 4) {
+        const uint32x4_t iy = vreinterpretq_u32_s32(vaddq_n_s32(vldrhq_s32(dy + t), iy0));
+        const uint32x4_t ix = vreinterpretq_u32_s32(vaddq_n_s32(vldrhq_s32(dx + t), ix0));
+        const mve_pred16_t inside = vcmphiq_m_u32(in_w, ix, vcmphiq_u32(in_h, iy)); /* unsigned: negatives fail too */
+        vstrwq_u32((uint32_t *)(void *)(e + t), vpselq_u32(vldrwq_u32((const uint32_t *)(const void *)(offset + t)), z, inside));
+    }
+}
+#endif
+
+#if defined(TQ_GEMM_DSP) && TQ_CFG_DW_REST
+/* The first n (1..3) bytes of word at out. */
+static inline void tq_dw_keep(int8_t *out, uint32_t word, int32_t n)
+{
+    out[0] = (int8_t)word;
+    if (n > 1) {
+        out[1] = (int8_t)(word >> 8);
+    }
+    if (n > 2) {
+        out[2] = (int8_t)(word >> 16);
+    }
+}
+#endif
+
 /* Channel cc's requantization constants in the quant blocks (16 words per four channels). */
 static inline const int32_t *tq_dw_q(const int32_t *q, int32_t cc)
 {
@@ -259,28 +315,54 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
     const int32_t ch4 = TQ_CFG_REQUANT_GEN && p->requant ? 0 : ch & ~3, paired = p->paired;
     int8_t *const zp_row = scratch;
     const int32_t x_span = (kw - 1) * p->dil_w, y_span = (kh - 1) * p->dil_h;
-    /* Tap t of channel c is read at tt[t] + base + c: tt = addresses (base 0), or for a window
-       inside the image the taps' offsets from its corner (base: the corner). */
-    uintptr_t address[TQ_DW_MAX_TAPS], offset[TQ_DW_MAX_TAPS];
+    /* Tap t of channel c is read at tt[t] + base + c, base the window's corner: tt the taps' offsets
+       from it, or for a window across the border a table of those with the taps outside the image
+       set to zp_row - base (so that they read the zero-point row). */
+    uintptr_t edge[TQ_DW_MAX_TAPS], offset[TQ_DW_MAX_TAPS];
     tq_row_stage stage;
     int32_t b, oy, ox, c, fy, fx;
+#if defined(TQ_GEMM_DSP)
+    /* The assembler's job: all but the pixel's table, base, output and end set once. */
+    tq_dw_job job;
+#if TQ_CFG_DW_REST
+    /* The last ch % 4 channels (not the layer's last pixel: tq_dw_rest) as a whole block into a word. */
+    tq_dw_job rest;
+    uint32_t word;
+#endif
+#endif
     (void)paired; /* the portable path's (the others' whole blocks have one layout) */
 #if defined(TQ_GEMM_MVE)
     /* The weights of eight channels of a tap, gathered from two blocks of [T][4]: byte offsets 0..3
        and 4 T .. 4 T + 3. */
-    const int32_t ch16 = ch4 & ~15;
+    const int32_t ch16 = ch4 & ~15, ch8 = ch4 & ~7; /* then eight channels where they remain */
     tq_mve_dw_offsets woff;
+    int16_t dy[TQ_DW_MAX_TAPS], dx[TQ_DW_MAX_TAPS]; /* tap t's row and column from the corner */
 #endif
 
-    for (c = 0; c < ch; ++c) {
-        zp_row[c] = (int8_t)p->in_zp;
-    }
+    memset(zp_row, (int8_t)p->in_zp, (size_t)ch);
+#if defined(TQ_GEMM_DSP)
+    job.w = TQ_DW_WIDE ? (const void *)w16 : (const void *)w;
+    job.q = q;
+    job.lo4 = lo4;
+    job.hi4 = hi4;
+    job.clamp = !(lo == -128 && hi == 127);
+    job.taps = taps;
+#if TQ_CFG_DW_REST
+    rest = job;
+    rest.w = TQ_DW_WIDE ? (const void *)(w16 + ch4 * taps) : (const void *)(w + ch4 * taps);
+    rest.q = q + 4 * ch4;
+#endif
+#endif
 #if defined(TQ_GEMM_MVE)
     tq_mve_dw_offsets_init(&woff, taps, lo, hi);
 #endif
     for (fy = 0; fy < kh; ++fy) {
         for (fx = 0; fx < kw; ++fx) {
             offset[fy * kw + fx] = (uintptr_t)((fy * p->dil_h * in_w + fx * p->dil_w) * ch);
+#if defined(TQ_GEMM_MVE)
+            dy[fy * kw + fx] = (int16_t)(fy * p->dil_h);
+            dx[fy * kw + fx] = (int16_t)(fx * p->dil_w);
+#endif
         }
     }
     tq_stage_init(&stage, scratch + ((ch + 7) & ~7), p->ring_rows, p->out.w * ch, in_w * ch, p->out.h, p->pad_h, p->stride_h);
@@ -289,38 +371,27 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
         int8_t *const out_b = output + (size_t)b * p->out.h * p->out.w * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int rows_in = iy0 >= 0 && iy0 + y_span < in_h;
+            /* The corner of the row's first window (maybe outside the image). */
+            const uintptr_t row0 = (uintptr_t)in_b + (uintptr_t)((intptr_t)iy0 * in_w * ch);
             int8_t *out = tq_stage_row(&stage, out_b, oy);
             for (ox = 0; ox < p->out.w; ++ox, out += ch) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const uintptr_t base = row0 + (uintptr_t)((intptr_t)ix0 * ch);
                 const uintptr_t *tt = offset;
-                uintptr_t base;
-                if (ix0 >= 0 && ix0 + x_span < in_w && iy0 >= 0 && iy0 + y_span < in_h) {
-                    base = (uintptr_t)(in_b + ((size_t)iy0 * in_w + ix0) * ch);
-                } else {
-                    int32_t t = 0;
-                    for (fy = 0; fy < kh; ++fy) {
-                        const int32_t iy = iy0 + fy * p->dil_h;
-                        for (fx = 0; fx < kw; ++fx, ++t) {
-                            const int32_t ix = ix0 + fx * p->dil_w;
-                            const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
-                            address[t] = (uintptr_t)(inside ? in_b + ((size_t)iy * in_w + ix) * ch : zp_row);
-                        }
-                    }
-                    tt = address;
-                    base = 0;
+                if (!rows_in || ix0 < 0 || ix0 + x_span >= in_w) {
+#if defined(TQ_GEMM_MVE)
+                    tq_dw_edge_mve(edge, offset, dy, dx, taps, p, iy0, ix0, (uintptr_t)zp_row - base);
+#else
+                    tq_dw_edge(edge, offset, p, iy0, ix0, (uintptr_t)zp_row - base);
+#endif
+                    tt = edge;
                 }
 #if defined(TQ_GEMM_DSP)
                 if (ch4 > 0) {
-                    tq_dw_job job;
                     job.tab = tt;
-                    job.w = TQ_DW_WIDE ? (const void *)w16 : (const void *)w;
-                    job.q = q;
                     job.out = (uintptr_t)out - base;
                     job.end = base + (uintptr_t)ch4;
-                    job.lo4 = lo4;
-                    job.hi4 = hi4;
-                    job.clamp = !(lo == -128 && hi == 127);
-                    job.taps = taps;
                     job.base = base;
                     if (TQ_DW_WIDE) {
                         tq_dw_pixel_wide_dsp(&job);
@@ -329,13 +400,34 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
                     }
                 }
                 c = ch4;
+#if TQ_CFG_DW_REST
+                if (c < ch && !(TQ_CFG_REQUANT_GEN && p->requant) && !(b == p->out.n - 1 && oy == p->out.h - 1 && ox == p->out.w - 1)) {
+                    /* As tq_dw_rest does (the lanes past ch read the next pixel's bytes or the
+                       zero-point row's room): the first ch - c bytes of the word kept. */
+                    rest.tab = tt;
+                    rest.out = (uintptr_t)&word - (base + (uintptr_t)c);
+                    rest.end = base + (uintptr_t)c + 4u;
+                    rest.base = base + (uintptr_t)c;
+                    if (TQ_DW_WIDE) {
+                        tq_dw_pixel_wide_dsp(&rest);
+                    } else {
+                        tq_dw_pixel_dsp(&rest);
+                    }
+                    tq_dw_keep(out + c, word, ch - c);
+                    c = ch;
+                }
+#endif
 #elif defined(TQ_GEMM_MVE)
-                /* Sixteen channels at a time, then blocks of four, each requantized in vectors. */
+                /* Sixteen channels at a time, then eight, then blocks of four, each requantized in vectors. */
                 (void)lo4;
                 (void)hi4;
                 (void)w16;
                 for (c = 0; c < ch16; c += 16) {
                     tq_mve_dw16(tt, base + (uintptr_t)c, taps, w + c * taps, &woff, q + 4 * c, out + c);
+                }
+                if (ch8 > ch16) {
+                    tq_mve_dw8(tt, base + (uintptr_t)ch16, taps, w + ch16 * taps, &woff, q + 4 * ch16, out + ch16);
+                    c = ch8;
                 }
                 for (; c < ch4; c += 4) {
                     int32_t acc[4];

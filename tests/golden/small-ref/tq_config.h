@@ -15,5 +15,6 @@
 #define TQ_CFG_WIDE 0 /* int16 weights (--wide-weights: params weights16 set) */
 #define TQ_CFG_DW_REST 0 /* the fast depthwise kernel's last in.c % 4 channels (params paired, in.c % 4) */
 #define TQ_CFG_POOL_NARROW 0 /* int8 pooling a channel at a time on SIMD32 cores (params narrow 1) */
+#define TQ_CFG_GEMM_CHUNKS 0 /* the DSP convolution loop's sums in chunks of 256 of k (params chunked 1) */
 
 #endif /* TQ_CONFIG_H */

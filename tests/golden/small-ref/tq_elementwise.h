@@ -127,6 +127,9 @@ typedef struct {
     tq_add_s8_params add;
     const int32_t *t1;
     const int32_t *t2;
+    /* DSP cores (tq_add_dsp.S): Cb, hb, mb, eb, ho, mo, so, act_min, act_max, n; n 0 where that form
+       does not apply (in1 is then not necessarily the larger scale). */
+    int32_t k[10];
 } tq_add_fast_s8_params;
 
 tq_status tq_add_fast_s8(const tq_add_fast_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);

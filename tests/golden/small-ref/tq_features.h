@@ -5,6 +5,7 @@
  * compiled alone), or with a macro left undefined, every variant is compiled in.
  *   TQ_CFG_REQUANT_GEN  the general requantization (gemm / depthwise params requant 1)
  *   TQ_CFG_WIDE         int16 weights (--wide-weights)
+ *   TQ_CFG_GEMM_CHUNKS  the DSP convolution loop's sums in chunks of 256 of k (gemm params chunked 1)
  *   TQ_CFG_DW_REST      the fast depthwise kernel's last in.c % 4 channels (a block in assembler on DSP cores)
  *   TQ_CFG_FC_GUARD     the fully connected kernel's guarded rounding (params guarded 1)
  *   TQ_CFG_FC_PREP      the fully connected DSP loop on operands prepared in scratch (fc_prep 1)
@@ -26,6 +27,9 @@
 #endif
 #ifndef TQ_CFG_WIDE
 #define TQ_CFG_WIDE 1
+#endif
+#ifndef TQ_CFG_GEMM_CHUNKS
+#define TQ_CFG_GEMM_CHUNKS 1
 #endif
 #ifndef TQ_CFG_DW_REST
 #define TQ_CFG_DW_REST 1
