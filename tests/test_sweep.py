@@ -148,8 +148,15 @@ def test_markdown_worst_first_and_summary():
     table = [ln for ln in md.splitlines() if ln.startswith("| ") and not ln.startswith("| row")]
     assert [ln.split(" | ")[0][2:] for ln in table] == ["add_4x4x5_i8", "fc_64_10_pc_i8", "add_4x4x6_i8"]
     assert "`tinyq bench --sweep --board qemu-m4`" in md
-    assert summary(res) == ("3 rows on qemu-m4, every output bit-exact; 2 with a CMSIS-NN figure, 1 over 0.5x; "
-                            "worst add_4x4x5_i8 at 0.90x (11.25 instructions per MAC)")
+    assert summary(res) == ("3 rows on qemu-m4, every output bit-exact; 2 with a CMSIS-NN figure, 1 over the goal "
+                            "(0.5x CMSIS-NN for int8, 1.0x for int16); worst add_4x4x5_i8 at 0.90x (11.25 instructions per MAC)")
+    # the goal by type and core: an int16 row at 0.9x holds it on a DSP core; on Helium 1.0x for every row
+    res.rows[1].row = dict(res.rows[1].row, dtype="int16")
+    assert res.over_goal() == [] and res.to_json()["over_goal"] == []
+    res.rows[1].row = dict(res.rows[1].row, dtype="int8")
+    assert [r.row["id"] for r in res.over_goal()] == ["add_4x4x5_i8"]
+    helium = SweepResult(board="qemu-m55", cycle_unit="instructions", rows=rows, helium=True)
+    assert helium.over_goal() == [] and "over the goal (1.0x CMSIS-NN (Helium))" in summary(helium)
     # a row the board cannot take is noted, not failed; one the compiler fails on is a failure, listed first
     res.rows += [RowResult(add_row(9, 9), error="build: the model does not fit", unfit=True),
                  RowResult(add_row(8, 8), error="build: NameError: x")]
