@@ -3,7 +3,8 @@
 `FakeBoard(build_dir)` serves the firmware's serial protocol (firmware/protocol/tq_protocol.c) on a
 pty in a thread: commands end with '%', CR/LF are ignored, every reply ends with "m-ready", errors
 are "e-[...]" lines, and `tq-info`, `db load`/`db HEX`, `tq-infer`, `tq-out`, `tq-reset` and `name` answer
-as the firmware does. Outputs are computed with TFLite's reference interpreter on the loaded bytes, so a
+as the firmware does, a tq- reply ending with its m-tq-crc line (the CRC-32 of the reply, after the input
+for a tq-infer that ran). Outputs are computed with TFLite's reference interpreter on the loaded bytes, so a
 clean run is bit-exact; the interpreter keeps a model's state from one `tq-infer` to the next, as the
 firmware does, and `tq-reset` (or a restart) starts it afresh; cycles are made up but fixed (layer k takes 1000 + 100 k, plus 50 around).
 
@@ -19,12 +20,15 @@ then on), the board does `kind`:
 - "replug": restarts and its port goes away and comes back (a USB console re-enumerating); with
   `delay`, the boot banner shows on the old port first and the port goes `delay` seconds later
 - "bad_hex": a non-hex character in the m-tq-out line
-- "flip": the output's first byte inverted, as valid hex (a wrong answer, not a garbled one)
+- "flip": the output's first byte inverted, as valid hex, before the CRC (a wrong answer, not a garbled one)
+- "wire": the cycle count's last digit changed after the CRC (a figure changed on the wire)
+- "input": the first byte of a `db` line stored inverted, or `db load N` taken as N + 1 (bytes changed
+  on their way to the board)
 - "slow": every line of the reply `delay` seconds late
 - "baud": the reply's bytes garbled as at a wrong baud rate
 
 `info` overrides fields of the `tq-info` answer (a board running another model); `sha` adds the
-model-hash field that firmwares may report.
+model-hash field that firmwares may report; `crc=False` answers as a firmware from before the CRC.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import select
 import tempfile
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -48,7 +53,7 @@ from tinyq.ir import NUMPY_DTYPES
 from .fake_samba import _Pty
 
 BANNER = ["m-timestamp-mode-performance", "m-lap-us-0", "m-init-done", "m-ready"]
-KINDS = ("silent", "noise", "glitch", "reset", "reset_after", "replug", "bad_hex", "flip", "slow", "baud")
+KINDS = ("silent", "noise", "glitch", "reset", "reset_after", "replug", "bad_hex", "flip", "wire", "input", "slow", "baud")
 
 
 @dataclass
@@ -79,7 +84,8 @@ def command_name(words: list[str]) -> str:
 
 
 class FakeBoard:
-    def __init__(self, build_dir: Path, faults: list[Fault] = (), info: dict | None = None, sha: str | None = None):
+    def __init__(self, build_dir: Path, faults: list[Fault] = (), info: dict | None = None, sha: str | None = None,
+                 crc: bool = True):
         self.build_dir = Path(build_dir)
         self.manifest = json.loads((self.build_dir / "build.json").read_text())
         board = get_board(self.manifest["board"])
@@ -92,6 +98,7 @@ class FakeBoard:
             self.info["sha"] = sha
         self.info.update(info or {})
         self.faults = list(faults)
+        self.crc = crc
         self.ref = Reference(self.build_dir / m["model"]["file"])
         self.commands: list[str] = []
         self.resets = 0
@@ -187,11 +194,23 @@ class FakeBoard:
             self._plug()
             self._restart()
             return b""
-        lines = self._dispatch(words) + ["m-ready"]
-        if "bad_hex" in kinds:
-            lines = [ln.replace("m-tq-out-[", "m-tq-out-[z", 1) for ln in lines]
+        if "input" in kinds and len(words) == 2 and words[0] == "db" and len(words[1]) >= 2:
+            words = ["db", f"{int(words[1][:2], 16) ^ 0xFF:02x}{words[1][2:]}"]
+        elif "input" in kinds and words[:2] == ["db", "load"]:
+            words = ["db", "load", str(int(words[2]) + 1)]
+        ran = self.inferences
+        lines = self._dispatch(words)
         if "flip" in kinds:
             lines = [self._flip(ln) for ln in lines]
+        if self.crc and text.startswith("tq-"):  # the firmware's check: the command's first three characters
+            data = b"".join((ln + "\r\n").encode() for ln in lines)
+            first = zlib.crc32(self._stream()) if words == ["tq-infer"] and self.inferences > ran else 0
+            lines.append(f"m-tq-crc-{zlib.crc32(data, first)}")
+        lines.append("m-ready")
+        if "bad_hex" in kinds:
+            lines = [ln.replace("m-tq-out-[", "m-tq-out-[z", 1) for ln in lines]
+        if "wire" in kinds:
+            lines = [ln[:-1] + str((int(ln[-1]) + 1) % 10) if ln.startswith("m-tq-cycles-") else ln for ln in lines]
         data = [(ln + "\r\n").encode() for ln in lines]
         if "glitch" in kinds:
             k = kinds["glitch"].line
@@ -208,6 +227,14 @@ class FakeBoard:
             time.sleep(0.02)
             self._restart()
         return pending
+
+    def _stream(self) -> bytes:
+        """The input stream as the firmware's CRC reads it: each input's bytes, the padding between them 0."""
+        out = bytearray(len(self.input))
+        for r in self.manifest["io"]:
+            if r["kind"] == "input":
+                out[r["offset"] : r["offset"] + r["bytes"]] = self.input[r["offset"] : r["offset"] + r["bytes"]]
+        return bytes(out)
 
     @staticmethod
     def _flip(line: str) -> str:

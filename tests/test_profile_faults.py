@@ -1,10 +1,13 @@
-"""`tinyq profile` over a serial line that misbehaves: the fake board of fake_board.py on a pty.
+"""`tinyq profile` over a serial line that misbehaves: the fake board of fake_board.py on a pty, and
+the real firmware under QEMU behind the fault-injecting proxy of fault_proxy.py.
 
 The fake answers as the firmware does, with outputs from TFLite's reference interpreter, and
 injects one fault at a time. Faults after which an input can be loaded and run again (a reset, a
-silence, a garbled reply, a port that re-enumerates) are retried and the run stays bit-exact with
-`retries` counted; the others stop with exit 2 (exit 1 for a wrong output) and one line naming the
-port, what came and what to do.
+silence, a garbled reply or input caught by the CRC, a port that re-enumerates) are retried and the
+run stays bit-exact with `retries` counted; the others stop with exit 1 (2 for a port that does not
+exist) and one line naming the port, what came and what to do. Through the proxy, bytes flipped,
+dropped and duplicated either way never make a wrong figure: the run gives the clean run's figures
+or fails with one line.
 """
 
 import json
@@ -32,8 +35,9 @@ from tinyq.device.protocol import (
 )
 from tinyq.device.qemu import Qemu
 
-from .conftest import run_tinyq
+from .conftest import run_tinyq, shared_model
 from .fake_board import FakeBoard, Fault
+from .fault_proxy import FaultProxy, Rates, Rule
 
 T = 0.3  # seconds a reply may take: the fake answers in milliseconds
 KWS_LAYERS = 12
@@ -108,6 +112,9 @@ RETRIED = {
     "end of a reply eaten": [Fault("glitch", on="db load", nth=2, line=-1, data=b"\xf0\r\n\xff")],
     "start of a reply eaten": [Fault("glitch", on="db load", nth=2, data=b"\xf0\r\n\xff")],
     "output line garbled": [Fault("bad_hex", nth=1)],
+    "a figure changed on the wire": [Fault("wire", nth=2)],
+    "an input byte changed on its way": [Fault("input", on="db", nth=4)],
+    "a command damaged on its way": [Fault("input", on="db load", nth=2)],
 }
 
 
@@ -184,14 +191,16 @@ def test_resets_on_every_inference_give_up_after_the_retries(kws_m4_build):
 
 
 def test_no_retries_fails_at_the_first_fault(kws_m4_build):
-    garbled = r"garbled output from .*'m-tq-out-\[z80.*' is not 12 bytes of hex: a glitch on the line: check the cable"
+    garbled = (r"the answer to 'tq-infer' from .* fails its checksum \(CRC-32 \d+ of what came, the board says \d+\): "
+               r"a byte of the input sent or the reply changed on the wire: a glitch on the line: check the cable")
     with FakeBoard(kws_m4_build, [Fault("bad_hex")]) as board, pytest.raises(BadReply, match=garbled):
         run(kws_m4_build, board, retries=0)
 
 
 def test_a_board_that_goes_dead_reports_the_first_silence(kws_m4_build):
-    # commands: name, tq-info, db load, 3 x db, tq-infer (the 7th): silent from there on
-    with FakeBoard(kws_m4_build, [Fault("silent", on="*", nth=7, count=0)]) as board, pytest.raises(NoReply) as e:
+    # commands: '' (the client ends any half-received command), name, tq-info, db load, 3 x db, tq-infer
+    # (the 8th): silent from there on
+    with FakeBoard(kws_m4_build, [Fault("silent", on="*", nth=8, count=0)]) as board, pytest.raises(NoReply) as e:
         run(kws_m4_build, board, timeout=0.1)
     msg = str(e.value)
     assert msg.startswith(f"no answer to 'tq-infer' within 1.2 s from {board.port} (nothing came back) "
@@ -206,11 +215,12 @@ def test_a_reply_slower_than_the_timeout(kws_m4_build):
 
 
 def test_endless_noise_is_garbage_after_a_bound(kws_m4_build):
-    noise = [Fault("noise", on="tq-info", data=b"\xffboot\x00\r\n" * (MAX_NOISE + 5))]
+    noise = [Fault("noise", on="tq-info", count=0, data=b"\xffboot\x00\r\n" * (MAX_NOISE + 5))]
     bound = (rf"after 'tq-info': {MAX_NOISE + 1} lines that are not tinyq protocol, "
              r"the first '\\xffboot\\x00': check the baud rate \(115200\)")
     with FakeBoard(kws_m4_build, noise) as board, pytest.raises(Garbage, match=bound):
         run(kws_m4_build, board)
+    assert board.commands.count("tq-info") == 3  # asked again twice after resynchronizing
 
 
 def test_a_port_that_does_not_come_back(kws_m4_build):
@@ -264,6 +274,17 @@ def test_cli_wrong_model_names_both(kws_m4_build):
     line = one_error_line(r.stderr)
     assert f"the board on {board.port} runs another firmware (model 0123456789ab: qemu-m4, input 490 B" in line
     assert f"than {kws_m4_build} (model {sha[:12]}: qemu-m4" in line and line.endswith(f"run `tinyq flash {kws_m4_build}`")
+
+
+def test_cli_firmware_from_before_the_crc(kws_m4_build, capsys):
+    """A firmware whose tq- replies carry no CRC line (built by an older tinyq): tq-info is asked three
+    times, then one line says so, with `tinyq flash` as the fix."""
+    with FakeBoard(kws_m4_build, crc=False) as board:
+        code, stdout, stderr = tinyq_main(capsys, "profile", kws_m4_build, "--port", board.port, "--timeout", T)
+    assert code == 1 and stdout == "" and board.commands.count("tq-info") == 3
+    line = one_error_line(stderr)
+    assert f"the answer to 'tq-info' from {board.port} came without its checksum line (m-tq-crc): 'm-tq-info-[model=" in line
+    assert line.endswith(f"or the board runs a tinyq firmware older than this host: run `tinyq flash {kws_m4_build}`")
 
 
 def test_wrong_firmware_without_a_model_hash_shows_signatures(kws_m4_build):
@@ -345,23 +366,24 @@ def test_every_fault_the_host_retries_is_retryable():
     assert not issubclass(WrongFirmware, Retryable)
 
 
-def test_the_real_firmware_names_its_model_and_another_build_is_refused(kws_m4_build, tmp_path):
+def test_the_real_firmware_names_its_model_and_another_build_is_refused(kws_m4_build, tmp_path, capsys):
     """tq-info carries the first 16 hex digits of the model's sha256: the firmware the build made
     passes, and the same firmware profiled as a build of another model (same sizes, other sha) is
-    refused before any inference with both models named and `tinyq flash` as the fix."""
+    refused before any inference with both models named and `tinyq flash` as the fix: through the
+    command line, one line and exit 1, no JSON."""
     sha = json.loads((kws_m4_build / "build.json").read_text())["model"]["sha256"]
     other = tmp_path / "other"
     shutil.copytree(kws_m4_build, other)
     manifest = json.loads((other / "build.json").read_text())
     manifest["model"]["sha256"] = "0" * 64
     (other / "build.json").write_text(json.dumps(manifest))
-    with Qemu(kws_m4_build / "firmware.elf", get_board("qemu-m4"), serial="tcp").start() as qemu:
+    with Qemu(kws_m4_build / "firmware.elf", get_board("qemu-m4"), serial="tcp") as qemu:
         res = run_on_device(kws_m4_build, port=qemu.url, runs=1)
         assert res.bit_exact
-        with pytest.raises(WrongFirmware) as e:
-            run_on_device(other, port=qemu.url, runs=1)
-    msg = str(e.value)
-    assert sha[:12] in msg and "000000000000" in msg and "tinyq flash" in msg, msg
+        code, stdout, stderr = tinyq_main(capsys, "profile", other, "--port", qemu.url, "-n", "1", "--json")
+    msg = one_error_line(stderr)
+    assert code == 1 and stdout == "" and "runs another firmware" in msg, stderr
+    assert sha[:12] in msg and "000000000000" in msg and msg.endswith(f"run `tinyq flash {other}`"), msg
 
 
 def test_qemu_takes_another_port_when_its_port_is_taken(kws_m4_build, monkeypatch):
@@ -382,3 +404,137 @@ def test_qemu_takes_another_port_when_its_port_is_taken(kws_m4_build, monkeypatc
             assert qemu.url != f"socket://127.0.0.1:{taken}"
             res = run_on_device(kws_m4_build, port=qemu.url, runs=1, timeout=2)
     assert res.bit_exact and res.samples == 1
+
+
+# ---------------------------------------------------------------- the real firmware behind a fault-injecting proxy
+
+TQ = 1.0  # seconds a reply may take from QEMU (an inference: 12 times that)
+
+
+@pytest.fixture(scope="module")
+def proxied(kws_m4_build):
+    """qemu-m4 running the kws build, behind a FaultProxy, and a clean run of 4 inputs through it."""
+    with Qemu(kws_m4_build / "firmware.elf", get_board("qemu-m4")) as qemu, FaultProxy(qemu.url) as proxy:
+        clean = run_on_device(kws_m4_build, port=proxy.url, runs=4, timeout=TQ)
+        assert clean.bit_exact and clean.retries == 0
+        yield proxy, clean
+
+
+def tick() -> int:
+    """Instructions per SysTick tick on qemu-m4: where an inference starts within a tick moves its count by one."""
+    b = get_board("qemu-m4")
+    return 10**9 // (int(b.cycle_counter["tick_hz"]) << int(b.emulator["icount_shift"]))
+
+
+def same_figures(res, clean) -> bool:
+    """Every output bit-exact, every count (per inference, per layer) the clean run's within a tick."""
+    close = all(abs(a - b) <= tick() for a, b in zip(res.cycles, clean.cycles))
+    layers = all(abs(a - b) <= tick() for r, c in zip(res.layer_cycles, clean.layer_cycles) for a, b in zip(r, c))
+    return res.bit_exact and res.samples == clean.samples and close and layers
+
+
+def test_proxy_well_formed_damage_either_way_is_caught_and_retried(kws_m4_build, proxied):
+    """Changes that keep every line well formed, the kind only a checksum sees: a hex digit of the input
+    on its way to the board, a digit of the cycle count and of the output on their way back. Each is
+    caught by the CRC and its input run again: the figures are the clean run's."""
+    proxy, clean = proxied
+    proxy.configure([
+        Rule("up", b"db ", nth=2, offset=7, action="hex"),  # input 1, first data line (the 1st "db " is `db load`)
+        Rule("down", b"m-tq-cycles-", nth=3, offset=3, action="hex"),  # input 2 (input 1 ran twice)
+        Rule("down", b"m-tq-out-[", nth=6, offset=5, action="hex"),  # input 4
+    ])
+    notes = []
+    res = run_on_device(kws_m4_build, port=proxy.url, runs=4, timeout=TQ, on_retry=notes.append)
+    assert [a for _, _, a in proxy.log] == ["hex"] * 3
+    assert same_figures(res, clean) and res.retries == 3, (notes, res.cycles, clean.cycles)
+    assert [n[:10] for n in notes] == ["input 1 of", "input 2 of", "input 4 of"]
+    assert all("fails its checksum" in n and n.endswith("changed on the wire; running it again (1 of 2)") for n in notes), notes
+
+
+def test_proxy_random_damage_gives_the_right_figures_or_one_line(kws_m4_build, proxied):
+    """Seeded random flips, drops and duplicates both ways (as tests/fault_campaign.py: one byte in
+    3,300 up, in 2,000 down, about one attempt in three): the run resynchronizes and gives the clean
+    run's figures, or fails with one line."""
+    proxy, clean = proxied
+    proxy.configure(rates={"up": Rates(flip=1e-4, drop=1e-4, dup=1e-4), "down": Rates(flip=3e-4, drop=1e-4, dup=1e-4)}, seed=3)
+    notes = []
+    try:
+        res = run_on_device(kws_m4_build, port=proxy.url, runs=4, timeout=TQ, retries=4, on_retry=notes.append)
+    except Retryable as e:  # gave up: one line, never a figure
+        assert "\n" not in str(e) and proxy.log
+        return
+    assert proxy.log and res.retries >= 1, proxy.log  # damage was done, and seen
+    assert same_figures(res, clean), (notes, proxy.log, res.cycles, clean.cycles)
+
+
+def test_proxy_board_stops_answering_mid_reply_cli_fails_in_time_with_no_output(kws_m4_build, proxied, capsys):
+    """The board's bytes stop in the middle of an inference's reply: `tinyq profile --json` fails
+    with one line, exit 1, within its timeout (12 x for the inference, one for the `name` after it),
+    and prints no JSON."""
+    proxy, _ = proxied
+    proxy.configure([Rule("down", b"m-tq-cycles-", nth=2, action="stop")])
+    t0 = time.monotonic()
+    try:
+        code, stdout, stderr = tinyq_main(capsys, "profile", kws_m4_build, "--port", proxy.url, "--json", "-n", "3",
+                                          "--timeout", 0.4)
+    finally:
+        proxy.resume()
+    took = time.monotonic() - t0
+    assert code == 1 and stdout == "" and took < 12 * 0.4 + 4, (took, stderr)
+    line = one_error_line(stderr)
+    assert f"no answer to 'tq-infer' within 4.8 s from {proxy.url} (nothing came back) (and no answer to 'name' after it)" in line
+    proxy.configure()
+    assert run_on_device(kws_m4_build, port=proxy.url, runs=1, timeout=TQ).bit_exact  # it answers again
+
+
+def test_proxy_verify_on_the_emulator_survives_a_damaged_output(monkeypatch, capsys):
+    """`tinyq verify --board qemu-m4` with the proxy between it and its QEMU: an output digit changed on
+    the wire is caught and that input run again; the check passes bit-exact."""
+    import tinyq.device.adapters as adapters
+
+    proxies = []
+    real = adapters.Link
+
+    def through_proxy(url, baud):
+        proxies.append(FaultProxy(url, [Rule("down", b"m-tq-out-[", nth=2, offset=1, action="hex")]).start())
+        return real(proxies[-1].url, baud)
+
+    monkeypatch.setattr(adapters, "Link", through_proxy)
+    monkeypatch.setattr("tinyq.checks.verify.tflm_arena_bytes", lambda path: None)  # TFLM's arena: not this test's subject
+    try:
+        code, stdout, stderr = tinyq_main(capsys, "verify", shared_model("kws_ref_model.tflite"), "--board", "qemu-m4",
+                                          "--samples", "1", "--json")
+    finally:
+        for p in proxies:
+            p.close()
+    assert code == 0, stderr
+    d = json.loads(stdout)
+    assert d["bit_exact"] and d["samples"] == 4 and d["mismatches"] == 0
+    assert len(proxies) == 1 and proxies[0].log == [("down", proxies[0].log[0][1], "hex")]
+
+
+def test_proxy_emulator_killed_and_restarted_mid_inference(kws_m4_build, monkeypatch):
+    """The emulator is killed as the second `tq-infer` goes out and a new one started behind the same
+    port (a board that lost power): its boot banner comes instead of a reply, and the input is loaded
+    and run again, bit-exact."""
+    board = get_board("qemu-m4")
+    sent = []
+    write = Link.write
+    with Qemu(kws_m4_build / "firmware.elf", board) as first, FaultProxy(first.url) as proxy:
+        second = Qemu(kws_m4_build / "firmware.elf", board)
+
+        def write_then_kill(link, text):
+            write(link, text)
+            sent.append(text)
+            if text == "tq-infer%" and sent.count(text) == 2:
+                first.stop()
+                proxy.reconnect(second.start().url)
+
+        monkeypatch.setattr(Link, "write", write_then_kill)
+        notes = []
+        try:
+            res = run_on_device(kws_m4_build, port=proxy.url, runs=3, timeout=TQ, on_retry=notes.append)
+        finally:
+            second.stop()
+    assert res.bit_exact and res.samples == 3 and res.retries == 1, notes
+    assert "restarted during" in notes[0] and sent.count("db load 490%") == 4, (notes, sent)

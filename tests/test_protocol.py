@@ -1,6 +1,7 @@
 """The serial protocol on the emulated Cortex-M4: robustness, and the MLPerf Tiny runner's own sequence."""
 
 import re
+import zlib
 
 import numpy as np
 import pytest
@@ -180,5 +181,30 @@ def test_lap_timestamps_measure_the_inferences(dut):
 def test_help_is_free_text_and_ends_ready(dut):
     lines = dut.command("help")
     assert lines[0] == "ULPMark for tinyML Firmware V0.0.1"
-    assert any(ln.startswith("tq-infer") for ln in lines)
+    assert {"name", "db", "infer", "tq-infer", "tq-info"} <= set(lines[1].split())
     assert dut.command("name") == ["m-name-dut-[tinyq]"]
+
+
+def crc_of(lines: list[str], first: bytes = b"") -> int:
+    return zlib.crc32("".join(ln + "\r\n" for ln in lines).encode(), zlib.crc32(first))
+
+
+def test_tq_replies_end_with_their_crc_and_mlperf_replies_do_not(dut):
+    """Every tq- reply, errors included, ends with m-tq-crc-C: the CRC-32 of its bytes; a tq-infer that
+    ran starts it with the input it ran on. The MLPerf Tiny replies stay as the runner expects."""
+    info = raw(dut, "tq-info%")
+    assert info[0].startswith("m-tq-info-[model=") and info[1] == f"m-tq-crc-{crc_of(info[:1])}"
+    err = raw(dut, "tq-infer%")
+    assert err[0] == f"e-[Input db has 0 bytes, expected {KWS_IN}]" and err[1] == f"m-tq-crc-{crc_of(err[:1])}"
+    assert raw(dut, "tq-bogus%")[1:] == [f"m-tq-crc-{crc_of(['e-[Unknown command: tq-bogus]'])}"]
+    data = kws_input(5)
+    assert raw(dut, f"db load {KWS_IN}%") == [f"m-[Expecting {KWS_IN} bytes]"]
+    assert raw(dut, f"db {data[:250].hex()}%") == [] and raw(dut, f"db {data[250:].hex()}%") == ["m-load-done"]
+    ran = raw(dut, "tq-infer%", 30)
+    assert [ln[:8] for ln in ran] == ["m-tq-cyc", "m-tq-lay", "m-tq-out", "m-tq-crc"]
+    assert ran[-1] == f"m-tq-crc-{crc_of(ran[:-1], data)}" != f"m-tq-crc-{crc_of(ran[:-1])}"
+    out = raw(dut, "tq-out%")
+    assert out == [ran[2], f"m-tq-crc-{crc_of(ran[2:3])}"]
+    assert raw(dut, "name%") == ["m-name-dut-[tinyq]"] and raw(dut, "timestamp%")[0].startswith("m-lap-us-")
+    # the client checks and drops the CRC line
+    assert dut.command("tq-out") == [ran[2]] and dut.sent == bytearray()

@@ -25,10 +25,29 @@ static int have_result;
 
 /* ------------------------------------------------------------------------------- output */
 
+/* CRC-32 (zlib's: reflected 0xEDB88320, kept without its final inversion) of the reply so far: every
+   byte sent goes through it, and a tq- reply ends with it (tq_protocol.h). Bit by bit: a table would
+   be 1 KB of flash for a few hundred bytes a reply. */
+static uint32_t crc;
+
+static void crc_add(uint32_t b)
+{
+    crc ^= b;
+    for (int k = 0; k < 8; k++) {
+        crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+}
+
+static void put_c(char c)
+{
+    crc_add((uint8_t)c);
+    tq_putc(c);
+}
+
 static void put_str(const char *s)
 {
     while (*s) {
-        tq_putc(*s++);
+        put_c(*s++);
     }
 }
 
@@ -40,21 +59,23 @@ static void put_line(const char *s)
 
 /*
  * v / d and v % d by shift-and-subtract: the runtime's only 64-bit divisions, kept out of libgcc's
- * __udivmoddi4 (about 700 bytes of flash for what prints a number now and then).
+ * __udivmoddi4 (about 700 bytes of flash for what prints a number now and then). v's bits shift out
+ * at the top as the quotient's shift in at the bottom (no shifts by a variable count); one copy, not
+ * inlined into each of its two callers.
  */
-static uint64_t udiv64(uint64_t v, uint32_t d, uint32_t *rem)
+static __attribute__((noinline)) uint64_t udiv64(uint64_t v, uint32_t d, uint32_t *rem)
 {
-    uint64_t q = 0, r = 0;
-    int i;
-    for (i = 63; i >= 0; --i) {
-        r = (r << 1) | ((v >> i) & 1u);
+    uint64_t r = 0;
+    for (int i = 0; i < 64; i++) {
+        r = (r << 1) | (v >> 63);
+        v <<= 1;
         if (r >= d) {
             r -= d;
-            q |= (uint64_t)1 << i;
+            v |= 1u;
         }
     }
     *rem = (uint32_t)r;
-    return q;
+    return v;
 }
 
 static void put_u64(uint64_t v)
@@ -67,14 +88,14 @@ static void put_u64(uint64_t v)
         buf[n++] = (char)('0' + (int)digit);
     } while (v);
     while (n) {
-        tq_putc(buf[--n]);
+        put_c(buf[--n]);
     }
 }
 
 static void put_i64(int64_t v)
 {
     if (v < 0) {
-        tq_putc('-');
+        put_c('-');
         put_u64((uint64_t)(-(v + 1)) + 1u);
     } else {
         put_u64((uint64_t)v);
@@ -84,8 +105,8 @@ static void put_i64(int64_t v)
 static void put_hex8(uint8_t b)
 {
     static const char digits[] = "0123456789abcdef";
-    tq_putc(digits[b >> 4]);
-    tq_putc(digits[b & 0xFu]);
+    put_c(digits[b >> 4]);
+    put_c(digits[b & 0xFu]);
 }
 
 /* "%0.3f" of a real without printf, from its digits: sign, integer part, three decimals. As the
@@ -94,10 +115,10 @@ static void put_hex8(uint8_t b)
 static void put_milli(uint32_t whole, uint32_t frac)
 {
     put_u64(whole);
-    tq_putc('.');
-    tq_putc((char)('0' + frac / 100u));
-    tq_putc((char)('0' + frac / 10u % 10u));
-    tq_putc((char)('0' + frac % 10u));
+    put_c('.');
+    put_c((char)('0' + frac / 100u));
+    put_c((char)('0' + frac / 10u % 10u));
+    put_c((char)('0' + frac % 10u));
 }
 
 #if defined(__ARM_FP) && (__ARM_FP & 4) && !defined(TQ_PRINT_INTEGER)
@@ -110,7 +131,7 @@ static void put_fixed3(float v)
         return;
     }
     if (v < 0.0f) {
-        tq_putc('-');
+        put_c('-');
         v = -v;
     }
     if (v >= 4.0e9f) {
@@ -192,7 +213,7 @@ static void put_fixed3(int neg, tq_real v)
     uint64_t whole = real_trunc(v);
     uint32_t frac = 0;
     if (neg && v.m != 0u) {
-        tq_putc('-');
+        put_c('-');
     }
     if (whole >= 4000000000u) {
         put_str("inf");
@@ -429,7 +450,7 @@ static void cmd_db(char **w, int n)
         for (uint32_t i = 0; i < db_loaded; i += 8) {
             put_str("m-buffer");
             for (uint32_t k = i; k < i + 8 && k < db_loaded; k++) {
-                tq_putc('-');
+                put_c('-');
                 const uint8_t *b = io_byte(0, k);
                 put_hex8(b ? *b : 0u);
             }
@@ -497,7 +518,7 @@ static void put_results(void)
     for (uint32_t i = 0; i < m->results; i++) {
         int32_t q;
         if (i) {
-            tq_putc(',');
+            put_c(',');
         }
         switch (m->results_type) {
         case TQ_RESULTS_FLOAT32:
@@ -628,7 +649,16 @@ static void put_output_hex(void)
 static void cmd_tq_infer(void)
 {
     uint64_t cycles;
-    if (!check_loaded() || !run_checked(&cycles)) {
+    if (!check_loaded()) {
+        return;
+    }
+    /* The reply's CRC covers first the input it runs on (before the run, which may reuse its bytes):
+       the host checks the bytes it sent are the ones that ran. */
+    for (uint32_t k = 0; k < tq_fw_model_info.input_bytes; k++) {
+        const uint8_t *b = io_byte(0, k);
+        crc_add(b ? *b : 0u);
+    }
+    if (!run_checked(&cycles)) {
         return;
     }
     put_str("m-tq-cycles-");
@@ -638,7 +668,7 @@ static void cmd_tq_infer(void)
     const uint32_t shown = layer_count < TQ_MAX_LAYERS ? layer_count : TQ_MAX_LAYERS;
     for (uint32_t i = 0; i < shown; i++) {
         if (i) {
-            tq_putc(',');
+            put_c(',');
         }
         put_u64(layer_cycles[i]);
     }
@@ -686,11 +716,8 @@ static void cmd_help(void)
 {
     /* The commands by name only (tq_protocol.h describes them): the EEMBC runner never reads this,
        and every byte of text is flash. */
-    put_line("ULPMark for tinyML Firmware V0.0.1");
-    put_line("help name profile timestamp results");
-    put_line("db load N | db HH[HH]* | db print");
-    put_line("infer N W");
-    put_line("tq-infer tq-info tq-out tq-reset");
+    put_line("ULPMark for tinyML Firmware V0.0.1\r\n"
+             "name profile timestamp results db infer tq-info tq-infer tq-out tq-reset");
 }
 
 static void dispatch(char *line)
@@ -759,12 +786,20 @@ void tq_protocol_feed(int c)
 {
     if (c == '%') {
         cmd[cmd_len] = '\0';
+        const int tq = cmd[0] == 't' && cmd[1] == 'q' && cmd[2] == '-';
+        crc = 0xFFFFFFFFu;
         if (cmd_too_long) {
             put_str("e-[Command too long: at most ");
             put_u64(TQ_CMD_MAX);
             put_line(" characters]");
         } else {
             dispatch(cmd);
+        }
+        if (tq) {
+            const uint32_t sum = ~crc;
+            put_str("m-tq-crc-");
+            put_u64(sum);
+            put_str("\r\n");
         }
         put_line("m-ready");
         cmd_len = 0;

@@ -28,6 +28,12 @@
  *   tq-infer             one inference: m-tq-cycles-C, m-tq-layers-[c,...], m-tq-out-[hex]...
  *   tq-out               m-tq-out-[hex]... of the last inference (all outputs, raw bytes, in lines of
  *                        at most TQ_OUT_CHUNK bytes: the host joins them)
+ *
+ * Every reply to a tq- command (errors included) ends, before its m-ready, with m-tq-crc-C: C in decimal
+ * is the CRC-32 (zlib's crc32) of the reply's bytes before that line, CR LF included, so the host
+ * detects a flipped, dropped or duplicated byte. A tq-infer that runs starts that CRC with the `db` input
+ * stream it ran on (input_bytes, padding between inputs as zeros): the host also checks the bytes
+ * that arrived are the bytes it sent. The MLPerf Tiny commands answer as the EEMBC runner expects, no CRC.
  */
 #ifndef TQ_PROTOCOL_H
 #define TQ_PROTOCOL_H

@@ -6,9 +6,13 @@ commands end with '%', replies are lines that end with "m-ready", errors are "e-
 Real serial lines misbehave, so the client is defensive. Bytes that are not protocol lines (noise
 while a board powers up, a debug print, a glitch) are skipped, at most `MAX_NOISE` lines a reply; a
 line whose start was hit by a glitch is recovered from its last "m-"/"e-". A board that resets prints
-its boot banner again and forgets the loaded input: that shows as `BoardReset`. Faults after which
-the same input can simply be loaded and run again are `Retryable`; `Dut.run` does that, at most
-`retries` times an input, after `Dut.resync` has brought the board back to a known state.
+its boot banner again and forgets the loaded input: that shows as `BoardReset`. Every reply to a
+tq- command ends with a CRC-32 of its bytes (for `tq-infer`, of the input it ran on and its bytes),
+so a byte flipped, dropped or duplicated on the way, either way, is a `BadReply`, never a figure; a
+firmware error that only a command damaged on its way can cause ("Unknown command" naming another
+word, an invalid hex digit) is one too. Faults after which the same input can simply be loaded and
+run again are `Retryable`; `Dut.run` does that, at most `retries` times an input, after
+`Dut.resync` has brought the board back to a known state (`info` and `reset` retry the same way).
 Everything else is one line naming the port, what came (escaped, shortened) and what to do.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -232,6 +237,12 @@ _FIELDS = {  # reply lines tinyq reads: the text in group 1
     "m-tq-info": re.compile(r"m-tq-info-\[(.*)\]"),
 }
 _INPUT_LOST = re.compile(r"e-\[(Input db has \d+ bytes|db: no load in progress)")
+_CRC = re.compile(r"m-tq-crc-(\d+)")  # the last line of a tq- reply (firmware/protocol/tq_protocol.h)
+# Firmware errors a well-formed command never gets: the command was damaged on its way to the board.
+_DAMAGED = re.compile(r"e-\[(Invalid hex digit|Insufficent number of hex digits|db: \d+ bytes past the|Command too long"
+                      r"|Empty command|Too many words|Command 'db|Usage: infer|Inference (iterations|warmup))")
+_UNKNOWN = re.compile(r"e-\[Unknown command: (.*)\]")
+_DB_LOAD = re.compile(r"e-\[db load (-?\d+) exceeds")
 
 
 def protocol_line(raw: bytes, free_text: bool = False) -> str | None:
@@ -268,6 +279,8 @@ class Dut:
         self.timeout = timeout
         self.infer_timeout = infer_timeout if infer_timeout is not None else INFER_TIMEOUT_FACTOR * timeout
         self.fix = fix
+        self.sent = bytearray()  # the `db` bytes sent since the last `db load` (what a tq-infer's CRC starts with)
+        self._expected = 0
 
     @property
     def port(self) -> str:
@@ -340,44 +353,97 @@ class Dut:
                 if restarted:
                     raise BoardReset(f"the board on {self.port} restarted during {what} (its boot banner came instead of a reply)")
                 return lines
+            if lines and _CRC.fullmatch(lines[-1]) and not restarted:  # a checksum ends a reply: m-ready must follow
+                raise BadReply(f"the answer to {what} from {self.port} went on after its checksum line with {shown(line, 80)}")
             lines.append(line)
 
     def _garbage_fix(self) -> str:
         return f"check the baud rate ({self.link.baud}) and that the board runs tinyq firmware (`{self.fix}`)"
 
     def command(self, cmd: str, timeout: float | None = None, allow_error: bool = False) -> list[str]:
+        """Send `cmd`, return its reply's lines (a tq- reply checked against its CRC, which is dropped).
+
+        An e-[...] line raises (unless `allow_error`): BoardReset when the board forgot its input;
+        Refused when the firmware does not know the command (another firmware) or, in a reply whose
+        CRC holds, refuses it; else BadReply: the command or the error line was damaged on the wire
+        (no other error answers the commands the host sends, and one without a CRC may be damaged itself).
+        """
         what = f"'{cmd if len(cmd) <= 24 else cmd[:20] + '...'}'"
+        self._track(cmd)
         self.link.write(cmd + "%")
         wait = self.timeout if timeout is None else timeout
         lines = self._until_ready(what, wait, patient=wait > self.timeout)
         errors = [ln for ln in lines if ln.startswith("e-")]
+        refuse = Refused(
+            f"the device on {self.port} refused {what}: {shown(errors[0], 80)}: it may run another firmware: run `{self.fix}`"
+        ) if errors else None
+        if errors and not allow_error and _refusal(cmd, errors[0]):  # e.g. tq-info on a firmware without tinyq's commands
+            raise refuse
+        checked = cmd.startswith("tq-")
+        if checked:
+            lines = self._checked(what, cmd, lines)
         if errors and not allow_error:
             if _INPUT_LOST.match(errors[0]):
                 raise BoardReset(f"the board on {self.port} lost the loaded input ({errors[0]} after {what}): it restarted")
-            raise Refused(
-                f"the device on {self.port} refused {what}: {shown(errors[0], 80)}: it may run another firmware: run `{self.fix}`"
-            )
+            if _damaged(errors[0]) or not checked:
+                raise BadReply(f"the device on {self.port} answered {what} with {shown(errors[0], 80)}: "
+                               "the command or the answer was damaged on the wire")
+            raise refuse
         return lines
+
+    def _track(self, cmd: str) -> None:
+        """Keep the `db` bytes as the firmware stores them: from `db load N` on, at most N."""
+        words = cmd.split()
+        if words[:2] == ["db", "load"] and len(words) == 3 and words[2].isdigit():
+            self.sent, self._expected = bytearray(), int(words[2])
+        elif len(words) == 2 and words[0] == "db" and words[1] != "print":
+            try:
+                self.sent += bytes.fromhex(words[1])[: max(0, self._expected - len(self.sent))]
+            except ValueError:
+                pass
+
+    def _checked(self, what: str, cmd: str, lines: list[str]) -> list[str]:
+        """A tq- reply's lines without its m-tq-crc line, which must hold the CRC-32 of the lines before
+        it (each with CR LF); a tq-infer that ran (its m-tq-cycles line) starts that CRC with the input
+        it ran on, which must be the bytes sent. BadReply when they differ."""
+        m = _CRC.fullmatch(lines[-1]) if lines else None
+        if m is None:
+            raise BadReply(
+                f"the answer to {what} from {self.port} came without its checksum line (m-tq-crc): "
+                f"{shown(' | '.join(lines[-3:]), 80)}",
+                f"a glitch on the line, or the board runs a tinyq firmware older than this host: run `{self.fix}`",
+            )
+        body = "".join(ln + "\r\n" for ln in lines[:-1]).encode("latin-1")
+        ran = cmd == "tq-infer" and any(ln.startswith("m-tq-cycles-") for ln in lines)
+        want = zlib.crc32(body, zlib.crc32(bytes(self.sent))) if ran else zlib.crc32(body)
+        if int(m.group(1)) != want:
+            changed = "the input sent or the reply" if ran else "the reply"
+            raise BadReply(f"the answer to {what} from {self.port} fails its checksum (CRC-32 {want} of what came, "
+                           f"the board says {m.group(1)}): a byte of {changed} changed on the wire")
+        return lines[:-1]
 
     def sync(self) -> None:
         """Bring a device that may be mid-session to a known state: ask its name."""
         self.resync(quiet=0.1)
 
-    def resync(self, quiet: float = 0.3) -> None:
-        """After a fault (or on connecting): let the board finish talking, then see it answer `name`.
+    def resync(self, quiet: float = 0.3, attempts: int = 2) -> None:
+        """After a fault (or on connecting): end any command the board holds half received (its '%'
+        lost on the wire), let the board finish talking, then see it answer `name`.
 
-        Replies still in flight are dropped with the noise; a board that is still booting may
-        swallow the first `name`, so a restart seen meanwhile sends it once more.
+        Replies still in flight are dropped with the noise. A board that is still booting may swallow
+        the `name`, and on a bad line the `name` or its answer may be damaged: each sends it again, at
+        most `attempts` times in all; the last fault is raised.
         """
-        self.link.drain(quiet=min(quiet, self.timeout), limit=self.timeout)
-        for attempt in range(2):
+        for attempt in range(attempts):
+            self.link.write("%")
+            self.link.drain(quiet=min(quiet, self.timeout), limit=self.timeout)
             self.link.write("name%")
             try:
                 for _ in range(4):  # a stale reply may still come before the one to this `name`
                     if any(ln.startswith("m-name-dut-") for ln in self._until_ready("'name'", self.timeout)):
                         return
-            except BoardReset:
-                if attempt:
+            except (BoardReset, NoReply, Garbage, BadReply):
+                if attempt + 1 == attempts:
                     raise
                 continue
             raise DeviceError(f"the device on {self.port} does not answer 'name' like a tinyq firmware: run `{self.fix}`")
@@ -398,17 +464,40 @@ class Dut:
 
     # ---------------------------------------------------------------- the commands tinyq uses
 
-    def info(self) -> dict[str, str]:
-        line = _one(self.command("tq-info"), "m-tq-info", "tq-info", self.port)
+    def info(self, retries: int = 2) -> dict[str, str]:
+        """`tq-info` as a dict; asked again after a Retryable fault, at most `retries` times."""
+        line = _one(self._again(lambda: self.command("tq-info"), retries), "m-tq-info", "tq-info", self.port)
         try:
             return dict(kv.split("=", 1) for kv in line.split(","))
         except ValueError:
             raise BadReply(f"garbled answer to 'tq-info' from {self.port}: {shown(line, 80)}") from None
 
-    def reset(self) -> None:
-        """`tq-reset`: the model's state (kept from one inference to the next) back to its start."""
-        if "m-tq-reset-done" not in self.command("tq-reset"):
+    def reset(self, retries: int = 2) -> None:
+        """`tq-reset`: the model's state (kept from one inference to the next) back to its start; sent
+        again after a Retryable fault (twice is the same as once), at most `retries` times."""
+        if "m-tq-reset-done" not in self._again(lambda: self.command("tq-reset"), retries):
             raise BadReply(f"the device on {self.port} did not answer 'tq-reset' with m-tq-reset-done")
+
+    def _again(self, ask: Callable[[], list[str]], retries: int) -> list[str]:
+        """`ask()`, and after a Retryable fault recover and ask again, at most `retries` times."""
+        for n in range(retries + 1):
+            try:
+                return ask()
+            except Retryable as e:
+                if n == retries:
+                    raise
+                self._recover_from(e)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _recover_from(self, fault: Retryable) -> None:
+        """`recover`; a board still silent or raving after it raises `fault`, said so (the first fault
+        is the one to report), a port that did not come back its own PortLost."""
+        try:
+            self.recover(fault)
+        except PortLost:
+            raise
+        except DeviceError:
+            raise fault.again("(and no answer to 'name' after it)") from None
 
     def load(self, data: bytes, chunk: int = 240) -> None:
         """`db load N` then `db HEX` lines of `chunk` bytes (the MLPerf Tiny runner sends 31)."""
@@ -458,13 +547,20 @@ class Dut:
                     raise
                 if on_retry is not None:
                     on_retry(e, n + 1)
-                try:
-                    self.recover(e)
-                except PortLost:  # the port did not come back: that is the news
-                    raise
-                except DeviceError:  # still silent or raving: the first fault is the one to report
-                    raise e.again("(and no answer to 'name' after it)") from None
+                self._recover_from(e)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _refusal(cmd: str, error: str) -> bool:
+    """True when `error` is the firmware refusing `cmd` as sent: it names the very command, or size, sent."""
+    unknown, load = _UNKNOWN.fullmatch(error), _DB_LOAD.match(error)
+    return bool(unknown and unknown.group(1) == cmd.split(" ")[0]) or bool(load and cmd == f"db load {load.group(1)}")
+
+
+def _damaged(error: str) -> bool:
+    """True when firmware error line `error` answers only a command damaged on the wire, once the refusals
+    (`_refusal`: the very command or size sent named) are told apart: another word, another size."""
+    return bool(_DAMAGED.match(error) or _UNKNOWN.fullmatch(error) or _DB_LOAD.match(error))
 
 
 def _joined(lines: list[str], label: str, what: str, port: str) -> str:

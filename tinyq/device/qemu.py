@@ -159,7 +159,8 @@ class Qemu(EmulatorProcess):
         raise CheckFailed(f"QEMU did not open its serial port on 127.0.0.1:{port} within {timeout:.0f} s")
 
     def __enter__(self) -> "Qemu":
-        return self.start()
+        # `with Qemu(...).start() as q` must not start a second emulator (the first would be left waiting)
+        return self if self.alive() else self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
