@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
 STAMP := $(VENV)/.tinyq-installed
 
 .PHONY: demo test setup system venv clean benchmarks sweep
@@ -109,6 +109,30 @@ baseline-cmsis: setup
 	  --cmsis-nn $(CMSIS_NN) --cmsis $(CMSIS)
 	$(PY) -m tinyq.checks.baseline models $(BASELINE_MODELS) --cores $(BASELINE_CORES) --cmsis-nn $(CMSIS_NN) --cmsis $(CMSIS) \
 	  --tflm $(TFLM) --flatbuffers $(FLATBUFFERS) --gemmlowp $(GEMMLOWP) --ruy $(RUY)
+
+# `make fuzz` (not part of `make test`, which runs short fixed-seed campaigns in tests/test_fuzz.py): the
+# coverage-guided campaigns over every file tinyq reads (.tflite, .npy/.npz, board JSON, build.json, Keras),
+# FUZZ_SECONDS per target, corpora and findings under build/fuzz/<target>/ (RELIABILITY.md, "Fuzzing").
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?= tflite,arrays,board,manifest,keras
+.PHONY: fuzz
+fuzz: setup
+	nice $(PY) -m tests.fuzz.campaign --seconds $(FUZZ_SECONDS) --targets $(FUZZ_TARGETS)
+
+# `make fuzz-firmware` (outside `make test`, which runs 100,000 inputs a variant in tests/test_fuzz_protocol.py):
+# libFuzzer + ASan + UBSan on the firmware's protocol (clang; tests/fuzz/protocol_fuzz.py), FUZZ_RUNS inputs
+# for each of its two builds; corpora under build/fuzz/protocol/, findings in its <variant>/artifacts/.
+# `make sanitize`: every model of tests/fuzz/sanitize_models.py under ASan + UBSan on the host, bit-exact,
+# and the kernels and firmware under -Wall -Wextra -Wconversion with gcc and clang for every board
+# (tests/fuzz/strict_warnings.py; STRICT_ALLOW lists files whose warnings are reported but do not fail it).
+FUZZ_RUNS ?= 10000000
+STRICT_ALLOW ?=
+.PHONY: fuzz-firmware sanitize
+fuzz-firmware: setup
+	nice $(PY) -m tests.fuzz.protocol_fuzz --runs $(FUZZ_RUNS)
+sanitize: setup
+	@status=0; nice $(PY) -m tests.fuzz.sanitize_models || status=1; \
+	nice $(PY) -m tests.fuzz.strict_warnings $(if $(STRICT_ALLOW),--allow $(STRICT_ALLOW)) || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) build out .pytest_cache

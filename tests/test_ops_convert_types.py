@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tinyq.compiler import generate_library
-from tinyq.errors import UnsupportedModel
+from tinyq.compiler.importer import import_model
+from tinyq.errors import BadInput, UnsupportedModel
 
 from .helpers import (
     assert_bit_exact,
@@ -211,7 +212,9 @@ def test_refusals(tmp_path):
     assert "2^31 or more" in one("QUANTIZE", ("int32", 1.0, 0), ("int16", 2.0**-31, 0))
     assert "requires 0" in one("QUANTIZE", ("int16", 0.1, 3), ("int16", 0.2, 0))
     assert "requires 0" in one("DEQUANTIZE", ("int16", 0.1, 3), ("float32", None, 0))
-    assert "no longer exact" in one("DEQUANTIZE", ("int8", 0.1, 2**25), ("float32", None, 0))
+    # A zero point outside its type is refused at import, before any operator sees it.
+    with pytest.raises(BadInput, match="outside int8's range"):
+        import_model(convert_model(tmp_path, "DEQUANTIZE", ("int8", 0.1, 2**25, 8), ("float32", None, 0), name="bad"))
     assert "converts between" in one("CAST", ("int64", None, 0), ("int32", None, 0))
 
 

@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 
 from tinyq.checks.verify import verify_on_board, verify_tflite
+from tinyq.compiler.importer import import_model
+from tinyq.errors import BadInput
 
 from .helpers import Net, options, ref_interpreter
 
@@ -302,8 +304,9 @@ def test_refuses_what_the_reference_cannot_run(tmp_path):
     net = case_net("projection", peephole=True)
     _refused(tmp_path, net, "peephole", "5 outputs from 12 cells")
     net = case_net("plain")
-    net.tensors[net.ops[0].inputs[18]].isVariable = False
-    _refused(tmp_path, net, "output state", "variable tensor")
+    net.tensors[net.ops[0].inputs[18]].isVariable = False  # read, never written: refused at import
+    with pytest.raises(BadInput, match="reads tensor 13 't13', which no operator writes"):
+        import_model(net.write(tmp_path / "bad.tflite"))
 
 
 def test_refuses_16x8(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 from tinyq.checks.verify import verify_on_board, verify_tflite
 from tinyq.compiler.importer import import_model
 from tinyq.compiler.passes import compile_graph
-from tinyq.errors import UnsupportedModel
+from tinyq.errors import BadInput, UnsupportedModel
 
 from .helpers import Net, options, ref_interpreter
 
@@ -132,8 +132,9 @@ def test_refusals(tmp_path):
     # TFLite's integer SVDF fails at Eval without RELU
     _refused(tmp_path, svdf_net(rng, "int8", 1, 10, 4, 1, 4, fused=0), "RELU only")
     net = svdf_net(rng, "int8", 1, 10, 4, 1, 4)
-    net.tensors[net.ops[0].inputs[4]].isVariable = False
-    _refused(tmp_path, net, "state", "variable tensor")
+    net.tensors[net.ops[0].inputs[4]].isVariable = False  # read, never written: refused at import
+    with pytest.raises(BadInput, match="which no operator writes"):
+        import_model(net.write(tmp_path / "bad.tflite"))
     net = svdf_net(rng, "int8", 1, 10, 4, 1, 4)
     net.tensors[net.ops[0].inputs[4]].shape = [1, 15]
     _refused(tmp_path, net, "expected [1, 16]")

@@ -121,6 +121,8 @@ def load_board_file(path: Path) -> Board:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise BadInput(f"{path}: not valid JSON ({e.msg} at line {e.lineno}): fix the board file") from None
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not UTF-8 text (byte {e.start}): fix the board file") from None
     validate(data, str(path))
     if data["name"] != path.stem:
         raise BadInput(f"{path}: name '{data['name']}' differs from the file name: rename one of them")

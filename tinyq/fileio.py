@@ -98,6 +98,9 @@ def read_arrays(path: Path | str, what: str) -> dict[str, np.ndarray]:
         return {"": _np_load(path, "npy", lambda f: f)}
     if head.startswith(_ZIP_MAGIC) or head.startswith(b"PK\x05\x06"):
         out = _np_load(path, "npz", lambda z: {k: z[k] for k in z.files})
+        odd = next((k for k, v in out.items() if not isinstance(v, np.ndarray)), None)
+        if odd is not None:  # numpy hands a member that is not a .npy file over as its raw bytes
+            raise BadInput(f"{path}: member '{odd}' is not a .npy array: save the {what} arrays with numpy.savez")
         if not out:
             raise BadInput(f"{path} is an empty .npz archive: save the {what} arrays in it with numpy.savez")
         return out

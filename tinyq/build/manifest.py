@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -245,16 +246,70 @@ class Manifest:
         for k in ("warnings", "kernel_sources", "files", "patches"):
             if k in d:
                 d[k] = tuple(d[k])
-        return cls(**d, version=VERSION)
+        m = cls(**d, version=VERSION)
+        _check_fields(m)
+        return m
+
+
+# What a field's annotation accepts from JSON (nested dataclasses are walked by _check_fields).
+_JSON_TYPES = {"str": (str,), "int": (int,), "bool": (bool,), "float": (int, float), "dict": (dict,)}
+
+
+def _check_fields(obj, where: str = "") -> None:
+    """Every field of the manifest (and of its parts) holds a value of its annotated type, and each I/O
+    slot is consistent (a known type, a shape of whole dimensions, its bytes): raises TypeError/ValueError,
+    which load() turns into one line, so no reader meets a wrong type later."""
+    for f in dataclasses.fields(obj):
+        v, at = getattr(obj, f.name), f"{where}{f.name}"
+        if dataclasses.is_dataclass(v):
+            _check_fields(v, at + "/")
+            continue
+        ann = str(f.type).replace(" ", "")
+        if v is None and ann.endswith("|None"):
+            continue
+        base = ann.removesuffix("|None")
+        if base.startswith("tuple["):
+            item = base[len("tuple["):].split(",")[0]
+            for k, x in enumerate(v):
+                if dataclasses.is_dataclass(x):
+                    _check_fields(x, f"{at}/{k}/")
+                elif item in _JSON_TYPES and (not isinstance(x, _JSON_TYPES[item]) or (item != "bool" and isinstance(x, bool))):
+                    raise TypeError(f"{at}/{k} is {x!r}, not {item}")
+            continue
+        want = _JSON_TYPES.get(base)
+        if want is not None and (not isinstance(v, want) or (base != "bool" and isinstance(v, bool))):
+            raise TypeError(f"{at} is {v!r}, not {base}")
+    if isinstance(obj, Manifest):
+        for kind in ("input", "output"):
+            offset = 0
+            for k, sl in enumerate(x for x in obj.io if x.kind == kind):
+                item = np.dtype(sl.numpy_dtype).itemsize
+                offset = (offset + item - 1) // item * item
+                if (sl.index, sl.offset) != (k, offset):
+                    raise ValueError(f"{kind} {k} is slot {sl.index} at byte {sl.offset}, not at {offset} as the protocol packs it")
+                offset += sl.bytes
+    if isinstance(obj, IoSlot):
+        if obj.kind not in ("input", "output") or obj.dtype not in NUMPY_DTYPES or obj.offset < 0:
+            raise ValueError(f"{where}: kind {obj.kind!r}, dtype {obj.dtype!r}, offset {obj.offset} is not an I/O slot")
+        if any(d < 0 for d in obj.shape) or obj.bytes != math.prod(obj.shape) * np.dtype(obj.numpy_dtype).itemsize:
+            raise ValueError(f"{where}: shape {list(obj.shape)} of {obj.dtype} is not {obj.bytes} bytes")
 
 
 def resolve_board(manifest: Manifest, board_name: str | None) -> Board:
     """The build's board; --board (a name or a board file) must be the one it was built for."""
     if board_name is None:
-        return get_board(manifest.board)
+        return _fits(manifest, get_board(manifest.board))
     b = get_board(board_name)
     if b.name != manifest.board:
         raise BadInput(f"this build is for {manifest.board}, not {b.name}: rebuild with `tinyq build MODEL --board {board_name}`")
+    return _fits(manifest, b)
+
+
+def _fits(manifest: Manifest, b: Board) -> Board:
+    """A build whose inputs and outputs could not be in the board's RAM is not one tinyq made for it."""
+    if manifest.input_bytes + manifest.output_bytes > b.ram.length:
+        raise BadInput(f"this build's inputs and outputs ({manifest.input_bytes} + {manifest.output_bytes} bytes) exceed "
+                       f"{b.name}'s RAM ({b.ram.length} bytes): its build.json is corrupt, rebuild it")
     return b
 
 

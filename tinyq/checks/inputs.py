@@ -161,6 +161,17 @@ def load_inputs(path: Path, g: Graph) -> list[list[np.ndarray]]:
             want = ", ".join(map(str, shape[1:] if shape and shape[0] == 1 else shape))
             raise BadInput(f"{path}: input {k} has shape {tuple(a.shape)} but the model expects (N{', ' if want else ''}{want}) "
                            "(samples first): reshape the samples")
+        if a.dtype.kind not in "biuf":
+            raise BadInput(f"{path}: input {k} has type {a.dtype}, not numbers: save a numeric array")
+        floating = np.issubdtype(NUMPY_DTYPES[t.dtype], np.floating)
+        if a.dtype.kind == "f" and not floating and not np.isfinite(a).all():  # (a float input takes NaN and inf)
+            raise BadInput(f"{path}: input {k} has {int((~np.isfinite(a)).sum())} NaN/inf values: replace them (numpy.nan_to_num)")
+        integer = np.issubdtype(NUMPY_DTYPES[t.dtype], np.integer)
+        if integer and (t.quant is None or a.dtype.kind != "f") and a.size:
+            lo, hi = np.iinfo(NUMPY_DTYPES[t.dtype]).min, np.iinfo(NUMPY_DTYPES[t.dtype]).max
+            if a.min() < lo or a.max() > hi:  # the cast below would wrap them
+                raise BadInput(f"{path}: input {k} has values in [{a.min()}, {a.max()}] but the model takes {t.dtype} "
+                               f"[{lo}, {hi}]: give values in range")
         if t.dtype != "float32" and a.dtype.kind == "f" and t.quant is None:
             # A plain integer input (indices, counts) given as floats: whole numbers only.
             if not np.array_equal(a, np.round(a)):
@@ -169,7 +180,8 @@ def load_inputs(path: Path, g: Graph) -> list[list[np.ndarray]]:
         elif t.dtype != "float32" and a.dtype.kind == "f":
             # As TFLite's QUANTIZE (and `tinyq convert --eval`): float32 divide, round half away from zero.
             q = t.quant
-            v = a.astype(np.float32) / np.float32(q.s)
+            with np.errstate(over="ignore"):  # huge values: clipped below, as TFLite's QUANTIZE saturates
+                v = np.clip(a.astype(np.float32) / np.float32(q.s), -2.0**40, 2.0**40)
             r = (np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))).astype(np.int64)
             a = np.clip(r + q.zp, *_qrange(t)).astype(NUMPY_DTYPES[t.dtype])
         for n in range(a.shape[0]):

@@ -17,8 +17,10 @@ import numpy as np
 
 from tinyq.build.host import HostModel
 from tinyq.build.manifest import Manifest
+from tinyq.build.sanitize import SanitizedHost
 from tinyq.checks.match import Mismatch, Tally
 from tinyq.checks.reference import Reference
+from tinyq.compiler import Generated
 from tinyq.device.protocol import Dut, Inference, Retryable
 from tinyq.errors import BadInput
 from tinyq.ir import Graph
@@ -56,7 +58,7 @@ class ReferenceRunner:
 class HostRunner:
     """The generated C library compiled with the host compiler (tinyq.build.host)."""
 
-    def __init__(self, host: HostModel, keep_trace: bool = False):
+    def __init__(self, host: HostModel | SanitizedHost, keep_trace: bool = False):
         self.host = host
         # Trace every run (`last_trace`): a stateful model cannot run an input again to locate a divergence.
         self.keep_trace = keep_trace
@@ -72,6 +74,12 @@ class HostRunner:
     def trace(self, inputs: list[np.ndarray]) -> dict[int, bytes]:
         """Each layer's output bytes, by layer index."""
         return self.host.run(inputs, trace=True)[1]
+
+
+def host_runner(gen: Generated, name: str = "tq_model", sanitize: bool = False, keep_trace: bool = False) -> HostRunner:
+    """The generated C on the host; `sanitize`: as a program built with AddressSanitizer and UBSan
+    (tinyq.build.sanitize: no layer trace; a sanitizer report is CheckFailed; close it with `.host.close()`)."""
+    return HostRunner(SanitizedHost(gen, name) if sanitize else HostModel(gen, name), keep_trace=keep_trace and not sanitize)
 
 
 class DeviceRunner:

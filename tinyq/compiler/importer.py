@@ -115,10 +115,12 @@ def import_model(path: Path) -> Graph:
         for x in ins + outs:
             if x >= len(tensors) or x < -1 or (x == -1 and x in outs):
                 raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names tensor {x} of {len(tensors)}: re-export the model")
+        if not outs and kind not in NO_OUTPUT_OPS:
+            raise BadInput(f"{path} is corrupt: operator {k} ({kind}) writes no tensor: re-export the model")
         mids = [int(x) for x in (o.intermediates if o.intermediates is not None else [])]
         if any(x < 0 or x >= len(tensors) for x in mids):
             raise BadInput(f"{path} is corrupt: operator {k} ({kind}) names an intermediate tensor out of range: re-export the model")
-        ops.append(Op(index=k, kind=kind, inputs=ins, outputs=outs, options=o.builtinOptions, intermediates=mids))
+        ops.append(Op(index=k, kind=kind, inputs=ins, outputs=outs, options=_options(kind, o), intermediates=mids))
 
     ends = {}
     for what, xs in (("input", sg.inputs), ("output", sg.outputs)):
@@ -169,6 +171,10 @@ def _check_dataflow(tensors: list[Tensor], ops: list[Op], inputs: list[int], pat
             if x >= 0 and x in written and x not in done:
                 raise BadInput(f"{path} is corrupt: operator {o.index} ({o.kind}) reads tensor {x} before operator "
                                f"{written[x]} writes it (a cycle, or operators out of order): re-export the model")
+            t = tensors[x] if x >= 0 else None
+            if t is not None and x not in written and x not in inputs and not t.is_const and not t.variable and t.size:
+                raise BadInput(f"{path} is corrupt: operator {o.index} ({o.kind}) reads tensor {x} '{t.name}', which no "
+                               "operator writes and which is neither a model input nor a constant: re-export the model")
         done.update(o.outputs)
 
 
@@ -177,9 +183,37 @@ def _kind(model, o, ops_by_code: dict[int, str]) -> str:
     builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
     kind = ops_by_code.get(builtin, f"BUILTIN_{builtin}")
     if kind == "CUSTOM":
-        cname = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
-        kind = f"CUSTOM:{cname}"
+        cname = code.customCode.decode("utf-8", "replace") if isinstance(code.customCode, bytes) else str(code.customCode)
+        kind = f"CUSTOM:{_printable(cname)}"
     return kind
+
+
+# A zero point is a value of its tensor's type (one outside it would be wrapped where kernels store it).
+ZERO_POINT_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+# Operators that write no tensor (every other one has an output).
+NO_OUTPUT_OPS = ("ASSIGN_VARIABLE", "CALL_ONCE")
+
+# Builtin operators whose options table is not named after them (the rest: CONV_2D -> Conv2DOptions).
+_OPTIONS_OF = {
+    "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions", "L2_POOL_2D": "Pool2DOptions",
+    "MEAN": "ReducerOptions", "SUM": "ReducerOptions", "REDUCE_MAX": "ReducerOptions", "REDUCE_MIN": "ReducerOptions",
+    "REDUCE_PROD": "ReducerOptions", "REDUCE_ANY": "ReducerOptions", "REDUCE_ALL": "ReducerOptions",
+    "MAXIMUM": "MaximumMinimumOptions", "MINIMUM": "MaximumMinimumOptions", "L2_NORMALIZATION": "L2NormOptions",
+    "UNIDIRECTIONAL_SEQUENCE_RNN": "SequenceRNNOptions", "RANDOM_UNIFORM": "RandomOptions",
+    "RANDOM_STANDARD_NORMAL": "RandomOptions", "MULTINOMIAL": "RandomOptions",
+}
+
+
+def _options(kind: str, o):
+    """The operator's builtin options, or None where they are not the table its kind reads: TFLite reads
+    options of another type as none (its parser asks for builtin_options_as_<the op's table>), so do we;
+    no pass then meets, say, an ADD holding Conv2DOptions."""
+    opts = o.builtinOptions
+    if opts is None:
+        return None
+    want = _OPTIONS_OF.get(kind, kind.replace("_", "") + "Options")
+    return opts if type(opts).__name__[:-1].lower() == want.lower() else None
 
 
 def _tensors(model, sg, buf: bytes, path: Path) -> list[Tensor]:
@@ -205,7 +239,12 @@ def _tensors(model, sg, buf: bytes, path: Path) -> list[Tensor]:
             raise UnsupportedModel(
                 f"tensor {i} '{_name(t)}' has shape {list(shape)}: shapes must be static and non-empty; run `tinyq convert`"
             )
+        nbuf = len(model.buffers or [])
+        if t.buffer < 0 or 0 < t.buffer >= nbuf:  # TFLite refuses it too ("specifies out of range buffer")
+            raise BadInput(f"{path} is corrupt: tensor {i} '{_name(t)}' names buffer {t.buffer} of {nbuf}: re-export the model")
         raw = _buffer_data(model, buf, t.buffer, path)
+        if i in used and dtype not in NUMPY_DTYPES and dtype != "resource":  # resource: _resource_variables
+            raise UnsupportedModel(f"tensor {i} '{_name(t)}' has type {dtype.upper()}, which tinyq does not support")
         data = None
         if raw is not None:
             if dtype not in NUMPY_DTYPES:
@@ -221,7 +260,13 @@ def _tensors(model, sg, buf: bytes, path: Path) -> list[Tensor]:
                     f"{path} is corrupt: tensor {i} '{_name(t)}' holds {arr.size} values for shape {list(shape)}: re-export the model"
                 )
             data = arr.reshape(shape).copy()
-        tensors.append(Tensor(index=i, name=_name(t), shape=shape, dtype=dtype, quant=_quant(t), data=data,
+        quant = _quant(t)
+        lo, hi = ZERO_POINT_RANGE.get(dtype, (None, None))
+        if quant is not None and lo is not None and any(not lo <= z <= hi for z in quant.zero_point):
+            z = next(z for z in quant.zero_point if not lo <= z <= hi)
+            raise BadInput(f"{path} is corrupt: tensor {i} '{_name(t)}' has zero point {z}, outside {dtype}'s range "
+                           f"[{lo}, {hi}] (TFLite's quantization spec): re-export the model")
+        tensors.append(Tensor(index=i, name=_name(t), shape=shape, dtype=dtype, quant=quant, data=data,
                               variable=bool(t.isVariable)))
     return tensors
 
@@ -280,10 +325,10 @@ def _init_subgraphs(model, path: Path) -> list[int]:
 def _key(op, what: str) -> str:
     """A VAR_HANDLE's variable: container and shared name (TFLite keys its resources by both)."""
     opts = op.builtinOptions
-    container = opts.container if opts is not None and opts.container is not None else b""
-    shared = opts.sharedName if opts is not None and opts.sharedName is not None else b""
+    container = getattr(opts, "container", None) or b""  # options of another type: none (TFLite's reading)
+    shared = getattr(opts, "sharedName", None) or b""
     dec = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in (container, shared)]
-    return "/".join(x for x in dec if x) or what
+    return _printable("/".join(x for x in dec if x)) or what
 
 
 def _resource_variables(g: Graph, model, buf: bytes, path: Path, inits: list[int]) -> None:
@@ -425,7 +470,13 @@ def reject_runtime_dequantization(g: Graph, path: Path) -> None:
 
 
 def _name(t) -> str:
+    """A tensor's (or subgraph's) name, printable: control characters (a newline, a NUL) are escaped, so a
+    message naming it stays one line."""
     n = t.name
     if isinstance(n, bytes):
         n = n.decode("utf-8", "replace")
-    return n or ""
+    return _printable(n or "")
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -247,7 +247,12 @@ def activation_range(fused: int, out: Tensor) -> tuple[int, int]:
     zp = out.quant.zp
 
     def q(v: float) -> int:
-        return zp + tflite_round(float(f32(v) / scale))
+        with np.errstate(over="ignore"):
+            x = float(f32(v) / scale)
+        if not math.isfinite(x):  # a denormal scale: TFLite's cast of the bound to int32 is undefined
+            raise UnsupportedModel(f"tensor {out.index} '{out.name}' has scale {float(scale)!r}: {v} / scale is not a finite "
+                                   f"float32, so the fused {FUSED_NAMES.get(fused, fused)} has no bound: re-export the model")
+        return zp + tflite_round(x)
 
     if fused == 1:  # RELU
         return max(qmin, q(0.0)), qmax

@@ -35,7 +35,7 @@ static __attribute__((noinline)) void tq_avg_row1(const tq_avgpool_s8_params *p,
     for (oy = 0; oy < p->out.h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
         const int32_t fy0 = TQ_MAX(0, -y0), rows = TQ_MIN(p->filter_h, p->in.h - y0) - fy0;
-        const int8_t *const top = img + (size_t)(y0 + fy0) * row;
+        const int8_t *const top = img + (ptrdiff_t)(y0 + fy0) * row;
         int32_t x0 = -p->pad_w;
         for (ox = 0; ox < p->out.w; ++ox, x0 += p->stride_w) {
             const int32_t fx0 = TQ_MAX(0, -x0), cols = TQ_MIN(fw, iw - x0) - fx0, count = rows * cols;
@@ -96,7 +96,7 @@ static inline __attribute__((always_inline)) void tq_avg_rows(const int8_t *x, i
                      "add     %[x], %[x], %[row]\n\t"
                      "subs    %[n], %[n], #1\n\t"
                      "bne     1b"
-                     : [e] "+r"(*e), [o] "+r"(*o), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [k] "=&r"(k), [w] "=&r"(w)
+                     : [e] "+&r"(*e), [o] "+&r"(*o), [x] "+&r"(x), [n] "+&r"(n), [v] "=&r"(v), [k] "=&r"(k), [w] "=&r"(w)
                      : [cols] "r"(cols), [ch] "r"(ch), [row] "r"(row)
                      : "cc", "memory");
 }
@@ -136,7 +136,7 @@ static __attribute__((noinline)) void tq_avg_words(const int8_t *corner, int8_t 
                              "sxtab16 %[o], %[o], %[w1], ror #8\n\t"
                              "subs    %[n], %[n], #1\n\t"
                              "bne     1b"
-                             : [e] "+r"(e), [o] "+r"(o), [x] "+r"(x), [n] "+r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                             : [e] "+&r"(e), [o] "+&r"(o), [x] "+&r"(x), [n] "+&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1)
                              : [ch] "r"(ch), [row] "r"(d->row)
                              : "cc", "memory");
             s0 = (int16_t)e;
@@ -214,7 +214,7 @@ static void tq_avg8_mve(const int8_t *x, int32_t rows, int32_t cols, int32_t row
                              "add    %[v], %[ch]\n\t"
                              "vadd.i16 %q[acc], %q[acc], %q[t]\n\t"
                              "le     lr, 1b"
-                             : [acc] "+w"(acc), [t] "=&w"(t), [v] "+l"(v), "+r"(n)
+                             : [acc] "+w"(acc), [t] "=&w"(t), [v] "+&l"(v), "+&r"(n)
                              : [ch] "r"(ch)
                              : "memory");
         } else {
@@ -289,7 +289,7 @@ static void tq_avg16_mve(const int8_t *corner, int32_t rows, int32_t cols, int32
                          "add    %[x], %[row]\n\t"
                          "subs   %[n], #1\n\t"
                          "bne    1b"
-                         : [a0] "+w"(a0), [a1] "+w"(a1), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v)
+                         : [a0] "+w"(a0), [a1] "+w"(a1), [x] "+&r"(x), [n] "+&r"(n), [v] "=&r"(v)
                          : [cols] "r"(cols), [ch] "r"(ch), [row] "r"(row), [p] "Up"(pred)
                          : "q0", "q1", "lr", "cc", "memory");
         r = vmovnbq_s16(r, vminq_s16(vmaxq_s16(tq_avg_div16(a0, inv, count, half), lo), hi));
@@ -312,7 +312,7 @@ tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, in
     const int16x8_t lo16 = vdupq_n_s16((int16_t)lo), hi16 = vdupq_n_s16((int16_t)hi);
     int32_t b, oy, ox, c;
     for (b = 0; b < p->out.n; ++b) {
-        const int8_t *img = in + (size_t)b * ih * iw * ch;
+        const int8_t *img = in + (ptrdiff_t)b * ih * iw * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t fy0 = TQ_MAX(0, -y0), fy1 = TQ_MIN(p->filter_h, ih - y0);
@@ -320,7 +320,7 @@ tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, in
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
                 const int32_t fx0 = TQ_MAX(0, -x0), fx1 = TQ_MIN(p->filter_w, iw - x0);
                 const int32_t rows = fy1 - fy0, cols = fx1 - fx0;
-                const int8_t *const corner = img + ((size_t)(y0 + fy0) * iw + x0 + fx0) * ch;
+                const int8_t *const corner = img + ((ptrdiff_t)(y0 + fy0) * iw + x0 + fx0) * ch;
                 if (rows * cols <= 255) {
                     tq_avg16_mve(corner, rows, cols, iw * ch, ch, out, lo16, hi16);
                     continue;
@@ -340,7 +340,7 @@ tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, in
     int32_t oy, ox;
 #endif
     for (b = 0; b < p->out.n; ++b) {
-        const int8_t *img = in + (size_t)b * ih * row;
+        const int8_t *img = in + (ptrdiff_t)b * ih * row;
 #if defined(TQ_AVG_ROW1)
 #if defined(TQ_SIMD32)
         if (p->narrow)
@@ -355,11 +355,11 @@ tq_status tq_avgpool_fast_s8(const tq_avgpool_s8_params *p, const int8_t *in, in
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t fy0 = TQ_MAX(0, -y0), rows = TQ_MIN(p->filter_h, ih - y0) - fy0;
-            const int8_t *const top = img + (size_t)(y0 + fy0) * row;
+            const int8_t *const top = img + (ptrdiff_t)(y0 + fy0) * row;
             int32_t x0 = -p->pad_w;
             for (ox = 0; ox < p->out.w; ++ox, out += ch, x0 += p->stride_w) {
                 const int32_t fx0 = TQ_MAX(0, -x0), cols = TQ_MIN(p->filter_w, p->in.w - x0) - fx0;
-                tq_avg_words(top + (size_t)(x0 + fx0) * ch, out, rows, cols, &dims);
+                tq_avg_words(top + (ptrdiff_t)(x0 + fx0) * ch, out, rows, cols, &dims);
             }
         }
 #endif

@@ -39,7 +39,7 @@ static inline __attribute__((always_inline)) void tq_avgpool16_run(const int16_t
                      "vadd.i32 %q[a], %q[a], q0\n\t"
                      "vadd.i32 %q[b], %q[b], q1\n\t"
                      "le     lr, 1b"
-                     : [p0] "+l"(p0), [p1] "+l"(p1), [a] "+w"(a), [b] "+w"(b), "+r"(n)
+                     : [p0] "+&l"(p0), [p1] "+&l"(p1), [a] "+w"(a), [b] "+w"(b), "+&r"(n)
                      : [step] "r"(step)
                      : "q0", "q1", "memory");
     *s0 = a;
@@ -64,7 +64,7 @@ static tq_status tq_avgpool16_mve(const tq_avgpool_s16_params *p, const int16_t 
     const mve_pred16_t few = vctp32q((uint32_t)ch);
     int32_t b, oy, ox, y, x, c;
     for (b = 0; b < p->out.n; ++b) {
-        const int16_t *img = in + (size_t)b * ih * iw * ch;
+        const int16_t *img = in + (ptrdiff_t)b * ih * iw * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t ya = TQ_MAX(0, y0), yb = TQ_MIN(ih, y0 + p->filter_h);
@@ -73,13 +73,13 @@ static tq_status tq_avgpool16_mve(const tq_avgpool_s16_params *p, const int16_t 
                 const int32_t xa = TQ_MAX(0, x0), xb = TQ_MIN(iw, x0 + p->filter_w);
                 const int32_t n = (yb - ya) * (xb - xa);
                 const uint32_t m = n > 1 ? 0xFFFFFFFFu / (uint32_t)n + 1u : 0u;
-                const int16_t *corner = img + ((size_t)ya * iw + xa) * ch;
+                const int16_t *corner = img + ((ptrdiff_t)ya * iw + xa) * ch;
                 for (c = 0; c < ch; c += 8) {
                     const int32_t c0 = c < whole ? c : last, c1 = c < whole ? c + 4 : second;
                     int32x4_t s0 = vdupq_n_s32(0), s1 = vdupq_n_s32(0);
                     if (ch < 4) {
                         for (y = ya; y < yb; ++y) {
-                            const int16_t *px = corner + (size_t)(y - ya) * iw * ch;
+                            const int16_t *px = corner + (ptrdiff_t)(y - ya) * iw * ch;
                             for (x = xa; x < xb; ++x, px += ch) {
                                 s0 = vaddq_s32(s0, vldrhq_z_s32(px, few));
                             }
@@ -89,7 +89,7 @@ static tq_status tq_avgpool16_mve(const tq_avgpool_s16_params *p, const int16_t 
                         break;
                     }
                     for (y = ya; y < yb; ++y) {
-                        tq_avgpool16_run(corner + (size_t)(y - ya) * iw * ch, c0, c1, xb - xa, ch, &s0, &s1);
+                        tq_avgpool16_run(corner + (ptrdiff_t)(y - ya) * iw * ch, c0, c1, xb - xa, ch, &s0, &s1);
                     }
                     if (n > 1) {
                         s0 = tq_avgpool16_div(s0, n, m, lo, hi);
@@ -118,7 +118,7 @@ tq_status tq_avgpool_s16_fast(const tq_avgpool_s16_params *p, const int16_t *in,
     const int32_t lo = p->act_min, hi = p->act_max;
     int32_t b, oy, ox, y, x, c, k;
     for (b = 0; b < p->out.n; ++b) {
-        const int16_t *img = in + (size_t)b * ih * iw * ch;
+        const int16_t *img = in + (ptrdiff_t)b * ih * iw * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t ya = TQ_MAX(0, y0), yb = TQ_MIN(ih, y0 + p->filter_h);
@@ -128,7 +128,7 @@ tq_status tq_avgpool_s16_fast(const tq_avgpool_s16_params *p, const int16_t *in,
                 int32_t n = 0, half;
                 for (y = ya; y < yb; ++y) {
                     for (x = xa; x < xb; ++x) {
-                        tab[n++] = img + ((size_t)y * iw + x) * ch;
+                        tab[n++] = img + ((ptrdiff_t)y * iw + x) * ch;
                     }
                 }
                 half = n / 2;
@@ -141,7 +141,7 @@ tq_status tq_avgpool_s16_fast(const tq_avgpool_s16_params *p, const int16_t *in,
                             const int32_t v = tq_s16_word(tab[k] + c);
                             __asm__("sxtah %0, %0, %2\n\t"
                                     "sxtah %1, %1, %2, ror #16"
-                                    : "+r"(s0), "+r"(s1)
+                                    : "+&r"(s0), "+r"(s1)
                                     : "r"(v));
                         }
                     } else

@@ -5,7 +5,7 @@ tq_status tq_maxpool_s16(const tq_maxpool_s16_params *p, const int16_t *in, int1
 {
     const int32_t ih = p->in.h, iw = p->in.w, ch = p->in.c;
     for (int32_t b = 0; b < p->out.n; ++b) {
-        const int16_t *img = in + (size_t)b * ih * iw * ch;
+        const int16_t *img = in + (ptrdiff_t)b * ih * iw * ch;
         for (int32_t oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t ya = TQ_MAX(0, y0), yb = TQ_MIN(ih, y0 + p->filter_h);
@@ -16,7 +16,7 @@ tq_status tq_maxpool_s16(const tq_maxpool_s16_params *p, const int16_t *in, int1
                     int32_t best = INT16_MIN;
                     for (int32_t y = ya; y < yb; ++y) {
                         for (int32_t x = xa; x < xb; ++x) {
-                            const int32_t v = img[((size_t)y * iw + x) * ch + c];
+                            const int32_t v = img[((ptrdiff_t)y * iw + x) * ch + c];
                             best = TQ_MAX(best, v);
                         }
                     }

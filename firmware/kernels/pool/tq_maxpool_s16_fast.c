@@ -1,7 +1,7 @@
 /* MAX_POOL_2D, int16: the fast twin of tq_maxpool_s16 (see tq_int16_fast.h). */
 #include "tq_int16_fast.h"
 
-#if defined(TQ_S16_DSP)
+#if defined(TQ_S16_DSP) && !defined(TQ_S16_MVE)
 /* The halfword-wise maximum of two words: SSUB16 sets a GE flag per halfword where a >= b, SEL keeps those. */
 static inline int32_t tq_s16_max2(int32_t a, int32_t b)
 {
@@ -24,7 +24,7 @@ static tq_status tq_maxpool16_mve(const tq_maxpool_s16_params *p, const int16_t 
     const int16x8_t lo8 = vdupq_n_s16((int16_t)p->act_min), hi8 = vdupq_n_s16((int16_t)p->act_max);
     int32_t b, oy, ox, y, x, c;
     for (b = 0; b < p->out.n; ++b) {
-        const int16_t *img = in + (size_t)b * ih * iw * ch;
+        const int16_t *img = in + (ptrdiff_t)b * ih * iw * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t ya = TQ_MAX(0, y0), yb = TQ_MIN(ih, y0 + p->filter_h);
@@ -35,7 +35,7 @@ static tq_status tq_maxpool16_mve(const tq_maxpool_s16_params *p, const int16_t 
                     const mve_pred16_t m = vctp16q((uint32_t)(ch - c));
                     int16x8_t best = lo8;
                     for (y = ya; y < yb; ++y) {
-                        const int16_t *px = img + ((size_t)y * iw + xa) * ch + c;
+                        const int16_t *px = img + ((ptrdiff_t)y * iw + xa) * ch + c;
                         for (x = xa; x < xb; ++x, px += ch) {
                             best = vmaxq_s16(best, vldrhq_z_s16(px, m));
                         }
@@ -59,7 +59,7 @@ tq_status tq_maxpool_s16_fast(const tq_maxpool_s16_params *p, const int16_t *in,
     const int32_t lo = p->act_min, hi = p->act_max;
     int32_t b, oy, ox, y, x, c, k;
     for (b = 0; b < p->out.n; ++b) {
-        const int16_t *img = in + (size_t)b * ih * iw * ch;
+        const int16_t *img = in + (ptrdiff_t)b * ih * iw * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t ya = TQ_MAX(0, y0), yb = TQ_MIN(ih, y0 + p->filter_h);
@@ -69,7 +69,7 @@ tq_status tq_maxpool_s16_fast(const tq_maxpool_s16_params *p, const int16_t *in,
                 int32_t n = 0;
                 for (y = ya; y < yb; ++y) {
                     for (x = xa; x < xb; ++x) {
-                        tab[n++] = img + ((size_t)y * iw + x) * ch;
+                        tab[n++] = img + ((ptrdiff_t)y * iw + x) * ch;
                     }
                 }
                 c = 0;

@@ -16,7 +16,7 @@ tq_status tq_mean_f32(const tq_mean_f32_params *p, const float *in, float *out)
                         for (int32_t j = 0; j < p->win.h; ++j) {
                             for (int32_t k = 0; k < p->win.w; ++k) {
                                 const float *v = in + (size_t)(o[0] * p->win.n + i) * sn + (size_t)(o[1] * p->win.h + j) * sh +
-                                                 (size_t)(o[2] * p->win.w + k) * sw + (size_t)o[3] * p->win.c;
+                                                 (size_t)(o[2] * p->win.w + k) * sw + (size_t)o[3] * (size_t)p->win.c;
                                 for (int32_t l = 0; l < p->win.c; ++l) {
                                     sum += v[l];
                                 }

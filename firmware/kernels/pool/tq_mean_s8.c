@@ -11,12 +11,12 @@ tq_status tq_mean_s8(const tq_mean_s8_params *p, const int8_t *in, int8_t *out)
         for (int32_t h = 0; h < p->out.h; ++h) {
             for (int32_t w = 0; w < p->out.w; ++w) {
                 for (int32_t c = 0; c < p->out.c; ++c) {
-                    const int8_t *base = in + n * sn + h * sh + w * sw + c * sc;
+                    const int8_t *base = in + (size_t)n * sn + (size_t)h * sh + (size_t)w * sw + (size_t)c * sc;
                     int32_t sum = 0;
                     for (int32_t i = 0; i < p->win.n; ++i) {
                         for (int32_t j = 0; j < p->win.h; ++j) {
                             for (int32_t k = 0; k < p->win.w; ++k) {
-                                const int8_t *v = base + i * sn + j * sh + k * sw;
+                                const int8_t *v = base + (size_t)i * sn + (size_t)j * sh + (size_t)k * sw;
                                 for (int32_t l = 0; l < p->win.c; ++l) {
                                     sum += v[l];
                                 }
