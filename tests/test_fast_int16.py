@@ -154,6 +154,13 @@ def test_dense_layers_are_fast_and_bit_exact(dense_models, case):
     assert_bit_exact(path, samples=12)
 
 
+def test_dense_layers_bit_exact_on_qemu_m4(dense_models):
+    """The DSP path's rows four at a time (two row pairs sharing the input's loads) and in pairs after
+    them: depths not a multiple of 4, sums in chunks, 33 units, batches of 4."""
+    r = verify_on_board(dense_models["normal"], "qemu-m4", samples=2)
+    assert r.bit_exact, r.summary()
+
+
 def _fc_model(bias: np.ndarray, in_scale: float, w_scale: float, out_scale: float, depth: int = 24) -> bytes:
     """One int16x8 FULLY_CONNECTED with given (power-of-two) scales, so that products land on the
     rounding's ties, and the given int64 bias."""

@@ -1,17 +1,21 @@
 """FULLY_CONNECTED's DSP loop (firmware/kernels/conv/tq_fc_dsp.S) and the layout it reads.
 
-Weights are stored as (w1 + 128, w0) pairs, the bytes of odd indices past the depth 0, the bias less
-the loop's constant; the loop sums 256 times the dot product in chunks of 256 of depth. Its operands
-are made once a call in scratch (fc_prep 1, where plan_memory finds the scratch fits the arena) or
-in the loop (fc_prep 0), where the input's sums come from tq_fc_sums_dsp (halfword lanes, chunks of
-256 words). Checked bit for bit: on the host (the portable C reads the same layout), and on qemu-m4
-with both loops forced, over depths not a multiple of 4, several chunks, per-tensor weights with zero
-points, a guarded layer, and weights and inputs at -128 / 127 in the pattern that takes a chunk's
-sum nearest its int32 bound (over it, were the chunks twice as long) and the input sums' lanes to
--32768 and 32512.
+Per 4 of depth the weights are stored as (w3 + 128, w2, w1 + 128, w0), the bytes past the depth 0, the
+bias less the loop's constant; the loop sums 256 times the dot product (plus 128 times the odd inputs,
+taken off at run time) in chunks of 256 of depth, from the input word made into Z = x ^ 0xFF80007F and
+P = UXTB16 Z. The operands are made once a call in scratch (fc_prep 1, where plan_memory finds the
+scratch fits the arena), in place in the input where it dies with the layers reading it (fc_prep 2 for
+the first of them, 3 for the later ones: the input's sums from its Z words) or in the loop (fc_prep 0),
+where the input's sums come from tq_fc_sums_dsp (halfword lanes, chunks of 256 words). Checked bit for
+bit: on the host (the portable C reads the same layout), and on qemu-m4 with each way forced (and the
+in-place one on qemu-m33), over depths not a multiple of 4 or 8, several chunks, an input read by two
+layers, per-tensor weights with zero points, a guarded layer, and weights and inputs at -128 / 127 in the
+pattern that takes a chunk's sum nearest its int32 bound and the input sums' lanes to their bounds.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -21,6 +25,7 @@ from tinyq.build.firmware import build
 from tinyq.checks.profile import run_on_device
 from tinyq.checks.sweep import fc_row
 from tinyq.checks.synth import rows_model
+from tinyq.compiler import passes
 from tinyq.compiler.pipeline import compile_tflite
 from tinyq.compiler.target import Target
 from tinyq.ops import conv
@@ -29,7 +34,9 @@ from .helpers import assert_bit_exact, rewrite_tflite
 
 ROWS = [fc_row(1, 3), fc_row(3, 5, "per_tensor", 3), fc_row(13, 7), fc_row(35, 8, "per_tensor", -5),
         fc_row(250, 33), fc_row(257, 4, "per_tensor"), fc_row(513, 6), fc_row(641, 13, "per_tensor", 5),
-        fc_row(1029, 6), fc_row(1031, 3, "per_tensor", -7)]  # input sums over two chunks of 256 words
+        fc_row(1029, 6), fc_row(1031, 3, "per_tensor", -7),  # input sums over two chunks of 256 words
+        fc_row(250, 9, "per_tensor", 2), fc_row(1029, 5, "per_tensor"),  # inputs read by two layers
+        fc_row(24, 5), fc_row(29, 6, "per_tensor", 1), fc_row(45, 7), fc_row(55, 4)]  # in place: 3, 4, 6, 7 steps of 8
 EXTREME = ("fc_257_4_pt_i8", "fc_513_6_pc_i8")  # weights rewritten to -128 / 127
 
 
@@ -58,8 +65,9 @@ def model(tmp_path_factory):
     return rewrite_tflite(src, d / "fc_dsp.tflite", _extreme)
 
 
-def _force(monkeypatch, prep: bool):
-    """Lower every int8 FULLY_CONNECTED with (prep) or without its scratch twin, whatever the arena."""
+def _force(monkeypatch, way: str):
+    """Lower every int8 FULLY_CONNECTED with its scratch twin ("prep") or without, whatever the arena;
+    without, in place where the input allows ("flip") or never ("inline")."""
     lower = conv._lower_fc_fast
 
     def forced(g, op, *a):
@@ -67,13 +75,15 @@ def _force(monkeypatch, prep: bool):
         if call is not None and call.alt is not None:
             alt, words = call.alt
             call.alt = None
-            if prep:
+            if way == "prep":
                 g.tensor(call.outputs[1]).shape = (words,)
                 alt.outputs = list(call.outputs)
                 return alt
         return call
 
     monkeypatch.setattr(conv, "_lower_fc_fast", forced)
+    if way == "inline":
+        monkeypatch.setattr(passes, "_fc_flip", lambda g: None)
 
 
 def _fc_params(path):
@@ -93,14 +103,18 @@ def test_helium_layout_unsplit(model):
     assert {op.call.params["split"] for op in compile_tflite(model, mve).ops} == {0}
 
 
-@pytest.mark.parametrize("prep", [True, False], ids=["prep", "inline"])
-def test_dsp_loop_bit_exact_on_qemu_m4(model, prep, monkeypatch, tmp_path):
-    _force(monkeypatch, prep)
-    res = build(model, get_board("qemu-m4"), tmp_path / "b")
+WAYS = {"prep": {1}, "flip": {2, 3}, "inline": {0}}
+
+
+@pytest.mark.parametrize("way,board", [("prep", "qemu-m4"), ("flip", "qemu-m4"), ("inline", "qemu-m4"), ("flip", "qemu-m33")])
+def test_dsp_loop_bit_exact_on_qemu(model, way, board, monkeypatch, tmp_path):
+    _force(monkeypatch, way)
+    res = build(model, get_board(board), tmp_path / "b")
     calls = [op.call for op in res.graph.ops if op.call.func == "tq_fully_connected_fast_s8"]
-    assert {c.params["fc_prep"] for c in calls} == {int(prep)}
-    # Inputs 127, -128, ... and -128, 127, ...: with the weights above, -65,153 a pair of depth in
-    # the loop's units for some rows; then random ones.
+    ways = {c.params["fc_prep"] for c in calls}  # (in place: not on rows of an odd count of words up to 16)
+    assert ways == WAYS[way] or (way == "flip" and ways == {0, 2, 3})
+    # Inputs 127, -128, ... and -128, 127, ...: with the weights above, the largest sums a chunk
+    # of the loop can reach for some rows; then random ones.
     rng = np.random.default_rng(1)
     arrays = []
     for i in res.graph.inputs:
@@ -112,9 +126,51 @@ def test_dsp_loop_bit_exact_on_qemu_m4(model, prep, monkeypatch, tmp_path):
     assert run.bit_exact, run.first_mismatch
 
 
+def test_in_place_operands_only_where_the_input_dies(model):
+    """fc_prep 2 on the first reader of an input that dies with its readers, 3 on the later ones; never
+    with --keep-input (the input must survive) nor off the DSP cores; the plan then says the input
+    does not survive an inference."""
+    g = compile_tflite(model, Target.for_extensions(("dsp",)))
+    fc = [op.call for op in g.ops if op.call.func == "tq_fully_connected_fast_s8"]
+    by_input: dict = {}
+    for call in fc:
+        assert call.params["k"] % 8 == 0 or (call.params["fc_prep"] < 2 and call.params["k"] <= 64)
+        by_input.setdefault(g.base(call.inputs[0]).index, []).append(call.params["fc_prep"])
+    shared = [ways for ways in by_input.values() if len(ways) > 1]
+    assert any(ways[-1] == 3 for ways in shared)  # an input read by two layers, made once
+    for ways in by_input.values():  # the in-place readers: the last ones, the first of them making it
+        first = ways.index(2) if 2 in ways else len(ways)
+        assert ways[first + 1:] == [3] * (len(ways) - first - 1) and 3 not in ways[:first]
+    assert any(2 in ways for ways in by_input.values()) and not passes.input_kept(g)
+    kept = compile_tflite(model, dataclasses.replace(Target.for_extensions(("dsp",)), keep_input=True))
+    assert {op.call.params["fc_prep"] for op in kept.ops if op.call.func == "tq_fully_connected_fast_s8"} <= {0, 1}
+    assert {op.call.params["fc_prep"] for op in compile_tflite(model, Target()).ops
+            if op.call.func == "tq_fully_connected_fast_s8"} <= {0, 1}
+
+
 def test_scratch_twin_taken_only_where_it_fits(model):
     g = compile_tflite(model, Target())
     fc = [op.call for op in g.ops if op.call.func == "tq_fully_connected_fast_s8"]
     for call in fc:
         scratch = g.tensor(call.outputs[1])
-        assert scratch.nbytes == (2 * call.params["k"] if call.params["fc_prep"] else 0)
+        assert scratch.nbytes == (2 * call.params["k"] if call.params["fc_prep"] == 1 else 0)
+
+
+def test_in_place_operands_over_batches_and_a_dying_activation(tmp_path, monkeypatch):
+    """Batches of rows (3 x 24, then 3 x 32: word-aligned rows) made into operands in place: the model's
+    input, then the first layer's output, which dies with the second; bit-exact on qemu-m4."""
+    import keras
+
+    from .helpers import randomize_weights, write_tflite
+
+    rng = np.random.default_rng(5)
+    inp = keras.Input((3, 24))
+    model = keras.Model(inp, keras.layers.Dense(7)(keras.layers.Dense(32, activation="relu")(inp)))
+    randomize_weights(model, rng)
+    path = write_tflite(tmp_path, "batched", model, [rng.uniform(-1.0, 3.0, size=(16, 3, 24)).astype(np.float32)])
+    _force(monkeypatch, "flip")
+    res = build(path, get_board("qemu-m4"), tmp_path / "b")
+    calls = [op.call for op in res.graph.ops if op.call.func == "tq_fully_connected_fast_s8"]
+    assert [(c.params["batches"], c.params["fc_prep"]) for c in calls] == [(3, 2), (3, 2)]
+    run = run_on_device(res.out_dir, runs=4, built=res)
+    assert run.bit_exact, run.first_mismatch

@@ -342,7 +342,7 @@ def report(gen: Generated, plan: FirmwarePlan, tflite: Path, model: Path, name: 
         wide_weights=g.target.wide,
         cycle_unit=board.cycle_unit,
         cycle_source=board.cycle_source,
-        compile=" ".join(linked.command),
+        compile=" ".join(a for a in linked.command if not a.startswith(ld.PREFIX_MAPS)),
         command=command,
         warnings=tuple(linked.warnings),
     )

@@ -244,11 +244,19 @@ _FEATURES = (
     ("TQ_CFG_FC_GUARD", "the fully connected kernel's guarded rounding (params guarded 1)", lambda p: bool(p.get("guarded"))),
     ("TQ_CFG_FC_PREP", "the fully connected DSP loop on operands made in scratch (params fc_prep 1)", lambda p: p.get("fc_prep") == 1),
     ("TQ_CFG_FC_INLINE", "the fully connected DSP loop making its operands (params fc_prep 0)", lambda p: p.get("fc_prep") == 0),
+    ("TQ_CFG_FC_FLIP", "the fully connected DSP loop on its input made into operands in place (params fc_prep 2, 3)",
+     lambda p: p.get("fc_prep") in (2, 3)),
+    ("TQ_CFG_FC_ROW1", "the fully connected DSP kernel's lone last row (params split 1, out_depth % 4 == 1)",
+     lambda p: p.get("split") == 1 and p.get("out_depth", 0) % 4 == 1),
     ("TQ_CFG_WIDE", "int16 weights (--wide-weights: params weights16 set)", lambda p: p.get("weights16", 0) not in (0, None)),
     ("TQ_CFG_DW_REST", "the fast depthwise kernel's last in.c % 4 channels (params paired, in.c % 4)",
      lambda p: "paired" in p and p["in"]["c"] % 4 != 0),
+    ("TQ_CFG_DW_PAD", "the fast depthwise kernel on a zero-point-padded copy of its input (params pad_copy 1)",
+     lambda p: p.get("pad_copy") == 1),
     ("TQ_CFG_POOL_NARROW", "int8 pooling a channel at a time on SIMD32 cores (params narrow 1)", lambda p: p.get("narrow") == 1),
     ("TQ_CFG_GEMM_CHUNKS", "the DSP convolution loop's sums in chunks of 256 of k (params chunked 1)", lambda p: p.get("chunked") == 1),
+    ("TQ_CFG_IM2COL_GATHER", "im2col gathering whole columns of short filter rows on small maps (params gather 1)",
+     lambda p: p.get("gather") == 1),
 )
 
 

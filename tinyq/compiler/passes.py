@@ -14,7 +14,9 @@
                    offset from tensor lifetimes (an input's bytes are reused once its last reader ran,
                    unless Target.keep_input; an output lives to the end; shifted outputs may overlap
                    their inputs); variable tensors (state kept across inferences) get theirs in the
-                   separate state buffer
+                   separate state buffer; a kernel's faster twin is taken where its scratch leaves the
+                   arena as it is, and fully connected layers on DSP cores make a dying input into
+                   their loop's operands in place (_fc_flip)
 """
 
 from __future__ import annotations
@@ -460,6 +462,7 @@ def plan_memory(g: Graph) -> Graph:
             g.notes.append(f"layer {op.index} ({op.kind}) runs {alt.func}: its scratch fits the arena")
         else:
             scratch.shape = old_shape
+    _fc_flip(g)
     shifts = overlaps(g)  # (a twin declares the same gap)
     planner.check(bufs, p, shifts)
     for key, off in p.offsets.items():
@@ -477,6 +480,42 @@ def plan_memory(g: Graph) -> Graph:
     if size:
         g.notes.append(f"state: {len(state_tensors(g))} variable tensors, {size} bytes kept across inferences")
     return g
+
+
+def _fc_flip(g: Graph) -> None:
+    """Fully connected layers on a DSP core that kept no scratch twin (fc_prep 0) make their input into
+    the loop's operands in place (one load and one UXTB16 per word instead of three instructions)
+    where that input dies with them: in the arena (a model input too, unless Target.keep_input), no
+    model output, read by such layers only, word-aligned rows, k a multiple of 8 (the lowering's
+    choice). The first of them makes it (fc_prep 2), the later ones find it made (fc_prep 3)."""
+    if not getattr(g.target, "dsp", False):
+        return
+    where = storage(g)
+    keep = bool(getattr(g.target, "keep_input", False))
+    readers: dict[int, list] = {}
+    for op in g.ops:
+        for i in op.call.inputs:
+            if i >= 0:
+                readers.setdefault(g.base(i).index, []).append(op)
+    outputs = {g.base(o).index for o in g.outputs}
+
+    def flips(op) -> bool:
+        call = op.call
+        return (call.func == "tq_fully_connected_fast_s8" and call.params.get("fc_prep") == 0 and bool(call.params.get("split"))
+                and call.params["k"] % 8 == 0
+                and len([i for i in call.inputs if i >= 0]) == 1 and not g.sliced(call.inputs[0])
+                and (call.params["batches"] == 1 or call.params["accum_depth"] % 4 == 0))
+
+    for src, ops in readers.items():
+        kind = where.get(src, ("",))[0]
+        if not (kind == "arena" or (kind == "input" and not keep)) or src in outputs:
+            continue
+        first = len(ops)  # the readers after the last one that needs the input as it is
+        while first > 0 and flips(ops[first - 1]):
+            first -= 1
+        for n, op in enumerate(ops[first:]):
+            op.call.params["fc_prep"] = 3 if n else 2
+            g.notes.append(f"layer {op.index} ({op.kind}) reads its input made into operands in place")
 
 
 def io_places(g: Graph) -> dict[str, list[tuple[str, int | str]]]:
@@ -511,6 +550,7 @@ def input_kept(g: Graph) -> bool:
     again needs the input loaded again."""
     bufs = {b.key: b for b in buffers(g)}
     written = {g.base(o).index for op in g.ops for o in op.call.outputs if o >= 0}
+    written |= {g.base(op.call.inputs[0]).index for op in g.ops if op.call.params.get("fc_prep") == 2}  # (_fc_flip)
     for i in g.inputs:
         b = g.base(i)
         if b.index in written:

@@ -494,6 +494,48 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
 NO_RESIDUAL = {"t_conv": 0, "t_res": 0, "out_mult": 0, "out_radd": 0, "out_rsh": 0, "act_min": 0, "act_max": 0}
 
 
+IM2COL_RUN_MAX = 64  # filter rows (bytes) shorter than this: im2col may gather whole columns (params gather)
+IM2COL_GATHER_PIXELS = 576  # output pixels of a map on which filter rows of at most 32 bytes are gathered
+IM2COL_EXTRA_MAX = 1024  # bytes of scratch im2col may take beyond the tap kernel's on a border-bound map
+
+
+def _im2col_gather(g: Graph, params: dict) -> int:
+    """im2col's params gather (tq_conv_im2col_s8.c, DSP extension and portable cores): 1 where it
+    gathers whole columns, the taps inside the image copied and the rest the zero point, instead of
+    building the column pair filter row by filter row from the rows in place: dilation 1, filter rows
+    under IM2COL_RUN_MAX bytes, some windows reaching into the padding, and either half of them doing
+    so or rows of at most 32 bytes on a map of at most IM2COL_GATHER_PIXELS output pixels. Measured on
+    qemu-m4: 3x3 over 8 channels on a 3x3 map 11,480 -> 9,600 instructions, 12x12 maps 3% fewer;
+    rows of 48 bytes on 12x12 and 24x24 maps, and 96x96 maps, 1-2% more, hence the bounds."""
+    run, pixels = params["kw"] * params["in"]["c"], params["out"]["h"] * params["out"]["w"]
+    border = _border_pixels(params)
+    short = run < IM2COL_RUN_MAX and params["dil_h"] == params["dil_w"] == 1 and border > 0
+    return int(short and (2 * border >= pixels or (run <= 32 and pixels <= IM2COL_GATHER_PIXELS))
+               and g.target.k_align != 16)  # (Helium gathers its own way)
+
+
+def _border_pixels(params: dict) -> int:
+    """Output pixels whose window reaches into the padding."""
+    def inside(out: int, size: int, k: int, stride: int, dil: int, pad: int) -> int:
+        return sum(1 for o in range(out) if o * stride - pad >= 0 and o * stride - pad + (k - 1) * dil < size)
+
+    oh, ow = params["out"]["h"], params["out"]["w"]
+    rows = inside(oh, params["in"]["h"], params["kh"], params["stride_h"], params["dil_h"], params["pad_h"])
+    cols = inside(ow, params["in"]["w"], params["kw"], params["stride_w"], params["dil_w"], params["pad_w"])
+    return oh * ow - rows * cols
+
+
+def _im2col_small(params: dict, extra: int) -> bool:
+    """im2col rather than the tap kernel, whatever the arena: on a map where at least half the output
+    pixels reach into the padding, with filter rows under IM2COL_RUN_MAX bytes (gathered whole) and at
+    most IM2COL_EXTRA_MAX bytes more scratch. There the tap kernel builds most filter rows tap by tap
+    and runs the rows' sums three times over (3x3 over 16 channels on a 3x3 map: 30,800 instructions,
+    im2col 25,500), for a few hundred bytes of RAM."""
+    run = params["kw"] * params["in"]["c"]
+    small = params["dil_w"] == 1 and params["dil_h"] == 1 and run < IM2COL_RUN_MAX and extra <= IM2COL_EXTRA_MAX
+    return small and 2 * _border_pixels(params) >= params["out"]["h"] * params["out"]["w"]
+
+
 def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
                      requant: list[ConstArray]) -> KernelCall:
     """The fast CONV_2D kernels; their second input is the residual of an ADD that the
@@ -523,14 +565,16 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
     in_c = params["in"]["c"]
     cols = 2 * gemm["k"] + _pair_room(g, gemm["k"])  # two columns and their pair (two words a 4 of k on DSP cores)
     im2col = KERNELS["tq_conv_im2col_wide_s8" if wide else "tq_conv_im2col_s8"].call(
-        params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring, "gemm": gemm},
+        params={**geometry, **window, "in_zp": -params["in_offset"], "ring_rows": ring,
+                "gather": _im2col_gather(g, params), "gemm": gemm},
         inputs=[inp.index],
         outputs=[out.index, -1],
         arrays=arrays,
         in_place="ring",
         gap=window_gap(params, PAIR),  # (with ring_rows 0) both pixels gathered, then both written
     )
-    if in_c % gemm["group"] == 0 and params["kw"] <= MAX_TAPS and params["out"]["c"] <= TAPS_MAX_OUT:
+    if (in_c % gemm["group"] == 0 and params["kw"] <= MAX_TAPS and params["out"]["c"] <= TAPS_MAX_OUT
+            and not _im2col_small(params, cols - _pair_room(g, params["kw"] * in_c))):
         # Whole groups of channels per tap: a column pair of one filter row at a time (a scratch of
         # 4 kw in_c bytes instead of im2col's 6 k). im2col's single pass over k costs fewer
         # instructions, so plan_memory switches to it wherever its scratch leaves the arena as it is.
@@ -681,20 +725,33 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         row = params["out"]["w"] * params["out"]["c"]
         # The input offset folded into the bias over every tap: padding taps read the zero point.
         folded = _fold_input_offset(op, bias, int(params["in_offset"]), w.data.reshape(kh * kw, oc).astype(np.int64).sum(axis=0))
-        scratch = g.add_scratch(f"rows@{op.index}", -(-oc // 8) * 8 + ring * row)
         fast = {k: v for k, v in params.items() if k not in ("depth_mult", "mult", "shift", "in_offset", "bias")}
         weights = _depthwise_blocks(w.data.reshape(kh * kw, oc), paired=g.target.k_align == 4, wide=g.target.wide)
         wide = weights.ctype == "int16_t"
-        return KERNELS["tq_depthwise_conv_fast_wide_s8" if wide else "tq_depthwise_conv_fast_s8"].call(
-            params={**fast, "in_zp": -params["in_offset"], "paired": int(g.target.k_align == 4),
-                    "weights": 0 if wide else ArrayRef("w"), "weights16": ArrayRef("w16") if wide else 0,
-                    "quant": ArrayRef("quant"), "ring_rows": ring, "requant": mode},
-            inputs=[inp.index],
-            outputs=[out.index, scratch],
-            arrays=[weights, _fast_quant(requant, int(params["out_offset"]), folded, 4, mode)],
-            in_place="ring",
-            gap=window_gap(params, PIXEL),  # (with ring_rows 0) a pixel's channel blocks read and written in turn
-        )
+        kernel = KERNELS["tq_depthwise_conv_fast_wide_s8" if wide else "tq_depthwise_conv_fast_s8"]
+        call_params = {**fast, "in_zp": -params["in_offset"], "paired": int(g.target.k_align == 4),
+                       "weights": 0 if wide else ArrayRef("w"), "weights16": ArrayRef("w16") if wide else 0,
+                       "quant": ArrayRef("quant"), "ring_rows": ring, "requant": mode, "pad_copy": 0}
+        arrays = [weights, _fast_quant(requant, int(params["out_offset"]), folded, 4, mode)]
+        # (with ring_rows 0) a pixel's channel blocks read and written in turn; on the DSP cores the
+        # last block of a pixel (in.c % 4 != 0) also writes up to 3 bytes of the next pixel's output
+        gap = window_gap(params, PIXEL) + (4 if g.target.dsp and oc % 4 else 0)
+        padded = {**call_params, "pad_copy": 1, "ring_rows": 0}
+        pad_bytes = -(-oc // 8) * 8 + _pad_copy_bytes(params) + 4
+        # The same kernel on a zero-point-padded copy of the input (every pixel on the interior path),
+        # on the DSP cores where it saves instructions (_pad_copy_gain). RAM: taken outright where the
+        # copy is at most PLANE_BAND_BYTES (the plane kernel's padded rows take as much), else offered
+        # to plan_memory, which takes it only where its scratch leaves the arena as it is. The copy is
+        # made before any output byte is written: the output may overlay the input in any way.
+        offer = g.target.dsp and _pad_copy_gain(params) > 0
+        if offer and pad_bytes <= PLANE_BAND_BYTES:
+            return kernel.call(params=padded, inputs=[inp.index], outputs=[out.index, g.add_scratch(f"pad@{op.index}", pad_bytes)],
+                               arrays=arrays, in_place="direct", gap=0)
+        scratch = g.add_scratch(f"rows@{op.index}", -(-oc // 8) * 8 + ring * row)
+        alt = (kernel.call(params=padded, inputs=[inp.index], outputs=[out.index, scratch], arrays=arrays, in_place="ring",
+                           gap=gap), pad_bytes) if offer else None
+        return kernel.call(params=call_params, inputs=[inp.index], outputs=[out.index, scratch], arrays=arrays,
+                           in_place="ring", alt=alt, gap=gap)
     if fast_kernels(g) and (params["depth_mult"] > 1 or kh * kw > 64):
         fast = _lower_depthwise_as_conv(g, op, params, inp, out, w, bias, requant)
         if fast is not None:
@@ -703,6 +760,40 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
 
 
 PLANE_BAND_BYTES = 2048  # the plane kernel's padded input rows: fewer bands, fewer calls; more RAM
+
+
+def _pad_copy_bytes(params: dict) -> int:
+    """The fast depthwise kernel's padded copy of the input (pad_copy 1, tq_conv_fast.h): every window
+    inside it, each pixel in.c rounded up to 4 bytes."""
+    hp = (params["out"]["h"] - 1) * params["stride_h"] + (params["kh"] - 1) * params["dil_h"] + 1
+    wp = (params["out"]["w"] - 1) * params["stride_w"] + (params["kw"] - 1) * params["dil_w"] + 1
+    return hp * wp * (-(-params["in"]["c"] // 4) * 4)
+
+
+def _pad_copy_gain(params: dict) -> float:
+    """Instructions the padded copy saves the fast depthwise kernel on the DSP cores, about (measured
+    on qemu-m4): 140 a pixel whose window reaches the padding (its table of tap addresses) and, where
+    in.c % 4 != 0, 40 a pixel (the last channels in the same assembler call); against the copy's 1.5
+    a word of the copy (its zero points), 4 a word of the image copied over it, 12 an image row (and
+    12 an image pixel where in.c % 4 != 0) and 100 a call."""
+    c = params["in"]["c"]
+    oh, ow = params["out"]["h"], params["out"]["w"]
+    ih, iw = params["in"]["h"], params["in"]["w"]
+    words = -(-c // 4)
+    border = oh * ow - _inner(params)
+    saved = 140 * border + (40 * oh * ow if c % 4 else 0)
+    cost = 1.5 * _pad_copy_bytes(params) / 4 + 4 * ih * iw * words + 12 * ih + (12 * ih * iw if c % 4 else 0) + 100
+    return params["in"]["n"] * (saved - cost)
+
+
+def _inner(params: dict) -> int:
+    """Output pixels whose windows lie inside the image."""
+    def inner(out: int, size: int, stride: int, pad: int, span: int) -> int:
+        return sum(1 for o in range(out) if o * stride - pad >= 0 and o * stride - pad + span < size)
+
+    span_h, span_w = (params["kh"] - 1) * params["dil_h"], (params["kw"] - 1) * params["dil_w"]
+    return (inner(params["out"]["h"], params["in"]["h"], params["stride_h"], params["pad_h"], span_h)
+            * inner(params["out"]["w"], params["in"]["w"], params["stride_w"], params["pad_w"], span_w))
 
 
 def _plane_suits(g: Graph, params: dict, oc: int) -> bool:
@@ -836,7 +927,8 @@ def _lower_depthwise_mult(g: Graph, op: Op, params: dict, inp: Tensor, out: Tens
     weights = _depthwise_blocks(taps, paired=g.target.k_align == 4, wide=False)  # int8 weights, even with --wide-weights
     dw = {k: v for k, v in params.items() if k not in ("depth_mult", "mult", "shift", "in_offset", "bias")}
     dw.update({"in": {**params["in"], "c": oc}, "in_zp": -params["in_offset"], "paired": int(g.target.k_align == 4),
-               "weights": ArrayRef("w"), "weights16": 0, "quant": ArrayRef("quant"), "ring_rows": 0, "requant": mode})
+               "weights": ArrayRef("w"), "weights16": 0, "quant": ArrayRef("quant"), "ring_rows": 0, "requant": mode,
+               "pad_copy": 0})
     span = (kh - 1) * params["dil_h"] + 1
     scratch = -(-oc // 8) * 8 + span * params["in"]["w"] * oc
     return KERNELS["tq_depthwise_conv_mult_s8"].call(
@@ -987,20 +1079,28 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
     boundary), or, for scales no fixed-point form takes, every output by tq_fc_round (guarded 2)."""
     accum, units = params["accum_depth"], params["out_depth"]
     group = g.target.k_align
-    k = -(-accum // group) * group
+    split = group == 4
+    # On DSP cores k is a multiple of 8 (tq_fc_dsp.S's in-place loop, fc_prep 2, takes 8 of depth a
+    # step) but where that would add a step to rows of at most 16 words (the other loops run k / 4 steps).
+    k_step = 8 if split and g.target.dsp and -(-accum // 4) > 16 else group
+    k = -(-accum // k_step) * k_step
     quads = -(-units // 4)
     rows = np.asarray(w.data, dtype=np.int8).reshape(units, accum)
     padded = np.zeros((quads * 4, k), dtype=np.int8)
     padded[:units, :accum] = rows
     # The DSP loop's layout (tq_fc_dsp.S; the portable loop reads it too): with groups of 4, each
-    # pair of weights stored as (w1 + 128, w0), the bytes of odd indices past the depth 0 (so that
-    # whatever the input's bytes there, they add nothing), and the bias less that loop's constant.
-    split = group == 4
+    # 4 of depth (w0, w1, w2, w3) stored as (w3 + 128, w2, w1 + 128, w0), the bytes of indices past
+    # the depth 0 (so that whatever the input's bytes there, they add nothing), and the bias less that
+    # loop's constant.
     stored = padded.copy()
     if split:
-        stored[:, 0::2] = (padded[:, 1::2].view(np.uint8) ^ 0x80).view(np.int8)
-        stored[:, 1::2] = padded[:, 0::2]
-        stored[:, accum - 1 + (accum - 1) % 2::2] = 0
+        u = padded.view(np.uint8)
+        stored[:, 0::4] = (u[:, 3::4] ^ 0x80).view(np.int8)
+        stored[:, 1::4] = padded[:, 2::4]
+        stored[:, 2::4] = (u[:, 1::4] ^ 0x80).view(np.int8)
+        stored[:, 3::4] = padded[:, 0::4]
+        source = np.arange(k) // 4 * 4 + 3 - np.arange(k) % 4  # the depth index each stored byte is of
+        stored[:, source >= accum] = 0
     packed = stored.reshape(quads, 4, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
     in_off, w_off = int(params["in_offset"]), int(params["w_offset"])
     wide = rows.astype(np.int64)
@@ -1008,9 +1108,10 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
     # sum (w + w_off)(x + in_off) + b = sum w x + w_off sum x + [b + in_off sum w + depth w_off in_off]
     folded = np.zeros(quads * 4, dtype=np.int64)
     folded[:units] = b + in_off * wide.sum(axis=1) + accum * w_off * in_off
-    if split:  # the loop sums w (x + 129) (even), w (x + 1) (odd), 128 (x + 1) (odd) more
+    if split:  # per 4 of depth the loop sums w0 (x0 - 127) + (w1 + 128) x1 + w2 (x2 + 128) + (w3 + 128)(x3 + 1):
+        # the dot product, 128 (x1 + x3) (taken off at run time) and this constant
         p64 = padded.astype(np.int64)
-        folded -= 129 * p64[:, 0::2].sum(axis=1) + p64[:, 1::2].sum(axis=1) + 128 * (accum // 2)
+        folded -= -127 * p64[:, 0::4].sum(axis=1) + 128 * p64[:, 2::4].sum(axis=1) + p64[:, 3::4].sum(axis=1) + 128 * (accum // 4)
     folded = ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)  # int32 sums wrap alike
     x_max = max(abs(-128 + in_off), abs(127 + in_off))
     acc_max = np.abs(b) + x_max * np.abs(wide + w_off).sum(axis=1)

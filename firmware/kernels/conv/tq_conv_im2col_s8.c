@@ -96,6 +96,48 @@ static void tq_gather_row(const tq_conv_im2col_s8_params *p, const int8_t *row, 
 }
 #endif
 
+#if TQ_CFG_IM2COL_GATHER && !defined(TQ_GEMM_MVE)
+/* tq_im2col with params gather (short filter rows on a small map, dilation 1: tinyq/ops/conv.py's
+   _im2col_gather; compiled in with TQ_CFG_IM2COL_GATHER): the window's rows and columns inside the
+   image (one image at `image`, its top left tap at iy0, ix0), the rest of the column the zero point
+   first (a word at a time, up to 3 bytes past kh * kw * in.c: the column's room); each inside row's
+   bytes copied exactly, whole words then the last bytes, so that no copy reaches into a padding tap
+   (a window without padding taps by whole words, where the reads stay inside the image).
+   A function of its own, out of the pair loop's registers. */
+static __attribute__((noinline)) void tq_im2col_gather(const tq_conv_im2col_s8_params *p, const int8_t *image, int32_t iy0,
+                                                       int32_t ix0, uint32_t zp4, int8_t *col)
+{
+    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c, kw = p->kw, kh = p->kh, run = kw * in_c;
+    const int32_t fx0 = ix0 < 0 ? (-ix0 < kw ? -ix0 : kw) : 0, fx1 = in_w - ix0 < kw ? in_w - ix0 : kw;
+    const int32_t fy0 = iy0 < 0 ? (-iy0 < kh ? -iy0 : kh) : 0, fy1 = in_h - iy0 < kh ? in_h - iy0 : kh;
+    const int32_t n = (fx1 - fx0) * in_c, padded = fx0 > 0 || fx1 < kw || fy0 > 0 || fy1 < kh;
+    const int8_t *src;
+    int8_t *dst;
+    int32_t fy, i, words = n & ~3;
+    if (padded) {
+        for (i = 0; i < kh * run; i += 4) {
+            memcpy(col + i, &zp4, 4);
+        }
+    }
+    if (n <= 0 || fy1 <= fy0) {
+        return;
+    }
+    src = image + ((size_t)(iy0 + fy0) * in_w + (size_t)(ix0 + fx0)) * in_c;
+    if (!padded && src + (size_t)(kh - 1) * in_w * in_c + ((n + 3) & ~3) <= image + (size_t)in_h * in_w * in_c) {
+        words = (n + 3) & ~3; /* no padding tap: whole words, up to 3 bytes past each row (the next row's, or the room) */
+    }
+    for (fy = fy0, dst = col + fy0 * run + fx0 * in_c; fy < fy1; ++fy, dst += run, src += (size_t)in_w * in_c) {
+        for (i = 0; i < words; i += 4) {
+            const int32_t v = tq_read_s8x4(src + i);
+            memcpy(dst + i, &v, 4);
+        }
+        for (; i < n; ++i) {
+            dst[i] = src[i];
+        }
+    }
+}
+#endif
+
 /* Gather the receptive field of output pixel (b, oy, ox) into col: [kh][kw][in.c], then to k
    bytes whose weights are zero (whatever is there, which the zero weights cancel). A filter row
    inside the image with dilation 1 is one contiguous run of kw * in.c bytes. `col` has 3 bytes of
@@ -287,6 +329,10 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
     int32_t b = 0, oy = 0, ox = 0;
     int32_t n;
 
+    /* Filter rows of whole groups go straight into the pair, piece by piece, where they are at least
+       TQ_GEMM_PIECE_MIN bytes, except with params gather (whole columns: tq_im2col_gather). */
+    const int pieces = run % p->gemm.group == 0 && run >= TQ_GEMM_PIECE_MIN && !(TQ_CFG_IM2COL_GATHER && p->gather);
+
     tq_gemm_ready_init(&ready, &p->gemm, pair);
     tq_stage_init(&stage, ring, p->ring_rows, out_w * out_c, p->in.w * p->in.c, out_h, p->pad_h, p->stride_h);
     for (n = 0; n < pixels; n += 2) {
@@ -303,7 +349,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
             dst[j] = tq_stage_row(&stage, img[j], oy) + (size_t)ox * out_c;
             row_done[j] = tq_next_pixel(&b, &oy, &ox, out_h, out_w);
         }
-        if (run % p->gemm.group == 0 && run >= TQ_GEMM_PIECE_MIN) { /* filter rows of whole groups: each straight into the pair */
+        if (pieces) { /* filter rows of whole groups: each straight into the pair */
             int8_t *d = pair;
             int32_t fy;
             for (fy = 0; fy < p->kh; ++fy, d += TQ_PAIR_BYTES_PER_K * run) {
@@ -313,6 +359,13 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
             }
         } else {
             for (j = 0; j < count; ++j) {
+#if TQ_CFG_IM2COL_GATHER
+                if (p->gather) {
+                    tq_im2col_gather(p, input + (size_t)px[j][0] * p->in.h * p->in.w * p->in.c, px[j][1] * p->stride_h - p->pad_h,
+                                     px[j][2] * p->stride_w - p->pad_w, 0x01010101u * (uint8_t)p->in_zp, scratch + j * k);
+                    continue;
+                }
+#endif
                 tq_im2col(p, input, px[j][0], px[j][1], px[j][2], scratch + j * k);
             }
             tq_gemm_columns(scratch, scratch + (count - 1) * k, k, p->gemm.group, pair);

@@ -225,6 +225,24 @@ static void tq_dwp_gather(int8_t *dst, const int8_t *src, int32_t n, int32_t c)
     }
 }
 
+/* tq_dwp_gather over n consecutive input rows of short width w (their pixels follow each other at
+   stride c) into padded rows row_w apart: two bytes a step, with less setup a row. */
+static void tq_dwp_gather_rows(int8_t *dst, int32_t row_w, const int8_t *src, int32_t n, int32_t w, int32_t c)
+{
+    const int32_t skip = row_w - w;
+    for (; n > 0; --n, dst += skip) {
+        int32_t k;
+        for (k = w; k > 1; k -= 2, dst += 2, src += 2 * c) {
+            dst[0] = src[0];
+            dst[1] = src[c];
+        }
+        if (k != 0) {
+            *dst++ = *src;
+            src += c;
+        }
+    }
+}
+
 tq_status tq_depthwise_conv_plane_s8(const tq_depthwise_conv_plane_s8_params *p, const int8_t *input, int8_t *output,
                                      int8_t *scratch)
 {
@@ -232,6 +250,7 @@ tq_status tq_depthwise_conv_plane_s8(const tq_depthwise_conv_plane_s8_params *p,
     const int32_t kh = p->kh, kw = p->kw, taps = kh * kw, band = p->band, row_w = p->row_w, sh = p->stride_h, sw = p->stride_w;
     const int32_t span = (kh - 1) * p->dil_h + 1, pad_w = p->pad_w, zp = p->in_zp;
     const int gen = TQ_CFG_REQUANT_GEN && p->requant;
+    const int short_rows = ch > 1 && in_w < 8; /* tq_dwp_gather_rows */
     const int three = kh == 3 && kw == 3 && p->dil_h == 1 && p->dil_w == 1 && (sw == 1 || sw == 2);
     const size_t out_row = (size_t)ow * oc;
     const int8_t *rows[TQ_DWP_MAX_KH];
@@ -265,12 +284,25 @@ tq_status tq_depthwise_conv_plane_s8(const tq_depthwise_conv_plane_s8_params *p,
                     hi = first;
                 }
                 lo = first;
-                for (r = hi; r < end; ++r) {
-                    int8_t *const dst = scratch + (size_t)(r - first) * row_w + pad_w;
-                    if (r >= 0 && r < in_h) {
-                        tq_dwp_gather(dst, in_b + (size_t)r * in_w * ch + c, in_w, ch);
-                    } else if (band < oh) { /* (one band: its padding rows never held data) */
-                        memset(dst, (int8_t)zp, (size_t)in_w);
+                if (short_rows) { /* the image's rows in [hi, end) at once */
+                    const int32_t r0 = TQ_MAX(hi, 0), r1 = TQ_MIN(end, in_h);
+                    for (r = hi; r < end && band < oh; ++r) {
+                        if (r < r0 || r >= r1) {
+                            memset(scratch + (size_t)(r - first) * row_w + pad_w, (int8_t)zp, (size_t)in_w);
+                        }
+                    }
+                    if (r1 > r0) {
+                        tq_dwp_gather_rows(scratch + (size_t)(r0 - first) * row_w + pad_w, row_w,
+                                           in_b + (size_t)r0 * in_w * ch + c, r1 - r0, in_w, ch);
+                    }
+                } else {
+                    for (r = hi; r < end; ++r) {
+                        int8_t *const dst = scratch + (size_t)(r - first) * row_w + pad_w;
+                        if (r >= 0 && r < in_h) {
+                            tq_dwp_gather(dst, in_b + (size_t)r * in_w * ch + c, in_w, ch);
+                        } else if (band < oh) { /* (one band: its padding rows never held data) */
+                            memset(dst, (int8_t)zp, (size_t)in_w);
+                        }
                     }
                 }
                 hi = end;

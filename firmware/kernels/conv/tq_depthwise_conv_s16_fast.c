@@ -66,7 +66,7 @@ static void tq_dw16_block4(const int16_t *const *tab, const int16_t *const *tab_
                      "ldr    %[ya], %[end]\n\t"
                      "cmp    %[tab], %[ya]\n\t"
                      "bne    1b\n\t"
-                     : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [tab] "+r"(tab), [w] "+r"(w),
+                     : [s0] "+&r"(s0), [s1] "+&r"(s1), [s2] "+&r"(s2), [s3] "+&r"(s3), [tab] "+&r"(tab), [w] "+&r"(w),
                        [p0] "=&r"(p0), [p1] "=&r"(p1), [xa] "=&r"(xa), [xb] "=&r"(xb), [ya] "=&r"(ya), [yb] "=&r"(yb)
                      : [co] "r"(co), [end] "m"(end)
                      : "cc", "memory");

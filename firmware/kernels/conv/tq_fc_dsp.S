@@ -1,23 +1,28 @@
 /*
  * FULLY_CONNECTED's row loop in assembler, for cores with the DSP extension and without Helium
- * (Cortex-M4, M7, M33): tq_fc_quads_dsp, tq_fc_prep_dsp, tq_fc_sums_dsp (tq_fc_dsp.h), called by
- * tq_fully_connected_fast_s8.c.
+ * (Cortex-M4, M7, M33): tq_fc_quads_dsp, tq_fc_prep_dsp, tq_fc_sums_dsp, tq_fc_flip_dsp
+ * (tq_fc_dsp.h), called by tq_fully_connected_fast_s8.c.
  *
  * The weights are stored four rows at a time (per 4 of depth, one word of each row: one LDM), each
- * word's bytes for depth 0..3 as (u1, w0, u3, w2), u = w + 128 (unsigned). A weight word W taken as
- * two signed halfwords is then (256 w0 + u1, 256 w2 + u3), and UXTB16 W is (u1, u3): with the
- * input's operands X = (x0', x2') and Y = (256 x1' - x0', 256 x3' - x2') (x0' = x0 + 129,
- * x1' = x1 + 1: Y is the input word with its even bytes XOR 0x7F, X is SXTAB16 of it onto 129),
- * SMLAD W, X plus SMLAD (UXTB16 W), Y is 256 (w0 x0' + u1 x1' + w2 x2' + u3 x3'): 3 instructions
- * per weight word, no sign extension. The sum is 256 times the dot product, so it runs in chunks
- * of at most TQ_FC_CHUNK of depth (|dot| < 2^23 for any bytes), each added into the quad's sums
- * (ASR 8). The operands come from tq_fc_prep_dsp's words in the caller's scratch (TQ_FC_PREP: per
- * 4 of depth and 4 rows, 16 MACs, LDM + LDM + 4 UXTB16 + 8 SMLAD = 14 instructions) or, without
- * scratch, from the input word in the loop (LDR, SXTAB16, EOR: 16). Unrolled four times and entered
- * part way, at an address computed once a call.
+ * word's bytes for depth 0..3 as (w3 + 128, w2, w1 + 128, w0) (0 past the depth). Taken as two
+ * signed halfwords W is (H0, H1) = (256 w2 + u3, 256 w0 + u1), u = w + 128, and UXTB16 of W rotated
+ * by 16 is E = (u1, u3). The input word x is made into Z = x ^ 0xFF80007F (bytes 127 - x0, x1,
+ * x2 + 128, ~x3: halfwords Z0 = 256 x1 + 127 - x0, Z1 = 256 (-1 - x3) + x2 + 128) and P = UXTB16 Z
+ * = (127 - x0, x2 + 128). SMLSDX W, P (H0 P1 - H1 P0) plus SMLSD E, Z (E0 Z0 - E1 Z1) is
+ * 256 (w2 (x2 + 128) - w0 (127 - x0) + u1 x1 + u3 (1 + x3)) = 256 (dot + 128 (x1 + x3) + a row's
+ * constant): 3 instructions per weight word, no sign extension, any bytes (-128 included). The sum
+ * is 256 times that, so it runs in chunks of at most TQ_FC_CHUNK of depth (each term below 2^15 in
+ * magnitude), each added into the quad's sums (ASR 8). The operands come
+ *   - TQ_FC_PREP: from tq_fc_prep_dsp's words (Z, P) in the caller's scratch: per 4 of depth and 4
+ *     rows, 16 MACs, LDM + LDM + 4 UXTB16 + 8 SMLSD(X) = 14 instructions;
+ *   - TQ_FC_FLIP: from the input made into Z in place by tq_fc_flip_dsp (the input dies with the
+ *     layer): per 8 of depth LDM of two Z words, UXTB16 twice, 2 x 12 for the rows, 2 LDM of
+ *     weights: 29 instructions per 32 MACs (word-aligned input);
+ *   - else from the input word in the loop (LDR, EOR with lr, UXTB16: 16 per 16 MACs).
+ * Unrolled four times (in place: eight) and entered part way, at an address computed once a call.
  *
  * Registers in the loop: r0 input pointer, r1 weight pointer, r2 the chunk's end, r3..r6 the four
- * rows' sums, r7 Y, r8 X, r9..r12 the weight words, lr 0x00810081 (in-loop operands).
+ * rows' sums, r7 (r8) Z, r8 (lr) P, r9..r12 the weight words, lr 0xFF80007F (in-loop operands).
  * The job (tq_fc_job), 11 words, is copied to the stack at entry (offsets in tq_fc_dsp.h); the
  * frame holds the loop's entry address, the count of suspects (TQ_FC_REQUANT), the quad's start,
  * the input's end (x_end's slot holds the first chunk's), the sums between chunks and the job's
@@ -38,33 +43,50 @@
     .syntax unified
     .thumb
 
-/* Row \a's two halfword products: weight word \w with the operands r8 (X) and \y (Y). */
-    .macro  TQ_FC_ROW a, w, y
-    smlad   \a, \w, r8, \a
-    uxtb16  \w, \w
-    smlad   \a, \w, \y, \a
+/* Row \a's products: weight word \w with the operands \p (P) and \z (Z). */
+    .macro  TQ_FC_ROW a, w, p, z
+    smlsdx  \a, \w, \p, \a
+    uxtb16  \w, \w, ror #16
+    smlsd   \a, \w, \z, \a
     .endm
 
-/* One 4 of depth of four rows from tq_fc_prep_dsp's two words, Y then X. */
+/* One 4 of depth of four rows from tq_fc_prep_dsp's two words, Z then P. */
     .macro  TQ_FC_STEP_PREP
     ldm     r0!, {r7, r8}
     ldm     r1!, {r9, r10, r11, r12}
-    TQ_FC_ROW r3, r9, r7
-    TQ_FC_ROW r4, r10, r7
-    TQ_FC_ROW r5, r11, r7
-    TQ_FC_ROW r6, r12, r7
+    TQ_FC_ROW r3, r9, r8, r7
+    TQ_FC_ROW r4, r10, r8, r7
+    TQ_FC_ROW r5, r11, r8, r7
+    TQ_FC_ROW r6, r12, r8, r7
     .endm
 
-/* One 4 of depth of four rows from the input word (the operands made here; lr 0x00810081). */
+/* One 4 of depth of four rows from the input word (the operands made here; lr 0xFF80007F). */
     .macro  TQ_FC_STEP_INLINE
     ldr     r7, [r0], #4
     ldm     r1!, {r9, r10, r11, r12}
-    sxtab16 r8, lr, r7
-    eor     r7, r7, #0x007F007F
-    TQ_FC_ROW r3, r9, r7
-    TQ_FC_ROW r4, r10, r7
-    TQ_FC_ROW r5, r11, r7
-    TQ_FC_ROW r6, r12, r7
+    eor     r7, r7, lr
+    uxtb16  r8, r7
+    TQ_FC_ROW r3, r9, r8, r7
+    TQ_FC_ROW r4, r10, r8, r7
+    TQ_FC_ROW r5, r11, r8, r7
+    TQ_FC_ROW r6, r12, r8, r7
+    .endm
+
+/* Two 4s of depth of four rows from the input made into Z words in place (word-aligned). */
+    .macro  TQ_FC_STEP_FLIP
+    ldm     r0!, {r7, r8}
+    ldm     r1!, {r9, r10, r11, r12}
+    uxtb16  lr, r7
+    TQ_FC_ROW r3, r9, lr, r7
+    TQ_FC_ROW r4, r10, lr, r7
+    TQ_FC_ROW r5, r11, lr, r7
+    TQ_FC_ROW r6, r12, lr, r7
+    ldm     r1!, {r9, r10, r11, r12}
+    uxtb16  lr, r8
+    TQ_FC_ROW r3, r9, lr, r8
+    TQ_FC_ROW r4, r10, lr, r8
+    TQ_FC_ROW r5, r11, lr, r8
+    TQ_FC_ROW r6, r12, lr, r8
     .endm
 
 /* Row \a's sum requantized with its constants at lr (walked): mult, t (low byte; ASR reads only
@@ -116,15 +138,15 @@
 /* The depth loop \name (step macro \step), unrolled four times, entered at the address
    TQ_FC_ENTRY kept in the frame; at a chunk's end the sums / 256 added to the frame's, and the next
    chunk (\chunk bytes of input) run, or at the input's end the sums in r3..r6 to requantization. */
-    .macro  TQ_FC_LOOP name, step, chunk
+    .macro  TQ_FC_LOOP name, step, chunk, n=4
 .L\name\()_round:
     \step
-.L\name\()_r1:
+    .irp    k, 1, 2, 3, 4, 5, 6, 7
+    .if     \k < \n
+.L\name\()_r\k:
     \step
-.L\name\()_r2:
-    \step
-.L\name\()_r3:
-    \step
+    .endif
+    .endr
     cmp     r0, r2
     bne     .L\name\()_round
     add     r12, sp, #TQ_FC_FRAME_SUMS_OFF
@@ -146,17 +168,21 @@
     .endm
 
 /* The loop \name's first chunk (the input's bytes r7 less whole chunks of 1 << \lgc bytes, 1 << \lg
-   bytes per 4 of depth) and its entry for its count of 4s modulo 4, and the quad's start \quad, kept in
-   the frame; r1 the input. */
-    .macro  TQ_FC_ENTRY name, lg, lgc, quad
+   bytes a step) and its entry for its count of steps modulo 1 << \bits (the loop's unrolling), and the
+   quad's start \quad, kept in the frame; r1 the input. */
+    .macro  TQ_FC_ENTRY name, lg, lgc, quad, bits=2
     sub     r8, r7, #(1 << \lg)
     ubfx    r8, r8, #0, #\lgc
     add     r8, r8, #(1 << \lg)
     add     r8, r8, r1
     str     r8, [sp, #TQ_FC_JOB_X_END_OFF]
-    ubfx    r7, r7, #\lg, #2
+    ubfx    r7, r7, #\lg, #\bits
     adr     r8, .L\name\()_entry
+    .if     \bits == 2
     ldrb    r7, [r8, r7]
+    .else
+    ldrh    r7, [r8, r7, lsl #1]
+    .endif
     adr     r8, .L\name\()_round
     add     r8, r8, r7, lsl #1
     orr     r8, r8, #1
@@ -166,10 +192,17 @@
     str     r8, [sp, #TQ_FC_FRAME_QUAD_OFF]
     .endm
 
-    .macro  TQ_FC_ENTRY_TABLE name
+    .macro  TQ_FC_ENTRY_TABLE name, n=4
 .L\name\()_entry:
+    .if     \n == 4
     .byte   0, (.L\name\()_r3 - .L\name\()_round) / 2, (.L\name\()_r2 - .L\name\()_round) / 2
     .byte   (.L\name\()_r1 - .L\name\()_round) / 2
+    .else
+    .hword  0, (.L\name\()_r7 - .L\name\()_round) / 2, (.L\name\()_r6 - .L\name\()_round) / 2
+    .hword  (.L\name\()_r5 - .L\name\()_round) / 2, (.L\name\()_r4 - .L\name\()_round) / 2
+    .hword  (.L\name\()_r3 - .L\name\()_round) / 2, (.L\name\()_r2 - .L\name\()_round) / 2
+    .hword  (.L\name\()_r1 - .L\name\()_round) / 2
+    .endif
     .p2align 1
     .endm
 
@@ -188,16 +221,27 @@ tq_fc_quads_dsp:
     str     r7, [sp, #TQ_FC_FRAME_SUSPECTS_OFF]
     str     r2, [sp, #TQ_FC_FRAME_END_OFF]
     sub     r7, r2, r1                  /* the input's bytes */
-#if TQ_CFG_FC_PREP && TQ_CFG_FC_INLINE
+#if TQ_CFG_FC_PREP && (TQ_CFG_FC_INLINE || TQ_CFG_FC_FLIP)
     tst     r11, #TQ_FC_PREP
     beq     1f
 #endif
 #if TQ_CFG_FC_PREP
     TQ_FC_ENTRY fcp, 3, 9, .Lfcp_quad
 #endif
-#if TQ_CFG_FC_PREP && TQ_CFG_FC_INLINE
+#if TQ_CFG_FC_PREP && (TQ_CFG_FC_INLINE || TQ_CFG_FC_FLIP)
     b       2f
 1:
+#endif
+#if TQ_CFG_FC_FLIP && TQ_CFG_FC_INLINE
+    tst     r11, #TQ_FC_FLIP
+    beq     3f
+#endif
+#if TQ_CFG_FC_FLIP
+    TQ_FC_ENTRY fcf, 3, 8, .Lfcf_quad, 3
+#endif
+#if TQ_CFG_FC_FLIP && TQ_CFG_FC_INLINE
+    b       2f
+3:
 #endif
 #if TQ_CFG_FC_INLINE
     TQ_FC_ENTRY fci, 2, 8, .Lfci_quad
@@ -211,10 +255,16 @@ tq_fc_quads_dsp:
     TQ_FC_QUAD_START
     TQ_FC_LOOP fcp, TQ_FC_STEP_PREP, 512
 #endif
+#if TQ_CFG_FC_FLIP
+    .p2align 2
+.Lfcf_quad:
+    TQ_FC_QUAD_START
+    TQ_FC_LOOP fcf, TQ_FC_STEP_FLIP, 256, 8
+#endif
 #if TQ_CFG_FC_INLINE
     .p2align 2
 .Lfci_quad:
-    mov     lr, #0x00810081
+    ldr     lr, .Lfc_mask
     TQ_FC_QUAD_START
     TQ_FC_LOOP fci, TQ_FC_STEP_INLINE, 256
 #endif
@@ -283,13 +333,20 @@ tq_fc_quads_dsp:
 #if TQ_CFG_FC_PREP
     TQ_FC_ENTRY_TABLE fcp
 #endif
+#if TQ_CFG_FC_FLIP
+    TQ_FC_ENTRY_TABLE fcf, 8
+#endif
 #if TQ_CFG_FC_INLINE
     TQ_FC_ENTRY_TABLE fci
+    .p2align 2
+.Lfc_mask:
+    .word   TQ_FC_MASK
 #endif
     .size   tq_fc_quads_dsp, . - tq_fc_quads_dsp
 
 #if TQ_CFG_FC_PREP
-/* r0 x, r1 words (> 0), r2 out, r3 sums. */
+/* r0 x, r1 words (> 0), r2 out, r3 sums: per word Z = x ^ TQ_FC_MASK and P = UXTB16 Z stored;
+   sums the SMLSD of every Z, and of every P, with (1, 1): low halfword less high. */
     .section .text.tq_fc_prep_dsp, "ax", %progbits
     .p2align 2
     .global tq_fc_prep_dsp
@@ -299,20 +356,143 @@ tq_fc_prep_dsp:
     push    {r4-r9, lr}
     mov     r4, #0
     mov     r5, #0
-    mov     r6, #0x00810081
+    ldr     r6, 2f
     mov     r7, #0x00010001
 1:
     ldr     r8, [r0], #4
-    sxtab16 r9, r6, r8
-    eor     r8, r8, #0x007F007F
+    eor     r8, r8, r6
+    uxtb16  r9, r8
     stm     r2!, {r8, r9}
-    smlad   r4, r8, r7, r4
-    smlad   r5, r9, r7, r5
+    smlsd   r4, r8, r7, r4
+    smlsd   r5, r9, r7, r5
     subs    r1, r1, #1
     bne     1b
     strd    r4, r5, [r3]
     pop     {r4-r9, pc}
+    .p2align 2
+2:
+    .word   TQ_FC_MASK
     .size   tq_fc_prep_dsp, . - tq_fc_prep_dsp
+#endif
+
+#if TQ_CFG_FC_FLIP
+/* r0 x (word-aligned), r1 words (> 0), r2 sums: every word made into x ^ TQ_FC_MASK in place, and
+   sums[0] the sum of the even bytes x0, x2 of the words as they were, sums[1] of the odd ones, as
+   tq_fc_sums_dsp (lanes, chunks of 256 words). Four words a step: 16 instructions. */
+    .section .text.tq_fc_flip_dsp, "ax", %progbits
+    .p2align 2
+    .global tq_fc_flip_dsp
+    .type   tq_fc_flip_dsp, %function
+    .thumb_func
+tq_fc_flip_dsp:
+    push    {r4-r11, lr}
+    mov     r3, #0
+    mov     r4, #0
+    mov     r5, #0x00010001
+    ldr     r11, 6f
+1:
+    cmp     r1, #256
+    ite     hi
+    movhi   r12, #256
+    movls   r12, r1
+    sub     r1, r1, r12
+    mov     r6, #0
+    mov     r7, #0
+    ands    lr, r12, #3
+    beq     3f
+2:
+    ldr     r8, [r0]
+    sxtab16 r6, r6, r8
+    sxtab16 r7, r7, r8, ror #8
+    eor     r8, r8, r11
+    str     r8, [r0], #4
+    subs    lr, lr, #1
+    bne     2b
+3:
+    lsrs    r12, r12, #2
+    beq     5f
+4:
+    ldm     r0, {r8, r9, r10, lr}
+    sxtab16 r6, r6, r8
+    sxtab16 r7, r7, r8, ror #8
+    eor     r8, r8, r11
+    sxtab16 r6, r6, r9
+    sxtab16 r7, r7, r9, ror #8
+    eor     r9, r9, r11
+    sxtab16 r6, r6, r10
+    sxtab16 r7, r7, r10, ror #8
+    eor     r10, r10, r11
+    sxtab16 r6, r6, lr
+    sxtab16 r7, r7, lr, ror #8
+    eor     lr, lr, r11
+    stm     r0!, {r8, r9, r10, lr}
+    subs    r12, r12, #1
+    bne     4b
+5:
+    smlad   r3, r6, r5, r3
+    smlad   r4, r7, r5, r4
+    cmp     r1, #0
+    bne     1b
+    strd    r3, r4, [r2]
+    pop     {r4-r11, pc}
+    .p2align 2
+6:
+    .word   TQ_FC_MASK
+    .size   tq_fc_flip_dsp, . - tq_fc_flip_dsp
+
+/* r0 Z words (word-aligned; tq_fc_flip_dsp's), r1 words (> 0), r2 sums: sums[0] the sum over the
+   words of byte 0 less byte 2 (unsigned), sums[1] of byte 1 less byte 3 (signed). Lanes (UXTAB16,
+   SXTAB16 of the odd bytes) in chunks of at most 128 words (below 2^15), summed by SMLSD with
+   0x00010001 at a chunk's end. Four words a step: 11 instructions. */
+    .section .text.tq_fc_zsums_dsp, "ax", %progbits
+    .p2align 2
+    .global tq_fc_zsums_dsp
+    .type   tq_fc_zsums_dsp, %function
+    .thumb_func
+tq_fc_zsums_dsp:
+    push    {r4-r10, lr}
+    mov     r3, #0
+    mov     r4, #0
+    mov     r5, #0x00010001
+1:
+    cmp     r1, #128
+    ite     hi
+    movhi   r12, #128
+    movls   r12, r1
+    sub     r1, r1, r12
+    mov     r6, #0
+    mov     r7, #0
+    ands    lr, r12, #3
+    beq     3f
+2:
+    ldr     r8, [r0], #4
+    uxtab16 r6, r6, r8
+    sxtab16 r7, r7, r8, ror #8
+    subs    lr, lr, #1
+    bne     2b
+3:
+    lsrs    r12, r12, #2
+    beq     5f
+4:
+    ldm     r0!, {r8, r9, r10, lr}
+    uxtab16 r6, r6, r8
+    sxtab16 r7, r7, r8, ror #8
+    uxtab16 r6, r6, r9
+    sxtab16 r7, r7, r9, ror #8
+    uxtab16 r6, r6, r10
+    sxtab16 r7, r7, r10, ror #8
+    uxtab16 r6, r6, lr
+    sxtab16 r7, r7, lr, ror #8
+    subs    r12, r12, #1
+    bne     4b
+5:
+    smlsd   r3, r6, r5, r3
+    smlsd   r4, r7, r5, r4
+    cmp     r1, #0
+    bne     1b
+    strd    r3, r4, [r2]
+    pop     {r4-r10, pc}
+    .size   tq_fc_zsums_dsp, . - tq_fc_zsums_dsp
 #endif
 
 #if TQ_CFG_FC_INLINE

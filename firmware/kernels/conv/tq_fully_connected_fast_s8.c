@@ -2,6 +2,8 @@
 /* The loop over the depth is tq_fc_dsp.S's on the DSP extension; the rest runs once per output or
    per call: built for size. On Helium tq_fc_mve runs a whole batch (built for speed). */
 #pragma GCC optimize("Os")
+#include <string.h>
+
 #include "tq_conv_fast.h"
 
 #if defined(TQ_GEMM_DSP)
@@ -165,22 +167,27 @@ static __attribute__((optimize("O2"))) void tq_fc_mve(const tq_fully_connected_f
 
 #if !defined(TQ_GEMM_DSP) && !defined(TQ_GEMM_MVE)
 /* acc[r] += row r of the quad at w . x over the depth (rows g bytes at a time, x read up to depth):
-   with split (g 4), the loop's sums of tq_fc_dsp.h (per pair of depth, stored as (w1 + 128, w0):
-   w0 (x0 + 129) + (w1 + 128)(x1 + 1); x 0 past depth). */
+   with split (g 4), the loop's sums of tq_fc_dsp.S (per 4 of depth, bytes b stored as (w3 + 128, w2,
+   w1 + 128, w0), 0 past the depth: b1 (x2 + 128) - b3 (127 - x0) + b2 x1 + b0 (1 + x3), b0 and b2
+   unsigned; x 0 past depth). */
 static void tq_fc_quad(const tq_fully_connected_fast_s8_params *p, const int8_t *w, const int8_t *x, int32_t *acc)
 {
     const int32_t depth = p->accum_depth, k = p->k, g = p->group;
     int32_t i, j, r;
     for (i = 0; i < k; i += g, w += 4 * g) {
+        int32_t v[16];
+        for (j = 0; j < g; ++j) {
+            v[j] = i + j < depth ? x[i + j] : 0;
+        }
         for (r = 0; r < 4; ++r) {
             const int8_t *const wr = w + r * g;
             int32_t s = acc[r];
-            for (j = 0; j < g; j += 2) {
-                const int32_t x0 = i + j < depth ? x[i + j] : 0, x1 = i + j + 1 < depth ? x[i + j + 1] : 0;
-                if (p->split) {
-                    s += (int32_t)wr[j + 1] * (x0 + 129) + (int32_t)(uint8_t)wr[j] * (x1 + 1);
-                } else {
-                    s += (int32_t)wr[j] * x0 + (int32_t)wr[j + 1] * x1;
+            if (p->split) {
+                s += (int32_t)wr[1] * (v[2] + 128) - (int32_t)wr[3] * (127 - v[0]) + (int32_t)(uint8_t)wr[2] * v[1]
+                     + (int32_t)(uint8_t)wr[0] * (1 + v[3]);
+            } else {
+                for (j = 0; j < g; ++j) {
+                    s += (int32_t)wr[j] * v[j];
                 }
             }
             acc[r] = s;
@@ -190,18 +197,21 @@ static void tq_fc_quad(const tq_fully_connected_fast_s8_params *p, const int8_t 
 #endif
 
 #if defined(TQ_GEMM_DSP)
-/* The input row on the DSP loop's terms: made into its operands in scratch (fc_prep; the last word
-   zero-padded) or read as it is; xs the sums of the odd and of all values. */
+/* The input row on the DSP loop's terms: made into its operands in scratch (fc_prep 1; the last word
+   zero-padded), made into its Z words in place (fc_prep 2: the input dies with the layers reading it;
+   word-aligned rows, generation sees to it), found so made by an earlier layer (fc_prep 3) or read as
+   it is; xs the sums of the odd and of all values. The loop reads k bytes of input (past the depth,
+   weights 0). */
 static void tq_fc_operands(const tq_fully_connected_fast_s8_params *p, const int8_t *input, int32_t *scratch,
                            tq_fc_job *job, int32_t *xs)
 {
     const int32_t depth = p->accum_depth, words = depth / 4, rest = depth - 4 * words;
     int32_t s[2] = {0, 0}, i;
 #if TQ_CFG_FC_PREP
-    if (p->fc_prep) {
-        /* Per lane: Y 256 x1 + 127 - x0, X x0 + 129: their sums give the sums of the even and of
-           the odd values, k / 2 lanes each. */
-        const int32_t lanes = p->k / 2;
+    if (p->fc_prep == 1) {
+        /* Per word Z = x ^ mask, P = UXTB16 Z: over n words the Z sum (low less high halfword) is
+           256 odd - even + 255 n, the P one -even - n. */
+        const int32_t n = words + (rest > 0);
         int32_t t[2];
         uint32_t tail = 0;
         for (i = 0; i < rest; ++i) {
@@ -215,28 +225,96 @@ static void tq_fc_operands(const tq_fully_connected_fast_s8_params *p, const int
             s[0] += t[0];
             s[1] += t[1];
         }
-        xs[0] = (s[0] + s[1]) / 256 - lanes;
-        xs[1] = xs[0] + s[1] - 129 * lanes;
+        xs[0] = ((s[0] - s[1]) >> 8) - n; /* (exact) */
+        xs[1] = xs[0] - s[1] - n;
         job->x = (const int8_t *)scratch;
         job->x_end = (const int8_t *)(scratch + p->k / 2);
         return;
     }
 #endif
-#if TQ_CFG_FC_INLINE
-    if (words > 0) {
-        tq_fc_sums_dsp(input, words, s);
-    }
+#if TQ_CFG_FC_FLIP
+    if (p->fc_prep == 2) {
+        int8_t *x = (int8_t *)(uintptr_t)input;
+        if (words > 0) {
+            tq_fc_flip_dsp(x, words, s);
+        }
+        for (i = 0; i < rest; ++i) {
+            s[i & 1] += x[4 * words + i];
+            x[4 * words + i] = (int8_t)((uint8_t)x[4 * words + i] ^ (uint8_t)(TQ_FC_MASK >> (8 * i)));
+        }
+    } else if (p->fc_prep == 3) {
+        /* Made into Z words by an earlier layer reading the same input (fc_prep 2): byte 0 less
+           byte 2 summed is -even - words, byte 1 less byte 3 odd + words. */
+        if (words > 0) {
+            tq_fc_zsums_dsp(input, words, s);
+            s[0] = -s[0] - words;
+            s[1] -= words;
+        }
+        for (i = 0; i < rest; ++i) {
+            s[i & 1] += (int8_t)((uint8_t)input[4 * words + i] ^ (uint8_t)(TQ_FC_MASK >> (8 * i)));
+        }
+    } else
 #endif
-    for (i = 0; i < rest; ++i) {
-        s[i & 1] += input[4 * words + i];
+    {
+#if TQ_CFG_FC_INLINE
+        if (words > 0) {
+            tq_fc_sums_dsp(input, words, s);
+        }
+#endif
+        for (i = 0; i < rest; ++i) {
+            s[i & 1] += input[4 * words + i];
+        }
     }
     xs[0] = s[1];
     xs[1] = s[0] + s[1];
-    /* The last word read whole: the weights past the depth are stored so that its bytes there add
-       nothing (tq_fc_dsp.S). */
     job->x = input;
-    job->x_end = input + 4 * (words + (rest > 0));
+    job->x_end = input + p->k;
     (void)scratch;
+}
+#endif
+
+#if defined(TQ_GEMM_DSP) && TQ_CFG_FC_ROW1
+/* One row's term of tq_fc_dsp.S's loop: weight word w with the operands p (P) and z (Z). */
+static inline __attribute__((always_inline)) int32_t tq_fc_row_term(int32_t s, uint32_t w, uint32_t p, uint32_t z)
+{
+    uint32_t e;
+    __asm__("smlsdx %0, %1, %2, %0" : "+r"(s) : "r"(w), "r"(p));
+    __asm__("uxtb16 %0, %1, ror #16" : "=r"(e) : "r"(w));
+    __asm__("smlsd  %0, %1, %2, %0" : "+r"(s) : "r"(e), "r"(z));
+    return s;
+}
+
+/* The sum of a last quad's only row (out_depth % 4 == 1): tq_fc_dsp.S's terms over the job's operands
+   (any of the three forms), one row's weight words (every fourth word), 256 of depth a chunk (the sums
+   256 times the dot product); bias and add included. Half a quad's instructions at most. */
+static __attribute__((optimize("O2"))) int32_t tq_fc_row1(const tq_fully_connected_fast_s8_params *p, const tq_fc_job *job,
+                                                           int32_t row)
+{
+    const uint32_t *w = (const uint32_t *)(const void *)(p->weights + (size_t)row * p->k);
+    const int32_t words = p->k / 4;
+    int32_t sum = job->bias[0] + job->add, i = 0;
+    while (i < words) {
+        const int32_t end = TQ_MIN(i + TQ_FC_CHUNK / 4, words);
+        int32_t t = 0;
+        if (job->flags & TQ_FC_PREP) {
+            const uint32_t *x = (const uint32_t *)(const void *)job->x;
+#pragma GCC unroll 4
+            for (; i < end; ++i) {
+                t = tq_fc_row_term(t, w[4 * i], x[2 * i + 1], x[2 * i]);
+            }
+        } else {
+            const uint32_t flip = (job->flags & TQ_FC_FLIP) ? 0u : TQ_FC_MASK;
+#pragma GCC unroll 4
+            for (; i < end; ++i) {
+                uint32_t z;
+                memcpy(&z, job->x + 4 * i, 4);
+                z ^= flip;
+                t = tq_fc_row_term(t, w[4 * i], z & 0x00FF00FFu, z);
+            }
+        }
+        sum += t >> 8;
+    }
+    return sum;
 }
 #endif
 
@@ -280,7 +358,7 @@ tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p,
             job.lo4 = 0x01010101u * (uint8_t)p->act_min;
             job.hi4 = 0x01010101u * (uint8_t)p->act_max;
             job.flags = (p->act_min == -128 && p->act_max == 127 ? 0 : TQ_FC_CLAMP) | (TQ_CFG_FC_GUARD && p->guarded ? TQ_FC_GUARDED : 0)
-                        | (p->fc_prep ? TQ_FC_PREP : 0);
+                        | (TQ_CFG_FC_PREP && p->fc_prep == 1 ? TQ_FC_PREP : 0) | (TQ_CFG_FC_FLIP && p->fc_prep >= 2 ? TQ_FC_FLIP : 0);
             while (from < full) {
                 job.w = p->weights + (size_t)from * 4 * k;
                 job.bias = p->bias + 4 * from;
@@ -295,6 +373,13 @@ tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p,
                 tq_fc_redo(p, &job, output, from - 1, 1);
             }
             for (i = full; i < quads; ++i) {
+#if TQ_CFG_FC_ROW1
+                if (p->guarded != 2 && 4 * i + 1 == units) {
+                    job.bias = p->bias + 4 * i;
+                    output[4 * i] = tq_fc_out(p, tq_fc_row1(p, &job, 4 * i), 4 * i);
+                    continue;
+                }
+#endif
                 tq_fc_redo(p, &job, output, i, 0);
             }
         }

@@ -37,18 +37,19 @@
 
 /*
  * The frame of the int8-weight loops (split weights, tq_gemm_dsp.S's TQ_SENTER): what the row pair's
- * start loads with one LDM (cols, the first chunk's end, the four accumulators' start values), the
- * chunked sums' corrections and totals (k above TQ_SGEMM_ONE_CHUNK), the loop's entry and chunk-end
- * addresses, then the job's copy.
+ * start loads with one LDM (cols, the first chunk's end, the four accumulators' start values, and
+ * into lr the pair loops' running quantization block), the chunked sums' corrections and totals (k
+ * above TQ_SGEMM_ONE_CHUNK), the loop's entry and chunk-end addresses, then the job's copy.
  */
 #define TQ_SGEMM_FRAME_COLS 0
 #define TQ_SGEMM_FRAME_FIRST_END 4
 #define TQ_SGEMM_FRAME_INIT 8
-#define TQ_SGEMM_FRAME_C 24
-#define TQ_SGEMM_FRAME_T 40
-#define TQ_SGEMM_FRAME_ENTRY 56
-#define TQ_SGEMM_FRAME_HANDLER 60
-#define TQ_SGEMM_FRAME_JOB 64
+#define TQ_SGEMM_FRAME_BLK 24
+#define TQ_SGEMM_FRAME_C 28
+#define TQ_SGEMM_FRAME_T 44
+#define TQ_SGEMM_FRAME_ENTRY 60
+#define TQ_SGEMM_FRAME_HANDLER 64
+#define TQ_SGEMM_FRAME_JOB 68
 #define TQ_SGEMM_FRAME_SIZE (TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_SIZE)
 /* tq_gemm_job.clamp's bit that asks the int8-weight loops for chunks of 256 of k (tq_gemm.h's TQ_GEMM_CHUNKED). */
 #define TQ_GEMM_CLAMP_CHUNKED 2
@@ -100,6 +101,15 @@
     .macro  TQ_REQUANT a, m, r, s, t
     lsl     \t, \a, #1
     smmlar  \t, \t, \m, \r
+    sub     \t, \t, \a, lsr #31
+    asr     \a, \t, \s
+    ssat    \a, #8, \a
+    .endm
+
+/* TQ_REQUANT of an accumulator already doubled (\a = 2 acc, which fits int32 wherever TQ_REQUANT is
+   exact: |acc| < 2^30): the same result, 4 instructions. */
+    .macro  TQ_REQUANT2 a, m, r, s, t
+    smmlar  \t, \a, \m, \r
     sub     \t, \t, \a, lsr #31
     asr     \a, \t, \s
     ssat    \a, #8, \a

@@ -127,7 +127,7 @@ static inline void tq_s16_dot2x2(const int8_t *w, const int16_t *cols, int32_t n
                      "smlad  %[s11], %[x], %[b1], %[s11]\n\t"
                      "cmp    %[c], %[end]\n\t"
                      "bne    1b\n\t"
-                     : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [c] "+r"(cols), [w] "+r"(w),
+                     : [s00] "+&r"(s00), [s01] "+&r"(s01), [s10] "+&r"(s10), [s11] "+&r"(s11), [c] "+&r"(cols), [w] "+&r"(w),
                        [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1), [x] "=&r"(x), [t] "=&r"(t)
                      : [end] "r"(end)
                      : "cc", "memory");
@@ -188,7 +188,7 @@ static inline void tq_s16_dot2x1(const int8_t *w, const int16_t *a, int32_t n, i
                          "smlad  %[s1], %[v1], %[x1], %[s1]\n\t"
                          "cmp    %[a], %[end]\n\t"
                          "bne    1b\n\t"
-                         : [s0] "+r"(s0), [s1] "+r"(s1), [a] "+r"(a), [w] "+r"(w), [x0] "=&r"(x0), [x1] "=&r"(x1),
+                         : [s0] "+&r"(s0), [s1] "+&r"(s1), [a] "+&r"(a), [w] "+&r"(w), [x0] "=&r"(x0), [x1] "=&r"(x1),
                            [v0] "=&r"(v0), [v1] "=&r"(v1), [t] "=&r"(t)
                          : [end] "r"(end)
                          : "cc", "memory");

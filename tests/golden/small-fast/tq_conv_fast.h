@@ -136,6 +136,7 @@ typedef struct {
     int32_t pad_h, pad_w;
     int32_t in_zp;          /* input zero point: the value of a padding tap */
     int32_t ring_rows;      /* output rows staged (0: written directly) */
+    int32_t gather;         /* 1: short filter rows on a small map, whole columns gathered (DSP and portable) */
     tq_gemm_s8_params gemm;
 } tq_conv_im2col_s8_params;
 
@@ -183,7 +184,11 @@ tq_status tq_conv_taps_wide_s8(const tq_conv_taps_s8_params *p, const int8_t *in
  *   c2 t+1, c3 t+1 (SXTB16 of either word gives a channel's (t, t+1)); an odd last tap as c0 c1 c2 c3;
  * - with --wide-weights (weights16, weights NULL; paired): int16, per pair (c0 t, c0 t+1),
  *   (c1 ...), (c2 ...), (c3 ...); an odd last tap as (c0, c2), (c1, c3).
- * `scratch`: in.c zero points (rounded up to 8 bytes), then ring_rows output rows (tq_row_stage).
+ * `scratch`: in.c zero points (rounded up to 8 bytes), then ring_rows output rows (tq_row_stage);
+ * with pad_copy 1 (TQ_CFG_DW_PAD), after the zero points, the input image padded with its zero point
+ * so that every window lies inside it (rows [-pad_h, (out.h - 1) stride_h + (kh - 1) dil_h - pad_h],
+ * columns the same), each pixel in.c rounded up to 4 bytes, plus 4 bytes (ring_rows unused: the
+ * whole image is copied before any output is written).
  * kh * kw <= TQ_DW_MAX_TAPS.
  */
 #define TQ_DW_MAX_TAPS 64
@@ -207,6 +212,7 @@ typedef struct {
     const int32_t *quant;
     int32_t ring_rows;       /* output rows staged in scratch (0: written directly) */
     int32_t requant;         /* 0: tq_requant_mm's constants (proven exact); 1: tq_requant_gen's (any layer) */
+    int32_t pad_copy;        /* 1: the windows read a zero-point-padded copy of the input in scratch (below) */
 } tq_depthwise_conv_fast_s8_params;
 
 #if defined(TQ_GEMM_DSP)

@@ -120,6 +120,16 @@ static __attribute__((noinline)) void tq_dw_edge(uintptr_t *e, const uintptr_t *
     const int32_t kw = p->kw, dil_w = p->dil_w;
     const uint32_t in_h = (uint32_t)p->in.h, in_w = (uint32_t)p->in.w;
     uintptr_t *const end = e + p->kh * kw;
+    if (kw == 3) { /* the columns tested once, each row's three taps selected */
+        const int c0 = (uint32_t)ix0 < in_w, c1 = (uint32_t)(ix0 + dil_w) < in_w, c2 = (uint32_t)(ix0 + 2 * dil_w) < in_w;
+        for (; e < end; e += 3, offset += 3, iy0 += p->dil_h) {
+            const int r = (uint32_t)iy0 < in_h;
+            e[0] = r && c0 ? offset[0] : zpc;
+            e[1] = r && c1 ? offset[1] : zpc;
+            e[2] = r && c2 ? offset[2] : zpc;
+        }
+        return;
+    }
     for (; e < end; e += kw, offset += kw, iy0 += p->dil_h) {
         int32_t fx;
         uint32_t ix = (uint32_t)ix0;
@@ -301,10 +311,86 @@ static __attribute__((noinline)) void tq_dw_rest(const tq_depthwise_conv_fast_s8
     }
 }
 
+#if TQ_CFG_DW_PAD
+/* Two words of the copy at once (STRD), as a type that may alias the copy's other accesses. */
+typedef uint64_t tq_dw_u64 __attribute__((may_alias));
+
+/* n whole words from src (any alignment) to the word-aligned dst. */
+static inline void tq_dw_copy_words(uint32_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n > 0; --n, src += 4, ++dst) {
+        uint32_t v;
+        memcpy(&v, src, 4);
+        memcpy(dst, &v, 4);
+    }
+}
+
+/* tq_dw_pad's image rows where in.c % 4 != 0: pixel by pixel, the last in.c % 4 bytes one at a time
+   into the word of zero points there (no read past the image). */
+static __attribute__((noinline)) void tq_dw_pad_pixels(uint32_t *at, const int8_t *s, int32_t n, int32_t ch, int32_t pw)
+{
+    const int32_t rest = ch & 3;
+    int32_t j;
+    for (; n > 0; --n, at += pw) {
+        int8_t *const last = (int8_t *)(void *)(at + pw - 1);
+        tq_dw_copy_words(at, s, pw - 1);
+        s += 4 * (pw - 1);
+        for (j = 0; j < rest; ++j) {
+            last[j] = s[j];
+        }
+        s += rest;
+    }
+}
+
+/*
+ * The padded copy (pad_copy 1) of one input image: hp rows of wp pixels of cs bytes (in.c rounded up
+ * to 4) from row -pad_h, column -pad_w (d: 8-byte aligned). All of it the input's zero point first
+ * (the padding and the lanes past in.c keep it; one fill of the whole costs fewer instructions on
+ * small maps than filling the border alone), then the image's rows over it: as whole words where in.c
+ * is a multiple of 4, else tq_dw_pad_pixels.
+ */
+static __attribute__((noinline)) void tq_dw_pad(uint32_t *d, const int8_t *in_b, const tq_depthwise_conv_fast_s8_params *p,
+                                                int32_t hp, int32_t wp, int32_t cs)
+{
+    const int32_t ch = p->in.c, pw = cs >> 2, row = wp * pw, in_row = p->in.w * ch;
+    const int32_t y1 = TQ_MIN(hp, p->in.h + p->pad_h), inside = TQ_MIN(p->in.w, wp - p->pad_w);
+    const uint32_t zp4 = 0x01010101u * (uint8_t)p->in_zp;
+    const uint64_t zp8 = (uint64_t)zp4 << 32 | zp4;
+    const int32_t words = hp * row;
+    tq_dw_u64 *two = (tq_dw_u64 *)(void *)d, *const two_end = two + (words >> 1);
+    uint32_t *at = d + (size_t)p->pad_h * row + p->pad_w * pw;
+    const int8_t *s = in_b;
+    int32_t y;
+    for (; two + 4 <= two_end; two += 4) {
+        two[0] = zp8;
+        two[1] = zp8;
+        two[2] = zp8;
+        two[3] = zp8;
+    }
+    for (; two < two_end; ++two) {
+        *two = zp8;
+    }
+    if (words & 1) {
+        d[words - 1] = zp4;
+    }
+    for (y = p->pad_h; y < y1; ++y, at += row, s += in_row) {
+        if ((ch & 3) == 0) {
+            tq_dw_copy_words(at, s, inside * pw);
+        } else {
+            tq_dw_pad_pixels(at, s, inside, ch, pw);
+        }
+    }
+}
+#endif
+
 tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
     /* Locals, not p->...: the int8 output stores may alias anything, which would force reloads. */
-    const int32_t in_h = p->in.h, in_w = p->in.w, ch = p->in.c, kh = p->kh, kw = p->kw, taps = kh * kw;
+    const int32_t ch = p->in.c, kh = p->kh, kw = p->kw, taps = kh * kw;
+    /* The image the windows read: the input, or (pad_copy) its padded copy, of in_h x in_w pixels
+       of cs bytes, with the padding pad_h, pad_w outside it. */
+    int32_t in_h = p->in.h, in_w = p->in.w, cs = ch, pad_h = p->pad_h, pad_w = p->pad_w;
+    int8_t *padded = NULL;
     const int32_t lo = p->act_min, hi = p->act_max;
     const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
     const int8_t *const w = p->weights;
@@ -315,6 +401,14 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
     const int32_t ch4 = TQ_CFG_REQUANT_GEN && p->requant ? 0 : ch & ~3, paired = p->paired;
     int8_t *const zp_row = scratch;
     const int32_t x_span = (kw - 1) * p->dil_w, y_span = (kh - 1) * p->dil_h;
+#if defined(TQ_GEMM_DSP)
+    /* The channels of whole blocks one assembler call computes but for a row's last pixel (not with
+       the general requantization): every block, the last one's lanes past in.c read from the next
+       pixel's bytes (or the zero-point row's room) and written into the next pixel's output, which
+       is computed later (generation declares a gap 4 bytes larger, conv.lower_depthwise); a row's
+       last pixel takes ch4 and tq_dw_rest (with the padded copy, only an image's last). */
+    const int32_t whole = TQ_CFG_REQUANT_GEN && p->requant ? 0 : TQ_CFG_DW_REST ? (ch + 3) & ~3 : ch4;
+#endif
     /* Tap t of channel c is read at tt[t] + base + c, base the window's corner: tt the taps' offsets
        from it, or for a window across the border a table of those with the taps outside the image
        set to zp_row - base (so that they read the zero-point row). */
@@ -339,7 +433,19 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
     int16_t dy[TQ_DW_MAX_TAPS], dx[TQ_DW_MAX_TAPS]; /* tap t's row and column from the corner */
 #endif
 
-    memset(zp_row, (int8_t)p->in_zp, (size_t)ch);
+#if TQ_CFG_DW_PAD
+    if (p->pad_copy) {
+        in_h = (p->out.h - 1) * p->stride_h + y_span + 1;
+        in_w = (p->out.w - 1) * p->stride_w + x_span + 1;
+        cs = (ch + 3) & ~3;
+        pad_h = 0;
+        pad_w = 0;
+        padded = scratch + ((ch + 7) & ~7);
+    }
+#endif
+    if (padded == NULL) {
+        memset(zp_row, (int8_t)p->in_zp, (size_t)ch);
+    }
 #if defined(TQ_GEMM_DSP)
     job.w = TQ_DW_WIDE ? (const void *)w16 : (const void *)w;
     job.q = q;
@@ -358,26 +464,54 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
 #endif
     for (fy = 0; fy < kh; ++fy) {
         for (fx = 0; fx < kw; ++fx) {
-            offset[fy * kw + fx] = (uintptr_t)((fy * p->dil_h * in_w + fx * p->dil_w) * ch);
+            offset[fy * kw + fx] = (uintptr_t)((fy * p->dil_h * in_w + fx * p->dil_w) * cs);
 #if defined(TQ_GEMM_MVE)
             dy[fy * kw + fx] = (int16_t)(fy * p->dil_h);
             dx[fy * kw + fx] = (int16_t)(fx * p->dil_w);
 #endif
         }
     }
-    tq_stage_init(&stage, scratch + ((ch + 7) & ~7), p->ring_rows, p->out.w * ch, in_w * ch, p->out.h, p->pad_h, p->stride_h);
+    tq_stage_init(&stage, scratch + ((ch + 7) & ~7), padded != NULL ? 0 : p->ring_rows, p->out.w * ch, p->in.w * ch, p->out.h,
+                  p->pad_h, p->stride_h);
     for (b = 0; b < p->out.n; ++b) {
-        const int8_t *in_b = input + (size_t)b * in_h * in_w * ch;
+        const int8_t *in_b = input + (size_t)b * p->in.h * p->in.w * ch;
         int8_t *const out_b = output + (size_t)b * p->out.h * p->out.w * ch;
+#if TQ_CFG_DW_PAD
+        if (padded != NULL) {
+            tq_dw_pad((uint32_t *)(void *)padded, in_b, p, in_h, in_w, cs);
+            in_b = padded;
+        }
+#endif
         for (oy = 0; oy < p->out.h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int32_t iy0 = oy * p->stride_h - pad_h;
             const int rows_in = iy0 >= 0 && iy0 + y_span < in_h;
             /* The corner of the row's first window (maybe outside the image). */
-            const uintptr_t row0 = (uintptr_t)in_b + (uintptr_t)((intptr_t)iy0 * in_w * ch);
+            const uintptr_t row0 = (uintptr_t)in_b + (uintptr_t)((intptr_t)iy0 * in_w * cs);
             int8_t *out = tq_stage_row(&stage, out_b, oy);
-            for (ox = 0; ox < p->out.w; ++ox, out += ch) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const uintptr_t base = row0 + (uintptr_t)((intptr_t)ix0 * ch);
+            ox = 0;
+#if defined(TQ_GEMM_DSP) && TQ_CFG_DW_PAD
+            if (padded != NULL && whole > 0) {
+                /* Every window inside the copy: the row's pixels (but an image's last) one call each
+                   with the taps' offsets, the corner stride_w pixels on a pixel. */
+                const int32_t n = oy == p->out.h - 1 ? p->out.w - 1 : p->out.w;
+                const uintptr_t step = (uintptr_t)(p->stride_w * cs);
+                uintptr_t base = row0;
+                job.tab = offset;
+                for (; ox < n; ++ox, out += ch, base += step) {
+                    job.out = (uintptr_t)out - base;
+                    job.end = base + (uintptr_t)whole;
+                    job.base = base;
+                    if (TQ_DW_WIDE) {
+                        tq_dw_pixel_wide_dsp(&job);
+                    } else {
+                        tq_dw_pixel_dsp(&job);
+                    }
+                }
+            }
+#endif
+            for (; ox < p->out.w; ++ox, out += ch) {
+                const int32_t ix0 = ox * p->stride_w - pad_w;
+                const uintptr_t base = row0 + (uintptr_t)((intptr_t)ix0 * cs);
                 const uintptr_t *tt = offset;
                 if (!rows_in || ix0 < 0 || ix0 + x_span >= in_w) {
 #if defined(TQ_GEMM_MVE)
@@ -388,10 +522,11 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
                     tt = edge;
                 }
 #if defined(TQ_GEMM_DSP)
-                if (ch4 > 0) {
+                c = ox < p->out.w - 1 ? whole : ch4;
+                if (c > 0) {
                     job.tab = tt;
                     job.out = (uintptr_t)out - base;
-                    job.end = base + (uintptr_t)ch4;
+                    job.end = base + (uintptr_t)c;
                     job.base = base;
                     if (TQ_DW_WIDE) {
                         tq_dw_pixel_wide_dsp(&job);
@@ -399,7 +534,6 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
                         tq_dw_pixel_dsp(&job);
                     }
                 }
-                c = ch4;
 #if TQ_CFG_DW_REST
                 if (c < ch && !(TQ_CFG_REQUANT_GEN && p->requant) && !(b == p->out.n - 1 && oy == p->out.h - 1 && ox == p->out.w - 1)) {
                     /* As tq_dw_rest does (the lanes past ch read the next pixel's bytes or the

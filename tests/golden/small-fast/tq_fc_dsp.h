@@ -7,11 +7,12 @@
 #ifndef TQ_FC_DSP_H
 #define TQ_FC_DSP_H
 
-#define TQ_FC_JOB_X_OFF 0        /* the input row: int8, 4 bytes per 4 of depth (any alignment), or
+#define TQ_FC_JOB_X_OFF 0        /* the input row: int8, 4 bytes per 4 of depth (any alignment); with
+                                    TQ_FC_FLIP made into Z words by tq_fc_flip_dsp (word-aligned); or
                                     with TQ_FC_PREP tq_fc_prep_dsp's words, 8 bytes per 4 of depth */
 #define TQ_FC_JOB_X_END_OFF 4
 #define TQ_FC_JOB_W_OFF 8        /* weights: per quad of rows and 4 of depth, the 4 rows' words, their
-                                    bytes (w1 + 128, w0, w3 + 128, w2) (see tq_fc_dsp.S) */
+                                    bytes (w3 + 128, w2, w1 + 128, w0) (see tq_fc_dsp.S) */
 #define TQ_FC_JOB_BIAS_OFF 12    /* 4 words a quad, walked */
 #define TQ_FC_JOB_Q_OFF 16       /* per row mult, t, rnd (low, high word); walked; 0: store sums */
 #define TQ_FC_JOB_OUT_OFF 20     /* 4 output bytes a quad (or 4 sums with q 0), walked */
@@ -19,7 +20,7 @@
 #define TQ_FC_JOB_ADD_OFF 28     /* added to every sum (the weights' zero point times sum x) */
 #define TQ_FC_JOB_LO4_OFF 32
 #define TQ_FC_JOB_HI4_OFF 36
-#define TQ_FC_JOB_FLAGS_OFF 40   /* TQ_FC_CLAMP | TQ_FC_GUARDED */
+#define TQ_FC_JOB_FLAGS_OFF 40   /* TQ_FC_CLAMP | TQ_FC_GUARDED | TQ_FC_PREP | TQ_FC_FLIP */
 #define TQ_FC_JOB_SIZE 44
 #define TQ_FC_FRAME_ENTRY_OFF TQ_FC_JOB_SIZE /* where the depth loop is entered */
 #define TQ_FC_FRAME_SUSPECTS_OFF (TQ_FC_JOB_SIZE + 4) /* sums near a rounding boundary (guarded) */
@@ -32,6 +33,11 @@
 #define TQ_FC_CLAMP 1   /* clamp to lo4 / hi4 */
 #define TQ_FC_GUARDED 2 /* constants with guards: count the suspects */
 #define TQ_FC_PREP 4    /* x is tq_fc_prep_dsp's words */
+#define TQ_FC_FLIP 8    /* x is made into Z words in place (tq_fc_flip_dsp); x_end - x a multiple of 8 */
+
+/* The input word x is made into the loop's operand Z = x ^ TQ_FC_MASK (bytes 127 - x0, x1, x2 + 128,
+   ~x3; see tq_fc_dsp.S). */
+#define TQ_FC_MASK 0xFF80007F
 
 /* The sums of a chunk are 256 times the dot product (see tq_fc_dsp.S): a chunk of at most 256 of
    depth keeps them within int32 for any bytes. */
@@ -60,9 +66,9 @@ typedef struct {
     int32_t flags;
 } tq_fc_job;
 
-/* Every quad of rows from bias to bias_end: four sums bias + add + D, D = sum over the depth of
-   w (x + 129) for even, w (x + 1) for odd indices plus 128 times the sum of the odd x + 1 (the
-   caller folds the difference to sum w x into bias and add), then requantized into four bytes at
+/* Every quad of rows from bias to bias_end: four sums bias + add + D, D = the dot product plus 128
+   times the sum of the odd x plus a constant per row (tq_fc_dsp.S; the caller folds the difference
+   to sum w x into bias and add), then requantized into four bytes at
    out (clamped to lo4 / hi4 with TQ_FC_CLAMP), or with q NULL stored as four words. With
    TQ_FC_GUARDED (constants t + ((guard / 4) << 8)), a quad with sums within their guard of a rounding
    boundary (their outputs are then to be computed again) is the last one done, and the count of
@@ -70,12 +76,20 @@ typedef struct {
 int32_t tq_fc_quads_dsp(const tq_fc_job *job);
 
 /* The input row's words (int8, any alignment) made into the loop's operands, two words per 4 of
-   depth x0..x3: halfwords Y (256 x1 + 127 - x0, 256 x3 + 127 - x2), then X (x0 + 129, x2 + 129);
-   sums[0] the sum of the Y halfwords, sums[1] of the X ones. */
+   depth: Z = x ^ TQ_FC_MASK, then P = UXTB16 Z; sums[0] the sum over the Z words of their low
+   halfword less their high one (signed), sums[1] the same over the P words. */
 void tq_fc_prep_dsp(const int8_t *x, int32_t words, uint32_t *out, int32_t *sums);
 
 /* sums[0] the sum of the even bytes x0, x2 of `words` input words, sums[1] of the odd ones. */
 void tq_fc_sums_dsp(const int8_t *x, int32_t words, int32_t *sums);
+
+/* tq_fc_sums_dsp's sums of `words` words at x (word-aligned), each then made into x ^ TQ_FC_MASK in
+   place. */
+void tq_fc_flip_dsp(int8_t *x, int32_t words, int32_t *sums);
+
+/* Of `words` words at x made by tq_fc_flip_dsp: sums[0] the sum of byte 0 less byte 2 (unsigned:
+   127 - x0 less x2 + 128), sums[1] of byte 1 less byte 3 (signed: x1 less ~x3). */
+void tq_fc_zsums_dsp(const int8_t *x, int32_t words, int32_t *sums);
 
 #define TQ_FC_CHECK(what, cond) typedef char tq_fc_layout_##what[(cond) ? 1 : -1]
 TQ_FC_CHECK(x, offsetof(tq_fc_job, x) == TQ_FC_JOB_X_OFF);

@@ -65,7 +65,7 @@ static inline __attribute__((always_inline)) uint32_t tq_pack4_clamp(int32_t v0,
             "sel    %0, %0, %5\n\t"
             "ssub8  %1, %6, %0\n\t"
             "sel    %0, %0, %6"
-            : "+r"(v0), "=&r"(t)
+            : "+&r"(v0), "=&r"(t)
             : "r"(v1), "r"(v2), "r"(v3), "r"(lo4), "r"(hi4)
             : "cc");
     return (uint32_t)v0;
@@ -358,7 +358,7 @@ static inline int8_t *tq_gemm_columns_tap(const int8_t *a, const int8_t *b, int3
                              "strd   %[xe], %[x], [%[d]], #16\n\t"
                              "cmp    %[s], %[end]\n\t"
                              "bne    1b\n\t"
-                             : [s] "+r"(src), [d] "+r"(d), [x] "=&r"(x), [xe] "=&r"(xe)
+                             : [s] "+&r"(src), [d] "+&r"(d), [x] "=&r"(x), [xe] "=&r"(xe)
                              : [end] "r"(end)
                              : "cc", "memory");
         } else if (src == NULL) {

@@ -248,7 +248,8 @@
     sub     sp, sp, #TQ_SGEMM_FRAME_SIZE
     ldm     r0, {r1-r12}
     add     lr, sp, #TQ_SGEMM_FRAME_JOB
-    stm     lr, {r1-r12}                /* r1 cols, r2 cols_end, r7 w, r11 clamp */
+    stm     lr, {r1-r12}                /* r1 cols, r2 cols_end, r3 blk, r7 w, r11 clamp */
+    str     r3, [sp, #TQ_SGEMM_FRAME_BLK]
     ldrd    r3, r4, [r2]                /* c0, c1 */
 #if TQ_CFG_GEMM_CHUNKS
     tst     r11, #TQ_GEMM_CLAMP_CHUNKED
@@ -325,9 +326,21 @@
     stm     lr, {r7-r10}
     .endm
 
+/* \d = \a + \s as twice the sum (\a doubled already): \s ASR 7 when \shifted (it is 256 times a
+   whole number), else \s LSL 1. */
+    .macro  TQ_SADD2 d, a, s, shifted
+    .if \shifted
+    add     \d, \a, \s, asr #7
+    .else
+    add     \d, \a, \s, lsl #1
+    .endif
+    .endm
+
 /* A row pair's sums r3..r6 plus its bias (or its accumulator block at acc), the row pair's
-   requantization constants in r7..r12, lr the next block; \shifted: the sums ASR 8 first. */
-    .macro  TQ_SPAIR_SUMS from_acc, shifted
+   requantization constants in r7..r12, lr the next block (its slot TQ_SGEMM_FRAME_BLK updated);
+   \shifted: the sums ASR 8 first; \live: lr holds the block already (the row pair's start loaded
+   it); \dbl: r3..r6 end at twice the accumulators (for TQ_REQUANT2; never from acc). */
+    .macro  TQ_SPAIR_SUMS from_acc, shifted, live=0, dbl=0
     .if \from_acc
     ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_ACC_OFF]
     ldm     lr!, {r7-r10}
@@ -338,18 +351,29 @@
     TQ_SADD r6, r10, r6, \shifted
     ldr     r9, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_W_SKIP_OFF]
     add     r1, r1, r9                  /* w_skip */
-    ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_BLK]
     add     lr, lr, #32
     ldmdb   lr, {r7-r12}                /* mult, radd, rsh of rows 0 and 1 */
-    str     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    str     lr, [sp, #TQ_SGEMM_FRAME_BLK]
     .else
-    ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    .if !\live
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_BLK]
+    .endif
     ldm     lr!, {r0, r2, r7-r12}       /* bias of rows 0 and 1, then mult, radd, rsh of each */
-    str     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
+    str     lr, [sp, #TQ_SGEMM_FRAME_BLK]
+    .if \dbl
+    lsl     r0, r0, #1
+    lsl     r2, r2, #1
+    TQ_SADD2 r3, r0, r3, \shifted
+    TQ_SADD2 r4, r0, r4, \shifted
+    TQ_SADD2 r5, r2, r5, \shifted
+    TQ_SADD2 r6, r2, r6, \shifted
+    .else
     TQ_SADD r3, r0, r3, \shifted
     TQ_SADD r4, r0, r4, \shifted
     TQ_SADD r5, r2, r5, \shifted
     TQ_SADD r6, r2, r6, \shifted
+    .endif
     .endif
     .endm
 
@@ -361,13 +385,13 @@
 \name:
     TQ_SENTER \name
 3:
-    ldm     sp, {r0, r2, r3, r4, r5, r6}    /* cols, the first chunk's end, the start values */
+    ldm     sp, {r0, r2, r3, r4, r5, r6, lr}    /* cols, the first chunk's end, the start values; blk */
     TQ_DOT  \name, TQ_STEP_SPLIT, TQ_SGEMM_FRAME_ENTRY
 #if TQ_CFG_GEMM_CHUNKS
     ldr     pc, [sp, #TQ_SGEMM_FRAME_HANDLER]
 #endif
 .L\name\()_single:
-    TQ_SPAIR_SUMS \from_acc, 1
+    TQ_SPAIR_SUMS \from_acc, 1, 1, !(\from_acc || \gen)
 8:
     .if \gen
     ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_CLAMP_OFF]   /* the zero point in its high bytes */
@@ -375,12 +399,17 @@
     TQ_REQUANT_GEN r4, r7, r8, r9, lr, r0, r2
     TQ_REQUANT_GEN r5, r10, r11, r12, lr, r0, r2
     TQ_REQUANT_GEN r6, r10, r11, r12, lr, r0, r2
-    ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_OFF]
-    .else
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_BLK]
+    .elseif \from_acc
     TQ_REQUANT r3, r7, r8, r9, r0
     TQ_REQUANT r4, r7, r8, r9, r0
     TQ_REQUANT r5, r10, r11, r12, r0
     TQ_REQUANT r6, r10, r11, r12, r0
+    .else
+    TQ_REQUANT2 r3, r7, r8, r9, r0
+    TQ_REQUANT2 r4, r7, r8, r9, r0
+    TQ_REQUANT2 r5, r10, r11, r12, r0
+    TQ_REQUANT2 r6, r10, r11, r12, r0
     .endif
     ldr     r7, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_CLAMP_OFF]
     cbnz    r7, 5f
@@ -412,7 +441,7 @@
     b       4b
 #if TQ_CFG_GEMM_CHUNKS
     TQ_SMULTI \name
-    TQ_SPAIR_SUMS \from_acc, 0
+    TQ_SPAIR_SUMS \from_acc, 0, 0, !(\from_acc || \gen)
     b       8b
 #endif
     TQ_ENTRY_TABLE \name

@@ -24,7 +24,7 @@ static __attribute__((noinline)) void tq_max_row1(const tq_maxpool_s8_params *p,
     for (oy = 0; oy < p->out.h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
         const int32_t fy0 = TQ_MAX(0, -y0), rows = TQ_MIN(p->filter_h, p->in.h - y0) - fy0;
-        const int8_t *const top = img + (size_t)(y0 + fy0) * row;
+        const int8_t *const top = img + (ptrdiff_t)(y0 + fy0) * row;
         int32_t x0 = -p->pad_w;
         for (ox = 0; ox < p->out.w; ++ox, x0 += p->stride_w) {
             const int32_t fx0 = TQ_MAX(0, -x0), cols = TQ_MIN(fw, iw - x0) - fx0;
@@ -89,7 +89,7 @@ static __attribute__((noinline)) void tq_max_words(const int8_t *corner, int8_t 
                          "bne     1b\n\t"
                          "ssub8   %[t], %[hi], %[m]\n\t"
                          "sel     %[m], %[m], %[hi]"
-                         : [m] "+r"(m), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [k] "=&r"(k), [w] "=&r"(w), [t] "=&r"(t)
+                         : [m] "+&r"(m), [x] "+&r"(x), [n] "+&r"(n), [v] "=&r"(v), [k] "=&r"(k), [w] "=&r"(w), [t] "=&r"(t)
                          : [cols] "r"(cols), [ch] "r"(ch), [row] "r"(row), [hi] "r"(lohi[1])
                          : "cc", "memory");
         memcpy(out + c, &m, 4);
@@ -113,20 +113,20 @@ tq_status tq_maxpool_fast_s8(const tq_maxpool_s8_params *p, const int8_t *in, in
     const int32_t ih = p->in.h, iw = p->in.w, ch = p->in.c, lo = p->act_min, hi = p->act_max;
     int32_t b, oy, ox, c, fy, fx;
     for (b = 0; b < p->out.n; ++b) {
-        const int8_t *img = in + (size_t)b * ih * iw * ch;
+        const int8_t *img = in + (ptrdiff_t)b * ih * iw * ch;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t fy0 = TQ_MAX(0, -y0), fy1 = TQ_MIN(p->filter_h, ih - y0);
             for (ox = 0; ox < p->out.w; ++ox, out += ch) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
                 const int32_t fx0 = TQ_MAX(0, -x0), fx1 = TQ_MIN(p->filter_w, iw - x0);
-                const int8_t *const corner = img + ((size_t)(y0 + fy0) * iw + x0 + fx0) * ch;
+                const int8_t *const corner = img + ((ptrdiff_t)(y0 + fy0) * iw + x0 + fx0) * ch;
                 /* Sixteen channels a step, the last step's loads and store predicated. */
                 for (c = 0; c < ch; c += 16) {
                     const mve_pred16_t pr = vctp8q((uint32_t)(ch - c));
                     int8x16_t m = vdupq_n_s8((int8_t)lo);
                     for (fy = 0; fy < fy1 - fy0; ++fy) {
-                        const int8_t *x = corner + (size_t)fy * iw * ch + c;
+                        const int8_t *x = corner + (ptrdiff_t)fy * iw * ch + c;
                         for (fx = fx0; fx < fx1; ++fx, x += ch) {
                             m = vmaxq_s8(m, vldrbq_z_s8(x, pr));
                         }
@@ -144,7 +144,7 @@ tq_status tq_maxpool_fast_s8(const tq_maxpool_s8_params *p, const int8_t *in, in
     int32_t oy, ox;
 #endif
     for (b = 0; b < p->out.n; ++b) {
-        const int8_t *img = in + (size_t)b * ih * row;
+        const int8_t *img = in + (ptrdiff_t)b * ih * row;
 #if defined(TQ_MAX_ROW1)
 #if defined(TQ_SIMD32)
         if (p->narrow)
@@ -159,11 +159,11 @@ tq_status tq_maxpool_fast_s8(const tq_maxpool_s8_params *p, const int8_t *in, in
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t fy0 = TQ_MAX(0, -y0), rows = TQ_MIN(p->filter_h, ih - y0) - fy0;
-            const int8_t *const top = img + (size_t)(y0 + fy0) * row;
+            const int8_t *const top = img + (ptrdiff_t)(y0 + fy0) * row;
             int32_t x0 = -p->pad_w;
             for (ox = 0; ox < p->out.w; ++ox, out += ch, x0 += p->stride_w) {
                 const int32_t fx0 = TQ_MAX(0, -x0), cols = TQ_MIN(p->filter_w, p->in.w - x0) - fx0;
-                tq_max_words(top + (size_t)(x0 + fx0) * ch, out, rows, cols, ch, row, lohi);
+                tq_max_words(top + (ptrdiff_t)(x0 + fx0) * ch, out, rows, cols, ch, row, lohi);
             }
         }
 #endif

@@ -5,7 +5,7 @@ tq_status tq_maxpool_s8(const tq_maxpool_s8_params *p, const int8_t *in, int8_t 
 {
     const int32_t ih = p->in.h, iw = p->in.w, ch = p->in.c;
     for (int32_t b = 0; b < p->out.n; ++b) {
-        const int8_t *img = in + (size_t)b * ih * iw * ch;
+        const int8_t *img = in + (ptrdiff_t)b * ih * iw * ch;
         for (int32_t oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             const int32_t fy0 = TQ_MAX(0, -y0);
@@ -17,9 +17,9 @@ tq_status tq_maxpool_s8(const tq_maxpool_s8_params *p, const int8_t *in, int8_t 
                 for (int32_t c = 0; c < ch; ++c) {
                     int32_t m = INT8_MIN;
                     for (int32_t fy = fy0; fy < fy1; ++fy) {
-                        const int8_t *row = img + ((size_t)(y0 + fy) * iw + x0) * ch + c;
+                        const int8_t *row = img + ((ptrdiff_t)(y0 + fy) * iw + x0) * ch + c;
                         for (int32_t fx = fx0; fx < fx1; ++fx) {
-                            const int32_t v = row[(size_t)fx * ch];
+                            const int32_t v = row[(ptrdiff_t)fx * ch];
                             m = v > m ? v : m;
                         }
                     }
