@@ -96,7 +96,7 @@ static inline __attribute__((always_inline)) void tq_avg_rows(const int8_t *x, i
                      "add     %[x], %[x], %[row]\n\t"
                      "subs    %[n], %[n], #1\n\t"
                      "bne     1b"
-                     : [e] "+&r"(*e), [o] "+&r"(*o), [x] "+&r"(x), [n] "+&r"(n), [v] "=&r"(v), [k] "=&r"(k), [w] "=&r"(w)
+                     : [e] "+r"(*e), [o] "+r"(*o), [x] "+r"(x), [n] "+&r"(n), [v] "=&r"(v), [k] "=&r"(k), [w] "=&r"(w)
                      : [cols] "r"(cols), [ch] "r"(ch), [row] "r"(row)
                      : "cc", "memory");
 }
@@ -136,7 +136,7 @@ static __attribute__((noinline)) void tq_avg_words(const int8_t *corner, int8_t 
                              "sxtab16 %[o], %[o], %[w1], ror #8\n\t"
                              "subs    %[n], %[n], #1\n\t"
                              "bne     1b"
-                             : [e] "+&r"(e), [o] "+&r"(o), [x] "+&r"(x), [n] "+&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1)
+                             : [e] "+r"(e), [o] "+r"(o), [x] "+r"(x), [n] "+&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1)
                              : [ch] "r"(ch), [row] "r"(d->row)
                              : "cc", "memory");
             s0 = (int16_t)e;
