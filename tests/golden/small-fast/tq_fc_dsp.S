@@ -206,6 +206,63 @@
     .p2align 1
     .endm
 
+/* The input-sums function \name: r0 words (word-aligned), r1 their count (> 0), r2 two sums. In chunks
+   of at most \chunk words each even byte pair is added into r6's halfword lanes (\even: SXTAB16 of
+   signed bytes, UXTAB16 of unsigned) and each odd pair (SXTAB16, rotated) into r7's; at a chunk's end
+   the lanes are combined by \lanes with 0x00010001 (SMLAD: their sum; SMLSD: low less high) into r3
+   (even) and r4 (odd). Four words a step: 11 instructions. */
+    .macro  TQ_FC_SUMS name, chunk, even, lanes
+    .section .text.\name, "ax", %progbits
+    .p2align 2
+    .global \name
+    .type   \name, %function
+    .thumb_func
+\name:
+    push    {r4-r10, lr}
+    mov     r3, #0
+    mov     r4, #0
+    mov     r5, #0x00010001
+1:
+    cmp     r1, #\chunk
+    ite     hi
+    movhi   r12, #\chunk
+    movls   r12, r1
+    sub     r1, r1, r12
+    mov     r6, #0
+    mov     r7, #0
+    ands    lr, r12, #3
+    beq     3f
+2:
+    ldr     r8, [r0], #4
+    \even   r6, r6, r8
+    sxtab16 r7, r7, r8, ror #8
+    subs    lr, lr, #1
+    bne     2b
+3:
+    lsrs    r12, r12, #2
+    beq     5f
+4:
+    ldm     r0!, {r8, r9, r10, lr}
+    \even   r6, r6, r8
+    sxtab16 r7, r7, r8, ror #8
+    \even   r6, r6, r9
+    sxtab16 r7, r7, r9, ror #8
+    \even   r6, r6, r10
+    sxtab16 r7, r7, r10, ror #8
+    \even   r6, r6, lr
+    sxtab16 r7, r7, lr, ror #8
+    subs    r12, r12, #1
+    bne     4b
+5:
+    \lanes   r3, r6, r5, r3
+    \lanes   r4, r7, r5, r4
+    cmp     r1, #0
+    bne     1b
+    strd    r3, r4, [r2]
+    pop     {r4-r10, pc}
+    .size   \name, . - \name
+    .endm
+
     .section .text.tq_fc_quads_dsp, "ax", %progbits
     .p2align 2
     .global tq_fc_quads_dsp
@@ -444,55 +501,7 @@ tq_fc_flip_dsp:
    words of byte 0 less byte 2 (unsigned), sums[1] of byte 1 less byte 3 (signed). Lanes (UXTAB16,
    SXTAB16 of the odd bytes) in chunks of at most 128 words (below 2^15), summed by SMLSD with
    0x00010001 at a chunk's end. Four words a step: 11 instructions. */
-    .section .text.tq_fc_zsums_dsp, "ax", %progbits
-    .p2align 2
-    .global tq_fc_zsums_dsp
-    .type   tq_fc_zsums_dsp, %function
-    .thumb_func
-tq_fc_zsums_dsp:
-    push    {r4-r10, lr}
-    mov     r3, #0
-    mov     r4, #0
-    mov     r5, #0x00010001
-1:
-    cmp     r1, #128
-    ite     hi
-    movhi   r12, #128
-    movls   r12, r1
-    sub     r1, r1, r12
-    mov     r6, #0
-    mov     r7, #0
-    ands    lr, r12, #3
-    beq     3f
-2:
-    ldr     r8, [r0], #4
-    uxtab16 r6, r6, r8
-    sxtab16 r7, r7, r8, ror #8
-    subs    lr, lr, #1
-    bne     2b
-3:
-    lsrs    r12, r12, #2
-    beq     5f
-4:
-    ldm     r0!, {r8, r9, r10, lr}
-    uxtab16 r6, r6, r8
-    sxtab16 r7, r7, r8, ror #8
-    uxtab16 r6, r6, r9
-    sxtab16 r7, r7, r9, ror #8
-    uxtab16 r6, r6, r10
-    sxtab16 r7, r7, r10, ror #8
-    uxtab16 r6, r6, lr
-    sxtab16 r7, r7, lr, ror #8
-    subs    r12, r12, #1
-    bne     4b
-5:
-    smlsd   r3, r6, r5, r3
-    smlsd   r4, r7, r5, r4
-    cmp     r1, #0
-    bne     1b
-    strd    r3, r4, [r2]
-    pop     {r4-r10, pc}
-    .size   tq_fc_zsums_dsp, . - tq_fc_zsums_dsp
+    TQ_FC_SUMS tq_fc_zsums_dsp, 128, uxtab16, smlsd
 #endif
 
 #if TQ_CFG_FC_INLINE
@@ -500,55 +509,7 @@ tq_fc_zsums_dsp:
    (SXTAB16, the odd bytes rotated in), the even bytes' lanes in r6 and the odd ones' in r7, which
    256 words of int8 cannot overflow (-32768 .. 32512); at a chunk's end the lanes are summed (SMLAD
    by 0x00010001) into r3 (even) and r4 (odd). Four words a step: 11 instructions. */
-    .section .text.tq_fc_sums_dsp, "ax", %progbits
-    .p2align 2
-    .global tq_fc_sums_dsp
-    .type   tq_fc_sums_dsp, %function
-    .thumb_func
-tq_fc_sums_dsp:
-    push    {r4-r10, lr}
-    mov     r3, #0
-    mov     r4, #0
-    mov     r5, #0x00010001
-1:
-    cmp     r1, #256
-    ite     hi
-    movhi   r12, #256
-    movls   r12, r1
-    sub     r1, r1, r12
-    mov     r6, #0
-    mov     r7, #0
-    ands    lr, r12, #3
-    beq     3f
-2:
-    ldr     r8, [r0], #4
-    sxtab16 r6, r6, r8
-    sxtab16 r7, r7, r8, ror #8
-    subs    lr, lr, #1
-    bne     2b
-3:
-    lsrs    r12, r12, #2
-    beq     5f
-4:
-    ldm     r0!, {r8, r9, r10, lr}
-    sxtab16 r6, r6, r8
-    sxtab16 r7, r7, r8, ror #8
-    sxtab16 r6, r6, r9
-    sxtab16 r7, r7, r9, ror #8
-    sxtab16 r6, r6, r10
-    sxtab16 r7, r7, r10, ror #8
-    sxtab16 r6, r6, lr
-    sxtab16 r7, r7, lr, ror #8
-    subs    r12, r12, #1
-    bne     4b
-5:
-    smlad   r3, r6, r5, r3
-    smlad   r4, r7, r5, r4
-    cmp     r1, #0
-    bne     1b
-    strd    r3, r4, [r2]
-    pop     {r4-r10, pc}
-    .size   tq_fc_sums_dsp, . - tq_fc_sums_dsp
+    TQ_FC_SUMS tq_fc_sums_dsp, 256, sxtab16, smlad
 #endif
 
 #endif
