@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from . import m0_cases
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +26,16 @@ def run_tinyq(*args, cwd=None):
     """Run the installed `tinyq` command the way a user does; returns CompletedProcess."""
     exe = str(TINYQ) if TINYQ.exists() else shutil.which("tinyq")
     return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(autouse=True)
+def _m0_cases(request, monkeypatch):
+    """A per-op test's verified models, kept for its module's last test: on qemu-m0 (tests/m0_cases.py)."""
+    m0_cases.collect(request, monkeypatch)
+
+
+def pytest_collection_modifyitems(items):
+    m0_cases.add_tests(items)
 
 
 @pytest.fixture

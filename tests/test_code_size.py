@@ -27,8 +27,9 @@ from tinyq.device.plugin import window_of
 from .conftest import ROOT, shared_model
 
 CODE_LIMIT = 16 * 1024
-FLAGS = ["TQ_CFG_REQUANT_GEN", "TQ_CFG_FC_GUARD", "TQ_CFG_FC_PREP", "TQ_CFG_FC_INLINE", "TQ_CFG_FC_FLIP", "TQ_CFG_FC_ROW1", "TQ_CFG_WIDE",
-         "TQ_CFG_DW_REST", "TQ_CFG_DW_PAD", "TQ_CFG_POOL_NARROW", "TQ_CFG_GEMM_CHUNKS",
+FLAGS = ["TQ_CFG_REQUANT_GEN", "TQ_CFG_FC_GUARD", "TQ_CFG_FC_PREP", "TQ_CFG_FC_INLINE", "TQ_CFG_FC_FLIP", "TQ_CFG_FC_ROW1", "TQ_CFG_FC_WIDE",
+         "TQ_CFG_WIDE",
+         "TQ_CFG_DW_REST", "TQ_CFG_DW_PAD", "TQ_CFG_DW_WIDE", "TQ_CFG_POOL_NARROW", "TQ_CFG_GEMM_CHUNKS", "TQ_CFG_GEMM_REST",
          "TQ_CFG_IM2COL_GATHER"]
 NONE = dict.fromkeys(FLAGS, 0)
 KERNELS = ROOT / "firmware" / "kernels"
@@ -68,10 +69,17 @@ def test_features_follow_the_params():
     assert flags(_graph({"requant": 1})) == dict(none, TQ_CFG_REQUANT_GEN=1)
     assert flags(_graph({"guarded": 1})) == dict(none, TQ_CFG_FC_GUARD=1)
     assert flags(_graph({"gemm": {"weights16": "w16"}})) == dict(none, TQ_CFG_WIDE=1)
+    dw = {"in": {"c": 8}, "paired": 1, "weights16": "w16"}  # a fast depthwise layer's: its own flag
+    assert flags(_graph(dw)) == dict(none, TQ_CFG_DW_WIDE=1)
     assert flags(_graph({"narrow": 1})) == dict(none, TQ_CFG_POOL_NARROW=1)
     assert flags(_graph({"gemm": {"chunked": 1}})) == dict(none, TQ_CFG_GEMM_CHUNKS=1)
+    # the rows tq_gemm_pairs_dsp leaves: an odd last row, or every row with the general requantization
+    assert flags(_graph({"gemm": {"out_c": 8, "mm_pairs": 4}})) == none
+    assert flags(_graph({"gemm": {"out_c": 7, "mm_pairs": 3}})) == dict(none, TQ_CFG_GEMM_REST=1)
+    assert flags(_graph({"gemm": {"out_c": 8, "mm_pairs": 0, "requant": 1}})) == dict(none, TQ_CFG_GEMM_REST=1, TQ_CFG_REQUANT_GEN=1)
     assert flags(_graph({"fc_prep": 1})) == dict(none, TQ_CFG_FC_PREP=1)
     assert flags(_graph({"fc_prep": 0})) == dict(none, TQ_CFG_FC_INLINE=1)
+    assert flags(_graph({"fc_prep": 0, "wide": "w16"})) == dict(none, TQ_CFG_FC_WIDE=1)
     assert flags(_graph({"fc_prep": 2})) == flags(_graph({"fc_prep": 3})) == dict(none, TQ_CFG_FC_FLIP=1)
     assert flags(_graph({"split": 1, "out_depth": 33})) == dict(none, TQ_CFG_FC_ROW1=1)
     assert flags(_graph({"split": 1, "out_depth": 34})) == flags(_graph({"split": 0, "out_depth": 33})) == none

@@ -121,6 +121,38 @@ def test_the_layers_take_every_path_of_the_split_loop(split_model):
     assert not any(op.call.params["gemm"]["chunked"] for op in compile_tflite(split_model, Target()).ops if op.kind == "CONV_2D")
 
 
+def test_pairs_loop_tables_carry_its_control(split_model):
+    """tq_gemm_pairs_dsp's tables (1x1, im2col, grouped; requant 0): the biases doubled, row 0's rsh word
+    the shift in its low byte, the clamp in bit 8 and the row pairs left in bits 9 up (tq_gemm_dsp.S); the
+    tap kernel's (its C reads the biases) and the general requantization's as they were."""
+    g = compile_tflite(split_model, Target.for_extensions(["dsp"]))
+    seen = set()
+    for op in g.ops:
+        call = op.call
+        if op.kind != "CONV_2D":
+            continue
+        gemm = call.params["gemm"]
+        quant = next(a for a in call.arrays if a.name == "quant").values.astype(np.int64).reshape(-1, 8)
+        rsh0 = quant[:, 4]
+        if call.func == "tq_conv_taps_s8" or gemm["requant"] == 1:
+            assert (rsh0 < 256).all(), call.func
+            continue
+        seen.add(call.func)
+        groups = call.params.get("groups", 1)
+        per = len(quant) // groups
+        left = np.tile(np.maximum(gemm["mm_pairs"] - 1 - np.arange(per), 0), groups)
+        clamp = int(not (gemm["act_min"] == -128 and gemm["act_max"] == 127))
+        assert ((rsh0 & 255) >= 1).all() and ((rsh0 & 255) <= 31).all(), call.func
+        assert ((rsh0 >> 8) & 1 == clamp).all(), call.func
+        assert (rsh0 >> 9 == left).all(), call.func
+        assert (quant[:, :2] % 2 == 0).all(), call.func  # doubled modulo 2^32
+    assert seen == {"tq_conv_1x1_s8", "tq_conv_im2col_s8", "tq_conv_grouped_s8"}, seen
+    # Without the DSP extension the tables are TFLite's constants as they are.
+    for op in compile_tflite(split_model, Target()).ops:
+        if op.kind == "CONV_2D" and op.call.func.startswith("tq_conv_1x1"):
+            assert (next(a for a in op.call.arrays if a.name == "quant").values.reshape(-1, 8)[:, 4] < 256).all()
+
+
 @pytest.mark.parametrize("core", ["qemu-m4", "qemu-m33"])
 def test_split_loop_bit_exact_on_core(split_model, core, tmp_path):
     run = run_on_device(build(split_model, get_board(core), tmp_path / "b").out_dir, runs=2, edges=True)

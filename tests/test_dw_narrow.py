@@ -37,7 +37,8 @@ MODELS = {
                          L.DepthwiseConv2D((5, 3), strides=(1, 2), padding="same"),
                          L.DepthwiseConv2D(3, dilation_rate=2, padding="same"),
                          L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu"),
-                         L.DepthwiseConv2D(3, strides=2, depth_multiplier=3, padding="valid")]),
+                         L.DepthwiseConv2D(3, strides=2, depth_multiplier=3, padding="valid"),
+                         L.DepthwiseConv2D(3, strides=2, padding="valid")]),  # an odd width (5) at stride 2
     # three and seventeen channels: gathers at a stride, the last pair of an odd row
     "c3": ((9, 10, 3), [L.DepthwiseConv2D(3, padding="same"),
                         L.DepthwiseConv2D(3, strides=2, padding="same"),

@@ -2,14 +2,16 @@
 
 On the DSP cores, where a small map's border pixels (each its own table of tap addresses) cost more than
 copying the image into scratch with its padding around it (conv._pad_copy_gain), the kernel copies it
-(every pixel in.c rounded up to 4 bytes, the padding and the extra lanes the input's zero point) and
-runs every pixel on the interior path; with in.c % 4 != 0 the assembler computes the last channels
-in the same call, the spare lanes written into the next pixel's output (not past an image's last
-pixel). RAM: taken outright where the copy is at most PLANE_BAND_BYTES, else only where the arena
-stays as it is (plan_memory's twins). Checked bit for bit on small maps (1x1 to 4x3, odd channel
-counts, strides 1 and 2, dilation, 5x5 windows, both requantizations, --wide-weights) on the host
-(portable C, the DSP target's choices) and on qemu-m4 (assembler); and the plane kernel's gather of
-short rows (under 8 pixels) over several channels.
+(every pixel in.c rounded up to 4 bytes, the padding the input's zero point, the extra lanes any value:
+their weights are 0) and runs every pixel on the interior path, one assembler call each (tq_dw_padded);
+with in.c % 4 != 0 the assembler computes the last channels in the same call, the spare lanes written
+into the next pixel's output (not past an image's last pixel). RAM: taken outright where the copy is at
+most PLANE_BAND_BYTES (with int16 weights there on the DSP cores: tq_depthwise_conv_fast_wide_s8,
+PAD_COPY_WIDE), else only where the arena stays as it is (plan_memory's twins). Checked bit for bit on
+small maps (1x1 to 4x3, odd channel counts, strides 1 and 2, dilation, 5x5 windows, both
+requantizations, --wide-weights) on the host (portable C, the DSP target's choices) and on qemu-m4
+(assembler, int16 and int8 weights); and the plane kernel's gather of short rows (under 8 pixels) over
+several channels.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .helpers import assert_bit_exact, branches_model
 
 L = keras.layers
 FAST = "tq_depthwise_conv_fast_s8"
+FAST_WIDE = "tq_depthwise_conv_fast_wide_s8"
 PLANE = "tq_depthwise_conv_plane_s8"
 DSP = Target.for_extensions(["dsp"])
 
@@ -67,13 +70,15 @@ def dsp_host(monkeypatch):
 
 
 def _padded(path, target=DSP) -> list[int]:
-    return [op.call.params.get("pad_copy", 0) for op in compile_tflite(path, target).ops if op.call.func == FAST]
+    return [op.call.params.get("pad_copy", 0) for op in compile_tflite(path, target).ops if op.call.func in (FAST, FAST_WIDE)]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_padded_copy_bit_exact_on_host(models, dsp_host, monkeypatch, name):
-    calls = [op.call for op in compile_tflite(models[name], DSP).ops if op.call.func == FAST]
+    calls = [op.call for op in compile_tflite(models[name], DSP).ops if op.call.func in (FAST, FAST_WIDE)]
     assert [c.params["pad_copy"] for c in calls] == [int(conv._pad_copy_gain(c.params) > 0) for c in calls]
+    # int16 weights exactly where the copy is taken outright (every copy of these small maps)
+    assert [c.func == FAST_WIDE for c in calls] == [bool(c.params["pad_copy"]) for c in calls]
     monkeypatch.setattr(conv, "_pad_copy_gain", lambda params: 1)  # every layer, where it pays or not
     assert _padded(models[name]) == [1] * len(MODELS[name][1])
     assert_bit_exact(models[name], samples=6)
@@ -134,10 +139,33 @@ def test_last_block_whole_under_an_overlapping_plan_on_qemu_m4(tmp_path, monkeyp
 
 
 def test_bit_exact_on_qemu_m4(models, tmp_path, monkeypatch):
+    """tq_dw_padded (one assembler call a pixel, an image's last pixel's last in.c % 4 channels through
+    a word) with int16 weights, and with int8 weights (PAD_COPY_WIDE off: a 1x1 map, an uneven one
+    with a rest of 2); the plane kernel's short rows."""
     monkeypatch.setattr(conv, "_pad_copy_gain", lambda params: 1)
-    for name in ("m3x3c17", "m2x2c7", "p5x7c5"):
+    for name, wide in (("m3x3c17", True), ("m2x2c7", True), ("m1x1c8", False), ("m4x3c6", False), ("p5x7c5", None)):
+        monkeypatch.setattr(conv, "PAD_COPY_WIDE", bool(wide))
         res = build(models[name], get_board("qemu-m4"), tmp_path / name)
         if name in MODELS:
-            assert {op.call.params.get("pad_copy") for op in res.graph.ops} == {1}
+            assert {(op.call.params.get("pad_copy"), op.call.func) for op in res.graph.ops} == {(1, FAST_WIDE if wide else FAST)}
         run = run_on_device(res.out_dir, runs=3, edges=True, built=res)
         assert run.bit_exact, (name, run.first_mismatch)
+
+
+def test_plane_kernel_against_the_padded_copy_by_cost():
+    """_plane_suits weighs the plane kernel against the fast kernel as it would run: on its padded copy
+    (_padded_cost) where that is taken outright, else with border tables (_block_cost)."""
+    from types import SimpleNamespace
+
+    def params(h, w, c):
+        return {"in": {"n": 1, "h": h, "w": w, "c": c}, "out": {"n": 1, "h": h, "w": w, "c": c}, "kh": 3, "kw": 3,
+                "depth_mult": 1, "stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1, "pad_h": 1, "pad_w": 1}
+
+    g = SimpleNamespace(target=DSP)
+    six = params(6, 6, 17)  # a 1,280-byte copy: the fast kernel on it, not the plane kernel
+    assert conv._pad_copy_outright(six) and conv._padded_cost(six) < conv._plane_cost(six) < conv._block_cost(six)
+    assert not conv._plane_suits(g, six, 17)
+    narrow = params(25, 5, 17)  # a 3,780-byte copy is not taken outright: the plane kernel
+    assert not conv._pad_copy_outright(narrow) and conv._plane_suits(g, narrow, 17)
+    assert conv._plane_suits(g, params(6, 6, 5), 5)  # few channels: the plane kernel costs less
+    assert conv._plane_suits(SimpleNamespace(target=Target()), six, 17)  # no DSP extension: no copy

@@ -57,6 +57,17 @@ def _extreme(m):
         out.quantization.scale = [float(np.float32(x_scale * w_scale * 255 * 128 * 260 / 127))]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _narrow():
+    """The int8 layouts on every row (no int16 weights by default: tests/test_fc_wide.py has those) and the
+    smaller proof budget under which a row of ROWS stays guarded (the guarded loop tested)."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(conv, "FC_WIDE_QUADS", 0)
+    mp.setattr(conv, "FC_CHECK_BUDGET", 1 << 25)
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     d = tmp_path_factory.mktemp("fcdsp")
@@ -82,7 +93,7 @@ def _force(monkeypatch, way: str):
         return call
 
     monkeypatch.setattr(conv, "_lower_fc_fast", forced)
-    if way == "inline":
+    if way in ("inline", "prep"):  # (_fc_flip would make prep layers in place)
         monkeypatch.setattr(passes, "_fc_flip", lambda g: None)
 
 

@@ -159,6 +159,10 @@ def test_tolerance_is_per_element_and_scaled():
     far[3] = np.float32(1.1e-5)  # |ref| = 0: 1e-5 allowed
     assert compare_output(far, want, FLOAT_TOLERANCE).first_bad == 3
     assert compare_output(np.array([np.nan], np.float32), np.array([0.0], np.float32), FLOAT_TOLERANCE).first_bad == 0
+    # 0 / 0 on an Arm core (default NaN 0x7fc00000) against x86's (0xffc00000): a NaN both ways, no difference
+    arm, x86 = np.array([0x7FC00000, 0], np.uint32).view(np.float32), np.array([0xFFC00000, 0], np.uint32).view(np.float32)
+    c = compare_output(arm, x86, FLOAT_TOLERANCE)
+    assert not c.identical and c.first_bad is None
     assert compare_output(near, want, None).first_bad == 0  # integer models and float-io edges: bit for bit
     assert compare_output(want.copy(), want, FLOAT_TOLERANCE).identical
 

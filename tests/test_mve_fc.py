@@ -23,6 +23,7 @@ from tinyq.checks.sweep import fc_row
 from tinyq.checks.synth import rows_model
 from tinyq.compiler.pipeline import compile_tflite
 from tinyq.compiler.target import Target
+from tinyq.ops import conv
 
 from .helpers import rewrite_tflite
 
@@ -49,6 +50,15 @@ def _edit(m):
             x_scale = float(sg.tensors[op.inputs[0]].quantization.scale[0])
             w_scale = float(np.max(w.quantization.scale))
             out.quantization.scale = [float(np.float32(x_scale * w_scale / SCALES[name]))]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _budget():
+    """The proof budget under which a layer here stays guarded (the guarded Helium path tested)."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(conv, "FC_CHECK_BUDGET", 1 << 25)
+    yield
+    mp.undo()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,11 @@ holds only ARMv6-M instructions and counts instructions to within one (SysTick a
 shift=6); a model whose activations cannot fit 16 KB is refused in one line; and the core does trap
 an unaligned word load. The kernel tests' core
 lists (test_fast_requant, test_fast_int16, test_fast_depthwise_fc, test_ops_lstm) and test_firmware's
-matrix (the keyword-spotting model) run more models on it.
+matrix (the keyword-spotting model) run more models on it, and so does every per-op module: each
+tests/test_ops_*.py ends with test_bit_exact_on_qemu_m0 (added by conftest.py), which runs every model
+the module's tests verified on the host, merged a few dozen to a firmware (tests/m0_cases.py,
+tests/merge_models.py), bit-exact on this board (float32 ones soft-float); those whose arena does not fit
+are listed with their size.
 """
 
 from __future__ import annotations
@@ -135,3 +139,45 @@ def test_activations_beyond_16_kb_are_refused_in_one_line(tmp_path, resnet):
     line = assert_one_line_failure(r, "qemu-m0's RAM", "plain plan needs", "B over")
     assert re.search(r"RAM \([\d,]+ B for inference\)", line), line
     assert not (tmp_path / "b").exists()
+
+
+def test_merged_models_compute_what_their_parts_do():
+    """tests/merge_models.py, which the per-op modules' M0 runs rest on: three one-op models (one with a
+    constant, two of the same operator code) side by side give, on the reference interpreter, each part's
+    own outputs in order; a model of two subgraphs is refused by name."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from .helpers import one_op_model, pack_model, ref_interpreter, tensor_spec
+    from .merge_models import NotMergeable, merge
+
+    q = (0.05, 3)
+    parts = [
+        one_op_model("ADD", [tensor_spec((1, 4), "int8", q), tensor_spec((1, 4), "int8", q, data=[1, -2, 3, -4])],
+                     [tensor_spec((1, 4), "int8", (0.1, -5))], schema.AddOptionsT(), schema.BuiltinOptions.AddOptions),
+        one_op_model("RELU", [tensor_spec((2, 3), "int8", q)], [tensor_spec((2, 3), "int8", q)]),
+        one_op_model("ADD", [tensor_spec((1, 2), "int16", (0.01, 0)), tensor_spec((1, 2), "int16", (0.01, 0))],
+                     [tensor_spec((1, 2), "int16", (0.02, 0))], schema.AddOptionsT(), schema.BuiltinOptions.AddOptions),
+    ]
+    merged = merge(parts)
+    m = schema.ModelT.InitFromPackedBuf(merged, 0)
+    assert len(m.operatorCodes) == 2 and len(m.subgraphs[0].operators) == 3
+    rng = np.random.default_rng(5)
+
+    def run(model: bytes, xs: list[np.ndarray]) -> list[np.ndarray]:
+        it = ref_interpreter(model)
+        for d, x in zip(it.get_input_details(), xs):
+            it.set_tensor(d["index"], x)
+        it.invoke()
+        return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+
+    xs = [[rng.integers(-100, 100, size=d["shape"]).astype(d["dtype"]) for d in ref_interpreter(p).get_input_details()]
+          for p in parts]
+    want = [o for p, x in zip(parts, xs) for o in run(p, x)]
+    got = run(merged, [a for x in xs for a in x])
+    assert len(got) == len(want) == 3
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    two = schema.ModelT.InitFromPackedBuf(parts[1], 0)
+    two.subgraphs.append(two.subgraphs[0])
+    with pytest.raises(NotMergeable, match="part 1: 2 subgraphs"):
+        merge([parts[0], pack_model(two)])

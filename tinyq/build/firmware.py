@@ -162,7 +162,7 @@ def compile_model(tflite: Path, board: Board, name: str, command: str, kernels: 
                   ) -> tuple[Generated, PatchPlan | None]:
     """The generated C library for the board's core; a float32 model only for a core with an FPU.
     With a `ram_budget`, the cheapest plan that fits it (tinyq.compiler.patch), and that plan."""
-    target = dataclasses.replace(target_for(kernels, board.extensions, wide), keep_input=keep_input)
+    target = dataclasses.replace(target_for(kernels, board.extensions, wide), keep_input=keep_input, flash=board.flash.length)
     patches = None
     if ram_budget is not None:
         patches = choose_for_file(tflite, target, ram_budget, label)

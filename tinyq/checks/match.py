@@ -64,7 +64,7 @@ def compare_output(got: np.ndarray, want: np.ndarray, tolerance: float | None) -
     if tolerance is None:
         bad = ~_same(a, b)
     else:
-        bad = ~(diff <= tolerance * np.maximum(1.0, np.abs(b64)))
+        bad = ~(diff <= tolerance * np.fmax(1.0, np.abs(b64)))  # fmax: a NaN wanted, and got, is no difference
     first = int(np.flatnonzero(bad)[0]) if bad.any() else None
     return Compared(False, first, float(diff.max()), float(rel.max()))
 

@@ -28,6 +28,7 @@ from tinyq.errors import UnsupportedModel
 from tinyq.ir import Graph, Op, Tensor
 from tinyq.ops import REGISTRY, VARIANTS, lowering_for
 from tinyq.ops.base import ArrayRef, ConstArray
+from tinyq.ops.conv import fc_wide_on_operands
 
 ALIAS_OPS = ("RESHAPE", "EXPAND_DIMS", "SQUEEZE")
 # Ops whose float tensors are legitimate in a full-integer model: the edges of a --float-io model.
@@ -468,6 +469,7 @@ def plan_memory(g: Graph) -> Graph:
     for key, off in p.offsets.items():
         g.tensor(key).offset = off
     g.arena_size = p.size
+    _fc_read_past(g)
     g.arena_lower_bound = p.lower_bound
     layer = {op.call.outputs[0]: op for op in g.ops}
     for o in shifts:
@@ -482,12 +484,23 @@ def plan_memory(g: Graph) -> Graph:
     return g
 
 
+def _op_wide(op) -> bool:
+    """A fully connected layer with int16 weights (tinyq/ops/conv.py's _fc_widen)."""
+    return op.call.func == "tq_fully_connected_fast_s8" and bool(op.call.params.get("wide"))
+
+
 def _fc_flip(g: Graph) -> None:
-    """Fully connected layers on a DSP core that kept no scratch twin (fc_prep 0) make their input into
-    the loop's operands in place (one load and one UXTB16 per word instead of three instructions)
-    where that input dies with them: in the arena (a model input too, unless Target.keep_input), no
-    model output, read by such layers only, word-aligned rows, k a multiple of 8 (the lowering's
-    choice). The first of them makes it (fc_prep 2), the later ones find it made (fc_prep 3)."""
+    """Fully connected layers on a DSP core make their input into the loop's operands in place (one
+    load and one UXTB16 per word instead of three instructions) where that input dies with them: in
+    the arena (a model input too, unless Target.keep_input), no model output, read by such layers
+    only, word-aligned rows, k a multiple of 8 (the lowering's choice). The first of them makes it
+    (fc_prep 2), the later ones find it made (fc_prep 3). Where some layer makes its input so anyway
+    (its code then compiled in), a layer that took its scratch twin (fc_prep 1: plan_memory, where the
+    arena stays as it is) reverts: those operands save nothing in the loop (14 instructions per 16
+    MACs against 29 per 32) and cost a pass of 8 instructions per word against 2.5 to 4; its scratch
+    is then unused. Layers with int16 weights (params wide) read either
+    form: before the maker the input as it is, after it the Z words (conv.fc_wide_on_operands; they
+    never make it, having no pass over the input)."""
     if not getattr(g.target, "dsp", False):
         return
     where = storage(g)
@@ -499,23 +512,60 @@ def _fc_flip(g: Graph) -> None:
                 readers.setdefault(g.base(i).index, []).append(op)
     outputs = {g.base(o).index for o in g.outputs}
 
-    def flips(op) -> bool:
+    def reads_z(op, ways) -> bool:  # could read the input as Z words
         call = op.call
-        return (call.func == "tq_fully_connected_fast_s8" and call.params.get("fc_prep") == 0 and bool(call.params.get("split"))
-                and call.params["k"] % 8 == 0
+        return (call.func == "tq_fully_connected_fast_s8" and call.params.get("fc_prep") in ways
                 and len([i for i in call.inputs if i >= 0]) == 1 and not g.sliced(call.inputs[0])
                 and (call.params["batches"] == 1 or call.params["accum_depth"] % 4 == 0))
 
-    for src, ops in readers.items():
-        kind = where.get(src, ("",))[0]
-        if not (kind == "arena" or (kind == "input" and not keep)) or src in outputs:
-            continue
-        first = len(ops)  # the readers after the last one that needs the input as it is
-        while first > 0 and flips(ops[first - 1]):
-            first -= 1
-        for n, op in enumerate(ops[first:]):
-            op.call.params["fc_prep"] = 3 if n else 2
+    def flips(op, ways) -> bool:  # could make them
+        p = op.call.params
+        return reads_z(op, ways) and bool(p.get("split")) and p["k"] % 8 == 0 and not p.get("wide")
+
+    def chains(ways) -> list[list]:  # per input the readers from its maker on
+        out = []
+        for src, ops in readers.items():
+            kind = where.get(src, ("",))[0]
+            if not (kind == "arena" or (kind == "input" and not keep)) or src in outputs:
+                continue
+            first = len(ops)  # the readers after the last one that needs the input as it is
+            while first > 0 and reads_z(ops[first - 1], ways) and (flips(ops[first - 1], ways) or _op_wide(ops[first - 1])):
+                first -= 1
+            maker = next((n for n in range(first, len(ops)) if flips(ops[n], ways)), len(ops))
+            if maker < len(ops):
+                out.append(ops[maker:])
+        return out
+
+    for ops in chains((0, 1) if chains((0,)) else (0,)):
+        for n, op in enumerate(ops):
+            if _op_wide(op):
+                fc_wide_on_operands(op.call)
+            else:
+                op.call.params["fc_prep"] = 3 if n else 2
             g.notes.append(f"layer {op.index} ({op.kind}) reads its input made into operands in place")
+
+
+def _fc_read_past(g: Graph) -> None:
+    """The int8 fully connected DSP loops (tq_fc_dsp.S) read each input row's k bytes, k the depth
+    rounded up to 4 or 8: up to 7 bytes past the row, which their weights (0 there) multiply to 0 and
+    no pass writes. Past the input tensor's last row those bytes are other arena bytes (read only),
+    or, where the tensor ends the arena, the arena grows to hold them, so no read leaves it (past the
+    end of RAM a real part faults). int16-weight layers read only the row (a tail word)."""
+    if not getattr(g.target, "dsp", False):
+        return
+    where = storage(g)
+    for op in g.ops:
+        c = op.call
+        if c.func != "tq_fully_connected_fast_s8" or not c.params.get("split") or c.params.get("wide"):
+            continue
+        base = g.base(c.inputs[0])
+        if where.get(base.index, ("",))[0] == "state":  # (a variable's storage: read as it is, sized exactly)
+            continue
+        p = c.params
+        end = base.offset + g.byte_offset(c.inputs[0]) + (p["batches"] - 1) * p["accum_depth"] + p["k"]
+        if end > g.arena_size:
+            g.notes.append(f"layer {op.index} ({op.kind}) reads {end - g.arena_size} bytes past its input: the arena grows to hold them")
+            g.arena_size = end
 
 
 def io_places(g: Graph) -> dict[str, list[tuple[str, int | str]]]:

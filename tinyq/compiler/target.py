@@ -29,6 +29,9 @@ class Target:
     # Stages of spatial layers run band by band (tinyq.compiler.patch.Stage), chosen for a RAM budget
     # (`tinyq build --ram-budget`); empty: none.
     patches: tuple = ()
+    # The board's flash in bytes (0: not known), which bounds flash-for-speed defaults such as the
+    # int16 weights of small fully connected layers (tinyq/ops/conv.py's _fc_widen).
+    flash: int = 0
 
     @classmethod
     def for_extensions(cls, extensions, kernels: str = "fast", wide: bool = False) -> "Target":

@@ -125,6 +125,25 @@ def _io_errors() -> tuple[type[BaseException], ...]:
         return (serial.SerialException, OSError)
 
 
+def _socket_waiting(ser) -> int:
+    """Bytes waiting on a socket:// port (an emulator's console), whose pyserial `in_waiting` says only 0
+    or 1: the kernel's count (FIONREAD), so a reply is read in one call rather than a byte a call
+    (about twice as fast on QEMU). 0 for any other port, or where the count cannot be had."""
+    sock = getattr(ser, "_socket", None)
+    if sock is None:
+        return 0
+    try:
+        import array
+        import fcntl
+        import termios
+
+        n = array.array("i", [0])
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, n)
+        return int(n[0])
+    except (ImportError, OSError, ValueError):  # pragma: no cover - Windows, or a socket just closed
+        return 0
+
+
 class Link:
     """A line-oriented serial connection (pyserial: a device path or a URL such as socket://host:port)."""
 
@@ -175,7 +194,7 @@ class Link:
     def _fill(self) -> bool:
         """Read what is there (waiting up to the port's 50 ms timeout); True if anything came."""
         try:
-            got = self.ser.read(max(1, self.ser.in_waiting))
+            got = self.ser.read(max(1, self.ser.in_waiting, _socket_waiting(self.ser)))
         except _io_errors() as e:
             raise self._lost(e, "reading") from None
         self._buf += got

@@ -491,6 +491,24 @@ def _gemm(g: Graph, op: Op, params: dict, inp: Tensor, w: Tensor, bias: Tensor |
     return gemm, arrays
 
 
+def _pairs_table(g: Graph, gemm: dict, quant: ConstArray) -> ConstArray:
+    """The quant table as tq_gemm_pairs_dsp reads it (the DSP extension's int8-weight row-pair loop
+    from the biases: the 1x1, im2col and grouped kernels, not the tap kernel, whose C reads the biases
+    as they are), with tq_requant_mm's constants: each bias doubled modulo 2^32, since that loop ends
+    at twice the accumulator (TQ_REQUANT2; 2 acc is exact there, |acc| < 2^30, and the wraps cancel);
+    and above the 8 bits of the first row's right shift (ASR by a register reads those only) the
+    loop's control: bit 8 the clamped store (an activation range narrower than int8), bits 9 up the
+    row pairs the loop still runs after this one (mm_pairs - 1 - i; 0 past them)."""
+    if not (_split(g) and gemm["requant"] == REQUANT_MM):
+        return quant
+    blocks = quant.values.astype(np.int64).reshape(-1, 8)  # bias[2], then mult, radd, rsh per row
+    blocks[:, :2] = (2 * blocks[:, :2] + 2**31) % 2**32 - 2**31
+    clamp = int(not (gemm["act_min"] == -128 and gemm["act_max"] == 127))
+    left = np.maximum(gemm["mm_pairs"] - 1 - np.arange(len(blocks)), 0)
+    blocks[:, 4] |= (clamp << 8) | (left << 9)
+    return ConstArray(quant.name, quant.ctype, blocks.reshape(-1).astype(np.int32))
+
+
 NO_RESIDUAL = {"t_conv": 0, "t_res": 0, "out_mult": 0, "out_radd": 0, "out_rsh": 0, "act_min": 0, "act_max": 0}
 
 
@@ -553,7 +571,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
                     "res": dict(NO_RESIDUAL)},
             inputs=[inp.index, -1],
             outputs=[out.index, scratch],
-            arrays=arrays,
+            arrays=[arrays[0], _pairs_table(g, gemm, arrays[1])],
             # Both pixels of a pair are copied out before their outputs land, at or behind them.
             in_place="direct" if params["out"]["c"] <= params["in"]["c"] else None,
             gap=window_gap(params, PAIR),  # the pair's columns are copied before its outputs land
@@ -569,7 +587,7 @@ def _lower_conv_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w
                 "gather": _im2col_gather(g, params), "gemm": gemm},
         inputs=[inp.index],
         outputs=[out.index, -1],
-        arrays=arrays,
+        arrays=[arrays[0], _pairs_table(g, gemm, arrays[1])],
         in_place="ring",
         gap=window_gap(params, PAIR),  # (with ring_rows 0) both pixels gathered, then both written
     )
@@ -614,7 +632,7 @@ def _lower_conv_grouped(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor
             return None
         gemm = one
         weights.append(arrays[0].values)
-        quant.append(arrays[1].values)
+        quant.append(_pairs_table(g, one, arrays[1]).values)  # (each group's row pairs counted apart)
     wname = arrays[0].name
     w_array = ConstArray(wname, arrays[0].ctype, np.concatenate(weights))
     q_array = ConstArray("quant", "int32_t", np.concatenate(quant))
@@ -745,6 +763,15 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         # made before any output byte is written: the output may overlay the input in any way.
         offer = g.target.dsp and _pad_copy_gain(params) > 0
         if offer and pad_bytes <= PLANE_BAND_BYTES:
+            if PAD_COPY_WIDE and g.target.k_align == 4 and not wide:
+                # A layer this small (its padded copy at most PLANE_BAND_BYTES: a small map of few channels)
+                # takes its weights as int16, as --wide-weights does: each pair of taps then costs 14
+                # instructions instead of 18 in the DSP loop (no sign extension), about 12% of the layer,
+                # for kh kw in.c more bytes of flash (at most about 1 KB at 3x3). Its own entry points
+                # (TQ_CFG_DW_WIDE): a model whose other depthwise layers keep int8 weights links both.
+                kernel = KERNELS["tq_depthwise_conv_fast_wide_s8"]
+                padded = {**padded, "weights": 0, "weights16": ArrayRef("w16")}
+                arrays = [_depthwise_blocks(w.data.reshape(kh * kw, oc), paired=True, wide=True), arrays[1]]
             return kernel.call(params=padded, inputs=[inp.index], outputs=[out.index, g.add_scratch(f"pad@{op.index}", pad_bytes)],
                                arrays=arrays, in_place="direct", gap=0)
         scratch = g.add_scratch(f"rows@{op.index}", -(-oc // 8) * 8 + ring * row)
@@ -760,6 +787,7 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
 
 
 PLANE_BAND_BYTES = 2048  # the plane kernel's padded input rows: fewer bands, fewer calls; more RAM
+PAD_COPY_WIDE = True  # int16 weights for the fast depthwise kernel on a padded copy taken outright (lower_depthwise)
 
 
 def _pad_copy_bytes(params: dict) -> int:
@@ -815,11 +843,12 @@ def _plane_suits(g: Graph, params: dict, oc: int) -> bool:
         return True
     if three and m > 1:  # against the fast kernel over the repeated channels, one output row a call: about 1.9x
         return _plane_cost(params) < 1.9 * _block_cost({**params, "in": {**params["in"], "c": c * m}})
+    block = _padded_cost(params) if g.target.dsp and _pad_copy_outright(params) else _block_cost(params)
     if c % 4 != 0:
-        return three and _plane_cost(params) < _block_cost(params)
+        return three and _plane_cost(params) < block
     # Channels the blocks of four fill: the plane kernel is about 3 KB more code on the DSP cores, worth
     # it only where it saves at least 40% of the layer's instructions.
-    return three and c < 16 and _plane_cost(params) < 0.6 * _block_cost(params)
+    return three and c < 16 and _plane_cost(params) < 0.6 * block
 
 
 def _plane_cost(params: dict) -> float:
@@ -845,6 +874,25 @@ def _block_cost(params: dict) -> float:
     border = oh * ow - inner(oh, params["in"]["h"], params["stride_h"], params["pad_h"]) * inner(
         ow, params["in"]["w"], params["stride_w"], params["pad_w"])
     return oh * ow * (100 + c // 4 * 132 + (220 if rest else 0)) + 150 * border
+
+
+def _pad_copy_outright(params: dict) -> bool:
+    """Whether lower_depthwise runs the fast kernel (depth multiplier 1) on a padded copy taken outright on
+    the DSP cores: where it pays and takes at most PLANE_BAND_BYTES of scratch."""
+    c = params["in"]["c"]
+    return (params["depth_mult"] == 1 and params["kh"] * params["kw"] <= 64 and _pad_copy_gain(params) > 0
+            and -(-c // 8) * 8 + _pad_copy_bytes(params) + 4 <= PLANE_BAND_BYTES)
+
+
+def _padded_cost(params: dict) -> float:
+    """Instructions tq_depthwise_conv_fast_wide_s8 takes on its padded copy (tq_dw_padded) for a 3x3 layer on
+    the DSP cores, about (measured on qemu-m4, 3x3 maps of 8 and 17 channels): 400 a call, 15 a pixel and 104
+    a block of four channels; the copy 1.5 a word of it, 5 a word of the image and, where in.c % 4 != 0,
+    30 an image pixel."""
+    c = params["in"]["c"]
+    pixels, image = params["out"]["h"] * params["out"]["w"], params["in"]["h"] * params["in"]["w"]
+    copy = 1.5 * _pad_copy_bytes(params) / 4 + 5 * image * -(-c // 4) + (30 * image if c % 4 else 0)
+    return params["in"]["n"] * (400 + pixels * (15 + 104 * -(-c // 4)) + copy)
 
 
 def _plane_in_place(params: dict) -> bool:
@@ -1009,7 +1057,8 @@ def lower_fc(g: Graph, op: Op) -> KernelCall:
     )
 
 
-FC_CHECK_BUDGET = 1 << 25  # sums enumerated to prove a fully connected layer's fixed-point requantization
+FC_CHECK_BUDGET = 1 << 27  # sums enumerated to prove a fully connected layer's fixed-point requantization
+FC_CHECK_SLICE = 1 << 21  # of them at a time (bounded memory)
 
 
 def _fc_fixed_point(scales: np.ndarray, acc_max: np.ndarray, out_offset: int, lo: int, hi: int
@@ -1042,17 +1091,10 @@ def _fc_fixed_point(scales: np.ndarray, acc_max: np.ndarray, out_offset: int, lo
     for s, rows, shift, nearest, a_lo, a_hi in plan:
         found = None
         if proven:
-            a = np.arange(a_lo, a_hi + 1, dtype=np.int64)
-            v = np.clip(a.astype(np.float64) * s, -2.0**30, 2.0**30)  # tq_fully_connected_s8's double
-            t0 = np.trunc(v)
-            exact = np.clip((t0 + (v >= t0 + 0.5) - (v <= t0 - 0.5)).astype(np.int64) + out_offset, lo, hi)
-            for mult in (nearest, nearest - 1, nearest + 1, nearest - 2, nearest + 2):
-                for half in (1 << (shift - 1), (1 << (shift - 1)) - 1):
-                    if np.array_equal(exact, np.clip(((a * mult + half) >> shift) + out_offset, lo, hi)):
-                        found = mult, half
-                        break
-                if found:
-                    break
+            # The first candidate equal to the double form on every sum, FC_CHECK_SLICE sums at a time.
+            found = next((c for c in ((mult, half) for mult in (nearest, nearest - 1, nearest + 1, nearest - 2, nearest + 2)
+                                      for half in (1 << (shift - 1), (1 << (shift - 1)) - 1))
+                          if _fc_form_equal(s, shift, *c, out_offset, lo, hi, a_lo, a_hi)), None)
         proven = proven and found is not None
         mult, half = found or (nearest, 1 << (shift - 1))
         rnd = half + out_offset * (1 << shift)
@@ -1071,6 +1113,19 @@ def _fc_fixed_point(scales: np.ndarray, acc_max: np.ndarray, out_offset: int, lo
     return table, guard
 
 
+def _fc_form_equal(s: float, shift: int, mult: int, half: int, out_offset: int, lo: int, hi: int, a_lo: int, a_hi: int) -> bool:
+    """Whether clamp(((a * mult + half) >> shift) + out_offset) equals the reference's clamp(round((double)a
+    * s) + out_offset) for every a in [a_lo, a_hi], FC_CHECK_SLICE sums at a time."""
+    for start in range(a_lo, a_hi + 1, FC_CHECK_SLICE):
+        a = np.arange(start, min(start + FC_CHECK_SLICE, a_hi + 1), dtype=np.int64)
+        v = np.clip(a.astype(np.float64) * s, -2.0**30, 2.0**30)  # tq_fully_connected_s8's double
+        t0 = np.trunc(v)
+        exact = np.clip((t0 + (v >= t0 + 0.5) - (v <= t0 - 0.5)).astype(np.int64) + out_offset, lo, hi)
+        if not np.array_equal(exact, np.clip(((a * mult + half) >> shift) + out_offset, lo, hi)):
+            return False
+    return True
+
+
 def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: Tensor, bias: Tensor | None,
                    scales: np.ndarray) -> KernelCall | None:
     """tq_fully_connected_fast_s8: weights by quads of rows interleaved `group` bytes at a time, the
@@ -1079,7 +1134,8 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
     boundary), or, for scales no fixed-point form takes, every output by tq_fc_round (guarded 2)."""
     accum, units = params["accum_depth"], params["out_depth"]
     group = g.target.k_align
-    split = group == 4
+    widen = _fc_widen(g, accum, units)
+    split = group == 4 and not widen
     # On DSP cores k is a multiple of 8 (tq_fc_dsp.S's in-place loop, fc_prep 2, takes 8 of depth a
     # step) but where that would add a step to rows of at most 16 words (the other loops run k / 4 steps).
     k_step = 8 if split and g.target.dsp and -(-accum // 4) > 16 else group
@@ -1102,6 +1158,10 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
         source = np.arange(k) // 4 * 4 + 3 - np.arange(k) % 4  # the depth index each stored byte is of
         stored[:, source >= accum] = 0
     packed = stored.reshape(quads, 4, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
+    if split and g.target.dsp and units % 4 == 1:
+        # A last quad's only row (tq_fc_row1 on DSP cores) stored alone: its words one after another.
+        whole = stored[:units - 1].reshape(quads - 1, 4, k // group, group).transpose(0, 2, 1, 3).reshape(-1)
+        packed = np.concatenate([whole, stored[units - 1]])
     in_off, w_off = int(params["in_offset"]), int(params["w_offset"])
     wide = rows.astype(np.int64)
     b = bias.data.astype(np.int64) if bias is not None else np.zeros(units, dtype=np.int64)
@@ -1130,7 +1190,7 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
     fast.update(k=k, group=group, w_offset=w_off, out_offset=params["out_offset"], act_min=params["act_min"],
                 act_max=params["act_max"], weights=ArrayRef("w"), bias=ArrayRef("bias"), quant=ArrayRef("quant"),
                 guarded=2 if exact_only else int(guard is not None), scale_m=0, scale_e=0, split=int(split),
-                fc_prep=0)
+                fc_prep=0, wide=0, chunk_lg=_fc_chunk_lg(stored) if split else 8)
     arrays = [ConstArray("w", "int8_t", packed), ConstArray("bias", "int32_t", folded),
               ConstArray("quant", "int32_t", ((full + 2**31) % 2**32 - 2**31).astype(np.int32).reshape(-1))]
     if guard is not None:
@@ -1140,6 +1200,11 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
         e = np.asarray([x - 53 for _, x in parts], dtype=np.int32)
         arrays += [ConstArray("scale_m", "uint64_t", m), ConstArray("scale_e", "int32_t", e)]
         fast.update(scale_m=ArrayRef("scale_m"), scale_e=ArrayRef("scale_e"))
+    if widen:
+        # int16 weights with the weights' zero point inside them (the run-time add 0), read by
+        # tq_fc_wide_dsp (tq_fc_dsp.S); the bias is `folded` as it is (b + in_off sum (w + w_off)).
+        fast.update(weights=0, wide=ArrayRef("w16"))
+        arrays[0] = ConstArray("w16", "int16_t", _fc_wide_stream(padded, accum, units, w_off))
     if not split:
         return KERNELS["tq_fully_connected_fast_s8"].call(params=fast, inputs=[inp.index], outputs=[out.index, -1],
                                                           arrays=arrays)
@@ -1150,6 +1215,82 @@ def _lower_fc_fast(g: Graph, op: Op, params: dict, inp: Tensor, out: Tensor, w: 
                                                       outputs=[out.index, scratch], arrays=arrays)
     return KERNELS["tq_fully_connected_fast_s8"].call(params=fast, inputs=[inp.index], outputs=[out.index, scratch],
                                                       arrays=arrays, alt=(prep, k // 2))
+
+
+FC_WIDE_QUADS = 2  # layers of at most this many quads of rows take int16 weights by default (DSP cores)
+FC_WIDE_EXTRA_MAX = 16 * 1024  # and only while that costs at most this much flash beyond the int8 weights
+FC_WIDE_FLASH_SHARE = 16  # nor more than this fraction (1 / n) of the board's flash
+
+
+FC_CHUNK_LG_MAX = 16  # the DSP loops' longest chunks: 2^16 bytes of input
+
+
+def _fc_chunk_lg(stored: np.ndarray) -> int:
+    """log2 of the DSP loops' chunks in input bytes (tq_fc_dsp.S; params chunk_lg): the longest power
+    of two from 256 (right for any weights) up to the row's length whose every run of words (wherever
+    a loop's chunks start) keeps D, the sum of w2 (x2 + 128) - w0 (127 - x0) + u1 x1 + u3 (1 + x3) per
+    word, within [-2^23, 2^23) for any input, so that its 256 D, the loops' sum, fits int32. Each
+    term's extremes over the input's range, from the stored bytes (u3, w2, u1, w0)."""
+    u3, w2 = stored[:, 0::4].view(np.uint8).astype(np.int64), stored[:, 1::4].astype(np.int64)
+    u1, w0 = stored[:, 2::4].view(np.uint8).astype(np.int64), stored[:, 3::4].astype(np.int64)
+    hi = np.maximum(255 * w2, 0) + np.maximum(-255 * w0, 0) + 127 * u1 + 128 * u3
+    lo = np.minimum(255 * w2, 0) + np.minimum(-255 * w0, 0) - 128 * u1 - 127 * u3
+    words = stored.shape[1] // 4
+    best = 8
+    for lg in range(9, FC_CHUNK_LG_MAX + 1):
+        n = min(1 << (lg - 2), words)
+        c_hi = np.concatenate([np.zeros((len(hi), 1), np.int64), np.cumsum(hi, axis=1)], axis=1)
+        c_lo = np.concatenate([np.zeros((len(lo), 1), np.int64), np.cumsum(lo, axis=1)], axis=1)
+        if (c_hi[:, n:] - c_hi[:, :-n]).max() >= 2**23 or (c_lo[:, n:] - c_lo[:, :-n]).min() < -2**23:
+            break
+        best = lg
+        if n == words:
+            break
+    return best
+
+
+def _fc_widen(g: Graph, accum: int, units: int) -> bool:
+    """Whether FULLY_CONNECTED stores its weights as int16 (tq_fc_wide_dsp: SXTB16 of the input, SMLAD,
+    13 instructions per 16 MACs and nothing a call but the requantization): on DSP cores, every layer
+    with --wide-weights, by default those of at most FC_WIDE_QUADS quads of rows (there the int8 loops'
+    pass over the input, a sums or operands pass, is paid for at most two quads: about 1.0 instruction
+    per MAC against 0.84) whose widened weights cost at most FC_WIDE_EXTRA_MAX bytes more flash and at
+    most 1 / FC_WIDE_FLASH_SHARE of the board's (Target.flash, where known)."""
+    if not (g.target.dsp and g.target.k_align == 4):
+        return False
+    quads = -(-units // 4)
+    extra = 4 * quads * -(-accum // 4) * 4  # int16 bytes less int8 bytes: one byte per stored weight
+    cap = min(FC_WIDE_EXTRA_MAX, g.target.flash // FC_WIDE_FLASH_SHARE) if g.target.flash else FC_WIDE_EXTRA_MAX
+    return g.target.wide or (quads <= FC_WIDE_QUADS and extra <= cap)
+
+
+def _fc_wide_stream(padded: np.ndarray, accum: int, units: int, w_off: int) -> np.ndarray:
+    """tq_fc_wide_dsp's weights from the int8 rows `padded` [quads * 4][k]: w + w_off (0 past the
+    depth and the units), per quad of rows and 4 of depth each row's (w0, w2, w1, w3)
+    as int16 (the SMLAD operands of the input's SXTB16 lanes (x0, x2) and (x1, x3)):
+    [quads][k / 4][4][4]."""
+    n, k = padded.shape
+    w = padded.astype(np.int64) + w_off
+    w[:, accum:] = 0
+    w[units:] = 0
+    quads = w.reshape(n // 4, 4, k // 4, 4)[..., [0, 2, 1, 3]].transpose(0, 2, 1, 3)
+    return quads.astype(np.int16).reshape(-1)
+
+
+def fc_wide_on_operands(call) -> None:
+    """A tq_fc_wide_dsp layer made to read its input as an earlier layer made it into Z words in place
+    (fc_prep 3; passes._fc_flip): per 4 of depth the lanes are UXTB16 Z = (127 - x0, x2 + 128) and
+    SXTB16 of Z rotated = (x1, -1 - x3), so w0 and w3 are stored negated and the bias less the
+    constant -127 w0 + 128 w2 + w3 per 4 of depth that those terms add."""
+    arrays = {a.name: a for a in call.arrays}
+    w = arrays["w16"].values.astype(np.int64).reshape(-1, 4)  # (w0, w2, w1, w3) rows
+    const = (-127 * w[:, 0] + 128 * w[:, 1] + w[:, 3]).reshape(-1, call.params["k"] // 4, 4).sum(axis=1).reshape(-1)
+    w[:, 0], w[:, 3] = -w[:, 0], -w[:, 3]
+    bias = arrays["bias"].values.astype(np.int64) - const
+    new = {"w16": ConstArray("w16", "int16_t", w.astype(np.int16).reshape(-1)),
+           "bias": ConstArray("bias", "int32_t", ((bias + 2**31) % 2**32 - 2**31).astype(np.int32))}
+    call.arrays = [new.get(a.name, a) for a in call.arrays]
+    call.params["fc_prep"] = 3
 
 
 def macs_fc(g: Graph, op: Op) -> int:

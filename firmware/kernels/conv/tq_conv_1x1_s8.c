@@ -34,7 +34,7 @@ static void tq_conv_1x1_mve(const tq_conv_1x1_s8_params *p, const int8_t *input,
     int32_t ox = 0, oy = 0, n, j, i;
     for (n = 0; n < pixels; n += unit) {
         const int32_t count = pixels - n >= unit ? unit : pixels - n;
-        const size_t where = (size_t)n * out_c;
+        const size_t where = (size_t)n * (size_t)out_c;
         int8_t *const out0 = residual != NULL ? stage : output + where;
         for (j = 0; j < count; ++j) {
             const int8_t *src = at;
@@ -61,7 +61,7 @@ static void tq_conv_1x1_mve(const tq_conv_1x1_s8_params *p, const int8_t *input,
 }
 #else
 /* The n bytes at src copied to dst (few: the pixels at the input's end); returns dst. */
-static const int8_t *tq_1x1_copy(int8_t *dst, const int8_t *src, int32_t n)
+static __attribute__((noinline)) const int8_t *tq_1x1_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
@@ -87,26 +87,32 @@ tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, co
     const ptrdiff_t image_skip = ((ptrdiff_t)p->in.h - (ptrdiff_t)out_h * p->stride_h) * p->in.w * in_c;
     /* Columns are read k bytes from each pixel on: past in.c they meet the next pixel's bytes, which
        the zero weights of the padded rows cancel. A pixel whose k bytes would run past the input is
-       copied first into the spare columns (after the stage when an ADD is fused). */
-    const int8_t *const in_end = input + (size_t)p->in.n * p->in.h * p->in.w * in_c;
+       copied first into the spare columns (after the stage when an ADD is fused); only where k > in.c
+       can one. */
+    const int8_t *const in_end = input + (size_t)p->in.n * (size_t)p->in.h * (size_t)p->in.w * (size_t)in_c;
     int8_t *const spare = scratch + TQ_GEMM_PAIR_ROOM(k) + (residual != NULL ? 2 * out_c : 0);
+    int8_t *const stage = scratch + TQ_GEMM_PAIR_ROOM(k);
+    const int tight = k > in_c;
+    const int walk = row_skip != 0 || image_skip != 0; /* else pixel after pixel, `step` apart */
+    const size_t pair_out = 2 * (size_t)out_c;
     const int8_t *at = input;
-    const int8_t *col[2];
+    int8_t *out = output;
+    const int8_t *res = residual;
     tq_gemm_ready ready;
     int32_t ox = 0, oy = 0;
-    int32_t n, j;
+    int32_t n;
 
     tq_gemm_ready_init(&ready, &p->gemm, scratch);
-    for (n = 0; n < pixels; n += 2) {
-        const int32_t count = pixels - n >= 2 ? 2 : 1; /* an odd last pixel: paired with itself */
-        const size_t where = (size_t)n * out_c;
+    for (n = pixels; n > 0; n -= 2, out += pair_out) {
         /* With an ADD fused the pixels go to a stage first; the ADD then writes them (over the
-           residual, maybe). */
-        int8_t *const out0 = residual != NULL ? scratch + TQ_GEMM_PAIR_ROOM(k) : output + where;
-        for (j = 0; j < count; ++j) {
-            col[j] = at + k <= in_end ? at : tq_1x1_copy(spare + j * k, at, in_c);
+           residual, maybe). An odd last pixel is paired with itself. */
+        int8_t *const out0 = residual != NULL ? stage : out;
+        const int8_t *a = at, *b = at;
+        int8_t *out1 = out0;
+        int32_t j;
+        for (j = n > 1 ? 2 : 1; j > 0; --j) {
             at += step;
-            if (++ox == out_w) {
+            if (walk && ++ox == out_w) {
                 ox = 0;
                 at += row_skip;
                 if (++oy == out_h) {
@@ -114,11 +120,22 @@ tq_status TQ_KERNEL_NAME(const tq_conv_1x1_s8_params *p, const int8_t *input, co
                     at += image_skip;
                 }
             }
+            if (j == 2) {
+                b = at;
+                out1 = out0 + out_c;
+            }
         }
-        tq_gemm_columns(col[0], col[count - 1], k, p->gemm.group, scratch);
-        tq_gemm_ready_run(&ready, out0, out0 + (size_t)(count - 1) * out_c, TQ_GEMM_WIDE);
+        if (tight) {
+            if (in_end - a < k) {
+                a = tq_1x1_copy(spare, a, in_c);
+            }
+            b = out1 == out0 ? a : in_end - b < k ? tq_1x1_copy(spare + k, b, in_c) : b;
+        }
+        tq_gemm_columns(a, b, k, p->gemm.group, scratch);
+        tq_gemm_ready_run(&ready, out0, out1, TQ_GEMM_WIDE);
         if (residual != NULL) {
-            tq_residual_add_s8(&p->res, out0, residual + where, output + where, count * out_c);
+            tq_residual_add_s8(&p->res, out0, res, out, (int32_t)(out1 - out0) + out_c);
+            res += pair_out;
         }
     }
     return TQ_OK;

@@ -7,13 +7,13 @@ tq_status tq_conv_f32(const tq_conv_f32_params *p, const float *in, float *out)
     const int32_t oc = p->out.c, fic = p->filter_in_c;
     const int32_t per_group = oc / p->groups;
     for (int32_t b = 0; b < p->out.n; ++b) {
-        const float *img = in + (size_t)b * ih * iw * ic;
+        const float *img = in + (size_t)b * (size_t)ih * (size_t)iw * (size_t)ic;
         for (int32_t oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out.w; ++ox) {
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
                 for (int32_t o = 0; o < oc; ++o) {
-                    const float *w = p->weights + (size_t)o * p->kh * p->kw * fic;
+                    const float *w = p->weights + (size_t)o * (size_t)p->kh * (size_t)p->kw * (size_t)fic;
                     const int32_t first = (o / per_group) * fic;
                     float total = 0.0f;
                     for (int32_t ky = 0; ky < p->kh; ++ky) {
@@ -23,8 +23,8 @@ tq_status tq_conv_f32(const tq_conv_f32_params *p, const float *in, float *out)
                             if (y < 0 || y >= ih || x < 0 || x >= iw) {
                                 continue;
                             }
-                            const float *px = img + ((size_t)y * iw + x) * ic + first;
-                            const float *wk = w + ((size_t)ky * p->kw + kx) * fic;
+                            const float *px = img + ((size_t)y * (size_t)iw + (size_t)x) * (size_t)ic + first;
+                            const float *wk = w + ((size_t)ky * (size_t)p->kw + (size_t)kx) * (size_t)fic;
                             for (int32_t i = 0; i < fic; ++i) {
                                 total += px[i] * wk[i];
                             }

@@ -15,7 +15,7 @@ static void tq_grouped_col(const tq_conv_grouped_s8_params *p, const int8_t *inp
         for (fx = 0; fx < p->kw; ++fx, dst += n) {
             const int32_t ix = ix0 + fx * p->dil_w;
             if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
-                const int8_t *src = input + (((size_t)b * in_h + (size_t)iy) * in_w + (size_t)ix) * in_c + c0;
+                const int8_t *src = input + (((size_t)b * (size_t)in_h + (size_t)iy) * (size_t)in_w + (size_t)ix) * (size_t)in_c + c0;
                 for (i = 0; i < n; ++i) {
                     dst[i] = src[i];
                 }
@@ -37,17 +37,17 @@ tq_status tq_conv_grouped_s8(const tq_conv_grouped_s8_params *p, const int8_t *i
 
     for (px = 0; px < total; px += 2) {
         const int32_t q0 = px, q1 = px + 1 < total ? px + 1 : px; /* a last odd pixel twice */
-        int8_t *const out0 = output + (size_t)q0 * out_c, *const out1 = output + (size_t)q1 * out_c;
+        int8_t *const out0 = output + (size_t)q0 * (size_t)out_c, *const out1 = output + (size_t)q1 * (size_t)out_c;
         for (grp = 0; grp < p->groups; ++grp) {
             tq_grouped_col(p, input, q0 / per_image, (q0 % per_image) / p->out.w, q0 % p->out.w, grp * p->group_in_c, a);
             tq_grouped_col(p, input, q1 / per_image, (q1 % per_image) / p->out.w, q1 % p->out.w, grp * p->group_in_c, b);
             tq_gemm_columns_any(a, b, k, p->gemm.group, pair, TQ_CFG_WIDE && p->gemm.weights16 != NULL);
-            gp.quant = p->gemm.quant + (size_t)grp * p->q_stride;
+            gp.quant = p->gemm.quant + (size_t)grp * (size_t)p->q_stride;
             if (TQ_CFG_WIDE && p->gemm.weights16 != NULL) { /* int16 weights compiled in (tq_features.h) */
-                gp.weights16 = p->gemm.weights16 + (size_t)grp * p->w_stride;
+                gp.weights16 = p->gemm.weights16 + (size_t)grp * (size_t)p->w_stride;
                 tq_gemm_pair_wide(&gp, pair, out0 + grp * rows, out1 + grp * rows);
             } else {
-                gp.weights = p->gemm.weights + (size_t)grp * p->w_stride;
+                gp.weights = p->gemm.weights + (size_t)grp * (size_t)p->w_stride;
                 tq_gemm_pair(&gp, pair, out0 + grp * rows, out1 + grp * rows);
             }
         }

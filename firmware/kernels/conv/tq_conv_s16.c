@@ -6,10 +6,10 @@ tq_status tq_conv_s16(const tq_conv_s16_params *p, const int16_t *input, int16_t
     const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
     const int32_t fic = p->filter_in_c;
     const int32_t per_group = p->out.c / p->groups;
-    const size_t filter_size = (size_t)p->kh * p->kw * fic;
+    const size_t filter_size = (size_t)p->kh * (size_t)p->kw * (size_t)fic;
 
     for (int32_t b = 0; b < p->in.n; ++b) {
-        const int16_t *img = input + (size_t)b * in_h * in_w * in_c;
+        const int16_t *img = input + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)in_c;
         for (int32_t oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out.w; ++ox) {
@@ -28,8 +28,8 @@ tq_status tq_conv_s16(const tq_conv_s16_params *p, const int16_t *input, int16_t
                             if (x < 0 || x >= in_w) {
                                 continue;
                             }
-                            const int16_t *px = img + ((size_t)y * in_w + x) * in_c + first_c;
-                            const int8_t *tap = filt + ((size_t)ky * p->kw + kx) * fic;
+                            const int16_t *px = img + ((size_t)y * (size_t)in_w + (size_t)x) * (size_t)in_c + first_c;
+                            const int8_t *tap = filt + ((size_t)ky * (size_t)p->kw + (size_t)kx) * (size_t)fic;
                             for (int32_t i = 0; i < fic; ++i) {
                                 acc += (int64_t)((int32_t)tap[i] * (int32_t)px[i]);
                             }

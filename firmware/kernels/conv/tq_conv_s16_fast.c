@@ -24,7 +24,7 @@ static void tq_conv_s16_col_mve(const tq_conv_s16_fast_params *p, const int16_t 
 {
     const int32_t in_c = p->in.c, in_h = p->in.h, in_w = p->in.w, kw = p->kw, row_n = kw * in_c;
     const int32_t y0 = pix[1] * p->stride_h - p->pad_h, x0 = pix[2] * p->stride_w - p->pad_w;
-    const int16_t *img = input + (size_t)pix[0] * in_h * in_w * in_c;
+    const int16_t *img = input + (size_t)pix[0] * (size_t)in_h * (size_t)in_w * (size_t)in_c;
     const int inside = x0 >= 0 && x0 + (kw - 1) * p->dil_w < in_w && (p->dil_w == 1 || kw == 1);
     int32_t ky, kx, e = 0;
     for (ky = 0; ky < p->kh; ++ky, e += row_n) {
@@ -32,11 +32,11 @@ static void tq_conv_s16_col_mve(const tq_conv_s16_fast_params *p, const int16_t 
         if (y < 0 || y >= in_h) {
             tq_conv_s16_put_mve(NULL, row_n, col, e);
         } else if (inside) {
-            tq_conv_s16_put_mve(img + ((size_t)y * in_w + x0) * in_c, row_n, col, e);
+            tq_conv_s16_put_mve(img + ((size_t)y * (size_t)in_w + (size_t)x0) * (size_t)in_c, row_n, col, e);
         } else {
             for (kx = 0; kx < kw; ++kx) {
                 const int32_t x = x0 + kx * p->dil_w;
-                tq_conv_s16_put_mve(x < 0 || x >= in_w ? NULL : img + ((size_t)y * in_w + x) * in_c, in_c, col, e + kx * in_c);
+                tq_conv_s16_put_mve(x < 0 || x >= in_w ? NULL : img + ((size_t)y * (size_t)in_w + (size_t)x) * (size_t)in_c, in_c, col, e + kx * in_c);
             }
         }
     }
@@ -78,7 +78,7 @@ static const int16_t *tq_conv_s16_tap(const tq_conv_s16_fast_params *p, const in
     if (y < 0 || y >= p->in.h || x < 0 || x >= p->in.w) {
         return NULL;
     }
-    return input + (((size_t)pix[0] * p->in.h + y) * p->in.w + x) * p->in.c;
+    return input + (((size_t)pix[0] * (size_t)p->in.h + (size_t)y) * (size_t)p->in.w + (size_t)x) * (size_t)p->in.c;
 }
 
 /* The column pair of output pixels a and b ((n, y, x) each; b may equal a) into `pair`, zero-padded to kpad. */
@@ -160,7 +160,7 @@ tq_status tq_conv_s16_fast(const tq_conv_s16_fast_params *p, const int16_t *inpu
 
     for (pix = 0; pix < pixels; pix += 2) {
         const int two = pix + 1 < pixels;
-        int16_t *out0 = output + (size_t)pix * out_c;
+        int16_t *out0 = output + (size_t)pix * (size_t)out_c;
         int16_t *out1 = two ? out0 + out_c : out0;
         const int8_t *w = p->weights;
         const int32_t *q = p->quant;

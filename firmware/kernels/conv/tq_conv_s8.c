@@ -30,7 +30,7 @@ tq_status tq_conv_s8(const tq_conv_s8_params *p, const int8_t *input, int8_t *ou
     int32_t b, oy, ox, oc;
 
     for (b = 0; b < p->in.n; ++b) {
-        const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
+        const int8_t *in_b = input + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)in_c;
         for (oy = 0; oy < out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             int32_t fy_lo, fy_hi;
@@ -40,7 +40,7 @@ tq_status tq_conv_s8(const tq_conv_s8_params *p, const int8_t *input, int8_t *ou
                 int32_t fx_lo, fx_hi;
                 tq_conv_tap_range(ix0, p->dil_w, in_w, p->kw, &fx_lo, &fx_hi);
                 for (oc = 0; oc < out_c; ++oc) {
-                    const int8_t *w_oc = p->weights + (size_t)oc * filter_stride;
+                    const int8_t *w_oc = p->weights + (size_t)oc * (size_t)filter_stride;
                     const int32_t ch0 = (oc / per_group) * fic;
                     int32_t acc = 0;
                     int32_t fy, fx, ic;
@@ -48,8 +48,8 @@ tq_status tq_conv_s8(const tq_conv_s8_params *p, const int8_t *input, int8_t *ou
                         const int32_t iy = iy0 + p->dil_h * fy;
                         for (fx = fx_lo; fx < fx_hi; ++fx) {
                             const int32_t ix = ix0 + p->dil_w * fx;
-                            const int8_t *x = in_b + ((size_t)iy * in_w + ix) * in_c + ch0;
-                            const int8_t *w = w_oc + ((size_t)fy * p->kw + fx) * fic;
+                            const int8_t *x = in_b + ((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)in_c + ch0;
+                            const int8_t *w = w_oc + ((size_t)fy * (size_t)p->kw + (size_t)fx) * (size_t)fic;
                             for (ic = 0; ic < fic; ++ic) {
                                 acc += (int32_t)w[ic] * ((int32_t)x[ic] + p->in_offset);
                             }

@@ -5,7 +5,7 @@ tq_status tq_depthwise_conv_f32(const tq_depthwise_conv_f32_params *p, const flo
 {
     const int32_t ih = p->in.h, iw = p->in.w, ic = p->in.c, oc = p->out.c;
     for (int32_t b = 0; b < p->out.n; ++b) {
-        const float *img = in + (size_t)b * ih * iw * ic;
+        const float *img = in + (size_t)b * (size_t)ih * (size_t)iw * (size_t)ic;
         for (int32_t oy = 0; oy < p->out.h; ++oy) {
             for (int32_t ox = 0; ox < p->out.w; ++ox) {
                 for (int32_t o = 0; o < oc; ++o) {
@@ -16,7 +16,8 @@ tq_status tq_depthwise_conv_f32(const tq_depthwise_conv_f32_params *p, const flo
                         for (int32_t kx = 0; kx < p->kw; ++kx) {
                             const int32_t x = ox * p->stride_w - p->pad_w + p->dil_w * kx;
                             if (y >= 0 && y < ih && x >= 0 && x < iw) {
-                                total += img[((size_t)y * iw + x) * ic + c] * p->weights[((size_t)ky * p->kw + kx) * oc + o];
+                                total += img[((size_t)y * (size_t)iw + (size_t)x) * (size_t)ic + (size_t)c] *
+                                         p->weights[((size_t)ky * (size_t)p->kw + (size_t)kx) * (size_t)oc + (size_t)o];
                             }
                         }
                     }

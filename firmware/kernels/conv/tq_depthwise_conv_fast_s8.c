@@ -90,10 +90,11 @@ static inline __attribute__((always_inline)) void tq_dw_block4_mve(const uintptr
 }
 #endif
 
+#if !defined(TQ_GEMM_DSP) && !defined(TQ_GEMM_MVE)
 /*
  * Four requantized outputs packed in a word (byte j: channel c + j), clamped to [lo, hi] given in
- * all four bytes of lo4 and hi4; q: per channel mult, radd, rsh (tq_requant_mm). The portable and
- * Helium paths' (the DSP extension's is in tq_depthwise_dsp.S).
+ * all four bytes of lo4 and hi4; q: per channel mult, radd, rsh (tq_requant_mm). The portable path's
+ * (the DSP extension's is in tq_depthwise_dsp.S, Helium's tq_mve_dw_out4).
  */
 static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *acc, const int32_t *q, uint32_t lo4,
                                                                 uint32_t hi4)
@@ -107,6 +108,7 @@ static inline __attribute__((always_inline)) uint32_t tq_dw_out4(const int32_t *
     }
     return word;
 }
+#endif
 
 #if !defined(TQ_GEMM_MVE) /* (Helium: tq_dw_edge_mve) */
 /*
@@ -325,12 +327,18 @@ static inline void tq_dw_copy_words(uint32_t *dst, const int8_t *src, int32_t n)
     }
 }
 
-/* tq_dw_pad's image rows where in.c % 4 != 0: pixel by pixel, the last in.c % 4 bytes one at a time
-   into the word of zero points there (no read past the image). */
-static __attribute__((noinline)) void tq_dw_pad_pixels(uint32_t *at, const int8_t *s, int32_t n, int32_t ch, int32_t pw)
+/* tq_dw_pad's image rows where in.c % 4 != 0: pixel by pixel, pw whole words each (the lanes past
+   in.c take the next pixel's first bytes: their weights are zero and their outputs never kept) while
+   they end inside the input (before `end`), then the last in.c % 4 bytes one at a time (no read past
+   the image). */
+static __attribute__((noinline)) void tq_dw_pad_pixels(uint32_t *at, const int8_t *s, int32_t n, int32_t ch, int32_t pw,
+                                                       const int8_t *end)
 {
     const int32_t rest = ch & 3;
     int32_t j;
+    for (; n > 0 && end - s >= 4 * pw; --n, at += pw, s += ch) {
+        tq_dw_copy_words(at, s, pw);
+    }
     for (; n > 0; --n, at += pw) {
         int8_t *const last = (int8_t *)(void *)(at + pw - 1);
         tq_dw_copy_words(at, s, pw - 1);
@@ -345,7 +353,7 @@ static __attribute__((noinline)) void tq_dw_pad_pixels(uint32_t *at, const int8_
 /*
  * The padded copy (pad_copy 1) of one input image: hp rows of wp pixels of cs bytes (in.c rounded up
  * to 4) from row -pad_h, column -pad_w (d: 8-byte aligned). All of it the input's zero point first
- * (the padding and the lanes past in.c keep it; one fill of the whole costs fewer instructions on
+ * (the padding keeps it; one fill of the whole costs fewer instructions on
  * small maps than filling the border alone), then the image's rows over it: as whole words where in.c
  * is a multiple of 4, else tq_dw_pad_pixels.
  */
@@ -358,7 +366,7 @@ static __attribute__((noinline)) void tq_dw_pad(uint32_t *d, const int8_t *in_b,
     const uint64_t zp8 = (uint64_t)zp4 << 32 | zp4;
     const int32_t words = hp * row;
     tq_dw_u64 *two = (tq_dw_u64 *)(void *)d, *const two_end = two + (words >> 1);
-    uint32_t *at = d + (size_t)p->pad_h * row + p->pad_w * pw;
+    uint32_t *at = d + (size_t)p->pad_h * (size_t)row + (size_t)(p->pad_w * pw);
     const int8_t *s = in_b;
     int32_t y;
     for (; two + 4 <= two_end; two += 4) {
@@ -377,7 +385,86 @@ static __attribute__((noinline)) void tq_dw_pad(uint32_t *d, const int8_t *in_b,
         if ((ch & 3) == 0) {
             tq_dw_copy_words(at, s, inside * pw);
         } else {
-            tq_dw_pad_pixels(at, s, inside, ch, pw);
+            tq_dw_pad_pixels(at, s, inside, ch, pw, in_b + (size_t)p->in.h * (size_t)in_row);
+        }
+    }
+}
+#endif
+
+#if defined(TQ_GEMM_DSP) && TQ_CFG_DW_PAD
+/*
+ * The layer on its padded copy (pad_copy 1, tq_mm requantization) on the DSP extension: every window
+ * inside the copy, so each pixel is one assembler call over its channels with the taps' offsets from
+ * the window's corner (stride_w pixels of the copy on a pixel), no border and no staging. A pixel's
+ * last block writes the lanes past in.c into the next pixel's output, computed later; an image's
+ * last pixel, where in.c % 4 != 0, stops at its whole blocks and its last channels go through a word.
+ */
+static __attribute__((noinline)) void tq_dw_padded(const tq_depthwise_conv_fast_s8_params *p, const int8_t *input,
+                                                   int8_t *output, int8_t *scratch)
+{
+    const int32_t ch = p->in.c, kh = p->kh, kw = p->kw, cs = (ch + 3) & ~3, ch4 = ch & ~3;
+    const int32_t hp = (p->out.h - 1) * p->stride_h + (kh - 1) * p->dil_h + 1;
+    const int32_t wp = (p->out.w - 1) * p->stride_w + (kw - 1) * p->dil_w + 1;
+    const int32_t oh = p->out.h, ow = p->out.w;
+    const uintptr_t step = (uintptr_t)(p->stride_w * cs), down = (uintptr_t)(p->stride_h * wp * cs) - (uintptr_t)ow * step;
+    int8_t *const padded = scratch + ((ch + 7) & ~7);
+    uintptr_t offset[TQ_DW_MAX_TAPS];
+    tq_dw_job job;
+    uint32_t word;
+    int32_t b, fy, fx, oy, ox;
+    for (fy = 0; fy < kh; ++fy) {
+        for (fx = 0; fx < kw; ++fx) {
+            offset[fy * kw + fx] = (uintptr_t)((fy * p->dil_h * wp + fx * p->dil_w) * cs);
+        }
+    }
+    job.tab = offset;
+    job.w = TQ_DW_WIDE ? (const void *)p->weights16 : (const void *)p->weights;
+    job.q = p->quant;
+    job.lo4 = 0x01010101u * (uint8_t)p->act_min;
+    job.hi4 = 0x01010101u * (uint8_t)p->act_max;
+    job.clamp = !(p->act_min == -128 && p->act_max == 127);
+    job.taps = kh * kw;
+    for (b = 0; b < p->out.n; ++b) {
+        uintptr_t base = (uintptr_t)padded;
+        int8_t *out = output + (size_t)b * (size_t)(oh * ow) * (size_t)ch;
+        tq_dw_pad((uint32_t *)(void *)padded, input + (size_t)b * (size_t)(p->in.h * p->in.w * ch), p, hp, wp, cs);
+        for (oy = 0; oy < oh; ++oy, base += down) {
+            const int32_t n = oy == oh - 1 && ch4 != ch ? ow - 1 : ow;
+            for (ox = 0; ox < n; ++ox, out += ch, base += step) {
+                job.out = (uintptr_t)out - base;
+                job.end = base + (uintptr_t)cs;
+                job.base = base;
+                if (TQ_DW_WIDE) {
+                    tq_dw_pixel_wide_dsp(&job);
+                } else {
+                    tq_dw_pixel_dsp(&job);
+                }
+            }
+        }
+        if (ch4 != ch) { /* the image's last pixel: its whole blocks, then its last channels through a word */
+            tq_dw_job rest = job;
+            base -= down; /* back from the next row's start to the pixel the last row left out */
+            if (ch4 > 0) {
+                job.out = (uintptr_t)out - base;
+                job.end = base + (uintptr_t)ch4;
+                job.base = base;
+                if (TQ_DW_WIDE) {
+                    tq_dw_pixel_wide_dsp(&job);
+                } else {
+                    tq_dw_pixel_dsp(&job);
+                }
+            }
+            rest.w = TQ_DW_WIDE ? (const void *)(p->weights16 + ch4 * job.taps) : (const void *)(p->weights + ch4 * job.taps);
+            rest.q = p->quant + 4 * ch4;
+            rest.out = (uintptr_t)&word - (base + (uintptr_t)ch4);
+            rest.end = base + (uintptr_t)ch4 + 4u;
+            rest.base = base + (uintptr_t)ch4;
+            if (TQ_DW_WIDE) {
+                tq_dw_pixel_wide_dsp(&rest);
+            } else {
+                tq_dw_pixel_dsp(&rest);
+            }
+            memcpy(out + ch4, &word, (size_t)(ch - ch4));
         }
     }
 }
@@ -433,6 +520,12 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
     int16_t dy[TQ_DW_MAX_TAPS], dx[TQ_DW_MAX_TAPS]; /* tap t's row and column from the corner */
 #endif
 
+#if defined(TQ_GEMM_DSP) && TQ_CFG_DW_PAD
+    if (p->pad_copy && !(TQ_CFG_REQUANT_GEN && p->requant)) {
+        tq_dw_padded(p, input, output, scratch);
+        return TQ_OK;
+    }
+#endif
 #if TQ_CFG_DW_PAD
     if (p->pad_copy) {
         in_h = (p->out.h - 1) * p->stride_h + y_span + 1;
@@ -474,8 +567,8 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
     tq_stage_init(&stage, scratch + ((ch + 7) & ~7), padded != NULL ? 0 : p->ring_rows, p->out.w * ch, p->in.w * ch, p->out.h,
                   p->pad_h, p->stride_h);
     for (b = 0; b < p->out.n; ++b) {
-        const int8_t *in_b = input + (size_t)b * p->in.h * p->in.w * ch;
-        int8_t *const out_b = output + (size_t)b * p->out.h * p->out.w * ch;
+        const int8_t *in_b = input + (size_t)b * (size_t)(p->in.h * p->in.w * ch);
+        int8_t *const out_b = output + (size_t)b * (size_t)(p->out.h * p->out.w * ch);
 #if TQ_CFG_DW_PAD
         if (padded != NULL) {
             tq_dw_pad((uint32_t *)(void *)padded, in_b, p, in_h, in_w, cs);
@@ -489,26 +582,6 @@ tq_status TQ_KERNEL_NAME(const tq_depthwise_conv_fast_s8_params *p, const int8_t
             const uintptr_t row0 = (uintptr_t)in_b + (uintptr_t)((intptr_t)iy0 * in_w * cs);
             int8_t *out = tq_stage_row(&stage, out_b, oy);
             ox = 0;
-#if defined(TQ_GEMM_DSP) && TQ_CFG_DW_PAD
-            if (padded != NULL && whole > 0) {
-                /* Every window inside the copy: the row's pixels (but an image's last) one call each
-                   with the taps' offsets, the corner stride_w pixels on a pixel. */
-                const int32_t n = oy == p->out.h - 1 ? p->out.w - 1 : p->out.w;
-                const uintptr_t step = (uintptr_t)(p->stride_w * cs);
-                uintptr_t base = row0;
-                job.tab = offset;
-                for (; ox < n; ++ox, out += ch, base += step) {
-                    job.out = (uintptr_t)out - base;
-                    job.end = base + (uintptr_t)whole;
-                    job.base = base;
-                    if (TQ_DW_WIDE) {
-                        tq_dw_pixel_wide_dsp(&job);
-                    } else {
-                        tq_dw_pixel_dsp(&job);
-                    }
-                }
-            }
-#endif
             for (; ox < p->out.w; ++ox, out += ch) {
                 const int32_t ix0 = ox * p->stride_w - pad_w;
                 const uintptr_t base = row0 + (uintptr_t)((intptr_t)ix0 * cs);

@@ -16,14 +16,14 @@ tq_status tq_depthwise_conv_mult_s8(const tq_depthwise_conv_mult_s8_params *p, c
     one.out.h = 1;
     one.ring_rows = 0;
     for (b = 0; b < dw->out.n; ++b) {
-        const int8_t *const in_b = input + (size_t)b * in_h * in_w * c;
+        const int8_t *const in_b = input + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)c;
         for (oy = 0; oy < dw->out.h; ++oy) {
             const int32_t iy0 = oy * dw->stride_h - dw->pad_h;
             const int32_t r0 = iy0 > 0 ? iy0 : 0, r1 = iy0 + span < in_h ? iy0 + span : in_h;
             int8_t *dst = rows;
             /* rows [r0, r1) with each channel repeated m times */
             for (r = r0; r < r1; ++r) {
-                const int8_t *src = in_b + (size_t)r * in_w * c;
+                const int8_t *src = in_b + (size_t)r * (size_t)in_w * (size_t)c;
                 if ((m & 3) == 0) { /* words of four copies (dst stays word-aligned) */
                     for (i = 0; i < in_w * c; ++i) {
                         const uint32_t v = 0x01010101u * (uint8_t)src[i];
@@ -50,7 +50,7 @@ tq_status tq_depthwise_conv_mult_s8(const tq_depthwise_conv_mult_s8_params *p, c
             }
             one.in.h = r1 > r0 ? r1 - r0 : 0;
             one.pad_h = r0 - iy0;
-            tq_depthwise_conv_fast_s8(&one, rows, output + ((size_t)b * dw->out.h + (size_t)oy) * dw->out.w * cm, scratch);
+            tq_depthwise_conv_fast_s8(&one, rows, output + ((size_t)b * (size_t)dw->out.h + (size_t)oy) * (size_t)dw->out.w * (size_t)cm, scratch);
         }
     }
     return TQ_OK;

@@ -60,15 +60,28 @@ static void tq_dwp_job_layer(tq_dwp_job *job, const tq_depthwise_conv_plane_s8_p
     job->hi4 = 0x01010101u * (uint8_t)p->act_max;
 }
 
-/* Output channel o's constants in its job. */
+/* SXTB16 of v rotated right by 8 bits: (x1, x3) of the bytes x0 x1 x2 x3. */
+static inline int32_t tq_dwp_sxtb16_8(uint32_t v)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* Output channel o's constants in its job: the pairs from three words of its nine weights (w0..w3,
+   w3..w6, w5..w8: none read past them), SXTB16 giving (w0, w2), (w3, w5), (w6, w8), (w1, w3) and (w4, w6). */
 static void tq_dwp_job_init(tq_dwp_job *job, const tq_depthwise_conv_plane_s8_params *p, int32_t o)
 {
     const int8_t *const w = p->weights + (size_t)o * 9;
     const int32_t *const k = p->quant + 4 * o;
-    job->w02[0] = tq_dwp_pair(w[0], w[2]);
-    job->w02[1] = tq_dwp_pair(w[3], w[5]);
-    job->w02[2] = tq_dwp_pair(w[6], w[8]);
-    job->w1ab = tq_dwp_pair(w[1], w[4]);
+    uint32_t a, b, c;
+    memcpy(&a, w, 4);
+    memcpy(&b, w + 3, 4);
+    memcpy(&c, w + 5, 4);
+    job->w02[0] = (int32_t)__sxtb16((int32_t)a);
+    job->w02[1] = (int32_t)__sxtb16((int32_t)b);
+    job->w02[2] = tq_dwp_sxtb16_8(c);
+    job->w1ab = tq_dwp_pair(tq_dwp_sxtb16_8(a), tq_dwp_sxtb16_8(b)); /* the low halves: w1, w4 */
     job->w1c = w[7];
     job->bias = k[0];
     job->mult = k[1];
@@ -243,35 +256,73 @@ static void tq_dwp_gather_rows(int8_t *dst, int32_t row_w, const int8_t *src, in
     }
 }
 
+/* Output channel o's nb rows of a band in C from the padded rows in scratch (out: its first output). Out
+   of line, so that the 3x3 assembler's calls do not carry these loops' constants. */
+static __attribute__((noinline)) void tq_dwp_rows(const tq_depthwise_conv_plane_s8_params *p, const int8_t *scratch,
+                                                  int32_t o, int8_t *out, int32_t nb)
+{
+    const int32_t kh = p->kh, sh = p->stride_h, ow = p->out.w, sw = p->stride_w;
+    const int32_t *const k = p->quant + 4 * o;
+    const int8_t *const w = p->weights + (size_t)o * (size_t)(kh * p->kw);
+    const size_t out_row = (size_t)ow * (size_t)p->out.c;
+    const int gen = TQ_CFG_REQUANT_GEN && p->requant;
+    const int three = kh == 3 && p->kw == 3 && p->dil_h == 1 && p->dil_w == 1 && (sw == 1 || sw == 2);
+    const int8_t *rows[TQ_DWP_MAX_KH];
+    tq_dwp_chan q;
+    int32_t oy, fy;
+    q.zo = p->out_offset;
+    q.lo = p->act_min;
+    q.hi = p->act_max;
+    q.step = p->out.c;
+    q.bias = k[0];
+    q.k0 = k[1];
+    q.k1 = k[2];
+    q.k2 = k[3];
+    for (oy = 0; oy < nb; ++oy, out += out_row) {
+        const int8_t *const top = scratch + (size_t)oy * (size_t)sh * (size_t)p->row_w;
+        for (fy = 0; fy < kh; ++fy) {
+            rows[fy] = top + (size_t)fy * (size_t)p->dil_h * (size_t)p->row_w;
+        }
+        if (three && sw == 1) {
+            if (gen) {
+                tq_dwp_row3(ow, 1, rows[0], rows[1], rows[2], w, &q, out, 1);
+            } else {
+                tq_dwp_row3(ow, 1, rows[0], rows[1], rows[2], w, &q, out, 0);
+            }
+        } else if (three) {
+            if (gen) {
+                tq_dwp_row3(ow, 2, rows[0], rows[1], rows[2], w, &q, out, 1);
+            } else {
+                tq_dwp_row3(ow, 2, rows[0], rows[1], rows[2], w, &q, out, 0);
+            }
+        } else {
+            tq_dwp_row_any(p, rows, w, &q, out, gen);
+        }
+    }
+}
+
 tq_status tq_depthwise_conv_plane_s8(const tq_depthwise_conv_plane_s8_params *p, const int8_t *input, int8_t *output,
                                      int8_t *scratch)
 {
     const int32_t in_h = p->in.h, in_w = p->in.w, ch = p->in.c, m = p->mult, oc = p->out.c, oh = p->out.h, ow = p->out.w;
-    const int32_t kh = p->kh, kw = p->kw, taps = kh * kw, band = p->band, row_w = p->row_w, sh = p->stride_h, sw = p->stride_w;
-    const int32_t span = (kh - 1) * p->dil_h + 1, pad_w = p->pad_w, zp = p->in_zp;
-    const int gen = TQ_CFG_REQUANT_GEN && p->requant;
+    const int32_t band = p->band, row_w = p->row_w, sh = p->stride_h;
+    const int32_t span = (p->kh - 1) * p->dil_h + 1, pad_w = p->pad_w, zp = p->in_zp;
     const int short_rows = ch > 1 && in_w < 8; /* tq_dwp_gather_rows */
-    const int three = kh == 3 && kw == 3 && p->dil_h == 1 && p->dil_w == 1 && (sw == 1 || sw == 2);
-    const size_t out_row = (size_t)ow * oc;
-    const int8_t *rows[TQ_DWP_MAX_KH];
-    tq_dwp_chan q;
-    int32_t b, c, j, o0, oy, fy;
+    const size_t out_row = (size_t)ow * (size_t)oc;
+    int32_t b, c, j, o0;
 #if TQ_DWP_ASM
-    const int asm3 = three && !gen && ow >= 2;
+    const int asm3 = p->kh == 3 && p->kw == 3 && p->dil_h == 1 && p->dil_w == 1 && (p->stride_w == 1 || p->stride_w == 2)
+                  && !(TQ_CFG_REQUANT_GEN && p->requant) && ow >= 2;
     tq_dwp_job job;
 #endif
 
-    memset(scratch, (int8_t)zp, (size_t)((band - 1) * sh + span) * row_w);
+    memset(scratch, (int8_t)zp, (size_t)((band - 1) * sh + span) * (size_t)row_w);
 #if TQ_DWP_ASM
     tq_dwp_job_layer(&job, p);
 #endif
-    q.zo = p->out_offset;
-    q.lo = p->act_min;
-    q.hi = p->act_max;
-    q.step = oc;
     for (b = 0; b < p->in.n; ++b) {
-        const int8_t *const in_b = input + (size_t)b * in_h * in_w * ch;
-        int8_t *const out_b = output + (size_t)b * oh * out_row;
+        const int8_t *const in_b = input + (size_t)b * (size_t)(in_h * in_w * ch);
+        int8_t *const out_b = output + (size_t)b * (size_t)oh * out_row;
         for (c = 0; c < ch; ++c) {
             /* scratch holds input rows [lo, hi) of channel c (zero-point rows outside the image) */
             int32_t lo = -p->pad_h, hi = -p->pad_h, r;
@@ -279,7 +330,7 @@ tq_status tq_depthwise_conv_plane_s8(const tq_depthwise_conv_plane_s8_params *p,
                 const int32_t nb = oh - o0 < band ? oh - o0 : band;
                 const int32_t first = o0 * sh - p->pad_h, end = (o0 + nb - 1) * sh - p->pad_h + span;
                 if (first < hi) { /* rows of the last band this one needs again, moved to the top */
-                    memmove(scratch, scratch + (size_t)(first - lo) * row_w, (size_t)(hi - first) * row_w);
+                    memmove(scratch, scratch + (size_t)(first - lo) * (size_t)row_w, (size_t)(hi - first) * (size_t)row_w);
                 } else {
                     hi = first;
                 }
@@ -288,18 +339,18 @@ tq_status tq_depthwise_conv_plane_s8(const tq_depthwise_conv_plane_s8_params *p,
                     const int32_t r0 = TQ_MAX(hi, 0), r1 = TQ_MIN(end, in_h);
                     for (r = hi; r < end && band < oh; ++r) {
                         if (r < r0 || r >= r1) {
-                            memset(scratch + (size_t)(r - first) * row_w + pad_w, (int8_t)zp, (size_t)in_w);
+                            memset(scratch + (size_t)(r - first) * (size_t)row_w + (size_t)pad_w, (int8_t)zp, (size_t)in_w);
                         }
                     }
                     if (r1 > r0) {
-                        tq_dwp_gather_rows(scratch + (size_t)(r0 - first) * row_w + pad_w, row_w,
-                                           in_b + (size_t)r0 * in_w * ch + c, r1 - r0, in_w, ch);
+                        tq_dwp_gather_rows(scratch + (size_t)(r0 - first) * (size_t)row_w + (size_t)pad_w, row_w,
+                                           in_b + (size_t)r0 * (size_t)(in_w * ch) + (size_t)c, r1 - r0, in_w, ch);
                     }
                 } else {
                     for (r = hi; r < end; ++r) {
-                        int8_t *const dst = scratch + (size_t)(r - first) * row_w + pad_w;
+                        int8_t *const dst = scratch + (size_t)(r - first) * (size_t)row_w + (size_t)pad_w;
                         if (r >= 0 && r < in_h) {
-                            tq_dwp_gather(dst, in_b + (size_t)r * in_w * ch + c, in_w, ch);
+                            tq_dwp_gather(dst, in_b + (size_t)r * (size_t)(in_w * ch) + (size_t)c, in_w, ch);
                         } else if (band < oh) { /* (one band: its padding rows never held data) */
                             memset(dst, (int8_t)zp, (size_t)in_w);
                         }
@@ -308,44 +359,18 @@ tq_status tq_depthwise_conv_plane_s8(const tq_depthwise_conv_plane_s8_params *p,
                 hi = end;
                 for (j = 0; j < m; ++j) {
                     const int32_t o = c * m + j;
-                    const int32_t *const k = p->quant + 4 * o;
-                    const int8_t *const w = p->weights + (size_t)o * taps;
-                    int8_t *out = out_b + (size_t)o0 * out_row + o;
+                    int8_t *const out = out_b + (size_t)o0 * out_row + o;
 #if TQ_DWP_ASM
                     if (asm3) {
                         tq_dwp_job_init(&job, p, o);
                         job.in = scratch;
                         job.out = out;
                         job.rows = nb;
-                        tq_dwp_band3_dsp(&job, sw);
+                        tq_dwp_band3_dsp(&job, p->stride_w);
                         continue;
                     }
 #endif
-                    q.bias = k[0];
-                    q.k0 = k[1];
-                    q.k1 = k[2];
-                    q.k2 = k[3];
-                    for (oy = 0; oy < nb; ++oy, out += out_row) {
-                        const int8_t *const top = scratch + (size_t)oy * sh * row_w;
-                        for (fy = 0; fy < kh; ++fy) {
-                            rows[fy] = top + (size_t)fy * p->dil_h * row_w;
-                        }
-                        if (three && sw == 1) {
-                            if (gen) {
-                                tq_dwp_row3(ow, 1, rows[0], rows[1], rows[2], w, &q, out, 1);
-                            } else {
-                                tq_dwp_row3(ow, 1, rows[0], rows[1], rows[2], w, &q, out, 0);
-                            }
-                        } else if (three) {
-                            if (gen) {
-                                tq_dwp_row3(ow, 2, rows[0], rows[1], rows[2], w, &q, out, 1);
-                            } else {
-                                tq_dwp_row3(ow, 2, rows[0], rows[1], rows[2], w, &q, out, 0);
-                            }
-                        } else {
-                            tq_dwp_row_any(p, rows, w, &q, out, gen);
-                        }
-                    }
+                    tq_dwp_rows(p, scratch, o, out, nb);
                 }
             }
         }

@@ -6,7 +6,7 @@ tq_status tq_depthwise_conv_s16(const tq_depthwise_conv_s16_params *p, const int
     const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c, out_c = p->out.c;
 
     for (int32_t b = 0; b < p->in.n; ++b) {
-        const int16_t *img = input + (size_t)b * in_h * in_w * in_c;
+        const int16_t *img = input + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)in_c;
         for (int32_t oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (int32_t ox = 0; ox < p->out.w; ++ox) {
@@ -24,8 +24,8 @@ tq_status tq_depthwise_conv_s16(const tq_depthwise_conv_s16_params *p, const int
                             if (x < 0 || x >= in_w) {
                                 continue;
                             }
-                            const int32_t v = img[((size_t)y * in_w + x) * in_c + ic];
-                            const int32_t w = p->weights[((size_t)ky * p->kw + kx) * out_c + oc];
+                            const int32_t v = img[((size_t)y * (size_t)in_w + (size_t)x) * (size_t)in_c + (size_t)ic];
+                            const int32_t w = p->weights[((size_t)ky * (size_t)p->kw + (size_t)kx) * (size_t)out_c + (size_t)oc];
                             acc += (int64_t)(w * v);
                         }
                     }

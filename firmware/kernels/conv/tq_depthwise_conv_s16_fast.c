@@ -93,7 +93,7 @@ tq_status tq_depthwise_conv_s16_fast(const tq_depthwise_conv_s16_fast_params *p,
     memset(scratch, 0, (size_t)((in_c + 3) & ~3) * sizeof(int16_t));
     tab[taps] = scratch; /* an odd tap count's partner: weight 0 */
     for (b = 0; b < p->in.n; ++b) {
-        const int16_t *img = input + (size_t)b * in_h * in_w * in_c;
+        const int16_t *img = input + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)in_c;
         for (oy = 0; oy < p->out.h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
             for (ox = 0; ox < p->out.w; ++ox, output += out_c) {
@@ -103,7 +103,7 @@ tq_status tq_depthwise_conv_s16_fast(const tq_depthwise_conv_s16_fast_params *p,
                     const int32_t y = y0 + ky * p->dil_h;
                     for (kx = 0; kx < p->kw; ++kx, ++t) {
                         const int32_t x = x0 + kx * p->dil_w;
-                        tab[t] = (y < 0 || y >= in_h || x < 0 || x >= in_w) ? scratch : img + ((size_t)y * in_w + x) * in_c;
+                        tab[t] = (y < 0 || y >= in_h || x < 0 || x >= in_w) ? scratch : img + ((size_t)y * (size_t)in_w + (size_t)x) * (size_t)in_c;
                     }
                 }
                 if (dm == 1) {
@@ -125,7 +125,7 @@ tq_status tq_depthwise_conv_s16_fast(const tq_depthwise_conv_s16_fast_params *p,
                         int32_t acc[2];
                         const int both = c + 1 < out_c;
                         /* the pair's words: block c / 4, channel c % 4 of it */
-                        tq_dw16_pair(tab, taps, c, p->weights16 + (size_t)(c / 4) * 8 * tap_pairs + 2 * (c & 3), both, acc);
+                        tq_dw16_pair(tab, taps, c, p->weights16 + (size_t)(c / 4) * 8 * (size_t)tap_pairs + 2 * (c & 3), both, acc);
                         output[c] = (int16_t)tq_s16_requant(acc[0], p->quant + 4 * c, lo, hi);
                         if (both) {
                             output[c + 1] = (int16_t)tq_s16_requant(acc[1], p->quant + 4 * c + 4, lo, hi);
@@ -134,14 +134,14 @@ tq_status tq_depthwise_conv_s16_fast(const tq_depthwise_conv_s16_fast_params *p,
                 } else if ((dm & 1) == 0) {
                     for (c = 0; c < out_c; c += 2) {
                         int32_t acc[2];
-                        tq_dw16_shared(tab, taps, c / dm, p->weights16 + (size_t)(c / 4) * 8 * tap_pairs + 2 * (c & 3), acc);
+                        tq_dw16_shared(tab, taps, c / dm, p->weights16 + (size_t)(c / 4) * 8 * (size_t)tap_pairs + 2 * (c & 3), acc);
                         output[c] = (int16_t)tq_s16_requant(acc[0], p->quant + 4 * c, lo, hi);
                         output[c + 1] = (int16_t)tq_s16_requant(acc[1], p->quant + 4 * c + 4, lo, hi);
                     }
                 } else {
                     for (c = 0; c < out_c; ++c) {
                         const int32_t ic = c / dm;
-                        const int16_t *w = p->weights16 + (size_t)(c / 4) * 8 * tap_pairs + 2 * (c & 3);
+                        const int16_t *w = p->weights16 + (size_t)(c / 4) * 8 * (size_t)tap_pairs + 2 * (c & 3);
                         int32_t s = 0;
                         for (t = 0; t < taps; ++t) {
                             s += (int32_t)tab[t][ic] * w[(t / 2) * 8 + (t & 1)];

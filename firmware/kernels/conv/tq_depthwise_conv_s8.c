@@ -29,7 +29,7 @@ tq_status tq_depthwise_conv_s8(const tq_depthwise_conv_s8_params *p, const int8_
     int32_t b, oy, ox, ic, m;
 
     for (b = 0; b < p->in.n; ++b) {
-        const int8_t *in_b = input + (size_t)b * in_h * in_w * in_c;
+        const int8_t *in_b = input + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)in_c;
         for (oy = 0; oy < out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             int32_t fy_lo, fy_hi;
@@ -47,8 +47,8 @@ tq_status tq_depthwise_conv_s8(const tq_depthwise_conv_s8_params *p, const int8_
                             const int32_t iy = iy0 + p->dil_h * fy;
                             for (fx = fx_lo; fx < fx_hi; ++fx) {
                                 const int32_t ix = ix0 + p->dil_w * fx;
-                                const int32_t x = in_b[((size_t)iy * in_w + ix) * in_c + ic];
-                                const int32_t w = p->weights[((size_t)fy * p->kw + fx) * out_c + oc];
+                                const int32_t x = in_b[((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)in_c + (size_t)ic];
+                                const int32_t w = p->weights[((size_t)fy * (size_t)p->kw + (size_t)fx) * (size_t)out_c + (size_t)oc];
                                 acc += w * (x + p->in_offset);
                             }
                         }

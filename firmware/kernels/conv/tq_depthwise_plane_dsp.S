@@ -6,16 +6,17 @@
  * stride 2 adds the byte x4), SXTB16 gives (x0, x2) and (x1, x3), so SMLAD with (w0, w2) and
  * SMLABB / SMLATB with w1 do the row's three taps of both outputs in seven instructions (nine at
  * stride 2). The two outputs are clamped together (SSUB8 / SEL) and stored out.c bytes apart. An odd
- * row width ends with the pair one pixel back (its first output written again, the same value).
+ * row width ends with its last output alone (five instructions a tap row: the word, SXTB16 twice,
+ * SMLAD and one SMLABB / SMLABT).
  *
  * Registers: r0 r1 r2 the tap rows, r3 out, r4 r5 r6 (w0, w2) of tap rows 0 1 2, r7 (w1 of row 0,
  * w1 of row 1), r8 w1 of row 2 (scratch while requantizing, then reloaded), r9 r10 the sums,
- * r11 r12 lr scratch. The job (tq_dwp_job, 20 words) is copied to the stack at entry, two words
- * after it hold the current row's end of pairs and whether its odd pair is still to do:
+ * r11 r12 lr scratch. The job (tq_dwp_job, 20 words) is copied to the stack at entry, the word
+ * after it holds the current row's end of pairs:
  *   [0] in (tap row 0 of output row 0)  [4] row_w  [8] in_step (stride_h row_w)  [12] out
  *   [16] out_row  [20] rows  [24] 2 pairs out.c  [28] odd  [32] out.c  [36] [40] [44] (w0, w2) of
  *   tap rows 0 1 2  [48] (w1 row 0, w1 row 1)  [52] w1 row 2  [56] bias  [60] mult  [64] radd
- *   [68] rsh  [72] lo4  [76] hi4  [80] end  [84] odd left
+ *   [68] rsh  [72] lo4  [76] hi4  [80] end  (and [84] unused: the frame stays 8-byte aligned)
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
 
@@ -72,16 +73,42 @@
     smlabt  r10, lr, \w02, r10          /* x4 w2 */
     .endm
 
+/* A lone output (a row's last where out.w is odd) from the window at r0 r1 r2, stored at r3: one tap
+   row's word at \row, (w0, w2) in \w02, w1 by \lo of \w1. */
+    .macro  DWP_TAP1 row, w02, w1, lo
+    ldr     r11, [\row]
+    sxtb16  r12, r11                    /* (x0, x2) */
+    sxtb16  r11, r11, ror #8            /* (x1, x3) */
+    smlad   r9, r12, \w02, r9
+    smla\lo r9, r11, \w1, r9            /* x1 w1 */
+    .endm
+
+    .macro  DWP_ONE
+    ldr     r9, [sp, #56]               /* bias */
+    DWP_TAP1 r0, r4, r7, bb
+    DWP_TAP1 r1, r5, r7, bt
+    DWP_TAP1 r2, r6, r8, bb
+    ldrd    r11, r12, [sp, #60]         /* mult, radd */
+    ldr     lr, [sp, #68]               /* rsh */
+    TQ_REQUANT r9, r11, r12, lr, r10
+    ldrd    r11, r12, [sp, #72]         /* lo4, hi4 */
+    ssub8   r10, r9, r11
+    sel     r9, r9, r11
+    ssub8   r10, r12, r9
+    sel     r9, r9, r12
+    strb    r9, [r3]
+    .endm
+
 /* The band's rows at stride \s. */
     .macro  DWP_BAND s
-1:                                      /* a row: its tap rows, out, end, odd */
+1:                                      /* a row: its tap rows, out, end of pairs */
     ldrd    r0, r12, [sp, #0]           /* in, row_w */
     add     r1, r0, r12
     add     r2, r1, r12
     ldr     r3, [sp, #12]
-    ldrd    r11, r12, [sp, #24]         /* 2 pairs out.c, odd */
+    ldr     r11, [sp, #24]              /* 2 pairs out.c */
     add     r11, r3, r11
-    strd    r11, r12, [sp, #80]
+    str     r11, [sp, #80]
 2:                                      /* a pair */
     ldr     r9, [sp, #56]
     mov     r10, r9
@@ -96,19 +123,10 @@
     .endif
     DWP_OUT2
     bne     2b
-    ldr     r12, [sp, #84]
+    ldr     r12, [sp, #28]              /* odd */
     cmp     r12, #0
     beq     3f
-    movs    r12, #0                     /* the odd width's last pair, one pixel back */
-    str     r12, [sp, #84]
-    sub     r0, r0, #\s
-    sub     r1, r1, #\s
-    sub     r2, r2, #\s
-    ldr     r12, [sp, #32]
-    sub     r3, r3, r12
-    add     r12, r3, r12, lsl #1
-    str     r12, [sp, #80]
-    b       2b
+    DWP_ONE                             /* the odd width's last output */
 3:                                      /* the next row */
     ldr     r11, [sp, #0]
     ldr     r12, [sp, #8]

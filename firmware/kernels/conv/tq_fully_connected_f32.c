@@ -5,7 +5,7 @@ tq_status tq_fully_connected_f32(const tq_fully_connected_f32_params *p, const f
 {
     const int32_t depth = p->accum_depth;
     for (int32_t b = 0; b < p->batches; ++b) {
-        const float *x = in + (size_t)b * depth;
+        const float *x = in + (size_t)b * (size_t)depth;
         const float *w = p->weights;
         for (int32_t o = 0; o < p->out_depth; ++o) {
             float total = 0.0f;

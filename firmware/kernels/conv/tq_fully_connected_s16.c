@@ -26,9 +26,9 @@ tq_status tq_fully_connected_s16(const tq_fully_connected_s16_params *p, const i
 {
     const int32_t depth = p->accum_depth;
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int16_t *row = input + (size_t)b * depth;
+        const int16_t *row = input + (size_t)b * (size_t)depth;
         for (int32_t oc = 0; oc < p->out_depth; ++oc) {
-            const int8_t *w = p->weights + (size_t)oc * depth;
+            const int8_t *w = p->weights + (size_t)oc * (size_t)depth;
             int64_t acc = 0;
             for (int32_t d = 0; d < depth; ++d) {
                 acc += (int64_t)(((int32_t)w[d] + p->w_offset) * (int32_t)row[d]);

@@ -236,7 +236,7 @@ tq_status tq_fully_connected_s16_fast(const tq_fully_connected_s16_fast_params *
     int32_t b, c, start, i;
 
     for (b = 0; b < p->batches; ++b, output += units) {
-        const int16_t *x = input + (size_t)b * depth;
+        const int16_t *x = input + (size_t)b * (size_t)depth;
         const int8_t *w = p->weights;
         int64_t offset_sum = 0; /* w_offset * sum x: per-tensor weights' zero point */
         if (p->w_offset != 0) {
@@ -247,7 +247,7 @@ tq_status tq_fully_connected_s16_fast(const tq_fully_connected_s16_fast_params *
         }
 #if defined(TQ_S16_MVE)
         c = tq_fc16_quads_mve(p, x, offset_sum, output);
-        w += (size_t)c * kpad;
+        w += (size_t)c * (size_t)kpad;
 #else
         c = 0;
 #endif

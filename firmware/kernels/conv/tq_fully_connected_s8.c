@@ -31,9 +31,9 @@ tq_status tq_fully_connected_s8(const tq_fully_connected_s8_params *p, const int
     int32_t b, oc, d;
 
     for (b = 0; b < p->batches; ++b) {
-        const int8_t *x = input + (size_t)b * depth;
+        const int8_t *x = input + (size_t)b * (size_t)depth;
         for (oc = 0; oc < p->out_depth; ++oc) {
-            const int8_t *w = p->weights + (size_t)oc * depth;
+            const int8_t *w = p->weights + (size_t)oc * (size_t)depth;
             int32_t acc = 0;
             for (d = 0; d < depth; ++d) {
                 acc += ((int32_t)w[d] + p->w_offset) * ((int32_t)x[d] + p->in_offset);

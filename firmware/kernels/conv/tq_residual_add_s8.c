@@ -20,14 +20,17 @@ void tq_residual_add_s8(const tq_residual_s8 *r, const int8_t *y, const int8_t *
         }
     }
 #elif defined(TQ_SIMD32)
-    /* Four bytes a step: one word read from each input, the four sums packed and clamped at once. */
+    /* Four bytes a step: one word read from each input, the four sums packed and clamped at once. SSAT
+       through the builtin: gcc 12's arm_acle.h __ssat assigns the builtin's unsigned result to an int32_t
+       inside the macro (a -Wsign-conversion at every use); the cast gives back the saturated value. */
+#define TQ_RES_SSAT8(v) ((int32_t)__builtin_arm_ssat((v), 8))
     const uint32_t lo4 = 0x01010101u * (uint8_t)lo, hi4 = 0x01010101u * (uint8_t)hi;
     for (; i + 4 <= n; i += 4) {
         const int32_t yv = tq_read_s8x4(y + i), xv = tq_read_s8x4(x + i);
-        const uint32_t word = tq_pack4_clamp(__ssat(tq_requant_mm(ty[(int8_t)yv] + tx[(int8_t)xv], m, ra, e), 8),
-                                             __ssat(tq_requant_mm(ty[(int8_t)(yv >> 8)] + tx[(int8_t)(xv >> 8)], m, ra, e), 8),
-                                             __ssat(tq_requant_mm(ty[(int8_t)(yv >> 16)] + tx[(int8_t)(xv >> 16)], m, ra, e), 8),
-                                             __ssat(tq_requant_mm(ty[yv >> 24] + tx[xv >> 24], m, ra, e), 8), lo4, hi4);
+        const uint32_t word = tq_pack4_clamp(TQ_RES_SSAT8(tq_requant_mm(ty[(int8_t)yv] + tx[(int8_t)xv], m, ra, e)),
+                                             TQ_RES_SSAT8(tq_requant_mm(ty[(int8_t)(yv >> 8)] + tx[(int8_t)(xv >> 8)], m, ra, e)),
+                                             TQ_RES_SSAT8(tq_requant_mm(ty[(int8_t)(yv >> 16)] + tx[(int8_t)(xv >> 16)], m, ra, e)),
+                                             TQ_RES_SSAT8(tq_requant_mm(ty[yv >> 24] + tx[xv >> 24], m, ra, e)), lo4, hi4);
         memcpy(out + i, &word, 4);
     }
 #endif

@@ -6,8 +6,8 @@ tq_status tq_transpose_conv_s16(const tq_transpose_conv_s16_params *p, const int
 {
     const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
     const int32_t out_h = p->out.h, out_w = p->out.w, out_c = p->out.c;
-    const size_t filter_stride = (size_t)p->kh * p->kw * in_c;
-    const size_t total = (size_t)p->out.n * out_h * out_w * out_c;
+    const size_t filter_stride = (size_t)p->kh * (size_t)p->kw * (size_t)in_c;
+    const size_t total = (size_t)p->out.n * (size_t)out_h * (size_t)out_w * (size_t)out_c;
     size_t i;
 
     if (output_shape != NULL && (output_shape[0] != p->out.n || output_shape[1] != p->out.h ||
@@ -20,8 +20,8 @@ tq_status tq_transpose_conv_s16(const tq_transpose_conv_s16_params *p, const int
     }
     /* Scatter, as tq_transpose_conv_s8: each product is an int32, the sums int64 (exact, any order). */
     for (int32_t b = 0; b < p->in.n; ++b) {
-        const int16_t *in_b = input + (size_t)b * in_h * in_w * in_c;
-        int64_t *acc_b = scratch + (size_t)b * out_h * out_w * out_c;
+        const int16_t *in_b = input + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)in_c;
+        int64_t *acc_b = scratch + (size_t)b * (size_t)out_h * (size_t)out_w * (size_t)out_c;
         for (int32_t iy = 0; iy < in_h; ++iy) {
             const int32_t oy0 = iy * p->stride_h - p->pad_h;
             const int32_t ky_lo = TQ_MAX(0, -oy0);
@@ -30,11 +30,11 @@ tq_status tq_transpose_conv_s16(const tq_transpose_conv_s16_params *p, const int
                 const int32_t ox0 = ix * p->stride_w - p->pad_w;
                 const int32_t kx_lo = TQ_MAX(0, -ox0);
                 const int32_t kx_hi = TQ_MIN(p->kw, out_w - ox0);
-                const int16_t *x = in_b + ((size_t)iy * in_w + ix) * in_c;
+                const int16_t *x = in_b + ((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)in_c;
                 for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
                     for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
-                        int64_t *acc = acc_b + ((size_t)(oy0 + ky) * out_w + (size_t)(ox0 + kx)) * out_c;
-                        const int8_t *tap = p->weights + ((size_t)ky * p->kw + kx) * in_c;
+                        int64_t *acc = acc_b + ((size_t)(oy0 + ky) * (size_t)out_w + (size_t)(ox0 + kx)) * (size_t)out_c;
+                        const int8_t *tap = p->weights + ((size_t)ky * (size_t)p->kw + (size_t)kx) * (size_t)in_c;
                         for (int32_t oc = 0; oc < out_c; ++oc) {
                             const int8_t *w = tap + (size_t)oc * filter_stride;
                             int64_t sum = acc[oc];

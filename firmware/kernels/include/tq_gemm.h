@@ -86,7 +86,9 @@ typedef struct {
     /* Per pair of rows (the second all 0 for an odd out_c), read through one pointer: bias[2] (input
        offset folded in, modulo 2^32), then per row mult, radd (2^(e-1) + out_offset * 2^e for the
        right shift e = -shift >= 1) and rsh (e): see tq_requant_mm; or, with requant 1, per row mult,
-       the left shift and the right shift (tq_requant_gen). */
+       the left shift and the right shift (tq_requant_gen). On the DSP extension with int8 weights and
+       requant 0 the 1x1, im2col and grouped kernels' tables are tq_gemm_pairs_dsp's own (biases
+       doubled, the loop's clamp flag and row pairs left above rsh's low byte: tq_gemm_dsp.S). */
     const int32_t *quant;
     int32_t requant;        /* 0: tq_requant_mm's constants (proven exact); 1: tq_requant_gen's (any layer) */
     int32_t mm_pairs;       /* row pairs the DSP loop requantizes itself: out_c / 2 with requant 0, else 0 */
@@ -156,7 +158,7 @@ __attribute__((weak, noinline)) void tq_mve_gemm_quad(const tq_gemm_s8_params *g
     }
     if (g->out_c & 1) {
         const int32_t pairs = g->out_c >> 1;
-        tq_mve_row_quad(w + (size_t)step * pairs, c, blocks, q[8 * pairs], q + 8 * pairs + 2, last, keep, lo, hi, off);
+        tq_mve_row_quad(w + (size_t)step * (size_t)pairs, c, blocks, q[8 * pairs], q + 8 * pairs + 2, last, keep, lo, hi, off);
     }
 }
 #endif
@@ -212,7 +214,9 @@ static inline void tq_interleave_pair(const int8_t *a, const int8_t *b, int32_t 
  * column pair (tq_gemm_columns) against `blk_end - blk` pairs of weight rows from w on.
  * tq_gemm_pairs_dsp: blk walks the quant blocks; each row pair starts from its bias and ends
  *   requantized into out0[c], out0[c + 1], out1[c], out1[c + 1] (clamped to the bytes of lo4/hi4
- *   when clamp is set).
+ *   when clamp is set). The int8-weight one reads its table's own clamp flag and end instead of
+ *   clamp bit 0 and blk_end (tq_gemm_dsp.S): it runs from blk to the end of the layer's row pairs,
+ *   or the one odd last row's block.
  * tq_gemm_pairs_acc_dsp: the same from the accumulator blocks at acc (acc[0..3] of tq_dot_2x2, 4
  *   words a row pair) instead of the biases, skipping w_skip bytes of weights after each row pair.
  * tq_gemm_rows_dsp: blk walks accumulator blocks (acc[0..3] of tq_dot_2x2), read and written back;
@@ -490,7 +494,7 @@ static inline __attribute__((always_inline)) int8_t tq_gemm_out(int32_t acc, int
     const int32_t v = tq_requant_mm(acc, mult, radd, rsh);
     if (full) {
 #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)
-        return (int8_t)__ssat(v, 8);
+        return (int8_t)__builtin_arm_ssat(v, 8); /* (arm_acle.h's __ssat: a -Wsign-conversion inside the macro) */
 #else
         return (int8_t)TQ_CLAMP(v, -128, 127);
 #endif
@@ -575,7 +579,8 @@ __attribute__((weak, noinline)) void tq_gemm_pair_gen(const tq_gemm_s8_params *g
  * the odd last row (with its zero partner, into a word first); with requant 1 every row, by
  * tq_gemm_pairs_gen_dsp (the same k loop, the general requantization in assembler). Built as
  * tq_gemm_rest_dsp and tq_gemm_rest_wide_dsp, weak: one copy each for the kernels that include this
- * header, and int8 builds link no int16-weight loop.
+ * header, and int8 builds link no int16-weight loop; called only where some layer needs it
+ * (TQ_CFG_GEMM_REST: an odd out_c or the general requantization).
  */
 static inline __attribute__((always_inline)) void tq_gemm_rest_impl(const tq_gemm_s8_params *g, const int8_t *cols,
                                                                     int8_t *out0, int8_t *out1, int full, int wide)
@@ -605,7 +610,8 @@ static inline __attribute__((always_inline)) void tq_gemm_rest_impl(const tq_gem
         job.blk_end = g->quant + 8 * (pairs + 1);
         job.out0 = last;
         job.out1 = last + 2;
-        job.w = wide ? (const void *)(g->weights16 + (size_t)2 * k * pairs) : (const void *)(g->weights + (size_t)2 * k * pairs);
+        job.w = wide ? (const void *)(g->weights16 + (size_t)2 * (size_t)k * (size_t)pairs)
+                     : (const void *)(g->weights + (size_t)2 * (size_t)k * (size_t)pairs);
         run(&job);
         out0[2 * pairs] = last[0];
         out1[2 * pairs] = last[2];
@@ -708,7 +714,7 @@ static inline __attribute__((always_inline)) void tq_gemm_pair_impl(const tq_gem
             tq_gemm_pairs_dsp(&job);
         }
     }
-    if (2 * pairs < g->out_c) {
+    if (TQ_CFG_GEMM_REST && 2 * pairs < g->out_c) {
         if (wide) {
             tq_gemm_rest_wide_dsp(g, cols, out0, out1, full);
         } else {
@@ -796,7 +802,7 @@ static inline __attribute__((always_inline)) void tq_gemm_ready_run(tq_gemm_read
             tq_gemm_pairs_dsp(&r->job);
         }
     }
-    if (2 * g->mm_pairs < g->out_c) {
+    if (TQ_CFG_GEMM_REST && 2 * g->mm_pairs < g->out_c) {
         if (wide) {
             tq_gemm_rest_wide_dsp(g, r->cols, out0, out1, r->full);
         } else {

@@ -17,10 +17,12 @@
  * average's (tq_pack4_clamp keeps it), and subtracting 256 gives the value. count2 = 2 * count; the
  * numerator stays below 2^31 for windows of up to 2^22 values (checked at generation time).
  */
+#if !defined(TQ_GEMM_MVE) /* (Helium divides in vectors: tq_avg_div16, tq_avg8_mve) */
 static inline int32_t tq_avg_q(int32_t sum, int32_t bias, int32_t count2)
 {
     return (int32_t)((uint32_t)(bias + 2 * sum - (sum < 0)) / (uint32_t)count2);
 }
+#endif
 
 #if defined(TQ_AVG_ROW1)
 /*
@@ -261,7 +263,17 @@ static inline __attribute__((always_inline)) int16x8_t tq_avg_div16(int16x8_t s,
  * (loads predicated past the channels) summed into int16 lanes as even and odd channels (VMOVLB /
  * VMOVLT; low-overhead loops, 6 instructions a pixel), divided in int16 lanes (tq_avg_div16),
  * clamped, put back in order by the narrowing moves and stored.
+ * The predicate reaches the loop in VPR through gcc's "Up" operand constraint. clang has no constraint
+ * (nor clobber name) for VPR: there the operand is a core register that a VMSR copies into P0 before
+ * the loop, the value VPR already holds if the compiler kept `pred` there, the one predicate live here.
  */
+#if defined(__clang__)
+#define TQ_AVG16_SET_VPR "vmsr   p0, %[p]\n\t"
+#define TQ_AVG16_VPR "r"
+#else
+#define TQ_AVG16_SET_VPR ""
+#define TQ_AVG16_VPR "Up"
+#endif
 static void tq_avg16_mve(const int8_t *corner, int32_t rows, int32_t cols, int32_t row, int32_t ch, int8_t *out,
                          int16x8_t lo, int16x8_t hi)
 {
@@ -274,7 +286,8 @@ static void tq_avg16_mve(const int8_t *corner, int32_t rows, int32_t cols, int32
         int8x16_t r = vdupq_n_s8(0);
         const int8_t *x = corner + c, *v;
         int32_t n = rows;
-        __asm__ volatile("1:\n\t"
+        __asm__ volatile(TQ_AVG16_SET_VPR
+                         "1:\n\t"
                          "mov    %[v], %[x]\n\t"
                          "dls    lr, %[cols]\n"
                          "2:\n\t"
@@ -290,7 +303,7 @@ static void tq_avg16_mve(const int8_t *corner, int32_t rows, int32_t cols, int32
                          "subs   %[n], #1\n\t"
                          "bne    1b"
                          : [a0] "+w"(a0), [a1] "+w"(a1), [x] "+&r"(x), [n] "+&r"(n), [v] "=&r"(v)
-                         : [cols] "r"(cols), [ch] "r"(ch), [row] "r"(row), [p] "Up"(pred)
+                         : [cols] "r"(cols), [ch] "r"(ch), [row] "r"(row), [p] TQ_AVG16_VPR(pred)
                          : "q0", "q1", "lr", "cc", "memory");
         r = vmovnbq_s16(r, vminq_s16(vmaxq_s16(tq_avg_div16(a0, inv, count, half), lo), hi));
         r = vmovntq_s16(r, vminq_s16(vmaxq_s16(tq_avg_div16(a1, inv, count, half), lo), hi));

@@ -221,7 +221,7 @@ static const int32_t L6_quant[48] TQ_ALIGN(4) TQ_WEIGHTS = {
     1926134580, 8, 0, 5760, 1905440696, 8, 0, 5760,
     0, 0, 0, 0, 0, 0, 0, 0,
 };
-static const tq_fully_connected_fast_s8_params L6_params = {.batches = 1, .accum_depth = 72, .out_depth = 10, .k = 72, .group = 4, .w_offset = 0, .out_offset = 22, .act_min = -128, .act_max = 127, .weights = L6_w, .bias = L6_bias, .quant = L6_quant, .guarded = 0, .scale_m = 0, .scale_e = 0, .split = 1, .fc_prep = 1};
+static const tq_fully_connected_fast_s8_params L6_params = {.batches = 1, .accum_depth = 72, .out_depth = 10, .k = 72, .group = 4, .w_offset = 0, .out_offset = 22, .act_min = -128, .act_max = 127, .weights = L6_w, .bias = L6_bias, .quant = L6_quant, .guarded = 0, .scale_m = 0, .scale_e = 0, .split = 1, .fc_prep = 1, .wide = 0, .chunk_lg = 9};
 
 /* layer 7: SOFTMAX */
 static const tq_softmax_s8_params L7_params = {.rows = 1, .depth = 10, .input_multiplier = 1649208320, .input_left_shift = 23, .diff_min = -248};

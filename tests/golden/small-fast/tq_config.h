@@ -11,14 +11,17 @@
 #define TQ_CFG_REQUANT_GEN 0 /* the general requantization (params requant 1) */
 #define TQ_CFG_FC_GUARD 0 /* the fully connected kernel's guarded rounding (params guarded 1) */
 #define TQ_CFG_FC_PREP 1 /* the fully connected DSP loop on operands made in scratch (params fc_prep 1) */
-#define TQ_CFG_FC_INLINE 0 /* the fully connected DSP loop making its operands (params fc_prep 0) */
+#define TQ_CFG_FC_INLINE 0 /* the fully connected DSP loop making its operands (params fc_prep 0, int8 weights) */
 #define TQ_CFG_FC_FLIP 0 /* the fully connected DSP loop on its input made into operands in place (params fc_prep 2, 3) */
 #define TQ_CFG_FC_ROW1 0 /* the fully connected DSP kernel's lone last row (params split 1, out_depth % 4 == 1) */
+#define TQ_CFG_FC_WIDE 0 /* the fully connected DSP loop over int16 weights (params wide set) */
 #define TQ_CFG_WIDE 0 /* int16 weights (--wide-weights: params weights16 set) */
 #define TQ_CFG_DW_REST 0 /* the fast depthwise kernel's last in.c % 4 channels (params paired, in.c % 4) */
 #define TQ_CFG_DW_PAD 0 /* the fast depthwise kernel on a zero-point-padded copy of its input (params pad_copy 1) */
+#define TQ_CFG_DW_WIDE 0 /* the fast depthwise DSP loops over int16 weights (depthwise params weights16 set) */
 #define TQ_CFG_POOL_NARROW 0 /* int8 pooling a channel at a time on SIMD32 cores (params narrow 1) */
 #define TQ_CFG_GEMM_CHUNKS 0 /* the DSP convolution loop's sums in chunks of 256 of k (params chunked 1) */
+#define TQ_CFG_GEMM_REST 0 /* the DSP convolution rows its row-pair loop leaves (gemm params 2 mm_pairs < out_c) */
 #define TQ_CFG_IM2COL_GATHER 1 /* im2col gathering whole columns of short filter rows on small maps (params gather 1) */
 
 #endif /* TQ_CONFIG_H */

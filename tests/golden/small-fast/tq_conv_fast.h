@@ -52,7 +52,7 @@ static inline int32_t tq_next_pixel(int32_t *b, int32_t *oy, int32_t *ox, int32_
 /* Where output row oy of the image at out_b is computed. */
 static inline int8_t *tq_stage_row(const tq_row_stage *s, int8_t *out_b, int32_t oy)
 {
-    return s->ring != NULL ? s->ring + (size_t)(oy % s->rows) * s->row_bytes : out_b + (size_t)oy * s->row_bytes;
+    return s->ring != NULL ? s->ring + (size_t)(oy % s->rows) * (size_t)s->row_bytes : out_b + (size_t)oy * (size_t)s->row_bytes;
 }
 
 /* Output rows [0, done] are computed: put in place every row whose input rows are dead. */
@@ -69,7 +69,7 @@ static inline void tq_stage_flush(tq_row_stage *s, int8_t *out_b, int32_t done)
                 break;
             }
         }
-        memcpy(out_b + (size_t)r * s->row_bytes, s->ring + (size_t)(r % s->rows) * s->row_bytes, (size_t)s->row_bytes);
+        memcpy(out_b + (size_t)r * (size_t)s->row_bytes, s->ring + (size_t)(r % s->rows) * (size_t)s->row_bytes, (size_t)s->row_bytes);
         s->flushed++;
     }
     if (s->flushed == s->out_h) {
@@ -182,13 +182,14 @@ tq_status tq_conv_taps_wide_s8(const tq_conv_taps_s8_params *p, const int8_t *in
  * - paired == 0 (Helium): [T][4], the four channels of each tap together;
  * - paired == 1: the taps by pairs (t, t + 1), 8 bytes each: c0 t, c1 t, c0 t+1, c1 t+1, c2 t, c3 t,
  *   c2 t+1, c3 t+1 (SXTB16 of either word gives a channel's (t, t+1)); an odd last tap as c0 c1 c2 c3;
- * - with --wide-weights (weights16, weights NULL; paired): int16, per pair (c0 t, c0 t+1),
- *   (c1 ...), (c2 ...), (c3 ...); an odd last tap as (c0, c2), (c1, c3).
+ * - with --wide-weights, or on a small layer's padded copy (weights16, weights NULL; paired): int16,
+ *   per pair (c0 t, c0 t+1), (c1 ...), (c2 ...), (c3 ...); an odd last tap as (c0, c2), (c1, c3).
  * `scratch`: in.c zero points (rounded up to 8 bytes), then ring_rows output rows (tq_row_stage);
  * with pad_copy 1 (TQ_CFG_DW_PAD), after the zero points, the input image padded with its zero point
  * so that every window lies inside it (rows [-pad_h, (out.h - 1) stride_h + (kh - 1) dil_h - pad_h],
- * columns the same), each pixel in.c rounded up to 4 bytes, plus 4 bytes (ring_rows unused: the
- * whole image is copied before any output is written).
+ * columns the same), each pixel in.c rounded up to 4 bytes (the bytes past in.c: any value, their
+ * weights are 0), plus 4 bytes (ring_rows unused: the whole image is copied before any output is
+ * written).
  * kh * kw <= TQ_DW_MAX_TAPS.
  */
 #define TQ_DW_MAX_TAPS 64
@@ -342,7 +343,14 @@ typedef struct {
     const int32_t *scale_e;   /* [out_depth] when guarded, else NULL */
     int32_t split;            /* 1 (g 4): each pair of weights stored as (w1 + 128, w0), the bias less
                                  the loops' constant (see tq_fc_dsp.S); 0: bytes as they are */
-    int32_t fc_prep;          /* 1: scratch holds k / 2 words of prepared input (DSP cores); 0: none */
+    int32_t fc_prep;          /* 1: scratch holds k / 2 words of prepared input (DSP cores); 0: none;
+                                 2, 3: the input made into operands in place, by this layer (2) or an
+                                 earlier one (3; see tq_fc_dsp.S) */
+    int32_t chunk_lg;         /* split: log2 of the DSP loops' chunks in bytes of input (>= 8: 256 of
+                                 depth for any weights; more where the layer's allow, tq_fc_dsp.S) */
+    const int16_t *wide;      /* DSP cores: int16 weights w + w_offset (weights then NULL, split 0),
+                                 [quads][k / 4][4][4], each row's (w0, w2, w1, w3), read by
+                                 tq_fc_wide_dsp (tq_fc_dsp.S); with fc_prep 3 w0 and w3 negated */
 } tq_fully_connected_fast_s8_params;
 
 tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p, const int8_t *input, int8_t *output,

@@ -12,7 +12,7 @@
  * are unrolled; other counts loop over the pairs.
  *
  * Registers: r0 tap table, r1 weights, r2 base + c, r3..r6 accumulators of channels c..c+3, r7..r12
- * and lr scratch: tap t of channel c is read at tab[t] + base + c, so a table of pointers (base 0)
+ * scratch, lr the block's quant words (q, from the job): tap t of channel c is read at tab[t] + base + c, so a table of pointers (base 0)
  * and, for windows inside the image, the window's offsets from its corner (base: the corner) run
  * the same code. The job (tq_dw_job), 10 words, is copied to the stack at entry:
  *   [0] tab  [4] w  [8] q  [12] out - base  [16] base + c_end  [20] lo4  [24] hi4  [28] clamp
@@ -47,18 +47,26 @@
     sxtb16  r8, r8, ror #8              /* c3 */
     .endm
 
-/* A tap pair, int8 weights: c0 t0, c1 t0, c0 t1, c1 t1 | c2 t0, c3 t0, c2 t1, c3 t1. */
+/* A tap pair, int8 weights: c0 t0, c1 t0, c0 t1, c1 t1 | c2 t0, c3 t0, c2 t1, c3 t1 (each weight
+   half extended into a register its input pair has just freed: lr stays the quant pointer). */
     .macro  DW_PAIR_S8
-    DW_REPACK
-    ldrd    r11, r12, [r1], #8
-    sxtb16  lr, r11
-    sxtb16  r11, r11, ror #8
-    smlad   r3, r7, lr, r3
-    smlad   r4, r9, r11, r4
-    sxtb16  lr, r12
-    sxtb16  r12, r12, ror #8
-    smlad   r5, r10, lr, r5
-    smlad   r6, r8, r12, r6
+    ldr     r7, [r7, r2]
+    ldr     r8, [r8, r2]
+    pkhbt   r9, r7, r8, lsl #16         /* bytes: t0 c0, t0 c1, t1 c0, t1 c1 */
+    pkhtb   r8, r8, r7, asr #16         /* bytes: t0 c2, t0 c3, t1 c2, t1 c3 */
+    ldrd    r10, r11, [r1], #8
+    sxtb16  r7, r9                      /* (t0, t1) of c0 */
+    sxtb16  r12, r10
+    smlad   r3, r7, r12, r3
+    sxtb16  r7, r9, ror #8              /* c1 */
+    sxtb16  r12, r10, ror #8
+    smlad   r4, r7, r12, r4
+    sxtb16  r7, r8                      /* c2 */
+    sxtb16  r12, r11
+    smlad   r5, r7, r12, r5
+    sxtb16  r7, r8, ror #8              /* c3 */
+    sxtb16  r12, r11, ror #8
+    smlad   r6, r7, r12, r6
     .endm
 
 /* A tap pair, int16 weights: (t0, t1) of c0, c1, c2, c3 as stored. */
@@ -99,26 +107,22 @@
     DW_SINGLE 1
     .endm
 
-/* A block's accumulators from its biases. */
+/* A block's accumulators from its biases (lr: the block's quant words). */
     .macro  DW_HEAD
-    ldr     lr, [sp, #TQ_DW_JOB_Q_OFF]
     ldm     lr!, {r3-r6}
-    str     lr, [sp, #TQ_DW_JOB_Q_OFF]
     .endm
 
 /* A block's four outputs: requantized, packed, clamped, stored; then c += 4 and the flags of
    c == c_end. */
     .macro  DW_TAIL
-    ldr     lr, [sp, #TQ_DW_JOB_Q_OFF]
-    ldm     lr!, {r7-r12}
-    str     lr, [sp, #TQ_DW_JOB_Q_OFF]
-    TQ_REQUANT r3, r7, r8, r9, lr
-    TQ_REQUANT r4, r10, r11, r12, lr
-    ldr     lr, [sp, #TQ_DW_JOB_Q_OFF]
-    ldm     lr!, {r7-r12}
-    str     lr, [sp, #TQ_DW_JOB_Q_OFF]
-    TQ_REQUANT r5, r7, r8, r9, lr
-    TQ_REQUANT r6, r10, r11, r12, lr
+    ldm     lr!, {r7-r9}
+    TQ_REQUANT r3, r7, r8, r9, r10
+    ldm     lr!, {r7-r9}
+    TQ_REQUANT r4, r7, r8, r9, r10
+    ldm     lr!, {r7-r9}
+    TQ_REQUANT r5, r7, r8, r9, r10
+    ldm     lr!, {r7-r9}
+    TQ_REQUANT r6, r7, r8, r9, r10
     bfi     r3, r4, #8, #8
     bfi     r3, r5, #16, #8
     bfi     r3, r6, #24, #8
@@ -140,7 +144,6 @@
    point in r12's high bytes, r10 r11 scratch), then packed, clamped and stored as DW_TAIL does. */
     .macro  DW_TAIL_GEN
     ldr     r12, [sp, #TQ_DW_JOB_CLAMP_OFF]
-    ldr     lr, [sp, #TQ_DW_JOB_Q_OFF]
     ldm     lr!, {r7-r9}
     TQ_REQUANT_GEN r3, r7, r8, r9, r12, r10, r11
     ldm     lr!, {r7-r9}
@@ -149,7 +152,6 @@
     TQ_REQUANT_GEN r5, r7, r8, r9, r12, r10, r11
     ldm     lr!, {r7-r9}
     TQ_REQUANT_GEN r6, r7, r8, r9, r12, r10, r11
-    str     lr, [sp, #TQ_DW_JOB_Q_OFF]
     bfi     r3, r4, #8, #8
     bfi     r3, r5, #16, #8
     bfi     r3, r6, #24, #8
@@ -183,6 +185,7 @@
     ldrd    r0, r1, [sp, #TQ_DW_JOB_TAB_OFF]        /* tab, w */
     ldr     r3, [sp, #TQ_DW_JOB_TAPS_OFF]
     ldr     r2, [sp, #TQ_DW_JOB_BASE_OFF]           /* base: channel 0 */
+    ldr     lr, [sp, #TQ_DW_JOB_Q_OFF]              /* lr: the quant words, walked by the blocks */
     .if \unroll
     cmp     r3, #9
     bne     20f
@@ -209,18 +212,18 @@
 21:
     DW_HEAD
     ldr     r0, [sp, #TQ_DW_JOB_TAB_OFF]
-    ldr     lr, [sp, #TQ_DW_FRAME_PAIRS_END_OFF]
-    cmp     r0, lr
+    ldr     r12, [sp, #TQ_DW_FRAME_PAIRS_END_OFF]
+    cmp     r0, r12
     beq     23f
 22:
     ldrd    r7, r8, [r0], #8
     \pair
-    ldr     lr, [sp, #TQ_DW_FRAME_PAIRS_END_OFF]
-    cmp     r0, lr
+    ldr     r12, [sp, #TQ_DW_FRAME_PAIRS_END_OFF]
+    cmp     r0, r12
     bne     22b
 23:
-    ldr     lr, [sp, #TQ_DW_JOB_TAPS_OFF]
-    tst     lr, #1
+    ldr     r12, [sp, #TQ_DW_JOB_TAPS_OFF]
+    tst     r12, #1
     beq     24f
     ldr     r7, [r0]
     \single
@@ -234,13 +237,13 @@
     .endm
 
     DW_FUNC tq_dw_pixel_dsp, DW_PAIR_S8, DW_SINGLE_S8
-#if TQ_CFG_WIDE
+#if TQ_CFG_DW_WIDE
     DW_FUNC tq_dw_pixel_wide_dsp, DW_PAIR_WIDE, DW_SINGLE_WIDE
 #endif
 #if TQ_CFG_REQUANT_GEN
     DW_FUNC tq_dw_pixel_gen_dsp, DW_PAIR_S8, DW_SINGLE_S8, DW_TAIL_GEN, 0
 #endif
-#if TQ_CFG_REQUANT_GEN && TQ_CFG_WIDE
+#if TQ_CFG_REQUANT_GEN && TQ_CFG_DW_WIDE
     DW_FUNC tq_dw_pixel_gen_wide_dsp, DW_PAIR_WIDE, DW_SINGLE_WIDE, DW_TAIL_GEN, 0
 #endif
 

@@ -1,6 +1,7 @@
 /*
  * FULLY_CONNECTED's row loop in assembler, for cores with the DSP extension and without Helium
- * (Cortex-M4, M7, M33): tq_fc_quads_dsp, tq_fc_prep_dsp, tq_fc_sums_dsp, tq_fc_flip_dsp
+ * (Cortex-M4, M7, M33): tq_fc_quads_dsp, tq_fc_prep_dsp, tq_fc_sums_dsp, tq_fc_flip_dsp,
+ * tq_fc_flip_odd_dsp, tq_fc_zsums_dsp, tq_fc_row1_dsp and, for int16 weights, tq_fc_wide_dsp
  * (tq_fc_dsp.h), called by tq_fully_connected_fast_s8.c.
  *
  * The weights are stored four rows at a time (per 4 of depth, one word of each row: one LDM), each
@@ -11,8 +12,9 @@
  * = (127 - x0, x2 + 128). SMLSDX W, P (H0 P1 - H1 P0) plus SMLSD E, Z (E0 Z0 - E1 Z1) is
  * 256 (w2 (x2 + 128) - w0 (127 - x0) + u1 x1 + u3 (1 + x3)) = 256 (dot + 128 (x1 + x3) + a row's
  * constant): 3 instructions per weight word, no sign extension, any bytes (-128 included). The sum
- * is 256 times that, so it runs in chunks of at most TQ_FC_CHUNK of depth (each term below 2^15 in
- * magnitude), each added into the quad's sums (ASR 8). The operands come
+ * is 256 times that, so it runs in chunks of depth whose sums stay within int32 (ASR 8 then exact),
+ * each added into the quad's sums: TQ_FC_CHUNK for any bytes (each term below 2^15 in magnitude), or
+ * the layer's own power of two, found from its weights at generation (flags TQ_FC_CHUNK_SHIFT). The operands come
  *   - TQ_FC_PREP: from tq_fc_prep_dsp's words (Z, P) in the caller's scratch: per 4 of depth and 4
  *     rows, 16 MACs, LDM + LDM + 4 UXTB16 + 8 SMLSD(X) = 14 instructions;
  *   - TQ_FC_FLIP: from the input made into Z in place by tq_fc_flip_dsp (the input dies with the
@@ -26,18 +28,21 @@
  * The job (tq_fc_job), 11 words, is copied to the stack at entry (offsets in tq_fc_dsp.h); the
  * frame holds the loop's entry address, the count of suspects (TQ_FC_REQUANT), the quad's start,
  * the input's end (x_end's slot holds the first chunk's), the sums between chunks and the job's
- * address. A quad with suspects is the last one done: the count of quads done is returned.
- * Requantization per row: rnd (2^(S-1) + out_offset * 2^S, 64 bits) + sum * mult, its high word
+ * address, and the chunks' bytes. A quad with suspects is the last one done: the count of quads done
+ * is returned. The loops read the row's k bytes (k the depth rounded up to 4 or 8): up to 7 bytes past
+ * it, which weights 0 multiply to 0 and which generation keeps inside the arena (passes._fc_read_past).
+ * Requantization per row (none with flag TQ_FC_RAW: the four sums stored as words): rnd (2^(S-1) +
+ * out_offset * 2^S, 64 bits) + sum * mult, its high word
  * shifted right by t = S - 32 (SMLAL, ASR), then SSAT #8;
  * the four bytes clamped at once (SSUB8 / SEL) with flag TQ_FC_CLAMP and stored as one word.
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !(defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1))
 
 #include "tq_fc_dsp.h"
-#include "tq_features.h" /* TQ_CFG_FC_GUARD, TQ_CFG_FC_PREP, TQ_CFG_FC_INLINE: what is compiled in */
+#include "tq_features.h" /* TQ_CFG_FC_GUARD, _PREP, _INLINE, _FLIP, _ROW1, _WIDE: what is compiled in */
 
 #if TQ_FC_CHUNK != 256
-#error "tq_fc_dsp.S's chunks are 256 bytes of input (512 of operands): TQ_FC_CHUNK 256"
+#error "tq_fc_dsp.S's chunks are at least 256 bytes of input (512 of operands): TQ_FC_CHUNK 256"
 #endif
 
     .syntax unified
@@ -135,10 +140,10 @@
     ldr     pc, [sp, #TQ_FC_FRAME_ENTRY_OFF]
     .endm
 
-/* The depth loop \name (step macro \step), unrolled four times, entered at the address
+/* The depth loop \name (step macro \step), unrolled \n times, entered at the address
    TQ_FC_ENTRY kept in the frame; at a chunk's end the sums / 256 added to the frame's, and the next
-   chunk (\chunk bytes of input) run, or at the input's end the sums in r3..r6 to requantization. */
-    .macro  TQ_FC_LOOP name, step, chunk, n=4
+   chunk (the frame's bytes) run, or at the input's end the sums in r3..r6 to requantization. */
+    .macro  TQ_FC_LOOP name, step, n=4
 .L\name\()_round:
     \step
     .irp    k, 1, 2, 3, 4, 5, 6, 7
@@ -163,16 +168,24 @@
     mov     r4, #0
     mov     r5, #0
     mov     r6, #0
-    add     r2, r0, #\chunk
+    ldr     r2, [sp, #TQ_FC_FRAME_CHUNK_OFF]
+    add     r2, r0, r2
     b       .L\name\()_round
     .endm
 
-/* The loop \name's first chunk (the input's bytes r7 less whole chunks of 1 << \lgc bytes, 1 << \lg
-   bytes a step) and its entry for its count of steps modulo 1 << \bits (the loop's unrolling), and the
-   quad's start \quad, kept in the frame; r1 the input. */
-    .macro  TQ_FC_ENTRY name, lg, lgc, quad, bits=2
+/* The loop \name's chunk (2^(the flags' TQ_FC_CHUNK_SHIFT field + \ops) bytes: \ops 1 where the
+   operands are two bytes per input byte), its first chunk (the bytes r7 less whole chunks, 1 << \lg
+   bytes a step) and its entry for its count of steps modulo 1 << \bits (the loop's unrolling; a
+   chunk's steps are a multiple of it), and the quad's start \quad, kept in the frame; r1 the input,
+   r11 the flags. */
+    .macro  TQ_FC_ENTRY name, lg, ops, quad, bits=2
+    ubfx    r9, r11, #TQ_FC_CHUNK_SHIFT, #5
+    mov     r10, #(1 << \ops)
+    lsl     r10, r10, r9
+    str     r10, [sp, #TQ_FC_FRAME_CHUNK_OFF]
+    sub     r10, r10, #1
     sub     r8, r7, #(1 << \lg)
-    ubfx    r8, r8, #0, #\lgc
+    and     r8, r8, r10
     add     r8, r8, #(1 << \lg)
     add     r8, r8, r1
     str     r8, [sp, #TQ_FC_JOB_X_END_OFF]
@@ -263,6 +276,7 @@
     .size   \name, . - \name
     .endm
 
+#if TQ_CFG_FC_PREP || TQ_CFG_FC_FLIP || TQ_CFG_FC_INLINE /* some layer's weights are int8 */
     .section .text.tq_fc_quads_dsp, "ax", %progbits
     .p2align 2
     .global tq_fc_quads_dsp
@@ -283,7 +297,7 @@ tq_fc_quads_dsp:
     beq     1f
 #endif
 #if TQ_CFG_FC_PREP
-    TQ_FC_ENTRY fcp, 3, 9, .Lfcp_quad
+    TQ_FC_ENTRY fcp, 3, 1, .Lfcp_quad
 #endif
 #if TQ_CFG_FC_PREP && (TQ_CFG_FC_INLINE || TQ_CFG_FC_FLIP)
     b       2f
@@ -294,14 +308,14 @@ tq_fc_quads_dsp:
     beq     3f
 #endif
 #if TQ_CFG_FC_FLIP
-    TQ_FC_ENTRY fcf, 3, 8, .Lfcf_quad, 3
+    TQ_FC_ENTRY fcf, 3, 0, .Lfcf_quad, 3
 #endif
 #if TQ_CFG_FC_FLIP && TQ_CFG_FC_INLINE
     b       2f
 3:
 #endif
 #if TQ_CFG_FC_INLINE
-    TQ_FC_ENTRY fci, 2, 8, .Lfci_quad
+    TQ_FC_ENTRY fci, 2, 0, .Lfci_quad
 #endif
 2:
     ldr     r1, [sp, #TQ_FC_JOB_W_OFF]
@@ -310,31 +324,27 @@ tq_fc_quads_dsp:
     .p2align 2
 .Lfcp_quad:
     TQ_FC_QUAD_START
-    TQ_FC_LOOP fcp, TQ_FC_STEP_PREP, 512
+    TQ_FC_LOOP fcp, TQ_FC_STEP_PREP
 #endif
 #if TQ_CFG_FC_FLIP
     .p2align 2
 .Lfcf_quad:
     TQ_FC_QUAD_START
-    TQ_FC_LOOP fcf, TQ_FC_STEP_FLIP, 256, 8
+    TQ_FC_LOOP fcf, TQ_FC_STEP_FLIP, 8
 #endif
 #if TQ_CFG_FC_INLINE
     .p2align 2
 .Lfci_quad:
     ldr     lr, .Lfc_mask
     TQ_FC_QUAD_START
-    TQ_FC_LOOP fci, TQ_FC_STEP_INLINE, 256
+    TQ_FC_LOOP fci, TQ_FC_STEP_INLINE
 #endif
 4:
+    ldr     r11, [sp, #TQ_FC_JOB_FLAGS_OFF]  /* (kept to 5: the unguarded requantization leaves r11) */
     ldr     lr, [sp, #TQ_FC_JOB_Q_OFF]
     ldr     r12, [sp, #TQ_FC_JOB_OUT_OFF]
-    cmp     lr, #0
-    beq     8f
-#if TQ_CFG_FC_GUARD
-    ldr     r7, [sp, #TQ_FC_JOB_FLAGS_OFF]
-    tst     r7, #TQ_FC_GUARDED
+    tst     r11, #(TQ_FC_RAW | TQ_FC_GUARDED)
     bne     9f
-#endif
     TQ_FC_REQUANT r3, 0
     TQ_FC_REQUANT r4, 0
     TQ_FC_REQUANT r5, 0
@@ -344,8 +354,7 @@ tq_fc_quads_dsp:
     bfi     r3, r4, #8, #8
     bfi     r3, r5, #16, #8
     bfi     r3, r6, #24, #8
-    ldr     r7, [sp, #TQ_FC_JOB_FLAGS_OFF]
-    tst     r7, #TQ_FC_CLAMP
+    tst     r11, #TQ_FC_CLAMP
     beq     6f
     ldrd    r9, r10, [sp, #TQ_FC_JOB_LO4_OFF]
     ssub8   r11, r3, r9
@@ -371,22 +380,25 @@ tq_fc_quads_dsp:
 3:
     add     sp, sp, #TQ_FC_FRAME_SIZE
     pop     {r4-r11, pc}
-8:                                      /* no constants: the four sums as words */
-    stm     r12!, {r3, r4, r5, r6}
+9:
+    tst     r11, #TQ_FC_RAW
+    beq     10f
+    stm     r12!, {r3, r4, r5, r6}          /* TQ_FC_RAW: the four sums as words */
     b       7b
-#if TQ_CFG_FC_GUARD
-9:                                      /* guarded: suspects counted; the last quad if any */
+10:
+#if TQ_CFG_FC_GUARD                       /* guarded: suspects counted; the last quad if any */
     TQ_FC_REQUANT r3, 1
     TQ_FC_REQUANT r4, 1
     TQ_FC_REQUANT r5, 1
     TQ_FC_REQUANT r6, 1
+    ldr     r11, [sp, #TQ_FC_JOB_FLAGS_OFF]
     ldr     r0, [sp, #TQ_FC_FRAME_SUSPECTS_OFF]
     cmp     r0, #0
     beq     5b
     ldr     r0, [sp, #TQ_FC_JOB_BIAS_OFF]
     str     r0, [sp, #TQ_FC_JOB_BIAS_END_OFF]
-    b       5b
 #endif
+    b       5b
 #if TQ_CFG_FC_PREP
     TQ_FC_ENTRY_TABLE fcp
 #endif
@@ -400,6 +412,146 @@ tq_fc_quads_dsp:
     .word   TQ_FC_MASK
 #endif
     .size   tq_fc_quads_dsp, . - tq_fc_quads_dsp
+#endif
+
+#if TQ_CFG_FC_WIDE
+/* tq_fc_wide_dsp's 4 of depth of four rows: the input word r8 (loaded from r0 with \load) as its
+   lanes (x0, x2) (\ext: SXTB16; of Z words UXTB16: (127 - x0, x2 + 128)) in r7 and (x1, x3) in r8,
+   two SMLAD a row with its int16 weights (w0, w2), (w1, w3): 13 instructions per 16 MACs. */
+    .macro  TQ_FC_WSTEP ext, load=1
+    .if     \load
+    ldr     r8, [r0], #4
+    .endif
+    ldm     r1!, {r9, r10, r11, r12}
+    \ext    r7, r8
+    sxtb16  r8, r8, ror #8
+    smlad   r3, r9, r7, r3
+    smlad   r3, r10, r8, r3
+    smlad   r4, r11, r7, r4
+    smlad   r4, r12, r8, r4
+    ldm     r1!, {r9, r10, r11, r12}
+    smlad   r5, r9, r7, r5
+    smlad   r5, r10, r8, r5
+    smlad   r6, r11, r7, r6
+    smlad   r6, r12, r8, r6
+    .endm
+
+/* The depth loop \name of tq_fc_wide_dsp (unrolled four times, entered part way), then the tail's
+   4 of depth (TQ_FC_TAIL), then the quad's end. */
+    .macro  TQ_FC_WLOOP name, ext
+.L\name\()_round:
+    TQ_FC_WSTEP \ext
+    .irp    k, 1, 2, 3
+.L\name\()_r\k:
+    TQ_FC_WSTEP \ext
+    .endr
+    cmp     r0, r2
+    bne     .L\name\()_round
+.L\name\()_done:
+    ldr     r7, [sp, #TQ_FCW_FLAGS_OFF]
+    tst     r7, #TQ_FC_TAIL
+    beq     .Lfw_end
+    ldr     r8, [sp, #TQ_FCW_TAIL_OFF]
+    TQ_FC_WSTEP \ext, 0
+    b       .Lfw_end
+    .endm
+
+/* The loop \name's entry for the job's whole words r7 (0: none, straight to the tail) into r9. */
+    .macro  TQ_FC_WENTRY name
+    ubfx    r8, r7, #2, #2
+    adr     r9, .L\name\()_entry
+    ldrb    r8, [r9, r8]
+    adr     r9, .L\name\()_round
+    add     r9, r9, r8, lsl #1
+    cmp     r7, #0
+    it      eq
+    adreq   r9, .L\name\()_done
+    .endm
+
+/*
+ * tq_fc_wide_dsp (tq_fc_dsp.h): fully connected rows from int16 weights, the weights' zero point in
+ * them, so the sums are bias + the dot product with no pass over the input and no chunks (|w| < 256,
+ * products exact in SMLAD's int32). Per quad: its four biases, the depth loop (x to x_end, one word a
+ * step; the job's tail word for the last depth % 4 bytes, so nothing past the row is read), then the
+ * four sums requantized as tq_fc_quads_dsp does (or stored, TQ_FC_RAW). The job is copied to the
+ * stack; r1 walks the weights across quads.
+ */
+    .section .text.tq_fc_wide_dsp, "ax", %progbits
+    .p2align 2
+    .global tq_fc_wide_dsp
+    .type   tq_fc_wide_dsp, %function
+    .thumb_func
+tq_fc_wide_dsp:
+    push    {r4-r11, lr}
+    sub     sp, sp, #TQ_FCW_FRAME_SIZE
+    ldm     r0, {r1-r11}
+    stm     sp, {r1-r11}
+    sub     r7, r2, r1                  /* the row's whole words' bytes */
+#if TQ_CFG_FC_FLIP
+    tst     r11, #TQ_FC_FLIP
+    beq     1f
+    TQ_FC_WENTRY fwz
+    b       2f
+1:
+#endif
+    TQ_FC_WENTRY fwr
+2:
+    orr     r9, r9, #1
+    str     r9, [sp, #TQ_FCW_FRAME_ENTRY_OFF]
+    mov     r1, r3
+.Lfw_quad:
+    ldr     r12, [sp, #TQ_FCW_BIAS_OFF]
+    ldm     r12!, {r3, r4, r5, r6}
+    str     r12, [sp, #TQ_FCW_BIAS_OFF]
+    ldrd    r0, r2, [sp, #TQ_FCW_X_OFF]
+    ldr     pc, [sp, #TQ_FCW_FRAME_ENTRY_OFF]
+    .p2align 2
+    TQ_FC_WLOOP fwr, sxtb16
+#if TQ_CFG_FC_FLIP
+    .p2align 2
+    TQ_FC_WLOOP fwz, uxtb16
+#endif
+.Lfw_end:
+    ldr     r7, [sp, #TQ_FCW_FLAGS_OFF]
+    ldr     r12, [sp, #TQ_FCW_OUT_OFF]
+    tst     r7, #TQ_FC_RAW
+    bne     8f
+    ldr     lr, [sp, #TQ_FCW_Q_OFF]
+    TQ_FC_REQUANT r3, 0
+    TQ_FC_REQUANT r4, 0
+    TQ_FC_REQUANT r5, 0
+    TQ_FC_REQUANT r6, 0
+    str     lr, [sp, #TQ_FCW_Q_OFF]
+    bfi     r3, r4, #8, #8
+    bfi     r3, r5, #16, #8
+    bfi     r3, r6, #24, #8
+    ldr     r7, [sp, #TQ_FCW_FLAGS_OFF]
+    tst     r7, #TQ_FC_CLAMP
+    beq     6f
+    ldrd    r9, r10, [sp, #TQ_FCW_LO4_OFF]
+    ssub8   r11, r3, r9
+    sel     r3, r3, r9
+    ssub8   r11, r10, r3
+    sel     r3, r3, r10
+6:
+    str     r3, [r12], #4
+7:
+    str     r12, [sp, #TQ_FCW_OUT_OFF]
+    ldr     r7, [sp, #TQ_FCW_QUADS_OFF]
+    subs    r7, r7, #1
+    str     r7, [sp, #TQ_FCW_QUADS_OFF]
+    bne     .Lfw_quad
+    add     sp, sp, #TQ_FCW_FRAME_SIZE
+    pop     {r4-r11, pc}
+8:
+    stm     r12!, {r3, r4, r5, r6}
+    b       7b
+    TQ_FC_ENTRY_TABLE fwr
+#if TQ_CFG_FC_FLIP
+    TQ_FC_ENTRY_TABLE fwz
+#endif
+    .size   tq_fc_wide_dsp, . - tq_fc_wide_dsp
+#endif
 
 #if TQ_CFG_FC_PREP
 /* r0 x, r1 words (> 0), r2 out, r3 sums: per word Z = x ^ TQ_FC_MASK and P = UXTB16 Z stored;
@@ -496,6 +648,116 @@ tq_fc_flip_dsp:
 6:
     .word   TQ_FC_MASK
     .size   tq_fc_flip_dsp, . - tq_fc_flip_dsp
+
+/* tq_fc_flip_odd_dsp: r0 x (word-aligned), r1 words (> 0): tq_fc_flip_dsp's words made in place,
+   and only the sum of the odd bytes returned (a layer whose weights' zero point is 0 needs no other):
+   lanes (SXTAB16, rotated) in chunks of 256 words, eight words a step: 20 instructions. */
+    .section .text.tq_fc_flip_odd_dsp, "ax", %progbits
+    .p2align 2
+    .global tq_fc_flip_odd_dsp
+    .type   tq_fc_flip_odd_dsp, %function
+    .thumb_func
+tq_fc_flip_odd_dsp:
+    push    {r4-r11, lr}
+    mov     r3, #0
+    ldr     r12, 6f
+1:
+    cmp     r1, #256
+    ite     hi
+    movhi   r2, #256
+    movls   r2, r1
+    sub     r1, r1, r2
+    mov     lr, #0
+    ands    r4, r2, #7
+    beq     3f
+2:
+    ldr     r5, [r0]
+    sxtab16 lr, lr, r5, ror #8
+    eor     r5, r5, r12
+    str     r5, [r0], #4
+    subs    r4, r4, #1
+    bne     2b
+3:
+    lsrs    r2, r2, #3
+    beq     5f
+4:
+    ldm     r0, {r4, r5, r6, r7, r8, r9, r10, r11}
+    sxtab16 lr, lr, r4, ror #8
+    eor     r4, r4, r12
+    sxtab16 lr, lr, r5, ror #8
+    eor     r5, r5, r12
+    sxtab16 lr, lr, r6, ror #8
+    eor     r6, r6, r12
+    sxtab16 lr, lr, r7, ror #8
+    eor     r7, r7, r12
+    sxtab16 lr, lr, r8, ror #8
+    eor     r8, r8, r12
+    sxtab16 lr, lr, r9, ror #8
+    eor     r9, r9, r12
+    sxtab16 lr, lr, r10, ror #8
+    eor     r10, r10, r12
+    sxtab16 lr, lr, r11, ror #8
+    eor     r11, r11, r12
+    stm     r0!, {r4, r5, r6, r7, r8, r9, r10, r11}
+    subs    r2, r2, #1
+    bne     4b
+5:
+    sxth    r4, lr
+    add     r3, r3, r4
+    add     r3, r3, lr, asr #16
+    cmp     r1, #0
+    bne     1b
+    mov     r0, r3
+    pop     {r4-r11, pc}
+    .p2align 2
+6:
+    .word   TQ_FC_MASK
+    .size   tq_fc_flip_odd_dsp, . - tq_fc_flip_odd_dsp
+
+#if TQ_CFG_FC_ROW1
+/* tq_fc_row1_dsp: r0 Z words (word-aligned), r1 the row's weight words, r2 their count (> 0):
+   the row's terms of TQ_FC_ROW (P = UXTB16 Z per word), the count % 8 words one at a time, then
+   eight a step (two LDM of each, 16 + 16 + 2: 36 instructions per 32 MACs). */
+    .section .text.tq_fc_row1_dsp, "ax", %progbits
+    .p2align 2
+    .global tq_fc_row1_dsp
+    .type   tq_fc_row1_dsp, %function
+    .thumb_func
+tq_fc_row1_dsp:
+    push    {r4-r11, lr}
+    mov     r3, #0
+    ands    r12, r2, #7
+    beq     2f
+1:
+    ldr     r4, [r0], #4
+    ldr     r8, [r1], #4
+    uxtb16  lr, r4
+    TQ_FC_ROW r3, r8, lr, r4
+    subs    r12, r12, #1
+    bne     1b
+2:
+    lsrs    r2, r2, #3
+    beq     4f
+3:
+    .rept   2
+    ldm     r0!, {r4, r5, r6, r7}
+    ldm     r1!, {r8, r9, r10, r11}
+    uxtb16  lr, r4
+    TQ_FC_ROW r3, r8, lr, r4
+    uxtb16  lr, r5
+    TQ_FC_ROW r3, r9, lr, r5
+    uxtb16  lr, r6
+    TQ_FC_ROW r3, r10, lr, r6
+    uxtb16  lr, r7
+    TQ_FC_ROW r3, r11, lr, r7
+    .endr
+    subs    r2, r2, #1
+    bne     3b
+4:
+    mov     r0, r3
+    pop     {r4-r11, pc}
+    .size   tq_fc_row1_dsp, . - tq_fc_row1_dsp
+#endif
 
 /* r0 Z words (word-aligned; tq_fc_flip_dsp's), r1 words (> 0), r2 sums: sums[0] the sum over the
    words of byte 0 less byte 2 (unsigned), sums[1] of byte 1 less byte 3 (signed). Lanes (UXTAB16,

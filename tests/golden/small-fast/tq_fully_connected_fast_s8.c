@@ -4,10 +4,20 @@
 #pragma GCC optimize("Os")
 #include <string.h>
 
+/* The loops over the depth built for speed (gcc; clang has no optimize attribute and builds them as
+   the whole file). */
+#if defined(__clang__)
+#define TQ_FC_O2
+#else
+#define TQ_FC_O2 __attribute__((optimize("O2")))
+#endif
+
 #include "tq_conv_fast.h"
 
 #if defined(TQ_GEMM_DSP)
 #include "tq_fc_dsp.h"
+/* Some layer reads int8 weights (tq_fc_quads_dsp); else only int16 ones (tq_fc_wide_dsp). */
+#define TQ_FC_NARROW (TQ_CFG_FC_PREP || TQ_CFG_FC_FLIP || TQ_CFG_FC_INLINE)
 #endif
 
 /* Whether row `row`'s sum lies within its guard of a rounding boundary (guarded layers; see
@@ -88,9 +98,15 @@ static inline __attribute__((always_inline)) int32x4_t tq_fc_mve_dot4(const int8
  * (VMULH, VMUL, the carry by a compare; int32 wrapping as the scalar cast), clamped. The constants
  * are gathered through qa (lane j: row j's quant words; advanced 64 bytes to the quad first). With
  * GUARD (guarded layers) `near` gets the lanes whose low 32 bits of P + rnd + guard lie below twice the
- * guard, a necessary condition of tq_fc_near. VPR is written (the dummy output vpr tells GCC); the
- * quant words read are constants.
+ * guard, a necessary condition of tq_fc_near. VPR is written (the dummy output vpr tells GCC; clang
+ * has no constraint nor clobber for VPR, and no predicate is live across these statements: the
+ * tail's VCTP comes after); the quant words read are constants.
  */
+#if defined(__clang__)
+#define TQ_FC_VPR "=r"
+#else
+#define TQ_FC_VPR "=Up"
+#endif
 #define TQ_FC_MVE_REQ(GUARD)                                                                                 \
     __asm__("vldrw.u32 %q[m], [%q[qa], #64]!\n\t"                                                          \
             "vldrw.u32 %q[s], [%q[qa], #8]\n\t"                                                            \
@@ -107,7 +123,7 @@ static inline __attribute__((always_inline)) int32x4_t tq_fc_mve_dot4(const int8
             "vshl.s32  %q[m], %q[m], %q[l]\n\t"                                                            \
             "vmax.s32  %q[m], %q[m], %q[lo]\n\t"                                                           \
             "vmin.s32  %q[m], %q[m], %q[hi]" GUARD                                                         \
-            : [m] "=&w"(v), [s] "=&w"(sv), [l] "=&w"(lv), [qa] "+w"(qa), [near] "+r"(near), [vpr] "=Up"(vpr) \
+            : [m] "=&w"(v), [s] "=&w"(sv), [l] "=&w"(lv), [qa] "+w"(qa), [near] "+r"(near), [vpr] TQ_FC_VPR(vpr)\
             : [acc] "w"(acc), [lo] "w"(lo), [hi] "w"(hi), [one] "r"(1))
 #define TQ_FC_MVE_GUARD                                                                                      \
     "\n\tvldrw.u32 %q[l], [%q[qa], #4]\n\t"                                                                \
@@ -122,7 +138,7 @@ static inline __attribute__((always_inline)) int32x4_t tq_fc_mve_dot4(const int8
  * (TQ_FC_MVE_REQ); on a guarded layer a quad with a lane near a rounding boundary goes to tq_fc_out
  * (exact), as every quad of a layer with guarded 2 does.
  */
-static __attribute__((optimize("O2"))) void tq_fc_mve(const tq_fully_connected_fast_s8_params *p, const int8_t *input,
+static TQ_FC_O2 void tq_fc_mve(const tq_fully_connected_fast_s8_params *p, const int8_t *input,
                                                       int8_t *output)
 {
     const int32_t depth = p->accum_depth, units = p->out_depth;
@@ -163,6 +179,7 @@ static __attribute__((optimize("O2"))) void tq_fc_mve(const tq_fully_connected_f
 }
 #undef TQ_FC_MVE_REQ
 #undef TQ_FC_MVE_GUARD
+#undef TQ_FC_VPR
 #endif
 
 #if !defined(TQ_GEMM_DSP) && !defined(TQ_GEMM_MVE)
@@ -196,7 +213,7 @@ static void tq_fc_quad(const tq_fully_connected_fast_s8_params *p, const int8_t 
 }
 #endif
 
-#if defined(TQ_GEMM_DSP)
+#if defined(TQ_GEMM_DSP) && TQ_FC_NARROW
 /* The input row on the DSP loop's terms: made into its operands in scratch (fc_prep 1; the last word
    zero-padded), made into its Z words in place (fc_prep 2: the input dies with the layers reading it;
    word-aligned rows, generation sees to it), found so made by an earlier layer (fc_prep 3) or read as
@@ -235,7 +252,9 @@ static void tq_fc_operands(const tq_fully_connected_fast_s8_params *p, const int
 #if TQ_CFG_FC_FLIP
     if (p->fc_prep == 2) {
         int8_t *x = (int8_t *)(uintptr_t)input;
-        if (words > 0) {
+        if (words > 0 && p->w_offset == 0) {
+            s[1] = tq_fc_flip_odd_dsp(x, words); /* (the even sum unused) */
+        } else if (words > 0) {
             tq_fc_flip_dsp(x, words, s);
         }
         for (i = 0; i < rest; ++i) {
@@ -273,7 +292,7 @@ static void tq_fc_operands(const tq_fully_connected_fast_s8_params *p, const int
 }
 #endif
 
-#if defined(TQ_GEMM_DSP) && TQ_CFG_FC_ROW1
+#if defined(TQ_GEMM_DSP) && TQ_FC_NARROW && TQ_CFG_FC_ROW1
 /* One row's term of tq_fc_dsp.S's loop: weight word w with the operands p (P) and z (Z). */
 static inline __attribute__((always_inline)) int32_t tq_fc_row_term(int32_t s, uint32_t w, uint32_t p, uint32_t z)
 {
@@ -285,31 +304,34 @@ static inline __attribute__((always_inline)) int32_t tq_fc_row_term(int32_t s, u
 }
 
 /* The sum of a last quad's only row (out_depth % 4 == 1): tq_fc_dsp.S's terms over the job's operands
-   (any of the three forms), one row's weight words (every fourth word), 256 of depth a chunk (the sums
-   256 times the dot product); bias and add included. Half a quad's instructions at most. */
-static __attribute__((optimize("O2"))) int32_t tq_fc_row1(const tq_fully_connected_fast_s8_params *p, const tq_fc_job *job,
+   (any of the three forms; the in-place Z words by tq_fc_row1_dsp), the row's weight words stored
+   alone (k bytes after the whole quads), the layer's chunks of depth (the sums 256 times the dot
+   product); bias and add included. */
+static TQ_FC_O2 int32_t tq_fc_row1(const tq_fully_connected_fast_s8_params *p, const tq_fc_job *job,
                                                            int32_t row)
 {
-    const uint32_t *w = (const uint32_t *)(const void *)(p->weights + (size_t)row * p->k);
+    const uint32_t *w = (const uint32_t *)(const void *)(p->weights + (size_t)(uint32_t)row * (uint32_t)p->k);
     const int32_t words = p->k / 4;
     int32_t sum = job->bias[0] + job->add, i = 0;
     while (i < words) {
-        const int32_t end = TQ_MIN(i + TQ_FC_CHUNK / 4, words);
+        const int32_t end = TQ_MIN(i + (1 << (p->chunk_lg - 2)), words);
         int32_t t = 0;
-        if (job->flags & TQ_FC_PREP) {
+        if (TQ_CFG_FC_FLIP && (job->flags & TQ_FC_FLIP)) {
+            t = tq_fc_row1_dsp(job->x + 4 * i, w + i, end - i);
+            i = end;
+        } else if (job->flags & TQ_FC_PREP) {
             const uint32_t *x = (const uint32_t *)(const void *)job->x;
 #pragma GCC unroll 4
             for (; i < end; ++i) {
-                t = tq_fc_row_term(t, w[4 * i], x[2 * i + 1], x[2 * i]);
+                t = tq_fc_row_term(t, w[i], x[2 * i + 1], x[2 * i]);
             }
         } else {
-            const uint32_t flip = (job->flags & TQ_FC_FLIP) ? 0u : TQ_FC_MASK;
 #pragma GCC unroll 4
             for (; i < end; ++i) {
                 uint32_t z;
                 memcpy(&z, job->x + 4 * i, 4);
-                z ^= flip;
-                t = tq_fc_row_term(t, w[4 * i], z & 0x00FF00FFu, z);
+                z ^= TQ_FC_MASK;
+                t = tq_fc_row_term(t, w[i], z & 0x00FF00FFu, z);
             }
         }
         sum += t >> 8;
@@ -318,18 +340,63 @@ static __attribute__((optimize("O2"))) int32_t tq_fc_row1(const tq_fully_connect
 }
 #endif
 
-#if defined(TQ_GEMM_DSP)
+#if defined(TQ_GEMM_DSP) && TQ_CFG_FC_WIDE
+/* One batch of a layer with int16 weights (p->wide): the whole quads in tq_fc_wide_dsp, requantized
+   there; a last partial quad's sums, and every quad's of a guarded layer, computed there and
+   requantized by tq_fc_out. The last depth % 4 bytes of the row go in the job's tail word: nothing
+   past the row is read. */
+static void tq_fc_wide(const tq_fully_connected_fast_s8_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t depth = p->accum_depth, units = p->out_depth, words = depth / 4, rest = depth - 4 * words;
+    const int32_t full = p->guarded ? 0 : units / 4, quads = (units + 3) / 4;
+    tq_fc_wide_job job;
+    int32_t i, r;
+    job.x = input;
+    job.x_end = input + 4 * words;
+    job.tail = 0;
+    for (i = 0; i < rest; ++i) {
+        job.tail |= (uint32_t)(uint8_t)input[4 * words + i] << (8 * i);
+    }
+    job.w = p->wide;
+    job.bias = p->bias;
+    job.q = p->quant;
+    job.out = output;
+    job.quads = full;
+    job.lo4 = 0x01010101u * (uint8_t)p->act_min;
+    job.hi4 = 0x01010101u * (uint8_t)p->act_max;
+    job.flags = (p->act_min == -128 && p->act_max == 127 ? 0 : TQ_FC_CLAMP) | (rest > 0 ? TQ_FC_TAIL : 0)
+                | (TQ_CFG_FC_FLIP && p->fc_prep == 3 ? TQ_FC_FLIP : 0);
+    if (full > 0) {
+        tq_fc_wide_dsp(&job);
+    }
+    for (i = full; i < quads; ++i) {
+        int32_t sums[4];
+        job.w = p->wide + (size_t)(uint32_t)i * 4u * (uint32_t)p->k;
+        job.bias = p->bias + 4 * i;
+        job.out = sums;
+        job.quads = 1;
+        job.flags |= TQ_FC_RAW;
+        tq_fc_wide_dsp(&job);
+        for (r = 0; r < 4 && 4 * i + r < units; ++r) {
+            output[4 * i + r] = tq_fc_out(p, sums[r], 4 * i + r);
+        }
+    }
+}
+#endif
+
+#if defined(TQ_GEMM_DSP) && TQ_FC_NARROW
 /* Quad i's sums (tq_fc_dsp.S's) requantized here: every output, or with `near` those near a
    rounding boundary. */
 static void tq_fc_redo(const tq_fully_connected_fast_s8_params *p, tq_fc_job *job, int8_t *output, int32_t i, int32_t near)
 {
     int32_t sums[4], r;
-    job->w = p->weights + (size_t)i * 4 * p->k;
-    job->q = NULL;
+    job->w = p->weights + (size_t)(uint32_t)i * 4u * (uint32_t)p->k;
     job->out = sums;
     job->bias = p->bias + 4 * i;
     job->bias_end = job->bias + 4;
+    job->flags |= TQ_FC_RAW;
     (void)tq_fc_quads_dsp(job);
+    job->flags &= ~TQ_FC_RAW;
     for (r = 0; r < 4 && 4 * i + r < p->out_depth; ++r) {
         if (!near || tq_fc_near(p, sums[r], 4 * i + r)) {
             output[4 * i + r] = tq_fc_out(p, sums[r], 4 * i + r);
@@ -346,6 +413,13 @@ tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p,
 
     for (b = 0; b < p->batches; ++b, input += depth, output += units) {
 #if defined(TQ_GEMM_DSP)
+#if TQ_CFG_FC_WIDE
+        if (p->wide != NULL) {
+            tq_fc_wide(p, input, output);
+            continue;
+        }
+#endif
+#if TQ_FC_NARROW
         {
             /* The quads of rows in tq_fc_dsp.S, requantized there; a quad of a guarded layer whose
                sums came near a rounding boundary (rare) ends the call: its sums are computed again
@@ -358,9 +432,10 @@ tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p,
             job.lo4 = 0x01010101u * (uint8_t)p->act_min;
             job.hi4 = 0x01010101u * (uint8_t)p->act_max;
             job.flags = (p->act_min == -128 && p->act_max == 127 ? 0 : TQ_FC_CLAMP) | (TQ_CFG_FC_GUARD && p->guarded ? TQ_FC_GUARDED : 0)
-                        | (TQ_CFG_FC_PREP && p->fc_prep == 1 ? TQ_FC_PREP : 0) | (TQ_CFG_FC_FLIP && p->fc_prep >= 2 ? TQ_FC_FLIP : 0);
+                        | (TQ_CFG_FC_PREP && p->fc_prep == 1 ? TQ_FC_PREP : 0) | (TQ_CFG_FC_FLIP && p->fc_prep >= 2 ? TQ_FC_FLIP : 0)
+                        | (p->chunk_lg << TQ_FC_CHUNK_SHIFT);
             while (from < full) {
-                job.w = p->weights + (size_t)from * 4 * k;
+                job.w = p->weights + (size_t)(uint32_t)from * 4u * (uint32_t)k;
                 job.bias = p->bias + 4 * from;
                 job.q = p->quant + 16 * from;
                 job.out = output + 4 * from;
@@ -374,7 +449,7 @@ tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p,
             }
             for (i = full; i < quads; ++i) {
 #if TQ_CFG_FC_ROW1
-                if (p->guarded != 2 && 4 * i + 1 == units) {
+                if (4 * i + 1 == units) { /* (its weights stored alone: never a quad) */
                     job.bias = p->bias + 4 * i;
                     output[4 * i] = tq_fc_out(p, tq_fc_row1(p, &job, 4 * i), 4 * i);
                     continue;
@@ -383,6 +458,12 @@ tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p,
                 tq_fc_redo(p, &job, output, i, 0);
             }
         }
+#else
+        (void)k;
+        (void)quads;
+        (void)i;
+        (void)scratch;
+#endif
 #elif defined(TQ_GEMM_MVE)
         (void)k;
         (void)quads;
@@ -402,7 +483,7 @@ tq_status tq_fully_connected_fast_s8(const tq_fully_connected_fast_s8_params *p,
             for (r = 0; r < 4; ++r) {
                 acc[r] = p->bias[4 * i + r] + add;
             }
-            tq_fc_quad(p, p->weights + (size_t)i * 4 * k, input, acc);
+            tq_fc_quad(p, p->weights + (size_t)(uint32_t)i * 4u * (uint32_t)k, input, acc);
             for (r = 0; r < 4 && 4 * i + r < units; ++r) {
                 output[4 * i + r] = tq_fc_out(p, acc[r], 4 * i + r);
             }

@@ -23,8 +23,10 @@
  *
  * Per 4 of k (16 MACs): LDM (X0 Y0 X1 Y1) + LDRD (two weight rows) + 2 UXTB16 + 8 SMLAD = 12
  * instructions (sign-extending int8 weights took 14); wide: LDM + 2 LDRD + 8 SMLAD = 11. The loop is
- * unrolled four times (entered part way, at an address computed once a call, for counts of 4s that
- * are not a multiple of 4), 2 more instructions a round. Register use in the loop:
+ * unrolled four times, eight in tq_gemm_pairs_dsp (the 1x1 and im2col kernels' loop, where short k
+ * and few outputs make the round's 2 instructions weigh: 96 -> 24 channels 1.7% fewer), entered part
+ * way at an address computed once a call, for counts of 4s that are not a multiple of the unroll,
+ * 2 more instructions a round. Register use in the loop:
  *   r0 column pointer, r1 weight pointer, r2 column end, r3..r6 accumulators s00 s01 s10 s11
  *   (row, pixel), r7 r8 pixel 0 (X, Y), or wide (x0, x2) (x1, x3), r9 r10 pixel 1, r11 r12 weight
  *   words, lr free (wide: scratch).
@@ -38,7 +40,11 @@
  * pairs: blk walks the quantization blocks (bias[2], then mult, radd, rsh per row: 8 words), each
  *   pair of rows starts from its bias and ends requantized (tq_requant_mm, SSAT) into out0[c],
  *   out0[c + 1] and out1[c], out1[c + 1], clamped to lo4/hi4 bytes when clamp bit 0 (or, int8,
- *   TQ_GEMM_CLAMP_CHUNKED) is set;
+ *   TQ_GEMM_CLAMP_CHUNKED) is set. The int8-weight one, tq_gemm_pairs_dsp, reads its table as
+ *   tinyq/ops/conv.py's _pairs_table writes it: the biases doubled (its sums end at twice the
+ *   accumulator, for TQ_REQUANT2), and above the low byte of row 0's rsh (all an ASR by register
+ *   reads) bit 8 the clamp and bits 9 up the row pairs left after this one, so that one LSRS gives
+ *   the store and the loop's end (blk_end and clamp bit 0 are not read; lr walks blk throughout);
  * pairs_acc: the same, each pair of rows starting from its accumulator block at acc (4 words, walked
  *   along) instead of the bias, w_skip bytes of weights skipped after each pair;
  * pairs_gen, pairs_acc_gen (and their wide twins): the same with the general requantization
@@ -87,9 +93,10 @@
     smlad   r6, r12, r10, r6
     .endm
 
-/* The dot products of one pair of rows with the column pair, into r3..r6: the loop unrolled four
-   times, entered where the steps left make whole rounds (the address TQ_ENTRY kept in the frame). */
-    .macro  TQ_DOT name, step, entry=TQ_GEMM_FRAME_ENTRY_OFF
+/* The dot products of one pair of rows with the column pair, into r3..r6: the loop unrolled \unroll
+   (4 or 8) times, entered where the steps left make whole rounds (the address TQ_ENTRY kept in the
+   frame). */
+    .macro  TQ_DOT name, step, entry=TQ_GEMM_FRAME_ENTRY_OFF, unroll=4
     ldr     pc, [sp, #\entry]
 .L\name\()_round:
     \step
@@ -99,6 +106,16 @@
     \step
 .L\name\()_r3:
     \step
+    .if \unroll == 8
+.L\name\()_r4:
+    \step
+.L\name\()_r5:
+    \step
+.L\name\()_r6:
+    \step
+.L\name\()_r7:
+    \step
+    .endif
     cmp     r0, r2
     bne     .L\name\()_round
     .endm
@@ -116,10 +133,17 @@
     str     r8, [sp, #TQ_GEMM_FRAME_ENTRY_OFF]
     .endm
 
-    .macro  TQ_ENTRY_TABLE name
+    .macro  TQ_ENTRY_TABLE name, unroll=4
 .L\name\()_entry:
+    .if \unroll == 8
+    .byte   0, (.L\name\()_r7 - .L\name\()_round) / 2, (.L\name\()_r6 - .L\name\()_round) / 2
+    .byte   (.L\name\()_r5 - .L\name\()_round) / 2, (.L\name\()_r4 - .L\name\()_round) / 2
+    .byte   (.L\name\()_r3 - .L\name\()_round) / 2, (.L\name\()_r2 - .L\name\()_round) / 2
+    .byte   (.L\name\()_r1 - .L\name\()_round) / 2
+    .else
     .byte   0, (.L\name\()_r3 - .L\name\()_round) / 2, (.L\name\()_r2 - .L\name\()_round) / 2
     .byte   (.L\name\()_r1 - .L\name\()_round) / 2
+    .endif
     .p2align 1
     .endm
 
@@ -243,7 +267,7 @@
  * runs in chunks of 256 (the first one the rest, entered part way), each from 0 and added ASR 8
  * into the totals T (frame), which start at c: the loop's end goes to the frame's handler address.
  */
-    .macro  TQ_SENTER name
+    .macro  TQ_SENTER name, unroll=4
     push    {r4-r11, lr}
     sub     sp, sp, #TQ_SGEMM_FRAME_SIZE
     ldm     r0, {r1-r12}
@@ -284,7 +308,11 @@
     stm     sp, {r1, r2, r3, r4, r5, r6}    /* cols, the first chunk's end, the start values */
     sub     r8, r2, r1
     mov     r1, r7                      /* w */
+    .if \unroll == 8
+    ubfx    r7, r8, #4, #3              /* the count of 4s modulo 8 */
+    .else
     ubfx    r7, r8, #4, #2
+    .endif
     adr     r8, .L\name\()_entry
     ldrb    r7, [r8, r7]
     adr     r8, .L\name\()_round
@@ -303,11 +331,12 @@
     .endm
 
 /* A chunk's end with k above one chunk: the sums ASR 8 into T; the next chunk from 0, or after the
-   last one the totals to \tail (r3..r6, to be added unshifted), T back to its start. */
+   last one the totals to \tail (r3..r6, to be added unshifted), T back to its start. lr is left as
+   it is (the plain pair loop keeps its running block there). */
     .macro  TQ_SMULTI name
 .L\name\()_multi:
-    add     lr, sp, #TQ_SGEMM_FRAME_T
-    ldm     lr, {r7-r10}
+    add     r12, sp, #TQ_SGEMM_FRAME_T
+    ldm     r12, {r7-r10}
     add     r3, r7, r3, asr #8
     add     r4, r8, r4, asr #8
     add     r5, r9, r5, asr #8
@@ -315,7 +344,7 @@
     ldr     r11, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_COLS_END_OFF]
     cmp     r0, r11
     beq     6f
-    stm     lr, {r3-r6}
+    stm     r12, {r3-r6}
     add     r2, r0, #1024
     add     r11, sp, #TQ_SGEMM_FRAME_INIT   /* zeros */
     ldm     r11, {r3-r6}
@@ -323,7 +352,7 @@
 6:
     add     r11, sp, #TQ_SGEMM_FRAME_C
     ldm     r11, {r7-r10}
-    stm     lr, {r7-r10}
+    stm     r12, {r7-r10}
     .endm
 
 /* \d = \a + \s as twice the sum (\a doubled already): \s ASR 7 when \shifted (it is 256 times a
@@ -339,8 +368,9 @@
 /* A row pair's sums r3..r6 plus its bias (or its accumulator block at acc), the row pair's
    requantization constants in r7..r12, lr the next block (its slot TQ_SGEMM_FRAME_BLK updated);
    \shifted: the sums ASR 8 first; \live: lr holds the block already (the row pair's start loaded
-   it); \dbl: r3..r6 end at twice the accumulators (for TQ_REQUANT2; never from acc). */
-    .macro  TQ_SPAIR_SUMS from_acc, shifted, live=0, dbl=0
+   it); \dbl: r3..r6 end at twice the accumulators (for TQ_REQUANT2; never from acc); \keep: lr stays
+   the running block through the row pairs, its frame slot written only where it is reloaded. */
+    .macro  TQ_SPAIR_SUMS from_acc, shifted, live=0, dbl=0, keep=0
     .if \from_acc
     ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_ACC_OFF]
     ldm     lr!, {r7-r10}
@@ -360,10 +390,10 @@
     ldr     lr, [sp, #TQ_SGEMM_FRAME_BLK]
     .endif
     ldm     lr!, {r0, r2, r7-r12}       /* bias of rows 0 and 1, then mult, radd, rsh of each */
+    .if !\keep || !\live
     str     lr, [sp, #TQ_SGEMM_FRAME_BLK]
-    .if \dbl
-    lsl     r0, r0, #1
-    lsl     r2, r2, #1
+    .endif
+    .if \dbl                           /* (generation stored these biases doubled) */
     TQ_SADD2 r3, r0, r3, \shifted
     TQ_SADD2 r4, r0, r4, \shifted
     TQ_SADD2 r5, r2, r5, \shifted
@@ -377,21 +407,28 @@
     .endif
     .endm
 
-/* void tq_gemm_pairs_*_dsp(const tq_gemm_job *job), int8 weights: as TQ_PAIRS. */
-    .macro  TQ_SPAIRS name, from_acc, gen=0
+/* void tq_gemm_pairs_*_dsp(const tq_gemm_job *job), int8 weights: as TQ_PAIRS; the k loop unrolled
+   \unroll times. */
+    .macro  TQ_SPAIRS name, from_acc, gen=0, unroll=4
     .global \name
     .type   \name, %function
     .thumb_func
 \name:
-    TQ_SENTER \name
+    TQ_SENTER \name, \unroll
+    .if \from_acc || \gen
 3:
     ldm     sp, {r0, r2, r3, r4, r5, r6, lr}    /* cols, the first chunk's end, the start values; blk */
-    TQ_DOT  \name, TQ_STEP_SPLIT, TQ_SGEMM_FRAME_ENTRY
+    .else                               /* lr the running block throughout: the k loop leaves it */
+    ldr     lr, [sp, #TQ_SGEMM_FRAME_BLK]
+3:
+    ldm     sp, {r0, r2, r3, r4, r5, r6}        /* cols, the first chunk's end, the start values */
+    .endif
+    TQ_DOT  \name, TQ_STEP_SPLIT, TQ_SGEMM_FRAME_ENTRY, \unroll
 #if TQ_CFG_GEMM_CHUNKS
     ldr     pc, [sp, #TQ_SGEMM_FRAME_HANDLER]
 #endif
 .L\name\()_single:
-    TQ_SPAIR_SUMS \from_acc, 1, 1, !(\from_acc || \gen)
+    TQ_SPAIR_SUMS \from_acc, 1, 1, !(\from_acc || \gen), !(\from_acc || \gen)
 8:
     .if \gen
     ldr     lr, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_CLAMP_OFF]   /* the zero point in its high bytes */
@@ -411,8 +448,13 @@
     TQ_REQUANT2 r5, r10, r11, r12, r0
     TQ_REQUANT2 r6, r10, r11, r12, r0
     .endif
+    .if \from_acc || \gen
     ldr     r7, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_CLAMP_OFF]
     cbnz    r7, 5f
+    .else                               /* row 0's rsh word: bit 8 the clamp, bits 9 up the row pairs left */
+    lsrs    r9, r9, #9                  /* C: clamped; Z: the last row pair (no flags set until bne) */
+    bcs     5f
+    .endif
     ldrd    r7, r8, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
     bfi     r3, r5, #8, #8              /* out0[c], out0[c + 1] */
     strh    r3, [r7], #2
@@ -420,8 +462,10 @@
     strh    r4, [r8], #2
 4:
     strd    r7, r8, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_OUT0_OFF]     /* out0, out1 */
+    .if \from_acc || \gen
     ldr     r9, [sp, #TQ_SGEMM_FRAME_JOB + TQ_GEMM_JOB_BLK_END_OFF]
     cmp     lr, r9
+    .endif
     bne     3b
     add     sp, sp, #TQ_SGEMM_FRAME_SIZE
     pop     {r4-r11, pc}
@@ -441,10 +485,10 @@
     b       4b
 #if TQ_CFG_GEMM_CHUNKS
     TQ_SMULTI \name
-    TQ_SPAIR_SUMS \from_acc, 0, 0, !(\from_acc || \gen)
+    TQ_SPAIR_SUMS \from_acc, 0, !(\from_acc || \gen), !(\from_acc || \gen), !(\from_acc || \gen)
     b       8b
 #endif
-    TQ_ENTRY_TABLE \name
+    TQ_ENTRY_TABLE \name, \unroll
     .size   \name, . - \name
     .endm
 
@@ -494,7 +538,7 @@
 
     .section .text.tq_gemm_pairs_dsp, "ax", %progbits
     .p2align 2
-    TQ_SPAIRS tq_gemm_pairs_dsp, 0
+    TQ_SPAIRS tq_gemm_pairs_dsp, 0, 0, 8
 #if TQ_CFG_WIDE
     .section .text.tq_gemm_pairs_wide_dsp, "ax", %progbits
     .p2align 2
