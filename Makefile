@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
+APT_PACKAGES := gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev espeak-ng
 STAMP := $(VENV)/.tinyq-installed
 
 .PHONY: demo test setup system venv clean benchmarks sweep
@@ -133,6 +133,17 @@ fuzz-firmware: setup
 sanitize: setup
 	@status=0; nice $(PY) -m tests.fuzz.sanitize_models || status=1; \
 	nice $(PY) -m tests.fuzz.strict_warnings $(if $(STRICT_ALLOW),--allow $(STRICT_ALLOW)) || status=1; exit $$status
+
+# Keyword spotting on data made offline: espeak-ng's keywords with noise (tinyq.quant.kws, the full set of
+# voices, speeds and pitches), a DS-CNN trained on them, and `tinyq compare`'s table on qemu-m4 for every
+# variant. KWS_ENERGY_FOR=BOARD prices the inferences with that board's documented run current.
+KWS_DIR ?= out/kws
+KWS_ENERGY_FOR ?=
+.PHONY: compare-kws
+compare-kws: setup
+	nice $(PY) -m tinyq.quant.kws $(KWS_DIR)
+	nice $(VENV)/bin/tinyq compare $(KWS_DIR)/kws.keras -c $(KWS_DIR)/calib.npy --eval $(KWS_DIR)/kws_eval.npz \
+	  --board qemu-m4 --keep $(KWS_DIR)/compare $(if $(KWS_ENERGY_FOR),--energy-for $(KWS_ENERGY_FOR))
 
 clean:
 	rm -rf $(VENV) build out .pytest_cache

@@ -96,3 +96,70 @@ def test_boards_command_table_and_json():
     r = run_tinyq("boards", "--json")
     d = json.loads(r.stdout)
     assert sorted(b["name"] for b in d) == sorted(all_boards())
+
+
+# ------------------------------------------------------------------ energy figures and stands_for
+
+def test_an_emulated_board_stands_for_a_real_board_of_its_core():
+    boards = all_boards()
+    for b in boards.values():
+        if b.stands_for is not None:
+            real = boards[b.stands_for]
+            assert b.emulated and not real.emulated and real.core == b.core, b.name
+    assert boards["qemu-m4"].stands_for == "nucleo-l4r5zi" and boards["qemu-m7"].stands_for == "disco-f746"
+
+
+def test_energy_figures_name_their_document():
+    for b in all_boards().values():
+        if b.energy:
+            assert not b.emulated and b.energy["source"] and b.energy["conditions"], b.name
+            assert 0 < b.run_current_a() < 1, b.name
+
+
+def _with(base: str, **fields):
+    d = json.loads((ROOT / "boards" / f"{base}.json").read_text())
+    d.update(fields)
+    return d
+
+
+@pytest.mark.parametrize("energy,words", [
+    ({"run_current_ua_per_mhz": 100, "run_current_ma": 12, "at_hz": 120000000, "supply_v": 3.0, "conditions": "c", "source": "s"},
+     "energy"),
+    ({"run_current_ma": 12, "supply_v": 3.0, "conditions": "c", "source": "s"}, "energy"),  # at which clock?
+    ({"run_current_ua_per_mhz": 100, "supply_v": 3.0, "conditions": "c"}, "source"),
+    ({"run_current_ua_per_mhz": -1, "supply_v": 3.0, "conditions": "c", "source": "s"}, "energy"),
+])
+def test_schema_checks_energy(energy, words):
+    with pytest.raises(BadInput) as e:
+        validate(_with("nucleo-l4r5zi", energy=energy), "test.json")
+    assert words in str(e.value)
+
+
+def test_energy_arithmetic_and_the_board_it_comes_from(tmp_path):
+    from tinyq.boards import energy_board
+
+    def write(name, base, **fields):
+        p = tmp_path / f"{name}.json"
+        p.write_text(json.dumps(_with(base, name=name, **fields)))
+        return p
+
+    per_mhz = get_board(str(write("a", "nucleo-l4r5zi", energy={"run_current_ua_per_mhz": 100, "supply_v": 3.0,
+                                                                "conditions": "test", "source": "test"})))
+    assert per_mhz.run_current_a() == pytest.approx(0.012)  # 100 uA/MHz at 120 MHz
+    assert per_mhz.energy_uj(120_000) == pytest.approx(1e-3 * 0.012 * 3.0 * 1e6)  # 1 ms
+    ma = get_board(str(write("b", "nucleo-l4r5zi", energy={"run_current_ma": 12, "at_hz": 120_000_000, "supply_v": 3.3,
+                                                           "conditions": "test", "source": "test"})))
+    assert ma.run_current_a() == pytest.approx(0.012)
+    with pytest.raises(BadInput, match="at_hz 80000000 is not the board's clock_hz 120000000"):
+        get_board(str(write("c", "nucleo-l4r5zi", energy={"run_current_ma": 12, "at_hz": 80_000_000, "supply_v": 3.3,
+                                                          "conditions": "test", "source": "test"})))
+    with pytest.raises(BadInput, match="energy figures are a real chip's"):
+        get_board(str(write("e", "qemu-m4", energy={"run_current_ua_per_mhz": 100, "supply_v": 3.0,
+                                                    "conditions": "test", "source": "test"})))
+    with pytest.raises(BadInput, match="stands_for is for emulated boards"):
+        get_board(str(write("d", "nucleo-l4r5zi", stands_for="qemu-m4")))
+    m4 = get_board("qemu-m4")
+    assert energy_board(m4) is None  # nucleo-l4r5zi documents no run current (see its file)
+    assert energy_board(m4, str(tmp_path / "a.json")).name == "a"
+    with pytest.raises(BadInput, match="is a cortex-m7 and qemu-m4 a cortex-m4"):
+        energy_board(m4, "disco-f746")

@@ -16,8 +16,9 @@ import pytest
 
 from tinyq.boards import get_board
 from tinyq.checks.compare import compare
+from tinyq.errors import BadInput
 
-from .conftest import run_tinyq
+from .conftest import ROOT, run_tinyq
 from .helpers import ref_interpreter
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -153,3 +154,63 @@ def test_bad_input_one_line_exit_2(digits, args, words):
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
     assert r.stdout == ""
+
+
+# ------------------------------------------------------------------ the variant table and the energy column
+
+def _row(variant, cycles, energy_uj=None, time_from=None):
+    from tinyq.checks.compare import VariantRow
+
+    return VariantRow(variant=variant, flash=1000, code=600, weights=400, ram=900, arena=500, stack=300, ram_other=100,
+                      cycles=cycles, cycle_unit="instructions", latency_ms=cycles / 25e3, samples=4, accuracy=0.75,
+                      rmse=None, bit_exact=True, passed=True, max_abs_diff=0.0, tflite_bytes=2000,
+                      energy_uj=energy_uj, energy_cycles=None if energy_uj is None else 2 * cycles, energy_time_from=time_from)
+
+
+def test_table_with_energy_names_the_board_the_time_and_the_document():
+    from rich.console import Console
+
+    from tinyq.checks.compare import Comparison
+    from tinyq.cli.compare import table
+
+    c = Comparison(model="m.keras", board="qemu-m4", clock_hz=25_000_000, cycle_unit="instructions", task="classification",
+                   samples=4, available=4, keras_accuracy=0.75,
+                   rows=[_row("int8", 1000, 0.25, "cycle estimate"), _row("int16x8", 2000, 0.5, "cycle estimate")],
+                   energy={"board": "some-board", "core": "cortex-m4", "clock_hz": 120_000_000, "run_current_ma": 12.0,
+                           "supply_v": 3.3, "conditions": "run mode, flash", "source": "DS0000 Rev 1, Table 1"})
+    con = Console(width=250, record=True)
+    con.print(table(c))
+    text = " ".join(con.export_text().split())
+    assert "µJ" in text and "0.25" in text and "0.5" in text
+    assert "µJ per inference on some-board: time (cycle estimate at 120 MHz) x 12 mA x 3.3 V" in text
+    assert "DS0000 Rev 1, Table 1" in text
+    c.energy, c.energy_note = None, "nucleo-l4r5zi has no documented run current (its board file has no energy entry)"
+    c.rows = [_row("int8", 1000)]
+    con = Console(width=250, record=True)
+    con.print(table(c))
+    text = " ".join(con.export_text().split())
+    assert "µJ" not in text and "No energy column: nucleo-l4r5zi has no documented run current" in text
+    assert c.to_json()["energy"] is None and "no documented run current" in c.to_json()["energy_note"]
+
+
+def test_a_new_variant_is_one_row_of_the_table(monkeypatch):
+    from tinyq.checks.compare import VARIANT_TABLE, Variant, parse_modes
+
+    row = Variant(convert=lambda lm, samples, quiet: b"", calibrated=True)
+    monkeypatch.setitem(VARIANT_TABLE, "int4", row)
+    assert parse_modes("int4,int8") == ["int8", "int4"]  # the table's order
+    with pytest.raises(BadInput, match="int8, int16x8, int4"):
+        parse_modes("int3")
+
+
+def test_energy_on_real_hardware_is_measured_cycles(tmp_path):
+    from tinyq.checks.compare import energy_of
+
+    d = json.loads((ROOT / "boards" / "nucleo-l4r5zi.json").read_text())
+    d["name"] = "nucleo-e"
+    d["energy"] = {"run_current_ma": 10.0, "at_hz": 120_000_000, "supply_v": 3.0, "conditions": "test data", "source": "test"}
+    (tmp_path / "nucleo-e.json").write_text(json.dumps(d))
+    b = get_board(str(tmp_path / "nucleo-e.json"))
+    uj, cycles, source = energy_of(b, b, tmp_path, 1_200_000)  # 10 ms at 120 MHz
+    assert (cycles, source) == (1_200_000, "measured cycles")
+    assert uj == pytest.approx(0.010 * 0.010 * 3.0 * 1e6)  # 10 ms x 10 mA x 3 V = 300 uJ

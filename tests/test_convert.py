@@ -169,8 +169,10 @@ def test_json_keys(work, capsys):
     r = _convert_json(capsys, d / "m.keras", "-c", d / "calib.npy", "-o", d / "j.tflite")
     assert set(r) == {
         "model", "format", "mode", "output", "float_io", "calibration", "float_bytes", "tflite_bytes",
-        "inputs", "outputs", "ops", "weights", "eval", "float_islands", "recurrent",
+        "inputs", "outputs", "ops", "weights", "eval", "float_islands", "recurrent", "weight_bits", "palette",
+        "packed_weights",
     }
+    assert r["weight_bits"] == 8 and r["palette"] is None and r["packed_weights"] == {}  # plain int8: no metadata
     assert r["recurrent"] == []  # no recurrent layer to unroll
     assert r["float_islands"] == []  # an all-integer model: no DEQUANTIZE -> float ops -> QUANTIZE island
     assert r["mode"] == "int8" and r["weights"] == {"int8": 3}  # conv, depthwise and dense kernels

@@ -64,7 +64,8 @@ def test_every_lowering_reaches_a_kernel_and_every_kernel_a_lowering():
 def test_the_kernels_of_a_lowering_follow_its_kind_and_type():
     assert kernels_of("MAX_POOL_2D", "int8") == {"tq_maxpool_s8", "tq_maxpool_fast_s8"}
     assert kernels_of("ADD", "int32") == {"tq_add_s32"}
-    assert kernels_of("FULLY_CONNECTED", "int8") == {"tq_fully_connected_s8", "tq_fully_connected_fast_s8"}
+    assert kernels_of("FULLY_CONNECTED", "int8") == {"tq_fully_connected_s8", "tq_fully_connected_fast_s8",
+                                                     "tq_fully_connected_packed_s8"}  # packed weights: tinyq.ops.packed
     assert "tq_conv_s8" in kernels_of("CONV_2D", "int8") and "tq_conv_taps_s8" in kernels_of("CONV_2D", "int8")
 
 

@@ -247,8 +247,10 @@ def test_sequential_train_save_convert(tmp_path):
 
 def test_bad_input():
     m = _bn_model()
-    with pytest.raises(BadInput, match="weight_bits=1"):
-        qat.quantize_model(m, weight_bits=1)
+    with pytest.raises(BadInput, match="weight_bits=0: give a whole number of bits from 1 to 8"):
+        qat.quantize_model(m, weight_bits=0)
+    with pytest.raises(BadInput, match="weight_bits=9"):
+        qat.quantize_model(m, weight_bits=9)
     with pytest.raises(BadInput, match="no tinyq.quant.qat layers"):
         qat.strip(m)
     with pytest.raises(BadInput, match="already holds tinyq.quant.qat layers"):

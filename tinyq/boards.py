@@ -52,6 +52,8 @@ class Board:
     usb_ids: tuple[str, ...] = ()
     renode: dict[str, Any] | None = None  # {"platform", "cpu", "uart", "console"}: how Renode models it
     arduino: dict[str, Any] | None = None  # {"fqbn", "default"}: the board in the Arduino IDE
+    energy: dict[str, Any] | None = None  # the documented run current and supply voltage (schema: energy)
+    stands_for: str | None = None  # an emulated board: the real board of its core whose figures apply
 
     @property
     def emulated(self) -> bool:
@@ -79,6 +81,22 @@ class Board:
 
     def to_json(self) -> dict:
         return json.loads(self.path.read_text())
+
+    def run_current_a(self) -> float | None:
+        """The documented run current at clock_hz in amperes (None without an `energy` entry)."""
+        e = self.energy
+        if not e:
+            return None
+        if "run_current_ua_per_mhz" in e:
+            return float(e["run_current_ua_per_mhz"]) * 1e-6 * self.clock_hz / 1e6
+        return float(e["run_current_ma"]) * 1e-3
+
+    def energy_uj(self, cycles: int) -> float | None:
+        """Energy of `cycles` core cycles at clock_hz: time x run current x supply voltage, in microjoules."""
+        amps = self.run_current_a()
+        if amps is None:
+            return None
+        return 1e6 * cycles / self.clock_hz * amps * float(self.energy["supply_v"])
 
     @property
     def consoles(self) -> list[str]:
@@ -151,7 +169,17 @@ def load_board_file(path: Path) -> Board:
         usb_ids=tuple(data.get("usb_ids", [])),
         renode=data.get("renode"),
         arduino=data.get("arduino"),
+        energy=data.get("energy"),
+        stands_for=data.get("stands_for"),
     )
+    if board.energy and "at_hz" in board.energy and int(board.energy["at_hz"]) != board.clock_hz:
+        raise BadInput(f"{path}: energy/at_hz {board.energy['at_hz']} is not the board's clock_hz {board.clock_hz}: "
+                       f"give the run current the datasheet states at {board.clock_hz} Hz (or in uA/MHz)")
+    if board.energy and board.emulated:
+        raise BadInput(f"{path}: energy figures are a real chip's; {board.name} is emulated: name the real board it "
+                       f"stands for (stands_for) and give them there")
+    if board.stands_for is not None and not board.emulated:
+        raise BadInput(f"{path}: stands_for is for emulated boards; {board.name} is real hardware: remove it")
     if board.renode and board.renode["console"] not in board.consoles:
         raise BadInput(f"{path}: renode/console '{board.renode['console']}' is not one of the board's consoles "
                        f"({', '.join(board.consoles)}): name one of them")
@@ -175,6 +203,24 @@ def get_board(name: str) -> Board:
     if name not in boards:
         raise BadInput(f"unknown board '{name}': choose one of {', '.join(boards)} (`tinyq boards` lists them)")
     return boards[name]
+
+
+def energy_board(board: Board, energy_for: str | Board | None = None) -> Board | None:
+    """The board whose documented run current prices an inference on `board`: `energy_for` (a name, a
+    .json path or a Board), else `board` itself when it has figures, else the real board it stands for.
+    None when that board has no `energy` entry. The board named must have `board`'s core."""
+    if energy_for is not None:
+        target = energy_for if isinstance(energy_for, Board) else get_board(energy_for)
+    elif board.energy:
+        target = board
+    elif board.stands_for:
+        target = get_board(board.stands_for)
+    else:
+        return None
+    if target.core != board.core:
+        raise BadInput(f"{target.name} is a {target.core} and {board.name} a {board.core}: name a {board.core} board "
+                       f"for the energy figures (the code is compiled for that core)")
+    return target if target.energy else None
 
 
 def default_arduino_board() -> Board:

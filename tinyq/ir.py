@@ -62,6 +62,19 @@ class Quant:
         return self.zero_point[0]
 
 
+@dataclass(frozen=True)
+class WeightPack:
+    """How a constant weight tensor is stored packed in flash (tinyq.compiler.packing): `bits`-bit
+    indices (1, 2 or 4), looked up in a codebook: "linear" (the index is the int4 value itself, two's
+    complement: a TFLite INT4 tensor), "layer" (one table of 2^bits int8 values) or "channel" (one table
+    per output channel). The tensor's `data` stays the int8 values (folding, requantization and verify
+    read those); only the kernels read the packed form."""
+
+    bits: int
+    codebook: str  # "linear" | "layer" | "channel"
+    source: str = ""  # why it is packed: "int4" (the file's type), "metadata", "option"
+
+
 @dataclass
 class Tensor:
     index: int
@@ -83,6 +96,9 @@ class Tensor:
     # each resource variable a variable tensor); None: TFLite's ResetVariableTensor (int8: the zero
     # point, other types: 0).
     initial: np.ndarray | None = None
+    # Constant weights stored packed (low-bit indices): set by the importer for an INT4 tensor and by
+    # tinyq.compiler.packing for palettized int8 ones; None: plain int8 bytes.
+    pack: WeightPack | None = None
 
     @property
     def is_const(self) -> bool:
@@ -134,6 +150,8 @@ class Graph:
     notes: list[str] = field(default_factory=list)
     # What the code is generated for (tinyq.compiler.target.Target); set by compile_graph.
     target: Any = None
+    # The model's "tinyq.weights" metadata (tinyq.compiler.packing): weight tensor name -> (bits, codebook).
+    weight_hints: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def tensor(self, i: int) -> Tensor:
         return self.tensors[i]

@@ -95,7 +95,7 @@ class FirmwarePlan:
 def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_model: str = "unspecified",
           command: str | None = None, tflite_bytes: bytes | None = None,
           kernels: str = "fast", wide: bool = False, console: str | None = None,
-          keep_input: bool = False, ram_budget: int | None = None) -> BuildResult:
+          keep_input: bool = False, ram_budget: int | None = None, pack_weights: str = "auto") -> BuildResult:
     """Generate, compile and link `model` (a .tflite, or its bytes) for `board` into `out_dir`.
 
     `console` picks one of the board's consoles (`Board.consoles`); None keeps the one `board` has.
@@ -104,6 +104,7 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
     `ram_budget`: RAM for inference (arena + I/O, as build.json's ram_tflm) the plan must fit, running
     early layers band by band where needed (BadInput if no plan fits); None: the board's RAM decides
     (patched only if the plain plan does not fit it).
+    `pack_weights`: which weight tensors are stored packed (--pack-weights, tinyq.compiler.packing).
     """
     board = board.with_console(console)
     _check_arguments(model, mlperf_model, tflite_bytes)
@@ -115,7 +116,8 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
         tflite.write_bytes(tflite_bytes if tflite_bytes is not None else Path(model).read_bytes())
         keep_input = keep_input or mlperf_model != "unspecified"
         _check_budget(ram_budget)
-        gen, patches = compile_model(tflite, board, name, command, kernels, wide, keep_input, ram_budget)
+        gen, patches = compile_model(tflite, board, name, command, kernels, wide, keep_input, ram_budget,
+                                     pack_weights=pack_weights)
         plan = plan_firmware(gen, board, name, command, mlperf_model)
         render(stage, gen, plan)
         try:
@@ -126,7 +128,7 @@ def build(model: Path, board: Board, out_dir: Path, name: str = "model", mlperf_
             for f in ("link-measure.ld", "measure.elf"):
                 (stage / f).unlink(missing_ok=True)
             gen, patches = compile_model(tflite, board, name, command, kernels, wide, keep_input, budget,
-                                         label=f"{board.name}'s RAM ({budget:,} B for inference)")
+                                         label=f"{board.name}'s RAM ({budget:,} B for inference)", pack_weights=pack_weights)
             plan = plan_firmware(gen, board, name, command, mlperf_model)
             render(stage, gen, plan)
             linked, boot2_crc = link(gcc, stage, plan, gen)
@@ -158,11 +160,12 @@ def _check_arguments(model: Path, mlperf_model: str, tflite_bytes: bytes | None)
 
 
 def compile_model(tflite: Path, board: Board, name: str, command: str, kernels: str, wide: bool,
-                  keep_input: bool = False, ram_budget: int | None = None, label: str | None = None
-                  ) -> tuple[Generated, PatchPlan | None]:
+                  keep_input: bool = False, ram_budget: int | None = None, label: str | None = None,
+                  pack_weights: str = "auto") -> tuple[Generated, PatchPlan | None]:
     """The generated C library for the board's core; a float32 model only for a core with an FPU.
     With a `ram_budget`, the cheapest plan that fits it (tinyq.compiler.patch), and that plan."""
-    target = dataclasses.replace(target_for(kernels, board.extensions, wide), keep_input=keep_input, flash=board.flash.length)
+    target = dataclasses.replace(target_for(kernels, board.extensions, wide, pack_weights), keep_input=keep_input,
+                                 flash=board.flash.length)
     patches = None
     if ram_budget is not None:
         patches = choose_for_file(tflite, target, ram_budget, label)

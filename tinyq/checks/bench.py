@@ -93,12 +93,14 @@ def load_baseline(path: Path) -> dict[str, dict[str, Tflm]]:
 
 
 def bench_model(model: Path, board: Board, runs: int = 3, baseline: dict[str, dict[str, Tflm]] | None = None,
-                kernels: str = "fast", wide: bool = False, cycles_for: str | None = None, cycles: bool = False) -> BenchRow:
+                kernels: str = "fast", wide: bool = False, cycles_for: str | None = None, cycles: bool = False,
+                pack_weights: str = "auto") -> BenchRow:
     """Build, run and measure one model; with `cycles` (or a `cycles_for` board) also estimate its cycles
     and milliseconds on that board (default: the build's own) from what QEMU executed."""
     model = Path(model)
     with tempfile.TemporaryDirectory(prefix="tinyq-bench-") as tmp:
-        res = build(model, board, Path(tmp) / "build", command=f"tinyq bench {model} --board {board.name}", kernels=kernels, wide=wide)
+        res = build(model, board, Path(tmp) / "build", command=f"tinyq bench {model} --board {board.name}", kernels=kernels, wide=wide,
+                    pack_weights=pack_weights)
         run = run_on_device(res.out_dir, runs=runs, built=res)
         est = estimate_build(res.out_dir, cycles_for=cycles_for).to_json() if (cycles or cycles_for) else None
     macs = total_macs(res.graph)

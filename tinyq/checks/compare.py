@@ -1,11 +1,19 @@
-"""Compare float32, int8 and int16x8 builds of one Keras model on one board, all measured.
+"""Compare builds of one Keras model (float32, int8, int16x8, ...) on one board, all measured.
 
-Each variant is converted from the same model (int8 and int16x8 calibrated on the same samples),
-built for the board, and run there over the serial protocol on the evaluation inputs: flash and RAM
-come from the linked ELF, cycles (instructions under QEMU -icount) and milliseconds at the board's
-clock from the device's counter, and accuracy (or RMSE) from the outputs the device sent back,
-which are also checked against TFLite's reference interpreter (bit for bit, or within the float
-tolerance for float32).
+Each variant is converted from the same model (the calibrated ones on the same samples), built for
+the board, and run there over the serial protocol on the evaluation inputs: flash and RAM come from
+the linked ELF, cycles (instructions under QEMU -icount) and milliseconds at the board's clock from
+the device's counter, and accuracy (or RMSE) from the outputs the device sent back, which are also
+checked against TFLite's reference interpreter (bit for bit, or within the float tolerance for
+float32).
+
+The variants are a table (`VARIANT_TABLE`: name -> how to convert): a new convert mode is one row.
+
+Energy per inference, where a board's file documents its run current (`energy`): time per inference
+x run current x supply voltage, in microjoules. The time is the board's measured cycles on real
+hardware; on an emulated board, the cycle estimate of tinyq.checks.cycles on the real board it
+stands for (or `energy_for`) where that has one for the core, else the instructions QEMU counted,
+each at the real board's clock.
 """
 
 from __future__ import annotations
@@ -17,15 +25,40 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tinyq.boards import Board
+from tinyq.boards import Board, energy_board
 from tinyq.build.firmware import build
 from tinyq.build.manifest import Manifest
+from tinyq.checks.cycles import CORES as ESTIMATED_CORES
+from tinyq.checks.cycles import estimate_build
 from tinyq.checks.profile import run_on_device
 from tinyq.errors import BadInput
 from tinyq.quant import convert as cv
 
-VARIANTS = ("float32", "int8", "int16x8")
-_CONVERT_MODE = {"float32": "float", "int8": "int8", "int16x8": "int16x8"}
+# convert(model, calibration samples or None, quiet) -> .tflite bytes
+ConvertFn = Callable[[cv.LoadedModel, "list[np.ndarray] | None", bool], bytes]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One column of the comparison: how to make its .tflite from the Keras model."""
+
+    convert: ConvertFn
+    calibrated: bool  # gets the calibration samples (None otherwise)
+    needs_fpu: bool = False  # float builds: skipped, with the reason, on a board without an FPU
+
+
+def _tf(mode: str) -> ConvertFn:
+    """A TensorFlow converter mode of tinyq.quant.convert (`tinyq convert --mode`)."""
+    return lambda lm, samples, quiet: cv.convert_model(lm, samples, mode=mode, quiet=quiet)
+
+
+# The variants, in the table's order. A new convert mode is one row here; `--modes` takes the names.
+VARIANT_TABLE: dict[str, Variant] = {
+    "float32": Variant(_tf("float"), calibrated=False, needs_fpu=True),
+    "int8": Variant(_tf("int8"), calibrated=True),
+    "int16x8": Variant(_tf("int16x8"), calibrated=True),
+}
+VARIANTS = tuple(VARIANT_TABLE)
 DEFAULT_LIMIT = 200
 
 # progress(label, done, total): done and total count steps over all variants (convert, build, each input)
@@ -52,10 +85,15 @@ class VariantRow:
     passed: bool  # bit-exact, or within the float tolerance for float32
     max_abs_diff: float
     tflite_bytes: int
+    energy_uj: float | None = None  # per inference on the energy board (None: no documented run current)
+    energy_cycles: int | None = None  # the cycles (or instructions) the energy's time comes from
+    energy_time_from: str | None = None  # "measured cycles" | "cycle estimate" | "instructions"
 
     def to_json(self) -> dict:
         d = dict(self.__dict__)
         d["latency_ms"] = round(self.latency_ms, 4)
+        if self.energy_uj is not None:
+            d["energy_uj"] = round(self.energy_uj, 6)
         return d
 
 
@@ -72,6 +110,8 @@ class Comparison:
     keras_rmse: float | None = None
     rows: list[VariantRow] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # variant -> why
+    energy: dict | None = None  # the energy board's figures (energy_figures), None without one
+    energy_note: str = ""  # why there is no energy column
 
     @property
     def failed(self) -> list[str]:
@@ -83,16 +123,36 @@ class Comparison:
             "task": self.task, "samples": self.samples, "available": self.available,
             "keras_accuracy": self.keras_accuracy, "keras_rmse": self.keras_rmse,
             "variants": [r.to_json() for r in self.rows], "skipped": self.skipped,
+            "energy": self.energy, "energy_note": self.energy_note,
         }
+
+
+def energy_figures(eb: Board) -> dict:
+    """What the energy column rests on: the board, its clock, run current, supply, conditions, document."""
+    amps = eb.run_current_a()
+    return {"board": eb.name, "core": eb.core, "clock_hz": eb.clock_hz, "run_current_ma": round(1e3 * amps, 6),
+            "supply_v": float(eb.energy["supply_v"]), "conditions": eb.energy["conditions"], "source": eb.energy["source"]}
+
+
+def energy_of(run_board: Board, eb: Board, build_dir: Path, measured: int) -> tuple[float, int, str]:
+    """(microjoules, cycles, where the time comes from) of one inference of the build in `build_dir`,
+    which ran on `run_board` in `measured` counter units (cycles, or instructions under QEMU)."""
+    if run_board.cycle_unit == "cycles":
+        cycles, source = measured, "measured cycles"
+    elif run_board.emulated and eb.core in ESTIMATED_CORES:
+        cycles, source = estimate_build(build_dir, cycles_for=eb, board_name=str(run_board.path)).cycles, "cycle estimate"
+    else:
+        cycles, source = measured, "instructions"
+    return float(eb.energy_uj(cycles)), int(cycles), source
 
 
 def parse_modes(text: str) -> list[str]:
     """`--modes float32,int8` -> ["float32", "int8"], in the table's order; every word checked."""
     words = [w.strip() for w in text.split(",") if w.strip()]
-    bad = [w for w in words if w not in VARIANTS]
+    bad = [w for w in words if w not in VARIANT_TABLE]
     if bad or not words:
-        raise BadInput(f"--modes {text}: give a comma-separated list of {', '.join(VARIANTS)}")
-    return [v for v in VARIANTS if v in words]
+        raise BadInput(f"--modes {text}: give a comma-separated list of {', '.join(VARIANT_TABLE)}")
+    return [v for v in VARIANT_TABLE if v in words]
 
 
 def score(task: str, outputs: np.ndarray, ev: cv.EvalData) -> tuple[float | None, float | None]:
@@ -128,16 +188,22 @@ def _write_inputs(ev: cv.EvalData, lm: cv.LoadedModel, path: Path) -> None:
 
 def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequence[str] = VARIANTS,
             limit: int = DEFAULT_LIMIT, calib_limit: int | None = None, work_dir: Path | None = None,
-            progress: ProgressFn | None = None, quiet: bool = True) -> Comparison:
+            progress: ProgressFn | None = None, quiet: bool = True, energy_for: str | Board | None = None) -> Comparison:
     """Convert, build and run every variant of `model` on `board`; one measured row each.
 
-    `work_dir` keeps the .tflite files and builds (a temporary directory when None). float32 is
-    skipped, with the reason, on a board without an FPU.
+    `work_dir` keeps the .tflite files and builds (a temporary directory when None). Float variants
+    are skipped, with the reason, on a board without an FPU. `energy_for`: the board (name, .json
+    path or Board) whose documented run current prices an inference; default: `board`'s own, else
+    the real board it stands for (tinyq.boards.energy_board).
     """
     model, calib, eval_data = Path(model), Path(calib), Path(eval_data)
     if limit < 1:
         raise BadInput(f"--limit {limit}: give a positive number of evaluation inputs")
-    modes = [v for v in VARIANTS if v in modes]
+    unknown = [v for v in modes if v not in VARIANT_TABLE]
+    if unknown:
+        raise BadInput(f"--modes {','.join(unknown)}: give a comma-separated list of {', '.join(VARIANT_TABLE)}")
+    modes = [v for v in VARIANT_TABLE if v in modes]
+    eb = energy_board(board, energy_for)
     # Every file check before TensorFlow loads: a bad path fails in a second.
     calib_arrays = cv.read_calibration_arrays(calib, calib_limit)
     eval_arrays = cv.read_arrays(eval_data, "evaluation")
@@ -150,9 +216,15 @@ def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequ
     res = Comparison(model=model.name, board=board.name, clock_hz=board.clock_hz, cycle_unit=board.cycle_unit,
                      task=ev.task, samples=n, available=int(full.x[0].shape[0]))
     res.keras_accuracy, res.keras_rmse = score(ev.task, lm.predict(ev.x)[0].reshape(n, -1).astype(np.float64), ev)
-    if "float32" in modes and board.fpu is None:
-        res.skipped["float32"] = f"{board.name} has no FPU (float32 builds need one)"
-        modes = [v for v in modes if v != "float32"]
+    if eb is not None:
+        res.energy = energy_figures(eb)
+    else:
+        named = energy_for if isinstance(energy_for, str) else energy_for.name if energy_for else board.stands_for or board.name
+        res.energy_note = f"{named} has no documented run current (its board file has no energy entry)"
+    if board.fpu is None:
+        for v in [v for v in modes if VARIANT_TABLE[v].needs_fpu]:
+            res.skipped[v] = f"{board.name} has no FPU ({v} builds need one)"
+        modes = [v for v in modes if v not in res.skipped]
     total = len(modes) * (2 + n)
     done = 0
 
@@ -170,8 +242,8 @@ def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequ
         for v in modes:
             if progress is not None:
                 progress(f"{v}: converting", done, total)
-            mode = _CONVERT_MODE[v]
-            data = cv.convert_model(lm, samples if mode in cv.CALIBRATED else None, mode=mode, quiet=quiet)
+            variant = VARIANT_TABLE[v]
+            data = variant.convert(lm, samples if variant.calibrated else None, quiet)
             tfl = root / f"{model.stem}_{v}.tflite"
             tfl.write_bytes(data)
             step(f"{v}: building")
@@ -189,6 +261,7 @@ def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequ
             if run.samples != n:
                 raise BadInput(f"{eval_data}: the device ran {run.samples} inputs for {n} evaluation samples: check the input shapes")
             acc, rmse = score(ev.task, dequantize(built.manifest, run.outputs), ev)
+            energy = energy_of(board, eb, built.out_dir, run.median_cycles) if eb is not None else (None, None, None)
             s = built.sizes
             res.cycle_unit = run.cycle_unit
             res.clock_hz = run.clock_hz
@@ -197,5 +270,6 @@ def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequ
                 ram_other=s.ram_other, cycles=run.median_cycles, cycle_unit=run.cycle_unit, latency_ms=run.latency_ms,
                 samples=run.samples, accuracy=acc, rmse=rmse, bit_exact=run.bit_exact, passed=run.passed,
                 max_abs_diff=float(run.max_abs_diff), tflite_bytes=len(data),
+                energy_uj=energy[0], energy_cycles=energy[1], energy_time_from=energy[2],
             ))
     return res

@@ -146,6 +146,7 @@ def verify_tflite(
     kernels: str = "fast",
     wide: bool = False,
     reset_every: int | None = None,
+    pack_weights: str = "auto",
 ) -> VerifyResult:
     """Generate C for `path`, run it on the host and compare with the reference interpreter.
 
@@ -153,7 +154,7 @@ def verify_tflite(
     before it, and again every `reset_every` inputs when given; every step's outputs are compared."""
     path = Path(path)
     _check_reset_every(reset_every)
-    gen = generate_library(path, name="tq_model", target=target_for(kernels, wide=wide))
+    gen = generate_library(path, name="tq_model", target=target_for(kernels, wide=wide, pack_weights=pack_weights))
     g = gen.graph
     attach_float_edges(g)
     stateful = state_size(g) > 0
@@ -218,7 +219,8 @@ def _first_diverging(trace: dict[int, bytes], ref: ReferenceRunner, g: Graph, to
 
 
 def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Path | None = None, seed: int = 0,
-                    progress=None, kernels: str = "fast", wide: bool = False, reset_every: int | None = None) -> VerifyResult:
+                    progress=None, kernels: str = "fast", wide: bool = False, reset_every: int | None = None,
+                    pack_weights: str = "auto") -> VerifyResult:
     """Build `path` for an emulated board (once), run the inputs on the core and compare with the reference."""
     import tempfile
 
@@ -235,7 +237,8 @@ def verify_on_board(path: Path, board_name: str, samples: int = 100, inputs: Pat
         )
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="tinyq-verify-") as tmp:
-        built = build(path, board, Path(tmp) / "build", command=f"tinyq verify {path} --board {board.name}", kernels=kernels, wide=wide)
+        built = build(path, board, Path(tmp) / "build", command=f"tinyq verify {path} --board {board.name}", kernels=kernels, wide=wide,
+                      pack_weights=pack_weights)
         run = run_on_device(built.out_dir, runs=samples, inputs=inputs, seed=seed, edges=True, progress=progress, built=built,
                             reset_every=reset_every)
     m = built.manifest

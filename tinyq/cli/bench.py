@@ -42,6 +42,7 @@ def bench_cmd(
     md: bool = typer.Option(False, "--markdown", help="Print a Markdown section (what BENCHMARKS.md is made of)."),
     kernels: str = KERNELS,
     wide: bool = WIDE,
+    pack_weights: str = options.PACK_WEIGHTS,
     as_json: bool = JSON,
     sweep: bool = typer.Option(False, "--sweep", help="Measure the shape sweep: single layers (convolutions, depthwise, fully connected, pooling, ADD; int8 and int16) over a grid of shapes, each layer's instructions, per MAC and kernel, built many to a firmware and checked bit-exact (`python -m tinyq.checks.sweep --rows` lists the rows)."),
     quick: bool = typer.Option(False, "--quick", help="With --sweep: the quick grid (about 20 rows, a minute)."),
@@ -95,7 +96,8 @@ def bench_cmd(
         if not as_json and not md:
             err.print(f"benchmarking {m.name} on {b.name} ...")
         try:
-            rows.append(bench_model(m, b, runs=runs, baseline=base, kernels=kernels, wide=wide, cycles=cycles, cycles_for=cycles_for))
+            rows.append(bench_model(m, b, runs=runs, baseline=base, kernels=kernels, wide=wide, cycles=cycles, cycles_for=cycles_for,
+                                    pack_weights=pack_weights))
         except TinyqError as e:
             if not (sweep_models and m.parent == models_dir):
                 raise

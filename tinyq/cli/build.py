@@ -72,6 +72,7 @@ def build_cmd(
     console: Optional[str] = CONSOLE,
     keep_input: bool = typer.Option(False, "--keep-input", help="Keep the input in the arena for the whole inference (its bytes never reused), so one load runs many times; implied by --mlperf-model."),
     ram_budget: Optional[int] = RAM_BUDGET,
+    pack_weights: str = options.PACK_WEIGHTS,
     as_json: bool = JSON,
 ) -> None:
     """Build firmware for a board: ELF, BIN, HEX, map file, the generated sources and a size report.
@@ -87,7 +88,7 @@ def build_cmd(
     argv = ["tinyq", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("tinyq") else ["tinyq", "build", str(model), "--board", board, "-o", str(out_dir)]
     command = " ".join(shlex.quote(a) for a in argv if a not in ("--json", "-v", "--verbose"))
     res = build(model, b, out_dir, name=name, mlperf_model=mlperf_model, command=command, tflite_bytes=data, kernels=kernels, wide=wide,
-                keep_input=keep_input, ram_budget=ram_budget)
+                keep_input=keep_input, ram_budget=ram_budget, pack_weights=pack_weights)
     if as_json:
         emit_json({"board": b.name, "console": b.console_name, "output": str(out_dir), "model": str(model), "converted": kind == "keras",
                    "files": sorted(p.name for p in out_dir.iterdir()), "sizes": res.sizes.to_json(),

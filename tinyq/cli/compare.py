@@ -1,4 +1,4 @@
-"""`tinyq compare`: float32, int8 and int16x8 builds of one Keras model side by side, measured on a board."""
+"""`tinyq compare`: float32, int8, int16x8 (...) builds of one Keras model side by side, measured on a board."""
 
 from __future__ import annotations
 
@@ -41,24 +41,37 @@ def _check_text(r) -> str:
     return f"{'within tol.' if r.passed else 'FAILED'} {r.max_abs_diff:.2g}"
 
 
+def energy_caption(c: Comparison) -> str:
+    """What the µJ column rests on, or why there is none."""
+    if c.energy is None:
+        return f" No energy column: {c.energy_note}."
+    e = c.energy
+    froms = sorted({r.energy_time_from for r in c.rows if r.energy_time_from})
+    return (f" µJ per inference on {e['board']}: time ({' / '.join(froms) or '-'} at {e['clock_hz'] / 1e6:g} MHz) x "
+            f"{e['run_current_ma']:g} mA x {e['supply_v']:g} V ({e['conditions']}; {e['source']}).")
+
+
 def table(c: Comparison) -> Table:
     """The comparison as a rich table: one row per variant."""
     score = "top-1" if c.task == "classification" else "RMSE"
     source = "QEMU -icount" if c.cycle_unit == "instructions" else "the board's counter"
+    energy = c.energy is not None
     t = Table(
         title=f"{c.model} on {c.board}: measured on the device, {c.samples} of {c.available} evaluation inputs",
         title_justify="left",
         caption=(f"flash = code + weights; RAM = arena + stack + other. {c.cycle_unit.capitalize()} per inference "
                  f"(median) from {source}; ms at {c.clock_hz / 1e6:g} MHz. {score}: of the device's outputs "
                  f"(the Keras model on the host: {_quality(c, c.keras_accuracy, c.keras_rmse)}). check: device "
-                 "vs TFLite's reference interpreter (float32: max |diff| within the tolerance)."),
+                 "vs TFLite's reference interpreter (float32: max |diff| within the tolerance)." + energy_caption(c)),
         caption_justify="left",
     )
-    for name in ("variant", "flash B", "code B", "weights B", "RAM B", "arena B", c.cycle_unit, "ms", score, "check"):
+    names = ["variant", "flash B", "code B", "weights B", "RAM B", "arena B", c.cycle_unit, "ms", *(["µJ"] if energy else []), score, "check"]
+    for name in names:
         t.add_column(name, justify="left" if name in ("variant", "check") else "right", no_wrap=True)
     for r in c.rows:
+        uj = ([f"{r.energy_uj:.3g}" if r.energy_uj is not None else "-"] if energy else [])
         t.add_row(r.variant, f"{r.flash:,}", f"{r.code:,}", f"{r.weights:,}", f"{r.ram:,}", f"{r.arena:,}", f"{r.cycles:,}",
-                  f"{r.latency_ms:.2f}", _quality(c, r.accuracy, r.rmse), _check_text(r))
+                  f"{r.latency_ms:.2f}", *uj, _quality(c, r.accuracy, r.rmse), _check_text(r))
     return t
 
 
@@ -74,15 +87,23 @@ def compare_cmd(
     limit: int = typer.Option(DEFAULT_LIMIT, "--limit", "-n", help="Run only the first N evaluation inputs on the device."),
     calib_limit: Optional[int] = CALIB_LIMIT,
     keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the .tflite files and builds in this directory."),
+    energy_for: Optional[str] = typer.Option(
+        None, "--energy-for",
+        help="The board (name or board file, same core) whose documented run current and supply voltage price an inference "
+             "(µJ column). Default: the board's own figures, else the real board an emulated one stands for (its stands_for).",
+        show_default=False,
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """Build float32, int8 and int16x8 variants of a model and measure each on a board.
+    """Build float32, int8 and int16x8 (and the other --modes) variants of a model and measure each on a board.
 
     Every variant is converted (int8 and int16x8 calibrated with -c), built, and run on the board over
     the serial protocol on the --eval inputs: flash and RAM from the linked firmware, cycles (instructions
     under QEMU) and latency at the board's clock from the device, accuracy (or RMSE) from the outputs
     the device sent back, each checked against TFLite's reference interpreter. Exit 1 if a variant's
-    device outputs differ from the reference.
+    device outputs differ from the reference. Energy per inference (µJ) where the board file documents a
+    run current: time per inference (measured cycles on hardware; on QEMU the cycle estimate for a
+    Cortex-M4/M7 board, else instructions, at that board's clock) x run current x supply voltage.
     """
     if calib is None:
         raise BadInput("--calib is missing: give representative inputs (-c calib.npy) to calibrate the int8 and int16x8 variants")
@@ -99,7 +120,7 @@ def compare_cmd(
         task = bar.add_task(f"loading {model.name}", total=None)
         res = compare(model, calib, eval_data, b, modes=chosen, limit=limit, calib_limit=calib_limit, work_dir=keep,
                       progress=lambda label, done, total: bar.update(task, description=label, completed=done, total=total),
-                      quiet=not STATE.get("verbose", False))
+                      quiet=not STATE.get("verbose", False), energy_for=energy_for)
     for v, why in res.skipped.items():
         err.print(f"{v}: skipped, {why}", markup=False)
     if as_json:

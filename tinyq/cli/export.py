@@ -24,6 +24,7 @@ def export_cmd(
     name: Optional[str] = options.name(default=None, help="Library name, its header NAME.h and C prefix NAME_invoke() (default: the model's file name)."),
     board: Optional[str] = options.board(help="Board the library is for: the kernels for its core (the SIMD paths compile only where a core has them), and the clock and cycle unit `tinyq profile` expects. Default: the Arduino board marked default in boards/."),
     kernels: str = KERNELS,
+    pack_weights: str = options.PACK_WEIGHTS,
     as_json: bool = JSON,
 ) -> None:
     """Export a model for the Arduino IDE: a library zip and a profiling sketch.
@@ -40,8 +41,9 @@ def export_cmd(
     check_model(model)
     b = get_board(board) if board else default_arduino_board()
     argv = [str(model), "--arduino", "-o", str(output), "--board", b.name] + (["--name", name] if name else [])
-    command = "tinyq export " + " ".join(shlex.quote(a) for a in argv) + (f" --kernels {kernels}" if kernels != "fast" else "")
-    res = export_arduino(model, output, b, name=name, command=command, kernels=kernels)
+    command = "tinyq export " + " ".join(shlex.quote(a) for a in argv) + (f" --kernels {kernels}" if kernels != "fast" else "") \
+        + (f" --pack-weights {pack_weights}" if pack_weights != "auto" else "")
+    res = export_arduino(model, output, b, name=name, command=command, kernels=kernels, pack_weights=pack_weights)
     m = res.manifest
     if as_json:
         emit_json({"output": str(output), "name": res.name, "board": b.name, "library": str(res.library), "zip": str(res.zip),

@@ -20,6 +20,7 @@ def generate_cmd(
     name: str = options.name("C prefix: NAME_invoke(), NAME_ARENA_SIZE, NAME.h."),
     kernels: str = KERNELS,
     wide: bool = WIDE,
+    pack_weights: str = options.PACK_WEIGHTS,
     as_json: bool = JSON,
 ) -> None:
     """Generate C: weights as const arrays, a static schedule, the kernels it needs.
@@ -32,7 +33,9 @@ def generate_cmd(
         command += f" --kernels {kernels}"
     if wide:
         command += " --wide-weights"
-    gen = generate_library(model, name=name, command=command, target=target_for(kernels, wide=wide))
+    if pack_weights != "auto":
+        command += f" --pack-weights {pack_weights}"
+    gen = generate_library(model, name=name, command=command, target=target_for(kernels, wide=wide, pack_weights=pack_weights))
     files = write(gen, output)
     g = gen.graph
     report = {

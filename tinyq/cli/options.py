@@ -15,6 +15,12 @@ KERNELS = typer.Option(
     "fast", "--kernels",
     help="fast: kernels specialized at generation time (SIMD on DSP/Helium cores); ref: TFLite's reference loops. Same bits either way.",
 )
+PACK_WEIGHTS = typer.Option(
+    "auto", "--pack-weights",
+    help="Weights stored as packed low-bit indices (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED). auto: the model's INT4 tensors "
+         "and those its tinyq.weights metadata names; off: none (plain int8); 4, 2, 1: also every weight tensor with at most "
+         "2^N distinct values per layer or per output channel. Same bits either way; less flash.",
+)
 CONSOLE = typer.Option(
     None, "--console",
     help="Which of the board's consoles the firmware serves the protocol on: `default` or a name from its console_options (`tinyq boards --json` lists them).",

@@ -26,6 +26,7 @@ def verify_cmd(
     board: Optional[str] = options.board("Run the check on an emulated core instead of the host (e.g. qemu-m4)."),
     kernels: str = KERNELS,
     wide: bool = WIDE,
+    pack_weights: str = options.PACK_WEIGHTS,
     as_json: bool = JSON,
 ) -> None:
     """Check the generated C against TFLite's reference kernels, bit for bit.
@@ -47,10 +48,10 @@ def verify_cmd(
 
         if board is not None:
             res = verify_on_board(model, board, samples=samples, inputs=inputs, seed=seed, progress=progress, kernels=kernels, wide=wide,
-                                  reset_every=sequence_length)
+                                  reset_every=sequence_length, pack_weights=pack_weights)
         else:
             res = verify_tflite(model, samples=samples, inputs=inputs, seed=seed, tflm=True, progress=progress, kernels=kernels, wide=wide,
-                                reset_every=sequence_length)
+                                reset_every=sequence_length, pack_weights=pack_weights)
     if as_json:
         emit_json(res.to_json())
         if not res.passed:

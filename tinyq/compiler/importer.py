@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyq.errors import BadInput, UnsupportedModel
-from tinyq.ir import NUMPY_DTYPES, Graph, Op, Quant, Tensor
+from tinyq.ir import NUMPY_DTYPES, Graph, Op, Quant, Tensor, WeightPack
 
 try:  # the schema module lives in ai_edge_litert; older installs had it in tflite_runtime
     from ai_edge_litert import schema_py_generated as schema
@@ -150,7 +150,65 @@ def import_model(path: Path) -> Graph:
             )
     _resource_variables(g, model, buf, path, inits)
     reject_runtime_dequantization(g, path)
+    _check_int4_readers(g)
+    g.weight_hints = _weight_hints(model, buf, path)
     return g
+
+
+# --------------------------------------------------------------------------- packed weights
+
+
+def _int4_tensor(i: int, name: str, shape: tuple[int, ...], raw: bytes, quant: Quant | None, path: Path) -> Tensor:
+    """A constant INT4 tensor, unpacked to int8 once (tinyq.compiler.packing keeps it packed in flash).
+
+    TFLite's layout (tensor_utils::UnpackDenseInt4IntoInt8): the whole tensor densely, two values a byte,
+    element 2k in the low nibble of byte k and 2k + 1 in its high nibble, each a two's complement int4;
+    an odd count ends with a byte whose high nibble is unused."""
+    n = int(np.prod(shape)) if shape else 1
+    nbytes = (n + 1) // 2
+    if len(raw) < nbytes:
+        raise BadInput(f"{path} is corrupt: INT4 tensor {i} '{name}' has {len(raw)} bytes of data, fewer than the {nbytes} "
+                       f"its {n} packed values take: re-export the model")
+    b = np.frombuffer(raw[:nbytes], dtype=np.uint8).astype(np.int16)
+    both = np.stack([b & 0xF, b >> 4], axis=1).reshape(-1)[:n]
+    data = np.where(both >= 8, both - 16, both).astype(np.int8).reshape(shape)
+    if quant is not None and any(not -8 <= z <= 7 for z in quant.zero_point):
+        z = next(z for z in quant.zero_point if not -8 <= z <= 7)
+        raise BadInput(f"{path} is corrupt: INT4 tensor {i} '{name}' has zero point {z}, outside int4's range [-8, 7]: "
+                       "re-export the model")
+    return Tensor(index=i, name=name, shape=shape, dtype="int8", quant=quant, data=data,
+                  pack=WeightPack(4, "linear", "int4"))
+
+
+INT4_WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def _check_int4_readers(g: Graph) -> None:
+    """An INT4 tensor is read only as the weights (input 1) of CONV_2D, DEPTHWISE_CONV_2D or
+    FULLY_CONNECTED: the only places tinyq has packed kernels for."""
+    for op in g.ops:
+        for pos, i in enumerate(op.inputs):
+            t = g.tensor(i) if i >= 0 else None
+            if t is not None and t.pack is not None and t.pack.source == "int4" and (op.kind not in INT4_WEIGHT_OPS or pos != 1):
+                raise UnsupportedModel(
+                    f"operator {op.index} ({op.kind}) reads INT4 tensor {i} '{t.name}' as input {pos}: tinyq takes INT4 only "
+                    "as the weights of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED; quantize the others to int8"
+                )
+
+
+def _weight_hints(model, buf: bytes, path: Path) -> dict[str, tuple[int, str]]:
+    """The "tinyq.weights" metadata entry (tinyq.compiler.packing.read_hints), or none."""
+    from tinyq.compiler.packing import METADATA_NAME, read_hints
+
+    for m in model.metadata or []:
+        name = m.name.decode("utf-8", "replace") if isinstance(m.name, bytes) else str(m.name or "")
+        if name != METADATA_NAME:
+            continue
+        raw = _buffer_data(model, buf, int(m.buffer), path)
+        if raw is None:
+            raise BadInput(f"{path}: the {METADATA_NAME} metadata names buffer {m.buffer}, which holds no data: re-export the model")
+        return read_hints(raw, str(path))
+    return {}
 
 
 def _check_dataflow(tensors: list[Tensor], ops: list[Op], inputs: list[int], path: Path) -> None:
@@ -243,6 +301,9 @@ def _tensors(model, sg, buf: bytes, path: Path) -> list[Tensor]:
         if t.buffer < 0 or 0 < t.buffer >= nbuf:  # TFLite refuses it too ("specifies out of range buffer")
             raise BadInput(f"{path} is corrupt: tensor {i} '{_name(t)}' names buffer {t.buffer} of {nbuf}: re-export the model")
         raw = _buffer_data(model, buf, t.buffer, path)
+        if dtype == "int4" and raw is not None:
+            tensors.append(_int4_tensor(i, _name(t), shape, raw, _quant(t), path))
+            continue
         if i in used and dtype not in NUMPY_DTYPES and dtype != "resource":  # resource: _resource_variables
             raise UnsupportedModel(f"tensor {i} '{_name(t)}' has type {dtype.upper()}, which tinyq does not support")
         data = None

@@ -3,6 +3,7 @@
 1. fold_constants  evaluate shape arithmetic on static shapes (SHAPE, STRIDED_SLICE, PACK, ...)
    float_islands   DEQUANTIZE -> elementwise float ops -> QUANTIZE become one table lookup (islands.py)
 2. check_types     reject hybrid and float16 models; int8 ops, or float32 ones with a float kernel
+   pack_weights    which weight tensors are stored as packed low-bit indices (packing.py; Target.pack_weights)
 3. alias           RESHAPE / EXPAND_DIMS / SQUEEZE become views of their input (no copy)
    patch           the target's stages of spatial layers run band by band (patch.py; none by default)
 4. lower           every op -> a kernel call with requantization constants computed once
@@ -24,6 +25,7 @@ from __future__ import annotations
 from typing import Callable
 
 from tinyq.compiler import planner
+from tinyq.compiler.packing import pack_weights
 from tinyq.errors import UnsupportedModel
 from tinyq.ir import Graph, Op, Tensor
 from tinyq.ops import REGISTRY, VARIANTS, lowering_for
@@ -650,6 +652,7 @@ PIPELINE: list[tuple[str, Callable[[Graph], Graph]]] = [
     ("fold_constants", fold_constants),
     ("float_islands", float_islands),  # DEQUANTIZE -> float ops -> QUANTIZE become tables (islands.py)
     ("check_types", check_types),
+    ("pack_weights", pack_weights),  # INT4 and palettized weights stored packed (packing.py)
     ("alias", alias),
     ("patch", patch),  # stages run band by band (patch.py), only where Target.patches names them
     ("lower", lower),

@@ -8,6 +8,7 @@ board's extensions: Helium (MVE) reads 16 bytes at a time, the DSP extension and
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 KERNEL_SETS = ("fast", "ref")
@@ -32,6 +33,10 @@ class Target:
     # The board's flash in bytes (0: not known), which bounds flash-for-speed defaults such as the
     # int16 weights of small fully connected layers (tinyq/ops/conv.py's _fc_widen).
     flash: int = 0
+    # Which weight tensors are stored packed (tinyq.compiler.packing): "auto" (INT4 tensors and those the
+    # model's tinyq.weights metadata names), "off" (none: plain int8), "4" / "2" / "1" (also every one
+    # with at most 2^b distinct values per layer or channel). `tinyq build --pack-weights`.
+    pack_weights: str = "auto"
 
     @classmethod
     def for_extensions(cls, extensions, kernels: str = "fast", wide: bool = False) -> "Target":
@@ -42,10 +47,15 @@ class Target:
 HOST = Target()
 
 
-def target_for(kernels: str, extensions=(), wide: bool = False) -> Target:
-    """The target for a --kernels choice (checked), a core's extensions and --wide-weights."""
-    if kernels not in KERNEL_SETS:
-        from tinyq.errors import BadInput
+PACK_MODES = ("auto", "off", "4", "2", "1")  # --pack-weights (tinyq.compiler.packing)
 
+
+def target_for(kernels: str, extensions=(), wide: bool = False, pack_weights: str = "auto") -> Target:
+    """The target for a --kernels choice (checked), a core's extensions, --wide-weights and --pack-weights (checked)."""
+    from tinyq.errors import BadInput
+
+    if kernels not in KERNEL_SETS:
         raise BadInput(f"--kernels {kernels}: choose one of {', '.join(KERNEL_SETS)}")
-    return Target.for_extensions(extensions, kernels, wide)
+    if pack_weights not in PACK_MODES:
+        raise BadInput(f"--pack-weights {pack_weights}: choose one of {', '.join(PACK_MODES)}")
+    return dataclasses.replace(Target.for_extensions(extensions, kernels, wide), pack_weights=pack_weights)

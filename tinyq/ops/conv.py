@@ -70,6 +70,7 @@ from tinyq.ops.base import (
     register,
 )
 from tinyq.ops.overlap import PAIR, PIXEL, window_gap
+from tinyq.ops.packed import packed_arrays
 
 HEADER = "tq_conv.h"
 FAST_HEADER = "tq_conv_fast.h"
@@ -78,6 +79,7 @@ GEMM = ("include/tq_gemm.h", "include/tq_mve.h", "conv/tq_gemm_dsp.S", "include/
 RESIDUAL = "conv/tq_residual_add_s8.c"  # the ADD fuse_residual may fold into a fast convolution
 # The dot products of the fast TRANSPOSE_CONV and BATCH_MATMUL (SMLAD on the DSP extension, VMLADAVA on Helium).
 DOT = "include/tq_dot_fast.h"
+PACKED_HEADER = "tq_packed.h"  # the packed-weight kernels (tq_conv.h's structs, which it includes)
 # The fast int16x8 kernels' header and what it includes.
 FAST16_HEADER = "tq_int16_fast.h"
 FAST16_DEPS = ("include/tq_int16.h", *INT16_DEPS)
@@ -113,6 +115,12 @@ KERNELS = kernel_table(
     Kernel("tq_fully_connected_fast_s8", "tq_fully_connected_fast_s8_params", FAST_HEADER,
            ("conv/tq_fully_connected_fast_s8.c", "include/tq_gemm.h", "include/tq_mve.h", "conv/tq_fc_dsp.S",
             "include/tq_fc_dsp.h")),
+    # int8, packed low-bit weights (tinyq.ops.packed: b-bit indices plus a codebook; portable C, every core)
+    Kernel("tq_conv_packed_s8", "tq_conv_packed_s8_params", PACKED_HEADER, ("conv/tq_conv_packed_s8.c", "include/tq_conv.h")),
+    Kernel("tq_depthwise_packed_s8", "tq_depthwise_packed_s8_params", PACKED_HEADER,
+           ("conv/tq_depthwise_packed_s8.c", "include/tq_conv.h")),
+    Kernel("tq_fully_connected_packed_s8", "tq_fully_connected_packed_s8_params", PACKED_HEADER,
+           ("conv/tq_fully_connected_packed_s8.c", "include/tq_conv.h")),
     # int16x8
     Kernel("tq_conv_s16", "tq_conv_s16_params", INT16_HEADER, ("conv/tq_conv_s16.c", *INT16_DEPS)),
     Kernel("tq_depthwise_conv_s16", "tq_depthwise_conv_s16_params", INT16_HEADER, ("conv/tq_depthwise_conv_s16.c", *INT16_DEPS)),
@@ -343,6 +351,8 @@ def lower_conv(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
+    if w.pack is not None:
+        return _lower_packed(op, "tq_conv_packed_s8", params, inp, out, w, requant)
     if fast_kernels(g) and params["groups"] == 1:  # any requantization (_requant_mode)
         return _lower_conv_fast(g, op, params, inp, out, w, bias, requant)
     if fast_kernels(g):
@@ -350,6 +360,33 @@ def lower_conv(g: Graph, op: Op) -> KernelCall:
         if grouped is not None:
             return grouped
     return KERNELS["tq_conv_s8"].call(params=params, inputs=[inp.index], outputs=[out.index], arrays=requant)
+
+
+# --------------------------------------------------------------------------- packed weights (all three)
+
+LG_BITS = {1: 0, 2: 1, 4: 2}
+
+
+def _lower_packed(op: Op, func: str, params: dict, inp: Tensor, out: Tensor, w: Tensor, arrays: list[ConstArray]) -> KernelCall:
+    """The layer on its packed weights (tinyq.ops.packed, Tensor.pack): the reference kernel's params and
+    requantization arrays, its weights pointer replaced by the packed rows and codebook (tq_packed.h).
+    The same kernel for every target: portable C (its DSP / Helium twins are yet to come)."""
+    packed, tables, row_bytes = packed_arrays(op.kind, w)
+    need(w.pack.bits in LG_BITS, op, f"weights '{w.name}' packed in {w.pack.bits} bits; 1, 2 or 4 are supported")
+    wp = {
+        "rows": ArrayRef("wp"),
+        "codebook": ArrayRef("cb") if tables is not None else 0,
+        "row_bytes": row_bytes,
+        "lg_bits": LG_BITS[w.pack.bits],
+        "per_channel": int(w.pack.codebook == "channel"),
+    }
+    fields = {k: v for k, v in params.items() if k != "weights"}
+    at = list(fields).index("bias")  # the struct's order: ... act_max, w, bias, ...
+    ordered = dict(list(fields.items())[:at] + [("w", wp)] + list(fields.items())[at:])
+    consts = [ConstArray("wp", "uint8_t", packed.reshape(-1))]
+    if tables is not None:
+        consts.append(ConstArray("cb", "int8_t", tables.reshape(-1)))
+    return KERNELS[func].call(params=ordered, inputs=[inp.index], outputs=[out.index], arrays=consts + arrays)
 
 
 # How the fast kernels requantize a layer (their params' `requant`, chosen per layer at generation).
@@ -735,6 +772,8 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
         **FIXED_POINT,
     }
     requant = _requant_arrays(inp, w, out, oc, op)
+    if w.pack is not None:
+        return _lower_packed(op, "tq_depthwise_packed_s8", params, inp, out, w, requant)
     if fast_kernels(g) and _plane_suits(g, params, oc):
         return _lower_depthwise_plane(g, op, params, inp, w, bias, requant)
     if fast_kernels(g) and params["depth_mult"] == 1 and kh * kw <= 64:  # any requantization (_requant_mode)
@@ -1045,6 +1084,8 @@ def lower_fc(g: Graph, op: Op) -> KernelCall:
         "scale": ArrayRef("scale"),
     }
     scales = np.asarray(effective_scales(inp, w, out, units), dtype=np.float64)
+    if w.pack is not None:
+        return _lower_packed(op, "tq_fully_connected_packed_s8", params, inp, out, w, [ConstArray("scale", "double", scales)])
     if fast_kernels(g):
         fast = _lower_fc_fast(g, op, params, inp, out, w, bias, scales)
         if fast is not None:

@@ -124,6 +124,7 @@ class LoadedModel:
     output_keys: list[str] = field(default_factory=list)  # SavedModel: signature output names
     owner: Any = None  # SavedModel: the loaded object (keeps the signature's variables alive)
     qat_model: Any = None  # a tinyq.quant.qat model with its learned activation ranges: what int8 conversion converts
+    qat_bits: int | None = None  # a QAT model's weight bits (the widest of its layers): below 8, convert records them
 
     def predict(self, xs: Sequence[np.ndarray], batch: int = 256, progress: Progress | None = None) -> list[np.ndarray]:
         """Float outputs for all samples (one array per model output)."""
@@ -285,6 +286,7 @@ def _load_keras(path: Path, fmt: str, quiet: bool) -> LoadedModel:
                     "register it with @keras.saving.register_keras_serializable and re-save"
                 ) from None
             raise BadInput(f"{path} cannot be loaded as a Keras model ({msg}): re-save it with model.save('{path.name}')") from None
+        qat_bits = qat.weight_bits_of(model)
         model, qat_model = qat.for_conversion(model)
         try:
             ins, outs = list(model.inputs), list(model.outputs)
@@ -299,7 +301,7 @@ def _load_keras(path: Path, fmt: str, quiet: bool) -> LoadedModel:
         outputs = [TensorInfo(name=_kname(t, i, "output"), shape=_kshape(t)) for i, t in enumerate(outs)]
         pbytes = sum(int(np.prod(w.shape)) * np.dtype(str(w.dtype).replace("tf.", "")).itemsize for w in model.weights)
     lm = LoadedModel(path=path, format=fmt, inputs=inputs, outputs=outputs, param_bytes=int(pbytes), keras_model=model,
-                     qat_model=qat_model)
+                     qat_model=qat_model, qat_bits=qat_bits)
     _check_static(lm)
     return lm
 
@@ -606,13 +608,14 @@ def check_arrays_early(arrays: dict[str, np.ndarray], path: Path | str, what: st
 
 def convert_keras(model, calib: Sequence[np.ndarray] | None, float_io: bool = False, mode: str = "int8") -> bytes:
     """Convert an in-memory Keras model. `calib` (int8 only) holds one array per model input, samples first."""
-    from tinyq.quant.qat import for_conversion
+    from tinyq.quant.qat import for_conversion, weight_bits_of
 
     inputs = [TensorInfo(name=_kname(t, i, "input"), shape=_kshape(t), dtype=_kdtype(t)) for i, t in enumerate(model.inputs)]
     outputs = [TensorInfo(name=_kname(t, i, "output"), shape=_kshape(t)) for i, t in enumerate(model.outputs)]
+    qat_bits = weight_bits_of(model)
     model, qat_model = for_conversion(model)
     lm = LoadedModel(path=Path("the Keras model"), format="keras", inputs=inputs, outputs=outputs, param_bytes=0, keras_model=model,
-                     qat_model=qat_model)
+                     qat_model=qat_model, qat_bits=qat_bits)
     _check_static(lm)
     samples = [np.asarray(c, dtype=np.float32) for c in calib] if calib is not None else None
     return convert_model(lm, samples, float_io=float_io, mode=mode)
@@ -630,12 +633,17 @@ _MODE_WORDS = {
 
 
 def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray] | None, float_io: bool = False,
-                  progress: Progress | None = None, quiet: bool = True, mode: str = "int8") -> bytes:
+                  progress: Progress | None = None, quiet: bool = True, mode: str = "int8",
+                  per_tensor_weights: bool = False) -> bytes:
     """Convert a loaded model; returns the .tflite bytes.
 
     int8: full-integer quantization from `calib` (checked full-integer). int16x8: the same with int16
     activations and int8 weights (TFLite's 16x8 mode, int64 biases). dynamic: int8 weights, float
     activations. float16: float16 weights. float: no optimization (the float reference of `tinyq analyze`).
+    `per_tensor_weights`: one weight scale a tensor instead of one a channel (a per-layer palette's).
+    An int8 conversion of a QAT model trained with weight_bits below 8 records, in the "tinyq.weights"
+    metadata (tinyq.quant.lowbit), each weight tensor that keeps at most 2^B values (B: the bits rounded up
+    to 1, 2 or 4) per layer or per channel.
     """
     if mode not in (*MODES, "float"):
         raise BadInput(f"--mode {mode}: give one of {', '.join(MODES)}")
@@ -650,6 +658,7 @@ def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray] | None, float_io:
             "outputs": [t.name for t in function.outputs],
             "mode": mode,
             "float_io": float_io,
+            "per_tensor_weights": per_tensor_weights,
             "calib": [np.asarray(a, dtype=t.dtype) for a, t in zip(calib, lm.inputs)] if mode in CALIBRATED else None,
         }
     try:
@@ -666,6 +675,10 @@ def convert_model(lm: LoadedModel, calib: Sequence[np.ndarray] | None, float_io:
     if mode in CALIBRATED:
         data = integer_splits(data)
         check_full_integer(data, float_io=float_io, origin=str(lm.path), edge_dtype="int8" if mode == "int8" else "int16")
+    if mode == "int8" and lm.qat_bits is not None and lm.qat_bits < 8:
+        from tinyq.quant import weightfile
+
+        data = weightfile.with_metadata(data, weightfile.weight_codebooks(data, lm.qat_bits)[0])
     return data
 
 

@@ -203,6 +203,8 @@ def run_job(job: dict[str, Any], tick: Tick) -> bytes:
                 tick(1)
 
         converter.representative_dataset = representative
+        if job.get("per_tensor_weights"):  # one weight scale a tensor (a per-layer palette: one int8 value a centroid)
+            converter._experimental_disable_per_channel = True
         if mode == "int8":
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         else:  # one activation type for the whole model: the 16x8 quantizer has no per-layer choice

@@ -4,7 +4,10 @@
 
 * Conv2D, DepthwiseConv2D and Dense kernels go through per-output-channel symmetric fake
   quantization (narrow range [-q, q], q = 2**(bits-1) - 1, scale = max|w| / q per channel),
-  as TensorFlow's converter quantizes them; with `weight_bits=4` the grid is 4-bit (15 levels);
+  as TensorFlow's converter quantizes them; with `weight_bits=4` the grid is 4-bit (15 levels), with 2 it
+  is ternary {-s, 0, +s}, and with 1 binary {-s, +s} (s = mean|w| per channel, a weight of 0 to +s);
+  `tinyq convert` records the weight tensors that keep 2, 4 or 16 values in the model's "tinyq.weights"
+  metadata, for `tinyq build` to pack;
 * a BatchNormalization right after such a layer is folded into its kernel and bias (with the
   BN's moving statistics frozen, as the converter folds them), so the quantized kernel is the
   folded one the .tflite will hold;
@@ -65,14 +68,23 @@ _FUSES_ACTIVATION = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multi
 
 
 def _check_bits(bits) -> None:
-    if not isinstance(bits, (int, np.integer)) or not 2 <= int(bits) <= 8:
-        raise BadInput(f"weight_bits={bits!r}: give a whole number of bits from 2 to 8")
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= int(bits) <= 8:
+        raise BadInput(f"weight_bits={bits!r}: give a whole number of bits from 1 to 8")
 
 
 def fake_quant_weights(w, channel_axes: tuple[int, ...], bits: int):
-    """Symmetric per-channel fake quantization of `w`; `channel_axes` are the output-channel axes."""
-    qmax = float(2 ** (bits - 1) - 1)
+    """Symmetric per-channel fake quantization of `w`; `channel_axes` are the output-channel axes.
+
+    bits >= 2: levels -q..q (q = 2**(bits-1) - 1, ternary {-s, 0, +s} for 2), scale max|w| / q.
+    bits 1: binary {-s, +s}, s = mean|w| (the scale that minimizes the squared error of sign(w) * s), a
+    weight of 0 going to +s. The straight-through estimator passes the gradient to `w` in both.
+    """
     reduce = tuple(a for a in range(len(w.shape)) if a not in channel_axes)
+    if bits == 1:
+        s = ops.mean(ops.abs(w), axis=reduce, keepdims=True)
+        q = ops.where(w >= 0, s, -s)
+        return w + ops.stop_gradient(q - w)
+    qmax = float(2 ** (bits - 1) - 1)
     m = ops.max(ops.abs(w), axis=reduce, keepdims=True)
     scale = ops.maximum(m, _EPS) / qmax
     q = ops.clip(ops.round(w / scale), -qmax, qmax) * scale
@@ -532,6 +544,12 @@ def activation_ranges(model) -> dict[str, tuple[float, float]]:
     """{quantizer name: (min, max)} learned in training (only quantizers that have seen a batch)."""
     found = ((layer.name, layer.learned_range()) for layer in model.layers if isinstance(layer, ActivationQuantizer))
     return {name: r for name, r in found if r is not None}
+
+
+def weight_bits_of(model) -> int | None:
+    """The widest weight_bits of a QAT model's quantized kernels (None for a model without them)."""
+    bits = [layer.weight_bits for layer in getattr(model, "layers", []) if isinstance(layer, _QuantKernel)]
+    return max(bits) if bits else None
 
 
 def for_conversion(model) -> tuple[Any, Any]:

@@ -82,7 +82,7 @@ static void tq_gather_row(const tq_conv_im2col_s8_params *p, const int8_t *row, 
     const int32_t in_w = p->in.w, in_c = p->in.c, kw = p->kw;
     int32_t fx;
     if (p->dil_w == 1 && ix0 >= 0 && ix0 + kw <= in_w) { /* the row inside: one run */
-        tq_copy_span(dst, row + (size_t)ix0 * in_c, kw * in_c, in_end);
+        tq_copy_span(dst, row + (size_t)ix0 * (size_t)in_c, kw * in_c, in_end);
         return;
     }
     for (fx = 0; fx < kw; ++fx) {
@@ -90,7 +90,7 @@ static void tq_gather_row(const tq_conv_im2col_s8_params *p, const int8_t *row, 
         if (ix < 0 || ix >= in_w) {
             tq_fill_over(dst + fx * in_c, zp4, in_c);
         } else {
-            tq_copy_span(dst + fx * in_c, row + (size_t)ix * in_c, in_c, in_end);
+            tq_copy_span(dst + fx * in_c, row + (size_t)ix * (size_t)in_c, in_c, in_end);
         }
     }
 }
@@ -122,11 +122,11 @@ static __attribute__((noinline)) void tq_im2col_gather(const tq_conv_im2col_s8_p
     if (n <= 0 || fy1 <= fy0) {
         return;
     }
-    src = image + ((size_t)(iy0 + fy0) * in_w + (size_t)(ix0 + fx0)) * in_c;
-    if (!padded && src + (size_t)(kh - 1) * in_w * in_c + ((n + 3) & ~3) <= image + (size_t)in_h * in_w * in_c) {
+    src = image + ((size_t)(iy0 + fy0) * (size_t)in_w + (size_t)(ix0 + fx0)) * (size_t)in_c;
+    if (!padded && src + (size_t)(kh - 1) * (size_t)in_w * (size_t)in_c + ((n + 3) & ~3) <= image + (size_t)in_h * (size_t)in_w * (size_t)in_c) {
         words = (n + 3) & ~3; /* no padding tap: whole words, up to 3 bytes past each row (the next row's, or the room) */
     }
-    for (fy = fy0, dst = col + fy0 * run + fx0 * in_c; fy < fy1; ++fy, dst += run, src += (size_t)in_w * in_c) {
+    for (fy = fy0, dst = col + fy0 * run + fx0 * in_c; fy < fy1; ++fy, dst += run, src += (size_t)in_w * (size_t)in_c) {
         for (i = 0; i < words; i += 4) {
             const int32_t v = tq_read_s8x4(src + i);
             memcpy(dst + i, &v, 4);
@@ -152,11 +152,11 @@ static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, in
     /* Rows by tq_gather_row; a short window wholly inside by words, reading and writing up to 3
        bytes past each row (the next row's copy writes over them) where the reads stay inside the
        input. */
-    const int8_t *const in_end = input + (size_t)p->in.n * in_h * in_w * in_c;
-    const size_t step = (size_t)p->dil_h * in_w * in_c;
+    const int8_t *const in_end = input + (size_t)p->in.n * (size_t)in_h * (size_t)in_w * (size_t)in_c;
+    const size_t step = (size_t)p->dil_h * (size_t)in_w * (size_t)in_c;
     const uint32_t zp4 = 0x01010101u * (uint8_t)p->in_zp;
     if (run < 12 && p->dil_w == 1 && ix0 >= 0 && ix0 + kw <= in_w && iy0 >= 0 && iy0 + (p->kh - 1) * p->dil_h < in_h) {
-        const int8_t *src = input + (((size_t)b * in_h + (size_t)iy0) * in_w + (size_t)ix0) * in_c;
+        const int8_t *src = input + (((size_t)b * (size_t)in_h + (size_t)iy0) * (size_t)in_w + (size_t)ix0) * (size_t)in_c;
         if (src + step * (size_t)(p->kh - 1) + ((run + 3) & ~3) <= in_end) {
             for (fy = 0; fy < p->kh; ++fy, src += step, dst += run) {
                 tq_copy_over(dst, src, run);
@@ -169,7 +169,7 @@ static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, in
         if (iy < 0 || iy >= in_h) {
             tq_fill_over(dst, zp4, run);
         } else {
-            tq_gather_row(p, input + ((size_t)b * in_h + (size_t)iy) * in_w * in_c, ix0, in_end, zp4, dst);
+            tq_gather_row(p, input + ((size_t)b * (size_t)in_h + (size_t)iy) * (size_t)in_w * (size_t)in_c, ix0, in_end, zp4, dst);
         }
     }
 #else
@@ -177,14 +177,14 @@ static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, in
        image, the input bytes of the taps inside it, the zero point right of it (a row above or below
        the image: all zero point). Otherwise tap by tap. */
     const int8x16_t pad = vdupq_n_s8((int8_t)p->in_zp);
-    const int8_t *const image = input + (size_t)b * in_h * in_w * in_c;
+    const int8_t *const image = input + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)in_c;
     int32_t fx, i;
     if (p->dil_w == 1 && p->dil_h == 1) {
         const int32_t lp = ix0 < 0 ? -ix0 : 0, rp = ix0 + kw > in_w ? ix0 + kw - in_w : 0;
         const int32_t left = (lp < kw ? lp : kw) * in_c, mid = lp + rp < kw ? (kw - lp - rp) * in_c : 0;
         const int32_t right = run - left - mid;
-        const int8_t *src = image + ((size_t)iy0 * in_w + (size_t)(ix0 + lp)) * in_c;
-        for (fy = 0; fy < p->kh; ++fy, dst += run, src += (size_t)in_w * in_c) {
+        const int8_t *src = image + ((size_t)iy0 * (size_t)in_w + (size_t)(ix0 + lp)) * (size_t)in_c;
+        for (fy = 0; fy < p->kh; ++fy, dst += run, src += (size_t)in_w * (size_t)in_c) {
             if (iy0 + fy < 0 || iy0 + fy >= in_h || mid == 0) {
                 tq_fill_run(dst, pad, run);
                 continue;
@@ -208,13 +208,13 @@ static void tq_im2col(const tq_conv_im2col_s8_params *p, const int8_t *input, in
                     vstrbq_p_s8(dst + i, pad, vctp8q((uint32_t)(run - i)));
                 }
             } else if (row_inside) {
-                tq_copy_run(dst, image + ((size_t)iy * in_w + (size_t)ix0) * in_c, run);
+                tq_copy_run(dst, image + ((size_t)iy * (size_t)in_w + (size_t)ix0) * (size_t)in_c, run);
             } else {
-                const int8_t *const row = image + (size_t)iy * in_w * in_c;
+                const int8_t *const row = image + (size_t)iy * (size_t)in_w * (size_t)in_c;
                 for (fx = 0; fx < kw; ++fx) {
                     const int32_t ix = ix0 + fx * p->dil_w;
                     if (ix >= 0 && ix < in_w) {
-                        tq_copy_run(dst + fx * in_c, row + (size_t)ix * in_c, in_c);
+                        tq_copy_run(dst + fx * in_c, row + (size_t)ix * (size_t)in_c, in_c);
                     } else {
                         for (i = 0; i < in_c; i += 16) {
                             vstrbq_p_s8(dst + fx * in_c + i, pad, vctp8q((uint32_t)(in_c - i)));
@@ -243,7 +243,7 @@ static void tq_im2col_quads(const tq_conv_im2col_s8_params *p, const int8_t *inp
     const int32_t k = p->gemm.k, out_c = p->out.c, out_w = p->out.w, out_h = p->out.h;
     const int32_t pixels = p->out.n * out_h * out_w, blocks = k >> 4;
     const int32_t unit = p->ring_rows > 0 && out_w < 3 ? 2 : 4;
-    const size_t image_bytes = (size_t)out_h * out_w * out_c;
+    const size_t image_bytes = (size_t)out_h * (size_t)out_w * (size_t)out_c;
     int8_t *const tmp = scratch + 4 * k;
     tq_row_stage stage;
     int8_t *img = output, *d;
@@ -302,11 +302,11 @@ static const int8_t *tq_im2col_row(const tq_conv_im2col_s8_params *p, const int8
     if (iy < 0 || iy >= in_h) {
         return NULL;
     }
-    row = input + ((size_t)px[0] * in_h + (size_t)iy) * in_w * in_c;
+    row = input + ((size_t)px[0] * (size_t)in_h + (size_t)iy) * (size_t)in_w * (size_t)in_c;
     if (p->dil_w == 1 && ix0 >= 0 && ix0 + kw - 1 < in_w) {
-        return row + (size_t)ix0 * in_c;
+        return row + (size_t)ix0 * (size_t)in_c;
     }
-    tq_gather_row(p, row, ix0, input + (size_t)p->in.n * in_h * in_w * in_c, 0x01010101u * (uint8_t)p->in_zp, tmp);
+    tq_gather_row(p, row, ix0, input + (size_t)p->in.n * (size_t)in_h * (size_t)in_w * (size_t)in_c, 0x01010101u * (uint8_t)p->in_zp, tmp);
     return tmp;
 }
 
@@ -345,8 +345,8 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
             px[j][0] = b;
             px[j][1] = oy;
             px[j][2] = ox;
-            img[j] = output + (size_t)b * out_h * out_w * out_c;
-            dst[j] = tq_stage_row(&stage, img[j], oy) + (size_t)ox * out_c;
+            img[j] = output + (size_t)b * (size_t)out_h * (size_t)out_w * (size_t)out_c;
+            dst[j] = tq_stage_row(&stage, img[j], oy) + (size_t)ox * (size_t)out_c;
             row_done[j] = tq_next_pixel(&b, &oy, &ox, out_h, out_w);
         }
         if (pieces) { /* filter rows of whole groups: each straight into the pair */
@@ -361,7 +361,7 @@ tq_status TQ_KERNEL_NAME(const tq_conv_im2col_s8_params *p, const int8_t *input,
             for (j = 0; j < count; ++j) {
 #if TQ_CFG_IM2COL_GATHER
                 if (p->gather) {
-                    tq_im2col_gather(p, input + (size_t)px[j][0] * p->in.h * p->in.w * p->in.c, px[j][1] * p->stride_h - p->pad_h,
+                    tq_im2col_gather(p, input + (size_t)px[j][0] * (size_t)p->in.h * (size_t)p->in.w * (size_t)p->in.c, px[j][1] * p->stride_h - p->pad_h,
                                      px[j][2] * p->stride_w - p->pad_w, 0x01010101u * (uint8_t)p->in_zp, scratch + j * k);
                     continue;
                 }
