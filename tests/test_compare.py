@@ -143,7 +143,8 @@ def test_regression_rmse_from_the_device(tmp_path):
     (["-c", "calib.npy"], "--eval is missing"),
     (["-c", "calib.npy", "--eval", "few_labels.npz"], "y has shape (5,) but x has 40 samples"),
     (["-c", "calib.npy", "--eval", "flat.npz"], "give an array of shape (40, 8, 8, 1)"),
-    (["-c", "calib.npy", "--eval", "test.npz", "--modes", "int4"], "--modes int4"),
+    (["-c", "calib.npy", "--eval", "test.npz", "--modes", "int3"], "--modes int3"),
+    (["-c", "calib.npy", "--eval", "test.npz", "--modes", "int8,kmeans3"], "--modes int8,kmeans3"),
     (["-c", "calib.npy", "--eval", "test.npz", "--limit", "0"], "--limit 0"),
 ])
 def test_bad_input_one_line_exit_2(digits, args, words):
@@ -154,6 +155,64 @@ def test_bad_input_one_line_exit_2(digits, args, words):
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
     assert r.stdout == ""
+
+
+# ------------------------------------------------------------------ the low-bit variants (issue 18, item 5)
+
+LOWBIT = ["int8", "mixed", "int4", "kmeans4", "kmeans2", "binary"]
+LOWBIT_EVAL = 6
+
+
+def test_lowbit_variants_bit_exact_on_qemu_m4(digits, tmp_path):
+    """mixed, int4, kmeans4, kmeans2 and binary beside int8: each the .tflite `tinyq convert` writes, built with
+    its weights packed, bit-exact on the device; the packed rows store fewer weight bytes than int8."""
+    from tinyq.quant.weightfile import read_metadata
+
+    keep = tmp_path / "keep"
+    r = run_tinyq("compare", digits / "digits.keras", "-c", digits / "calib.npy", "--calib-limit", 40, "--eval",
+                  digits / "test.npz", "--board", "qemu-m4", "--limit", LOWBIT_EVAL, "--keep", keep, "--json",
+                  "--modes", ",".join(reversed(LOWBIT)))
+    assert r.returncode == 0, r.stderr
+    c = json.loads(r.stdout)
+    rows = {v["variant"]: v for v in c["variants"]}
+    assert list(rows) == LOWBIT  # the table's order, whatever --modes' order
+    y = np.load(digits / "test.npz")["y"][:LOWBIT_EVAL]
+    x = np.load(digits / "test.npz")["x"][:LOWBIT_EVAL]
+    for name, v in rows.items():
+        assert v["bit_exact"] and v["passed"] and v["samples"] == LOWBIT_EVAL and v["cycles"] > 0, v
+        assert v["flash"] == v["code"] + v["weights"] and v["description"]
+        tfl = keep / f"digits_{name}.tflite"
+        assert tfl.stat().st_size == v["tflite_bytes"]
+        ref = _interpreter_outputs(tfl, x)
+        assert v["accuracy"] == pytest.approx(float(np.mean(ref.argmax(axis=1) == y)))
+    int8 = rows["int8"]
+    assert int8["packed"] == [] and int8["notes"] == []
+    # int4: INT4 tensors in the file (no metadata needed), packed two a byte as the build's linear codebook
+    assert rows["int4"]["packed"] and all(p.startswith("4-bit linear") for p in rows["int4"]["packed"]), rows["int4"]
+    # palettes: int8 tensors named in the metadata, packed as indices into a per-layer codebook
+    for name, bits in (("kmeans4", 4), ("kmeans2", 2)):
+        meta = read_metadata((keep / f"digits_{name}.tflite").read_bytes())
+        assert meta and {e["bits"] for e in meta["tensors"].values()} == {bits}
+        assert any(p.startswith(f"{bits}-bit ") for p in rows[name]["packed"]), rows[name]
+    assert any(p.startswith("1-bit ") for p in rows["binary"]["packed"]), rows["binary"]
+    assert rows["mixed"]["notes"] and rows["mixed"]["notes"][0].startswith("plan: int16 activations on ")
+    for name in ("int4", "kmeans4", "kmeans2", "binary"):
+        assert rows[name]["weights"] < int8["weights"], (name, rows[name]["weights"], int8["weights"])
+    assert rows["kmeans2"]["weights"] < rows["kmeans4"]["weights"]
+    assert rows["binary"]["weights"] <= rows["kmeans2"]["weights"]
+
+
+def test_variant_lines_name_the_packing_and_the_notes():
+    from tinyq.checks.compare import Comparison
+    from tinyq.cli.compare import variant_lines
+
+    r = _row("int4", 1000)
+    r.description, r.packed, r.notes = "--weight-bits 4", ["4-bit linear x3"], ["a fallback"]
+    c = Comparison(model="m.keras", board="qemu-m4", clock_hz=25_000_000, cycle_unit="instructions",
+                   task="classification", samples=4, available=4, rows=[_row("int8", 900), r])
+    assert variant_lines(c) == ["int4: --weight-bits 4; packed in flash: 4-bit linear x3", "  int4: a fallback"]
+    d = c.to_json()["variants"][1]
+    assert (d["packed"], d["notes"], d["description"]) == (["4-bit linear x3"], ["a fallback"], "--weight-bits 4")
 
 
 # ------------------------------------------------------------------ the variant table and the energy column
@@ -194,13 +253,20 @@ def test_table_with_energy_names_the_board_the_time_and_the_document():
 
 
 def test_a_new_variant_is_one_row_of_the_table(monkeypatch):
-    from tinyq.checks.compare import VARIANT_TABLE, Variant, parse_modes
+    from tinyq.checks.compare import DEFAULT_MODES, VARIANT_TABLE, Variant, parse_modes
 
-    row = Variant(convert=lambda lm, samples, quiet: b"", calibrated=True)
-    monkeypatch.setitem(VARIANT_TABLE, "int4", row)
-    assert parse_modes("int4,int8") == ["int8", "int4"]  # the table's order
-    with pytest.raises(BadInput, match="int8, int16x8, int4"):
-        parse_modes("int3")
+    assert list(VARIANT_TABLE) == ["float32", "int8", "int16x8", "mixed", "int4", "kmeans4", "kmeans2", "binary"]
+    assert DEFAULT_MODES == ("float32", "int8", "int16x8")
+    assert parse_modes("all") == list(VARIANT_TABLE)
+    assert parse_modes("binary, kmeans2,int8") == ["int8", "kmeans2", "binary"]  # the table's order
+    assert "PTQ" in VARIANT_TABLE["binary"].description and "QAT" in VARIANT_TABLE["binary"].description
+    row = Variant(convert=lambda sources: (b"", []), calibrated=True)
+    monkeypatch.setitem(VARIANT_TABLE, "int3", row)
+    assert parse_modes("int3,int8") == ["int8", "int3"]
+    with pytest.raises(BadInput, match="int8, int16x8, mixed, int4, kmeans4, kmeans2, binary, int3 \\(or all\\)"):
+        parse_modes("int5")
+    with pytest.raises(BadInput, match="--modes all,int8"):
+        parse_modes("all,int8")
 
 
 def test_energy_on_real_hardware_is_measured_cycles(tmp_path):

@@ -1,4 +1,4 @@
-"""Compare builds of one Keras model (float32, int8, int16x8, ...) on one board, all measured.
+"""Compare builds of one Keras model (float32, int8, int16x8, mixed, int4, k-means, binary) on one board, all measured.
 
 Each variant is converted from the same model (the calibrated ones on the same samples), built for
 the board, and run there over the serial protocol on the evaluation inputs: flash and RAM come from
@@ -8,6 +8,13 @@ checked against TFLite's reference interpreter (bit for bit, or within the float
 float32).
 
 The variants are a table (`VARIANT_TABLE`: name -> how to convert): a new convert mode is one row.
+Besides TensorFlow's float32, int8 and int16x8 there are the low-bit rows of `tinyq convert`: `mixed`
+(`--mixed`: int16 activations for the flagged layers, int4 weights where the error allows, planned with
+the calibration samples and the evaluation inputs the table scores), `int4` (`--weight-bits 4`: INT4
+weight tensors), `kmeans4` / `kmeans2` (`--palette 4` / `2`: 16 / 4 k-means centroids per layer) and
+`binary` (`--weight-bits 1`, snapped after training). Each is the .tflite convert writes, built as `tinyq
+build` builds it (low-bit weights packed in flash by default), and checked bit for bit against the
+reference interpreter on that same file; the row lists the weight tensors the build packed.
 
 Energy per inference, where a board's file documents its run current (`energy`): time per inference
 x run current x supply voltage, in microjoules. The time is the board's measured cycles on real
@@ -32,10 +39,25 @@ from tinyq.checks.cycles import CORES as ESTIMATED_CORES
 from tinyq.checks.cycles import estimate_build
 from tinyq.checks.profile import run_on_device
 from tinyq.errors import BadInput
+from tinyq.ir import Graph
 from tinyq.quant import convert as cv
 
-# convert(model, calibration samples or None, quiet) -> .tflite bytes
-ConvertFn = Callable[[cv.LoadedModel, "list[np.ndarray] | None", bool], bytes]
+
+@dataclass(frozen=True)
+class Sources:
+    """What a variant's conversion may use: the loaded model, the calibration samples (None for an
+    uncalibrated variant) and their file, and the evaluation inputs the table scores."""
+
+    lm: cv.LoadedModel
+    samples: list[np.ndarray] | None
+    calib: Path
+    calib_limit: int | None
+    ev: cv.EvalData
+    quiet: bool = True
+
+
+# convert(sources) -> (.tflite bytes, notes for the reader: fallbacks the conversion took, one line each)
+ConvertFn = Callable[[Sources], tuple[bytes, list[str]]]
 
 
 @dataclass(frozen=True)
@@ -45,20 +67,56 @@ class Variant:
     convert: ConvertFn
     calibrated: bool  # gets the calibration samples (None otherwise)
     needs_fpu: bool = False  # float builds: skipped, with the reason, on a board without an FPU
+    description: str = ""  # what the row is, in one line (`tinyq convert`'s options that write it)
 
 
 def _tf(mode: str) -> ConvertFn:
     """A TensorFlow converter mode of tinyq.quant.convert (`tinyq convert --mode`)."""
-    return lambda lm, samples, quiet: cv.convert_model(lm, samples, mode=mode, quiet=quiet)
+    return lambda s: (cv.convert_model(s.lm, s.samples, mode=mode, quiet=s.quiet), [])
+
+
+def _lowbit(**weights) -> ConvertFn:
+    """Low-bit or palettized weights (`tinyq convert --weight-bits B` / `--palette B`, tinyq.quant.lowbit)."""
+
+    def convert(s: Sources) -> tuple[bytes, list[str]]:
+        from tinyq.quant.lowbit import convert_lowbit
+
+        return convert_lowbit(s.lm, s.samples, quiet=s.quiet, **weights)
+
+    return convert
+
+
+def _mixed(s: Sources) -> tuple[bytes, list[str]]:
+    """`tinyq convert --mixed` with its default choices (tinyq.quant.mixed), the --eval inputs scored here as
+    its evaluation data; the model it writes."""
+    from tinyq.quant.mixed import plan_mixed
+
+    plan = plan_mixed(s.lm, s.samples, s.calib, calib_limit=s.calib_limit, ev=s.ev, quiet=s.quiet)
+    n16, n4 = len(plan.int16), len(plan.int4)
+    return plan.model, [f"plan: int16 activations on {n16} layer{'s' if n16 != 1 else ''}, int4 weights on {n4} "
+                        f"layer{'s' if n4 != 1 else ''} (`tinyq convert --mixed` shows why)"]
 
 
 # The variants, in the table's order. A new convert mode is one row here; `--modes` takes the names.
 VARIANT_TABLE: dict[str, Variant] = {
-    "float32": Variant(_tf("float"), calibrated=False, needs_fpu=True),
-    "int8": Variant(_tf("int8"), calibrated=True),
-    "int16x8": Variant(_tf("int16x8"), calibrated=True),
+    "float32": Variant(_tf("float"), calibrated=False, needs_fpu=True, description="float32 weights and activations"),
+    "int8": Variant(_tf("int8"), calibrated=True, description="full int8, per-channel int8 weights (tinyq convert)"),
+    "int16x8": Variant(_tf("int16x8"), calibrated=True, description="int16 activations, int8 weights (--mode int16x8)"),
+    "mixed": Variant(_mixed, calibrated=True,
+                     description="--mixed: int16 activations for the flagged layers, int4 weights where the error allows; "
+                                 "planned on the calibration samples and the --eval inputs scored here"),
+    "int4": Variant(_lowbit(weight_bits=4), calibrated=True,
+                    description="--weight-bits 4: per-channel 4-bit grid, INT4 weight tensors, two a byte in flash"),
+    "kmeans4": Variant(_lowbit(palette=4), calibrated=True,
+                       description="--palette 4: 16 k-means centroids per layer, 4-bit indices + int8 codebook"),
+    "kmeans2": Variant(_lowbit(palette=2), calibrated=True,
+                       description="--palette 2: 4 k-means centroids per layer, 2-bit indices + int8 codebook"),
+    "binary": Variant(_lowbit(weight_bits=1), calibrated=True,
+                      description="--weight-bits 1 on the trained float model (PTQ: no retraining; a QAT model "
+                                  "comes in through its own file), eight weights a byte"),
 }
 VARIANTS = tuple(VARIANT_TABLE)
+DEFAULT_MODES = ("float32", "int8", "int16x8")  # `--modes` when not given; `--modes all`: every row
 DEFAULT_LIMIT = 200
 
 # progress(label, done, total): done and total count steps over all variants (convert, build, each input)
@@ -88,6 +146,9 @@ class VariantRow:
     energy_uj: float | None = None  # per inference on the energy board (None: no documented run current)
     energy_cycles: int | None = None  # the cycles (or instructions) the energy's time comes from
     energy_time_from: str | None = None  # "measured cycles" | "cycle estimate" | "instructions"
+    description: str = ""  # the variant's (VARIANT_TABLE)
+    packed: list[str] = field(default_factory=list)  # weight tensors the build stored packed, e.g. "4-bit linear x3"
+    notes: list[str] = field(default_factory=list)  # what the conversion said (fallbacks, the mixed plan)
 
     def to_json(self) -> dict:
         d = dict(self.__dict__)
@@ -147,12 +208,24 @@ def energy_of(run_board: Board, eb: Board, build_dir: Path, measured: int) -> tu
 
 
 def parse_modes(text: str) -> list[str]:
-    """`--modes float32,int8` -> ["float32", "int8"], in the table's order; every word checked."""
+    """`--modes float32,int8` -> ["float32", "int8"], in the table's order; `all`: every row; every word checked."""
     words = [w.strip() for w in text.split(",") if w.strip()]
+    if words == ["all"]:
+        return list(VARIANT_TABLE)
     bad = [w for w in words if w not in VARIANT_TABLE]
     if bad or not words:
-        raise BadInput(f"--modes {text}: give a comma-separated list of {', '.join(VARIANT_TABLE)}")
+        raise BadInput(f"--modes {text}: give a comma-separated list of {', '.join(VARIANT_TABLE)} (or all)")
     return [v for v in VARIANT_TABLE if v in words]
+
+
+def packed_weights(g: Graph) -> list[str]:
+    """The weight tensors a compiled graph stores packed, counted by kind: ["4-bit linear x2", "2-bit layer x1"]."""
+    kinds: dict[str, int] = {}
+    for t in g.tensors:
+        if t.pack is not None:
+            k = f"{t.pack.bits}-bit {t.pack.codebook}"
+            kinds[k] = kinds.get(k, 0) + 1
+    return [f"{k} x{n}" for k, n in sorted(kinds.items())]
 
 
 def score(task: str, outputs: np.ndarray, ev: cv.EvalData) -> tuple[float | None, float | None]:
@@ -186,11 +259,13 @@ def _write_inputs(ev: cv.EvalData, lm: cv.LoadedModel, path: Path) -> None:
         np.savez(path, **{f"input_{k}_{t.name}": a for k, (t, a) in enumerate(zip(lm.inputs, ev.x))})
 
 
-def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequence[str] = VARIANTS,
+def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequence[str] = DEFAULT_MODES,
             limit: int = DEFAULT_LIMIT, calib_limit: int | None = None, work_dir: Path | None = None,
             progress: ProgressFn | None = None, quiet: bool = True, energy_for: str | Board | None = None) -> Comparison:
     """Convert, build and run every variant of `model` on `board`; one measured row each.
 
+    The low-bit variants are built with the build's default packing (`--pack-weights auto`), and every
+    variant is checked on the device against the reference interpreter on its own .tflite.
     `work_dir` keeps the .tflite files and builds (a temporary directory when None). Float variants
     are skipped, with the reason, on a board without an FPU. `energy_for`: the board (name, .json
     path or Board) whose documented run current prices an inference; default: `board`'s own, else
@@ -201,7 +276,7 @@ def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequ
         raise BadInput(f"--limit {limit}: give a positive number of evaluation inputs")
     unknown = [v for v in modes if v not in VARIANT_TABLE]
     if unknown:
-        raise BadInput(f"--modes {','.join(unknown)}: give a comma-separated list of {', '.join(VARIANT_TABLE)}")
+        raise BadInput(f"--modes {','.join(unknown)}: give a comma-separated list of {', '.join(VARIANT_TABLE)} (or all)")
     modes = [v for v in VARIANT_TABLE if v in modes]
     eb = energy_board(board, energy_for)
     # Every file check before TensorFlow loads: a bad path fails in a second.
@@ -243,7 +318,7 @@ def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequ
             if progress is not None:
                 progress(f"{v}: converting", done, total)
             variant = VARIANT_TABLE[v]
-            data = variant.convert(lm, samples if variant.calibrated else None, quiet)
+            data, notes = variant.convert(Sources(lm, samples if variant.calibrated else None, calib, calib_limit, ev, quiet))
             tfl = root / f"{model.stem}_{v}.tflite"
             tfl.write_bytes(data)
             step(f"{v}: building")
@@ -271,5 +346,6 @@ def compare(model: Path, calib: Path, eval_data: Path, board: Board, modes: Sequ
                 samples=run.samples, accuracy=acc, rmse=rmse, bit_exact=run.bit_exact, passed=run.passed,
                 max_abs_diff=float(run.max_abs_diff), tflite_bytes=len(data),
                 energy_uj=energy[0], energy_cycles=energy[1], energy_time_from=energy[2],
+                description=variant.description, packed=packed_weights(built.graph), notes=list(notes),
             ))
     return res

@@ -1,4 +1,5 @@
-"""`tinyq compare`: float32, int8, int16x8 (...) builds of one Keras model side by side, measured on a board."""
+"""`tinyq compare`: float32, int8, int16x8, mixed, int4, k-means and binary builds of one Keras model side by side,
+measured on a board."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.table import Table
 from tinyq.boards import get_board
 from tinyq.checks.compare import (
     DEFAULT_LIMIT,
+    DEFAULT_MODES,
     VARIANTS,
     Comparison,
     compare,
@@ -75,6 +77,18 @@ def table(c: Comparison) -> Table:
     return t
 
 
+def variant_lines(c: Comparison) -> list[str]:
+    """Under the table: what each variant is, the weight tensors its build packed, and its conversion's notes."""
+    lines = []
+    for r in c.rows:
+        said = [r.description] if r.description else []
+        said += [f"packed in flash: {', '.join(r.packed)}"] if r.packed else []
+        if said:
+            lines.append(f"{r.variant}: {'; '.join(said)}")
+        lines += [f"  {r.variant}: {n}" for n in r.notes]
+    return lines
+
+
 @app.command("compare")
 def compare_cmd(
     model: Path = typer.Argument(..., help="Float model: a .keras file, a legacy .h5 file or a SavedModel directory.", show_default=False),
@@ -83,7 +97,12 @@ def compare_cmd(
         None, "--eval", help="An .npz with x and y (class ids, or float targets for regression): what the device is scored on."
     ),
     board: str = options.board("Board to run on (emulated boards need no hardware).", required=True),
-    modes: str = typer.Option(",".join(VARIANTS), "--modes", help="Which variants, comma-separated (float32 needs a board with an FPU)."),
+    modes: str = typer.Option(
+        ",".join(DEFAULT_MODES), "--modes",
+        help=f"Which variants, comma-separated, of {', '.join(VARIANTS)}; or all (float32 needs a board with an FPU). "
+             "mixed, int4, kmeans4, kmeans2 and binary are `tinyq convert`'s --mixed, --weight-bits 4, --palette 4, "
+             "--palette 2 and --weight-bits 1 (after training), built with their weights packed.",
+    ),
     limit: int = typer.Option(DEFAULT_LIMIT, "--limit", "-n", help="Run only the first N evaluation inputs on the device."),
     calib_limit: Optional[int] = CALIB_LIMIT,
     keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the .tflite files and builds in this directory."),
@@ -127,6 +146,8 @@ def compare_cmd(
         emit_json(res.to_json())
     else:
         out.print(table(res))
+        for line in variant_lines(res):
+            out.print(line, markup=False, highlight=False)
     if res.failed:
         raise CheckFailed(f"device outputs differ from TFLite's reference for {', '.join(res.failed)} on {b.name}: "
                           f"run `tinyq profile` on that build (--keep DIR keeps it) for the first mismatch")
