@@ -47,6 +47,16 @@ def _net(builder: Callable, *args) -> Callable[[], bytes]:
     return make
 
 
+def _packed(which: str) -> bytes:
+    """tests/test_packed_weights.py's sweep model `which` (conv + FC, or depthwise; INT4, per-layer and
+    per-channel palettes of 1, 2 and 4 bits, with its tinyq.weights metadata), as bytes."""
+    from .. import test_packed_weights as pw
+
+    m = pw.sweep_model(1, pw.FC + pw.CONV) if which == "convfc" else pw.sweep_model(2, pw.DW)
+    with tempfile.TemporaryDirectory(prefix="tinyq-packed-") as d:
+        return m.write(Path(d) / f"{which}.tflite").read_bytes()
+
+
 def catalogue(quick: bool = False) -> dict[str, Callable[[], bytes]]:
     """Model name -> a function giving its .tflite bytes."""
     from tinyq.checks.synth import one_op_model, tensor_spec
@@ -79,6 +89,7 @@ def catalogue(quick: bool = False) -> dict[str, Callable[[], bytes]]:
         "lstm_projection": _net(lstm.case_net, "projection_layer_norm"),
         "layout_int8": _net(lay._mixed_net, "int8"),
         "softmax_int8": act("SOFTMAX", "int8", (0.1, 3), (1.0 / 256, -128), ac.softmax_options(1.0)),
+        **{f"packed_{w}": (lambda w=w: _packed(w)) for w in ("convfc", "dw")},
     }
     if quick:
         return models
