@@ -16,6 +16,8 @@ several channels.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import pytest
 
@@ -66,7 +68,8 @@ def models(tmp_path_factory):
 @pytest.fixture
 def dsp_host(monkeypatch):
     """Host verification with the DSP cores' choices (the C runs its portable path)."""
-    monkeypatch.setattr(verify, "target_for", lambda kernels, extensions=(), wide=False: Target.for_extensions(["dsp"], kernels, wide))
+    monkeypatch.setattr(verify, "target_for", lambda kernels, extensions=(), wide=False, pack_weights="auto":
+                        dataclasses.replace(Target.for_extensions(["dsp"], kernels, wide), pack_weights=pack_weights))
 
 
 def _padded(path, target=DSP) -> list[int]:
